@@ -1,0 +1,281 @@
+//! Host-independent HTTP types: the request the host shows us, the response or header edits we
+//! give back, and small helpers to read headers, cookies and query strings.
+
+/// One request, borrowed from the host for the duration of a hook call.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Raw request target: path and query, as received (still percent-encoded).
+    pub target: &'a str,
+    /// `http` or `https`, as the host accepted the connection.
+    pub scheme: &'a str,
+    /// The `Host` the client addressed (may include a port).
+    pub host: &'a str,
+    pub client_addr: &'a str,
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The first header of that name (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    /// The path part of the target, before any `?`.
+    pub fn path(&self) -> &'a str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+    }
+
+    /// The raw query string after `?`, empty when there is none.
+    pub fn query(&self) -> &'a str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    /// Every cookie from every `Cookie` header, in order.
+    pub fn cookies(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                Some((name.trim(), value.trim()))
+            })
+    }
+
+    /// The value of the first cookie with that exact name.
+    pub fn cookie(&self, name: &str) -> Option<&'a str> {
+        self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn is_unsafe_method(&self) -> bool {
+        !matches!(self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
+    }
+
+    pub fn to_owned_request(&self) -> OwnedRequest {
+        OwnedRequest {
+            method: self.method.to_owned(),
+            target: self.target.to_owned(),
+            scheme: self.scheme.to_owned(),
+            host: self.host.to_owned(),
+            client_addr: self.client_addr.to_owned(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: self.body.to_vec(),
+        }
+    }
+}
+
+/// A request copied out of the host's memory, so a blocking step can run on another thread
+/// after the hook call that saw it has returned.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedRequest {
+    pub method: String,
+    pub target: String,
+    pub scheme: String,
+    pub host: String,
+    pub client_addr: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl OwnedRequest {
+    pub fn view(&self) -> Request<'_> {
+        Request {
+            method: &self.method,
+            target: &self.target,
+            scheme: &self.scheme,
+            host: &self.host,
+            client_addr: &self.client_addr,
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect(),
+            body: &self.body,
+        }
+    }
+}
+
+/// A complete response the module sends instead of the application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let mut r = Response::new(status)
+            .with_header("Content-Type", "application/json; charset=utf-8")
+            .with_header("Cache-Control", "no-store");
+        r.body = serde_json::to_vec(value).unwrap_or_default();
+        r
+    }
+
+    pub fn html(status: u16, title: &str, message: &str) -> Self {
+        let mut r = Response::new(status)
+            .with_header("Content-Type", "text/html; charset=utf-8")
+            .with_header("Cache-Control", "no-store");
+        r.body = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+             <body><h1>{t}</h1><p>{m}</p></body></html>\n",
+            t = html_escape(title),
+            m = html_escape(message)
+        )
+        .into_bytes();
+        r
+    }
+
+    /// An error page: a short reason a person (and a log reader) can act on.
+    pub fn error(status: u16, message: &str) -> Self {
+        Response::html(status, reason_phrase(status), message)
+    }
+
+    pub fn redirect(location: &str) -> Self {
+        let mut r = Response::new(302)
+            .with_header("Location", location)
+            .with_header("Content-Type", "text/html; charset=utf-8")
+            .with_header("Cache-Control", "no-store");
+        r.body = format!(
+            "<html><body>Document moved <a href=\"{}\">here</a>.</body></html>\n",
+            html_escape(location)
+        )
+        .into_bytes();
+        r
+    }
+}
+
+/// What the host should do with a request that the module lets through.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Forward {
+    /// Request headers to remove (names as the client sent them; match case-insensitively).
+    pub remove: Vec<String>,
+    /// Request headers to set (replacing any of the same name).
+    pub set: Vec<(String, String)>,
+    /// Headers to add to the application's response (e.g. a renewed session cookie).
+    pub response_add: Vec<(String, String)>,
+}
+
+/// The module's answer to one request.
+#[derive(Debug)]
+pub enum Outcome {
+    Continue(Forward),
+    Finish(Response),
+    /// This request needs work that may block (identity provider, remote store); the host runs
+    /// it on a worker thread, which turns the outcome into `Continue` or `Finish`.
+    Blocking(Box<OwnedRequest>),
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Query or form parameters, decoded; `None` if any name appears twice (a classic way to
+/// smuggle a second `state` or `code` past a validator).
+pub fn parse_unique_params(raw: &str) -> Option<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if out.iter().any(|(n, _)| *n == k) {
+            return None;
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Some(out)
+}
+
+pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Percent-decodes a path (not `+`): `excludedPaths` and route matching see the decoded path.
+pub fn percent_decode_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_parameters_are_refused() {
+        assert!(parse_unique_params("state=a&code=b&state=c").is_none());
+        let p = parse_unique_params("state=a%20b&code=c").unwrap();
+        assert_eq!(param(&p, "state"), Some("a b"));
+    }
+
+    #[test]
+    fn paths_decode_percent_escapes_only() {
+        assert_eq!(percent_decode_path("/a%20b/c+d"), "/a b/c+d");
+        assert_eq!(percent_decode_path("/bad%2"), "/bad%2");
+        assert_eq!(percent_decode_path("/x%41"), "/xA");
+    }
+}
