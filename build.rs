@@ -18,7 +18,8 @@ fn main() {
          #define EZAUTH_VERSION \"{version}\"\n"
     ));
     let bindings = cbindgen::Builder::new()
-        .with_crate(&crate_dir)
+        // Only the ffi module is the C API; constants elsewhere in the crate are not.
+        .with_src(crate_dir.join("src/ffi/mod.rs"))
         .with_config(config)
         .generate()
         .expect("cbindgen can read the ffi module");

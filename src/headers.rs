@@ -1,1 +1,94 @@
+//! The identity headers the application sees. Every client-sent header in our namespace is
+//! scrubbed first (case-insensitive, `_` and `-` alike, since some servers map one to the
+//! other), then the module's own values are set.
 
+use crate::session::Principal;
+use crate::store::TokenRecord;
+
+/// Is this a header name only the module may set?
+pub fn is_reserved(name: &str) -> bool {
+    const PREFIXES: [&[u8]; 2] = [b"x-ms-client-principal", b"x-ms-token-"];
+    let bytes = name.as_bytes();
+    PREFIXES.iter().any(|p| {
+        bytes.len() >= p.len()
+            && bytes[..p.len()]
+                .iter()
+                .zip(p.iter())
+                .all(|(a, b)| normalize(*a) == *b)
+    })
+}
+
+fn normalize(b: u8) -> u8 {
+    match b {
+        b'_' => b'-',
+        b => b.to_ascii_lowercase(),
+    }
+}
+
+/// Names (as sent) of the request headers to remove.
+pub fn spoofed<'a>(headers: &[(&'a str, &'a str)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(n, _)| is_reserved(n))
+        .map(|(n, _)| (*n).to_owned())
+        .collect()
+}
+
+/// The `X-MS-CLIENT-PRINCIPAL*` headers for a signed-in user.
+pub fn principal_headers(p: &Principal, out: &mut Vec<(String, String)>) {
+    out.push(("X-MS-CLIENT-PRINCIPAL".into(), p.header.clone()));
+    out.push(("X-MS-CLIENT-PRINCIPAL-ID".into(), p.id.clone()));
+    out.push(("X-MS-CLIENT-PRINCIPAL-NAME".into(), p.name.clone()));
+    out.push(("X-MS-CLIENT-PRINCIPAL-IDP".into(), p.idp.clone()));
+}
+
+/// `X-MS-TOKEN-{PROVIDER}-{TYPE}` for every token the store holds. A value that could break
+/// the header block (control characters) is left out: it cannot be a real token.
+pub fn token_headers(record: &TokenRecord, out: &mut Vec<(String, String)>) {
+    let provider = record.provider_name.to_ascii_uppercase();
+    for (kind, value) in record.token_fields() {
+        if let Some(v) = value {
+            if !v.bytes().any(|b| b.is_ascii_control()) {
+                out.push((format!("X-MS-TOKEN-{provider}-{kind}"), v.to_owned()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_match_any_case_and_separator() {
+        for n in [
+            "X-MS-CLIENT-PRINCIPAL",
+            "x-ms-client-principal-name",
+            "X-MS_CLIENT_PRINCIPAL_ID",
+            "x-ms-token-aad-access-token",
+            "X-MS_TOKEN_AAD_ACCESS_TOKEN",
+            "X_MS_TOKEN_x",
+        ] {
+            assert!(is_reserved(n), "{n}");
+        }
+        for n in ["X-MS-OTHER", "X-MS-TOKEN", "Authorization", "x-ms-client"] {
+            assert!(!is_reserved(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn token_headers_skip_control_characters() {
+        let r = TokenRecord {
+            provider_name: "testidp".into(),
+            access_token: Some("a\r\nX-Evil: 1".into()),
+            id_token: Some("i".into()),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        token_headers(&r, &mut out);
+        assert_eq!(
+            out,
+            vec![("X-MS-TOKEN-TESTIDP-ID-TOKEN".to_owned(), "i".to_owned())]
+        );
+    }
+}

@@ -1,40 +1,480 @@
-//! Placeholder while the core is written.
-use crate::http::{Forward, Outcome, OwnedRequest, Request};
-use crate::logger::Logger;
+//! The request pipeline behind `OnBeginRequest` / `OnSendResponse`: scrub spoofed identity
+//! headers, resolve the origin, authenticate, serve `/.auth/*`, apply the unauthenticated
+//! action, and inject the identity headers. Knows nothing of C.
+
+use std::collections::HashMap;
 use std::path::Path;
 
+use parking_lot::Mutex;
+
+use crate::config::{
+    self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
+};
+use crate::headers;
+use crate::http::{self, Forward, Outcome, OwnedRequest, Request, Response};
+use crate::logger::Logger;
+use crate::providers::{ProviderError, Providers};
+use crate::redirect::{self, RedirectError};
+use crate::routes::{self, Caller, Credential, Ctx, Origin};
+use crate::session::{self, Principal};
+use crate::store::{file::FileStore, TokenRecord, TokenStore};
+
+/// A loaded configuration, shared by every request (thread-safe, immutable but for caches).
 pub struct Module {
+    settings: Settings,
+    providers: Providers,
+    store: Option<Box<dyn TokenStore>>,
     log: Logger,
+    /// Login states already redeemed in this process, until they expire: a replayed callback
+    /// is refused even when the browser still holds the state cookie.
+    used_states: Mutex<HashMap<String, i64>>,
 }
-#[derive(Debug)]
-pub struct LoadError {
-    pub unreadable: bool,
-    pub message: String,
-}
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
+
+/// Bound on remembered states; beyond it expired ones are dropped (and the oldest if needed).
+const MAX_USED_STATES: usize = 10_000;
+
 impl Module {
-    pub fn from_config_file(_p: &Path, log: Logger) -> Result<Module, LoadError> {
-        Ok(Module { log })
+    pub fn from_config_file(path: &Path, log: Logger) -> Result<Module, ConfigError> {
+        let settings = config::load_file(path, &config::ProcessEnvironment)?;
+        Module::new(settings, log)
     }
+
+    pub fn new(settings: Settings, log: Logger) -> Result<Module, ConfigError> {
+        let store: Option<Box<dyn TokenStore>> = match &settings.token_store {
+            None => None,
+            Some(StoreSettings::File { directory }) => Some(Box::new(
+                FileStore::open(directory, settings.keys.clone()).map_err(|e| ConfigError {
+                    path: "login.tokenStore.fileSystem.directory".into(),
+                    message: format!("cannot use {}: {e}", directory.display()),
+                    unreadable: false,
+                })?,
+            )),
+        };
+        Ok(Module {
+            providers: Providers::from_settings(&settings),
+            settings,
+            store,
+            log,
+            used_states: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    pub fn store(&self) -> Option<&dyn TokenStore> {
+        self.store.as_deref()
+    }
+
     pub fn log(&self) -> &Logger {
         &self.log
     }
-    pub fn begin_request(&self, _r: &Request) -> Outcome {
-        Outcome::Continue(Forward::default())
+
+    /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
+    pub fn begin_request(&self, req: &Request) -> Outcome {
+        self.process(req, false)
     }
-    pub fn run_blocking(&self, _r: &OwnedRequest) -> Outcome {
-        Outcome::Continue(Forward::default())
+
+    /// The blocking step of an outcome that asked for one, on a worker thread.
+    pub fn run_blocking(&self, req: &OwnedRequest) -> Outcome {
+        self.process(&req.view(), true)
     }
+
+    /// `OnSendResponse`: the headers to add to the application's response.
     pub fn send_response(
         &self,
-        _s: u16,
-        _h: &[(&str, &str)],
-        f: &Forward,
+        _status: u16,
+        _app_headers: &[(&str, &str)],
+        forward: &Forward,
     ) -> Vec<(String, String)> {
-        f.response_add.clone()
+        forward.response_add.clone()
+    }
+
+    fn process(&self, req: &Request, can_block: bool) -> Outcome {
+        let remove = headers::spoofed(&req.headers);
+        if !remove.is_empty() {
+            self.log.warn(format_args!(
+                "removed client-sent identity headers from {}: {}",
+                req.client_addr,
+                remove.join(", ")
+            ));
+        }
+        let pass = |set: Vec<(String, String)>, response_add: Vec<(String, String)>| {
+            Outcome::Continue(Forward {
+                remove: remove.clone(),
+                set,
+                response_add,
+            })
+        };
+        if !self.settings.enabled {
+            return pass(Vec::new(), Vec::new());
+        }
+        let origin = match self.origin(req) {
+            Ok(o) => o,
+            Err(why) => {
+                return self.refuse(
+                    400,
+                    &format!("request refused: {why}"),
+                    "Invalid Host header.",
+                )
+            }
+        };
+        if self.settings.require_https && origin.scheme != "https" {
+            return self.require_https(req, &origin);
+        }
+
+        let mut response_add = Vec::new();
+        let caller = match self.authenticate(req, &origin, &mut response_add) {
+            Ok(c) => c,
+            Err(outcome) => return outcome,
+        };
+
+        let path = req.path();
+        let prefix = &self.settings.api_prefix;
+        if let Some(rest) = path.strip_prefix(prefix.as_str()) {
+            if rest.is_empty() || rest.starts_with('/') {
+                let ctx = Ctx {
+                    req,
+                    origin,
+                    caller,
+                    can_block,
+                };
+                return routes::dispatch(self, &ctx, rest);
+            }
+        }
+
+        if let Some(caller) = caller {
+            if caller.credential == Credential::Cookie {
+                if let Some(refusal) = self.cross_site(req, &origin) {
+                    return refusal;
+                }
+            }
+            let mut set = Vec::with_capacity(12);
+            headers::principal_headers(&caller.principal, &mut set);
+            if let Some(store) = self.store() {
+                if let Some(record) = self.load_record(store, &caller.principal.sid) {
+                    headers::token_headers(&record, &mut set);
+                }
+            }
+            return pass(set, response_add);
+        }
+
+        if !self.settings.require_authentication
+            || self.settings.action == UnauthenticatedAction::AllowAnonymous
+            || is_preflight(req)
+            || self.settings.is_excluded(&normalized_path(path))
+        {
+            return pass(Vec::new(), response_add);
+        }
+        let outcome = self.unauthenticated(req, origin, can_block);
+        with_headers(outcome, response_add)
+    }
+
+    /// The origin the client addressed: Host (or the forward proxy's headers when configured).
+    fn origin(&self, req: &Request) -> Result<Origin, String> {
+        let fp = &self.settings.forward_proxy;
+        let (host_header, proto_header) = match fp.convention {
+            ProxyConvention::NoProxy => (None, None),
+            ProxyConvention::Standard => (Some("X-Forwarded-Host"), Some("X-Forwarded-Proto")),
+            ProxyConvention::Custom => (fp.host_header.as_deref(), fp.proto_header.as_deref()),
+        };
+        let forwarded = |name: Option<&str>| {
+            name.and_then(|n| req.header(n))
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let host = forwarded(host_header).unwrap_or(req.host);
+        let scheme = forwarded(proto_header)
+            .unwrap_or(req.scheme)
+            .to_ascii_lowercase();
+        let host_ok = !host.is_empty()
+            && host.len() <= 255
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+        if !host_ok {
+            return Err(format!("host {host:?} is not a valid host name"));
+        }
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("scheme {scheme:?} is not http or https"));
+        }
+        Ok(Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+        })
+    }
+
+    fn require_https(&self, req: &Request, origin: &Origin) -> Outcome {
+        if matches!(req.method, "GET" | "HEAD") {
+            Outcome::Finish(Response::redirect(&format!(
+                "https://{}{}",
+                origin.host, req.target
+            )))
+        } else {
+            self.refuse(
+                403,
+                "HTTPS required (httpSettings.requireHttps)",
+                "HTTPS is required.",
+            )
+        }
+    }
+
+    /// Who is calling: `X-ZUMO-AUTH` first, then the session cookie. An invalid session token
+    /// is refused outright (the client meant to authenticate); an invalid cookie is logged,
+    /// cleared and the request continues as anonymous.
+    fn authenticate(
+        &self,
+        req: &Request,
+        origin: &Origin,
+        response_add: &mut Vec<(String, String)>,
+    ) -> Result<Option<Caller>, Outcome> {
+        let now = session::now();
+        if let Some(token) = req.header("X-ZUMO-AUTH") {
+            let audience = format!("{}/", origin.base());
+            let subject =
+                session::verify_token(token.trim(), &self.settings.keys, &audience, now, 0)
+                    .map_err(|e| self.refuse(401, &e.0, "The session token is not valid."))?;
+            let principal = self
+                .principal_for_token(&subject.sid, &subject.idp)
+                .ok_or_else(|| {
+                    self.refuse(
+                        401,
+                        "X-ZUMO-AUTH: provider no longer configured",
+                        "The session token is not valid.",
+                    )
+                })?;
+            return Ok(Some(Caller {
+                principal,
+                credential: Credential::SessionToken,
+            }));
+        }
+        match session::read_cookie(req, &self.settings.keys, now) {
+            Ok(Some(s)) => Ok(Some(Caller {
+                principal: s.principal,
+                credential: Credential::Cookie,
+            })),
+            Ok(None) => Ok(None),
+            Err(why) => {
+                self.log.warn(format_args!(
+                    "ignored session cookie from {}: {}",
+                    req.client_addr, why.0
+                ));
+                for c in session::clear_cookie(req, origin.is_https()) {
+                    response_add.push(("Set-Cookie".into(), c));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// A session token carries only the user id; the principal comes from the token store.
+    fn principal_for_token(&self, sid: &str, idp: &str) -> Option<Principal> {
+        let provider = self.settings.provider(idp)?;
+        let claims = self
+            .store()
+            .and_then(|s| self.load_record(s, sid))
+            .map(|r| r.user_claims)
+            .unwrap_or_default();
+        Some(session::principal(sid.to_owned(), provider, &claims))
+    }
+
+    /// A cookie-authenticated unsafe request from another site's page is refused (CSRF).
+    fn cross_site(&self, req: &Request, origin: &Origin) -> Option<Outcome> {
+        if !req.is_unsafe_method() {
+            return None;
+        }
+        let source = req
+            .header("Origin")
+            .map(str::to_owned)
+            .or_else(|| req.header("Referer").and_then(referer_origin))?;
+        if source.eq_ignore_ascii_case(&origin.base()) {
+            return None;
+        }
+        Some(self.refuse(
+            403,
+            &format!(
+                "cross-site {} from {source:?} with a session cookie refused",
+                req.method
+            ),
+            "Cross-site request refused.",
+        ))
+    }
+
+    fn unauthenticated(&self, req: &Request, origin: Origin, can_block: bool) -> Outcome {
+        match self.settings.action {
+            UnauthenticatedAction::RedirectToLoginPage if follows_redirects(req) => {
+                let Some(provider) = self
+                    .settings
+                    .default_provider
+                    .as_deref()
+                    .and_then(|name| self.providers.get(name))
+                else {
+                    return self.refuse(
+                        401,
+                        "no default provider to redirect to",
+                        "You are not signed in.",
+                    );
+                };
+                if !can_block {
+                    return Outcome::Blocking(Box::new(req.to_owned_request()));
+                }
+                let ctx = Ctx {
+                    req,
+                    origin,
+                    caller: None,
+                    can_block,
+                };
+                // The original target is same-origin by construction, but a path such as
+                // `//evil.example` would read as another host in `Location`.
+                let back = self
+                    .validate_redirect(&ctx, req.target)
+                    .unwrap_or_else(|_| "/".into());
+                routes::start_login(self, &ctx, provider.as_ref(), back, false, &[])
+            }
+            UnauthenticatedAction::Return403 => {
+                self.refuse(403, "anonymous request refused (Return403)", "Forbidden.")
+            }
+            UnauthenticatedAction::Return404 => {
+                self.refuse(404, "anonymous request refused (Return404)", "Not found.")
+            }
+            _ => self.refuse(
+                401,
+                "anonymous request refused: authentication required",
+                "You are not signed in.",
+            ),
+        }
+    }
+
+    /// Logs why, and answers `status` with a short public message.
+    pub fn refuse(&self, status: u16, why: &str, public: &str) -> Outcome {
+        self.log.warn(format_args!("{status}: {why}"));
+        Outcome::Finish(Response::error(status, public))
+    }
+
+    pub fn provider_failure(&self, step: &str, provider: &str, e: &ProviderError) -> Outcome {
+        self.log.error(format_args!(
+            "{step} with {provider} failed ({}): {e}",
+            e.status()
+        ));
+        Outcome::Finish(Response::error(e.status(), e.public_message()))
+    }
+
+    pub fn validate_redirect(&self, ctx: &Ctx, target: &str) -> Result<String, RedirectError> {
+        redirect::validate(
+            target,
+            &ctx.origin.as_redirect_origin(),
+            &self.settings.allowed_external_redirect_urls,
+        )
+    }
+
+    /// Marks a login state as redeemed; false if it already was.
+    pub fn consume_state(&self, state: &str, exp: i64) -> bool {
+        let mut used = self.used_states.lock();
+        if used.len() >= MAX_USED_STATES {
+            let now = session::now();
+            used.retain(|_, e| *e > now);
+            if used.len() >= MAX_USED_STATES {
+                if let Some(oldest) = used.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone()) {
+                    used.remove(&oldest);
+                }
+            }
+        }
+        used.insert(state.to_owned(), exp).is_none()
+    }
+
+    /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).
+    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<TokenRecord> {
+        match store.load(sid) {
+            Ok(r) => r,
+            Err(e) => {
+                self.log
+                    .warn(format_args!("tokens of {sid} unavailable: {e}"));
+                None
+            }
+        }
+    }
+}
+
+fn with_headers(outcome: Outcome, extra: Vec<(String, String)>) -> Outcome {
+    match outcome {
+        Outcome::Finish(mut r) if !extra.is_empty() => {
+            r.headers.extend(extra);
+            Outcome::Finish(r)
+        }
+        other => other,
+    }
+}
+
+/// Can this client follow a redirect to a login page? Scripts (XHR, fetch) and API calls
+/// cannot; they get 401 instead.
+fn follows_redirects(req: &Request) -> bool {
+    if !matches!(req.method, "GET" | "HEAD") {
+        return false;
+    }
+    if req
+        .header("X-Requested-With")
+        .is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"))
+    {
+        return false;
+    }
+    if req
+        .header("Sec-Fetch-Mode")
+        .is_some_and(|v| !v.eq_ignore_ascii_case("navigate"))
+    {
+        return false;
+    }
+    !req.headers.iter().any(|(n, _)| {
+        n.len() > 7 && n[..7].eq_ignore_ascii_case("x-zumo-")
+            || n.eq_ignore_ascii_case("zumo-api-version")
+    })
+}
+
+/// A CORS preflight carries no credentials by design; it must reach the app's CORS handling.
+fn is_preflight(req: &Request) -> bool {
+    req.method == "OPTIONS" && req.header("Access-Control-Request-Method").is_some()
+}
+
+fn referer_origin(referer: &str) -> Option<String> {
+    let url = url::Url::parse(referer).ok()?;
+    Some(url.origin().ascii_serialization())
+}
+
+/// The decoded path with dot segments resolved and repeated slashes merged, as servers route
+/// it; `excludedPaths` match against this, so `/public/../admin` is not "under /public".
+pub fn normalized_path(raw_path: &str) -> String {
+    let decoded = http::percent_decode_path(raw_path);
+    let mut out: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut path = format!("/{}", out.join("/"));
+    if decoded.ends_with('/') && path.len() > 1 {
+        path.push('/');
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_normalize_before_matching() {
+        assert_eq!(normalized_path("/public/../admin"), "/admin");
+        assert_eq!(normalized_path("/publi%63/a"), "/public/a");
+        assert_eq!(normalized_path("//a///b/./c/"), "/a/b/c/");
+        assert_eq!(normalized_path("/%2e%2e/x"), "/x");
     }
 }

@@ -1,1 +1,763 @@
+//! Configuration: reads the authsettingsV2 file, resolves secrets from the environment and
+//! checks everything once at startup, producing the [`Settings`] the pipeline runs on. Every
+//! error names the JSON path (or the environment variable) at fault.
 
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::crypto::{self, Keys};
+pub use schema::{ProxyConvention, UnauthenticatedAction};
+
+/// A configuration problem; `path` is the JSON path (or variable) at fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+    /// The file itself could not be read (as opposed to read but invalid).
+    pub unreadable: bool,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.to_owned(),
+        message: message.into(),
+        unreadable: false,
+    }
+}
+
+/// How a provider finds its OpenID Connect endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OidcEndpoints {
+    /// A discovery document URL.
+    Discovery(String),
+    /// Endpoints given one by one (custom providers without discovery).
+    Explicit {
+        issuer: String,
+        authorization: String,
+        token: String,
+        jwks: String,
+    },
+}
+
+/// One identity provider, resolved.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// The name in `/.auth/login/{name}` and `X-MS-CLIENT-PRINCIPAL-IDP` (`aad`, custom name).
+    pub name: String,
+    pub client_id: String,
+    /// `None`: no secret configured (the token endpoint is called without one).
+    pub client_secret: Option<String>,
+    pub endpoints: OidcEndpoints,
+    pub scopes: Vec<String>,
+    /// Extra `key=value` parameters for the authorization request.
+    pub login_parameters: Vec<(String, String)>,
+    /// The claim type whose value is the user's display name.
+    pub name_claim_type: String,
+    /// Audiences accepted besides the client id (bearer tokens).
+    pub allowed_audiences: Vec<String>,
+    /// Azure AD marks users by `oid`; others by `sub`.
+    pub is_aad: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    File { directory: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardProxy {
+    pub convention: ProxyConvention,
+    pub host_header: Option<String>,
+    pub proto_header: Option<String>,
+}
+
+/// Everything the pipeline needs, validated.
+#[derive(Clone)]
+pub struct Settings {
+    pub enabled: bool,
+    pub require_authentication: bool,
+    pub action: UnauthenticatedAction,
+    pub default_provider: Option<String>,
+    pub excluded_paths: Vec<String>,
+    pub providers: Vec<ProviderSettings>,
+    pub token_store: Option<StoreSettings>,
+    pub refresh_extension: Duration,
+    pub allowed_external_redirect_urls: Vec<String>,
+    pub cookie_lifetime: Duration,
+    pub nonce_lifetime: Duration,
+    pub require_https: bool,
+    pub api_prefix: String,
+    pub forward_proxy: ForwardProxy,
+    pub keys: Keys,
+    pub http_timeout: Duration,
+    pub http_connect_timeout: Duration,
+}
+
+impl Settings {
+    pub fn provider(&self, name: &str) -> Option<&ProviderSettings> {
+        self.providers
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Is this decoded path excluded from authentication? Entries are exact paths, or
+    /// prefixes when they end in `/*`.
+    pub fn is_excluded(&self, decoded_path: &str) -> bool {
+        self.excluded_paths
+            .iter()
+            .any(|p| match p.strip_suffix("/*") {
+                Some(prefix) => {
+                    decoded_path == prefix
+                        || decoded_path
+                            .strip_prefix(prefix)
+                            .is_some_and(|rest| rest.starts_with('/'))
+                }
+                None => decoded_path == p,
+            })
+    }
+}
+
+/// Where secrets come from: the process environment in production, a map in tests.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Environment for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: String::new(),
+        message: format!("cannot read configuration file {}: {e}", path.display()),
+        unreadable: true,
+    })?;
+    parse(&text, env)
+}
+
+/// Parses and validates configuration JSON. Accepts the bare tree or the ARM resource shape
+/// (`{"properties": {...}}`).
+pub fn parse(text: &str, env: &dyn Environment) -> Result<Settings, ConfigError> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| invalid("", format!("not valid JSON: {e}")))?;
+    if let Some(obj) = value.as_object_mut() {
+        if let Some(props) = obj.remove("properties") {
+            for key in ["id", "name", "type", "kind", "location"] {
+                obj.remove(key);
+            }
+            if let Some(extra) = obj.keys().next() {
+                return Err(invalid(extra, "unknown field next to \"properties\""));
+            }
+            value = props;
+        }
+    }
+    let raw: schema::AuthSettings = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        invalid(if path == "." { "" } else { &path }, message)
+    })?;
+    resolve(raw, env)
+}
+
+fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings, ConfigError> {
+    let enabled = raw
+        .platform
+        .as_ref()
+        .and_then(|p| p.enabled)
+        .unwrap_or(true);
+    let gv = raw.global_validation.unwrap_or_default();
+    let login = raw.login.unwrap_or_default();
+    let http = raw.http_settings.unwrap_or_default();
+    let ext = raw.ezauth.unwrap_or_default();
+
+    let action = gv
+        .unauthenticated_client_action
+        .unwrap_or(UnauthenticatedAction::RedirectToLoginPage);
+    // App Service applies the action when authentication is required; a config that names a
+    // rejecting action without the flag means it, so only an explicit `false` turns it off.
+    let require_authentication = gv
+        .require_authentication
+        .unwrap_or(action != UnauthenticatedAction::AllowAnonymous);
+
+    for (i, p) in gv.excluded_paths.iter().enumerate() {
+        if !p.starts_with('/') {
+            return Err(invalid(
+                &format!("globalValidation.excludedPaths[{i}]"),
+                "must start with /",
+            ));
+        }
+    }
+
+    let providers = resolve_providers(raw.identity_providers.unwrap_or_default(), env)?;
+
+    let default_provider = match gv.redirect_to_provider {
+        Some(name) => {
+            let wanted = match name.to_ascii_lowercase().as_str() {
+                "azureactivedirectory" => "aad".to_owned(),
+                other => other.to_owned(),
+            };
+            let found = providers
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case(&wanted))
+                .ok_or_else(|| {
+                    invalid(
+                        "globalValidation.redirectToProvider",
+                        format!("no enabled provider named {name:?}"),
+                    )
+                })?;
+            Some(found.name.clone())
+        }
+        None if providers.len() == 1 => Some(providers[0].name.clone()),
+        None => None,
+    };
+    if enabled
+        && require_authentication
+        && action == UnauthenticatedAction::RedirectToLoginPage
+        && default_provider.is_none()
+    {
+        return Err(invalid(
+            "globalValidation.redirectToProvider",
+            "RedirectToLoginPage needs a provider: set redirectToProvider (or enable exactly one provider)",
+        ));
+    }
+
+    let store = login.token_store.unwrap_or_default();
+    let token_store = if store.enabled.unwrap_or(false) {
+        if store.azure_blob_storage.is_some()
+            || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some()
+        {
+            return Err(invalid(
+                "login.tokenStore.azureBlobStorage",
+                "the Azure Blob token store is not supported by this build yet",
+            ));
+        }
+        let directory = store
+            .file_system
+            .and_then(|f| f.directory)
+            .or_else(|| env.var("WEBSITE_AUTH_STATE_DIRECTORY"))
+            .ok_or_else(|| {
+                invalid(
+                    "login.tokenStore.fileSystem.directory",
+                    "the file token store needs a directory",
+                )
+            })?;
+        Some(StoreSettings::File {
+            directory: PathBuf::from(directory),
+        })
+    } else {
+        None
+    };
+    let refresh_hours = store.token_refresh_extension_hours.unwrap_or(72.0);
+    if !(0.0..=24.0 * 365.0).contains(&refresh_hours) {
+        return Err(invalid(
+            "login.tokenStore.tokenRefreshExtensionHours",
+            "must be between 0 and 8760",
+        ));
+    }
+
+    for (i, url) in login.allowed_external_redirect_urls.iter().enumerate() {
+        let ok = url::Url::parse(url)
+            .map(|u| matches!(u.scheme(), "http" | "https") || !u.cannot_be_a_base())
+            .unwrap_or(false);
+        if !ok {
+            return Err(invalid(
+                &format!("login.allowedExternalRedirectUrls[{i}]"),
+                "must be an absolute URL",
+            ));
+        }
+    }
+
+    let cookie_lifetime = match login.cookie_expiration.and_then(|c| c.time_to_expiration) {
+        Some(t) => parse_timespan(&t).filter(|d| !d.is_zero()).ok_or_else(|| {
+            invalid(
+                "login.cookieExpiration.timeToExpiration",
+                "expected hh:mm:ss (or d.hh:mm:ss), greater than zero",
+            )
+        })?,
+        None => Duration::from_secs(8 * 3600),
+    };
+    let nonce_lifetime = match login.nonce.and_then(|n| n.nonce_expiration_interval) {
+        Some(t) => parse_timespan(&t)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| invalid("login.nonce.nonceExpirationInterval", "expected hh:mm:ss"))?,
+        None => Duration::from_secs(300),
+    };
+
+    let api_prefix = http
+        .routes
+        .and_then(|r| r.api_prefix)
+        .unwrap_or_else(|| "/.auth".to_owned());
+    let api_prefix = api_prefix.trim_end_matches('/').to_owned();
+    if !api_prefix.starts_with('/') || api_prefix.len() < 2 || api_prefix.contains(['?', '#', ' '])
+    {
+        return Err(invalid(
+            "httpSettings.routes.apiPrefix",
+            "must be a path like /.auth",
+        ));
+    }
+
+    let fp = http.forward_proxy.unwrap_or_default();
+    let forward_proxy = ForwardProxy {
+        convention: fp.convention.unwrap_or(ProxyConvention::NoProxy),
+        host_header: fp.custom_host_header_name,
+        proto_header: fp.custom_proto_header_name,
+    };
+    if forward_proxy.convention == ProxyConvention::Custom
+        && forward_proxy.host_header.is_none()
+        && forward_proxy.proto_header.is_none()
+    {
+        return Err(invalid(
+            "httpSettings.forwardProxy",
+            "the Custom convention needs customHostHeaderName or customProtoHeaderName",
+        ));
+    }
+
+    let keys = resolve_keys(env, &ext.previous_encryption_key_setting_names)?;
+    let seconds = |v: Option<f64>, default: f64, path: &str| -> Result<Duration, ConfigError> {
+        let s = v.unwrap_or(default);
+        if s > 0.0 && s <= 600.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(invalid(path, "must be between 0 and 600 seconds"))
+        }
+    };
+
+    Ok(Settings {
+        enabled,
+        require_authentication,
+        action,
+        default_provider,
+        excluded_paths: gv.excluded_paths,
+        providers,
+        token_store,
+        refresh_extension: Duration::from_secs_f64(refresh_hours * 3600.0),
+        allowed_external_redirect_urls: login.allowed_external_redirect_urls,
+        cookie_lifetime,
+        nonce_lifetime,
+        require_https: http.require_https.unwrap_or(true),
+        api_prefix,
+        forward_proxy,
+        keys,
+        http_timeout: seconds(ext.http_timeout_seconds, 10.0, "ezauth.httpTimeoutSeconds")?,
+        http_connect_timeout: seconds(
+            ext.http_connect_timeout_seconds,
+            3.0,
+            "ezauth.httpConnectTimeoutSeconds",
+        )?,
+    })
+}
+
+fn resolve_providers(
+    idp: schema::IdentityProviders,
+    env: &dyn Environment,
+) -> Result<Vec<ProviderSettings>, ConfigError> {
+    let mut out = Vec::new();
+    let others = [
+        ("google", &idp.google),
+        ("facebook", &idp.facebook),
+        ("gitHub", &idp.git_hub),
+        ("twitter", &idp.twitter),
+        ("apple", &idp.apple),
+        ("legacyMicrosoftAccount", &idp.legacy_microsoft_account),
+        ("azureStaticWebApps", &idp.azure_static_web_apps),
+    ];
+    for (name, p) in others {
+        if p.as_ref().is_some_and(|p| p.enabled.unwrap_or(true)) {
+            return Err(invalid(
+                &format!("identityProviders.{name}"),
+                "this provider is not supported by this build yet (set \"enabled\": false)",
+            ));
+        }
+    }
+
+    if let Some(aad) = idp.azure_active_directory {
+        if aad.enabled.unwrap_or(true) {
+            let base = "identityProviders.azureActiveDirectory";
+            let reg = aad.registration.unwrap_or_default();
+            let issuer = reg.open_id_issuer.ok_or_else(|| {
+                invalid(&format!("{base}.registration.openIdIssuer"), "is required")
+            })?;
+            check_url(&issuer, &format!("{base}.registration.openIdIssuer"))?;
+            let client_id = required(reg.client_id, &format!("{base}.registration.clientId"))?;
+            let client_secret = secret(
+                reg.client_secret_setting_name,
+                env,
+                &format!("{base}.registration.clientSecretSettingName"),
+            )?;
+            let login = aad.login.unwrap_or_default();
+            let login_parameters = parse_login_parameters(
+                &login.login_parameters,
+                &format!("{base}.login.loginParameters"),
+            )?;
+            let discovery = format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            );
+            out.push(ProviderSettings {
+                name: "aad".into(),
+                client_id,
+                client_secret,
+                endpoints: OidcEndpoints::Discovery(discovery),
+                scopes: vec!["openid".into(), "profile".into(), "email".into()],
+                login_parameters,
+                name_claim_type:
+                    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(),
+                allowed_audiences: aad
+                    .validation
+                    .map(|v| v.allowed_audiences)
+                    .unwrap_or_default(),
+                is_aad: true,
+            });
+        }
+    }
+
+    for (name, p) in idp.custom_open_id_connect_providers {
+        let base = format!("identityProviders.customOpenIdConnectProviders.{name}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(
+                &base,
+                "provider names may hold only letters, digits and _",
+            ));
+        }
+        if [
+            "aad",
+            "google",
+            "facebook",
+            "twitter",
+            "github",
+            "apple",
+            "microsoftaccount",
+        ]
+        .contains(&name.to_ascii_lowercase().as_str())
+        {
+            return Err(invalid(
+                &base,
+                "the name of a built-in provider cannot be reused",
+            ));
+        }
+        if !p.enabled.unwrap_or(true) {
+            continue;
+        }
+        let reg = p.registration.unwrap_or_default();
+        let client_id = required(reg.client_id, &format!("{base}.registration.clientId"))?;
+        let cred = reg.client_credential.unwrap_or_default();
+        if let Some(m) = &cred.method {
+            if !m.eq_ignore_ascii_case("ClientSecretPost") {
+                return Err(invalid(
+                    &format!("{base}.registration.clientCredential.method"),
+                    format!("unknown method {m:?}, expected ClientSecretPost"),
+                ));
+            }
+        }
+        let client_secret = secret(
+            cred.client_secret_setting_name,
+            env,
+            &format!("{base}.registration.clientCredential.clientSecretSettingName"),
+        )?;
+        let oc = reg.open_id_connect_configuration.unwrap_or_default();
+        let oc_path = format!("{base}.registration.openIdConnectConfiguration");
+        let endpoints = match oc.well_known_open_id_configuration {
+            Some(url) => {
+                check_url(&url, &format!("{oc_path}.wellKnownOpenIdConfiguration"))?;
+                OidcEndpoints::Discovery(url)
+            }
+            None => {
+                let field = |v: Option<String>, f: &str| -> Result<String, ConfigError> {
+                    let path = format!("{oc_path}.{f}");
+                    let v = v.ok_or_else(|| {
+                        invalid(
+                            &path,
+                            "is required when wellKnownOpenIdConfiguration is absent",
+                        )
+                    })?;
+                    check_url(&v, &path)?;
+                    Ok(v)
+                };
+                OidcEndpoints::Explicit {
+                    authorization: field(oc.authorization_endpoint, "authorizationEndpoint")?,
+                    token: field(oc.token_endpoint, "tokenEndpoint")?,
+                    jwks: field(oc.certification_uri, "certificationUri")?,
+                    issuer: oc.issuer.ok_or_else(|| {
+                        invalid(
+                            &format!("{oc_path}.issuer"),
+                            "is required without discovery",
+                        )
+                    })?,
+                }
+            }
+        };
+        let login = p.login.unwrap_or_default();
+        let scopes = if login.scopes.is_empty() {
+            vec!["openid".into(), "profile".into(), "email".into()]
+        } else {
+            login.scopes
+        };
+        out.push(ProviderSettings {
+            name,
+            client_id,
+            client_secret,
+            endpoints,
+            scopes,
+            login_parameters: parse_login_parameters(
+                &login.login_parameters,
+                &format!("{base}.login.loginParameters"),
+            )?,
+            name_claim_type: login.name_claim_type.unwrap_or_else(|| {
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()
+            }),
+            allowed_audiences: Vec::new(),
+            is_aad: false,
+        });
+    }
+    Ok(out)
+}
+
+fn required(v: Option<String>, path: &str) -> Result<String, ConfigError> {
+    v.filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid(path, "is required"))
+}
+
+fn check_url(v: &str, path: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(v) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(invalid(path, format!("{v:?} is not an http(s) URL"))),
+    }
+}
+
+/// A `...SettingName` field names an environment variable holding the secret; naming one that
+/// is not set is an error, never an empty secret.
+fn secret(
+    setting: Option<String>,
+    env: &dyn Environment,
+    path: &str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(name) = setting else { return Ok(None) };
+    match env.var(&name) {
+        Some(v) if !v.is_empty() => Ok(Some(v)),
+        _ => Err(invalid(
+            path,
+            format!("environment variable {name} (the secret this setting names) is not set"),
+        )),
+    }
+}
+
+fn parse_login_parameters(
+    raw: &[String],
+    path: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, kv)| {
+            kv.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| invalid(&format!("{path}[{i}]"), "expected key=value"))
+        })
+        .collect()
+}
+
+fn resolve_keys(env: &dyn Environment, previous: &[String]) -> Result<Keys, ConfigError> {
+    let key = |name: &str| -> Result<Vec<u8>, ConfigError> {
+        let v = env.var(name).ok_or_else(|| {
+            invalid(
+                name,
+                "environment variable is not set (64 hex digits; `ezauth keygen` makes one)",
+            )
+        })?;
+        match crypto::hex_decode(v.trim()) {
+            Some(k) if k.len() >= 32 => Ok(k),
+            _ => Err(invalid(name, "must be at least 64 hex digits (32 bytes)")),
+        }
+    };
+    let encryption = key("WEBSITE_AUTH_ENCRYPTION_KEY")?;
+    let signing = key("WEBSITE_AUTH_SIGNING_KEY")?;
+    let previous = previous
+        .iter()
+        .map(|name| key(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Keys::new(&encryption, &signing, &previous))
+}
+
+/// Parses a .NET TimeSpan as App Service writes it: `hh:mm:ss` or `d.hh:mm:ss`.
+pub fn parse_timespan(s: &str) -> Option<Duration> {
+    let (days, rest) = match s.split_once('.') {
+        Some((d, r)) if r.contains(':') => (d.parse::<u64>().ok()?, r),
+        _ => (0, s),
+    };
+    let mut parts = rest.split(':');
+    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (h, m, sec): (u64, u64, f64) = (h.parse().ok()?, m.parse().ok()?, sec.parse().ok()?);
+    if m >= 60 || !(0.0..60.0).contains(&sec) {
+        return None;
+    }
+    Some(Duration::from_secs(days * 86400 + h * 3600 + m * 60) + Duration::from_secs_f64(sec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env() -> HashMap<String, String> {
+        let mut e = HashMap::new();
+        e.insert("WEBSITE_AUTH_ENCRYPTION_KEY".into(), "11".repeat(32));
+        e.insert("WEBSITE_AUTH_SIGNING_KEY".into(), "22".repeat(32));
+        e.insert("IDP_SECRET".into(), "s3cret".into());
+        e
+    }
+
+    fn err(json: &str) -> ConfigError {
+        match parse(json, &env()) {
+            Err(e) => e,
+            Ok(_) => panic!("expected an error for {json}"),
+        }
+    }
+
+    const OIDC: &str = r#"{"globalValidation":{"unauthenticatedClientAction":"RejectWith401"},
+        "identityProviders":{"customOpenIdConnectProviders":{"idp":{"registration":{"clientId":"c",
+        "clientCredential":{"clientSecretSettingName":"IDP_SECRET"},
+        "openIdConnectConfiguration":{"wellKnownOpenIdConfiguration":"http://127.0.0.1:1/.well-known/openid-configuration"}}}}},
+        "httpSettings":{"requireHttps":false}}"#;
+
+    #[test]
+    fn a_full_config_resolves() {
+        let s = parse(OIDC, &env()).unwrap();
+        assert_eq!(s.action, UnauthenticatedAction::Return401);
+        assert!(s.require_authentication);
+        assert_eq!(s.default_provider.as_deref(), Some("idp"));
+        assert_eq!(s.providers[0].client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(s.api_prefix, "/.auth");
+        assert_eq!(s.cookie_lifetime, Duration::from_secs(8 * 3600));
+    }
+
+    #[test]
+    fn unknown_keys_name_their_path() {
+        let e = err(r#"{"globalValidaton":{}}"#);
+        assert!(e.to_string().contains("globalValidaton"), "{e}");
+        let e = err(r#"{"httpSettings":{"requireHttps":false,"routes":{"apiPrefx":"/x"}}}"#);
+        assert_eq!(e.path, "httpSettings.routes.apiPrefx", "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_their_path() {
+        let e = err(r#"{"httpSettings":{"requireHttps":"yes"}}"#);
+        assert_eq!(e.path, "httpSettings.requireHttps", "{e}");
+        let e = err(r#"{"globalValidation":{"unauthenticatedClientAction":"Sometimes"}}"#);
+        assert_eq!(e.path, "globalValidation.unauthenticatedClientAction");
+    }
+
+    #[test]
+    fn enum_spellings_and_ordinals() {
+        for (v, want) in [
+            ("\"rejectwith404\"", UnauthenticatedAction::Return404),
+            ("\"Return403\"", UnauthenticatedAction::Return403),
+            ("1", UnauthenticatedAction::AllowAnonymous),
+        ] {
+            let json = format!(r#"{{"globalValidation":{{"unauthenticatedClientAction":{v}}}}}"#);
+            assert_eq!(parse(&json, &env()).unwrap().action, want, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_missing_secret_variable_is_named() {
+        let e = err(&OIDC.replace("IDP_SECRET", "NOT_SET_ANYWHERE"));
+        assert!(e.message.contains("NOT_SET_ANYWHERE"), "{e}");
+        assert!(e.path.ends_with("clientSecretSettingName"), "{e}");
+    }
+
+    #[test]
+    fn missing_or_short_keys_fail() {
+        let mut e = env();
+        e.remove("WEBSITE_AUTH_SIGNING_KEY");
+        let anon = r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}}"#;
+        let r = parse(anon, &e).err().unwrap();
+        assert_eq!(r.path, "WEBSITE_AUTH_SIGNING_KEY");
+        e.insert("WEBSITE_AUTH_SIGNING_KEY".into(), "abcd".into());
+        assert_eq!(
+            parse(anon, &e).err().unwrap().path,
+            "WEBSITE_AUTH_SIGNING_KEY"
+        );
+    }
+
+    #[test]
+    fn redirect_needs_a_provider() {
+        let e =
+            err(r#"{"globalValidation":{"unauthenticatedClientAction":"RedirectToLoginPage"}}"#);
+        assert_eq!(e.path, "globalValidation.redirectToProvider");
+    }
+
+    #[test]
+    fn excluded_paths_match_exact_and_prefix() {
+        let s = parse(
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous","excludedPaths":["/health","/public/*"]}}"#,
+            &env(),
+        )
+        .unwrap();
+        assert!(s.is_excluded("/health"));
+        assert!(!s.is_excluded("/healthz"));
+        assert!(s.is_excluded("/public/a/b"));
+        assert!(s.is_excluded("/public"));
+        assert!(!s.is_excluded("/publicity"));
+    }
+
+    #[test]
+    fn timespans() {
+        assert_eq!(
+            parse_timespan("08:00:00"),
+            Some(Duration::from_secs(8 * 3600))
+        );
+        assert_eq!(
+            parse_timespan("1.00:00:01"),
+            Some(Duration::from_secs(86401))
+        );
+        assert_eq!(parse_timespan("8h"), None);
+        assert_eq!(parse_timespan("00:61:00"), None);
+    }
+
+    #[test]
+    fn arm_resource_shape_is_accepted() {
+        let s = parse(
+            r#"{"id":"x","name":"authsettingsV2","properties":{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}}}"#,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(s.action, UnauthenticatedAction::AllowAnonymous);
+    }
+
+    #[test]
+    fn unsupported_providers_are_refused_when_enabled() {
+        let e = err(r#"{"identityProviders":{"google":{"enabled":true}}}"#);
+        assert_eq!(e.path, "identityProviders.google");
+        assert!(parse(
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"google":{"enabled":false}}}"#,
+            &env()
+        )
+        .is_ok());
+    }
+}

@@ -1,1 +1,234 @@
+//! Cryptography on top of openssl: the keys the module derives from `WEBSITE_AUTH_*`, sealing
+//! (AES-256-GCM) for cookies, login state and the token store, HMAC, random values and
+//! constant-time comparison. Knows nothing of HTTP.
 
+pub mod jwt;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use openssl::hash::MessageDigest;
+use openssl::memcmp;
+use openssl::pkey::PKey;
+use openssl::rand::rand_bytes;
+use openssl::sign::Signer;
+use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+
+/// What a sealed value is for; part of the authenticated data, so a value sealed for one
+/// purpose (a login state cookie) can never be opened as another (a session).
+#[derive(Clone, Copy, Debug)]
+pub enum Purpose {
+    Session,
+    LoginState,
+    TokenStore,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"ezauth/session/v1",
+            Purpose::LoginState => b"ezauth/login-state/v1",
+            Purpose::TokenStore => b"ezauth/token-store/v1",
+        }
+    }
+}
+
+const SEAL_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// The module's keys. Subkeys are derived from `WEBSITE_AUTH_ENCRYPTION_KEY` with HMAC so each
+/// use has its own key; `WEBSITE_AUTH_SIGNING_KEY` signs session tokens (HS256) as on App Service.
+#[derive(Clone)]
+pub struct Keys {
+    /// Current sealing key first, then previous ones (rotation: new key first, then old).
+    seal_keys: Vec<[u8; 32]>,
+    file_name_key: [u8; 32],
+    signing_key: Vec<u8>,
+}
+
+impl Keys {
+    /// `encryption` and `signing` are the raw key bytes (already hex-decoded); `previous` are
+    /// older encryption keys that can still open what they sealed.
+    pub fn new(encryption: &[u8], signing: &[u8], previous: &[Vec<u8>]) -> Keys {
+        let seal_keys = std::iter::once(encryption)
+            .chain(previous.iter().map(|k| k.as_slice()))
+            .map(|k| derive(k, b"seal"))
+            .collect();
+        Keys {
+            seal_keys,
+            file_name_key: derive(encryption, b"token-store-file-name"),
+            signing_key: signing.to_vec(),
+        }
+    }
+
+    /// Encrypts and authenticates `plain`; `context` binds it to its owner (a user id for the
+    /// token store), so a value moved to another owner fails to open.
+    pub fn seal(&self, purpose: Purpose, context: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random_fill(&mut nonce);
+        let aad = aad(purpose, context);
+        let mut tag = [0u8; TAG_LEN];
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.seal_keys[0],
+            Some(&nonce),
+            &aad,
+            plain,
+            &mut tag,
+        )
+        .expect("AES-256-GCM encryption with a 32-byte key and 12-byte nonce cannot fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len() + TAG_LEN);
+        out.push(SEAL_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// Opens what `seal` produced with the same purpose and context; `None` when it was
+    /// tampered with, truncated, sealed under an unknown key or for another owner.
+    pub fn open(&self, purpose: Purpose, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != SEAL_VERSION {
+            return None;
+        }
+        let nonce = &sealed[1..1 + NONCE_LEN];
+        let (ct, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - 1 - NONCE_LEN - TAG_LEN);
+        let aad = aad(purpose, context);
+        self.seal_keys.iter().find_map(|key| {
+            decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), &aad, ct, tag).ok()
+        })
+    }
+
+    /// A file name for a user's token-store entry: a keyed hash, so names reveal nothing and
+    /// cannot be chosen by a client.
+    pub fn store_file_name(&self, user_id: &str) -> String {
+        hex(&hmac_sha256(&self.file_name_key, user_id.as_bytes())[..16])
+    }
+
+    pub fn signing_key(&self) -> &[u8] {
+        &self.signing_key
+    }
+}
+
+fn aad(purpose: Purpose, context: &[u8]) -> Vec<u8> {
+    let mut aad = purpose.label().to_vec();
+    aad.push(0);
+    aad.extend_from_slice(context);
+    aad
+}
+
+fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
+    hmac_sha256(key, label)
+}
+
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let pkey = PKey::hmac(key).expect("HMAC keys of any length are accepted");
+    let mut signer = Signer::new(MessageDigest::sha256(), &pkey).expect("HMAC-SHA256 signer");
+    signer.update(data).expect("HMAC update");
+    let mut out = [0u8; 32];
+    signer
+        .sign(&mut out)
+        .expect("HMAC-SHA256 output is 32 bytes");
+    out
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(data)
+}
+
+pub fn random_fill(buf: &mut [u8]) {
+    rand_bytes(buf).expect("the system random generator works");
+}
+
+/// `n` random bytes, base64url without padding: state, nonce, PKCE verifier.
+pub fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    random_fill(&mut buf);
+    b64url(&buf)
+}
+
+/// Constant-time equality for secrets (state values, signatures).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && memcmp::eq(a, b)
+}
+
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+pub fn b64(data: &[u8]) -> String {
+    STANDARD.encode(data)
+}
+
+pub fn hex(data: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(data.len() * 2);
+    for b in data {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new(&[1u8; 32], &[2u8; 32], &[])
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_same_purpose_context_and_key() {
+        let k = keys();
+        let sealed = k.seal(Purpose::TokenStore, b"sid:a", b"secret");
+        assert_eq!(
+            k.open(Purpose::TokenStore, b"sid:a", &sealed).unwrap(),
+            b"secret"
+        );
+        assert!(k.open(Purpose::TokenStore, b"sid:b", &sealed).is_none());
+        assert!(k.open(Purpose::Session, b"sid:a", &sealed).is_none());
+        let other = Keys::new(&[3u8; 32], &[2u8; 32], &[]);
+        assert!(other.open(Purpose::TokenStore, b"sid:a", &sealed).is_none());
+        for i in 0..sealed.len() {
+            let mut t = sealed.clone();
+            t[i] ^= 1;
+            assert!(
+                k.open(Purpose::TokenStore, b"sid:a", &t).is_none(),
+                "flip at {i}"
+            );
+        }
+        assert!(k
+            .open(Purpose::TokenStore, b"sid:a", &sealed[..sealed.len() - 1])
+            .is_none());
+    }
+
+    #[test]
+    fn previous_keys_still_open_old_values() {
+        let old = Keys::new(&[7u8; 32], &[2u8; 32], &[]);
+        let sealed = old.seal(Purpose::Session, b"", b"v");
+        let rotated = Keys::new(&[8u8; 32], &[2u8; 32], &[vec![7u8; 32]]);
+        assert_eq!(rotated.open(Purpose::Session, b"", &sealed).unwrap(), b"v");
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        assert_eq!(hex_decode(&hex(&[0, 255, 16])).unwrap(), vec![0, 255, 16]);
+        assert!(hex_decode("abc").is_none());
+        assert!(hex_decode("zz").is_none());
+    }
+}

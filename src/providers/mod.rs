@@ -1,1 +1,139 @@
+//! Identity providers behind one trait. OpenID Connect providers (Azure AD, custom ones) share
+//! [`oidc::OidcProvider`]; providers that are not OpenID Connect will implement the same trait.
+//! All methods may block on the network: the pipeline calls them only in a blocking step.
 
+pub mod oidc;
+pub mod outbound;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::store::Claim;
+
+/// Why a provider step failed; each kind has the status the user sees.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderError {
+    /// Could not connect or the connection broke: 502.
+    Unreachable(String),
+    /// The provider was too slow: 504.
+    Timeout(String),
+    /// The provider answered something unusable: 502.
+    BadResponse(String),
+    /// The provider or our validation refused the user's credential: 401.
+    Rejected(String),
+    /// The request itself is wrong (e.g. an authorization code that was already used): 400.
+    BadRequest(String),
+}
+
+impl ProviderError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ProviderError::Unreachable(_) | ProviderError::BadResponse(_) => 502,
+            ProviderError::Timeout(_) => 504,
+            ProviderError::Rejected(_) => 401,
+            ProviderError::BadRequest(_) => 400,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ProviderError::Unreachable(m)
+            | ProviderError::Timeout(m)
+            | ProviderError::BadResponse(m)
+            | ProviderError::Rejected(m)
+            | ProviderError::BadRequest(m) => m,
+        }
+    }
+
+    /// What the user's page says; details stay in the log.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            ProviderError::Unreachable(_) => "The identity provider could not be reached.",
+            ProviderError::Timeout(_) => "The identity provider did not answer in time.",
+            ProviderError::BadResponse(_) => "The identity provider sent an invalid response.",
+            ProviderError::Rejected(_) => {
+                "Sign-in failed: the identity provider's answer was not accepted."
+            }
+            ProviderError::BadRequest(_) => "Sign-in failed: the request was not valid.",
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// What the authorization request needs from the login state.
+pub struct AuthorizeRequest<'a> {
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub code_challenge: &'a str,
+    /// Query parameters of the login request, passed on (they override configured ones).
+    pub extra: &'a [(String, String)],
+}
+
+/// Tokens a provider issued.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tokens {
+    pub access_token: Option<String>,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+}
+
+/// A signed-in user as a provider vouches for them.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub claims: Vec<Claim>,
+    pub tokens: Tokens,
+}
+
+pub trait Provider: Send + Sync {
+    /// The name in `/.auth/login/{name}`.
+    fn name(&self) -> &str;
+    fn settings(&self) -> &crate::config::ProviderSettings;
+    /// The URL to send the browser to.
+    fn authorize_url(&self, req: &AuthorizeRequest) -> Result<String, ProviderError>;
+    /// Redeems the authorization code and validates what comes back.
+    fn finish_login(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+        nonce: &str,
+    ) -> Result<Identity, ProviderError>;
+}
+
+/// The configured providers, looked up by name (case-insensitive, as App Service does).
+pub struct Providers {
+    list: Vec<Arc<dyn Provider>>,
+}
+
+impl Providers {
+    pub fn from_settings(settings: &Settings) -> Providers {
+        let http = Arc::new(outbound::Http::new(
+            settings.http_connect_timeout,
+            settings.http_timeout,
+        ));
+        let list = settings
+            .providers
+            .iter()
+            .map(|p| {
+                Arc::new(oidc::OidcProvider::new(p.clone(), http.clone())) as Arc<dyn Provider>
+            })
+            .collect();
+        Providers { list }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {
+        self.list
+            .iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+}

@@ -1,1 +1,153 @@
+//! The `/.auth/*` routes: a small table maps each path to its handler. Handlers get a
+//! [`Ctx`] with the request, where the client thinks it is, and who it is.
 
+mod login;
+mod logout;
+mod me;
+mod pages;
+
+pub use login::start_login;
+
+use crate::http::{Outcome, Request, Response};
+use crate::pipeline::Module;
+use crate::session::Principal;
+
+/// The origin the client addressed, after forward-proxy resolution.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+}
+
+impl Origin {
+    pub fn base(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == "https"
+    }
+
+    pub fn as_redirect_origin(&self) -> crate::redirect::Origin<'_> {
+        crate::redirect::Origin {
+            scheme: &self.scheme,
+            host: &self.host,
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Cookie,
+    SessionToken,
+}
+
+/// A signed-in caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub credential: Credential,
+}
+
+/// Everything a route handler needs about the request.
+pub struct Ctx<'r, 'a> {
+    pub req: &'r Request<'a>,
+    pub origin: Origin,
+    pub caller: Option<Caller>,
+    /// True when running in the host's blocking step.
+    pub can_block: bool,
+}
+
+type Handler = fn(&Module, &Ctx, &[&str]) -> Outcome;
+
+/// One route: the path segments after the prefix (`*` matches one segment), the methods it
+/// answers, and whether it may call a provider or remote store (and so must block).
+struct Route {
+    segments: &'static [&'static str],
+    methods: &'static [&'static str],
+    blocks: bool,
+    handler: Handler,
+}
+
+const ROUTES: &[Route] = &[
+    Route {
+        segments: &["login", "done"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        handler: pages::login_done,
+    },
+    Route {
+        segments: &["login", "*"],
+        methods: &["GET", "HEAD"],
+        blocks: true,
+        handler: login::start,
+    },
+    Route {
+        segments: &["login", "*", "callback"],
+        methods: &["GET", "POST"],
+        blocks: true,
+        handler: login::callback,
+    },
+    Route {
+        segments: &["me"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        handler: me::me,
+    },
+    Route {
+        segments: &["logout"],
+        methods: &["GET", "HEAD", "POST"],
+        blocks: false,
+        handler: logout::logout,
+    },
+    Route {
+        segments: &["logout", "complete"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        handler: pages::logout_complete,
+    },
+    Route {
+        segments: &["logout", "done"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        handler: pages::logout_complete,
+    },
+    Route {
+        segments: &["version"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        handler: pages::version,
+    },
+];
+
+/// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
+pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let matched = ROUTES.iter().find(|r| {
+        r.segments.len() == segments.len()
+            && r.segments
+                .iter()
+                .zip(&segments)
+                .all(|(want, got)| *want == "*" || want == got)
+    });
+    let Some(route) = matched else {
+        return Outcome::Finish(Response::error(404, "No such authentication route."));
+    };
+    if !route.methods.contains(&ctx.req.method) {
+        let mut r = Response::error(405, "Method not allowed on this route.");
+        r.headers.push(("Allow".into(), route.methods.join(", ")));
+        return Outcome::Finish(r);
+    }
+    if route.blocks && !ctx.can_block {
+        return Outcome::Blocking(Box::new(ctx.req.to_owned_request()));
+    }
+    let wildcards: Vec<&str> = route
+        .segments
+        .iter()
+        .zip(&segments)
+        .filter(|(want, _)| **want == "*")
+        .map(|(_, got)| *got)
+        .collect();
+    (route.handler)(module, ctx, &wildcards)
+}

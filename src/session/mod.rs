@@ -1,1 +1,397 @@
+//! Who is calling: the session cookie `AppServiceAuthSession` (sealed, split into numbered
+//! cookies when large), the `X-ZUMO-AUTH` session token (HS256), and the principal both produce.
 
+pub mod claims;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::ProviderSettings;
+use crate::crypto::{self, jwt, Keys, Purpose};
+use crate::http::Request;
+use crate::store::Claim;
+
+pub const COOKIE_NAME: &str = "AppServiceAuthSession";
+/// Bytes of cookie value per cookie; browsers keep at least 4096 bytes per cookie.
+const CHUNK_SIZE: usize = 3800;
+/// A session never spans more cookies than this; more is an attack or a bug.
+pub const MAX_CHUNKS: usize = 8;
+
+/// The signed-in user as the application sees them. Sealed into the session cookie as is, so
+/// the per-request path only opens it: the principal header value is computed once, at login.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// App Service's own user id, `sid:<32 hex>`; also the token-store key.
+    pub sid: String,
+    /// Provider name (`X-MS-CLIENT-PRINCIPAL-IDP`).
+    pub idp: String,
+    /// `X-MS-CLIENT-PRINCIPAL-ID`: the provider's user id.
+    pub id: String,
+    /// `X-MS-CLIENT-PRINCIPAL-NAME`.
+    pub name: String,
+    /// `X-MS-CLIENT-PRINCIPAL`: base64 of the principal JSON.
+    pub header: String,
+}
+
+/// The session cookie's content.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Session {
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// Issued and expiry times, Unix seconds.
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `sid:` + 32 hex digits, stable for one user of one provider (issuer + subject).
+pub fn sid_for(provider: &str, issuer: &str, subject: &str) -> String {
+    let digest = crypto::sha256(format!("{provider}\n{issuer}\n{subject}").as_bytes());
+    format!("sid:{}", crypto::hex(&digest[..16]))
+}
+
+/// Builds the principal from a provider identity's claims.
+pub fn principal(sid: String, provider: &ProviderSettings, user_claims: &[Claim]) -> Principal {
+    let id_type = if provider.is_aad {
+        "http://schemas.microsoft.com/identity/claims/objectidentifier"
+    } else {
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
+    };
+    let id = claims::find(user_claims, id_type)
+        .or_else(|| {
+            claims::find(
+                user_claims,
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+            )
+        })
+        .unwrap_or_default()
+        .to_owned();
+    let name_type = claims::claim_type(&provider.name_claim_type);
+    let name = [
+        name_type,
+        "preferred_username",
+        "name",
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    ]
+    .iter()
+    .find_map(|t| claims::find(user_claims, t))
+    .unwrap_or(&id)
+    .to_owned();
+    let body = json!({
+        "auth_typ": provider.name,
+        "claims": user_claims,
+        "name_typ": name_type,
+        "role_typ": claims::ROLE_TYPE,
+    });
+    // .NET writes `/` as `\/`; apps that compare the raw header expect it. A `/` can only
+    // occur inside JSON strings, so the replacement is exact.
+    let text = serde_json::to_string(&body)
+        .unwrap_or_default()
+        .replace('/', "\\/");
+    Principal {
+        sid,
+        idp: provider.name.clone(),
+        id,
+        name,
+        header: crypto::b64(text.as_bytes()),
+    }
+}
+
+/// Why a presented credential was not accepted (for the log line).
+#[derive(Debug, PartialEq)]
+pub struct Rejected(pub String);
+
+/// Reads the session from the request's cookies: `Ok(None)` when there is none.
+pub fn read_cookie(req: &Request, keys: &Keys, now: i64) -> Result<Option<Session>, Rejected> {
+    let mut chunks: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
+    let mut any = false;
+    for (name, value) in req.cookies() {
+        let Some(rest) = name.strip_prefix(COOKIE_NAME) else {
+            continue;
+        };
+        let index = if rest.is_empty() {
+            0
+        } else {
+            match rest.parse::<usize>() {
+                Ok(i) if i > 0 && i < MAX_CHUNKS => i,
+                _ => return Err(Rejected(format!("unexpected session cookie {name}"))),
+            }
+        };
+        if chunks[index].replace(value).is_some() {
+            return Err(Rejected(format!("session cookie {name} sent twice")));
+        }
+        any = true;
+    }
+    if !any {
+        return Ok(None);
+    }
+    let mut joined = String::new();
+    for (i, c) in chunks.iter().enumerate() {
+        match c {
+            Some(v) => joined.push_str(v),
+            None if chunks[i..].iter().all(Option::is_none) => break,
+            None => return Err(Rejected(format!("session cookie part {i} is missing"))),
+        }
+    }
+    let sealed = crypto::b64url_decode(&joined)
+        .ok_or_else(|| Rejected("session cookie is not base64url".into()))?;
+    let plain = keys.open(Purpose::Session, b"", &sealed).ok_or_else(|| {
+        Rejected("session cookie does not open (tampered, truncated or another key)".into())
+    })?;
+    let session: Session = serde_json::from_slice(&plain)
+        .map_err(|e| Rejected(format!("session cookie content is invalid: {e}")))?;
+    if session.exp <= now {
+        return Err(Rejected(format!("session expired at {}", session.exp)));
+    }
+    Ok(Some(session))
+}
+
+/// Cookie attributes: the session cookie is for the whole site, never for scripts.
+pub fn cookie_attributes(secure: bool, max_age: i64) -> String {
+    format!(
+        "Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// `Set-Cookie` values that store `session`, split into numbered cookies when large, and
+/// clear any higher-numbered parts a previous, larger session left behind.
+pub fn write_cookie(
+    session: &Session,
+    keys: &Keys,
+    secure: bool,
+    previous_chunks: usize,
+) -> Vec<String> {
+    let plain = serde_json::to_vec(session).expect("sessions serialize");
+    let value = crypto::b64url(&keys.seal(Purpose::Session, b"", &plain));
+    let attrs = cookie_attributes(secure, session.exp - session.iat);
+    let mut out: Vec<String> = value
+        .as_bytes()
+        .chunks(CHUNK_SIZE)
+        .enumerate()
+        .map(|(i, part)| {
+            format!(
+                "{}={}; {attrs}",
+                chunk_name(i),
+                std::str::from_utf8(part).expect("base64url is ASCII")
+            )
+        })
+        .collect();
+    let written = out.len();
+    out.extend((written..previous_chunks).map(|i| expire(&chunk_name(i), secure)));
+    out
+}
+
+/// `Set-Cookie` values that delete every part of the session cookie the request carried (at
+/// least the first).
+pub fn clear_cookie(req: &Request, secure: bool) -> Vec<String> {
+    (0..chunk_count(req).max(1))
+        .map(|i| expire(&chunk_name(i), secure))
+        .collect()
+}
+
+/// How many session cookie parts the request carries.
+pub fn chunk_count(req: &Request) -> usize {
+    req.cookies()
+        .filter_map(|(n, _)| n.strip_prefix(COOKIE_NAME))
+        .filter_map(|rest| {
+            if rest.is_empty() {
+                Some(1)
+            } else {
+                rest.parse::<usize>().ok().map(|i| i + 1)
+            }
+        })
+        .max()
+        .unwrap_or(0)
+        .min(MAX_CHUNKS)
+}
+
+fn chunk_name(i: usize) -> String {
+    if i == 0 {
+        COOKIE_NAME.to_owned()
+    } else {
+        format!("{COOKIE_NAME}{i}")
+    }
+}
+
+pub fn expire(name: &str, secure: bool) -> String {
+    format!(
+        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key).
+pub fn mint_token(
+    keys: &Keys,
+    principal: &Principal,
+    audience: &str,
+    now: i64,
+    exp: i64,
+) -> String {
+    jwt::sign_hs256(
+        keys.signing_key(),
+        &json!({
+            "sub": principal.sid,
+            "stable_sid": principal.sid,
+            "idp": principal.idp,
+            "ver": "3",
+            "iss": audience,
+            "aud": audience,
+            "nbf": now,
+            "exp": exp,
+        }),
+    )
+}
+
+/// A verified session token's subject: `(sid, idp, exp)`.
+pub struct TokenSubject {
+    pub sid: String,
+    pub idp: String,
+    pub exp: i64,
+}
+
+/// Verifies an `X-ZUMO-AUTH` token: signature, issuer and audience (`https://host/`), and
+/// lifetime; `grace` seconds past expiry are allowed (the refresh route's extension window).
+pub fn verify_token(
+    token: &str,
+    keys: &Keys,
+    audience: &str,
+    now: i64,
+    grace: i64,
+) -> Result<TokenSubject, Rejected> {
+    let parsed = jwt::parse(token).map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
+    parsed
+        .verify_hs256(keys.signing_key())
+        .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
+    if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
+        return Err(Rejected("X-ZUMO-AUTH: issued for another site".into()));
+    }
+    parsed
+        .check_lifetime(now - grace, 60)
+        .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
+    let sid = parsed
+        .str_claim("sub")
+        .filter(|s| s.starts_with("sid:"))
+        .ok_or_else(|| Rejected("X-ZUMO-AUTH: no sid subject".into()))?;
+    Ok(TokenSubject {
+        sid: sid.to_owned(),
+        idp: parsed.str_claim("idp").unwrap_or_default().to_owned(),
+        exp: parsed.num_claim("exp").unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(b: u8) -> Keys {
+        Keys::new(&[b; 32], &[b + 1; 32], &[])
+    }
+
+    fn session(name_len: usize) -> Session {
+        Session {
+            principal: Principal {
+                sid: "sid:00".into(),
+                idp: "aad".into(),
+                id: "u".into(),
+                name: "n".repeat(name_len),
+                header: "e30=".into(),
+            },
+            iat: 1000,
+            exp: 2000,
+        }
+    }
+
+    fn request_with_cookies<'a>(cookies: &'a str) -> Request<'a> {
+        Request {
+            method: "GET",
+            target: "/",
+            scheme: "http",
+            host: "h",
+            client_addr: "",
+            headers: vec![("Cookie", cookies)],
+            body: b"",
+        }
+    }
+
+    fn cookie_header(set_cookies: &[String]) -> String {
+        set_cookies
+            .iter()
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .filter(|c| !c.ends_with('='))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn small_and_large_sessions_round_trip() {
+        let k = keys(1);
+        for len in [10, 9000] {
+            let s = session(len);
+            let set = write_cookie(&s, &k, false, 0);
+            assert_eq!(set.len() > 1, len > 1000);
+            let header = cookie_header(&set);
+            let got = read_cookie(&request_with_cookies(&header), &k, 1500).unwrap();
+            assert_eq!(got, Some(s));
+        }
+    }
+
+    #[test]
+    fn bad_cookies_are_rejected_with_a_reason() {
+        let k = keys(1);
+        let set = write_cookie(&session(10), &k, true, 0);
+        assert!(set[0].contains("Secure") && set[0].contains("HttpOnly"));
+        let good = cookie_header(&set);
+        let value = good.split_once('=').unwrap().1.to_owned();
+        let mut flipped = value.clone().into_bytes();
+        flipped[30] = if flipped[30] == b'A' { b'B' } else { b'A' };
+        let cases = [
+            format!("{COOKIE_NAME}={}", String::from_utf8(flipped).unwrap()),
+            format!("{COOKIE_NAME}={}", &value[..value.len() / 2]),
+            format!("{COOKIE_NAME}={}", "A".repeat(16 * 1024)),
+            format!("{COOKIE_NAME}=!!!"),
+            format!("{COOKIE_NAME}2=abc"),
+            format!("{COOKIE_NAME}={value}; {COOKIE_NAME}={value}"),
+        ];
+        for c in &cases {
+            assert!(
+                read_cookie(&request_with_cookies(c), &k, 1500).is_err(),
+                "{c:.60}"
+            );
+        }
+        // sealed under another key
+        assert!(read_cookie(&request_with_cookies(&good), &keys(9), 1500).is_err());
+        // expired
+        assert!(read_cookie(&request_with_cookies(&good), &k, 2000).is_err());
+        assert_eq!(
+            read_cookie(&request_with_cookies("other=1"), &k, 1500),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn shrinking_session_clears_old_parts() {
+        let set = write_cookie(&session(10), &keys(1), false, 3);
+        assert_eq!(set.len(), 3);
+        assert!(set[1].starts_with("AppServiceAuthSession1=;") && set[1].contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn session_tokens_verify_and_expire() {
+        let k = keys(1);
+        let p = session(1).principal;
+        let t = mint_token(&k, &p, "https://h/", 1000, 2000);
+        let s = verify_token(&t, &k, "https://h/", 1500, 0).ok().unwrap();
+        assert_eq!(s.sid, "sid:00");
+        assert!(verify_token(&t, &k, "https://other/", 1500, 0).is_err());
+        assert!(verify_token(&t, &keys(3), "https://h/", 1500, 0).is_err());
+        assert!(verify_token(&t, &k, "https://h/", 3000, 0).is_err());
+        assert!(verify_token(&t, &k, "https://h/", 3000, 2000).is_ok());
+    }
+}

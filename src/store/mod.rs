@@ -1,1 +1,143 @@
+//! The token store: one sealed record per signed-in user identity, holding the provider's
+//! tokens and the user's claims. One trait, so remote stores can join the file store; the
+//! record format (sealed JSON, bound to its user) is shared by all of them.
 
+pub mod file;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{Keys, Purpose};
+
+/// One claim as `/.auth/me` and `X-MS-CLIENT-PRINCIPAL` show it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub typ: String,
+    pub val: String,
+}
+
+/// What the store keeps for one user identity; field names are those of `/.auth/me`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct TokenRecord {
+    pub provider_name: String,
+    /// The provider-level user name (e-mail, preferred username), as App Service reports it.
+    pub user_id: String,
+    pub user_claims: Vec<Claim>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub access_token_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub authentication_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refresh_token: Option<String>,
+    /// ISO-8601 UTC with 7 fractional digits, as App Service writes it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_on: Option<String>,
+}
+
+impl TokenRecord {
+    /// The token fields that become `X-MS-TOKEN-{PROVIDER}-{TYPE}` headers, in a fixed order.
+    pub fn token_fields(&self) -> [(&'static str, Option<&str>); 6] {
+        [
+            ("ACCESS-TOKEN", self.access_token.as_deref()),
+            ("ACCESS-TOKEN-SECRET", self.access_token_secret.as_deref()),
+            ("AUTHENTICATION-TOKEN", self.authentication_token.as_deref()),
+            ("EXPIRES-ON", self.expires_on.as_deref()),
+            ("ID-TOKEN", self.id_token.as_deref()),
+            ("REFRESH-TOKEN", self.refresh_token.as_deref()),
+        ]
+    }
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    Io(std::io::Error),
+    /// The entry exists but cannot be trusted (tampered, truncated, foreign, not a file).
+    Corrupt(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Io(e) => write!(f, "token store I/O error: {e}"),
+            StoreError::Corrupt(why) => write!(f, "token store entry refused: {why}"),
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// A store of token records keyed by the user's `sid:...` id.
+pub trait TokenStore: Send + Sync {
+    /// The record, `Ok(None)` if there is none.
+    fn load(&self, user: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Replaces the record atomically.
+    fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError>;
+    fn delete(&self, user: &str) -> Result<(), StoreError>;
+    /// Read-modify-write under the store's lock for that user (across threads and processes):
+    /// `change` sees the current record and returns the new one (`None` deletes it).
+    fn update(
+        &self,
+        user: &str,
+        change: &mut dyn FnMut(Option<TokenRecord>) -> Option<TokenRecord>,
+    ) -> Result<(), StoreError>;
+    /// Whether calls may block on the network (the host then runs them off its event loop).
+    fn is_remote(&self) -> bool;
+}
+
+/// Seals a record for `user`; the user id is authenticated data, so the sealed bytes open
+/// only under that user's name.
+pub fn seal_record(keys: &Keys, user: &str, record: &TokenRecord) -> Vec<u8> {
+    let plain = serde_json::to_vec(record).expect("records always serialize");
+    keys.seal(Purpose::TokenStore, user.as_bytes(), &plain)
+}
+
+pub fn open_record(keys: &Keys, user: &str, sealed: &[u8]) -> Result<TokenRecord, StoreError> {
+    let plain = keys
+        .open(Purpose::TokenStore, user.as_bytes(), sealed)
+        .ok_or_else(|| StoreError::Corrupt("does not open with this key for this user".into()))?;
+    serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("bad record: {e}")))
+}
+
+/// Formats Unix seconds as App Service writes `expires_on`: `2021-06-08T15:35:58.0000000Z`.
+pub fn format_expires_on(unix: i64) -> String {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.0000000Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_on_format() {
+        assert_eq!(format_expires_on(0), "1970-01-01T00:00:00.0000000Z");
+        assert_eq!(
+            format_expires_on(1623166558),
+            "2021-06-08T15:35:58.0000000Z"
+        );
+        assert_eq!(format_expires_on(951782400), "2000-02-29T00:00:00.0000000Z");
+    }
+}

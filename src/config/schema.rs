@@ -1,0 +1,337 @@
+//! The authsettingsV2 JSON tree (App Service's file-based auth configuration), as serde types.
+//! Every struct refuses unknown fields, so a mistyped key is a startup error with its JSON
+//! path, never a silently ignored setting. Enum-like settings accept both spellings App Service
+//! uses (ARM and file config), case-insensitively, and the middleware's integer ordinals.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthSettings {
+    pub platform: Option<Platform>,
+    pub global_validation: Option<GlobalValidation>,
+    pub identity_providers: Option<IdentityProviders>,
+    pub login: Option<Login>,
+    pub http_settings: Option<HttpSettings>,
+    /// Written by App Service's own tooling; carries nothing ezauth needs.
+    pub legacy_properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Options App Service lacks.
+    pub ezauth: Option<Extensions>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Platform {
+    pub enabled: Option<bool>,
+    pub runtime_version: Option<String>,
+    pub config_file_path: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GlobalValidation {
+    pub require_authentication: Option<bool>,
+    pub unauthenticated_client_action: Option<UnauthenticatedAction>,
+    pub redirect_to_provider: Option<String>,
+    #[serde(default)]
+    pub excluded_paths: Vec<String>,
+}
+
+/// What happens to a request that is not signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnauthenticatedAction {
+    RedirectToLoginPage,
+    AllowAnonymous,
+    Return401,
+    Return403,
+    Return404,
+}
+
+impl<'de> Deserialize<'de> for UnauthenticatedAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use UnauthenticatedAction::*;
+        choice(
+            d,
+            &[
+                (&["RedirectToLoginPage"], RedirectToLoginPage),
+                (&["AllowAnonymous"], AllowAnonymous),
+                (&["Return401", "RejectWith401"], Return401),
+                (&["Return403", "RejectWith403"], Return403),
+                (&["Return404", "RejectWith404"], Return404),
+            ],
+        )
+    }
+}
+
+/// Reads a string (case-insensitive, any listed spelling) or an ordinal (index into `options`).
+fn choice<'de, D: Deserializer<'de>, T: Copy>(
+    d: D,
+    options: &[(&[&str], T)],
+) -> Result<T, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Ordinal(u64),
+    }
+    let expected = || {
+        options
+            .iter()
+            .flat_map(|(names, _)| names.iter().copied())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match Raw::deserialize(d)? {
+        Raw::Text(s) => options
+            .iter()
+            .find(|(names, _)| names.iter().any(|n| n.eq_ignore_ascii_case(&s)))
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown value {s:?}, expected one of {}",
+                    expected()
+                ))
+            }),
+        Raw::Ordinal(i) => options.get(i as usize).map(|(_, v)| *v).ok_or_else(|| {
+            serde::de::Error::custom(format!("ordinal {i} is out of range ({})", expected()))
+        }),
+    }
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IdentityProviders {
+    pub azure_active_directory: Option<AzureActiveDirectory>,
+    #[serde(default)]
+    pub custom_open_id_connect_providers: BTreeMap<String, CustomOpenIdConnectProvider>,
+    pub google: Option<OtherProvider>,
+    pub facebook: Option<OtherProvider>,
+    pub git_hub: Option<OtherProvider>,
+    pub twitter: Option<OtherProvider>,
+    pub apple: Option<OtherProvider>,
+    pub legacy_microsoft_account: Option<OtherProvider>,
+    pub azure_static_web_apps: Option<OtherProvider>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AzureActiveDirectory {
+    pub enabled: Option<bool>,
+    pub is_auto_provisioned: Option<bool>,
+    pub registration: Option<AadRegistration>,
+    pub login: Option<AadLogin>,
+    pub validation: Option<AadValidation>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AadRegistration {
+    pub open_id_issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_setting_name: Option<String>,
+    pub client_secret_certificate_thumbprint: Option<String>,
+    pub client_secret_certificate_subject_alternative_name: Option<String>,
+    pub client_secret_certificate_issuer: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AadLogin {
+    #[serde(default)]
+    pub login_parameters: Vec<String>,
+    pub disable_www_authenticate: Option<bool>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AadValidation {
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
+    pub jwt_claim_checks: Option<serde_json::Value>,
+    pub default_authorization_policy: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CustomOpenIdConnectProvider {
+    pub enabled: Option<bool>,
+    pub registration: Option<OidcRegistration>,
+    pub login: Option<OidcLogin>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OidcRegistration {
+    pub client_id: Option<String>,
+    pub client_credential: Option<ClientCredential>,
+    pub open_id_connect_configuration: Option<OpenIdConnectConfiguration>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCredential {
+    pub method: Option<String>,
+    pub client_secret_setting_name: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OpenIdConnectConfiguration {
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub issuer: Option<String>,
+    pub certification_uri: Option<String>,
+    pub well_known_open_id_configuration: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OidcLogin {
+    pub name_claim_type: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub login_parameters: Vec<String>,
+}
+
+/// Providers this build reads but does not serve yet: their shape is checked loosely and
+/// enabling one is a clear startup error.
+#[derive(Deserialize, Default, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherProvider {
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Login {
+    pub routes: Option<LoginRoutes>,
+    pub token_store: Option<TokenStore>,
+    pub preserve_url_fragments_for_logins: Option<bool>,
+    #[serde(default)]
+    pub allowed_external_redirect_urls: Vec<String>,
+    pub cookie_expiration: Option<CookieExpiration>,
+    pub nonce: Option<Nonce>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginRoutes {
+    pub logout_endpoint: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenStore {
+    pub enabled: Option<bool>,
+    pub token_refresh_extension_hours: Option<f64>,
+    pub file_system: Option<FileSystemStore>,
+    pub azure_blob_storage: Option<BlobStore>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileSystemStore {
+    pub directory: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlobStore {
+    pub sas_url_setting_name: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CookieExpiration {
+    pub convention: Option<CookieConvention>,
+    pub time_to_expiration: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieConvention {
+    FixedTime,
+    IdentityProviderDerived,
+}
+
+impl<'de> Deserialize<'de> for CookieConvention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        choice(
+            d,
+            &[
+                (&["FixedTime"], CookieConvention::FixedTime),
+                (
+                    &["IdentityProviderDerived", "IdentityDerived"],
+                    CookieConvention::IdentityProviderDerived,
+                ),
+            ],
+        )
+    }
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Nonce {
+    pub validate_nonce: Option<bool>,
+    pub nonce_expiration_interval: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpSettings {
+    pub require_https: Option<bool>,
+    pub routes: Option<HttpRoutes>,
+    pub forward_proxy: Option<ForwardProxy>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRoutes {
+    pub api_prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ForwardProxy {
+    pub convention: Option<ProxyConvention>,
+    pub custom_host_header_name: Option<String>,
+    pub custom_proto_header_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyConvention {
+    NoProxy,
+    Standard,
+    Custom,
+}
+
+impl<'de> Deserialize<'de> for ProxyConvention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        choice(
+            d,
+            &[
+                (&["NoProxy"], ProxyConvention::NoProxy),
+                (&["Standard"], ProxyConvention::Standard),
+                (&["Custom"], ProxyConvention::Custom),
+            ],
+        )
+    }
+}
+
+/// The top-level `"ezauth"` object: what App Service has no setting for.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Extensions {
+    /// Overall deadline of one call to an identity provider (default 10 s).
+    pub http_timeout_seconds: Option<f64>,
+    /// Deadline to connect to an identity provider (default 3 s).
+    pub http_connect_timeout_seconds: Option<f64>,
+    /// Environment variables holding earlier `WEBSITE_AUTH_ENCRYPTION_KEY` values: what they
+    /// sealed still opens, so rotating the key signs nobody out.
+    #[serde(default)]
+    pub previous_encryption_key_setting_names: Vec<String>,
+}

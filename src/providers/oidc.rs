@@ -1,0 +1,289 @@
+//! OpenID Connect (authorization code flow with PKCE), shared by Azure AD and custom
+//! providers: cached discovery and JWKS, the token request, and id_token validation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::outbound::Http;
+use super::{AuthorizeRequest, Identity, Provider, ProviderError, Tokens};
+use crate::config::{OidcEndpoints, ProviderSettings};
+use crate::crypto::jwt::{self, Jwks};
+use crate::session::{claims, now};
+
+/// Discovery documents are re-read this often.
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// An unknown `kid` triggers a JWKS re-fetch at most this often (key rotation, not abuse).
+const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// Clock skew tolerated on `exp`/`nbf`.
+const SKEW: i64 = 120;
+
+#[derive(Debug, Clone)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+}
+
+struct Cached<T> {
+    value: Arc<T>,
+    fetched: Instant,
+}
+
+pub struct OidcProvider {
+    settings: ProviderSettings,
+    http: Arc<Http>,
+    metadata: Mutex<Option<Cached<Metadata>>>,
+    jwks: Mutex<Option<Cached<Jwks>>>,
+}
+
+impl OidcProvider {
+    pub fn new(settings: ProviderSettings, http: Arc<Http>) -> OidcProvider {
+        OidcProvider {
+            settings,
+            http,
+            metadata: Mutex::new(None),
+            jwks: Mutex::new(None),
+        }
+    }
+
+    fn metadata(&self) -> Result<Arc<Metadata>, ProviderError> {
+        let url = match &self.settings.endpoints {
+            OidcEndpoints::Explicit {
+                issuer,
+                authorization,
+                token,
+                jwks,
+            } => {
+                return Ok(Arc::new(Metadata {
+                    issuer: issuer.clone(),
+                    authorization_endpoint: authorization.clone(),
+                    token_endpoint: token.clone(),
+                    jwks_uri: jwks.clone(),
+                }))
+            }
+            OidcEndpoints::Discovery(url) => url,
+        };
+        if let Some(c) = &*self.metadata.lock() {
+            if c.fetched.elapsed() < METADATA_TTL {
+                return Ok(c.value.clone());
+            }
+        }
+        let fetched = self
+            .http
+            .get_json(url)
+            .and_then(|doc| parse_metadata(url, &doc));
+        let mut cache = self.metadata.lock();
+        match fetched {
+            Ok(m) => {
+                let value = Arc::new(m);
+                *cache = Some(Cached {
+                    value: value.clone(),
+                    fetched: Instant::now(),
+                });
+                Ok(value)
+            }
+            // A provider that is down for a moment keeps working with what we knew.
+            Err(e) => cache.as_ref().map(|c| c.value.clone()).ok_or(e),
+        }
+    }
+
+    /// The provider's keys; `refresh` re-fetches them (rate-limited) when a token names a key
+    /// we do not know, which is how providers roll keys over.
+    fn jwks(&self, meta: &Metadata, wanted_kid: Option<&str>) -> Result<Arc<Jwks>, ProviderError> {
+        let mut cache = self.jwks.lock();
+        if let Some(c) = &*cache {
+            let knows = wanted_kid.is_none_or(|k| c.value.has_kid(k));
+            if (knows && c.fetched.elapsed() < METADATA_TTL)
+                || c.fetched.elapsed() < JWKS_REFETCH_INTERVAL
+            {
+                return Ok(c.value.clone());
+            }
+        }
+        let doc = self.http.get_json(&meta.jwks_uri)?;
+        let jwks = Jwks::from_json(&doc)
+            .map_err(|e| ProviderError::BadResponse(format!("{}: {e}", meta.jwks_uri)))?;
+        let value = Arc::new(jwks);
+        *cache = Some(Cached {
+            value: value.clone(),
+            fetched: Instant::now(),
+        });
+        Ok(value)
+    }
+
+    /// Validates an id_token: signature by the provider's JWKS (no `none`, no HMAC), issuer,
+    /// audience (and `azp` when several audiences), lifetime and nonce.
+    pub fn validate_id_token(
+        &self,
+        token: &str,
+        nonce: Option<&str>,
+    ) -> Result<serde_json::Map<String, Value>, ProviderError> {
+        let meta = self.metadata()?;
+        let reject = |why: String| ProviderError::Rejected(format!("id_token refused: {why}"));
+        let parsed = jwt::parse(token).map_err(|e| reject(e.to_string()))?;
+        let jwks = self.jwks(&meta, parsed.kid())?;
+        parsed
+            .verify_with_jwks(&jwks)
+            .map_err(|e| reject(e.to_string()))?;
+        if parsed.str_claim("iss") != Some(meta.issuer.as_str()) {
+            return Err(reject(format!(
+                "issuer {:?} is not {:?}",
+                parsed.str_claim("iss").unwrap_or(""),
+                meta.issuer
+            )));
+        }
+        let client_id = &self.settings.client_id;
+        if !parsed.has_audience(client_id) {
+            return Err(reject(format!("audience does not include {client_id:?}")));
+        }
+        if let Some(azp) = parsed.str_claim("azp") {
+            if azp != client_id {
+                return Err(reject(format!("azp {azp:?} is not this client")));
+            }
+        }
+        parsed
+            .check_lifetime(now(), SKEW)
+            .map_err(|e| reject(e.to_string()))?;
+        if let Some(expected) = nonce {
+            let got = parsed.str_claim("nonce").unwrap_or("");
+            if !crate::crypto::ct_eq(got.as_bytes(), expected.as_bytes()) {
+                return Err(reject("nonce does not match the login".into()));
+            }
+        }
+        if parsed.str_claim("sub").is_none_or(str::is_empty) {
+            return Err(reject("no sub claim".into()));
+        }
+        Ok(parsed.claims)
+    }
+}
+
+fn parse_metadata(url: &str, doc: &Value) -> Result<Metadata, ProviderError> {
+    let field = |name: &str| -> Result<String, ProviderError> {
+        doc.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ProviderError::BadResponse(format!("{url}: discovery document lacks {name}"))
+            })
+    };
+    Ok(Metadata {
+        issuer: field("issuer")?,
+        authorization_endpoint: field("authorization_endpoint")?,
+        token_endpoint: field("token_endpoint")?,
+        jwks_uri: field("jwks_uri")?,
+    })
+}
+
+/// Parameters the module owns in an authorization request: never taken from the caller.
+const RESERVED: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+impl Provider for OidcProvider {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn settings(&self) -> &ProviderSettings {
+        &self.settings
+    }
+
+    fn authorize_url(&self, req: &AuthorizeRequest) -> Result<String, ProviderError> {
+        let meta = self.metadata()?;
+        let mut url = url::Url::parse(&meta.authorization_endpoint).map_err(|_| {
+            ProviderError::BadResponse(format!(
+                "authorization endpoint {:?} is not a URL",
+                meta.authorization_endpoint
+            ))
+        })?;
+        // Configured parameters first, then the caller's, which override them.
+        let mut params: Vec<(String, String)> =
+            vec![("scope".into(), self.settings.scopes.join(" "))];
+        for (k, v) in self.settings.login_parameters.iter().chain(req.extra) {
+            if RESERVED.contains(&k.as_str()) {
+                continue;
+            }
+            params.retain(|(name, _)| name != k);
+            params.push((k.clone(), v.clone()));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.settings.client_id)
+                .append_pair("redirect_uri", req.redirect_uri)
+                .append_pair("state", req.state)
+                .append_pair("nonce", req.nonce)
+                .append_pair("code_challenge", req.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            for (k, v) in &params {
+                q.append_pair(k, v);
+            }
+        }
+        Ok(url.into())
+    }
+
+    fn finish_login(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+        nonce: &str,
+    ) -> Result<Identity, ProviderError> {
+        let meta = self.metadata()?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", code_verifier),
+            ("client_id", self.settings.client_id.as_str()),
+        ];
+        if let Some(secret) = &self.settings.client_secret {
+            form.push(("client_secret", secret));
+        }
+        let (status, body) = self.http.post_form(&meta.token_endpoint, &form)?;
+        if status != 200 {
+            let error = body.get("error").and_then(Value::as_str).unwrap_or("");
+            let detail = format!("token endpoint answered {status} {error}");
+            return Err(match (status, error) {
+                (400, "invalid_grant") => ProviderError::BadRequest(detail),
+                (400..=499, _) => ProviderError::Rejected(detail),
+                _ => ProviderError::BadResponse(detail),
+            });
+        }
+        let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+        let id_token = text("id_token").ok_or_else(|| {
+            ProviderError::BadResponse("token endpoint answered without an id_token".into())
+        })?;
+        let jwt_claims = self.validate_id_token(&id_token, Some(nonce))?;
+        let expires_at = body
+            .get("expires_in")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|s| now() + s);
+        Ok(Identity {
+            issuer: meta.issuer.clone(),
+            subject: jwt_claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            claims: claims::from_jwt(&jwt_claims),
+            tokens: Tokens {
+                access_token: text("access_token"),
+                id_token: Some(id_token),
+                refresh_token: text("refresh_token"),
+                expires_at,
+            },
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! Outbound HTTP to identity providers: one `ureq` agent with connect and overall deadlines,
+//! no redirects, TLS through openssl (native-tls), bounded response sizes, and errors sorted
+//! into what the user sees (502 unreachable or garbage, 504 too slow).
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::ProviderError;
+
+/// No provider document or token response comes near this.
+const MAX_RESPONSE: u64 = 1 << 20;
+
+pub struct Http {
+    agent: ureq::Agent,
+}
+
+impl Http {
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Http {
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(connect_timeout)
+            .timeout(timeout)
+            .redirects(0)
+            .user_agent(concat!("ezauth/", env!("CARGO_PKG_VERSION")));
+        if let Ok(tls) = native_tls::TlsConnector::new() {
+            builder = builder.tls_connector(Arc::new(tls));
+        }
+        Http {
+            agent: builder.build(),
+        }
+    }
+
+    /// GETs a JSON document (discovery, JWKS); anything but 200 + JSON is an error.
+    pub fn get_json(&self, url: &str) -> Result<Value, ProviderError> {
+        let (status, body) = self.exchange(url, self.agent.get(url).call())?;
+        if status != 200 {
+            return Err(ProviderError::BadResponse(format!(
+                "{url} answered {status}"
+            )));
+        }
+        parse_json(url, &body)
+    }
+
+    /// POSTs a form (token endpoint) and returns the status with the JSON body; OAuth error
+    /// responses (400/401 with `{"error": ...}`) are returned, not turned into errors.
+    pub fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Value), ProviderError> {
+        let request = self.agent.post(url).set("Accept", "application/json");
+        let (status, body) = self.exchange(url, request.send_form(form))?;
+        Ok((status, parse_json(url, &body)?))
+    }
+
+    fn exchange(
+        &self,
+        url: &str,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<(u16, Vec<u8>), ProviderError> {
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(t)) => return Err(classify(url, &t)),
+        };
+        let status = response.status();
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .take(MAX_RESPONSE + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| io_error(url, &e))?;
+        if body.len() as u64 > MAX_RESPONSE {
+            return Err(ProviderError::BadResponse(format!(
+                "{url} answered more than 1 MiB"
+            )));
+        }
+        Ok((status, body))
+    }
+}
+
+fn parse_json(url: &str, body: &[u8]) -> Result<Value, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ProviderError::BadResponse(format!("{url} answered something that is not JSON: {e}"))
+    })
+}
+
+fn io_error(url: &str, e: &std::io::Error) -> ProviderError {
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    ) {
+        ProviderError::Timeout(format!("{url} did not answer in time"))
+    } else {
+        ProviderError::Unreachable(format!("{url}: {e}"))
+    }
+}
+
+fn classify(url: &str, t: &ureq::Transport) -> ProviderError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(t);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io_error(url, io);
+        }
+        source = s.source();
+    }
+    let text = t.to_string();
+    if text.contains("timed out") {
+        return ProviderError::Timeout(format!("{url} did not answer in time"));
+    }
+    match t.kind() {
+        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed => {
+            ProviderError::Unreachable(format!("{url}: {text}"))
+        }
+        _ => ProviderError::BadResponse(format!("{url}: {text}")),
+    }
+}

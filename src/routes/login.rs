@@ -1,0 +1,378 @@
+//! Server-directed login: `GET /.auth/login/{provider}` sends the browser to the provider with
+//! `state`, `nonce` and PKCE; the callback checks the state against a short-lived sealed cookie,
+//! redeems the code, stores the tokens and starts a session.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Ctx;
+use crate::crypto::{self, Purpose};
+use crate::http::{param, parse_unique_params, Outcome, Request, Response};
+use crate::pipeline::Module;
+use crate::providers::{AuthorizeRequest, Identity, Provider};
+use crate::session::{self, Principal, Session};
+use crate::store::{format_expires_on, TokenRecord};
+
+/// Login-state cookies are named by this prefix plus the start of their `state`.
+const LOGIN_COOKIE_PREFIX: &str = "AppServiceAuthLogin_";
+const LOGIN_COOKIE_ID_LEN: usize = 16;
+/// At most this many logins may be pending in one browser; older ones are dropped, so a
+/// hundred tabs cannot grow the Cookie header without bound.
+const MAX_PENDING_LOGINS: usize = 4;
+/// Query parameters of the login request that are ezauth's, not the provider's.
+const OWN_PARAMETERS: &[&str] = &[
+    "post_login_redirect_uri",
+    "post_login_redirect_url",
+    "session_mode",
+];
+
+/// What a login in progress must remember, sealed into its cookie.
+#[derive(Serialize, Deserialize, Debug)]
+struct LoginState {
+    state: String,
+    nonce: String,
+    verifier: String,
+    provider: String,
+    redirect: String,
+    token_mode: bool,
+    exp: i64,
+}
+
+fn cookie_name(state: &str) -> String {
+    let id: String = state.chars().take(LOGIN_COOKIE_ID_LEN).collect();
+    format!("{LOGIN_COOKIE_PREFIX}{id}")
+}
+
+fn callback_uri(module: &Module, ctx: &Ctx, provider: &dyn Provider) -> String {
+    format!(
+        "{}{}/login/{}/callback",
+        ctx.origin.base(),
+        module.settings().api_prefix,
+        provider.name()
+    )
+}
+
+/// `GET /.auth/login/{provider}`.
+pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
+    let Some(provider) = module.providers().get(args[0]) else {
+        return module.refuse(
+            404,
+            &format!("login: unknown provider {:?}", args[0]),
+            "Unknown identity provider.",
+        );
+    };
+    let Some(params) = parse_unique_params(ctx.req.query()) else {
+        return module.refuse(
+            400,
+            "login: duplicate query parameters",
+            "Duplicate query parameters.",
+        );
+    };
+    let requested =
+        param(&params, "post_login_redirect_uri").or(param(&params, "post_login_redirect_url"));
+    let default_target = format!("{}/login/done", module.settings().api_prefix);
+    let redirect = match requested {
+        None => default_target,
+        Some(t) => match module.validate_redirect(ctx, t) {
+            Ok(t) => t,
+            Err(why) => {
+                return module.refuse(
+                    400,
+                    &format!("login: post_login_redirect_uri refused: {why}"),
+                    "The post-login redirect target is not allowed.",
+                )
+            }
+        },
+    };
+    let token_mode = param(&params, "session_mode") == Some("token");
+    let extra: Vec<(String, String)> = params
+        .into_iter()
+        .filter(|(k, _)| !OWN_PARAMETERS.contains(&k.as_str()))
+        .collect();
+    start_login(module, ctx, provider.as_ref(), redirect, token_mode, &extra)
+}
+
+/// Sends the browser to `provider`; after the callback it lands on `redirect` (validated by
+/// the caller). Also used by `RedirectToLoginPage` for unauthenticated requests.
+pub fn start_login(
+    module: &Module,
+    ctx: &Ctx,
+    provider: &dyn Provider,
+    redirect: String,
+    token_mode: bool,
+    extra: &[(String, String)],
+) -> Outcome {
+    let settings = module.settings();
+    let state = LoginState {
+        state: crypto::random_token(32),
+        nonce: crypto::random_token(32),
+        verifier: crypto::random_token(32),
+        provider: provider.name().to_owned(),
+        redirect,
+        token_mode,
+        exp: session::now() + settings.nonce_lifetime.as_secs() as i64,
+    };
+    let challenge = crypto::b64url(&crypto::sha256(state.verifier.as_bytes()));
+    let redirect_uri = callback_uri(module, ctx, provider);
+    let url = match provider.authorize_url(&AuthorizeRequest {
+        redirect_uri: &redirect_uri,
+        state: &state.state,
+        nonce: &state.nonce,
+        code_challenge: &challenge,
+        extra,
+    }) {
+        Ok(url) => url,
+        Err(e) => return module.provider_failure("login", provider.name(), &e),
+    };
+    let sealed = module.settings().keys.seal(
+        Purpose::LoginState,
+        b"",
+        &serde_json::to_vec(&state).expect("login state serializes"),
+    );
+    let secure = ctx.origin.is_https();
+    let mut response = Response::redirect(&url);
+    for name in stale_login_cookies(module, ctx.req) {
+        response.headers.push((
+            "Set-Cookie".into(),
+            expire_login_cookie(module, &name, secure),
+        ));
+    }
+    response.headers.push((
+        "Set-Cookie".into(),
+        format!(
+            "{}={}; Path={}/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+            cookie_name(&state.state),
+            crypto::b64url(&sealed),
+            settings.api_prefix,
+            settings.nonce_lifetime.as_secs(),
+            if secure { "; Secure" } else { "" }
+        ),
+    ));
+    Outcome::Finish(response)
+}
+
+fn expire_login_cookie(module: &Module, name: &str, secure: bool) -> String {
+    format!(
+        "{name}=; Path={}/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{}",
+        module.settings().api_prefix,
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The login cookies to drop before adding one more: unreadable or expired ones, then the
+/// oldest, so at most `MAX_PENDING_LOGINS` remain.
+fn stale_login_cookies(module: &Module, req: &Request) -> Vec<String> {
+    let now = session::now();
+    let mut live: Vec<(i64, String)> = Vec::new();
+    let mut stale = Vec::new();
+    for (name, value) in req
+        .cookies()
+        .filter(|(n, _)| n.starts_with(LOGIN_COOKIE_PREFIX))
+    {
+        match open_login_state(module, value) {
+            Some(s) if s.exp > now => live.push((s.exp, name.to_owned())),
+            _ => stale.push(name.to_owned()),
+        }
+    }
+    live.sort();
+    let excess = (live.len() + 1).saturating_sub(MAX_PENDING_LOGINS);
+    stale.extend(live.into_iter().take(excess).map(|(_, n)| n));
+    stale
+}
+
+fn open_login_state(module: &Module, value: &str) -> Option<LoginState> {
+    let sealed = crypto::b64url_decode(value)?;
+    let plain = module
+        .settings()
+        .keys
+        .open(Purpose::LoginState, b"", &sealed)?;
+    serde_json::from_slice(&plain).ok()
+}
+
+/// `GET|POST /.auth/login/{provider}/callback`.
+pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
+    let Some(provider) = module.providers().get(args[0]) else {
+        return module.refuse(
+            404,
+            &format!("callback: unknown provider {:?}", args[0]),
+            "Unknown identity provider.",
+        );
+    };
+    let raw = if ctx.req.method == "POST" {
+        match std::str::from_utf8(ctx.req.body) {
+            Ok(b) => b,
+            Err(_) => {
+                return module.refuse(400, "callback: body is not UTF-8", "Malformed callback.")
+            }
+        }
+    } else {
+        ctx.req.query()
+    };
+    let Some(params) = parse_unique_params(raw) else {
+        return module.refuse(
+            400,
+            "callback: duplicate parameters",
+            "Malformed callback: a parameter appears twice.",
+        );
+    };
+    let Some(state_param) = param(&params, "state") else {
+        return module.refuse(
+            400,
+            "callback: no state parameter",
+            "Malformed callback: no state.",
+        );
+    };
+    let cookie = cookie_name(state_param);
+    let secure = ctx.origin.is_https();
+    let Some(state) = ctx
+        .req
+        .cookie(&cookie)
+        .and_then(|v| open_login_state(module, v))
+    else {
+        return module.refuse(
+            400,
+            "callback: no login state matches the state parameter (unknown, expired, replayed or another browser)",
+            "This sign-in link is not valid any more. Please sign in again.",
+        );
+    };
+    let clear_state = (
+        "Set-Cookie".to_owned(),
+        expire_login_cookie(module, &cookie, secure),
+    );
+    let fail = |outcome: Outcome| with_header(outcome, clear_state.clone());
+    if !crypto::ct_eq(state.state.as_bytes(), state_param.as_bytes())
+        || !state.provider.eq_ignore_ascii_case(provider.name())
+    {
+        return fail(module.refuse(
+            400,
+            "callback: state does not match the login",
+            "Sign-in state mismatch.",
+        ));
+    }
+    if state.exp <= session::now() {
+        return fail(module.refuse(
+            400,
+            "callback: login state expired",
+            "The sign-in took too long. Please sign in again.",
+        ));
+    }
+    if !module.consume_state(&state.state, state.exp) {
+        return fail(module.refuse(
+            400,
+            "callback: state already used (replay)",
+            "This sign-in link was already used.",
+        ));
+    }
+    if let Some(error) = param(&params, "error") {
+        let detail = param(&params, "error_description").unwrap_or("");
+        return fail(module.refuse(
+            401,
+            &format!(
+                "callback: provider {} reported {error:?} {detail:?}",
+                provider.name()
+            ),
+            &format!("The identity provider did not sign you in ({error})."),
+        ));
+    }
+    let Some(code) = param(&params, "code") else {
+        return fail(module.refuse(
+            400,
+            "callback: no code parameter",
+            "Malformed callback: no code.",
+        ));
+    };
+    let redirect_uri = callback_uri(module, ctx, provider.as_ref());
+    let identity = match provider.finish_login(code, &redirect_uri, &state.verifier, &state.nonce) {
+        Ok(i) => i,
+        Err(e) => return fail(module.provider_failure("callback", provider.name(), &e)),
+    };
+    complete_login(module, ctx, provider.as_ref(), identity, &state).map_or_else(
+        |o| fail(o),
+        |r| with_header(Outcome::Finish(r), clear_state.clone()),
+    )
+}
+
+fn with_header(outcome: Outcome, header: (String, String)) -> Outcome {
+    match outcome {
+        Outcome::Finish(mut r) => {
+            r.headers.push(header);
+            Outcome::Finish(r)
+        }
+        other => other,
+    }
+}
+
+/// Stores the tokens, starts the session and sends the browser on.
+fn complete_login(
+    module: &Module,
+    ctx: &Ctx,
+    provider: &dyn Provider,
+    identity: Identity,
+    state: &LoginState,
+) -> Result<Response, Outcome> {
+    let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
+    let principal: Principal =
+        session::principal(sid.clone(), provider.settings(), &identity.claims);
+    if let Some(store) = module.store() {
+        let record = TokenRecord {
+            provider_name: provider.name().to_owned(),
+            user_id: principal.name.clone(),
+            user_claims: identity.claims.clone(),
+            access_token: identity.tokens.access_token.clone(),
+            id_token: identity.tokens.id_token.clone(),
+            refresh_token: identity.tokens.refresh_token.clone(),
+            expires_on: identity.tokens.expires_at.map(format_expires_on),
+            ..Default::default()
+        };
+        if let Err(e) = store.save(&sid, &record) {
+            module.log().error(format_args!(
+                "callback: could not store tokens for {sid}: {e}"
+            ));
+            return Err(Outcome::Finish(Response::error(
+                503,
+                "The token store is not available.",
+            )));
+        }
+    }
+    let now = session::now();
+    let exp = now + module.settings().cookie_lifetime.as_secs() as i64;
+    module.log().info(format_args!(
+        "signed in {} ({}) with {}",
+        principal.sid,
+        principal.name,
+        provider.name()
+    ));
+    if state.token_mode {
+        let audience = format!("{}/", ctx.origin.base());
+        let token = session::mint_token(&module.settings().keys, &principal, &audience, now, exp);
+        let body = json!({"authenticationToken": token, "user": {"userId": principal.sid}});
+        let fragment: String =
+            form_urlencoded::byte_serialize(body.to_string().as_bytes()).collect();
+        let done = format!("{}/login/done", module.settings().api_prefix);
+        let base = if state.redirect == done {
+            &done
+        } else {
+            &state.redirect
+        };
+        return Ok(Response::redirect(&format!(
+            "{base}#token={}",
+            fragment.replace('+', "%20")
+        )));
+    }
+    let session = Session {
+        principal,
+        iat: now,
+        exp,
+    };
+    let mut response = Response::redirect(&state.redirect);
+    let previous = session::chunk_count(ctx.req);
+    for c in session::write_cookie(
+        &session,
+        &module.settings().keys,
+        ctx.origin.is_https(),
+        previous,
+    ) {
+        response.headers.push(("Set-Cookie".into(), c));
+    }
+    Ok(response)
+}

@@ -1,0 +1,43 @@
+//! `GET /.auth/logout`: clears the session cookie, deletes the user's tokens, and redirects to
+//! a validated `post_logout_redirect_uri` (default `/.auth/logout/complete`).
+
+use super::Ctx;
+use crate::http::{param, parse_unique_params, Outcome, Response};
+use crate::pipeline::Module;
+use crate::session;
+
+pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
+    let Some(params) = parse_unique_params(ctx.req.query()) else {
+        return module.refuse(
+            400,
+            "logout: duplicate query parameters",
+            "Duplicate query parameters.",
+        );
+    };
+    let default_target = format!("{}/logout/complete", module.settings().api_prefix);
+    let target = match param(&params, "post_logout_redirect_uri") {
+        None => default_target,
+        Some(t) => match module.validate_redirect(ctx, t) {
+            Ok(t) => t,
+            Err(why) => {
+                return module.refuse(
+                    400,
+                    &format!("logout: post_logout_redirect_uri refused: {why}"),
+                    "The post-logout redirect target is not allowed.",
+                )
+            }
+        },
+    };
+    if let (Some(caller), Some(store)) = (&ctx.caller, module.store()) {
+        if let Err(e) = store.delete(&caller.principal.sid) {
+            module
+                .log()
+                .error(format_args!("logout: could not delete tokens: {e}"));
+        }
+    }
+    let mut response = Response::redirect(&target);
+    for c in session::clear_cookie(ctx.req, ctx.origin.is_https()) {
+        response.headers.push(("Set-Cookie".into(), c));
+    }
+    Outcome::Finish(response)
+}

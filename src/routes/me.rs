@@ -1,0 +1,23 @@
+//! `GET /.auth/me`: the caller's provider identity and tokens from the token store.
+
+use serde_json::Value;
+
+use super::Ctx;
+use crate::http::{Outcome, Response};
+use crate::pipeline::Module;
+
+pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
+    let Some(store) = module.store() else {
+        return Outcome::Finish(Response::error(404, "The token store is not enabled."));
+    };
+    let Some(caller) = &ctx.caller else {
+        return Outcome::Finish(Response::error(401, "You are not signed in."));
+    };
+    let entries: Vec<Value> = module
+        .load_record(store, &caller.principal.sid)
+        .into_iter()
+        // serde_json's map is ordered by key: fields come out alphabetically, as App Service's.
+        .filter_map(|record| serde_json::to_value(record).ok())
+        .collect();
+    Outcome::Finish(Response::json(200, &Value::Array(entries)))
+}

@@ -1,0 +1,288 @@
+//! The file token store: one file per user under a directory, named by a keyed hash of the
+//! user id, holding the sealed record. Writes go to an owner-only temp file that is fsynced and
+//! renamed into place, so a reader sees the old or the new record, never a torn one, even after
+//! `kill -9`. A per-user lock file taken with `flock` serializes writers across threads (each
+//! call opens its own descriptor) and across processes (nginx workers).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore};
+use crate::crypto::{self, Keys};
+
+/// Larger files are refused before reading: no record comes close.
+const MAX_FILE_SIZE: u64 = 1 << 20;
+
+pub struct FileStore {
+    dir: PathBuf,
+    keys: Keys,
+}
+
+impl FileStore {
+    /// Opens (and creates, owner-only) the store directory.
+    pub fn open(dir: &Path, keys: Keys) -> std::io::Result<FileStore> {
+        fs::create_dir_all(dir)?;
+        let meta = fs::symlink_metadata(dir)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        if meta.uid() == unsafe { libc::geteuid() } {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(FileStore {
+            dir: dir.to_owned(),
+            keys,
+        })
+    }
+
+    fn path_for(&self, user: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.tok", self.keys.store_file_name(user)))
+    }
+
+    fn lock_path_for(&self, user: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}.lock", self.keys.store_file_name(user)))
+    }
+
+    fn read(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let path = self.path_for(user);
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(StoreError::Corrupt("entry is a symbolic link".into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(StoreError::Corrupt("entry is not a regular file".into()));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(StoreError::Corrupt(format!(
+                "entry is {} bytes",
+                meta.len()
+            )));
+        }
+        let mut sealed = Vec::with_capacity(meta.len() as usize);
+        (&mut file)
+            .take(MAX_FILE_SIZE + 1)
+            .read_to_end(&mut sealed)?;
+        open_record(&self.keys, user, &sealed).map(Some)
+    }
+
+    fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
+        let sealed = seal_record(&self.keys, user, record);
+        let tmp = self.dir.join(format!(".tmp-{}", crypto::random_token(12)));
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?;
+            f.write_all(&sealed)?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.path_for(user))?;
+            // The rename is durable once the directory is synced.
+            File::open(&self.dir)?.sync_all()
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(StoreError::from)
+    }
+
+    fn remove(&self, user: &str) -> Result<(), StoreError> {
+        match fs::remove_file(self.path_for(user)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Holds the user's lock (exclusive `flock`) while `f` runs.
+    fn locked<T>(
+        &self,
+        user: &str,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.lock_path_for(user))?;
+        loop {
+            // SAFETY: flock on a descriptor we own; the lock is released when `lock` closes.
+            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err.into());
+            }
+        }
+        let result = f();
+        drop(lock);
+        result
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.read(user)
+    }
+
+    fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
+        self.locked(user, || self.write(user, record))
+    }
+
+    fn delete(&self, user: &str) -> Result<(), StoreError> {
+        self.locked(user, || self.remove(user))
+    }
+
+    fn update(
+        &self,
+        user: &str,
+        change: &mut dyn FnMut(Option<TokenRecord>) -> Option<TokenRecord>,
+    ) -> Result<(), StoreError> {
+        self.locked(user, || {
+            // An entry that cannot be read is replaced, not merged into.
+            let current = self.read(user).unwrap_or(None);
+            match change(current) {
+                Some(next) => self.write(user, &next),
+                None => self.remove(user),
+            }
+        })
+    }
+
+    fn is_remote(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ezauth-{tag}-{}", crypto::random_token(6)));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn store(dir: &Path) -> FileStore {
+        FileStore::open(dir, Keys::new(&[5u8; 32], &[6u8; 32], &[])).unwrap()
+    }
+
+    fn record(token: &str) -> TokenRecord {
+        TokenRecord {
+            provider_name: "aad".into(),
+            user_id: "u@example.test".into(),
+            access_token: Some(token.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn save_load_delete() {
+        let dir = temp_dir("fs1");
+        let s = store(&dir);
+        assert!(s.load("sid:1").unwrap().is_none());
+        s.save("sid:1", &record("a")).unwrap();
+        assert_eq!(
+            s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("a")
+        );
+        let mode = fs::metadata(s.path_for("sid:1"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        s.delete("sid:1").unwrap();
+        assert!(s.load("sid:1").unwrap().is_none());
+        s.delete("sid:1").unwrap();
+    }
+
+    #[test]
+    fn tampered_truncated_and_foreign_files_are_refused() {
+        let dir = temp_dir("fs2");
+        let s = store(&dir);
+        s.save("sid:1", &record("a")).unwrap();
+        s.save("sid:2", &record("b")).unwrap();
+        let p1 = s.path_for("sid:1");
+        let good = fs::read(&p1).unwrap();
+
+        let mut flipped = good.clone();
+        flipped[20] ^= 0x40;
+        fs::write(&p1, &flipped).unwrap();
+        assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
+
+        fs::write(&p1, &good[..good.len() / 2]).unwrap();
+        assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
+
+        // user 2's file moved onto user 1's name
+        fs::copy(s.path_for("sid:2"), &p1).unwrap();
+        assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn symlinks_and_directories_are_refused() {
+        let dir = temp_dir("fs3");
+        let s = store(&dir);
+        let target = dir.join("elsewhere");
+        fs::write(&target, b"x").unwrap();
+        std::os::unix::fs::symlink(&target, s.path_for("sid:1")).unwrap();
+        assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
+        fs::create_dir(s.path_for("sid:2")).unwrap();
+        assert!(s.load("sid:2").is_err());
+    }
+
+    #[test]
+    fn updates_from_many_threads_lose_nothing() {
+        let dir = temp_dir("fs4");
+        let s = std::sync::Arc::new(store(&dir));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..25 {
+                        s.update("sid:c", &mut |cur| {
+                            let n: u32 = cur
+                                .and_then(|r| r.access_token)
+                                .map_or(0, |t| t.parse().unwrap());
+                            Some(record(&(n + 1).to_string()))
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let n = s.load("sid:c").unwrap().unwrap().access_token.unwrap();
+        assert_eq!(n, "200");
+    }
+
+    #[test]
+    fn different_users_get_different_unguessable_names() {
+        let dir = temp_dir("fs5");
+        let s = store(&dir);
+        let a = s.path_for("sid:1");
+        assert_ne!(a, s.path_for("sid:2"));
+        assert!(!a.to_string_lossy().contains("sid"));
+    }
+}
