@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+// A real OpenID Connect provider (oidc-provider) on loopback, for the e2e tests and the demo.
+//
+// Library:  const idp = await startIdp({ port: 0, redirectUris: [...] })
+//           idp.issuer, idp.port, idp.hooks.set({ tokenDelayMs, tokenGarbage }), idp.hooks.reset(),
+//           idp.counters, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }), await idp.close()
+// CLI:      node idp.js --port P --redirect-uri URI [--redirect-uri URI ...]
+//           prints "issuer http://127.0.0.1:P" when ready; Ctrl-C stops it.
+//
+// Test hooks over HTTP (same port, for hosts and scripts that run the CLI):
+//   POST /__test/hooks  {"tokenDelayMs": 5000, "tokenGarbage": true}  -> current hooks
+//   POST /__test/reset                                                  -> hooks cleared
+//   GET  /__test/counters                                               -> {"token": n, ...}
+//   POST /__test/mint   {"claims": {...}, "key": "provider"|"other", "alg": "RS256"|"none"}
+//                                                                      -> {"id_token": "..."}
+// These routes exist only in this test fixture.
+import crypto from 'node:crypto';
+import { once } from 'node:events';
+import { pathToFileURL } from 'node:url';
+import Provider from 'oidc-provider';
+import { generateRsaKey, signJwt, nowSec } from './lib/jwt.js';
+
+export const CLIENT_ID = 'ezauth-test';
+export const CLIENT_SECRET = 'ezauth-test-secret';
+
+/** Deterministic incompressible-ish filler derived from a seed (for large-claim tests). */
+function filler(seed, length) {
+  let out = '';
+  let block = Buffer.from(seed);
+  while (out.length < length) {
+    block = crypto.createHash('sha256').update(block).digest();
+    out += block.toString('base64url');
+  }
+  return out.slice(0, length);
+}
+
+/**
+ * The account model: the login name is the subject. A login of the form `big<N>-...` gets a
+ * `name` claim of N pseudo-random characters (used to grow the principal past one cookie).
+ */
+export function accountClaims(login) {
+  const big = /^big(\d{1,6})-/.exec(login);
+  const name = big ? `User ${filler(login, Number(big[1]))}` : `User ${login}`;
+  return { sub: login, name, email: `${login}@example.test` };
+}
+
+export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], quiet = true } = {}) {
+  const signing = generateRsaKey('idp-' + crypto.randomBytes(4).toString('hex'));
+  const other = generateRsaKey('other-' + crypto.randomBytes(4).toString('hex'));
+
+  const hooks = {
+    tokenDelayMs: 0,
+    tokenGarbage: false,
+    set(h) {
+      if (h.tokenDelayMs !== undefined) this.tokenDelayMs = Number(h.tokenDelayMs) || 0;
+      if (h.tokenGarbage !== undefined) this.tokenGarbage = h.tokenGarbage;
+      return this.state();
+    },
+    reset() {
+      this.tokenDelayMs = 0;
+      this.tokenGarbage = false;
+      return this.state();
+    },
+    state() {
+      return { tokenDelayMs: this.tokenDelayMs, tokenGarbage: this.tokenGarbage };
+    },
+  };
+  const counters = { token: 0, tokenAuthorizationCode: 0, tokenRefresh: 0, authorize: 0 };
+
+  // The issuer needs the port; bind first, then build the provider on the bound port.
+  const server = (await import('node:http')).createServer();
+  server.listen(port, host);
+  await once(server, 'listening');
+  const boundPort = server.address().port;
+  const issuer = `http://${host}:${boundPort}`;
+
+  // oidc-provider prints "you should change X" hints for defaults; they are noise here.
+  const origWarn = console.warn;
+  const origInfo = console.info;
+  if (quiet) {
+    console.warn = () => {};
+    console.info = () => {};
+  }
+
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        redirect_uris: redirectUris,
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    // both client_secret_post and client_secret_basic are accepted at the token endpoint
+    clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
+    jwks: { keys: [signing.privateJwk] },
+    cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client, source) =>
+      client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
+    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    // Put the scope claims (name, email) into the id_token itself, like Entra ID does, so the
+    // module's principal can be built from the id_token alone.
+    conformIdTokenClaims: false,
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true },
+    },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 600,
+      IdToken: 3600,
+      RefreshToken: 14 * 24 * 3600,
+      Interaction: 3600,
+      Session: 24 * 3600,
+      Grant: 14 * 24 * 3600,
+    },
+    findAccount: async (_ctx, sub) => ({
+      accountId: sub,
+      claims: async () => accountClaims(sub),
+    }),
+  });
+
+  if (quiet) {
+    console.warn = origWarn;
+    console.info = origInfo;
+  }
+
+  function mintIdToken(claims = {}, { key = 'provider', alg = 'RS256', header = {} } = {}) {
+    const now = nowSec();
+    const payload = { iss: issuer, aud: CLIENT_ID, iat: now, exp: now + 3600, sub: 'minted', ...claims };
+    const k = key === 'other' ? other : signing;
+    return signJwt(payload, { alg, key: k, header });
+  }
+
+  async function readJson(req) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const text = Buffer.concat(chunks).toString('utf8');
+    return text ? JSON.parse(text) : {};
+  }
+
+  provider.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/__test/')) {
+      const what = ctx.path.slice('/__test/'.length);
+      ctx.type = 'json';
+      if (what === 'hooks' && ctx.method === 'POST') ctx.body = hooks.set(await readJson(ctx.req));
+      else if (what === 'hooks') ctx.body = hooks.state();
+      else if (what === 'reset') ctx.body = hooks.reset();
+      else if (what === 'counters') ctx.body = counters;
+      else if (what === 'mint' && ctx.method === 'POST') {
+        const body = await readJson(ctx.req);
+        ctx.body = { id_token: mintIdToken(body.claims, { key: body.key, alg: body.alg }) };
+      } else {
+        ctx.status = 404;
+        ctx.body = { error: 'unknown test hook' };
+      }
+      return;
+    }
+    if (ctx.path === '/auth' || ctx.path.startsWith('/auth?')) counters.authorize += 1;
+    if (ctx.path === '/token' && ctx.method === 'POST') {
+      counters.token += 1;
+      if (hooks.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, hooks.tokenDelayMs));
+      if (hooks.tokenGarbage) {
+        ctx.status = 200;
+        ctx.type = 'application/json';
+        ctx.body = typeof hooks.tokenGarbage === 'string' ? hooks.tokenGarbage : '<html>not json{{{\u0000';
+        return;
+      }
+      await next();
+      // count successful grants by type (the body is parsed by oidc-provider by now)
+      const gt = ctx.oidc?.params?.grant_type;
+      if (ctx.status === 200 && gt === 'authorization_code') counters.tokenAuthorizationCode += 1;
+      if (ctx.status === 200 && gt === 'refresh_token') counters.tokenRefresh += 1;
+      return;
+    }
+    await next();
+  });
+
+  server.on('request', provider.callback());
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  return {
+    issuer,
+    port: boundPort,
+    url: issuer,
+    wellKnown: `${issuer}/.well-known/openid-configuration`,
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    provider,
+    hooks,
+    counters,
+    signingKey: signing,
+    otherKey: other,
+    mintIdToken,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+function parseArgs(argv) {
+  const out = { port: 0, redirectUris: [] };
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (a === '--port') out.port = Number(argv[++i]);
+    else if (a === '--redirect-uri') out.redirectUris.push(argv[++i]);
+    else if (a === '--host') out.host = argv[++i];
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write('usage: node idp.js --port P --redirect-uri URI [--redirect-uri URI ...]\n');
+      process.exit(0);
+    } else {
+      process.stderr.write(`idp.js: unknown argument ${a}\n`);
+      process.exit(2);
+    }
+  }
+  if (!Number.isInteger(out.port) || out.port < 0 || out.port > 65535) {
+    process.stderr.write('idp.js: --port needs a number (0 = any free port)\n');
+    process.exit(2);
+  }
+  if (out.redirectUris.length === 0) {
+    process.stderr.write('idp.js: at least one --redirect-uri is required\n');
+    process.exit(2);
+  }
+  return out;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
+  const args = parseArgs(process.argv.slice(2));
+  const idp = await startIdp(args);
+  process.stdout.write(`issuer ${idp.issuer}\n`);
+  const stop = async () => {
+    await idp.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
