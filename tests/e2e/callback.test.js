@@ -113,7 +113,7 @@ for (const host of hosts) {
     it('an IdP that answers error=access_denied → 401 page, nothing stored', async () => {
       const client = s.client();
       const snap = s.snapshot();
-      const { callback } = await s.signIn(client, { login: 'pat', abort: true });
+      const { callback } = await s.signIn(client, { login: 'pat', abort: true, stopAtCallback: true });
       const u = new URL(callback.url);
       assert.equal(u.searchParams.get('error'), 'access_denied', `the IdP should have returned an error: ${callback.url}`);
       const res = await deliverCallback(client, callback);

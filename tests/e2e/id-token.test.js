@@ -23,7 +23,7 @@ const CASES = {
   'aud array without the client id': { mode: { claims: { aud: ['a', 'b'] } }, log: /aud/i },
   'wrong iss': { mode: { claims: { iss: 'http://127.0.0.1:1/not-the-issuer' } }, log: /iss/i },
   expired: { mode: { claims: { exp: nowSec() - 2 * HOUR, iat: nowSec() - 3 * HOUR, nbf: nowSec() - 3 * HOUR } }, log: /expir|\bexp\b|lifetime/i },
-  'not yet valid (nbf, iat in the future)': { mode: { claims: { nbf: nowSec() + 2 * HOUR, iat: nowSec() + 2 * HOUR } }, log: /nbf|not.?before|not yet|lifetime|iat|future/i },
+  'not yet valid (nbf, iat in the future)': { mode: { claims: { nbf: nowSec() + 2 * HOUR, iat: nowSec() + 2 * HOUR } }, log: /nbf|before|not yet|lifetime|iat|future/i },
   'wrong nonce': { mode: { claims: { nonce: 'not-the-nonce' } }, log: /nonce/i },
   'missing nonce': { mode: { claims: { nonce: undefined } }, log: /nonce/i },
   'alg none': { mode: { alg: 'none' }, log: /alg|none|unsigned|signature/i },
