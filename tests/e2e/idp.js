@@ -13,6 +13,7 @@
 //   GET  /__test/counters                                               -> {"token": n, ...}
 //   POST /__test/mint   {"claims": {...}, "key": "provider"|"other", "alg": "RS256"|"none"}
 //                                                                      -> {"id_token": "..."}
+// Or set them at start: EZAUTH_IDP_TOKEN_DELAY_MS=N, EZAUTH_IDP_TOKEN_GARBAGE=1 (or a body).
 // These routes exist only in this test fixture.
 import crypto from 'node:crypto';
 import { once } from 'node:events';
@@ -44,13 +45,20 @@ export function accountClaims(login) {
   return { sub: login, name, email: `${login}@example.test` };
 }
 
+function garbageFromEnv(v) {
+  if (!v || v === '0' || v === 'false') return false;
+  return v === '1' || v === 'true' ? true : v;
+}
+
 export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], quiet = true } = {}) {
   const signing = generateRsaKey('idp-' + crypto.randomBytes(4).toString('hex'));
   const other = generateRsaKey('other-' + crypto.randomBytes(4).toString('hex'));
 
   const hooks = {
-    tokenDelayMs: 0,
-    tokenGarbage: false,
+    // initial values from the environment (for the CLI): EZAUTH_IDP_TOKEN_DELAY_MS=5000,
+    // EZAUTH_IDP_TOKEN_GARBAGE=1 (or a literal body to answer)
+    tokenDelayMs: Number(process.env.EZAUTH_IDP_TOKEN_DELAY_MS) || 0,
+    tokenGarbage: garbageFromEnv(process.env.EZAUTH_IDP_TOKEN_GARBAGE),
     set(h) {
       if (h.tokenDelayMs !== undefined) this.tokenDelayMs = Number(h.tokenDelayMs) || 0;
       if (h.tokenGarbage !== undefined) this.tokenGarbage = h.tokenGarbage;

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Every test of ezauth, from a fresh Debian machine:
+#   Debian packages (installed only when missing), rustfmt, clippy, cargo test, the C ABI and
+#   host tests (plain and under ASan/UBSan), and the end-to-end suite (real IdP, C host, nginx,
+#   headless Chromium).
+#
+#   tests/run-all.sh            run everything; exit non-zero when any step failed
+#   KEEP_GOING=0 tests/run-all.sh  stop at the first failing step
+#
+# Needs: a Rust toolchain (cargo, rustfmt, clippy) and Node.js 20 or later with npm.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+KEEP_GOING="${KEEP_GOING:-1}"
+
+DEBIAN_PACKAGES=(libssl-dev pkg-config libmicrohttpd-dev nginx nginx-dev chromium wrk curl)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+install_debian_packages() {
+    command -v dpkg-query >/dev/null || { echo "not a Debian system: install ${DEBIAN_PACKAGES[*]} yourself"; return 0; }
+    local missing=() p
+    for p in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "all present: ${DEBIAN_PACKAGES[*]}"
+        return 0
+    fi
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    echo "installing: ${missing[*]}"
+    "${sudo[@]}" apt-get update &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+check_tools() {
+    local ok=0
+    for t in cargo node npm make cc; do
+        command -v "$t" >/dev/null || { echo "missing: $t"; ok=1; }
+    done
+    if command -v node >/dev/null; then
+        local major
+        major="$(node -p 'process.versions.node.split(".")[0]')"
+        [ "$major" -ge 20 ] || { echo "Node.js $major is too old: 20 or later is needed"; ok=1; }
+    fi
+    return "$ok"
+}
+
+e2e() {
+    cd "$ROOT/tests/e2e" || return 1
+    # chromium was installed above: the browser test must run, not skip
+    export EZAUTH_E2E_REQUIRE_BROWSER=1
+    npm ci --no-audit --no-fund && npm test
+}
+
+STEPS=(
+    "debian packages|install_debian_packages"
+    "tools|check_tools"
+    "cargo fmt --check|cargo fmt --check"
+    "cargo clippy|cargo clippy --all-targets -- -D warnings"
+    "cargo test|cargo test"
+    "C ABI + host tests, plain and ASan/UBSan|make -C native-host test asan"
+    "end-to-end (tests/e2e)|e2e"
+)
+
+failed=()
+start_all=$SECONDS
+for step in "${STEPS[@]}"; do
+    name="${step%%|*}"
+    cmd="${step#*|}"
+    log "$name"
+    t0=$SECONDS
+    if (eval "$cmd"); then
+        echo "--- ok: $name ($((SECONDS - t0)) s)"
+    else
+        echo "--- FAILED: $name ($((SECONDS - t0)) s)"
+        failed+=("$name")
+        # without the packages and tools nothing else can run
+        if [ "$KEEP_GOING" != 1 ] || [ "$name" = "tools" ]; then break; fi
+    fi
+done
+
+echo
+if [ "${#failed[@]}" -eq 0 ]; then
+    echo "run-all: every step succeeded in $((SECONDS - start_all)) s"
+    exit 0
+fi
+echo "run-all: failed steps: ${failed[*]} ($((SECONDS - start_all)) s)"
+exit 1
