@@ -1,0 +1,1684 @@
+/*
+ * ezauth-host: a small HTTP/1.1 server that runs the ezauth module in-process, the way
+ * IIS runs a native module: OnBeginRequest before the application, OnSendResponse after.
+ *
+ *     ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]
+ *
+ * The application is an upstream HTTP server (-u) or, without -u, a built-in echo
+ * application that answers with the request it saw as JSON. The host exists for tests,
+ * demos and benchmarks; nginx is the production host.
+ *
+ * Built on libmicrohttpd with a thread per connection, so every call into the module,
+ * blocking steps included, runs inline on the connection's own thread.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "ezauth.h"
+
+
+#define EH_MAX_BODY          (1024 * 1024)
+/* an oversized chunked body is drained to answer 413; past this we just hang up */
+#define EH_MAX_DISCARD       (8 * 1024 * 1024)
+#define EH_MAX_UPSTREAM      (64 * 1024 * 1024)
+/*
+ * libmicrohttpd reads the request line and headers into a per-connection pool of this
+ * size; a header block that does not fit gets 431 (or 414 for a huge request line).
+ * 48 KiB leaves room above nginx's default limit (4 x 8 KiB) for split session cookies.
+ */
+#define EH_MEMORY_LIMIT      (48 * 1024)
+#define EH_MAX_CONNECTIONS   1024
+#define EH_IDLE_TIMEOUT      60      /* seconds a keep-alive connection may sit idle */
+#define EH_CONNECT_TIMEOUT   10
+#define EH_UPSTREAM_TIMEOUT  60
+
+
+#define eh_str(p, n)   ((ezauth_str) { (const uint8_t *) (p), (n) })
+#define eh_lit(s)      eh_str(s, sizeof(s) - 1)
+#define eh_lower(c)    ((c) >= 'A' && (c) <= 'Z' ? (c) | 0x20 : (c))
+
+
+typedef struct {
+    char           *data;
+    size_t          len;
+    size_t          size;
+} eh_buf_t;
+
+
+typedef struct {
+    ezauth_header  *elts;
+    size_t          nelts;
+    size_t          nalloc;
+} eh_headers_t;
+
+
+/* Per-request state, created by the URI callback and freed when MHD completes the request. */
+typedef struct {
+    char           *target;       /* path and query exactly as on the request line */
+    size_t          target_len;
+    char           *host;         /* the authority of an absolute-form target, or NULL */
+    size_t          host_len;
+    eh_buf_t        body;
+    size_t          discarded;
+    unsigned        started:1;
+    unsigned        too_large:1;
+} eh_request_t;
+
+
+/* What the application answered; the header and body views point into raw. */
+typedef struct {
+    unsigned        status;
+    eh_headers_t    headers;
+    eh_buf_t        raw;
+    const char     *body;
+    size_t          body_len;
+} eh_app_response_t;
+
+
+typedef struct {
+    int             verbose;
+} eh_log_conf_t;
+
+
+typedef struct {
+    struct sockaddr_storage  addr;
+    socklen_t                addrlen;
+    char                     host[260];   /* as given ([v6] bracketed), for printing */
+    char                     authority[300];
+    unsigned                 port;
+} eh_addr_t;
+
+
+static ezauth_module  *eh_module;
+static eh_log_conf_t   eh_log_conf;
+static eh_addr_t       eh_listen;
+static eh_addr_t       eh_upstream;
+static int             eh_have_upstream;
+
+
+static void eh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+
+static void
+eh_log(const char *fmt, ...)
+{
+    va_list  ap;
+
+    flockfile(stderr);
+    fputs("ezauth-host: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
+
+static const char *
+eh_level_name(ezauth_log_level level)
+{
+    switch (level) {
+    case EZAUTH_LOG_ERROR: return "ERROR";
+    case EZAUTH_LOG_WARN:  return "WARN";
+    case EZAUTH_LOG_INFO:  return "INFO";
+    case EZAUTH_LOG_DEBUG: return "DEBUG";
+    default:               return "?";
+    }
+}
+
+
+/* The module's log sink: may run on any connection thread at once, hence the lock. */
+static void
+eh_log_module(void *userdata, ezauth_log_level level, ezauth_str message)
+{
+    eh_log_conf_t  *conf = userdata;
+
+    if (level == EZAUTH_LOG_DEBUG && !conf->verbose) {
+        return;
+    }
+
+    flockfile(stderr);
+    fprintf(stderr, "ezauth: [%s] ", eh_level_name(level));
+    if (message.len) {
+        fwrite(message.ptr, 1, message.len, stderr);
+    }
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
+
+static void
+eh_log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void) cls;
+
+    /* libmicrohttpd's messages carry their own newline */
+    flockfile(stderr);
+    fputs("ezauth-host: mhd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    funlockfile(stderr);
+}
+
+
+/* growable buffers */
+
+static int
+eh_buf_reserve(eh_buf_t *b, size_t n)
+{
+    size_t   size;
+    char    *p;
+
+    if (b->size - b->len >= n) {
+        return 0;
+    }
+
+    size = b->size ? b->size : 1024;
+    while (size - b->len < n) {
+        size *= 2;
+    }
+
+    p = realloc(b->data, size);
+    if (p == NULL) {
+        return -1;
+    }
+
+    b->data = p;
+    b->size = size;
+    return 0;
+}
+
+
+static int
+eh_buf_add(eh_buf_t *b, const void *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+
+    if (eh_buf_reserve(b, n) != 0) {
+        return -1;
+    }
+
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+
+static int
+eh_buf_adds(eh_buf_t *b, const char *s)
+{
+    return eh_buf_add(b, s, strlen(s));
+}
+
+
+static void
+eh_buf_free(eh_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->size = 0;
+}
+
+
+static int
+eh_headers_add(eh_headers_t *h, ezauth_str name, ezauth_str value)
+{
+    size_t          n;
+    ezauth_header  *p;
+
+    if (h->nelts == h->nalloc) {
+        n = h->nalloc ? h->nalloc * 2 : 32;
+        p = realloc(h->elts, n * sizeof(ezauth_header));
+        if (p == NULL) {
+            return -1;
+        }
+        h->elts = p;
+        h->nalloc = n;
+    }
+
+    h->elts[h->nelts].name = name;
+    h->elts[h->nelts].value = value;
+    h->nelts++;
+    return 0;
+}
+
+
+static int
+eh_str_eq_ci(ezauth_str a, ezauth_str b)
+{
+    size_t  i;
+
+    if (a.len != b.len) {
+        return 0;
+    }
+
+    for (i = 0; i < a.len; i++) {
+        if (eh_lower(a.ptr[i]) != eh_lower(b.ptr[i])) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+eh_name_is(ezauth_str a, const char *lit)
+{
+    return eh_str_eq_ci(a, eh_str(lit, strlen(lit)));
+}
+
+
+/*
+ * Connection-level headers describe one hop; they are neither forwarded nor relayed.
+ * Content-Length is recomputed for the body we actually send.
+ */
+static int
+eh_hop_by_hop(ezauth_str name)
+{
+    static const char  *names[] = {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+        "trailer", "upgrade", "content-length", "expect", NULL
+    };
+    const char  **p;
+
+    for (p = names; *p; p++) {
+        if (eh_name_is(name, *p)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* A name or value the module or an upstream gave us must not smuggle a line break. */
+static int
+eh_header_safe(ezauth_header *h)
+{
+    size_t  i;
+
+    if (h->name.len == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < h->name.len; i++) {
+        if (h->name.ptr[i] <= ' ' || h->name.ptr[i] == ':' || h->name.ptr[i] >= 0x7f) {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < h->value.len; i++) {
+        if (h->value.ptr[i] == '\r' || h->value.ptr[i] == '\n' || h->value.ptr[i] == '\0') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* libmicrohttpd takes C strings; copies keep the views' owners out of it. */
+static void
+eh_response_header(struct MHD_Response *resp, ezauth_header *h)
+{
+    char  *name;
+
+    if (eh_hop_by_hop(h->name)) {
+        return;
+    }
+
+    if (!eh_header_safe(h)) {
+        eh_log("dropped an invalid response header \"%.*s\"",
+               (int) h->name.len, (const char *) h->name.ptr);
+        return;
+    }
+
+    name = malloc(h->name.len + h->value.len + 2);
+    if (name == NULL) {
+        return;
+    }
+
+    memcpy(name, h->name.ptr, h->name.len);
+    name[h->name.len] = '\0';
+    if (h->value.len) {
+        memcpy(name + h->name.len + 1, h->value.ptr, h->value.len);
+    }
+    name[h->name.len + 1 + h->value.len] = '\0';
+
+    /* each call adds a header line, so repeated Set-Cookie headers all go out */
+    if (MHD_add_response_header(resp, name, name + h->name.len + 1) != MHD_YES) {
+        eh_log("libmicrohttpd refused response header \"%s\"", name);
+    }
+
+    free(name);
+}
+
+
+static void
+eh_response_outcome_headers(struct MHD_Response *resp, ezauth_outcome *out, uint32_t set)
+{
+    size_t         i, n;
+    ezauth_header  h;
+
+    n = ezauth_outcome_header_count(out, set);
+
+    for (i = 0; i < n; i++) {
+        if (ezauth_outcome_header(out, set, i, &h) == EZAUTH_OK) {
+            eh_response_header(resp, &h);
+        }
+    }
+}
+
+
+static enum MHD_Result
+eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    enum MHD_Result       rc;
+    struct MHD_Response  *resp;
+
+    resp = MHD_create_response_from_buffer(strlen(text), (void *) text,
+                                           MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+
+/* request side */
+
+static enum MHD_Result
+eh_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+    eh_headers_t  *h = cls;
+
+    (void) kind;
+
+    if (value == NULL) {
+        value = "";
+        value_size = 0;
+    }
+
+    if (eh_headers_add(h, eh_str(key, key_size), eh_str(value, value_size)) != 0) {
+        return MHD_NO;
+    }
+
+    return MHD_YES;
+}
+
+
+static void
+eh_client_addr(struct MHD_Connection *c, char *buf, size_t size)
+{
+    const struct sockaddr            *sa;
+    const union MHD_ConnectionInfo   *ci;
+
+    buf[0] = '\0';
+
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL) {
+        return;
+    }
+
+    sa = ci->client_addr;
+
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr,
+                  buf, size);
+
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr,
+                  buf, size);
+    }
+}
+
+
+static ezauth_str
+eh_find_header(const eh_headers_t *h, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < h->nelts; i++) {
+        if (eh_name_is(h->elts[i].name, name)) {
+            return h->elts[i].value;
+        }
+    }
+
+    return eh_str(NULL, 0);
+}
+
+
+/*
+ * The request the application sees: the client's headers minus those the module removes
+ * and those it sets (which replace any of the same name), plus the ones it sets.
+ */
+static int
+eh_listed(ezauth_outcome *out, uint32_t set, size_t n, ezauth_str name)
+{
+    size_t         i;
+    ezauth_header  h;
+
+    for (i = 0; i < n; i++) {
+        if (ezauth_outcome_header(out, set, i, &h) == EZAUTH_OK
+            && eh_str_eq_ci(h.name, name))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+eh_edit_headers(const eh_headers_t *in, ezauth_outcome *out, eh_headers_t *fwd)
+{
+    size_t         i, nremove, nset;
+    ezauth_header  h;
+
+    nremove = ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_REMOVE);
+    nset = ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_SET);
+
+    for (i = 0; i < in->nelts; i++) {
+        if (eh_listed(out, EZAUTH_HEADERS_REQUEST_REMOVE, nremove, in->elts[i].name)
+            || eh_listed(out, EZAUTH_HEADERS_REQUEST_SET, nset, in->elts[i].name))
+        {
+            continue;
+        }
+
+        if (eh_headers_add(fwd, in->elts[i].name, in->elts[i].value) != 0) {
+            return -1;
+        }
+    }
+
+    for (i = 0; i < nset; i++) {
+        if (ezauth_outcome_header(out, EZAUTH_HEADERS_REQUEST_SET, i, &h) != EZAUTH_OK) {
+            return -1;
+        }
+
+        if (!eh_header_safe(&h)) {
+            eh_log("dropped an invalid request header \"%.*s\" set by the module",
+                   (int) h.name.len, (const char *) h.name.ptr);
+            continue;
+        }
+
+        if (eh_headers_add(fwd, h.name, h.value) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the echo application */
+
+static int
+eh_utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t    i, k, need;
+    uint32_t  cp;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] < 0x80) {
+            continue;
+        }
+
+        if (p[i] >= 0xc2 && p[i] <= 0xdf) {
+            need = 1; cp = p[i] & 0x1f;
+        } else if (p[i] >= 0xe0 && p[i] <= 0xef) {
+            need = 2; cp = p[i] & 0x0f;
+        } else if (p[i] >= 0xf0 && p[i] <= 0xf4) {
+            need = 3; cp = p[i] & 0x07;
+        } else {
+            return 0;
+        }
+
+        if (n - i - 1 < need) {
+            return 0;
+        }
+
+        for (k = 1; k <= need; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000)
+            || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        {
+            return 0;
+        }
+
+        i += need;
+    }
+
+    return 1;
+}
+
+
+/*
+ * A JSON string. Bytes that are not UTF-8 are read as Latin-1 (what Node.js does with
+ * header bytes), so the output is always valid JSON.
+ */
+static int
+eh_json_string(eh_buf_t *b, ezauth_str s, int lower)
+{
+    int      utf8;
+    char     esc[8];
+    size_t   i;
+    uint8_t  ch;
+
+    utf8 = eh_utf8_valid(s.ptr, s.len);
+
+    if (eh_buf_add(b, "\"", 1) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < s.len; i++) {
+        ch = s.ptr[i];
+
+        if (lower) {
+            ch = eh_lower(ch);
+        }
+
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) ch;
+            if (eh_buf_add(b, esc, 2) != 0) {
+                return -1;
+            }
+
+        } else if (ch < 0x20 || ch == 0x7f || (ch >= 0x80 && !utf8)) {
+            snprintf(esc, sizeof(esc), "\\u%04x", ch);
+            if (eh_buf_add(b, esc, 6) != 0) {
+                return -1;
+            }
+
+        } else if (eh_buf_add(b, &ch, 1) != 0) {
+            return -1;
+        }
+    }
+
+    return eh_buf_add(b, "\"", 1);
+}
+
+
+/* One member of the echo's "headers" object: every value of that name, joined. */
+static int
+eh_echo_header(eh_buf_t *b, const eh_headers_t *fwd, size_t first)
+{
+    int          rc;
+    size_t       j;
+    eh_buf_t     joined = { NULL, 0, 0 };
+    ezauth_str   name;
+    const char  *sep;
+
+    name = fwd->elts[first].name;
+    sep = eh_name_is(name, "cookie") ? "; " : ", ";
+    rc = 0;
+
+    for (j = first; j < fwd->nelts && rc == 0; j++) {
+        if (!eh_str_eq_ci(fwd->elts[j].name, name)) {
+            continue;
+        }
+        if (j > first) {
+            rc = eh_buf_adds(&joined, sep);
+        }
+        if (rc == 0) {
+            rc = eh_buf_add(&joined, fwd->elts[j].value.ptr, fwd->elts[j].value.len);
+        }
+    }
+
+    if (rc == 0) {
+        rc = eh_json_string(b, name, 1);
+    }
+
+    if (rc == 0) {
+        rc = eh_buf_add(b, ":", 1);
+    }
+
+    if (rc == 0) {
+        rc = eh_json_string(b, eh_str(joined.data, joined.len), 0);
+    }
+
+    eh_buf_free(&joined);
+    return rc;
+}
+
+
+/*
+ * {"method": ..., "path": <raw target>, "headers": {lower-cased name: value}}: the request
+ * as an application behind the module sees it. Repeated headers are joined the way
+ * Node.js joins them ("; " for Cookie, ", " otherwise), so the keys are unique.
+ */
+static int
+eh_echo(const ezauth_request *req, const eh_headers_t *fwd, eh_app_response_t *app)
+{
+    int        comma;
+    size_t     i, j;
+    eh_buf_t  *b = &app->raw;
+
+    if (eh_buf_adds(b, "{\"method\":") != 0
+        || eh_json_string(b, req->method, 0) != 0
+        || eh_buf_adds(b, ",\"path\":") != 0
+        || eh_json_string(b, req->target, 0) != 0
+        || eh_buf_adds(b, ",\"headers\":{") != 0)
+    {
+        return -1;
+    }
+
+    comma = 0;
+
+    for (i = 0; i < fwd->nelts; i++) {
+
+        for (j = 0; j < i; j++) {
+            if (eh_str_eq_ci(fwd->elts[j].name, fwd->elts[i].name)) {
+                break;
+            }
+        }
+
+        if (j < i) {
+            continue;   /* joined into its first occurrence */
+        }
+
+        if ((comma && eh_buf_add(b, ",", 1) != 0) || eh_echo_header(b, fwd, i) != 0) {
+            return -1;
+        }
+
+        comma = 1;
+    }
+
+    if (eh_buf_adds(b, "}}\n") != 0) {
+        return -1;
+    }
+
+    app->status = 200;
+    app->body = b->data;
+    app->body_len = b->len;
+
+    return eh_headers_add(&app->headers, eh_lit("Content-Type"), eh_lit("application/json"));
+}
+
+
+/* the upstream application: HTTP/1.1, one connection per request */
+
+static int
+eh_send_all(int fd, const char *p, size_t n)
+{
+    ssize_t  k;
+
+    while (n) {
+        k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        p += k;
+        n -= (size_t) k;
+    }
+
+    return 0;
+}
+
+
+static const char *
+eh_find_crlf(const char *p, const char *end)
+{
+    for ( /* void */ ; p + 1 < end; p++) {
+        if (p[0] == '\r' && p[1] == '\n') {
+            return p;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+eh_value_has_token(ezauth_str v, const char *token)
+{
+    size_t  i, n = strlen(token);
+
+    for (i = 0; i + n <= v.len; i++) {
+        if (eh_str_eq_ci(eh_str(v.ptr + i, n), eh_str(token, n))) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* The size on a chunk line: hex digits, then an optional ";extension". */
+static int
+eh_chunk_size(const char *p, const char *eol, size_t *size)
+{
+    int          d;
+    const char  *v;
+
+    *size = 0;
+
+    for (v = p; v < eol && *v != ';' && *v != ' ' && *v != '\t'; v++) {
+        d = (*v >= '0' && *v <= '9') ? *v - '0'
+            : (eh_lower(*v) >= 'a' && eh_lower(*v) <= 'f') ? eh_lower(*v) - 'a' + 10
+            : -1;
+
+        if (d < 0 || *size > EH_MAX_UPSTREAM) {
+            return -1;
+        }
+
+        *size = *size * 16 + (size_t) d;
+    }
+
+    return v == p ? -1 : 0;
+}
+
+
+/*
+ * Parses the upstream response in b. Returns 1 when it is complete (and fills app), 0 when
+ * more bytes are needed, -1 when it is malformed. Nothing is modified until it is complete,
+ * so the buffer may grow (and move) between calls.
+ */
+static int
+eh_parse_upstream(eh_buf_t *b, int eof, int no_body, eh_app_response_t *app)
+{
+    int           chunked, have_length, decode;
+    char         *w;
+    size_t        length, size;
+    unsigned      status;
+    const char   *p, *end, *head, *line, *eol, *colon, *v, *ve, *body;
+    ezauth_str    name, value;
+
+    end = b->data + b->len;
+    head = b->data;
+
+again:
+
+    /* status line: HTTP/1.x NNN reason */
+    eol = eh_find_crlf(head, end);
+    if (eol == NULL) {
+        return eof ? -1 : 0;
+    }
+
+    if (eol - head < 12 || memcmp(head, "HTTP/1.", 7) != 0 || head[8] != ' '
+        || head[9] < '1' || head[9] > '9' || head[10] < '0' || head[10] > '9'
+        || head[11] < '0' || head[11] > '9')
+    {
+        return -1;
+    }
+
+    status = (unsigned) (head[9] - '0') * 100 + (unsigned) (head[10] - '0') * 10
+             + (unsigned) (head[11] - '0');
+
+    /* find the end of the header block, noting the framing headers on the way */
+    chunked = 0;
+    have_length = 0;
+    length = 0;
+
+    for (line = eol + 2; ; line = eol + 2) {
+        eol = eh_find_crlf(line, end);
+        if (eol == NULL) {
+            return eof ? -1 : 0;
+        }
+
+        if (eol == line) {
+            break;
+        }
+
+        colon = memchr(line, ':', (size_t) (eol - line));
+        if (colon == NULL || colon == line) {
+            return -1;
+        }
+
+        name = eh_str(line, (size_t) (colon - line));
+        value = eh_str(colon + 1, (size_t) (eol - colon - 1));
+
+        if (eh_name_is(name, "transfer-encoding") && eh_value_has_token(value, "chunked")) {
+            chunked = 1;
+
+        } else if (eh_name_is(name, "content-length")) {
+            have_length = 1;
+            length = 0;
+            for (v = colon + 1; v < eol; v++) {
+                if (*v >= '0' && *v <= '9') {
+                    if (length > EH_MAX_UPSTREAM) {
+                        return -1;
+                    }
+                    length = length * 10 + (size_t) (*v - '0');
+                } else if (*v != ' ' && *v != '\t') {
+                    return -1;
+                }
+            }
+        }
+    }
+
+    body = eol + 2;
+
+    /* interim responses (100 Continue, 103 Early Hints) precede the real one */
+    if (status >= 100 && status < 200) {
+        if (status == 101) {
+            return -1;
+        }
+        head = body;
+        goto again;
+    }
+
+    decode = 0;
+
+    if (no_body || status == 204 || status == 304) {
+        size = 0;
+
+    } else if (chunked) {
+        /* walk the chunks first; decode only once all of them are here */
+        for (p = body; ; ) {
+            eol = eh_find_crlf(p, end);
+            if (eol == NULL) {
+                return eof ? -1 : 0;
+            }
+
+            if (eh_chunk_size(p, eol, &size) != 0) {
+                return -1;
+            }
+
+            p = eol + 2;
+
+            if (size == 0) {
+                /* trailers, then an empty line */
+                for ( ;; ) {
+                    eol = eh_find_crlf(p, end);
+                    if (eol == NULL) {
+                        return eof ? -1 : 0;
+                    }
+                    if (eol == p) {
+                        break;
+                    }
+                    p = eol + 2;
+                }
+                break;
+            }
+
+            if ((size_t) (end - p) < size + 2) {
+                return eof ? -1 : 0;
+            }
+
+            if (p[size] != '\r' || p[size + 1] != '\n') {
+                return -1;
+            }
+
+            p += size + 2;
+        }
+
+        decode = 1;
+        size = 0;
+
+    } else if (have_length) {
+        if ((size_t) (end - body) < length) {
+            return eof ? -1 : 0;
+        }
+        size = length;
+
+    } else {
+        /* framed by the end of the connection */
+        if (!eof) {
+            return 0;
+        }
+        size = (size_t) (end - body);
+    }
+
+    /* complete: collect the headers and decode the body in place */
+    app->status = status;
+
+    /* the lines between the status line and the empty line before body, checked above */
+    for (line = eh_find_crlf(head, end) + 2; line < body - 2; line = eol + 2) {
+        eol = eh_find_crlf(line, end);
+        colon = memchr(line, ':', (size_t) (eol - line));
+
+        for (ve = colon; ve > line && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) { /* void */ }
+        name = eh_str(line, (size_t) (ve - line));
+
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) { /* void */ }
+        for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) { /* void */ }
+        value = eh_str(v, (size_t) (ve - v));
+
+        if (eh_headers_add(&app->headers, name, value) != 0) {
+            return -1;
+        }
+    }
+
+    if (decode) {
+        w = (char *) body;
+
+        for (p = body; ; ) {
+            eol = eh_find_crlf(p, end);
+            (void) eh_chunk_size(p, eol, &length);
+            p = eol + 2;
+            if (length == 0) {
+                break;
+            }
+            memmove(w, p, length);
+            w += length;
+            p += length + 2;
+        }
+
+        size = (size_t) (w - body);
+    }
+
+    app->body = body;
+    app->body_len = size;
+
+    return 1;
+}
+
+
+static int
+eh_connect_upstream(void)
+{
+    int             fd;
+    struct timeval  tv;
+
+    fd = socket(eh_upstream.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+
+    /* on Linux SO_SNDTIMEO bounds connect() too */
+    tv.tv_sec = EH_CONNECT_TIMEOUT;
+    tv.tv_usec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+    if (connect(fd, (struct sockaddr *) &eh_upstream.addr, eh_upstream.addrlen) != 0) {
+        close(fd);
+        return -1;
+    }
+
+    tv.tv_sec = EH_UPSTREAM_TIMEOUT;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+    return fd;
+}
+
+
+/* Returns 0 with app filled in, or the status to answer with (502, 504, 500). */
+static unsigned
+eh_proxy(const ezauth_request *req, const eh_headers_t *fwd, eh_app_response_t *app)
+{
+    int        fd, rc, eof, no_body;
+    char       num[32];
+    size_t     i;
+    ssize_t    n;
+    eh_buf_t   head = { NULL, 0, 0 };
+    unsigned   status;
+
+    fd = eh_connect_upstream();
+    if (fd < 0) {
+        eh_log("upstream %s unreachable: %s", eh_upstream.authority, strerror(errno));
+        return MHD_HTTP_BAD_GATEWAY;
+    }
+
+    status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+
+    /* each eh_buf_add*() returns 0 or -1: one check after the whole head is built */
+    rc = eh_buf_add(&head, req->method.ptr, req->method.len)
+         | eh_buf_add(&head, " ", 1)
+         | eh_buf_add(&head, req->target.ptr, req->target.len)
+         | eh_buf_adds(&head, " HTTP/1.1\r\n");
+
+    for (i = 0; i < fwd->nelts; i++) {
+        if (eh_hop_by_hop(fwd->elts[i].name)) {
+            continue;
+        }
+        rc |= eh_buf_add(&head, fwd->elts[i].name.ptr, fwd->elts[i].name.len)
+              | eh_buf_add(&head, ": ", 2)
+              | eh_buf_add(&head, fwd->elts[i].value.ptr, fwd->elts[i].value.len)
+              | eh_buf_add(&head, "\r\n", 2);
+    }
+
+    if (eh_find_header(fwd, "host").ptr == NULL) {
+        rc |= eh_buf_adds(&head, "Host: ") | eh_buf_adds(&head, eh_upstream.authority)
+              | eh_buf_adds(&head, "\r\n");
+    }
+
+    if (req->body.len || eh_name_is(req->method, "POST") || eh_name_is(req->method, "PUT")
+        || eh_name_is(req->method, "PATCH"))
+    {
+        snprintf(num, sizeof(num), "%zu", req->body.len);
+        rc |= eh_buf_adds(&head, "Content-Length: ") | eh_buf_adds(&head, num)
+              | eh_buf_adds(&head, "\r\n");
+    }
+
+    rc |= eh_buf_adds(&head, "Connection: close\r\n\r\n");
+
+    if (rc != 0) {
+        goto done;
+    }
+
+    if (eh_send_all(fd, head.data, head.len) != 0
+        || (req->body.len
+            && eh_send_all(fd, (const char *) req->body.ptr, req->body.len) != 0))
+    {
+        eh_log("upstream %s: send failed: %s", eh_upstream.authority, strerror(errno));
+        status = (errno == EAGAIN) ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY;
+        goto done;
+    }
+
+    no_body = eh_name_is(req->method, "HEAD");
+
+    for ( ;; ) {
+        if (eh_buf_reserve(&app->raw, 16384) != 0) {
+            goto done;
+        }
+
+        n = recv(fd, app->raw.data + app->raw.len, app->raw.size - app->raw.len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+
+        if (n < 0) {
+            eh_log("upstream %s: %s", eh_upstream.authority, strerror(errno));
+            status = (errno == EAGAIN) ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY;
+            goto done;
+        }
+
+        app->raw.len += (size_t) n;
+        eof = (n == 0);
+
+        if (app->raw.len > EH_MAX_UPSTREAM) {
+            eh_log("upstream %s: response too large", eh_upstream.authority);
+            status = MHD_HTTP_BAD_GATEWAY;
+            goto done;
+        }
+
+        rc = eh_parse_upstream(&app->raw, eof, no_body, app);
+
+        if (rc == 1) {
+            status = 0;
+            goto done;
+        }
+
+        if (rc < 0) {
+            eh_log("upstream %s: malformed response", eh_upstream.authority);
+            status = MHD_HTTP_BAD_GATEWAY;
+            goto done;
+        }
+    }
+
+done:
+
+    eh_buf_free(&head);
+    close(fd);
+    return status;
+}
+
+
+/* outcomes */
+
+static enum MHD_Result
+eh_finish(struct MHD_Connection *c, ezauth_outcome *out)
+{
+    uint16_t              status;
+    ezauth_str            body;
+    enum MHD_Result       rc;
+    struct MHD_Response  *resp;
+
+    status = ezauth_outcome_status(out);
+    if (status < 100 || status > 999) {
+        eh_log("module finished with status %u", status);
+        return eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+    }
+
+    body = ezauth_outcome_body(out);
+
+    resp = MHD_create_response_from_buffer(body.len, (void *) body.ptr, MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    eh_response_outcome_headers(resp, out, EZAUTH_HEADERS_RESPONSE);
+
+    rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+
+static enum MHD_Result
+eh_continue(struct MHD_Connection *c, ezauth_outcome *out, const ezauth_request *req,
+    const eh_headers_t *in)
+{
+    size_t                i;
+    unsigned              err;
+    ezauth_result         rc;
+    eh_headers_t          fwd = { NULL, 0, 0 };
+    enum MHD_Result       ret;
+    eh_app_response_t     app;
+    struct MHD_Response  *resp;
+
+    memset(&app, 0, sizeof(app));
+    ret = MHD_NO;
+
+    if (eh_edit_headers(in, out, &fwd) != 0) {
+        ret = eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+        goto done;
+    }
+
+    if (eh_have_upstream) {
+        err = eh_proxy(req, &fwd, &app);
+    } else {
+        err = eh_echo(req, &fwd, &app) == 0 ? 0 : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* fwd views the outcome's REQUEST_SET list, which send_response invalidates */
+    free(fwd.elts);
+    fwd.elts = NULL;
+
+    if (err) {
+        ret = eh_respond_text(c, err, err == MHD_HTTP_BAD_GATEWAY ? "bad gateway\n"
+                                      : err == MHD_HTTP_GATEWAY_TIMEOUT ? "gateway timeout\n"
+                                      : "internal error\n");
+        goto done;
+    }
+
+    rc = ezauth_module_send_response(eh_module, out, (uint16_t) app.status,
+                                     app.headers.elts, app.headers.nelts);
+    if (rc != EZAUTH_OK) {
+        /* the application's answer still stands; only the module's additions are lost */
+        eh_log("ezauth_module_send_response: %s", ezauth_result_name(rc));
+    }
+
+    resp = MHD_create_response_from_buffer(app.body_len, (void *) app.body,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < app.headers.nelts; i++) {
+        eh_response_header(resp, &app.headers.elts[i]);
+    }
+
+    if (rc == EZAUTH_OK) {
+        eh_response_outcome_headers(resp, out, EZAUTH_HEADERS_RESPONSE_ADD);
+    }
+
+    ret = MHD_queue_response(c, app.status, resp);
+    MHD_destroy_response(resp);
+
+done:
+
+    free(fwd.elts);
+    free(app.headers.elts);
+    eh_buf_free(&app.raw);
+    return ret;
+}
+
+
+static enum MHD_Result
+eh_handle(struct MHD_Connection *c, eh_request_t *r, const char *method)
+{
+    char              addr[INET6_ADDRSTRLEN];
+    ezauth_str        target, host;
+    eh_headers_t      in = { NULL, 0, 0 };
+    ezauth_action     action;
+    ezauth_result     rc;
+    ezauth_request    req;
+    enum MHD_Result   ret;
+    ezauth_outcome   *out = NULL;
+
+    if (MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_collect_header, &in) < 0) {
+        ret = MHD_NO;
+        goto done;
+    }
+
+    target = eh_str(r->target, r->target_len);
+    host = eh_str(r->host, r->host_len);
+
+    if (host.len == 0) {
+        host = eh_find_header(&in, "host");
+    }
+
+    if (host.len == 0) {
+        /* HTTP/1.0 without Host: the address we listen on is the best guess */
+        host = eh_str(eh_listen.authority, strlen(eh_listen.authority));
+    }
+
+    eh_client_addr(c, addr, sizeof(addr));
+
+    req.method = eh_str(method, strlen(method));
+    req.target = target;
+    req.scheme = eh_lit("http");
+    req.host = host;
+    req.client_addr = eh_str(addr, strlen(addr));
+    req.headers = in.elts;
+    req.header_count = in.nelts;
+    req.body = eh_str(r->body.data, r->body.len);
+
+    rc = ezauth_module_begin_request(eh_module, &req, &out);
+    if (rc != EZAUTH_OK) {
+        eh_log("ezauth_module_begin_request: %s", ezauth_result_name(rc));
+        out = NULL;
+        ret = eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+        goto done;
+    }
+
+    action = ezauth_outcome_action(out);
+
+    if (action == EZAUTH_ACTION_BLOCKING) {
+        /*
+         * Every connection has its own thread here (MHD_USE_THREAD_PER_CONNECTION), so
+         * blocking it stalls this client only. An event-driven host (nginx) must hand this
+         * step to a thread pool instead.
+         */
+        rc = ezauth_outcome_run_blocking(eh_module, out);
+        if (rc != EZAUTH_OK) {
+            eh_log("ezauth_outcome_run_blocking: %s", ezauth_result_name(rc));
+            ret = eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+            goto done;
+        }
+
+        action = ezauth_outcome_action(out);
+    }
+
+    switch (action) {
+
+    case EZAUTH_ACTION_FINISH:
+        ret = eh_finish(c, out);
+        break;
+
+    case EZAUTH_ACTION_CONTINUE:
+        ret = eh_continue(c, out, &req, &in);
+        break;
+
+    default:
+        eh_log("unexpected module action %u", (unsigned) action);
+        ret = eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+        break;
+    }
+
+done:
+
+    ezauth_outcome_free(out);
+    free(in.elts);
+    return ret;
+}
+
+
+/* libmicrohttpd callbacks */
+
+/*
+ * Called once per request with the raw target, before MHD splits and unescapes it. An
+ * absolute-form target (a client talking to us as to a proxy) carries the host: split it
+ * off, so the module always sees an origin-form path and query, as the ABI promises.
+ */
+static void *
+eh_uri_cb(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    size_t         n, skip;
+    const char    *p;
+    eh_request_t  *r;
+
+    (void) cls;
+    (void) c;
+
+    r = calloc(1, sizeof(eh_request_t));
+    if (r == NULL) {
+        return NULL;
+    }
+
+    skip = 0;
+    if (strncasecmp(uri, "http://", 7) == 0) {
+        skip = 7;
+    } else if (strncasecmp(uri, "https://", 8) == 0) {
+        skip = 8;
+    }
+
+    if (skip) {
+        uri += skip;
+        n = strcspn(uri, "/?");
+
+        r->host = malloc(n + 1);
+        if (r->host == NULL) {
+            free(r);
+            return NULL;
+        }
+        memcpy(r->host, uri, n);
+        r->host[n] = '\0';
+        r->host_len = n;
+        uri += n;
+    }
+
+    n = strlen(uri);
+
+    /* room for the "/" an absolute-form target without a path leaves out */
+    r->target = malloc(n + 2);
+    if (r->target == NULL) {
+        free(r->host);
+        free(r);
+        return NULL;
+    }
+
+    p = (skip && uri[0] != '/') ? "/" : "";
+    r->target_len = (size_t) snprintf(r->target, n + 2, "%s%s", p, uri);
+
+    return r;
+}
+
+
+static void
+eh_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    eh_request_t  *r = *con_cls;
+
+    (void) cls;
+    (void) c;
+    (void) toe;
+
+    if (r) {
+        eh_buf_free(&r->body);
+        free(r->target);
+        free(r->host);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+
+static int
+eh_length_exceeds(const char *v, size_t max)
+{
+    size_t  n = 0;
+
+    for ( /* void */ ; *v; v++) {
+        if (*v < '0' || *v > '9') {
+            return 0;   /* MHD judges malformed lengths itself */
+        }
+        n = n * 10 + (size_t) (*v - '0');
+        if (n > max) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static enum MHD_Result
+eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    size_t         n;
+    const char    *cl;
+    eh_request_t  *r = *con_cls;
+
+    (void) cls;
+    (void) url;
+
+    if (r == NULL) {
+        return MHD_NO;   /* the URI callback ran out of memory */
+    }
+
+    if (!r->started) {
+        r->started = 1;
+
+        /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (nginx agrees) */
+        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0
+            && MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST) == NULL)
+        {
+            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "missing Host header\n");
+        }
+
+        /* refuse a declared oversized body before reading it: no 100 Continue is sent */
+        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && eh_length_exceeds(cl, EH_MAX_BODY)) {
+            return eh_respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        }
+
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        n = *upload_data_size;
+        *upload_data_size = 0;
+
+        if (!r->too_large && r->body.len + n > EH_MAX_BODY) {
+            /* a chunked body grew too large: MHD lets us answer only at its end */
+            r->too_large = 1;
+            eh_buf_free(&r->body);
+        }
+
+        if (r->too_large) {
+            r->discarded += n;
+            return r->discarded > EH_MAX_DISCARD ? MHD_NO : MHD_YES;
+        }
+
+        return eh_buf_add(&r->body, upload_data, n) == 0 ? MHD_YES : MHD_NO;
+    }
+
+    if (r->too_large) {
+        return eh_respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+    }
+
+    return eh_handle(c, r, method);
+}
+
+
+/* startup */
+
+static int
+eh_parse_addr(const char *spec, int passive, eh_addr_t *a)
+{
+    int               rc;
+    size_t            n;
+    const char       *colon, *host, *port;
+    struct addrinfo   hints, *res;
+    char              buf[256];
+
+    if (spec[0] == '[') {
+        colon = strchr(spec, ']');
+        if (colon == NULL || colon[1] != ':') {
+            return -1;
+        }
+        host = spec + 1;
+        n = (size_t) (colon - host);
+        port = colon + 2;
+
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL) {
+            return -1;
+        }
+        host = spec;
+        n = (size_t) (colon - host);
+        port = colon + 1;
+    }
+
+    if (n == 0 || n >= sizeof(buf) || *port == '\0') {
+        return -1;
+    }
+
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+
+    rc = getaddrinfo(buf, port, &hints, &res);
+    if (rc != 0) {
+        eh_log("%s: %s", spec, gai_strerror(rc));
+        return -1;
+    }
+
+    memcpy(&a->addr, res->ai_addr, res->ai_addrlen);
+    a->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+
+    snprintf(a->host, sizeof(a->host), "%s%s%s",
+             strchr(buf, ':') ? "[" : "", buf, strchr(buf, ':') ? "]" : "");
+    a->port = (unsigned) atoi(port);
+    snprintf(a->authority, sizeof(a->authority), "%s:%u", a->host, a->port);
+
+    return 0;
+}
+
+
+static void
+eh_usage(void)
+{
+    fprintf(stderr,
+            "usage: ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]\n"
+            "  -l  address to listen on (port 0 picks a free one)\n"
+            "  -c  authsettingsV2 JSON configuration of the ezauth module\n"
+            "  -u  upstream application; without it a built-in echo app answers\n"
+            "  -v  also print the module's DEBUG log lines\n");
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                             ch, sig;
+    unsigned                        flags;
+    const char                     *listen, *config, *upstream;
+    sigset_t                        set;
+    siginfo_t                       si;
+    ezauth_str                      msg;
+    ezauth_error                   *err;
+    ezauth_result                   rc;
+    struct MHD_Daemon              *d;
+    const union MHD_DaemonInfo     *info;
+
+    /* before any other call: the library must speak the ABI this host was built for */
+    if (ezauth_abi_version() != EZAUTH_ABI_VERSION) {
+        eh_log("libezauth ABI version %u, this host needs %u",
+               ezauth_abi_version(), (unsigned) EZAUTH_ABI_VERSION);
+        return 2;
+    }
+
+    listen = NULL;
+    config = NULL;
+    upstream = NULL;
+
+    while ((ch = getopt(argc, argv, "l:c:u:vh")) != -1) {
+        switch (ch) {
+        case 'l': listen = optarg; break;
+        case 'c': config = optarg; break;
+        case 'u': upstream = optarg; break;
+        case 'v': eh_log_conf.verbose = 1; break;
+        default:  eh_usage(); return ch == 'h' ? 0 : 1;
+        }
+    }
+
+    if (listen == NULL || config == NULL || optind != argc) {
+        eh_usage();
+        return 1;
+    }
+
+    if (eh_parse_addr(listen, 1, &eh_listen) != 0) {
+        eh_log("bad listen address \"%s\" (want ADDR:PORT)", listen);
+        return 1;
+    }
+
+    if (upstream) {
+        if (eh_parse_addr(upstream, 0, &eh_upstream) != 0) {
+            eh_log("bad upstream address \"%s\" (want HOST:PORT)", upstream);
+            return 1;
+        }
+        eh_have_upstream = 1;
+    }
+
+    /*
+     * Signals go to sigwait() in this thread only: block them before any thread starts
+     * (libmicrohttpd's threads and the module's inherit the mask).
+     */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    err = NULL;
+    rc = ezauth_module_new(eh_str(config, strlen(config)), eh_log_module, &eh_log_conf,
+                           &eh_module, &err);
+    if (rc != EZAUTH_OK) {
+        msg = ezauth_error_message(err);
+        eh_log("cannot load %s: %s: %.*s", config, ezauth_result_name(rc),
+               (int) msg.len, msg.len ? (const char *) msg.ptr : "");
+        ezauth_error_free(err);
+        return 2;
+    }
+
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
+            | MHD_USE_ERROR_LOG;
+    if (eh_listen.addr.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+
+    /* the logger goes first so that every message of MHD's own goes through it */
+    d = MHD_start_daemon(flags, (uint16_t) eh_listen.port, NULL, NULL, eh_access, NULL,
+                         MHD_OPTION_EXTERNAL_LOGGER, eh_log_mhd, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &eh_listen.addr,
+                         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+                         MHD_OPTION_URI_LOG_CALLBACK, eh_uri_cb, NULL,
+                         MHD_OPTION_NOTIFY_COMPLETED, eh_completed, NULL,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) EH_MEMORY_LIMIT,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned) EH_MAX_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) EH_IDLE_TIMEOUT,
+                         MHD_OPTION_END);
+    if (d == NULL) {
+        eh_log("cannot listen on %s", listen);
+        ezauth_module_free(eh_module);
+        return 1;
+    }
+
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (info && info->port) {
+        eh_listen.port = info->port;
+        snprintf(eh_listen.authority, sizeof(eh_listen.authority), "%s:%u",
+                 eh_listen.host, eh_listen.port);
+    }
+
+    printf("listening on http://%s\n", eh_listen.authority);
+    fflush(stdout);
+
+    do {
+        sig = sigwaitinfo(&set, &si);
+    } while (sig < 0);
+
+    eh_log("%s from pid %ld, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           (long) si.si_pid);
+
+    /* stops accepting, closes connections and joins their threads: no request is in flight */
+    MHD_stop_daemon(d);
+    ezauth_module_free(eh_module);
+
+    return 0;
+}
