@@ -34,7 +34,18 @@ for (const host of hosts) {
       browser = await chromium.launch({
         executablePath: chromiumPath,
         headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+        // a fresh profile per launch (playwright's temporary user-data-dir); nothing reaches out
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-dev-shm-usage',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
       s = await startStack(host);
     });
@@ -80,6 +91,20 @@ for (const host of hosts) {
       });
       assert.equal(viaFetch.status, 200, viaFetch.body);
       assert.equal(JSON.parse(viaFetch.body).headers['x-ms-client-principal-id'], 'browser-user');
+
+      // /.auth/me from the page's JavaScript, as a single-page app calls it
+      const meViaFetch = await page.evaluate(async () => {
+        const r = await fetch('/.auth/me');
+        return { status: r.status, type: r.headers.get('content-type'), body: await r.text() };
+      });
+      assert.equal(meViaFetch.status, 200, meViaFetch.body);
+      assert.match(meViaFetch.type || '', /application\/json/);
+      const meJs = JSON.parse(meViaFetch.body);
+      assert.ok(Array.isArray(meJs) && meJs.length === 1, meViaFetch.body);
+      assert.equal(meJs[0].provider_name, 'testidp');
+      assert.equal(typeof meJs[0].user_id, 'string');
+      assert.ok(meJs[0].access_token && meJs[0].id_token, 'tokens missing from /.auth/me');
+      assert.ok(meJs[0].user_claims.some((c) => c.val === 'User browser-user'), meViaFetch.body);
 
       await page.goto(s.at('/.auth/me'));
       const me = await echoJson(page);

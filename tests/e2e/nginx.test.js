@@ -1,0 +1,343 @@
+// nginx: what only the nginx module has to prove. The scenarios of the other *.test.js files run
+// against nginx too (lib/hosts/index.js); these are the nginx-specific ones:
+//   - "nginx -t" refuses a broken ezauth configuration with ezauth's message;
+//   - a reload takes a changed configuration, refuses a broken one and keeps the running one;
+//   - with four workers, a sign-in on one worker is read by the others (file store, locking);
+//   - the event loop never blocks: with the IdP's token endpoint delayed 2 s, 200 anonymous and
+//     signed-in requests to the single worker all finish while the slow login callback is pending;
+//   - request bodies: read for POSTs to /.auth/ (form_post callback, also from a temp file),
+//     refused with 413 over 64 KB (Content-Length or chunked), untouched for the application.
+// Skipped, with a message, when native-host/build/ngx_http_ezauth_module.so is not built.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import * as nginx from './lib/hosts/nginx.js';
+import { startStack, moduleEnv } from './lib/stack.js';
+import { testConfig } from './lib/config.js';
+import { deliverCallback, SESSION_COOKIE } from './lib/flow.js';
+import { echoOf } from './lib/common.js';
+
+const skip = nginx.available()
+  ? false
+  : `nginx module not built (${nginx.NGINX_MODULE} or ${nginx.NGINX_BIN} missing): run 'make -C native-host'`;
+if (skip) console.log(`# nginx.test.js skipped: ${skip}`);
+
+/** The nginx host with extra start() options (workers, workerHeader, ...). */
+function nginxWith(extra) {
+  return { ...nginx, start: (o) => nginx.start({ ...o, ...extra }) };
+}
+
+/** One request on a fresh connection (so that 4 workers share the load); {status, headers, text, ms}. */
+function request(url, { method = 'GET', headers = {}, body, timeoutMs = 20000 } = {}) {
+  const u = new URL(url);
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+            ms: Date.now() - t0,
+            end: Date.now(),
+          }),
+        );
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms: ${method} ${url}`)));
+    req.on('error', reject);
+    if (Array.isArray(body)) {
+      // chunked: write the pieces one by one
+      for (const piece of body) req.write(piece);
+    } else if (body !== undefined) {
+      req.write(body);
+    }
+    req.end();
+  });
+}
+
+function cookieHeader(client, url) {
+  return client.jar.header(url);
+}
+
+describe('nginx -t', { skip }, () => {
+  const base = () => testConfig({ wellKnown: 'http://127.0.0.1:9/.well-known/openid-configuration', tokenDir: '/tmp' });
+
+  it('passes with a valid ezauth configuration', async () => {
+    const r = await nginx.configTest({ config: base(), env: moduleEnv() });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /test is successful/);
+  });
+
+  it('fails on a mistyped key, with ezauth\'s message naming it', async () => {
+    const config = base();
+    config.globalValidaton = config.globalValidation;
+    const r = await nginx.configTest({ config, env: moduleEnv() });
+    assert.notEqual(r.code, 0, r.output);
+    assert.match(r.output, /\[emerg\].*ezauth_config ".*authsettings\.json": .*globalValidaton/, r.output);
+    assert.match(r.output, /test failed/);
+  });
+
+  it('fails when a secret\'s environment variable is missing, naming it', async () => {
+    const env = moduleEnv();
+    delete env.WEBSITE_AUTH_ENCRYPTION_KEY;
+    const r = await nginx.configTest({ config: base(), env });
+    assert.notEqual(r.code, 0, r.output);
+    assert.match(r.output, /ezauth_config .*WEBSITE_AUTH_ENCRYPTION_KEY/, r.output);
+  });
+
+  it('fails on a file that is not JSON', async () => {
+    const r = await nginx.configTest({ config: '{"platform": {"enabled": tru', env: moduleEnv() });
+    assert.notEqual(r.code, 0, r.output);
+    assert.match(r.output, /\[emerg\].*ezauth_config/, r.output);
+  });
+});
+
+describe('nginx reload', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startStack(nginx, { action: 'AllowAnonymous' });
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  it('takes a changed configuration, refuses a broken one and keeps running the last good one', async () => {
+    const anon = await request(s.at('/page'));
+    assert.equal(anon.status, 200, `AllowAnonymous: ${anon.text}`);
+
+    const strict = { ...s.config, globalValidation: { ...s.config.globalValidation, unauthenticatedClientAction: 'Return401' } };
+    const r1 = await s.host.reload({ config: strict });
+    assert.equal(r1.ok, true, r1.log);
+    assert.equal((await request(s.at('/page'))).status, 401, 'the changed configuration (Return401) is in effect');
+
+    const workers = s.host.workerPids();
+    const r2 = await s.host.reload({ config: '{"platform": {"enabled": tru' });
+    assert.equal(r2.ok, false, `a broken configuration was accepted: ${r2.log}`);
+    assert.match(r2.log, /\[emerg\].*ezauth_config ".*authsettings\.json"/, r2.log);
+    assert.ok(s.host.alive(), 'nginx exited on a broken reload');
+    assert.deepEqual(s.host.workerPids(), workers, 'the workers were replaced although the configuration was refused');
+    for (let i = 0; i < 5; i += 1) {
+      assert.equal((await request(s.at(`/page?${i}`))).status, 401, 'the last good configuration keeps running');
+    }
+
+    const misnamed = { ...s.config, globalValidation: { ...s.config.globalValidation, unauthenticatedClientAction: 'Return402' } };
+    const r3 = await s.host.reload({ config: misnamed });
+    assert.equal(r3.ok, false, r3.log);
+    assert.match(r3.log, /unauthenticatedClientAction/, r3.log);
+    assert.equal((await request(s.at('/page'))).status, 401);
+
+    const r4 = await s.host.reload({ config: s.config });
+    assert.equal(r4.ok, true, r4.log);
+    assert.equal((await request(s.at('/page'))).status, 200, 'back to AllowAnonymous after a good reload');
+  });
+});
+
+describe('nginx with 4 workers', { skip }, () => {
+  let s;
+  let client;
+  before(async () => {
+    s = await startStack(nginxWith({ workers: 4, workerHeader: true }));
+    client = s.client();
+    await s.signIn(client, { login: 'walt', prompt: 'consent' });
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  it('runs 4 workers', () => {
+    assert.equal(s.host.workerPids().length, 4, `workers: ${s.host.workerPids()}`);
+  });
+
+  it('a session made by one worker is read by every worker: 200 requests on fresh connections', async (t) => {
+    const cookie = cookieHeader(client, s.url);
+    const first = await request(s.at('/.auth/me'), { headers: { cookie } });
+    assert.equal(first.status, 200, first.text);
+    const token = JSON.parse(first.text)[0].access_token;
+    assert.ok(token);
+
+    const seen = new Map();
+    const jobs = [];
+    for (let i = 0; i < 200; i += 1) {
+      const p = i % 2 ? `/.auth/me` : `/app/${i}`;
+      jobs.push(
+        request(s.at(p), { headers: { cookie } }).then((r) => {
+          const w = r.headers['x-nginx-worker'];
+          seen.set(w, (seen.get(w) || 0) + 1);
+          assert.equal(r.status, 200, `${p} on worker ${w}: ${r.status} ${r.text.slice(0, 200)}`);
+          const j = JSON.parse(r.text);
+          if (p === '/.auth/me') assert.equal(j[0].access_token, token, `worker ${w} read another token`);
+          else assert.equal(j.headers['x-ms-token-testidp-access-token'], token, `worker ${w} handed the app another token`);
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    t.diagnostic(`requests per worker: ${JSON.stringify(Object.fromEntries(seen))}`);
+    assert.ok(seen.size >= 2, `every request went to one worker: ${JSON.stringify(Object.fromEntries(seen))}`);
+  });
+
+  it('refreshes on alternating workers each see the rotated refresh token the previous one stored', async (t) => {
+    const cookie = cookieHeader(client, s.url);
+    const workers = new Set();
+    let last = JSON.parse((await request(s.at('/.auth/me'), { headers: { cookie } })).text)[0];
+    for (let i = 0; i < 8; i += 1) {
+      const r = await request(s.at('/.auth/refresh'), { headers: { cookie } });
+      workers.add(r.headers['x-nginx-worker']);
+      assert.equal(r.status, 200, `refresh #${i} on worker ${r.headers['x-nginx-worker']}: ${r.text.slice(0, 300)}`);
+      const me = await request(s.at('/.auth/me'), { headers: { cookie } });
+      const now = JSON.parse(me.text)[0];
+      assert.notEqual(now.refresh_token, last.refresh_token, `refresh #${i} did not rotate the stored refresh token`);
+      last = now;
+    }
+    t.diagnostic(`refreshes ran on ${workers.size} workers`);
+  });
+
+  it('signs in on several workers at once without mixing users up', async () => {
+    const users = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
+    const clients = users.map(() => s.client());
+    await Promise.all(users.map((u, i) => s.signIn(clients[i], { login: u })));
+    const checks = [];
+    for (let k = 0; k < 5; k += 1) {
+      users.forEach((u, i) => {
+        checks.push(
+          request(s.at('/who'), { headers: { cookie: cookieHeader(clients[i], s.url) } }).then((r) => {
+            const echo = JSON.parse(r.text);
+            assert.equal(echo.headers['x-ms-client-principal-id'], u, `worker ${r.headers['x-nginx-worker']}`);
+          }),
+        );
+      });
+    }
+    await Promise.all(checks);
+  });
+});
+
+describe('nginx never blocks its event loop', { skip }, () => {
+  const DELAY_MS = 2000;
+  let s;
+  let signedIn;
+  before(async () => {
+    // one worker: every request below shares the event loop of the pending callback
+    s = await startStack(nginxWith({ workers: 1 }));
+    signedIn = s.client();
+    await s.signIn(signedIn, { login: 'erin' });
+  });
+  after(async () => {
+    s?.idp?.hooks.reset();
+    await s?.stop();
+  });
+
+  it(`200 anonymous and signed-in requests finish while a login callback waits ${DELAY_MS} ms for the IdP`, async (t) => {
+    assert.equal(s.host.workerPids().length, 1);
+    const slowClient = s.client();
+    const { callback } = await s.signIn(slowClient, { login: 'frank', stopAtCallback: true });
+    s.idp.hooks.set({ tokenDelayMs: DELAY_MS });
+    const tokenCalls = s.idp.counters.token;
+
+    const t0 = Date.now();
+    const slow = deliverCallback(slowClient, callback).then((res) => ({ res, end: Date.now() }));
+
+    // wait until the module's thread is inside the token request
+    const waitEnd = Date.now() + 1500;
+    while (s.idp.counters.token === tokenCalls && Date.now() < waitEnd) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(s.idp.counters.token > tokenCalls, 'the callback never reached the token endpoint');
+    const tBurst = Date.now();
+
+    const cookie = cookieHeader(signedIn, s.url);
+    const jobs = [];
+    for (let i = 0; i < 200; i += 1) {
+      const kind = i % 4;
+      if (kind === 0) jobs.push(request(s.at(`/public/${i}`)).then((r) => ({ r, kind: 'anonymous, excluded path', want: 200 })));
+      else if (kind === 1) jobs.push(request(s.at(`/page/${i}`)).then((r) => ({ r, kind: 'anonymous → login redirect', want: 302 })));
+      else if (kind === 2) jobs.push(request(s.at(`/app/${i}`), { headers: { cookie } }).then((r) => ({ r, kind: 'signed in → app', want: 200 })));
+      else jobs.push(request(s.at('/.auth/me'), { headers: { cookie } }).then((r) => ({ r, kind: 'signed in → /.auth/me', want: 200 })));
+    }
+    const results = await Promise.all(jobs);
+    const burstEnd = Date.now();
+    const { res: slowRes, end: slowEnd } = await slow;
+
+    for (const { r, kind, want } of results) assert.equal(r.status, want, `${kind}: ${r.status} ${r.text.slice(0, 200)}`);
+    const signedInApp = results.find((x) => x.kind === 'signed in → app');
+    assert.equal(JSON.parse(signedInApp.r.text).headers['x-ms-client-principal-id'], 'erin');
+
+    const lat = results.map((x) => x.r.ms).sort((a, b) => a - b);
+    t.diagnostic(
+      `200 requests in ${burstEnd - tBurst} ms (latency p50 ${lat[100]} ms, max ${lat[199]} ms); ` +
+        `slow callback took ${slowEnd - t0} ms`,
+    );
+
+    assert.equal(slowRes.status, 302, `the slow callback failed: ${slowRes.describe()}`);
+    assert.ok(slowRes.setCookies.some((c) => c.name === SESSION_COOKIE), 'the slow callback set no session');
+    assert.ok(slowEnd - t0 >= DELAY_MS - 50, `the callback did not wait for the delayed IdP (${slowEnd - t0} ms)`);
+    assert.ok(
+      burstEnd < slowEnd,
+      `the 200 requests finished ${burstEnd - slowEnd} ms after the slow callback: the event loop was blocked`,
+    );
+    assert.ok(burstEnd - tBurst < DELAY_MS - 200, `the 200 requests took ${burstEnd - tBurst} ms`);
+  });
+});
+
+describe('nginx request bodies', { skip }, () => {
+  let s;
+  before(async () => {
+    s = await startStack(nginx);
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  it('a form_post-style callback (code and state in a POST body, padded past the memory buffer) signs in', async () => {
+    const c = s.client();
+    const { callback } = await s.signIn(c, { login: 'gina', stopAtCallback: true });
+    const u = new URL(callback.url);
+    const form = Object.fromEntries(u.searchParams);
+    // 40 KB: more than client_body_buffer_size, so nginx buffers it to a temporary file
+    form.padding = 'p'.repeat(40 * 1024);
+    const res = await c.post(`${u.origin}${u.pathname}`, { form });
+    assert.equal(res.status, 302, res.describe());
+    assert.ok(res.setCookies.some((x) => x.name === SESSION_COOKIE), res.describe());
+    const echo = echoOf(await c.get(s.at('/after-post')));
+    assert.equal(echo.headers['x-ms-client-principal-id'], 'gina');
+  });
+
+  it('refuses a body over 64 KB to /.auth/ by its Content-Length with 413', async () => {
+    const body = 'x'.repeat(64 * 1024 + 1);
+    const r = await request(s.at('/.auth/login/testidp/callback'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': body.length },
+      body,
+    });
+    assert.equal(r.status, 413, r.text.slice(0, 200));
+    assert.match(s.logs(), /request body of 65537 bytes is over the limit/);
+  });
+
+  it('refuses a chunked body over 64 KB to /.auth/ with 413', async () => {
+    const piece = 'y'.repeat(8 * 1024);
+    const r = await request(s.at('/.auth/login/testidp/callback'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' },
+      body: Array.from({ length: 10 }, () => piece),
+    });
+    assert.equal(r.status, 413, r.text.slice(0, 200));
+    assert.ok(s.host.alive());
+  });
+
+  it('leaves large bodies to the application alone', async () => {
+    const c = s.client();
+    await s.signIn(c, { login: 'hank' });
+    const body = 'z'.repeat(200 * 1024);
+    const r = await request(s.at('/upload'), {
+      method: 'POST',
+      headers: { cookie: cookieHeader(c, s.url), 'content-type': 'text/plain', origin: s.origin },
+      body,
+    });
+    assert.equal(r.status, 200, r.text.slice(0, 200));
+    const echo = JSON.parse(r.text);
+    assert.equal(echo.method, 'POST');
+    assert.equal(echo.headers['content-length'], String(body.length));
+    assert.equal(echo.headers['x-ms-client-principal-id'], 'hank');
+  });
+});
