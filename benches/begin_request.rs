@@ -1,1 +1,174 @@
-fn main() {}
+//! `on_begin_request` through the C ABI, as a host calls it: an anonymous request, and a
+//! signed-in request (session cookie) whose token headers come from the file token store.
+
+use std::hint::black_box;
+use std::ptr;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ezauth::crypto::Keys;
+use ezauth::ffi::*;
+use ezauth::session::{self, Principal, Session};
+use ezauth::store::{file::FileStore, Claim, TokenRecord, TokenStore};
+
+const ENC: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const SIGN: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+fn s(v: &str) -> ezauth_str {
+    ezauth_str {
+        ptr: v.as_ptr(),
+        len: v.len(),
+    }
+}
+
+fn header(n: &'static str, v: &str) -> ezauth_header {
+    ezauth_header {
+        name: s(n),
+        value: s(v),
+    }
+}
+
+fn setup() -> (*mut ezauth_module, String) {
+    let dir = std::env::temp_dir().join(format!("ezauth-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("auth.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}},
+            "identityProviders":{{"customOpenIdConnectProviders":{{"idp":{{"registration":{{"clientId":"c",
+              "openIdConnectConfiguration":{{"wellKnownOpenIdConfiguration":"http://127.0.0.1:9/.well-known/openid-configuration"}}}}}}}}}},
+            "login":{{"tokenStore":{{"enabled":true,"fileSystem":{{"directory":"{}"}}}}}},
+            "httpSettings":{{"requireHttps":false}}}}"#,
+            dir.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    std::env::set_var("WEBSITE_AUTH_ENCRYPTION_KEY", ENC);
+    std::env::set_var("WEBSITE_AUTH_SIGNING_KEY", SIGN);
+    let path = config.to_str().unwrap().to_owned();
+    let mut module = ptr::null_mut();
+    let rc = unsafe {
+        ezauth_module_new(
+            s(&path),
+            None,
+            ptr::null_mut(),
+            &mut module,
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, ezauth_result::EZAUTH_OK);
+
+    // A realistic signed-in user: an id_token-sized claim set and typical token sizes.
+    let keys = Keys::new(&[0x11; 32], &[0x22; 32], &[]);
+    let claims: Vec<Claim> = [
+        ("iss", "http://127.0.0.1:9"),
+        ("aud", "c"),
+        (
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+            "alice",
+        ),
+        ("name", "Alice Example"),
+        (
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+            "alice@example.test",
+        ),
+        ("iat", "1700000000"),
+        ("exp", "1700003600"),
+    ]
+    .iter()
+    .map(|(t, v)| Claim {
+        typ: (*t).into(),
+        val: (*v).into(),
+    })
+    .collect();
+    let settings = ezauth::config::parse(
+        &std::fs::read_to_string(&config).unwrap(),
+        &std::collections::HashMap::from([
+            ("WEBSITE_AUTH_ENCRYPTION_KEY".to_owned(), ENC.to_owned()),
+            ("WEBSITE_AUTH_SIGNING_KEY".to_owned(), SIGN.to_owned()),
+        ]),
+    )
+    .unwrap();
+    let principal: Principal =
+        session::principal("sid:0123".into(), &settings.providers[0], &claims);
+    let store = FileStore::open(&dir.join("tokens"), keys.clone()).unwrap();
+    store
+        .save(
+            "sid:0123",
+            &TokenRecord {
+                provider_name: "idp".into(),
+                user_id: "alice".into(),
+                user_claims: claims,
+                access_token: Some("a".repeat(1200)),
+                id_token: Some("i".repeat(900)),
+                refresh_token: Some("r".repeat(400)),
+                expires_on: Some("2030-01-01T00:00:00.0000000Z".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let now = session::now();
+    let cookies = session::write_cookie(
+        &Session {
+            principal,
+            iat: now,
+            exp: now + 3600,
+        },
+        &keys,
+        false,
+        0,
+    );
+    let cookie = cookies[0].split(';').next().unwrap().to_owned();
+    (module, cookie)
+}
+
+fn run(module: *const ezauth_module, headers: &[ezauth_header]) -> usize {
+    let req = ezauth_request {
+        method: s("GET"),
+        target: s("/app/page?x=1"),
+        scheme: s("http"),
+        host: s("127.0.0.1:8080"),
+        client_addr: s("127.0.0.1"),
+        headers: headers.as_ptr(),
+        header_count: headers.len(),
+        body: s(""),
+    };
+    let mut outcome = ptr::null_mut();
+    unsafe {
+        assert_eq!(
+            ezauth_module_begin_request(module, &req, &mut outcome),
+            ezauth_result::EZAUTH_OK
+        );
+        let n = ezauth_outcome_header_count(
+            outcome,
+            ezauth_header_set::EZAUTH_HEADERS_REQUEST_SET as u32,
+        );
+        ezauth_outcome_free(outcome);
+        n
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let (module, cookie) = setup();
+    let base = [
+        header("Host", "127.0.0.1:8080"),
+        header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"),
+        header("Accept", "text/html,application/xhtml+xml"),
+        header("Accept-Language", "en-US,en;q=0.9"),
+    ];
+    let anonymous = base.to_vec();
+    let mut signed_in = base.to_vec();
+    signed_in.push(header("Cookie", &cookie));
+    assert_eq!(run(module, &anonymous), 0);
+    assert_eq!(run(module, &signed_in), 8, "principal + token headers");
+
+    c.bench_function("begin_request/anonymous", |b| {
+        b.iter(|| black_box(run(module, &anonymous)))
+    });
+    c.bench_function("begin_request/signed_in_file_store", |b| {
+        b.iter(|| black_box(run(module, &signed_in)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

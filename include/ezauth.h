@@ -29,6 +29,8 @@ enum ezauth_action
   // The request needs blocking work (identity provider, remote store). Call
   // `ezauth_outcome_run_blocking` on a thread that may block, then read the action again.
   EZAUTH_ACTION_BLOCKING = 2,
+  // The outcome pointer was NULL (or the library failed internally): answer 500.
+  EZAUTH_ACTION_ERROR = 3,
 };
 #ifndef __cplusplus
 typedef uint32_t ezauth_action;

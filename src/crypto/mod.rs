@@ -6,12 +6,13 @@ pub mod jwt;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use openssl::hash::MessageDigest;
+use std::sync::OnceLock;
+
+use openssl::cipher::Cipher;
+use openssl::cipher_ctx::CipherCtx;
 use openssl::memcmp;
-use openssl::pkey::PKey;
 use openssl::rand::rand_bytes;
-use openssl::sign::Signer;
-use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+use openssl::sha::Sha256;
 
 /// What a sealed value is for; part of the authenticated data, so a value sealed for one
 /// purpose (a login state cookie) can never be opened as another (a session).
@@ -67,21 +68,11 @@ impl Keys {
         let mut nonce = [0u8; NONCE_LEN];
         random_fill(&mut nonce);
         let aad = aad(purpose, context);
-        let mut tag = [0u8; TAG_LEN];
-        let ct = encrypt_aead(
-            Cipher::aes_256_gcm(),
-            &self.seal_keys[0],
-            Some(&nonce),
-            &aad,
-            plain,
-            &mut tag,
-        )
-        .expect("AES-256-GCM encryption with a 32-byte key and 12-byte nonce cannot fail");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len() + TAG_LEN);
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + plain.len() + TAG_LEN);
         out.push(SEAL_VERSION);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out.extend_from_slice(&tag);
+        gcm_seal(&self.seal_keys[0], &nonce, &aad, plain, &mut out)
+            .expect("AES-256-GCM encryption with a 32-byte key and 12-byte nonce cannot fail");
         out
     }
 
@@ -94,9 +85,9 @@ impl Keys {
         let nonce = &sealed[1..1 + NONCE_LEN];
         let (ct, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - 1 - NONCE_LEN - TAG_LEN);
         let aad = aad(purpose, context);
-        self.seal_keys.iter().find_map(|key| {
-            decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), &aad, ct, tag).ok()
-        })
+        self.seal_keys
+            .iter()
+            .find_map(|key| gcm_open(key, nonce, &aad, ct, tag))
     }
 
     /// A file name for a user's token-store entry: a keyed hash, so names reveal nothing and
@@ -121,15 +112,62 @@ fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
     hmac_sha256(key, label)
 }
 
+/// AES-256-GCM, fetched once: OpenSSL 3 otherwise looks the algorithm up on every call, which
+/// costs more than the encryption of a cookie.
+fn aes_256_gcm() -> &'static Cipher {
+    static CIPHER: OnceLock<Cipher> = OnceLock::new();
+    CIPHER.get_or_init(|| {
+        Cipher::fetch(None, "AES-256-GCM", None).expect("OpenSSL provides AES-256-GCM")
+    })
+}
+
+/// Appends ciphertext and tag to `out`.
+fn gcm_seal(
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    plain: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), openssl::error::ErrorStack> {
+    let mut ctx = CipherCtx::new()?;
+    ctx.encrypt_init(Some(aes_256_gcm()), Some(key), Some(nonce))?;
+    ctx.cipher_update(aad, None)?;
+    ctx.cipher_update_vec(plain, out)?;
+    ctx.cipher_final_vec(out)?;
+    let mut tag = [0u8; TAG_LEN];
+    ctx.tag(&mut tag)?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+fn gcm_open(key: &[u8], nonce: &[u8], aad: &[u8], ct: &[u8], tag: &[u8]) -> Option<Vec<u8>> {
+    let mut ctx = CipherCtx::new().ok()?;
+    ctx.decrypt_init(Some(aes_256_gcm()), Some(key), Some(nonce))
+        .ok()?;
+    ctx.cipher_update(aad, None).ok()?;
+    let mut plain = Vec::with_capacity(ct.len() + 16);
+    ctx.cipher_update_vec(ct, &mut plain).ok()?;
+    ctx.set_tag(tag).ok()?;
+    ctx.cipher_final_vec(&mut plain).ok()?;
+    Some(plain)
+}
+
+/// HMAC-SHA256 (RFC 2104) over openssl's SHA-256, which is much cheaper per call than
+/// OpenSSL 3's EVP_PKEY HMAC; it runs on the per-request path (store file names, tokens).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let pkey = PKey::hmac(key).expect("HMAC keys of any length are accepted");
-    let mut signer = Signer::new(MessageDigest::sha256(), &pkey).expect("HMAC-SHA256 signer");
-    signer.update(data).expect("HMAC update");
-    let mut out = [0u8; 32];
-    signer
-        .sign(&mut out)
-        .expect("HMAC-SHA256 output is 32 bytes");
-    out
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&sha256(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(&block.map(|b| b ^ 0x36));
+    inner.update(data);
+    let mut outer = Sha256::new();
+    outer.update(&block.map(|b| b ^ 0x5c));
+    outer.update(&inner.finish());
+    outer.finish()
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -223,6 +261,22 @@ mod tests {
         let sealed = old.seal(Purpose::Session, b"", b"v");
         let rotated = Keys::new(&[8u8; 32], &[2u8; 32], &[vec![7u8; 32]]);
         assert_eq!(rotated.open(Purpose::Session, b"", &sealed).unwrap(), b"v");
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231 test cases 1 and 6 (a key longer than the block).
+        assert_eq!(
+            hex(&hmac_sha256(&[0x0b; 20], b"Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub enum ezauth_action {
     /// The request needs blocking work (identity provider, remote store). Call
     /// `ezauth_outcome_run_blocking` on a thread that may block, then read the action again.
     EZAUTH_ACTION_BLOCKING = 2,
+    /// The outcome pointer was NULL (or the library failed internally): answer 500.
+    EZAUTH_ACTION_ERROR = 3,
 }
 
 /// Which header list of an outcome to read (the `set` argument of the header accessors).
@@ -346,7 +348,7 @@ pub unsafe extern "C" fn ezauth_module_begin_request(
         let (Some(module), Some(request)) = (module_ref(module), request.as_ref()) else {
             return EZAUTH_NULL_PARAMETER;
         };
-        if outcome_out.is_null() {
+        if outcome_out.is_null() || (request.header_count > 0 && request.headers.is_null()) {
             return EZAUTH_NULL_PARAMETER;
         }
         let outcome = match request_view(request) {
@@ -391,11 +393,12 @@ unsafe fn request_view(r: &ezauth_request) -> Result<Request<'_>, &'static str> 
 /// The action the host takes now.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_action(outcome: *const ezauth_outcome) -> ezauth_action {
-    guard_value(ezauth_action::EZAUTH_ACTION_FINISH, || {
+    guard_value(ezauth_action::EZAUTH_ACTION_ERROR, || {
         match outcome_ref(outcome).map(|o| &o.outcome) {
             Some(Outcome::Continue(_)) => ezauth_action::EZAUTH_ACTION_CONTINUE,
             Some(Outcome::Blocking(_)) => ezauth_action::EZAUTH_ACTION_BLOCKING,
-            _ => ezauth_action::EZAUTH_ACTION_FINISH,
+            Some(Outcome::Finish(_)) => ezauth_action::EZAUTH_ACTION_FINISH,
+            None => ezauth_action::EZAUTH_ACTION_ERROR,
         }
     })
 }

@@ -3,6 +3,10 @@
 //! renamed into place, so a reader sees the old or the new record, never a torn one, even after
 //! `kill -9`. A per-user lock file taken with `flock` serializes writers across threads (each
 //! call opens its own descriptor) and across processes (nginx workers).
+//!
+//! Reads sit on the per-request path, so opened records are cached per process and revalidated
+//! with one `lstat`: a file is never changed in place, only replaced by rename, so the same
+//! inode, size and modification time mean the same content, whichever process wrote it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -10,15 +14,46 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use parking_lot::Mutex;
+
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore};
 use crate::crypto::{self, Keys};
 
 /// Larger files are refused before reading: no record comes close.
 const MAX_FILE_SIZE: u64 = 1 << 20;
 
+/// Bound on cached records; past it the cache starts over (a burst of distinct users).
+const MAX_CACHED: usize = 10_000;
+
 pub struct FileStore {
     dir: PathBuf,
     keys: Keys,
+    cache: Mutex<std::collections::HashMap<PathBuf, Cached>>,
+}
+
+/// A record as read, with the identity of the file it came from.
+struct Cached {
+    stamp: Stamp,
+    record: TokenRecord,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        }
+    }
 }
 
 impl FileStore {
@@ -38,6 +73,7 @@ impl FileStore {
         Ok(FileStore {
             dir: dir.to_owned(),
             keys,
+            cache: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -51,12 +87,53 @@ impl FileStore {
             .join(format!("{}.lock", self.keys.store_file_name(user)))
     }
 
+    /// The record, from the cache when the file is unchanged since it was last read.
+    fn read_cached(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let path = self.path_for(user);
+        let stamp = match fs::symlink_metadata(&path) {
+            Ok(meta) => Stamp::of(&meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.cache.lock().remove(&path);
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(c) = self.cache.lock().get(&path) {
+            if c.stamp == stamp {
+                return Ok(Some(c.record.clone()));
+            }
+        }
+        let Some((record, stamp)) = self.read_file(user, &path)? else {
+            return Ok(None);
+        };
+        let mut cache = self.cache.lock();
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(
+            path,
+            Cached {
+                stamp,
+                record: record.clone(),
+            },
+        );
+        Ok(Some(record))
+    }
+
     fn read(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
         let path = self.path_for(user);
+        Ok(self.read_file(user, &path)?.map(|(record, _)| record))
+    }
+
+    fn read_file(
+        &self,
+        user: &str,
+        path: &Path,
+    ) -> Result<Option<(TokenRecord, Stamp)>, StoreError> {
         let mut file = match OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
+            .open(path)
         {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -79,7 +156,8 @@ impl FileStore {
         (&mut file)
             .take(MAX_FILE_SIZE + 1)
             .read_to_end(&mut sealed)?;
-        open_record(&self.keys, user, &sealed).map(Some)
+        let record = open_record(&self.keys, user, &sealed)?;
+        Ok(Some((record, Stamp::of(&meta))))
     }
 
     fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
@@ -93,6 +171,7 @@ impl FileStore {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&tmp)?;
             f.write_all(&sealed)?;
+            stamp_uniquely(&f)?;
             f.sync_all()?;
             fs::rename(&tmp, self.path_for(user))?;
             // The rename is durable once the directory is synced.
@@ -140,9 +219,36 @@ impl FileStore {
     }
 }
 
+/// Sets the file's modification time to now with random nanoseconds, so that a record that
+/// replaces another of the same size in the same clock tick (even on a recycled inode) still
+/// gets a different cache stamp.
+fn stamp_uniquely(f: &File) -> std::io::Result<()> {
+    let mut nanos = [0u8; 4];
+    crypto::random_fill(&mut nanos);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: now.as_secs() as libc::time_t,
+            tv_nsec: (u32::from_le_bytes(nanos) % 1_000_000_000) as libc::c_long,
+        },
+    ];
+    // SAFETY: a valid descriptor and a two-element timespec array, as futimens requires.
+    if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 impl TokenStore for FileStore {
     fn load(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.read(user)
+        self.read_cached(user)
     }
 
     fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
@@ -275,6 +381,34 @@ mod tests {
         }
         let n = s.load("sid:c").unwrap().unwrap().access_token.unwrap();
         assert_eq!(n, "200");
+    }
+
+    #[test]
+    fn cached_reads_see_writes_from_another_store_instance() {
+        // Two instances stand for two processes (nginx workers) sharing the directory.
+        let dir = temp_dir("fs6");
+        let (a, b) = (store(&dir), store(&dir));
+        a.save("sid:1", &record("one")).unwrap();
+        assert_eq!(
+            b.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("one")
+        );
+        a.save("sid:1", &record("two")).unwrap();
+        assert_eq!(
+            b.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("two")
+        );
+        a.delete("sid:1").unwrap();
+        assert!(b.load("sid:1").unwrap().is_none());
+        // A corrupted file is noticed even when an earlier good read is cached.
+        a.save("sid:2", &record("x")).unwrap();
+        assert!(b.load("sid:2").unwrap().is_some());
+        let p = b.path_for("sid:2");
+        let mut bytes = fs::read(&p).unwrap();
+        bytes[10] ^= 1;
+        fs::write(dir.join("tmp"), &bytes).unwrap();
+        fs::rename(dir.join("tmp"), &p).unwrap();
+        assert!(b.load("sid:2").is_err());
     }
 
     #[test]
