@@ -286,10 +286,9 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         Ok(i) => i,
         Err(e) => return fail(module.provider_failure("callback", provider.name(), &e)),
     };
-    complete_login(module, ctx, provider.as_ref(), identity, &state).map_or_else(
-        |o| fail(o),
-        |r| with_header(Outcome::Finish(r), clear_state.clone()),
-    )
+    complete_login(module, ctx, provider.as_ref(), identity, &state).map_or_else(fail, |r| {
+        with_header(Outcome::Finish(r), clear_state.clone())
+    })
 }
 
 fn with_header(outcome: Outcome, header: (String, String)) -> Outcome {
