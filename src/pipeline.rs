@@ -128,15 +128,24 @@ impl Module {
             return self.require_https(req, &origin);
         }
 
+        let path = req.path();
+        let prefix = &self.settings.api_prefix;
+        let api_rest = path
+            .strip_prefix(prefix.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let grace = match api_rest {
+            Some(rest) if routes::is_refresh(rest) => {
+                self.settings.refresh_extension.as_secs() as i64
+            }
+            _ => 0,
+        };
         let mut response_add = Vec::new();
-        let caller = match self.authenticate(req, &origin, &mut response_add) {
+        let caller = match self.authenticate(req, &origin, grace, &mut response_add) {
             Ok(c) => c,
             Err(outcome) => return outcome,
         };
 
-        let path = req.path();
-        let prefix = &self.settings.api_prefix;
-        if let Some(rest) = path.strip_prefix(prefix.as_str()) {
+        if let Some(rest) = api_rest {
             if rest.is_empty() || rest.starts_with('/') {
                 let ctx = Ctx {
                     req,
@@ -227,18 +236,20 @@ impl Module {
 
     /// Who is calling: `X-ZUMO-AUTH` first, then the session cookie. An invalid session token
     /// is refused outright (the client meant to authenticate); an invalid cookie is logged,
-    /// cleared and the request continues as anonymous.
+    /// cleared and the request continues as anonymous. `grace` seconds past expiry are
+    /// accepted (the refresh route's extension window).
     fn authenticate(
         &self,
         req: &Request,
         origin: &Origin,
+        grace: i64,
         response_add: &mut Vec<(String, String)>,
     ) -> Result<Option<Caller>, Outcome> {
         let now = session::now();
         if let Some(token) = req.header("X-ZUMO-AUTH") {
             let audience = format!("{}/", origin.base());
             let subject =
-                session::verify_token(token.trim(), &self.settings.keys, &audience, now, 0)
+                session::verify_token(token.trim(), &self.settings.keys, &audience, now, grace)
                     .map_err(|e| self.refuse(401, &e.0, "The session token is not valid."))?;
             let principal = self
                 .principal_for_token(&subject.sid, &subject.idp)
@@ -254,7 +265,7 @@ impl Module {
                 credential: Credential::SessionToken,
             }));
         }
-        match session::read_cookie(req, &self.settings.keys, now) {
+        match session::read_cookie(req, &self.settings.keys, now - grace) {
             Ok(Some(s)) => Ok(Some(Caller {
                 principal: s.principal,
                 credential: Credential::Cookie,

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use ezauth::crypto::Keys;
 use ezauth::store::file::FileStore;
-use ezauth::store::{TokenRecord, TokenStore};
+use ezauth::store::{TokenRecord, TokenStore, Update};
 
 const WORKERS: usize = 4;
 const ROUNDS: usize = 40;
@@ -36,7 +36,7 @@ fn worker() {
                 // Reading and writing with a padding that changes length makes a torn
                 // write visible as a record that does not open.
                 let n = count(&cur) + 1;
-                Some(TokenRecord {
+                Update::Replace(TokenRecord {
                     provider_name: "idp".into(),
                     user_id: user.into(),
                     access_token: Some(n.to_string()),

@@ -108,6 +108,9 @@ pub trait Provider: Send + Sync {
         code_verifier: &str,
         nonce: &str,
     ) -> Result<Identity, ProviderError>;
+    /// Redeems a refresh token for new tokens. `Rejected` means the provider refused the grant
+    /// (revoked, expired, reused); providers that cannot refresh answer `BadRequest`.
+    fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError>;
 }
 
 /// The configured providers, looked up by name (case-insensitive, as App Service does).

@@ -240,36 +240,17 @@ impl Provider for OidcProvider {
         code_verifier: &str,
         nonce: &str,
     ) -> Result<Identity, ProviderError> {
-        let meta = self.metadata()?;
-        let mut form = vec![
+        let (body, id_token) = self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", code_verifier),
-            ("client_id", self.settings.client_id.as_str()),
-        ];
-        if let Some(secret) = &self.settings.client_secret {
-            form.push(("client_secret", secret));
-        }
-        let (status, body) = self.http.post_form(&meta.token_endpoint, &form)?;
-        if status != 200 {
-            let error = body.get("error").and_then(Value::as_str).unwrap_or("");
-            let detail = format!("token endpoint answered {status} {error}");
-            return Err(match (status, error) {
-                (400, "invalid_grant") => ProviderError::BadRequest(detail),
-                (400..=499, _) => ProviderError::Rejected(detail),
-                _ => ProviderError::BadResponse(detail),
-            });
-        }
-        let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
-        let id_token = text("id_token").ok_or_else(|| {
+        ])?;
+        let id_token = id_token.ok_or_else(|| {
             ProviderError::BadResponse("token endpoint answered without an id_token".into())
         })?;
         let jwt_claims = self.validate_id_token(&id_token, Some(nonce))?;
-        let expires_at = body
-            .get("expires_in")
-            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
-            .map(|s| now() + s);
+        let meta = self.metadata()?;
         Ok(Identity {
             issuer: meta.issuer.clone(),
             subject: jwt_claims
@@ -278,12 +259,64 @@ impl Provider for OidcProvider {
                 .unwrap_or_default()
                 .to_owned(),
             claims: claims::from_jwt(&jwt_claims),
-            tokens: Tokens {
-                access_token: text("access_token"),
-                id_token: Some(id_token),
-                refresh_token: text("refresh_token"),
-                expires_at,
-            },
+            tokens: tokens_from(&body, Some(id_token)),
         })
+    }
+
+    fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError> {
+        let (body, id_token) = self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])?;
+        // A refreshed id_token must be as valid as the first one (there is no nonce now).
+        if let Some(t) = &id_token {
+            self.validate_id_token(t, None)?;
+        }
+        Ok(tokens_from(&body, id_token))
+    }
+}
+
+impl OidcProvider {
+    /// POSTs to the token endpoint with the client's credentials; returns the JSON body and
+    /// its id_token, if any. OAuth errors map to the status the user should see.
+    fn token_request(
+        &self,
+        grant: &[(&str, &str)],
+    ) -> Result<(Value, Option<String>), ProviderError> {
+        let meta = self.metadata()?;
+        let mut form = grant.to_vec();
+        form.push(("client_id", self.settings.client_id.as_str()));
+        if let Some(secret) = &self.settings.client_secret {
+            form.push(("client_secret", secret));
+        }
+        let (status, body) = self.http.post_form(&meta.token_endpoint, &form)?;
+        if status != 200 {
+            let error = body.get("error").and_then(Value::as_str).unwrap_or("");
+            let detail = format!("token endpoint answered {status} {error}");
+            return Err(match (status, error, grant[0].1) {
+                (400, "invalid_grant", "refresh_token") => ProviderError::Rejected(detail),
+                (400, "invalid_grant", _) => ProviderError::BadRequest(detail),
+                (400..=499, _, _) => ProviderError::Rejected(detail),
+                _ => ProviderError::BadResponse(detail),
+            });
+        }
+        let id_token = body
+            .get("id_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok((body, id_token))
+    }
+}
+
+fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+    Tokens {
+        access_token: text("access_token"),
+        id_token,
+        refresh_token: text("refresh_token"),
+        expires_at: body
+            .get("expires_in")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|s| now() + s),
     }
 }

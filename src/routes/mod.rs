@@ -5,6 +5,7 @@ mod login;
 mod logout;
 mod me;
 mod pages;
+mod refresh;
 
 pub use login::start_login;
 
@@ -114,12 +115,24 @@ const ROUTES: &[Route] = &[
         handler: pages::logout_complete,
     },
     Route {
+        segments: &["refresh"],
+        methods: &["GET", "POST"],
+        blocks: true,
+        handler: refresh::refresh,
+    },
+    Route {
         segments: &["version"],
         methods: &["GET", "HEAD"],
         blocks: false,
         handler: pages::version,
     },
 ];
+
+/// Is this path (after the prefix) the refresh route? Expired sessions are accepted there
+/// for `tokenRefreshExtensionHours`.
+pub fn is_refresh(rest: &str) -> bool {
+    rest == "/refresh"
+}
 
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
 pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {

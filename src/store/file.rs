@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore};
+use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
 use crate::crypto::{self, Keys};
 
 /// Larger files are refused before reading: no record comes close.
@@ -262,14 +262,15 @@ impl TokenStore for FileStore {
     fn update(
         &self,
         user: &str,
-        change: &mut dyn FnMut(Option<TokenRecord>) -> Option<TokenRecord>,
+        change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError> {
         self.locked(user, || {
             // An entry that cannot be read is replaced, not merged into.
             let current = self.read(user).unwrap_or(None);
             match change(current) {
-                Some(next) => self.write(user, &next),
-                None => self.remove(user),
+                Update::Keep => Ok(()),
+                Update::Replace(next) => self.write(user, &next),
+                Update::Delete => self.remove(user),
             }
         })
     }
@@ -369,7 +370,7 @@ mod tests {
                             let n: u32 = cur
                                 .and_then(|r| r.access_token)
                                 .map_or(0, |t| t.parse().unwrap());
-                            Some(record(&(n + 1).to_string()))
+                            Update::Replace(record(&(n + 1).to_string()))
                         })
                         .unwrap();
                     }

@@ -73,6 +73,14 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// What a read-modify-write decides.
+pub enum Update {
+    /// Leave the entry exactly as it is (nothing is written).
+    Keep,
+    Replace(TokenRecord),
+    Delete,
+}
+
 /// A store of token records keyed by the user's `sid:...` id.
 pub trait TokenStore: Send + Sync {
     /// The record, `Ok(None)` if there is none.
@@ -81,11 +89,12 @@ pub trait TokenStore: Send + Sync {
     fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError>;
     fn delete(&self, user: &str) -> Result<(), StoreError>;
     /// Read-modify-write under the store's lock for that user (across threads and processes):
-    /// `change` sees the current record and returns the new one (`None` deletes it).
+    /// `change` sees the current record and decides. While it runs, no other writer of this
+    /// user's entry can start, which makes refreshes single-flight.
     fn update(
         &self,
         user: &str,
-        change: &mut dyn FnMut(Option<TokenRecord>) -> Option<TokenRecord>,
+        change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError>;
     /// Whether calls may block on the network (the host then runs them off its event loop).
     fn is_remote(&self) -> bool;
