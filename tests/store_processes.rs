@@ -36,13 +36,13 @@ fn worker() {
                 // Reading and writing with a padding that changes length makes a torn
                 // write visible as a record that does not open.
                 let n = count(&cur) + 1;
-                Update::Replace(TokenRecord {
+                Update::Replace(Box::new(TokenRecord {
                     provider_name: "idp".into(),
                     user_id: user.into(),
                     access_token: Some(n.to_string()),
                     id_token: Some("x".repeat(n * 37 % 4096)),
                     ..Default::default()
-                })
+                }))
             })
             .unwrap();
             // Lock-free readers must always see a whole record.

@@ -60,7 +60,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
                     .expires_at
                     .map(format_expires_on)
                     .or(record.expires_on);
-                Update::Replace(record)
+                Update::Replace(Box::new(record))
             }
             Err(e) => {
                 failure = Some(Failure::Provider(e));

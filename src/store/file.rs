@@ -370,7 +370,7 @@ mod tests {
                             let n: u32 = cur
                                 .and_then(|r| r.access_token)
                                 .map_or(0, |t| t.parse().unwrap());
-                            Update::Replace(record(&(n + 1).to_string()))
+                            Update::Replace(Box::new(record(&(n + 1).to_string())))
                         })
                         .unwrap();
                     }

@@ -77,7 +77,7 @@ impl From<std::io::Error> for StoreError {
 pub enum Update {
     /// Leave the entry exactly as it is (nothing is written).
     Keep,
-    Replace(TokenRecord),
+    Replace(Box<TokenRecord>),
     Delete,
 }
 
