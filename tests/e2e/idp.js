@@ -3,7 +3,7 @@
 //
 // Library:  const idp = await startIdp({ port: 0, redirectUris: [...] })
 //           idp.issuer, idp.port, idp.hooks.set({ tokenDelayMs, tokenGarbage }), idp.hooks.reset(),
-//           idp.counters, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }), await idp.close()
+//           idp.counters, idp.refreshLog, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }), await idp.close()
 // CLI:      node idp.js --port P --redirect-uri URI [--redirect-uri URI ...]
 //           prints "issuer http://127.0.0.1:P" when ready; Ctrl-C stops it.
 //
@@ -11,6 +11,7 @@
 //   POST /__test/hooks  {"tokenDelayMs": 5000, "tokenGarbage": true}  -> current hooks
 //   POST /__test/reset                                                  -> hooks cleared
 //   GET  /__test/counters                                               -> {"token": n, ...}
+//   GET  /__test/refresh-log                   -> [{"token", "status"}] of every refresh grant
 //   POST /__test/mint   {"claims": {...}, "key": "provider"|"other", "alg": "RS256"|"none"}
 //                                                                      -> {"id_token": "..."}
 // Or set them at start: EZAUTH_IDP_TOKEN_DELAY_MS=N, EZAUTH_IDP_TOKEN_GARBAGE=1 (or a body).
@@ -74,6 +75,9 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     },
   };
   const counters = { token: 0, tokenAuthorizationCode: 0, tokenRefresh: 0, authorize: 0 };
+  // every refresh_token grant: the token presented and the status answered (a rotating
+  // provider must never see one refresh token twice)
+  const refreshLog = [];
 
   // The issuer needs the port; bind first, then build the provider on the bound port.
   const server = (await import('node:http')).createServer();
@@ -159,6 +163,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
       else if (what === 'hooks') ctx.body = hooks.state();
       else if (what === 'reset') ctx.body = hooks.reset();
       else if (what === 'counters') ctx.body = counters;
+      else if (what === 'refresh-log') ctx.body = refreshLog;
       else if (what === 'mint' && ctx.method === 'POST') {
         const body = await readJson(ctx.req);
         ctx.body = { id_token: mintIdToken(body.claims, { key: body.key, alg: body.alg }) };
@@ -183,6 +188,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
       const gt = ctx.oidc?.params?.grant_type;
       if (ctx.status === 200 && gt === 'authorization_code') counters.tokenAuthorizationCode += 1;
       if (ctx.status === 200 && gt === 'refresh_token') counters.tokenRefresh += 1;
+      if (gt === 'refresh_token') refreshLog.push({ token: ctx.oidc?.params?.refresh_token, status: ctx.status });
       return;
     }
     await next();
@@ -205,6 +211,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     provider,
     hooks,
     counters,
+    refreshLog,
     signingKey: signing,
     otherKey: other,
     mintIdToken,

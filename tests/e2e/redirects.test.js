@@ -132,7 +132,10 @@ for (const host of hosts) {
     });
 
     it('every line of the public open-redirect corpora is refused (raw and once-decoded)', async (t) => {
-      const dir = process.env.EZAUTH_CORPORA_DIR || path.join(REPO_ROOT, '..', 'shared', 'corpora');
+      const dir =
+        process.env.EZAUTH_CORPORA_DIR ||
+        [path.join(REPO_ROOT, 'tests', 'data', 'corpora'), path.join(REPO_ROOT, '..', 'shared', 'corpora')].find((d) => fs.existsSync(d)) ||
+        path.join(REPO_ROOT, 'tests', 'data', 'corpora');
       const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.txt')) : [];
       if (files.length === 0) {
         t.skip(`no corpora at ${dir} (set EZAUTH_CORPORA_DIR)`);
