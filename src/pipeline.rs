@@ -13,7 +13,7 @@ use crate::config::{
 use crate::headers;
 use crate::http::{self, Forward, Outcome, OwnedRequest, Request, Response};
 use crate::logger::Logger;
-use crate::providers::{ProviderError, Providers};
+use crate::providers::{Network, ProviderError, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::routes::{self, Caller, Credential, Ctx, Origin};
 use crate::session::{self, Principal};
@@ -140,7 +140,12 @@ impl Module {
             _ => 0,
         };
         let mut response_add = Vec::new();
-        let caller = match self.authenticate(req, &origin, grace, &mut response_add) {
+        let net = if can_block {
+            Network::Allowed
+        } else {
+            Network::CacheOnly
+        };
+        let caller = match self.authenticate(req, &origin, grace, net, &mut response_add) {
             Ok(c) => c,
             Err(outcome) => return outcome,
         };
@@ -243,9 +248,13 @@ impl Module {
         req: &Request,
         origin: &Origin,
         grace: i64,
+        net: Network,
         response_add: &mut Vec<(String, String)>,
     ) -> Result<Option<Caller>, Outcome> {
         let now = session::now();
+        if let Some(caller) = self.bearer(req, net)? {
+            return Ok(Some(caller));
+        }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
             let audience = format!("{}/", origin.base());
             let subject =
@@ -282,6 +291,67 @@ impl Module {
                 Ok(None)
             }
         }
+    }
+
+    /// `Authorization: Bearer` with a JWT one of our providers issued for this app. Tokens of
+    /// other issuers are not ours to judge (the app may have its own) and are ignored; a token
+    /// of our provider that fails validation is refused with 401.
+    fn bearer(&self, req: &Request, net: Network) -> Result<Option<Caller>, Outcome> {
+        let Some(token) = req
+            .header("Authorization")
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+        else {
+            return Ok(None);
+        };
+        let Some(issuer) = crate::crypto::jwt::parse(token)
+            .ok()
+            .and_then(|p| p.str_claim("iss").map(str::to_owned))
+        else {
+            return Ok(None);
+        };
+        let blocking = || Outcome::Blocking(Box::new(req.to_owned_request()));
+        for provider in self.providers.iter() {
+            match provider.issuer(net) {
+                Ok(i) if i == issuer => {}
+                Ok(_) => continue,
+                Err(ProviderError::NeedsNetwork) => return Err(blocking()),
+                Err(e) => {
+                    self.log.warn(format_args!(
+                        "bearer: {} metadata unavailable: {e}",
+                        provider.name()
+                    ));
+                    continue;
+                }
+            }
+            return match provider.validate_token(token, net) {
+                Ok(identity) => {
+                    let sid =
+                        session::sid_for(provider.name(), &identity.issuer, &identity.subject);
+                    Ok(Some(Caller {
+                        principal: session::principal(sid, provider.settings(), &identity.claims),
+                        credential: Credential::ProviderToken,
+                    }))
+                }
+                Err(ProviderError::NeedsNetwork) => Err(blocking()),
+                Err(e) => {
+                    let mut refusal = Response::error(401, "The bearer token is not valid.");
+                    refusal.headers.push((
+                        "WWW-Authenticate".into(),
+                        "Bearer error=\"invalid_token\"".into(),
+                    ));
+                    self.log.warn(format_args!(
+                        "bearer token of {} refused: {e}",
+                        provider.name()
+                    ));
+                    Err(Outcome::Finish(refusal))
+                }
+            };
+        }
+        Ok(None)
     }
 
     /// A session token carries only the user id; the principal comes from the token store.

@@ -23,6 +23,16 @@ pub enum ProviderError {
     Rejected(String),
     /// The request itself is wrong (e.g. an authorization code that was already used): 400.
     BadRequest(String),
+    /// The step needs the network but was asked to use caches only: the pipeline then hands
+    /// the request to the host's blocking step. Never shown to a user.
+    NeedsNetwork,
+}
+
+/// May a provider step call the provider, or must it make do with what is cached?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    Allowed,
+    CacheOnly,
 }
 
 impl ProviderError {
@@ -32,6 +42,7 @@ impl ProviderError {
             ProviderError::Timeout(_) => 504,
             ProviderError::Rejected(_) => 401,
             ProviderError::BadRequest(_) => 400,
+            ProviderError::NeedsNetwork => 500,
         }
     }
 
@@ -42,6 +53,7 @@ impl ProviderError {
             | ProviderError::BadResponse(m)
             | ProviderError::Rejected(m)
             | ProviderError::BadRequest(m) => m,
+            ProviderError::NeedsNetwork => "a blocking step was needed",
         }
     }
 
@@ -55,6 +67,7 @@ impl ProviderError {
                 "Sign-in failed: the identity provider's answer was not accepted."
             }
             ProviderError::BadRequest(_) => "Sign-in failed: the request was not valid.",
+            ProviderError::NeedsNetwork => "Internal error.",
         }
     }
 }
@@ -108,6 +121,10 @@ pub trait Provider: Send + Sync {
         code_verifier: &str,
         nonce: &str,
     ) -> Result<Identity, ProviderError>;
+    /// The issuer the provider's tokens carry.
+    fn issuer(&self, net: Network) -> Result<String, ProviderError>;
+    /// Validates a token this provider signed for this app (client-directed login, bearer).
+    fn validate_token(&self, token: &str, net: Network) -> Result<Identity, ProviderError>;
     /// Redeems a refresh token for new tokens. `Rejected` means the provider refused the grant
     /// (revoked, expired, reused); providers that cannot refresh answer `BadRequest`.
     fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError>;
@@ -132,6 +149,10 @@ impl Providers {
             })
             .collect();
         Providers { list }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.list.iter()
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Provider>> {

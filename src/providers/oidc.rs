@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::outbound::Http;
-use super::{AuthorizeRequest, Identity, Provider, ProviderError, Tokens};
+use super::{AuthorizeRequest, Identity, Network, Provider, ProviderError, Tokens};
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::session::{claims, now};
@@ -50,7 +50,7 @@ impl OidcProvider {
         }
     }
 
-    fn metadata(&self) -> Result<Arc<Metadata>, ProviderError> {
+    fn metadata(&self, net: Network) -> Result<Arc<Metadata>, ProviderError> {
         let url = match &self.settings.endpoints {
             OidcEndpoints::Explicit {
                 issuer,
@@ -68,9 +68,12 @@ impl OidcProvider {
             OidcEndpoints::Discovery(url) => url,
         };
         if let Some(c) = &*self.metadata.lock() {
-            if c.fetched.elapsed() < METADATA_TTL {
+            if c.fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly {
                 return Ok(c.value.clone());
             }
+        }
+        if net == Network::CacheOnly {
+            return Err(ProviderError::NeedsNetwork);
         }
         let fetched = self
             .http
@@ -93,15 +96,23 @@ impl OidcProvider {
 
     /// The provider's keys; `refresh` re-fetches them (rate-limited) when a token names a key
     /// we do not know, which is how providers roll keys over.
-    fn jwks(&self, meta: &Metadata, wanted_kid: Option<&str>) -> Result<Arc<Jwks>, ProviderError> {
+    fn jwks(
+        &self,
+        meta: &Metadata,
+        wanted_kid: Option<&str>,
+        net: Network,
+    ) -> Result<Arc<Jwks>, ProviderError> {
         let mut cache = self.jwks.lock();
         if let Some(c) = &*cache {
             let knows = wanted_kid.is_none_or(|k| c.value.has_kid(k));
-            if (knows && c.fetched.elapsed() < METADATA_TTL)
+            if (knows && (c.fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly))
                 || c.fetched.elapsed() < JWKS_REFETCH_INTERVAL
             {
                 return Ok(c.value.clone());
             }
+        }
+        if net == Network::CacheOnly {
+            return Err(ProviderError::NeedsNetwork);
         }
         let doc = self.http.get_json(&meta.jwks_uri)?;
         let jwks = Jwks::from_json(&doc)
@@ -121,10 +132,23 @@ impl OidcProvider {
         token: &str,
         nonce: Option<&str>,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        let meta = self.metadata()?;
-        let reject = |why: String| ProviderError::Rejected(format!("id_token refused: {why}"));
+        self.validate_jwt(token, nonce, &[], Network::Allowed)
+    }
+
+    /// Validates a token the provider signed: the id_token of a login (with its nonce), or a
+    /// token a client presents (client-directed login, `Authorization: Bearer`), which may
+    /// also be addressed to one of `extra_audiences`.
+    fn validate_jwt(
+        &self,
+        token: &str,
+        nonce: Option<&str>,
+        extra_audiences: &[String],
+        net: Network,
+    ) -> Result<serde_json::Map<String, Value>, ProviderError> {
+        let meta = self.metadata(net)?;
+        let reject = |why: String| ProviderError::Rejected(format!("token refused: {why}"));
         let parsed = jwt::parse(token).map_err(|e| reject(e.to_string()))?;
-        let jwks = self.jwks(&meta, parsed.kid())?;
+        let jwks = self.jwks(&meta, parsed.kid(), net)?;
         parsed
             .verify_with_jwks(&jwks)
             .map_err(|e| reject(e.to_string()))?;
@@ -136,12 +160,16 @@ impl OidcProvider {
             )));
         }
         let client_id = &self.settings.client_id;
-        if !parsed.has_audience(client_id) {
+        let audience_ok = parsed.has_audience(client_id)
+            || extra_audiences.iter().any(|a| parsed.has_audience(a));
+        if !audience_ok {
             return Err(reject(format!("audience does not include {client_id:?}")));
         }
-        if let Some(azp) = parsed.str_claim("azp") {
-            if azp != client_id {
-                return Err(reject(format!("azp {azp:?} is not this client")));
+        if nonce.is_some() {
+            if let Some(azp) = parsed.str_claim("azp") {
+                if azp != client_id {
+                    return Err(reject(format!("azp {azp:?} is not this client")));
+                }
             }
         }
         parsed
@@ -200,7 +228,7 @@ impl Provider for OidcProvider {
     }
 
     fn authorize_url(&self, req: &AuthorizeRequest) -> Result<String, ProviderError> {
-        let meta = self.metadata()?;
+        let meta = self.metadata(Network::Allowed)?;
         let mut url = url::Url::parse(&meta.authorization_endpoint).map_err(|_| {
             ProviderError::BadResponse(format!(
                 "authorization endpoint {:?} is not a URL",
@@ -250,7 +278,7 @@ impl Provider for OidcProvider {
             ProviderError::BadResponse("token endpoint answered without an id_token".into())
         })?;
         let jwt_claims = self.validate_id_token(&id_token, Some(nonce))?;
-        let meta = self.metadata()?;
+        let meta = self.metadata(Network::Allowed)?;
         Ok(Identity {
             issuer: meta.issuer.clone(),
             subject: jwt_claims
@@ -260,6 +288,24 @@ impl Provider for OidcProvider {
                 .to_owned(),
             claims: claims::from_jwt(&jwt_claims),
             tokens: tokens_from(&body, Some(id_token)),
+        })
+    }
+
+    fn issuer(&self, net: Network) -> Result<String, ProviderError> {
+        Ok(self.metadata(net)?.issuer.clone())
+    }
+
+    fn validate_token(&self, token: &str, net: Network) -> Result<Identity, ProviderError> {
+        let claims = self.validate_jwt(token, None, &self.settings.allowed_audiences, net)?;
+        Ok(Identity {
+            issuer: self.metadata(net)?.issuer.clone(),
+            subject: claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            claims: claims::from_jwt(&claims),
+            tokens: Tokens::default(),
         })
     }
 
@@ -283,7 +329,7 @@ impl OidcProvider {
         &self,
         grant: &[(&str, &str)],
     ) -> Result<(Value, Option<String>), ProviderError> {
-        let meta = self.metadata()?;
+        let meta = self.metadata(Network::Allowed)?;
         let mut form = grant.to_vec();
         form.push(("client_id", self.settings.client_id.as_str()));
         if let Some(secret) = &self.settings.client_secret {

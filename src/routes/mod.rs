@@ -1,6 +1,7 @@
 //! The `/.auth/*` routes: a small table maps each path to its handler. Handlers get a
 //! [`Ctx`] with the request, where the client thinks it is, and who it is.
 
+mod client_login;
 mod login;
 mod logout;
 mod me;
@@ -42,6 +43,8 @@ impl Origin {
 pub enum Credential {
     Cookie,
     SessionToken,
+    /// A provider-issued token in `Authorization: Bearer`.
+    ProviderToken,
 }
 
 /// A signed-in caller.
@@ -83,6 +86,12 @@ const ROUTES: &[Route] = &[
         methods: &["GET", "HEAD"],
         blocks: true,
         handler: login::start,
+    },
+    Route {
+        segments: &["login", "*"],
+        methods: &["POST"],
+        blocks: true,
+        handler: client_login::client_login,
     },
     Route {
         segments: &["login", "*", "callback"],
@@ -137,21 +146,32 @@ pub fn is_refresh(rest: &str) -> bool {
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
 pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    let matched = ROUTES.iter().find(|r| {
-        r.segments.len() == segments.len()
-            && r.segments
-                .iter()
-                .zip(&segments)
-                .all(|(want, got)| *want == "*" || want == got)
-    });
-    let Some(route) = matched else {
+    let matching: Vec<&Route> = ROUTES
+        .iter()
+        .filter(|r| {
+            r.segments.len() == segments.len()
+                && r.segments
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| *want == "*" || want == got)
+        })
+        .collect();
+    if matching.is_empty() {
         return Outcome::Finish(Response::error(404, "No such authentication route."));
-    };
-    if !route.methods.contains(&ctx.req.method) {
-        let mut r = Response::error(405, "Method not allowed on this route.");
-        r.headers.push(("Allow".into(), route.methods.join(", ")));
-        return Outcome::Finish(r);
     }
+    // Table order decides between matches: /login/done comes before the /login/* wildcard.
+    let Some(route) = matching
+        .iter()
+        .find(|r| r.methods.contains(&ctx.req.method))
+    else {
+        let allowed: Vec<&str> = matching
+            .iter()
+            .flat_map(|r| r.methods.iter().copied())
+            .collect();
+        let mut r = Response::error(405, "Method not allowed on this route.");
+        r.headers.push(("Allow".into(), allowed.join(", ")));
+        return Outcome::Finish(r);
+    };
     if route.blocks && !ctx.can_block {
         return Outcome::Blocking(Box::new(ctx.req.to_owned_request()));
     }

@@ -29,6 +29,13 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             "You are not signed in.",
         );
     };
+    if caller.credential == Credential::ProviderToken {
+        return module.refuse(
+            400,
+            "refresh: a bearer token has no session to refresh",
+            "A provider token cannot be refreshed here; sign in to get a session.",
+        );
+    }
     let sid = &caller.principal.sid;
     let Some(provider) = module.providers().get(&caller.principal.idp) else {
         return module.refuse(
@@ -114,7 +121,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
                 &json!({"authenticationToken": token, "user": {"userId": sid}}),
             ))
         }
-        Credential::Cookie => {
+        Credential::Cookie | Credential::ProviderToken => {
             // The session may have been inside its extension window: renew it.
             let session = Session {
                 principal: caller.principal.clone(),

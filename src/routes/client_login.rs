@@ -1,0 +1,85 @@
+//! `POST /.auth/login/{provider}`: client-directed login. A native or single-page client that
+//! signed the user in with the provider's own SDK posts the provider's token; once it is
+//! validated, the client gets an App Service session token for `X-ZUMO-AUTH`.
+
+use serde_json::{json, Value};
+
+use super::Ctx;
+use crate::http::{Outcome, Response};
+use crate::pipeline::Module;
+use crate::providers::Network;
+use crate::session;
+use crate::store::{format_expires_on, TokenRecord};
+
+pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
+    let Some(provider) = module.providers().get(args[0]) else {
+        return module.refuse(
+            404,
+            &format!("client login: unknown provider {:?}", args[0]),
+            "Unknown identity provider.",
+        );
+    };
+    let body: Value = match serde_json::from_slice(ctx.req.body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return module.refuse(
+                400,
+                "client login: body is not a JSON object",
+                "The body must be a JSON object with the provider's token.",
+            )
+        }
+    };
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let (id_token, access_token) = (field("id_token"), field("access_token"));
+    let Some(token) = id_token.or(access_token) else {
+        return module.refuse(
+            400,
+            "client login: no id_token or access_token in the body",
+            "The body must carry an id_token or an access_token.",
+        );
+    };
+    let identity = match provider.validate_token(token, Network::Allowed) {
+        Ok(i) => i,
+        Err(e) => return module.provider_failure("client login", provider.name(), &e),
+    };
+    let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
+    let principal = session::principal(sid.clone(), provider.settings(), &identity.claims);
+    if let Some(store) = module.store() {
+        let expires_on = session::claims::find(&identity.claims, "exp")
+            .and_then(|e| e.parse::<i64>().ok())
+            .map(format_expires_on);
+        let record = TokenRecord {
+            provider_name: provider.name().to_owned(),
+            user_id: principal.name.clone(),
+            user_claims: identity.claims.clone(),
+            access_token: access_token.map(str::to_owned),
+            id_token: id_token.map(str::to_owned),
+            refresh_token: field("refresh_token").map(str::to_owned),
+            expires_on,
+            ..Default::default()
+        };
+        if let Err(e) = store.save(&sid, &record) {
+            module.log().error(format_args!(
+                "client login: could not store tokens for {sid}: {e}"
+            ));
+            return Outcome::Finish(Response::error(503, "The token store is not available."));
+        }
+    }
+    let now = session::now();
+    let exp = now + module.settings().cookie_lifetime.as_secs() as i64;
+    let audience = format!("{}/", ctx.origin.base());
+    let token = session::mint_token(&module.settings().keys, &principal, &audience, now, exp);
+    module.log().info(format_args!(
+        "client login of {sid} ({}) with {}",
+        principal.name,
+        provider.name()
+    ));
+    Outcome::Finish(Response::json(
+        200,
+        &json!({"authenticationToken": token, "user": {"userId": sid}}),
+    ))
+}
