@@ -446,6 +446,27 @@ impl Module {
         Outcome::Finish(Response::error(e.status(), e.public_message()))
     }
 
+    /// The redirect target the client asked for in `parameter`, validated, or `default` when
+    /// it asked for none; a refused target is a 400 (never a redirect), with the reason logged.
+    pub fn redirect_target(
+        &self,
+        ctx: &Ctx,
+        requested: Option<&str>,
+        default: String,
+        parameter: &str,
+    ) -> Result<String, Outcome> {
+        let Some(target) = requested else {
+            return Ok(default);
+        };
+        self.validate_redirect(ctx, target).map_err(|why| {
+            self.refuse(
+                400,
+                &format!("{parameter} {target:?} refused: {why}"),
+                "The redirect target is not allowed.",
+            )
+        })
+    }
+
     pub fn validate_redirect(&self, ctx: &Ctx, target: &str) -> Result<String, RedirectError> {
         redirect::validate(
             target,

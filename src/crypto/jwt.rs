@@ -144,12 +144,13 @@ impl Parsed<'_> {
         }
     }
 
-    /// Checks `exp` (required) and `nbf` (optional) against `now`, allowing `skew` seconds.
-    pub fn check_lifetime(&self, now: i64, skew: i64) -> Result<(), JwtError> {
+    /// Checks `exp` (required) and `nbf` (optional) against `now`, allowing `skew` seconds of
+    /// clock difference, and `exp_grace` more seconds past expiry (nbf stays strict).
+    pub fn check_lifetime(&self, now: i64, skew: i64, exp_grace: i64) -> Result<(), JwtError> {
         let exp = self
             .num_claim("exp")
             .ok_or_else(|| JwtError::Claim("token has no exp".into()))?;
-        if now > exp + skew {
+        if now > exp + skew + exp_grace {
             return Err(JwtError::Claim(format!("token expired at {exp}")));
         }
         if let Some(nbf) = self.num_claim("nbf") {
@@ -362,9 +363,14 @@ mod tests {
     fn lifetime_and_audience_checks() {
         let t = sign_hs256(b"k", &json!({"exp": 100, "nbf": 50, "aud": ["a", "b"]}));
         let p = parse(&t).unwrap();
-        assert!(p.check_lifetime(90, 0).is_ok());
-        assert!(p.check_lifetime(101, 0).is_err());
-        assert!(p.check_lifetime(40, 0).is_err());
+        assert!(p.check_lifetime(90, 0, 0).is_ok());
+        assert!(p.check_lifetime(101, 0, 0).is_err());
+        assert!(p.check_lifetime(101, 0, 5).is_ok());
+        assert!(p.check_lifetime(40, 0, 0).is_err());
+        assert!(
+            p.check_lifetime(40, 0, 1000).is_err(),
+            "the grace never widens nbf"
+        );
         assert!(p.has_audience("b") && !p.has_audience("c"));
     }
 

@@ -173,7 +173,7 @@ impl OidcProvider {
             }
         }
         parsed
-            .check_lifetime(now(), SKEW)
+            .check_lifetime(now(), SKEW, 0)
             .map_err(|e| reject(e.to_string()))?;
         if let Some(expected) = nonce {
             let got = parsed.str_claim("nonce").unwrap_or("");

@@ -71,19 +71,11 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     let requested =
         param(&params, "post_login_redirect_uri").or(param(&params, "post_login_redirect_url"));
     let default_target = format!("{}/login/done", module.settings().api_prefix);
-    let redirect = match requested {
-        None => default_target,
-        Some(t) => match module.validate_redirect(ctx, t) {
+    let redirect =
+        match module.redirect_target(ctx, requested, default_target, "post_login_redirect_uri") {
             Ok(t) => t,
-            Err(why) => {
-                return module.refuse(
-                    400,
-                    &format!("login: post_login_redirect_uri refused: {why}"),
-                    "The post-login redirect target is not allowed.",
-                )
-            }
-        },
-    };
+            Err(refusal) => return refusal,
+        };
     let token_mode = param(&params, "session_mode") == Some("token");
     let extra: Vec<(String, String)> = params
         .into_iter()

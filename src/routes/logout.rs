@@ -15,19 +15,12 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         );
     };
     let default_target = format!("{}/logout/complete", module.settings().api_prefix);
-    let target = match param(&params, "post_logout_redirect_uri") {
-        None => default_target,
-        Some(t) => match module.validate_redirect(ctx, t) {
+    let requested = param(&params, "post_logout_redirect_uri");
+    let target =
+        match module.redirect_target(ctx, requested, default_target, "post_logout_redirect_uri") {
             Ok(t) => t,
-            Err(why) => {
-                return module.refuse(
-                    400,
-                    &format!("logout: post_logout_redirect_uri refused: {why}"),
-                    "The post-logout redirect target is not allowed.",
-                )
-            }
-        },
-    };
+            Err(refusal) => return refusal,
+        };
     if let (Some(caller), Some(store)) = (&ctx.caller, module.store()) {
         if let Err(e) = store.delete(&caller.principal.sid) {
             module

@@ -273,7 +273,7 @@ pub fn verify_token(
         return Err(Rejected("X-ZUMO-AUTH: issued for another site".into()));
     }
     parsed
-        .check_lifetime(now - grace, 60)
+        .check_lifetime(now, 60, grace)
         .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     let sid = parsed
         .str_claim("sub")
@@ -393,5 +393,7 @@ mod tests {
         assert!(verify_token(&t, &keys(3), "https://h/", 1500, 0).is_err());
         assert!(verify_token(&t, &k, "https://h/", 3000, 0).is_err());
         assert!(verify_token(&t, &k, "https://h/", 3000, 2000).is_ok());
+        // A token inside its lifetime stays valid with a refresh window (nbf is not shifted).
+        assert!(verify_token(&t, &k, "https://h/", 1000, 72 * 3600).is_ok());
     }
 }
