@@ -1,0 +1,238 @@
+//! Pipeline behavior that needs no identity provider: origin resolution (forward proxy),
+//! requireHttps, the API prefix, the module switch, excluded paths, and the 401-vs-302 choice.
+
+use std::collections::HashMap;
+
+use ezauth::http::{Outcome, Request, Response};
+use ezauth::logger::Logger;
+use ezauth::pipeline::Module;
+
+fn module(extra: &str) -> Module {
+    let env = HashMap::from([
+        ("WEBSITE_AUTH_ENCRYPTION_KEY".to_owned(), "55".repeat(32)),
+        ("WEBSITE_AUTH_SIGNING_KEY".to_owned(), "66".repeat(32)),
+    ]);
+    // Explicit endpoints: starting a login needs no network.
+    let json = format!(
+        r#"{{"identityProviders":{{"customOpenIdConnectProviders":{{"idp":{{"registration":{{"clientId":"c",
+            "openIdConnectConfiguration":{{"authorizationEndpoint":"https://idp.example/authorize",
+            "tokenEndpoint":"https://idp.example/token","certificationUri":"https://idp.example/keys",
+            "issuer":"https://idp.example"}}}}}}}}}}{extra}}}"#
+    );
+    let settings = ezauth::config::parse(&json, &env).unwrap_or_else(|e| panic!("{e}"));
+    Module::new(settings, Logger::silent()).unwrap()
+}
+
+fn run(m: &Module, method: &str, target: &str, scheme: &str, headers: &[(&str, &str)]) -> Outcome {
+    let req = Request {
+        method,
+        target,
+        scheme,
+        host: "app.example",
+        client_addr: "127.0.0.1",
+        headers: headers.to_vec(),
+        body: b"",
+    };
+    match m.begin_request(&req) {
+        Outcome::Blocking(owned) => m.run_blocking(&owned),
+        other => other,
+    }
+}
+
+fn finished(o: Outcome) -> Response {
+    match o {
+        Outcome::Finish(r) => r,
+        other => panic!("expected a finished response, got {other:?}"),
+    }
+}
+
+fn location(r: &Response) -> String {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == "Location")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+const HTTP_OK: &str = r#","httpSettings":{"requireHttps":false}"#;
+
+#[test]
+fn forwarded_headers_count_only_when_configured() {
+    let spoofed = [
+        ("Host", "app.example"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("X-Forwarded-Proto", "https"),
+    ];
+    let plain = module(HTTP_OK);
+    let r = finished(run(&plain, "GET", "/.auth/login/idp", "http", &spoofed));
+    assert_eq!(r.status, 302);
+    assert!(
+        location(&r)
+            .contains("redirect_uri=http%3A%2F%2Fapp.example%2F.auth%2Flogin%2Fidp%2Fcallback"),
+        "{}",
+        location(&r)
+    );
+
+    let proxied = module(
+        r#","httpSettings":{"requireHttps":false,"forwardProxy":{"convention":"Standard"}}"#,
+    );
+    let r = finished(run(&proxied, "GET", "/.auth/login/idp", "http", &spoofed));
+    assert!(
+        location(&r).contains("redirect_uri=https%3A%2F%2Fevil.example%2F.auth"),
+        "{}",
+        location(&r)
+    );
+
+    let custom = module(
+        r#","httpSettings":{"requireHttps":false,"forwardProxy":{"convention":"Custom","customHostHeaderName":"X-Original-Host"}}"#,
+    );
+    let r = finished(run(
+        &custom,
+        "GET",
+        "/.auth/login/idp",
+        "http",
+        &[
+            ("X-Original-Host", "front.example"),
+            ("X-Forwarded-Host", "evil.example"),
+        ],
+    ));
+    assert!(location(&r).contains("front.example"), "{}", location(&r));
+    assert!(!location(&r).contains("evil.example"));
+}
+
+#[test]
+fn require_https_redirects_plain_http() {
+    let m = module(r#","globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}"#);
+    let r = finished(run(&m, "GET", "/page?x=1", "http", &[]));
+    assert_eq!(
+        (r.status, location(&r).as_str()),
+        (302, "https://app.example/page?x=1")
+    );
+    assert_eq!(finished(run(&m, "POST", "/page", "http", &[])).status, 403);
+    assert!(matches!(
+        run(&m, "GET", "/page", "https", &[]),
+        Outcome::Continue(_)
+    ));
+}
+
+#[test]
+fn api_prefix_moves_the_routes() {
+    let m = module(
+        r#","httpSettings":{"requireHttps":false,"routes":{"apiPrefix":"/_auth"}},"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}"#,
+    );
+    let r = finished(run(&m, "GET", "/_auth/version", "http", &[]));
+    assert_eq!(r.status, 200);
+    // The default prefix is now an ordinary path of the app.
+    assert!(matches!(
+        run(&m, "GET", "/.auth/version", "http", &[]),
+        Outcome::Continue(_)
+    ));
+}
+
+#[test]
+fn a_disabled_module_passes_requests_but_still_scrubs() {
+    let m = module(r#","platform":{"enabled":false},"httpSettings":{"requireHttps":false}"#);
+    match run(
+        &m,
+        "GET",
+        "/.auth/me",
+        "http",
+        &[("X-MS-CLIENT-PRINCIPAL-NAME", "admin")],
+    ) {
+        Outcome::Continue(f) => {
+            assert_eq!(f.remove, vec!["X-MS-CLIENT-PRINCIPAL-NAME".to_owned()]);
+            assert!(f.set.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unauthenticated_requests_redirect_only_when_they_can_follow() {
+    let m = module(HTTP_OK);
+    let r = finished(run(&m, "GET", "/page?a=b", "http", &[]));
+    assert_eq!(r.status, 302);
+    assert!(location(&r).starts_with("https://idp.example/authorize?"));
+    for headers in [
+        &[("X-Requested-With", "XMLHttpRequest")][..],
+        &[("Sec-Fetch-Mode", "cors")][..],
+        &[("ZUMO-API-VERSION", "2.0.0")][..],
+    ] {
+        assert_eq!(
+            finished(run(&m, "GET", "/page", "http", headers)).status,
+            401,
+            "{headers:?}"
+        );
+    }
+    assert_eq!(finished(run(&m, "POST", "/page", "http", &[])).status, 401);
+    assert_eq!(
+        finished(run(
+            &m,
+            "GET",
+            "/page",
+            "http",
+            &[("Sec-Fetch-Mode", "navigate")]
+        ))
+        .status,
+        302
+    );
+}
+
+#[test]
+fn excluded_paths_cannot_be_escaped_with_dot_segments() {
+    let m = module(
+        r#","httpSettings":{"requireHttps":false},"globalValidation":{"unauthenticatedClientAction":"Return401","excludedPaths":["/public/*"]}"#,
+    );
+    assert!(matches!(
+        run(&m, "GET", "/public/a.css", "http", &[]),
+        Outcome::Continue(_)
+    ));
+    assert!(matches!(
+        run(&m, "GET", "/publi%63/a.css", "http", &[]),
+        Outcome::Continue(_)
+    ));
+    for target in [
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public/..%2fadmin",
+    ] {
+        assert_eq!(
+            finished(run(&m, "GET", target, "http", &[])).status,
+            401,
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn a_request_target_that_reads_as_another_host_never_becomes_the_post_login_target() {
+    let m = module(HTTP_OK);
+    let login_target = |target: &str| -> String {
+        let r = finished(run(&m, "GET", target, "http", &[]));
+        assert!(location(&r).starts_with("https://idp.example/authorize?"));
+        let cookie = r
+            .headers
+            .iter()
+            .find(|(n, v)| n == "Set-Cookie" && v.starts_with("AppServiceAuthLogin_"))
+            .map(|(_, v)| {
+                v.split(';')
+                    .next()
+                    .unwrap()
+                    .split_once('=')
+                    .unwrap()
+                    .1
+                    .to_owned()
+            })
+            .expect("a login state cookie");
+        let keys = ezauth::crypto::Keys::new(&[0x55; 32], &[0x66; 32], &[]);
+        let sealed = ezauth::crypto::b64url_decode(&cookie).unwrap();
+        let plain = keys
+            .open(ezauth::crypto::Purpose::LoginState, b"", &sealed)
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        state["redirect"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(login_target("/app/page?x=1"), "/app/page?x=1");
+    assert_eq!(login_target("//evil.example/x"), "/");
+    assert_eq!(login_target("/\\evil.example/x"), "/");
+}
