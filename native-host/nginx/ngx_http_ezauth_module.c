@@ -99,8 +99,8 @@ static ngx_int_t ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
     ezauth_outcome *outcome);
 static ngx_int_t ngx_http_ezauth_strip_headers(ngx_http_request_t *r,
     ngx_str_t *names, ngx_uint_t n);
-static void ngx_http_ezauth_reindex_headers(ngx_http_request_t *r,
-    ngx_str_t *names, ngx_uint_t n);
+static void ngx_http_ezauth_reindex_header(ngx_http_request_t *r,
+    ngx_http_header_t *hh);
 static ngx_uint_t ngx_http_ezauth_name_in(ngx_str_t *name, ngx_str_t *names,
     ngx_uint_t n);
 static ezauth_header *ngx_http_ezauth_list_headers(ngx_http_request_t *r,
@@ -766,11 +766,13 @@ static ngx_int_t
 ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
     ezauth_outcome *outcome)
 {
-    size_t            i, nremove, nset;
-    ngx_str_t        *names;
-    ngx_uint_t        n, moved;
-    ezauth_header     eh;
-    ngx_table_elt_t  *h;
+    size_t                      i, nremove, nset;
+    ngx_str_t                  *names;
+    ngx_uint_t                  n, moved;
+    ezauth_header               eh;
+    ngx_table_elt_t            *h;
+    ngx_http_header_t          *hh;
+    ngx_http_core_main_conf_t  *cmcf;
 
     nremove = ezauth_outcome_header_count(outcome,
                                           EZAUTH_HEADERS_REQUEST_REMOVE);
@@ -816,6 +818,8 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
 
     moved = (ngx_http_ezauth_strip_headers(r, names, n) == NGX_OK);
 
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
     for (i = 0; i < nset; i++) {
         if (ezauth_outcome_header(outcome, EZAUTH_HEADERS_REQUEST_SET, i, &eh)
             != EZAUTH_OK)
@@ -851,9 +855,29 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
 #if (nginx_version >= 1023000)
         h->next = NULL;
 #endif
+
+        if (moved) {
+            continue;
+        }
+
+        /* a header nginx keeps a pointer to (none of the X-MS-* ones) */
+
+        hh = ngx_hash_find(&cmcf->headers_in_hash, h->hash, h->lowcase_key,
+                           h->key.len);
+
+        if (hh) {
+            ngx_http_ezauth_reindex_header(r, hh);
+        }
     }
 
-    ngx_http_ezauth_reindex_headers(r, moved ? NULL : names, n);
+    if (moved) {
+
+        /* the headers that stayed moved up: repoint every hashed one */
+
+        for (hh = ngx_http_headers_in; hh->name.len; hh++) {
+            ngx_http_ezauth_reindex_header(r, hh);
+        }
+    }
 
     return NGX_OK;
 }
@@ -923,100 +947,100 @@ ngx_http_ezauth_strip_headers(ngx_http_request_t *r, ngx_str_t *names,
 
 
 /*
- * Points the request's hashed headers (r->headers_in.host, .cookies, ...)
- * at what the list now holds: all of them after headers were removed (the
- * others moved), else only those of the names that were set.  Values nginx
- * derived when it read the headers (content_length_n, server, keep-alive)
- * are not recomputed: the library edits only the X-MS-* headers it owns.
+ * Points one of the request's hashed headers (r->headers_in.host, .cookies,
+ * ...) at what the list now holds.  Values nginx derived when it read the
+ * headers (content_length_n, server, keep-alive) are not recomputed: the
+ * library edits only the X-MS-* headers it owns.
  */
 
 static void
-ngx_http_ezauth_reindex_headers(ngx_http_request_t *r, ngx_str_t *names,
-    ngx_uint_t n)
+ngx_http_ezauth_reindex_header(ngx_http_request_t *r, ngx_http_header_t *hh)
 {
-    u_char             *field;
-    ngx_uint_t          i;
-    ngx_list_part_t    *part;
-    ngx_table_elt_t    *h, **ph;
-    ngx_http_header_t  *hh;
+    u_char           *field;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, **ph;
 #if (nginx_version < 1023000)
-    ngx_array_t        *a;
-    ngx_uint_t          multi;
+    ngx_array_t      *a;
+    ngx_uint_t        multi;
 #endif
 
-    for (hh = ngx_http_headers_in; hh->name.len; hh++) {
+    if (hh->offset == 0) {
+        return;
+    }
 
-        if (hh->offset == 0
-            || (names && !ngx_http_ezauth_name_in(&hh->name, names, n)))
+    field = (u_char *) &r->headers_in + hh->offset;
+
+#if (nginx_version < 1023000)
+
+    /* nginx before 1.23 keeps the repeatable ones in arrays */
+
+    multi = (hh->offset == offsetof(ngx_http_headers_in_t, cookies));
+#if (NGX_HTTP_X_FORWARDED_FOR)
+    multi |= (hh->offset == offsetof(ngx_http_headers_in_t, x_forwarded_for));
+#endif
+
+    a = NULL;
+
+    if (multi) {
+        a = (ngx_array_t *) field;
+
+        if (a->elts == NULL
+            && ngx_array_init(a, r->pool, 1, sizeof(ngx_table_elt_t *))
+               != NGX_OK)
         {
-            continue;
+            return;
         }
 
-        field = (u_char *) &r->headers_in + hh->offset;
+        a->nelts = 0;
+    }
 
-#if (nginx_version < 1023000)
-
-        multi = (hh->offset == offsetof(ngx_http_headers_in_t, cookies));
-#if (NGX_HTTP_X_FORWARDED_FOR)
-        multi |= (hh->offset
-                  == offsetof(ngx_http_headers_in_t, x_forwarded_for));
 #endif
 
-        a = NULL;
+    ph = (ngx_table_elt_t **) field;
 
-        if (multi) {
-            a = (ngx_array_t *) field;
+#if (nginx_version < 1023000)
+    if (a == NULL) {
+        *ph = NULL;
+    }
+#else
+    *ph = NULL;
+#endif
 
-            if (a->elts == NULL
-                && ngx_array_init(a, r->pool, 1, sizeof(ngx_table_elt_t *))
-                   != NGX_OK)
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if (h[i].key.len != hh->name.len
+                || ngx_strncasecmp(h[i].key.data, hh->name.data, hh->name.len)
+                   != 0)
             {
                 continue;
             }
 
-            a->nelts = 0;
-
-        } else {
-            *(ngx_table_elt_t **) field = NULL;
-        }
-
-#else
-        *(ngx_table_elt_t **) field = NULL;
-#endif
-
-        ph = (ngx_table_elt_t **) field;
-
-        for (part = &r->headers_in.headers.part; part; part = part->next) {
-            h = part->elts;
-
-            for (i = 0; i < part->nelts; i++) {
-
-                if (h[i].key.len != hh->name.len
-                    || ngx_strncasecmp(h[i].key.data, hh->name.data,
-                                       hh->name.len) != 0)
-                {
-                    continue;
-                }
-
 #if (nginx_version < 1023000)
-                if (a) {
-                    ph = ngx_array_push(a);
-                    if (ph != NULL) {
-                        *ph = &h[i];
-                    }
 
-                    continue;
-                }
-
-                if (*ph == NULL) {
+            if (a) {
+                ph = ngx_array_push(a);
+                if (ph != NULL) {
                     *ph = &h[i];
                 }
-#else
-                *ph = &h[i];
-                h[i].next = NULL;
-                ph = &h[i].next;
-#endif
+
+                continue;
             }
+
+            /* the first one, as ngx_http_process_header_line() keeps */
+
+            if (*ph == NULL) {
+                *ph = &h[i];
+            }
+
+#else
+            *ph = &h[i];
+            h[i].next = NULL;
+            ph = &h[i].next;
+#endif
         }
     }
 }

@@ -280,6 +280,69 @@ describe('nginx never blocks its event loop', { skip }, () => {
   });
 });
 
+describe('nginx request header edits', { skip }, () => {
+  let s;
+  let c;
+  before(async () => {
+    // nginx's own view of the request, taken after the access phase (proxy_set_header runs when
+    // the upstream request is made): the hashed headers must still point at the right lines
+    s = await startStack(
+      nginxWith({
+        locationConf: [
+          'proxy_set_header X-Seen-UA $http_user_agent;',
+          'proxy_set_header X-Seen-Cookie $http_cookie;',
+          'proxy_set_header X-Seen-Cookie-A $cookie_a;',
+          'proxy_set_header X-Seen-Host $host;',
+          'proxy_set_header X-Seen-Name $http_x_ms_client_principal_name;',
+        ].join('\n'),
+      }),
+    );
+    c = s.client();
+    await s.signIn(c, { login: 'ivy' });
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  it('removing spoofed headers spread over several list parts keeps every other header and nginx\'s pointers', async () => {
+    const session = cookieHeader(c, s.url);
+    // 45 lines: nginx's header list holds 20 per part, so the removals span three parts
+    const lines = [`Host: ${new URL(s.origin).host}`, 'Connection: close', 'X-MS-CLIENT-PRINCIPAL-NAME: spoofed-first'];
+    for (let i = 0; i < 36; i += 1) {
+      lines.push(`H${i}: v${i}`);
+      if (i % 6 === 5) lines.push(`X-MS-TOKEN-TESTIDP-ACCESS-TOKEN: spoofed-${i}`);
+      if (i === 10) lines.push('Cookie: a=1');
+      if (i === 17) lines.push('User-Agent: ua-under-test');
+      if (i === 25) lines.push(`Cookie: ${session}`);
+    }
+    lines.push('x-ms-client-principal: spoofed-last');
+    const raw = await new Promise((resolve, reject) => {
+      const u = new URL(s.origin);
+      import('node:net').then((net) => {
+        const sock = net.connect(Number(u.port), u.hostname, () => sock.write(`GET /edits HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`));
+        const chunks = [];
+        sock.on('data', (d) => chunks.push(d));
+        sock.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        sock.on('error', reject);
+        sock.setTimeout(10000, () => sock.destroy(new Error('timeout')));
+      });
+    });
+    assert.match(raw, /^HTTP\/1\.1 200/, raw.slice(0, 300));
+    const echo = JSON.parse(raw.slice(raw.indexOf('{'), raw.lastIndexOf('}') + 1));
+    const h = echo.headers;
+    for (let i = 0; i < 36; i += 1) assert.equal(h[`h${i}`], `v${i}`, `H${i} lost`);
+    assert.equal(h['x-ms-client-principal-name'], 'User ivy');
+    assert.equal(h['x-seen-name'], 'User ivy', '$http_x_ms_client_principal_name sees the module\'s value');
+    assert.notEqual(h['x-ms-token-testidp-access-token'], undefined);
+    assert.ok(!/spoofed/.test(JSON.stringify(h)), `a spoofed value reached the app: ${JSON.stringify(h)}`);
+    assert.equal(h['user-agent'], 'ua-under-test');
+    assert.equal(h['x-seen-ua'], 'ua-under-test', '$http_user_agent (r->headers_in.user_agent)');
+    assert.equal(h['x-seen-cookie'], `a=1; ${session}`, '$http_cookie (r->headers_in.cookies)');
+    assert.equal(h['x-seen-cookie-a'], '1', '$cookie_a');
+    assert.equal(h['x-seen-host'], '127.0.0.1');
+  });
+});
+
 describe('nginx request bodies', { skip }, () => {
   let s;
   before(async () => {
