@@ -50,8 +50,9 @@ check_tools() {
 
 e2e() {
     cd "$ROOT/tests/e2e" || return 1
-    # chromium was installed above: the browser test must run, not skip
+    # chromium and nginx were installed and built above: their tests must run, not skip
     export EZAUTH_E2E_REQUIRE_BROWSER=1
+    export EZAUTH_E2E_HOSTS=c,nginx
     npm ci --no-audit --no-fund && npm test
 }
 
@@ -61,6 +62,7 @@ STEPS=(
     "cargo fmt --check|cargo fmt --check"
     "cargo clippy|cargo clippy --all-targets -- -D warnings"
     "cargo test|cargo test"
+    "build the hosts (C host, nginx module)|make -C native-host"
     "C ABI + host tests, plain and ASan/UBSan|make -C native-host test asan"
     "end-to-end (tests/e2e)|e2e"
 )

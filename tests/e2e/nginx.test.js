@@ -20,6 +20,10 @@ import { echoOf } from './lib/common.js';
 const skip = nginx.available()
   ? false
   : `nginx module not built (${nginx.NGINX_MODULE} or ${nginx.NGINX_BIN} missing): run 'make -C native-host'`;
+// Where nginx is asked for by name (tests/run-all.sh does), its absence is a failure, not a skip.
+if (skip && (process.env.EZAUTH_E2E_HOSTS || '').split(',').includes('nginx')) {
+  throw new Error(`EZAUTH_E2E_HOSTS names nginx but ${skip}`);
+}
 if (skip) console.log(`# nginx.test.js skipped: ${skip}`);
 
 /** The nginx host with extra start() options (workers, workerHeader, ...). */
