@@ -347,6 +347,184 @@ describe('nginx request header edits', { skip }, () => {
   });
 });
 
+// Minimal upstream applications for the other protocols nginx speaks; each answers with the
+// request headers it was given, as JSON.
+
+/** FastCGI responder: answers {"params": {...}} (the HTTP_* params carry the request headers). */
+async function startFastcgi() {
+  const net = await import('node:net');
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    let params = Buffer.alloc(0);
+    let id = 1;
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 8) {
+        const type = buf[1];
+        const len = buf.readUInt16BE(4);
+        const pad = buf[6];
+        if (buf.length < 8 + len + pad) break;
+        const content = buf.subarray(8, 8 + len);
+        id = buf.readUInt16BE(2);
+        buf = buf.subarray(8 + len + pad);
+        if (type === 4) params = Buffer.concat([params, content]);
+        if (type === 5 && len === 0) respond();
+      }
+    });
+    function record(type, content) {
+      const h = Buffer.alloc(8);
+      h[0] = 1;
+      h[1] = type;
+      h.writeUInt16BE(id, 2);
+      h.writeUInt16BE(content.length, 4);
+      return Buffer.concat([h, content]);
+    }
+    function respond() {
+      const out = {};
+      let i = 0;
+      const len = () => {
+        const b = params[i];
+        if (b < 128) {
+          i += 1;
+          return b;
+        }
+        const v = params.readUInt32BE(i) & 0x7fffffff;
+        i += 4;
+        return v;
+      };
+      while (i < params.length) {
+        const n = len();
+        const v = len();
+        out[params.subarray(i, i + n).toString()] = params.subarray(i + n, i + n + v).toString();
+        i += n + v;
+      }
+      const body = Buffer.from(`Status: 200 OK\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ params: out })}`);
+      const parts = [];
+      for (let o = 0; o < body.length; o += 60000) parts.push(record(6, body.subarray(o, o + 60000)));
+      parts.push(record(6, Buffer.alloc(0)), record(3, Buffer.alloc(8)));
+      sock.end(Buffer.concat(parts));
+    }
+    sock.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** uwsgi application: answers {"vars": {...}}. */
+async function startUwsgi() {
+  const net = await import('node:net');
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 4) return;
+      const size = buf.readUInt16LE(1);
+      if (buf.length < 4 + size) return;
+      const vars = {};
+      let i = 4;
+      while (i < 4 + size) {
+        const kl = buf.readUInt16LE(i);
+        const k = buf.subarray(i + 2, i + 2 + kl).toString();
+        i += 2 + kl;
+        const vl = buf.readUInt16LE(i);
+        vars[k] = buf.subarray(i + 2, i + 2 + vl).toString();
+        i += 2 + vl;
+      }
+      const body = JSON.stringify({ vars });
+      sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      buf = Buffer.alloc(0);
+    });
+    sock.on('error', () => {});
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { port: server.address().port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** HTTP/2 cleartext server for grpc_pass: answers {"headers": {...}}. */
+async function startH2c() {
+  const http2 = await import('node:http2');
+  const server = http2.createServer();
+  const sessions = new Set();
+  server.on('session', (sess) => {
+    sessions.add(sess);
+    sess.on('close', () => sessions.delete(sess));
+  });
+  server.on('stream', (stream, headers) => {
+    const body = JSON.stringify({ headers });
+    stream.respond({ ':status': 200, 'content-type': 'application/json' });
+    stream.end(body);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: server.address().port,
+    close: () => {
+      for (const sess of sessions) sess.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('nginx hands the edited headers to every upstream protocol', { skip }, () => {
+  let s;
+  let c;
+  let apps;
+  const SPOOF = { 'x-ms-client-principal-name': 'spoofed', 'X-MS-TOKEN-TESTIDP-ACCESS-TOKEN': 'spoofed' };
+  before(async () => {
+    apps = { fcgi: await startFastcgi(), uwsgi: await startUwsgi(), grpc: await startH2c() };
+    s = await startStack(
+      nginxWith({
+        serverConf: `
+        location /fcgi/ { fastcgi_pass 127.0.0.1:${apps.fcgi.port}; }
+        location /uwsgi/ { uwsgi_pass 127.0.0.1:${apps.uwsgi.port}; }
+        location /grpc/ { grpc_pass grpc://127.0.0.1:${apps.grpc.port}; }
+        location /var/ {
+            add_header X-Seen "name=$http_x_ms_client_principal_name idp=$http_x_ms_client_principal_idp" always;
+            proxy_pass http://app;
+        }
+`,
+      }),
+    );
+    c = s.client();
+    await s.signIn(c, { login: 'kim' });
+  });
+  after(async () => {
+    await s?.stop();
+    for (const a of Object.values(apps || {})) await a.close();
+  });
+
+  it('fastcgi_pass: HTTP_X_MS_* params are the module\'s', async () => {
+    const r = await c.get(s.at('/fcgi/x'), { headers: SPOOF });
+    assert.equal(r.status, 200, r.describe());
+    const p = JSON.parse(r.text).params;
+    assert.equal(p.HTTP_X_MS_CLIENT_PRINCIPAL_NAME, 'User kim');
+    assert.equal(p.HTTP_X_MS_CLIENT_PRINCIPAL_ID, 'kim');
+    assert.ok(p.HTTP_X_MS_TOKEN_TESTIDP_ACCESS_TOKEN && p.HTTP_X_MS_TOKEN_TESTIDP_ACCESS_TOKEN !== 'spoofed');
+    assert.ok(!JSON.stringify(p).includes('spoofed'), JSON.stringify(p));
+  });
+
+  it('uwsgi_pass: HTTP_X_MS_* vars are the module\'s', async () => {
+    const r = await c.get(s.at('/uwsgi/x'), { headers: SPOOF });
+    assert.equal(r.status, 200, r.describe());
+    const v = JSON.parse(r.text).vars;
+    assert.equal(v.HTTP_X_MS_CLIENT_PRINCIPAL_NAME, 'User kim');
+    assert.ok(!JSON.stringify(v).includes('spoofed'), JSON.stringify(v));
+  });
+
+  it('grpc_pass: the HTTP/2 request carries the module\'s x-ms-* headers', async () => {
+    const r = await c.get(s.at('/grpc/x'), { headers: SPOOF });
+    assert.equal(r.status, 200, r.describe());
+    const h = JSON.parse(r.text).headers;
+    assert.equal(h['x-ms-client-principal-name'], 'User kim');
+    assert.ok(h['x-ms-token-testidp-access-token'] && h['x-ms-token-testidp-access-token'] !== 'spoofed');
+  });
+
+  it('$http_x_ms_client_principal_name (read after the access phase) is the module\'s value', async () => {
+    const r = await c.get(s.at('/var/x'), { headers: SPOOF });
+    assert.equal(r.status, 200, r.describe());
+    assert.equal(r.headers.get('x-seen'), 'name=User kim idp=testidp');
+  });
+});
+
 describe('nginx request bodies', { skip }, () => {
   let s;
   before(async () => {

@@ -4,7 +4,7 @@
 // Same interface as hosts/c.js:
 //   start({config, env, port}) -> Promise<{name, url, origin, port, pid, configPath, logs(), alive(), stop()}>
 // nginx-only options of start():
-//   workers        worker_processes (default 1)
+//   workers        worker_processes (default 1, or EZAUTH_NGINX_WORKERS: the whole suite on 4 workers)
 //   threads        threads of the "default" thread pool (default 4)
 //   reuseport      listen ... reuseport, so that the kernel spreads connections over the workers
 //                  (default: on when workers > 1)
@@ -15,6 +15,8 @@
 //                  as "nginx -s reload" does; resolves {ok, log} once the master has either started
 //                  new workers (and the old ones are gone) or refused the configuration
 //   workerPids()   the current worker processes
+// EZAUTH_NGINX_WRAPPER (a command prefix, e.g. "valgrind -q --error-exitcode=99") runs nginx
+// under a checker; EZAUTH_NGINX_BIN names another nginx binary.
 //   errorLogPath, nginxConfPath, dir
 // and configTest({config, env}) runs "nginx -t" on such a configuration: {code, output}.
 //
@@ -87,7 +89,7 @@ export function nginxConf({
   upstreamPort,
   configPath,
   env = {},
-  workers = 1,
+  workers = Number(process.env.EZAUTH_NGINX_WORKERS) || 1,
   threads = 4,
   reuseport = workers > 1,
   workerHeader = false,
@@ -252,7 +254,11 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
     nginxConf({ dir, port: listenPort, upstreamPort: echo.port, configPath, env, ...opts }),
   );
 
-  const child = spawn(NGINX_BIN, ['-p', dir, '-c', confPath], {
+  // EZAUTH_NGINX_WRAPPER="valgrind --error-exitcode=99 ..." runs nginx (and, over fork, its
+  // workers) under a checker
+  const wrapper = (process.env.EZAUTH_NGINX_WRAPPER || '').split(' ').filter(Boolean);
+  const argv = [...wrapper, NGINX_BIN, '-p', dir, '-c', confPath];
+  const child = spawn(argv[0], argv.slice(1), {
     env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
