@@ -525,6 +525,88 @@ describe('nginx hands the edited headers to every upstream protocol', { skip }, 
   });
 });
 
+describe('nginx over HTTP/2', { skip }, () => {
+  let s;
+  let h2port;
+  let session;
+  before(async () => {
+    const { freePort } = await import('./lib/ports.js');
+    h2port = await freePort();
+    // a second listener on the same server, HTTP/2 with prior knowledge (h2c)
+    s = await startStack(nginxWith({ serverConf: `        listen 127.0.0.1:${h2port} http2;\n` }));
+    const c = s.client();
+    await s.signIn(c, { login: 'lena' });
+    session = cookieHeader(c, s.url);
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  async function h2(path, { method = 'GET', headers = {}, body, endStream } = {}) {
+    const http2 = await import('node:http2');
+    const client = http2.connect(`http://127.0.0.1:${h2port}`);
+    try {
+      return await new Promise((resolve, reject) => {
+        const req = client.request({ ':method': method, ':path': path, ...headers }, { endStream: endStream ?? !body });
+        let status;
+        let resHeaders;
+        const chunks = [];
+        req.on('response', (h) => {
+          status = h[':status'];
+          resHeaders = h;
+        });
+        req.on('data', (d) => chunks.push(d));
+        req.on('end', () => resolve({ status, headers: resHeaders, text: Buffer.concat(chunks).toString('utf8') }));
+        req.on('error', reject);
+        req.setTimeout(10000, () => req.close());
+        if (body) {
+          for (const piece of Array.isArray(body) ? body : [body]) req.write(piece);
+          req.end();
+        }
+      });
+    } finally {
+      client.close();
+    }
+  }
+
+  it('a signed-in request reaches the app with the module\'s headers (cookies in separate h2 fields)', async () => {
+    // HTTP/2 clients may send each cookie as its own header field; nginx joins them
+    const r = await h2('/h2/anything', { headers: { cookie: session.split('; '), 'x-ms-client-principal-name': 'spoofed' } });
+    assert.equal(r.status, 200, r.text);
+    const echo = JSON.parse(r.text);
+    assert.equal(echo.headers['x-ms-client-principal-name'], 'User lena');
+  });
+
+  it('refuses a POST body over 64 KB to /.auth/ (no Content-Length, DATA frames only) with 413', async () => {
+    const piece = Buffer.alloc(16 * 1024, 'q');
+    const r = await h2('/.auth/login/testidp/callback', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: Array.from({ length: 6 }, () => piece),
+    });
+    assert.equal(r.status, 413, r.text.slice(0, 200));
+    assert.ok(s.host.alive());
+  });
+
+  it('reads a form_post callback body', async () => {
+    const c = s.client();
+    const { callback } = await s.signIn(c, { login: 'mona', stopAtCallback: true });
+    const u = new URL(callback.url);
+    const r = await h2(u.pathname, {
+      method: 'POST',
+      // the host the login started on: the redirect_uri the module sends to the IdP derives from it
+      headers: {
+        ':authority': u.host,
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: cookieHeader(c, callback.url),
+      },
+      body: u.searchParams.toString(),
+    });
+    assert.equal(r.status, 302, r.text.slice(0, 300));
+    assert.ok(String(r.headers['set-cookie']).includes(SESSION_COOKIE), JSON.stringify(r.headers));
+  });
+});
+
 describe('nginx request bodies', { skip }, () => {
   let s;
   before(async () => {
