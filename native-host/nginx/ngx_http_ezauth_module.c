@@ -217,11 +217,13 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_EZAUTH_START:
 
+        /* the POST routes (client-directed login, form_post callbacks) */
+
         if (r->method == NGX_HTTP_POST
             && r->unparsed_uri.len >= ngx_http_ezauth_auth_prefix.len
-            && ngx_strncmp(r->unparsed_uri.data,
-                           ngx_http_ezauth_auth_prefix.data,
-                           ngx_http_ezauth_auth_prefix.len)
+            && ngx_strncasecmp(r->unparsed_uri.data,
+                               ngx_http_ezauth_auth_prefix.data,
+                               ngx_http_ezauth_auth_prefix.len)
                == 0)
         {
             return ngx_http_ezauth_read_body(r, ctx);
@@ -339,7 +341,15 @@ ngx_http_ezauth_begin(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
         req.scheme.len = sizeof("http") - 1;
     }
 
-    if (r->headers_in.host) {
+    if (r->host_start && r->host_end) {
+
+        /* absolute-form request target: its authority wins over Host */
+
+        req.host.ptr = r->host_start;
+        req.host.len = (r->port_end ? r->port_end : r->host_end)
+                       - r->host_start;
+
+    } else if (r->headers_in.host) {
         req.host.ptr = r->headers_in.host->value.data;
         req.host.len = r->headers_in.host->value.len;
 
