@@ -475,19 +475,39 @@ impl Module {
         )
     }
 
-    /// Marks a login state as redeemed; false if it already was.
+    /// Marks a login state as redeemed; false if it already was, in this process or (with a
+    /// token store) in any other process sharing the store.
     pub fn consume_state(&self, state: &str, exp: i64) -> bool {
-        let mut used = self.used_states.lock();
-        if used.len() >= MAX_USED_STATES {
-            let now = session::now();
-            used.retain(|_, e| *e > now);
+        {
+            let mut used = self.used_states.lock();
             if used.len() >= MAX_USED_STATES {
-                if let Some(oldest) = used.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone()) {
-                    used.remove(&oldest);
+                let now = session::now();
+                used.retain(|_, e| *e > now);
+                if used.len() >= MAX_USED_STATES {
+                    if let Some(oldest) =
+                        used.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
+                    {
+                        used.remove(&oldest);
+                    }
                 }
             }
+            if used.insert(state.to_owned(), exp).is_some() {
+                return false;
+            }
         }
-        used.insert(state.to_owned(), exp).is_none()
+        match self.store() {
+            None => true,
+            Some(store) => match store.claim_once(state, exp) {
+                Ok(first) => first,
+                Err(e) => {
+                    // Refusing would lock everyone out while the store is down; the provider
+                    // still refuses a reused code.
+                    self.log
+                        .error(format_args!("could not record a used login state: {e}"));
+                    true
+                }
+            },
+        }
     }
 
     /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).

@@ -56,6 +56,13 @@ e2e() {
     npm ci --no-audit --no-fund && npm test
 }
 
+# The whole suite again on nginx with four workers: tokens, login states and refreshes must
+# hold across processes.
+e2e_workers() {
+    cd "$ROOT/tests/e2e" || return 1
+    EZAUTH_E2E_REQUIRE_BROWSER=1 EZAUTH_E2E_HOSTS=nginx EZAUTH_NGINX_WORKERS=4 npm test
+}
+
 STEPS=(
     "debian packages|install_debian_packages"
     "tools|check_tools"
@@ -65,6 +72,7 @@ STEPS=(
     "build the hosts (C host, nginx module)|make -C native-host"
     "C ABI + host tests, plain and ASan/UBSan|make -C native-host test asan"
     "end-to-end (tests/e2e)|e2e"
+    "end-to-end, nginx with 4 workers|e2e_workers"
 )
 
 failed=()

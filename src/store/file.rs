@@ -219,6 +219,26 @@ impl FileStore {
     }
 }
 
+/// Sets a file's modification time (seconds and nanoseconds).
+fn set_mtime(f: &File, secs: i64, nanos: i64) -> std::io::Result<()> {
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: secs as libc::time_t,
+            tv_nsec: nanos as libc::c_long,
+        },
+    ];
+    // SAFETY: a valid descriptor and a two-element timespec array, as futimens requires.
+    if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Sets the file's modification time to now with random nanoseconds, so that a record that
 /// replaces another of the same size in the same clock tick (even on a recycled inode) still
 /// gets a different cache stamp.
@@ -228,22 +248,11 @@ fn stamp_uniquely(f: &File) -> std::io::Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_NOW,
-        },
-        libc::timespec {
-            tv_sec: now.as_secs() as libc::time_t,
-            tv_nsec: (u32::from_le_bytes(nanos) % 1_000_000_000) as libc::c_long,
-        },
-    ];
-    // SAFETY: a valid descriptor and a two-element timespec array, as futimens requires.
-    if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    set_mtime(
+        f,
+        now.as_secs() as i64,
+        i64::from(u32::from_le_bytes(nanos) % 1_000_000_000),
+    )
 }
 
 impl TokenStore for FileStore {
@@ -275,8 +284,59 @@ impl TokenStore for FileStore {
         })
     }
 
+    fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let used = self.dir.join(USED_DIR);
+        fs::create_dir_all(&used)?;
+        // The marker's name is a keyed hash: the state itself never touches the disk.
+        let marker = used.join(self.keys.store_file_name(&format!("one-time:{key}")));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&marker)
+        {
+            Ok(f) => {
+                // The marker's mtime says when it may go.
+                set_mtime(&f, expires_at, 0)?;
+                self.prune_used(&used);
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn is_remote(&self) -> bool {
         false
+    }
+}
+
+/// Where one-time markers live, below the store directory.
+const USED_DIR: &str = ".used";
+
+impl FileStore {
+    /// Now and then (one claim in 32), removes markers whose time has passed, so the directory
+    /// stays as small as the number of logins in one nonce lifetime.
+    fn prune_used(&self, used: &Path) {
+        let mut dice = [0u8; 1];
+        crypto::random_fill(&mut dice);
+        if dice[0] % 32 != 0 {
+            return;
+        }
+        let now = std::time::SystemTime::now();
+        let Ok(entries) = fs::read_dir(used) else {
+            return;
+        };
+        for entry in entries.flatten().take(100_000) {
+            let expired = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < now);
+            if expired {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 }
 
@@ -410,6 +470,25 @@ mod tests {
         fs::write(dir.join("tmp"), &bytes).unwrap();
         fs::rename(dir.join("tmp"), &p).unwrap();
         assert!(b.load("sid:2").is_err());
+    }
+
+    #[test]
+    fn one_time_claims_hold_across_store_instances() {
+        let dir = temp_dir("fs7");
+        let (a, b) = (store(&dir), store(&dir));
+        let later = crate::session::now() + 300;
+        assert!(a.claim_once("state-1", later).unwrap());
+        assert!(
+            !b.claim_once("state-1", later).unwrap(),
+            "a second process sees the claim"
+        );
+        assert!(!a.claim_once("state-1", later).unwrap());
+        assert!(b.claim_once("state-2", later).unwrap());
+        let names: Vec<String> = fs::read_dir(dir.join(USED_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("state")), "{names:?}");
     }
 
     #[test]

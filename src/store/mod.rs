@@ -96,6 +96,10 @@ pub trait TokenStore: Send + Sync {
         user: &str,
         change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError>;
+    /// Records that a one-time value (a login state) was used, until `expires_at` (Unix
+    /// seconds); false when it already was. Holds across processes and threads, so a replayed
+    /// callback is refused whichever nginx worker it reaches.
+    fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
     /// Whether calls may block on the network (the host then runs them off its event loop).
     fn is_remote(&self) -> bool;
 }

@@ -107,7 +107,11 @@ export function snapshotDir(dir) {
     }
     for (const e of entries) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
+      // .used/ holds the store's one-time markers of redeemed login states (replay
+      // protection across workers): bookkeeping, not user data.
+      if (e.isDirectory()) {
+        if (e.name !== '.used') walk(p);
+      }
       else {
         const st = fs.lstatSync(p);
         out[path.relative(dir, p)] = `${st.size}:${st.mtimeMs}:${st.ino}`;
