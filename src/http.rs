@@ -1,6 +1,8 @@
 //! Host-independent HTTP types: the request the host shows us, the response or header edits we
 //! give back, and small helpers to read headers, cookies and query strings.
 
+use std::sync::Arc;
+
 /// One request, borrowed from the host for the duration of a hook call.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -167,15 +169,41 @@ impl Response {
     }
 }
 
+/// Headers computed once and shared by every request that needs them: a session's principal
+/// headers, a stored record's token headers.
+pub type HeaderGroup = Arc<[(String, String)]>;
+
 /// What the host should do with a request that the module lets through.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Forward {
     /// Request headers to remove (names as the client sent them; match case-insensitively).
     pub remove: Vec<String>,
-    /// Request headers to set (replacing any of the same name).
-    pub set: Vec<(String, String)>,
+    /// Request headers to set (replacing any of the same name), in groups.
+    pub set: Vec<HeaderGroup>,
     /// Headers to add to the application's response (e.g. a renewed session cookie).
     pub response_add: Vec<(String, String)>,
+}
+
+impl Forward {
+    /// All headers to set, group after group.
+    pub fn set_headers(&self) -> impl Iterator<Item = &(String, String)> {
+        self.set.iter().flat_map(|g| g.iter())
+    }
+
+    pub fn set_count(&self) -> usize {
+        self.set.iter().map(|g| g.len()).sum()
+    }
+
+    /// The `index`-th header to set, counting across groups.
+    pub fn set_at(&self, mut index: usize) -> Option<&(String, String)> {
+        for g in &self.set {
+            if index < g.len() {
+                return Some(&g[index]);
+            }
+            index -= g.len();
+        }
+        None
+    }
 }
 
 /// The module's answer to one request.

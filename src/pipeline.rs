@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -11,7 +12,7 @@ use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
 use crate::headers;
-use crate::http::{self, Forward, Outcome, OwnedRequest, Request, Response};
+use crate::http::{self, Forward, HeaderGroup, Outcome, OwnedRequest, Request, Response};
 use crate::logger::Logger;
 use crate::providers::{Network, ProviderError, Providers};
 use crate::redirect::{self, RedirectError};
@@ -28,7 +29,23 @@ pub struct Module {
     /// Login states already redeemed in this process, until they expire: a replayed callback
     /// is refused even when the browser still holds the state cookie.
     used_states: Mutex<HashMap<String, i64>>,
+    /// Session cookies already opened, by the tail of their value.
+    sessions: Mutex<HashMap<String, Arc<CachedSession>>>,
+    /// Rendered token headers per user, with the record they were rendered from.
+    token_groups: Mutex<HashMap<String, (Arc<TokenRecord>, HeaderGroup)>>,
 }
+
+/// An opened session cookie: its full value (to compare), expiry, and the caller it makes.
+struct CachedSession {
+    cookie: String,
+    exp: i64,
+    caller: Caller,
+}
+
+/// Bound on each per-process cache; past it the cache starts over.
+const MAX_CACHED: usize = 4096;
+/// Characters of a session cookie's tail that key the cache: they encode the GCM tag.
+const COOKIE_CACHE_KEY_LEN: usize = 22;
 
 /// Bound on remembered states; beyond it expired ones are dropped (and the oldest if needed).
 const MAX_USED_STATES: usize = 10_000;
@@ -56,6 +73,8 @@ impl Module {
             store,
             log,
             used_states: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            token_groups: Mutex::new(HashMap::new()),
         })
     }
 
@@ -104,7 +123,7 @@ impl Module {
                 remove.join(", ")
             ));
         }
-        let pass = |set: Vec<(String, String)>, response_add: Vec<(String, String)>| {
+        let pass = |set: Vec<HeaderGroup>, response_add: Vec<(String, String)>| {
             Outcome::Continue(Forward {
                 remove: remove.clone(),
                 set,
@@ -168,12 +187,13 @@ impl Module {
                     return refusal;
                 }
             }
-            let mut set = Vec::with_capacity(12);
-            headers::principal_headers(&caller.principal, &mut set);
-            if let Some(store) = self.store() {
-                if let Some(record) = self.load_record(store, &caller.principal.sid) {
-                    headers::token_headers(&record, &mut set);
-                }
+            let mut set = Vec::with_capacity(2);
+            set.push(caller.headers);
+            if let Some(tokens) = self
+                .store()
+                .and_then(|s| self.token_headers(s, &caller.principal.sid))
+            {
+                set.push(tokens);
             }
             return pass(set, response_add);
         }
@@ -269,17 +289,15 @@ impl Module {
                         "The session token is not valid.",
                     )
                 })?;
-            return Ok(Some(Caller {
-                principal,
-                credential: Credential::SessionToken,
-            }));
+            return Ok(Some(Caller::new(principal, Credential::SessionToken)));
         }
-        match session::read_cookie(req, &self.settings.keys, now - grace) {
-            Ok(Some(s)) => Ok(Some(Caller {
-                principal: s.principal,
-                credential: Credential::Cookie,
-            })),
-            Ok(None) => Ok(None),
+        let opened = session::cookie_value(req).and_then(|value| {
+            value
+                .map(|v| self.open_session(&v, now - grace))
+                .transpose()
+        });
+        match opened {
+            Ok(caller) => Ok(caller),
             Err(why) => {
                 self.log.warn(format_args!(
                     "ignored session cookie from {}: {}",
@@ -291,6 +309,55 @@ impl Module {
                 Ok(None)
             }
         }
+    }
+
+    /// Opens a session cookie, from the cache when this exact value was opened before: the
+    /// per-request path then skips base64, AES-GCM and JSON. Entries are keyed by the value's
+    /// tail (the GCM tag) and compared in full; only values that opened are cached.
+    fn open_session(&self, value: &str, now: i64) -> Result<Caller, session::Rejected> {
+        let key = &value[value.len().saturating_sub(COOKIE_CACHE_KEY_LEN)..];
+        if let Some(hit) = self.sessions.lock().get(key) {
+            if hit.cookie == value {
+                return if hit.exp > now {
+                    Ok(hit.caller.clone())
+                } else {
+                    Err(session::Rejected(format!("session expired at {}", hit.exp)))
+                };
+            }
+        }
+        let opened = session::open_cookie(value, &self.settings.keys, now)?;
+        let entry = Arc::new(CachedSession {
+            cookie: value.to_owned(),
+            exp: opened.exp,
+            caller: Caller::new(opened.principal, Credential::Cookie),
+        });
+        let caller = entry.caller.clone();
+        let mut sessions = self.sessions.lock();
+        if sessions.len() >= MAX_CACHED {
+            sessions.clear();
+        }
+        sessions.insert(key.to_owned(), entry);
+        Ok(caller)
+    }
+
+    /// The `X-MS-TOKEN-*` headers of a user, rendered once per stored record: the store hands
+    /// out the same `Arc` while the record is unchanged.
+    fn token_headers(&self, store: &dyn TokenStore, sid: &str) -> Option<HeaderGroup> {
+        let record = self.load_record(store, sid)?;
+        if let Some((cached, group)) = self.token_groups.lock().get(sid) {
+            if Arc::ptr_eq(cached, &record) {
+                return Some(Arc::clone(group));
+            }
+        }
+        let mut rendered = Vec::with_capacity(6);
+        headers::token_headers(&record, &mut rendered);
+        let group: HeaderGroup = rendered.into();
+        let mut groups = self.token_groups.lock();
+        if groups.len() >= MAX_CACHED {
+            groups.clear();
+        }
+        groups.insert(sid.to_owned(), (record, Arc::clone(&group)));
+        Some(group)
     }
 
     /// `Authorization: Bearer` with a JWT one of our providers issued for this app. Tokens of
@@ -331,10 +398,8 @@ impl Module {
                 Ok(identity) => {
                     let sid =
                         session::sid_for(provider.name(), &identity.issuer, &identity.subject);
-                    Ok(Some(Caller {
-                        principal: session::principal(sid, provider.settings(), &identity.claims),
-                        credential: Credential::ProviderToken,
-                    }))
+                    let principal = session::principal(sid, provider.settings(), &identity.claims);
+                    Ok(Some(Caller::new(principal, Credential::ProviderToken)))
                 }
                 Err(ProviderError::NeedsNetwork) => Err(blocking()),
                 Err(e) => {
@@ -360,7 +425,7 @@ impl Module {
         let claims = self
             .store()
             .and_then(|s| self.load_record(s, sid))
-            .map(|r| r.user_claims)
+            .map(|r| r.user_claims.clone())
             .unwrap_or_default();
         Some(session::principal(sid.to_owned(), provider, &claims))
     }
@@ -511,7 +576,7 @@ impl Module {
     }
 
     /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).
-    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<TokenRecord> {
+    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<Arc<TokenRecord>> {
         match store.load(sid) {
             Ok(r) => r,
             Err(e) => {

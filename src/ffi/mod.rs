@@ -149,16 +149,25 @@ impl OutcomeState {
         })
     }
 
-    fn headers(&self, set: u32) -> Option<&[(String, String)]> {
-        let empty: &[(String, String)] = &[];
+    fn header_count(&self, set: u32) -> Option<usize> {
         Some(match (set, &self.outcome) {
-            (0, Outcome::Continue(_)) => &self.remove,
-            (1, Outcome::Continue(f)) => &f.set,
-            (2, Outcome::Finish(r)) => &r.headers,
-            (3, Outcome::Continue(_)) => &self.response_add,
-            (0..=3, _) => empty,
+            (0, Outcome::Continue(_)) => self.remove.len(),
+            (1, Outcome::Continue(f)) => f.set_count(),
+            (2, Outcome::Finish(r)) => r.headers.len(),
+            (3, Outcome::Continue(_)) => self.response_add.len(),
+            (0..=3, _) => 0,
             _ => return None,
         })
+    }
+
+    fn header_at(&self, set: u32, index: usize) -> Option<&(String, String)> {
+        match (set, &self.outcome) {
+            (0, Outcome::Continue(_)) => self.remove.get(index),
+            (1, Outcome::Continue(f)) => f.set_at(index),
+            (2, Outcome::Finish(r)) => r.headers.get(index),
+            (3, Outcome::Continue(_)) => self.response_add.get(index),
+            _ => None,
+        }
     }
 }
 
@@ -443,8 +452,8 @@ pub unsafe extern "C" fn ezauth_outcome_header_count(
 ) -> usize {
     guard_value(0, || {
         outcome_ref(outcome)
-            .and_then(|o| o.headers(set))
-            .map_or(0, |h| h.len())
+            .and_then(|o| o.header_count(set))
+            .unwrap_or(0)
     })
 }
 
@@ -464,7 +473,7 @@ pub unsafe extern "C" fn ezauth_outcome_header(
         if header_out.is_null() {
             return EZAUTH_NULL_PARAMETER;
         }
-        match o.headers(set).and_then(|h| h.get(index)) {
+        match o.header_at(set, index) {
             Some((name, value)) => {
                 *header_out = ezauth_header {
                     name: str_of(name),

@@ -17,7 +17,7 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         .load_record(store, &caller.principal.sid)
         .into_iter()
         // serde_json's map is ordered by key: fields come out alphabetically, as App Service's.
-        .filter_map(|record| serde_json::to_value(record).ok())
+        .filter_map(|record| serde_json::to_value(&*record).ok())
         .collect();
     Outcome::Finish(Response::json(200, &Value::Array(entries)))
 }

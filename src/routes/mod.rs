@@ -10,7 +10,9 @@ mod refresh;
 
 pub use login::start_login;
 
-use crate::http::{Outcome, Request, Response};
+use std::sync::Arc;
+
+use crate::http::{HeaderGroup, Outcome, Request, Response};
 use crate::pipeline::Module;
 use crate::session::Principal;
 
@@ -47,11 +49,25 @@ pub enum Credential {
     ProviderToken,
 }
 
-/// A signed-in caller.
+/// A signed-in caller, with the principal headers the application will see (computed once
+/// per session and shared).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub credential: Credential,
+    pub headers: HeaderGroup,
+}
+
+impl Caller {
+    pub fn new(principal: Principal, credential: Credential) -> Caller {
+        let mut headers = Vec::with_capacity(4);
+        crate::headers::principal_headers(&principal, &mut headers);
+        Caller {
+            principal: Arc::new(principal),
+            credential,
+            headers: headers.into(),
+        }
+    }
 }
 
 /// Everything a route handler needs about the request.

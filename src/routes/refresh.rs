@@ -124,7 +124,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         Credential::Cookie | Credential::ProviderToken => {
             // The session may have been inside its extension window: renew it.
             let session = Session {
-                principal: caller.principal.clone(),
+                principal: (*caller.principal).clone(),
                 iat: now,
                 exp,
             };

@@ -3,6 +3,8 @@
 
 pub mod claims;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -108,8 +110,17 @@ pub struct Rejected(pub String);
 
 /// Reads the session from the request's cookies: `Ok(None)` when there is none.
 pub fn read_cookie(req: &Request, keys: &Keys, now: i64) -> Result<Option<Session>, Rejected> {
-    let mut chunks: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
-    let mut any = false;
+    match cookie_value(req)? {
+        None => Ok(None),
+        Some(value) => open_cookie(&value, keys, now).map(Some),
+    }
+}
+
+/// The session cookie's value, its numbered parts joined in order; `Ok(None)` when the
+/// request carries none. Borrowed when it fits one cookie, as almost all do.
+pub fn cookie_value<'a>(req: &Request<'a>) -> Result<Option<Cow<'a, str>>, Rejected> {
+    let mut chunks: [Option<&'a str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
+    let mut count = 0;
     for (name, value) in req.cookies() {
         let Some(rest) = name.strip_prefix(COOKIE_NAME) else {
             continue;
@@ -125,10 +136,12 @@ pub fn read_cookie(req: &Request, keys: &Keys, now: i64) -> Result<Option<Sessio
         if chunks[index].replace(value).is_some() {
             return Err(Rejected(format!("session cookie {name} sent twice")));
         }
-        any = true;
+        count += 1;
     }
-    if !any {
-        return Ok(None);
+    match (count, chunks[0]) {
+        (0, _) => return Ok(None),
+        (1, Some(only)) => return Ok(Some(Cow::Borrowed(only))),
+        _ => {}
     }
     let mut joined = String::new();
     for (i, c) in chunks.iter().enumerate() {
@@ -138,7 +151,12 @@ pub fn read_cookie(req: &Request, keys: &Keys, now: i64) -> Result<Option<Sessio
             None => return Err(Rejected(format!("session cookie part {i} is missing"))),
         }
     }
-    let sealed = crypto::b64url_decode(&joined)
+    Ok(Some(Cow::Owned(joined)))
+}
+
+/// Opens a session cookie value: decrypts, authenticates and checks its expiry against `now`.
+pub fn open_cookie(value: &str, keys: &Keys, now: i64) -> Result<Session, Rejected> {
+    let sealed = crypto::b64url_decode(value)
         .ok_or_else(|| Rejected("session cookie is not base64url".into()))?;
     let plain = keys.open(Purpose::Session, b"", &sealed).ok_or_else(|| {
         Rejected("session cookie does not open (tampered, truncated or another key)".into())
@@ -148,7 +166,7 @@ pub fn read_cookie(req: &Request, keys: &Keys, now: i64) -> Result<Option<Sessio
     if session.exp <= now {
         return Err(Rejected(format!("session expired at {}", session.exp)));
     }
-    Ok(Some(session))
+    Ok(session)
 }
 
 /// Cookie attributes: the session cookie is for the whole site, never for scripts.

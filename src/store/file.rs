@@ -4,18 +4,22 @@
 //! `kill -9`. A per-user lock file taken with `flock` serializes writers across threads (each
 //! call opens its own descriptor) and across processes (nginx workers).
 //!
-//! Reads sit on the per-request path, so opened records are cached per process and revalidated
-//! with one `lstat`: a file is never changed in place, only replaced by rename, so the same
-//! inode, size and modification time mean the same content, whichever process wrote it.
+//! Reads sit on the per-request path, so opened records are cached per process. A cached copy
+//! is current while the user's counter in the shared generation table (see `generations`) is
+//! unchanged: every write through any process bumps it. Files changed behind the store's back
+//! are caught by a `lstat` at least every `RECHECK_AFTER`: a file is never changed in place,
+//! only replaced by rename, so the same inode, size and modification time mean the same content.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::generations::{self, Generations};
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
 use crate::crypto::{self, Keys};
 
@@ -23,18 +27,27 @@ use crate::crypto::{self, Keys};
 const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// Bound on cached records; past it the cache starts over (a burst of distinct users).
-const MAX_CACHED: usize = 10_000;
+const MAX_CACHED: usize = 4096;
+
+/// How long a cached record is trusted on its generation alone before its file is checked.
+const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct FileStore {
     dir: PathBuf,
     keys: Keys,
     cache: Mutex<std::collections::HashMap<PathBuf, Cached>>,
+    /// `None` when the table cannot be mapped: every read then checks the file.
+    generations: Option<Generations>,
+    recheck_after: std::time::Duration,
 }
 
-/// A record as read, with the identity of the file it came from.
+/// A record as read, with the identity of the file it came from, the generation it was read
+/// at, and when its file was last checked.
 struct Cached {
     stamp: Stamp,
-    record: TokenRecord,
+    generation: u64,
+    checked: std::time::Instant,
+    record: Arc<TokenRecord>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,9 +84,11 @@ impl FileStore {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         }
         Ok(FileStore {
+            generations: Generations::open(&dir.join(".generations")).ok(),
             dir: dir.to_owned(),
             keys,
             cache: Mutex::new(std::collections::HashMap::new()),
+            recheck_after: RECHECK_AFTER,
         })
     }
 
@@ -87,9 +102,17 @@ impl FileStore {
             .join(format!("{}.lock", self.keys.store_file_name(user)))
     }
 
-    /// The record, from the cache when the file is unchanged since it was last read.
-    fn read_cached(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+    /// The record, from the cache when nothing was written since it was read.
+    fn read_cached(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
         let path = self.path_for(user);
+        // Read the generation first: a write that lands after this is seen next time.
+        let generation = self.generation_of(&path);
+        let now = std::time::Instant::now();
+        if let (Some(gen), Some(c)) = (generation, self.cache.lock().get(&path)) {
+            if c.generation == gen && now.duration_since(c.checked) < self.recheck_after {
+                return Ok(Some(Arc::clone(&c.record)));
+            }
+        }
         let stamp = match fs::symlink_metadata(&path) {
             Ok(meta) => Stamp::of(&meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -98,14 +121,18 @@ impl FileStore {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(c) = self.cache.lock().get(&path) {
+        let generation = generation.unwrap_or(0);
+        if let Some(c) = self.cache.lock().get_mut(&path) {
             if c.stamp == stamp {
-                return Ok(Some(c.record.clone()));
+                c.generation = generation;
+                c.checked = now;
+                return Ok(Some(Arc::clone(&c.record)));
             }
         }
         let Some((record, stamp)) = self.read_file(user, &path)? else {
             return Ok(None);
         };
+        let record = Arc::new(record);
         let mut cache = self.cache.lock();
         if cache.len() >= MAX_CACHED {
             cache.clear();
@@ -114,10 +141,28 @@ impl FileStore {
             path,
             Cached {
                 stamp,
-                record: record.clone(),
+                generation,
+                checked: now,
+                record: Arc::clone(&record),
             },
         );
         Ok(Some(record))
+    }
+
+    fn generation_of(&self, path: &Path) -> Option<u64> {
+        let g = self.generations.as_ref()?;
+        Some(g.current(Self::slot(path)))
+    }
+
+    /// Tells every process that `path` changed.
+    fn bump(&self, path: &Path) {
+        if let Some(g) = &self.generations {
+            g.bump(Self::slot(path));
+        }
+    }
+
+    fn slot(path: &Path) -> usize {
+        generations::slot_of(&path.file_name().unwrap_or_default().to_string_lossy())
     }
 
     fn read(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -173,7 +218,9 @@ impl FileStore {
             f.write_all(&sealed)?;
             stamp_uniquely(&f)?;
             f.sync_all()?;
-            fs::rename(&tmp, self.path_for(user))?;
+            let path = self.path_for(user);
+            fs::rename(&tmp, &path)?;
+            self.bump(&path);
             // The rename is durable once the directory is synced.
             File::open(&self.dir)?.sync_all()
         })();
@@ -184,7 +231,10 @@ impl FileStore {
     }
 
     fn remove(&self, user: &str) -> Result<(), StoreError> {
-        match fs::remove_file(self.path_for(user)) {
+        let path = self.path_for(user);
+        let removed = fs::remove_file(&path);
+        self.bump(&path);
+        match removed {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
@@ -256,7 +306,7 @@ fn stamp_uniquely(f: &File) -> std::io::Result<()> {
 }
 
 impl TokenStore for FileStore {
-    fn load(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+    fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
         self.read_cached(user)
     }
 
@@ -440,7 +490,13 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let n = s.load("sid:c").unwrap().unwrap().access_token.unwrap();
+        let n = s
+            .load("sid:c")
+            .unwrap()
+            .unwrap()
+            .access_token
+            .clone()
+            .unwrap();
         assert_eq!(n, "200");
     }
 
@@ -461,7 +517,11 @@ mod tests {
         );
         a.delete("sid:1").unwrap();
         assert!(b.load("sid:1").unwrap().is_none());
-        // A corrupted file is noticed even when an earlier good read is cached.
+        // A file corrupted behind the store's back is noticed once the recheck interval passed.
+        let b = FileStore {
+            recheck_after: std::time::Duration::ZERO,
+            ..b
+        };
         a.save("sid:2", &record("x")).unwrap();
         assert!(b.load("sid:2").unwrap().is_some());
         let p = b.path_for("sid:2");

@@ -3,6 +3,9 @@
 //! record format (sealed JSON, bound to its user) is shared by all of them.
 
 pub mod file;
+mod generations;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,8 +86,9 @@ pub enum Update {
 
 /// A store of token records keyed by the user's `sid:...` id.
 pub trait TokenStore: Send + Sync {
-    /// The record, `Ok(None)` if there is none.
-    fn load(&self, user: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// The record, `Ok(None)` if there is none. Shared: stores may hand out the same record to
+    /// many requests while it is unchanged (callers compare with `Arc::ptr_eq` to reuse work).
+    fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError>;
     /// Replaces the record atomically.
     fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError>;
     fn delete(&self, user: &str) -> Result<(), StoreError>;
