@@ -177,6 +177,13 @@ ezauth_result ezauth_module_new(ezauth_str config_path,
 // Frees a module. Free exactly once, after every outcome made from it is done; NULL is a no-op.
 void ezauth_module_free(ezauth_module *module);
 
+// The path prefix of the module's own routes (`httpSettings.routes.apiPrefix`, e.g.
+// `/.auth`, no trailing slash), valid until the module is freed. Event-driven hosts read the
+// body of POST requests under it before calling `ezauth_module_begin_request` (client-directed
+// login and `form_post` callbacks need it) and leave other bodies to the application.
+// Empty for NULL. Thread-safe.
+ezauth_str ezauth_module_api_prefix(const ezauth_module *module);
+
 // The result code of an error.
 ezauth_result ezauth_error_code(const ezauth_error *error);
 

@@ -76,6 +76,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_ezauth_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ezauth_under_prefix(ngx_http_request_t *r,
+    const ezauth_module *module);
 static ngx_int_t ngx_http_ezauth_read_body(ngx_http_request_t *r,
     ngx_http_ezauth_ctx_t *ctx);
 static void ngx_http_ezauth_body_handler(ngx_http_request_t *r);
@@ -183,7 +185,6 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
 
 
-static ngx_str_t  ngx_http_ezauth_auth_prefix = ngx_string("/.auth/");
 static ngx_str_t  ngx_http_ezauth_content_type = ngx_string("Content-Type");
 
 
@@ -220,11 +221,7 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
         /* the POST routes (client-directed login, form_post callbacks) */
 
         if (r->method == NGX_HTTP_POST
-            && r->unparsed_uri.len >= ngx_http_ezauth_auth_prefix.len
-            && ngx_strncasecmp(r->unparsed_uri.data,
-                               ngx_http_ezauth_auth_prefix.data,
-                               ngx_http_ezauth_auth_prefix.len)
-               == 0)
+            && ngx_http_ezauth_under_prefix(r, ctx->module))
         {
             return ngx_http_ezauth_read_body(r, ctx);
         }
@@ -261,6 +258,34 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
 
         return NGX_DECLINED;
     }
+}
+
+
+/* is the request under the module's route prefix (httpSettings.routes.apiPrefix)? */
+
+static ngx_uint_t
+ngx_http_ezauth_under_prefix(ngx_http_request_t *r, const ezauth_module *module)
+{
+    u_char      next;
+    ezauth_str  prefix;
+
+    prefix = ezauth_module_api_prefix(module);
+
+    if (prefix.len == 0 || r->unparsed_uri.len < prefix.len
+        || ngx_strncasecmp(r->unparsed_uri.data, (u_char *) prefix.ptr,
+                           prefix.len)
+           != 0)
+    {
+        return 0;
+    }
+
+    if (r->unparsed_uri.len == prefix.len) {
+        return 1;
+    }
+
+    next = r->unparsed_uri.data[prefix.len];
+
+    return next == '/' || next == '?';
 }
 
 

@@ -312,6 +312,18 @@ pub unsafe extern "C" fn ezauth_module_free(module: *mut ezauth_module) {
     })
 }
 
+/// The path prefix of the module's own routes (`httpSettings.routes.apiPrefix`, e.g.
+/// `/.auth`, no trailing slash), valid until the module is freed. Event-driven hosts read the
+/// body of POST requests under it before calling `ezauth_module_begin_request` (client-directed
+/// login and `form_post` callbacks need it) and leave other bodies to the application.
+/// Empty for NULL. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ezauth_module_api_prefix(module: *const ezauth_module) -> ezauth_str {
+    guard_value(str_of(""), || {
+        module_ref(module).map_or(str_of(""), |m| str_of(&m.settings().api_prefix))
+    })
+}
+
 /// The result code of an error.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_error_code(error: *const ezauth_error) -> ezauth_result {

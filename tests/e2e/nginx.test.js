@@ -630,6 +630,26 @@ describe('nginx request bodies', { skip }, () => {
     assert.equal(echo.headers['x-ms-client-principal-id'], 'gina');
   });
 
+  it('reads POST bodies under a custom routes.apiPrefix too (client-directed login at /_auth)', async () => {
+    const custom = await startStack(nginx, {
+      configure: (cfg) => {
+        cfg.httpSettings = { ...cfg.httpSettings, routes: { apiPrefix: '/_auth' } };
+        return cfg;
+      },
+    });
+    try {
+      const idToken = custom.idp.mintIdToken({ sub: 'prefix-user' });
+      const r = await custom.client().post(custom.at('/_auth/login/testidp'), {
+        body: JSON.stringify({ id_token: idToken }),
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(r.status, 200, r.describe());
+      assert.ok(JSON.parse(r.text).authenticationToken);
+    } finally {
+      await custom.stop();
+    }
+  });
+
   it('refuses a body over 64 KB to /.auth/ by its Content-Length with 413', async () => {
     const body = 'x'.repeat(64 * 1024 + 1);
     const r = await request(s.at('/.auth/login/testidp/callback'), {
