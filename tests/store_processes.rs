@@ -73,7 +73,8 @@ fn concurrent_processes_lose_no_update() {
     }
     let s = store(&dir);
     for user in USERS {
-        assert_eq!(count(&s.load(user).unwrap()), WORKERS * ROUNDS, "{user}");
+        let record = s.load(user).unwrap().map(|r| (*r).clone());
+        assert_eq!(count(&record), WORKERS * ROUNDS, "{user}");
     }
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
