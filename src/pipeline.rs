@@ -170,15 +170,13 @@ impl Module {
         };
 
         if let Some(rest) = api_rest {
-            if rest.is_empty() || rest.starts_with('/') {
-                let ctx = Ctx {
-                    req,
-                    origin,
-                    caller,
-                    can_block,
-                };
-                return routes::dispatch(self, &ctx, rest);
-            }
+            let ctx = Ctx {
+                req,
+                origin,
+                caller,
+                can_block,
+            };
+            return routes::dispatch(self, &ctx, rest);
         }
 
         if let Some(caller) = caller {

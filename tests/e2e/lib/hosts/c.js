@@ -7,9 +7,9 @@
 //     port:   TCP port on 127.0.0.1 (0/undefined = pick a free one)
 //   A host that fails to start (bad configuration, ...) rejects with an Error carrying
 //   .exitCode (number, or null when killed) and .logs (everything the process printed).
+import { spawnCaptured } from '../proc.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { C_HOST_BIN, scratchDir, removeScratch } from '../paths.js';
 import { freePort } from '../ports.js';
 
@@ -42,39 +42,20 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bi
     e.logs = '';
     throw e;
   }
-  const child = spawn(bin, ['-l', `127.0.0.1:${listenPort}`, '-c', configPath], {
-    env: { ...baseEnv(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let exited = null;
-  const onData = (d) => {
-    out += d.toString('utf8');
-    if (out.length > 8 * 1024 * 1024) out = out.slice(-4 * 1024 * 1024);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    });
-  });
-  child.on('error', (e) => {
-    out += `\n[spawn error] ${e.message}\n`;
-  });
+  const proc = spawnCaptured([bin, '-l', `127.0.0.1:${listenPort}`, '-c', configPath], { env: { ...baseEnv(), ...env } });
+  const { child, exitPromise } = proc;
 
   await new Promise((resolve, reject) => {
     const deadline = setTimeout(() => {
       cleanup();
       child.kill('SIGKILL');
-      const e = new Error(`ezauth-host did not print 'listening on' within ${readyTimeoutMs} ms; output:\n${out}`);
+      const e = new Error(`ezauth-host did not print 'listening on' within ${readyTimeoutMs} ms; output:\n${proc.output()}`);
       e.exitCode = null;
-      e.logs = out;
+      e.logs = proc.output();
       reject(e);
     }, readyTimeoutMs);
     const check = () => {
-      if (READY_RE.test(out)) {
+      if (READY_RE.test(proc.output())) {
         cleanup();
         resolve();
       }
@@ -82,14 +63,14 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bi
     const onExit = async () => {
       // drain what is left of the pipes before reporting
       await new Promise((r) => setTimeout(r, 50));
-      if (READY_RE.test(out)) return;
+      if (READY_RE.test(proc.output())) return;
       cleanup();
       const e = new Error(
-        `ezauth-host exited before listening (code ${exited.code}, signal ${exited.signal}); output:\n${out}`,
+        `ezauth-host exited before listening (code ${proc.exited().code}, signal ${proc.exited().signal}); output:\n${proc.output()}`,
       );
-      e.exitCode = exited.code;
-      e.signal = exited.signal;
-      e.logs = out;
+      e.exitCode = proc.exited().code;
+      e.signal = proc.exited().signal;
+      e.logs = proc.output();
       removeScratch(dir);
       reject(e);
     };
@@ -113,18 +94,18 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bi
     port: listenPort,
     pid: child.pid,
     configPath,
-    logs: () => out,
-    alive: () => exited === null,
-    exitStatus: () => exited,
+    logs: () => proc.output(),
+    alive: () => proc.exited() === null,
+    exitStatus: () => proc.exited(),
     async stop() {
-      if (exited === null) {
+      if (proc.exited() === null) {
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exitPromise;
         clearTimeout(t);
       }
       removeScratch(dir);
-      return exited;
+      return proc.exited();
     },
   };
 }

@@ -23,6 +23,7 @@
 // nginx runs as root here ("user root;" when the test runner is root) so that the workers can read
 // the scratch directory; the master's environment is the test's env, and every variable of it is
 // also named in an "env" line, so that the workers keep WEBSITE_AUTH_* and the *_SECRET values.
+import { spawnCaptured } from '../proc.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
@@ -258,41 +259,22 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
   // workers) under a checker
   const wrapper = (process.env.EZAUTH_NGINX_WRAPPER || '').split(' ').filter(Boolean);
   const argv = [...wrapper, NGINX_BIN, '-p', dir, '-c', confPath];
-  const child = spawn(argv[0], argv.slice(1), {
-    env: { ...baseEnv(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let exited = null;
-  const onData = (d) => {
-    out += d.toString('utf8');
-    if (out.length > 4 * 1024 * 1024) out = out.slice(-2 * 1024 * 1024);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    });
-  });
-  child.on('error', (e) => {
-    out += `\n[spawn error] ${e.message}\n`;
-  });
+  const proc = spawnCaptured(argv, { env: { ...baseEnv(), ...env }, maxBytes: 4 * 1024 * 1024 });
+  const { child, exitPromise } = proc;
 
   // The master's own output (startup, before error_log is open) comes first; it does not grow
   // once nginx runs, so offsets into logs() stay valid as the error log grows.
-  const logs = () => out + readFileSafe(errorLogPath);
+  const logs = () => proc.output() + readFileSafe(errorLogPath);
 
   const fail = async (why) => {
-    if (exited === null) {
+    if (proc.exited() === null) {
       child.kill('SIGKILL');
       await exitPromise;
     }
     await echo.close();
     const e = new Error(`nginx ${why}; output:\n${logs()}`);
-    e.exitCode = exited ? exited.code : null;
-    e.signal = exited ? exited.signal : null;
+    e.exitCode = proc.exited() ? proc.exited().code : null;
+    e.signal = proc.exited() ? proc.exited().signal : null;
     e.logs = logs();
     removeScratch(dir);
     return e;
@@ -300,9 +282,9 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
 
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (exited !== null) {
+    if (proc.exited() !== null) {
       await sleep(50); // drain the pipes
-      throw await fail(`exited before serving (code ${exited.code}, signal ${exited.signal})`);
+      throw await fail(`exited before serving (code ${proc.exited().code}, signal ${proc.exited().signal})`);
     }
     try {
       const r = await probe(listenPort, READY_PATH, 500);
@@ -327,8 +309,8 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
     errorLogPath,
     echoPort: echo.port,
     logs,
-    alive: () => exited === null,
-    exitStatus: () => exited,
+    alive: () => proc.exited() === null,
+    exitStatus: () => proc.exited(),
     workerPids: () => childPids(child.pid),
 
     async reload({ config: next, timeoutMs = 15000 } = {}) {
@@ -355,7 +337,7 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
     },
 
     async stop() {
-      if (exited === null) {
+      if (proc.exited() === null) {
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exitPromise;
@@ -363,7 +345,7 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
       }
       await echo.close();
       removeScratch(dir);
-      return exited;
+      return proc.exited();
     },
   };
   return host;
