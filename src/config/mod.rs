@@ -96,6 +96,9 @@ pub struct Settings {
     pub refresh_extension: Duration,
     pub allowed_external_redirect_urls: Vec<String>,
     pub cookie_lifetime: Duration,
+    /// `cookieExpiration.convention: IdentityProviderDerived`: sessions end when the provider's
+    /// access token does (when the provider says), instead of after `cookie_lifetime`.
+    pub session_follows_provider: bool,
     pub nonce_lifetime: Duration,
     pub require_https: bool,
     pub api_prefix: String,
@@ -106,6 +109,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// When a session started (or renewed) at `now` ends: after `cookieExpiration`, or with the
+    /// provider's token under `IdentityProviderDerived` when the provider gave an expiry.
+    pub fn session_expiry(&self, now: i64, provider_expires_at: Option<i64>) -> i64 {
+        match provider_expires_at {
+            Some(at) if self.session_follows_provider && at > now => at,
+            _ => now + self.cookie_lifetime.as_secs() as i64,
+        }
+    }
+
     pub fn provider(&self, name: &str) -> Option<&ProviderSettings> {
         self.providers
             .iter()
@@ -290,7 +302,10 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         }
     }
 
-    let cookie_lifetime = match login.cookie_expiration.and_then(|c| c.time_to_expiration) {
+    let cookie_expiration = login.cookie_expiration.unwrap_or_default();
+    let session_follows_provider =
+        cookie_expiration.convention == Some(schema::CookieConvention::IdentityProviderDerived);
+    let cookie_lifetime = match cookie_expiration.time_to_expiration {
         Some(t) => parse_timespan(&t).filter(|d| !d.is_zero()).ok_or_else(|| {
             invalid(
                 "login.cookieExpiration.timeToExpiration",
@@ -356,6 +371,7 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         refresh_extension: Duration::from_secs_f64(refresh_hours * 3600.0),
         allowed_external_redirect_urls: login.allowed_external_redirect_urls,
         cookie_lifetime,
+        session_follows_provider,
         nonce_lifetime,
         require_https: http.require_https.unwrap_or(true),
         api_prefix,
@@ -724,6 +740,24 @@ mod tests {
         assert!(s.is_excluded("/public/a/b"));
         assert!(s.is_excluded("/public"));
         assert!(!s.is_excluded("/publicity"));
+    }
+
+    #[test]
+    fn session_expiry_follows_the_provider_only_when_asked() {
+        let fixed = parse(
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"login":{"cookieExpiration":{"timeToExpiration":"01:00:00"}}}"#,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(fixed.session_expiry(1000, Some(1500)), 4600);
+        let derived = parse(
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"login":{"cookieExpiration":{"convention":"IdentityProviderDerived"}}}"#,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(derived.session_expiry(1000, Some(1500)), 1500);
+        assert_eq!(derived.session_expiry(1000, None), 1000 + 8 * 3600);
+        assert_eq!(derived.session_expiry(1000, Some(900)), 1000 + 8 * 3600);
     }
 
     #[test]

@@ -252,8 +252,9 @@ pub struct CookieExpiration {
     pub time_to_expiration: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CookieConvention {
+    #[default]
     FixedTime,
     IdentityProviderDerived,
 }

@@ -70,7 +70,8 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         }
     }
     let now = session::now();
-    let exp = now + module.settings().cookie_lifetime.as_secs() as i64;
+    let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
+    let exp = module.settings().session_expiry(now, token_exp);
     let audience = format!("{}/", ctx.origin.base());
     let token = session::mint_token(&module.settings().keys, &principal, &audience, now, exp);
     module.log().info(format_args!(

@@ -326,7 +326,9 @@ fn complete_login(
         }
     }
     let now = session::now();
-    let exp = now + module.settings().cookie_lifetime.as_secs() as i64;
+    let exp = module
+        .settings()
+        .session_expiry(now, identity.tokens.expires_at);
     module.log().info(format_args!(
         "signed in {} ({}) with {}",
         principal.sid,

@@ -48,6 +48,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         );
     };
     let mut failure = None;
+    let mut expires_at = None;
     let stored = store.update(sid, &mut |current| {
         let Some(mut record) = current else {
             failure = Some(Failure::NoRecord);
@@ -59,6 +60,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         };
         match provider.refresh(&refresh_token) {
             Ok(tokens) => {
+                expires_at = tokens.expires_at;
                 record.access_token = tokens.access_token.or(record.access_token);
                 record.id_token = tokens.id_token.or(record.id_token);
                 // Providers that do not rotate return no new refresh token: keep the old one.
@@ -110,7 +112,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     ));
 
     let now = session::now();
-    let exp = now + module.settings().cookie_lifetime.as_secs() as i64;
+    let exp = module.settings().session_expiry(now, expires_at);
     let keys = &module.settings().keys;
     match caller.credential {
         Credential::SessionToken => {
