@@ -465,6 +465,9 @@ impl Module {
                         "You are not signed in.",
                     );
                 };
+                if self.settings.preserve_url_fragments {
+                    return Outcome::Finish(self.fragment_keeper(provider.name()));
+                }
                 if !can_block {
                     return Outcome::Blocking(Box::new(req.to_owned_request()));
                 }
@@ -493,6 +496,28 @@ impl Module {
                 "You are not signed in.",
             ),
         }
+    }
+
+    /// `preserveUrlFragmentsForLogins`: browsers never send `#fragment`, so instead of the
+    /// redirect, a page whose script reads its own URL, fragment included, and starts the
+    /// login with it as the post-login target.
+    fn fragment_keeper(&self, provider: &str) -> Response {
+        let login = format!("{}/login/{provider}", self.settings.api_prefix);
+        let login_js = serde_json::to_string(&login)
+            .unwrap_or_default()
+            .replace('<', "\\u003c");
+        let mut r = Response::html(200, "Signing in", "Redirecting to sign in...");
+        r.body = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Signing in</title></head>\
+             <body><p>Redirecting to sign in&hellip;</p>\
+             <noscript><a href=\"{href}\">Sign in</a></noscript>\
+             <script>location.replace({login_js} + \"?post_login_redirect_uri=\" + \
+             encodeURIComponent(location.pathname + location.search + location.hash));</script>\
+             </body></html>\n",
+            href = http::html_escape(&login),
+        )
+        .into_bytes();
+        r
     }
 
     /// Logs why, and answers `status` with a short public message.

@@ -99,6 +99,8 @@ pub struct Settings {
     /// `cookieExpiration.convention: IdentityProviderDerived`: sessions end when the provider's
     /// access token does (when the provider says), instead of after `cookie_lifetime`.
     pub session_follows_provider: bool,
+    /// `login.preserveUrlFragmentsForLogins`: a page that keeps `#fragment` through the login.
+    pub preserve_url_fragments: bool,
     pub nonce_lifetime: Duration,
     pub require_https: bool,
     pub api_prefix: String,
@@ -372,6 +374,7 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         allowed_external_redirect_urls: login.allowed_external_redirect_urls,
         cookie_lifetime,
         session_follows_provider,
+        preserve_url_fragments: login.preserve_url_fragments_for_logins.unwrap_or(false),
         nonce_lifetime,
         require_https: http.require_https.unwrap_or(true),
         api_prefix,

@@ -118,5 +118,31 @@ for (const host of hosts) {
       assert.equal(res.status(), 401);
       await context.close();
     });
+
+    it('with preserveUrlFragmentsForLogins the #fragment survives the sign-in', async () => {
+      const keep = await startStack(host, {
+        configure: (cfg) => {
+          cfg.login = { ...cfg.login, preserveUrlFragmentsForLogins: true };
+          return cfg;
+        },
+      });
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await page.goto(keep.at('/docs/page?x=1#section-2'));
+        await page.waitForURL((u) => u.origin === new URL(keep.idp.issuer).origin);
+        await page.fill('input[name=login]', 'fragment-user');
+        await page.fill('input[name=password]', 'any password');
+        await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+        if (new URL(page.url()).origin !== keep.origin) {
+          await Promise.all([page.waitForURL((u) => u.origin === keep.origin), page.click('button[type=submit]')]);
+        }
+        assert.equal(page.url(), keep.at('/docs/page?x=1#section-2'));
+        assert.equal((await echoJson(page)).headers['x-ms-client-principal-id'], 'fragment-user');
+      } finally {
+        await context.close();
+        await keep.stop();
+      }
+    });
   });
 }
