@@ -149,9 +149,12 @@ impl Module {
 
         let path = req.path();
         let prefix = &self.settings.api_prefix;
-        let api_rest = path
-            .strip_prefix(prefix.as_str())
-            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let api_rest = if self.settings.logout_endpoint.as_deref() == Some(path) {
+            Some("/logout")
+        } else {
+            path.strip_prefix(prefix.as_str())
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
         let grace = match api_rest {
             Some(rest) if routes::is_refresh(rest) => {
                 self.settings.refresh_extension.as_secs() as i64

@@ -130,6 +130,33 @@ fn api_prefix_moves_the_routes() {
 }
 
 #[test]
+fn a_configured_logout_endpoint_signs_out_too() {
+    let m = module(
+        r#","httpSettings":{"requireHttps":false},"login":{"routes":{"logoutEndpoint":"/signout"}}"#,
+    );
+    let r = finished(run(&m, "GET", "/signout", "http", &[]));
+    assert_eq!(
+        (r.status, location(&r).as_str()),
+        (302, "/.auth/logout/complete")
+    );
+    assert!(r
+        .headers
+        .iter()
+        .any(|(n, v)| n == "Set-Cookie" && v.starts_with("AppServiceAuthSession=;")));
+    assert_eq!(
+        finished(run(
+            &m,
+            "GET",
+            "/signout?post_logout_redirect_uri=//evil.example",
+            "http",
+            &[]
+        ))
+        .status,
+        400
+    );
+}
+
+#[test]
 fn a_disabled_module_passes_requests_but_still_scrubs() {
     let m = module(r#","platform":{"enabled":false},"httpSettings":{"requireHttps":false}"#);
     match run(

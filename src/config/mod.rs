@@ -101,6 +101,8 @@ pub struct Settings {
     pub session_follows_provider: bool,
     /// `login.preserveUrlFragmentsForLogins`: a page that keeps `#fragment` through the login.
     pub preserve_url_fragments: bool,
+    /// `login.routes.logoutEndpoint`: another path that signs out, like `{prefix}/logout`.
+    pub logout_endpoint: Option<String>,
     pub nonce_lifetime: Duration,
     pub require_https: bool,
     pub api_prefix: String,
@@ -304,6 +306,15 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         }
     }
 
+    let logout_endpoint = login.routes.and_then(|r| r.logout_endpoint);
+    if let Some(p) = &logout_endpoint {
+        if !p.starts_with('/') || p.contains(['?', '#', ' ']) || p.len() < 2 {
+            return Err(invalid(
+                "login.routes.logoutEndpoint",
+                "must be a path like /signout",
+            ));
+        }
+    }
     let cookie_expiration = login.cookie_expiration.unwrap_or_default();
     let session_follows_provider =
         cookie_expiration.convention == Some(schema::CookieConvention::IdentityProviderDerived);
@@ -375,6 +386,7 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         cookie_lifetime,
         session_follows_provider,
         preserve_url_fragments: login.preserve_url_fragments_for_logins.unwrap_or(false),
+        logout_endpoint,
         nonce_lifetime,
         require_https: http.require_https.unwrap_or(true),
         api_prefix,
@@ -761,6 +773,14 @@ mod tests {
         assert_eq!(derived.session_expiry(1000, Some(1500)), 1500);
         assert_eq!(derived.session_expiry(1000, None), 1000 + 8 * 3600);
         assert_eq!(derived.session_expiry(1000, Some(900)), 1000 + 8 * 3600);
+    }
+
+    #[test]
+    fn logout_endpoint_must_be_a_path() {
+        let e = err(
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"login":{"routes":{"logoutEndpoint":"signout"}}}"#,
+        );
+        assert_eq!(e.path, "login.routes.logoutEndpoint");
     }
 
     #[test]
