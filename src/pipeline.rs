@@ -14,11 +14,11 @@ use crate::config::{
 use crate::headers;
 use crate::http::{self, Forward, HeaderGroup, Outcome, OwnedRequest, Request, Response};
 use crate::logger::Logger;
-use crate::providers::{Network, ProviderError, Providers};
+use crate::providers::{Network, Provider, ProviderError, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::routes::{self, Caller, Credential, Ctx, Origin};
 use crate::session::{self, Principal};
-use crate::store::{file::FileStore, TokenRecord, TokenStore};
+use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
 
 /// A loaded configuration, shared by every request (thread-safe, immutable but for caches).
 pub struct Module {
@@ -397,6 +397,7 @@ impl Module {
             }
             return match provider.validate_token(token, net) {
                 Ok(identity) => {
+                    self.authorize(provider.as_ref(), &identity.claims)?;
                     let sid =
                         session::sid_for(provider.name(), &identity.issuer, &identity.subject);
                     let principal = session::principal(sid, provider.settings(), &identity.claims);
@@ -521,6 +522,22 @@ impl Module {
         )
         .into_bytes();
         r
+    }
+
+    /// Applies the provider's allow-lists (Azure AD's group, identity and application checks)
+    /// to a signed-in identity: 403 when they refuse it.
+    pub fn authorize(&self, provider: &dyn Provider, claims: &[Claim]) -> Result<(), Outcome> {
+        let settings = provider.settings();
+        settings
+            .authorization
+            .check(claims, &settings.client_id)
+            .map_err(|why| {
+                self.refuse(
+                    403,
+                    &format!("{}: access denied: {why}", provider.name()),
+                    "You do not have permission to use this application.",
+                )
+            })
     }
 
     /// Logs why, and answers `status` with a short public message.

@@ -69,6 +69,56 @@ pub struct ProviderSettings {
     pub allowed_audiences: Vec<String>,
     /// Azure AD marks users by `oid`; others by `sub`.
     pub is_aad: bool,
+    /// Who may sign in at all (Azure AD's `jwtClaimChecks` and `defaultAuthorizationPolicy`).
+    pub authorization: Authorization,
+}
+
+/// Allow-lists from Azure AD's validation settings; an empty list allows everyone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Authorization {
+    /// The user must be in one of these groups (`groups` claim).
+    pub groups: Vec<String>,
+    /// The user's object id (`oid`) must be one of these.
+    pub identities: Vec<String>,
+    /// The application that obtained the token (`azp` or `appid`) must be one of these.
+    pub applications: Vec<String>,
+}
+
+impl Authorization {
+    /// Checks a user's claims; `Err` says which rule refused them. The app's own client id
+    /// always counts as an allowed application: its own sign-ins obtain tokens for itself.
+    pub fn check(&self, claims: &[crate::store::Claim], own_client_id: &str) -> Result<(), String> {
+        fn values<'a>(
+            claims: &'a [crate::store::Claim],
+            typ: &'a str,
+        ) -> impl Iterator<Item = &'a str> + 'a {
+            claims
+                .iter()
+                .filter(move |c| c.typ == typ)
+                .map(|c| c.val.as_str())
+        }
+        let values = |typ: &'static str| values(claims, typ);
+        if !self.groups.is_empty() && !values("groups").any(|g| self.groups.iter().any(|a| a == g))
+        {
+            return Err("the user is in none of the allowed groups".into());
+        }
+        if !self.identities.is_empty() {
+            let oid =
+                values("http://schemas.microsoft.com/identity/claims/objectidentifier").next();
+            if !oid.is_some_and(|o| self.identities.iter().any(|a| a == o)) {
+                return Err(format!("object id {oid:?} is not an allowed identity"));
+            }
+        }
+        if !self.applications.is_empty() {
+            let app = values("azp").next().or_else(|| values("appid").next());
+            let allowed =
+                app.is_some_and(|a| a == own_client_id || self.applications.iter().any(|x| x == a));
+            if !allowed {
+                return Err(format!("client application {app:?} is not allowed"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -447,6 +497,23 @@ fn resolve_providers(
                 "{}/.well-known/openid-configuration",
                 issuer.trim_end_matches('/')
             );
+            let validation = aad.validation.unwrap_or_default();
+            let checks = validation.jwt_claim_checks.unwrap_or_default();
+            let policy = validation.default_authorization_policy.unwrap_or_default();
+            let principals = policy.allowed_principals.unwrap_or_default();
+            let authorization = Authorization {
+                groups: checks
+                    .allowed_groups
+                    .into_iter()
+                    .chain(principals.groups)
+                    .collect(),
+                identities: principals.identities,
+                applications: checks
+                    .allowed_client_applications
+                    .into_iter()
+                    .chain(policy.allowed_applications)
+                    .collect(),
+            };
             out.push(ProviderSettings {
                 name: "aad".into(),
                 client_id,
@@ -456,11 +523,9 @@ fn resolve_providers(
                 login_parameters,
                 name_claim_type:
                     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(),
-                allowed_audiences: aad
-                    .validation
-                    .map(|v| v.allowed_audiences)
-                    .unwrap_or_default(),
+                allowed_audiences: validation.allowed_audiences,
                 is_aad: true,
+                authorization,
             });
         }
     }
@@ -561,6 +626,7 @@ fn resolve_providers(
             }),
             allowed_audiences: Vec::new(),
             is_aad: false,
+            authorization: Authorization::default(),
         });
     }
     Ok(out)
@@ -781,6 +847,65 @@ mod tests {
             r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"login":{"routes":{"logoutEndpoint":"signout"}}}"#,
         );
         assert_eq!(e.path, "login.routes.logoutEndpoint");
+    }
+
+    #[test]
+    fn aad_authorization_lists_are_read_and_checked() {
+        let json = r#"{"globalValidation":{"unauthenticatedClientAction":"Return401"},
+            "identityProviders":{"azureActiveDirectory":{"registration":{"openIdIssuer":"https://login.example/t/v2.0","clientId":"me"},
+            "validation":{"jwtClaimChecks":{"allowedGroups":["g1"]},
+              "defaultAuthorizationPolicy":{"allowedPrincipals":{"identities":["o1"]},"allowedApplications":["app1"]}}}}}"#;
+        let a = &parse(json, &env()).unwrap().providers[0].authorization;
+        let claim = |t: &str, v: &str| crate::store::Claim {
+            typ: t.into(),
+            val: v.into(),
+        };
+        let oid = "http://schemas.microsoft.com/identity/claims/objectidentifier";
+        let ok = [
+            claim("groups", "g1"),
+            claim(oid, "o1"),
+            claim("azp", "app1"),
+        ];
+        assert!(a.check(&ok, "me").is_ok());
+        assert!(a
+            .check(
+                &[claim("groups", "g1"), claim(oid, "o1"), claim("azp", "me")],
+                "me"
+            )
+            .is_ok());
+        assert!(a
+            .check(
+                &[
+                    claim("groups", "g2"),
+                    claim(oid, "o1"),
+                    claim("azp", "app1")
+                ],
+                "me"
+            )
+            .is_err());
+        assert!(a
+            .check(
+                &[
+                    claim("groups", "g1"),
+                    claim(oid, "o2"),
+                    claim("azp", "app1")
+                ],
+                "me"
+            )
+            .is_err());
+        assert!(a
+            .check(
+                &[
+                    claim("groups", "g1"),
+                    claim(oid, "o1"),
+                    claim("azp", "app2")
+                ],
+                "me"
+            )
+            .is_err());
+        assert!(Authorization::default().check(&[], "me").is_ok());
+        let e = err(&json.replace("allowedGroups", "allowedGroupz"));
+        assert!(e.path.ends_with("jwtClaimChecks.allowedGroupz"), "{e}");
     }
 
     #[test]

@@ -149,8 +149,34 @@ pub struct AadLogin {
 pub struct AadValidation {
     #[serde(default)]
     pub allowed_audiences: Vec<String>,
-    pub jwt_claim_checks: Option<serde_json::Value>,
-    pub default_authorization_policy: Option<serde_json::Value>,
+    pub jwt_claim_checks: Option<JwtClaimChecks>,
+    pub default_authorization_policy: Option<DefaultAuthorizationPolicy>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JwtClaimChecks {
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub allowed_client_applications: Vec<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DefaultAuthorizationPolicy {
+    pub allowed_principals: Option<AllowedPrincipals>,
+    #[serde(default)]
+    pub allowed_applications: Vec<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedPrincipals {
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub identities: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]

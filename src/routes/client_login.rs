@@ -46,6 +46,9 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         Ok(i) => i,
         Err(e) => return module.provider_failure("client login", provider.name(), &e),
     };
+    if let Err(refusal) = module.authorize(provider.as_ref(), &identity.claims) {
+        return refusal;
+    }
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
     let principal = session::principal(sid.clone(), provider.settings(), &identity.claims);
     if let Some(store) = module.store() {

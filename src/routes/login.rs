@@ -301,6 +301,7 @@ fn complete_login(
     identity: Identity,
     state: &LoginState,
 ) -> Result<Response, Outcome> {
+    module.authorize(provider, &identity.claims)?;
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
     let principal: Principal =
         session::principal(sid.clone(), provider.settings(), &identity.claims);
