@@ -71,6 +71,8 @@ pub struct ProviderSettings {
     pub is_aad: bool,
     /// Who may sign in at all (Azure AD's `jwtClaimChecks` and `defaultAuthorizationPolicy`).
     pub authorization: Authorization,
+    /// Logout also ends the provider's session.
+    pub sign_out_at_provider: bool,
 }
 
 /// Allow-lists from Azure AD's validation settings; an empty list allows everyone.
@@ -277,7 +279,12 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         }
     }
 
-    let providers = resolve_providers(raw.identity_providers.unwrap_or_default(), env)?;
+    let mut providers = resolve_providers(raw.identity_providers.unwrap_or_default(), env)?;
+    if let Some(all) = ext.sign_out_at_provider {
+        for p in &mut providers {
+            p.sign_out_at_provider = all;
+        }
+    }
 
     let default_provider = match gv.redirect_to_provider {
         Some(name) => {
@@ -526,6 +533,7 @@ fn resolve_providers(
                 allowed_audiences: validation.allowed_audiences,
                 is_aad: true,
                 authorization,
+                sign_out_at_provider: true,
             });
         }
     }
@@ -627,6 +635,7 @@ fn resolve_providers(
             allowed_audiences: Vec::new(),
             is_aad: false,
             authorization: Authorization::default(),
+            sign_out_at_provider: false,
         });
     }
     Ok(out)

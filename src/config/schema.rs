@@ -361,4 +361,7 @@ pub struct Extensions {
     /// sealed still opens, so rotating the key signs nobody out.
     #[serde(default)]
     pub previous_encryption_key_setting_names: Vec<String>,
+    /// Logout also ends the provider's session (RP-initiated logout). Default: on for Azure AD,
+    /// as App Service does, off for custom providers.
+    pub sign_out_at_provider: Option<bool>,
 }

@@ -125,6 +125,14 @@ pub trait Provider: Send + Sync {
     fn issuer(&self, net: Network) -> Result<String, ProviderError>;
     /// Validates a token this provider signed for this app (client-directed login, bearer).
     fn validate_token(&self, token: &str, net: Network) -> Result<Identity, ProviderError>;
+    /// Where to send the browser to end the provider's own session (RP-initiated logout), if
+    /// the provider offers it and its metadata is at hand; it comes back to
+    /// `post_logout_redirect_uri` (absolute).
+    fn end_session_url(
+        &self,
+        id_token_hint: Option<&str>,
+        post_logout_redirect_uri: &str,
+    ) -> Option<String>;
     /// Redeems a refresh token for new tokens. `Rejected` means the provider refused the grant
     /// (revoked, expired, reused); providers that cannot refresh answer `BadRequest`.
     fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError>;

@@ -26,6 +26,8 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), when offered.
+    end_session_endpoint: Option<String>,
 }
 
 struct Cached<T> {
@@ -63,6 +65,7 @@ impl OidcProvider {
                     authorization_endpoint: authorization.clone(),
                     token_endpoint: token.clone(),
                     jwks_uri: jwks.clone(),
+                    end_session_endpoint: None,
                 }))
             }
             OidcEndpoints::Discovery(url) => url,
@@ -203,6 +206,7 @@ fn parse_metadata(url: &str, doc: &Value) -> Result<Metadata, ProviderError> {
         authorization_endpoint: field("authorization_endpoint")?,
         token_endpoint: field("token_endpoint")?,
         jwks_uri: field("jwks_uri")?,
+        end_session_endpoint: field("end_session_endpoint").ok(),
     })
 }
 
@@ -307,6 +311,25 @@ impl Provider for OidcProvider {
             claims: claims::from_jwt(&claims),
             tokens: Tokens::default(),
         })
+    }
+
+    fn end_session_url(
+        &self,
+        id_token_hint: Option<&str>,
+        post_logout_redirect_uri: &str,
+    ) -> Option<String> {
+        // Only what is cached: logout never waits for a provider.
+        let meta = self.metadata(Network::CacheOnly).ok()?;
+        let mut url = url::Url::parse(meta.end_session_endpoint.as_deref()?).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &self.settings.client_id)
+                .append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
+            if let Some(hint) = id_token_hint {
+                q.append_pair("id_token_hint", hint);
+            }
+        }
+        Some(url.into())
     }
 
     fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError> {

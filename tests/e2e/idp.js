@@ -100,6 +100,8 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
         client_id: CLIENT_ID,
         client_secret: CLIENT_SECRET,
         redirect_uris: redirectUris,
+        // RP-initiated logout returns to the module's signed-out page of the same site
+        post_logout_redirect_uris: redirectUris.map((u) => u.replace(/\/login\/[^/]+\/callback$/, '/logout/complete')),
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',
