@@ -43,7 +43,8 @@ const TAG_LEN: usize = 16;
 pub struct Keys {
     /// Current sealing key first, then previous ones (rotation: new key first, then old).
     seal_keys: Vec<[u8; 32]>,
-    file_name_key: [u8; 32],
+    /// Likewise for token-store file names: entries written under an older key stay findable.
+    file_name_keys: Vec<[u8; 32]>,
     signing_key: Vec<u8>,
 }
 
@@ -51,13 +52,10 @@ impl Keys {
     /// `encryption` and `signing` are the raw key bytes (already hex-decoded); `previous` are
     /// older encryption keys that can still open what they sealed.
     pub fn new(encryption: &[u8], signing: &[u8], previous: &[Vec<u8>]) -> Keys {
-        let seal_keys = std::iter::once(encryption)
-            .chain(previous.iter().map(|k| k.as_slice()))
-            .map(|k| derive(k, b"seal"))
-            .collect();
+        let all = || std::iter::once(encryption).chain(previous.iter().map(|k| k.as_slice()));
         Keys {
-            seal_keys,
-            file_name_key: derive(encryption, b"token-store-file-name"),
+            seal_keys: all().map(|k| derive(k, b"seal")).collect(),
+            file_name_keys: all().map(|k| derive(k, b"token-store-file-name")).collect(),
             signing_key: signing.to_vec(),
         }
     }
@@ -93,12 +91,24 @@ impl Keys {
     /// A file name for a user's token-store entry: a keyed hash, so names reveal nothing and
     /// cannot be chosen by a client.
     pub fn store_file_name(&self, user_id: &str) -> String {
-        hex(&hmac_sha256(&self.file_name_key, user_id.as_bytes())[..16])
+        file_name(&self.file_name_keys[0], user_id)
+    }
+
+    /// The names the entry had under previous keys (key rotation), oldest last.
+    pub fn previous_store_file_names(&self, user_id: &str) -> Vec<String> {
+        self.file_name_keys[1..]
+            .iter()
+            .map(|k| file_name(k, user_id))
+            .collect()
     }
 
     pub fn signing_key(&self) -> &[u8] {
         &self.signing_key
     }
+}
+
+fn file_name(key: &[u8; 32], user_id: &str) -> String {
+    hex(&hmac_sha256(key, user_id.as_bytes())[..16])
 }
 
 fn aad(purpose: Purpose, context: &[u8]) -> Vec<u8> {

@@ -97,6 +97,26 @@ impl FileStore {
             .join(format!("{}.tok", self.keys.store_file_name(user)))
     }
 
+    /// Where the entry lived under previous encryption keys (key rotation).
+    fn previous_paths_for(&self, user: &str) -> Vec<PathBuf> {
+        self.keys
+            .previous_store_file_names(user)
+            .into_iter()
+            .map(|name| self.dir.join(format!("{name}.tok")))
+            .collect()
+    }
+
+    /// An entry written before a key rotation, under its old name; it is moved to the current
+    /// name by the next write.
+    fn read_previous(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        for path in self.previous_paths_for(user) {
+            if let Some((record, _)) = self.read_file(user, &path)? {
+                return Ok(Some(Arc::new(record)));
+            }
+        }
+        Ok(None)
+    }
+
     fn lock_path_for(&self, user: &str) -> PathBuf {
         self.dir
             .join(format!("{}.lock", self.keys.store_file_name(user)))
@@ -221,6 +241,7 @@ impl FileStore {
             let path = self.path_for(user);
             fs::rename(&tmp, &path)?;
             self.bump(&path);
+            self.remove_previous(user);
             // The rename is durable once the directory is synced.
             File::open(&self.dir)?.sync_all()
         })();
@@ -230,7 +251,17 @@ impl FileStore {
         result.map_err(StoreError::from)
     }
 
+    /// Removes the entry's files under previous keys' names, once it lives under the current one.
+    fn remove_previous(&self, user: &str) {
+        for old in self.previous_paths_for(user) {
+            if fs::remove_file(&old).is_ok() {
+                self.bump(&old);
+            }
+        }
+    }
+
     fn remove(&self, user: &str) -> Result<(), StoreError> {
+        self.remove_previous(user);
         let path = self.path_for(user);
         let removed = fs::remove_file(&path);
         self.bump(&path);
@@ -307,7 +338,10 @@ fn stamp_uniquely(f: &File) -> std::io::Result<()> {
 
 impl TokenStore for FileStore {
     fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        self.read_cached(user)
+        match self.read_cached(user)? {
+            None => self.read_previous(user),
+            found => Ok(found),
+        }
     }
 
     fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
@@ -325,7 +359,13 @@ impl TokenStore for FileStore {
     ) -> Result<(), StoreError> {
         self.locked(user, || {
             // An entry that cannot be read is replaced, not merged into.
-            let current = self.read(user).unwrap_or(None);
+            let current = match self.read(user).unwrap_or(None) {
+                None => self
+                    .read_previous(user)
+                    .unwrap_or(None)
+                    .map(Arc::unwrap_or_clone),
+                found => found,
+            };
             match change(current) {
                 Update::Keep => Ok(()),
                 Update::Replace(next) => self.write(user, &next),
@@ -549,6 +589,42 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains("state")), "{names:?}");
+    }
+
+    #[test]
+    fn entries_survive_a_key_rotation_and_move_to_the_new_name() {
+        let dir = temp_dir("fs8");
+        let old = FileStore::open(&dir, Keys::new(&[1u8; 32], &[2u8; 32], &[])).unwrap();
+        old.save("sid:r", &record("before")).unwrap();
+        let rotated =
+            FileStore::open(&dir, Keys::new(&[7u8; 32], &[2u8; 32], &[vec![1u8; 32]])).unwrap();
+        let got = rotated
+            .load("sid:r")
+            .unwrap()
+            .expect("found under the old name");
+        assert_eq!(got.access_token.as_deref(), Some("before"));
+        rotated
+            .update("sid:r", &mut |cur| {
+                let mut r = cur.expect("update sees the old entry");
+                r.access_token = Some("after".into());
+                Update::Replace(Box::new(r))
+            })
+            .unwrap();
+        assert!(!old.path_for("sid:r").exists(), "the old name is gone");
+        assert!(rotated.path_for("sid:r").exists());
+        // Once rewritten, the entry needs only the new key; a key never configured finds nothing.
+        let forgetful = FileStore::open(&dir, Keys::new(&[7u8; 32], &[2u8; 32], &[])).unwrap();
+        assert_eq!(
+            forgetful
+                .load("sid:r")
+                .unwrap()
+                .unwrap()
+                .access_token
+                .as_deref(),
+            Some("after")
+        );
+        let lost = FileStore::open(&dir, Keys::new(&[9u8; 32], &[2u8; 32], &[])).unwrap();
+        assert!(lost.load("sid:r").unwrap().is_none());
     }
 
     #[test]
