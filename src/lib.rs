@@ -14,6 +14,7 @@
 pub mod config;
 pub mod crypto;
 pub mod ffi;
+pub mod fuzzing;
 pub mod headers;
 pub mod http;
 pub mod logger;
