@@ -316,6 +316,10 @@ impl Module {
     /// per-request path then skips base64, AES-GCM and JSON. Entries are keyed by the value's
     /// tail (the GCM tag) and compared in full; only values that opened are cached.
     fn open_session(&self, value: &str, now: i64) -> Result<Caller, session::Rejected> {
+        // A value that is not ASCII is not base64url: it opens nowhere, cached or not.
+        if !value.is_ascii() {
+            return Err(session::Rejected("session cookie is not base64url".into()));
+        }
         let key = &value[value.len().saturating_sub(COOKIE_CACHE_KEY_LEN)..];
         if let Some(hit) = self.sessions.lock().get(key) {
             if hit.cookie == value {
@@ -660,7 +664,9 @@ fn follows_redirects(req: &Request) -> bool {
         return false;
     }
     !req.headers.iter().any(|(n, _)| {
-        n.len() > 7 && n[..7].eq_ignore_ascii_case("x-zumo-")
+        n.as_bytes()
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-zumo-"))
             || n.eq_ignore_ascii_case("zumo-api-version")
     })
 }
