@@ -216,6 +216,23 @@ pub enum Outcome {
     Blocking(Box<OwnedRequest>),
 }
 
+impl Outcome {
+    /// Adds response headers (e.g. cookie deletions) to a finished response; other outcomes are
+    /// returned unchanged.
+    pub fn with_response_headers(
+        self,
+        extra: impl IntoIterator<Item = (String, String)>,
+    ) -> Outcome {
+        match self {
+            Outcome::Finish(mut r) => {
+                r.headers.extend(extra);
+                Outcome::Finish(r)
+            }
+            other => other,
+        }
+    }
+}
+
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",

@@ -207,7 +207,7 @@ impl Module {
             return pass(Vec::new(), response_add);
         }
         let outcome = self.unauthenticated(req, origin, can_block);
-        with_headers(outcome, response_add)
+        outcome.with_response_headers(response_add)
     }
 
     /// The origin the client addressed: Host (or the forward proxy's headers when configured).
@@ -632,16 +632,6 @@ impl Module {
                 None
             }
         }
-    }
-}
-
-fn with_headers(outcome: Outcome, extra: Vec<(String, String)>) -> Outcome {
-    match outcome {
-        Outcome::Finish(mut r) if !extra.is_empty() => {
-            r.headers.extend(extra);
-            Outcome::Finish(r)
-        }
-        other => other,
     }
 }
 

@@ -231,7 +231,7 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         "Set-Cookie".to_owned(),
         expire_login_cookie(module, &cookie, secure),
     );
-    let fail = |outcome: Outcome| with_header(outcome, clear_state.clone());
+    let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
     if !crypto::ct_eq(state.state.as_bytes(), state_param.as_bytes())
         || !state.provider.eq_ignore_ascii_case(provider.name())
     {
@@ -279,18 +279,8 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         Err(e) => return fail(module.provider_failure("callback", provider.name(), &e)),
     };
     complete_login(module, ctx, provider.as_ref(), identity, &state).map_or_else(fail, |r| {
-        with_header(Outcome::Finish(r), clear_state.clone())
+        Outcome::Finish(r).with_response_headers([clear_state.clone()])
     })
-}
-
-fn with_header(outcome: Outcome, header: (String, String)) -> Outcome {
-    match outcome {
-        Outcome::Finish(mut r) => {
-            r.headers.push(header);
-            Outcome::Finish(r)
-        }
-        other => other,
-    }
 }
 
 /// Stores the tokens, starts the session and sends the browser on.
