@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 
 /**
- * Spawns argv[0] with argv[1..]; returns {child, output(), exited(), exitPromise}.
+ * Spawns argv[0] with argv[1..]; returns {child, output(), exited(), exitPromise, terminate()}.
  * output(): what it printed so far (the last few MiB); exited(): null while it runs, then
  * {code, signal}.
  */
@@ -25,5 +25,15 @@ export function spawnCaptured(argv, { env, maxBytes = 8 * 1024 * 1024 } = {}) {
   child.on('error', (e) => {
     out += `\n[spawn error] ${e.message}\n`;
   });
-  return { child, exitPromise, output: () => out, exited: () => exited };
+  /** SIGTERM, then SIGKILL after graceMs; resolves with {code, signal}. */
+  async function terminate(graceMs = 5000) {
+    if (exited === null) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exitPromise;
+      clearTimeout(t);
+    }
+    return exited;
+  }
+  return { child, exitPromise, output: () => out, exited: () => exited, terminate };
 }

@@ -43,7 +43,7 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bi
     throw e;
   }
   const proc = spawnCaptured([bin, '-l', `127.0.0.1:${listenPort}`, '-c', configPath], { env: { ...baseEnv(), ...env } });
-  const { child, exitPromise } = proc;
+  const { child } = proc;
 
   await new Promise((resolve, reject) => {
     const deadline = setTimeout(() => {
@@ -98,12 +98,7 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bi
     alive: () => proc.exited() === null,
     exitStatus: () => proc.exited(),
     async stop() {
-      if (proc.exited() === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exitPromise;
-        clearTimeout(t);
-      }
+      await proc.terminate();
       removeScratch(dir);
       return proc.exited();
     },

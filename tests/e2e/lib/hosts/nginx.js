@@ -337,12 +337,7 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
     },
 
     async stop() {
-      if (proc.exited() === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exitPromise;
-        clearTimeout(t);
-      }
+      await proc.terminate();
       await echo.close();
       removeScratch(dir);
       return proc.exited();
