@@ -134,6 +134,17 @@ fn a_configured_logout_endpoint_signs_out_too() {
     let m = module(
         r#","httpSettings":{"requireHttps":false},"login":{"routes":{"logoutEndpoint":"/signout"}}"#,
     );
+    // Logout takes the user's store lock: it runs in the host's blocking step.
+    let req = Request {
+        method: "GET",
+        target: "/signout",
+        scheme: "http",
+        host: "app.example",
+        client_addr: "",
+        headers: vec![],
+        body: b"",
+    };
+    assert!(matches!(m.begin_request(&req), Outcome::Blocking(_)));
     let r = finished(run(&m, "GET", "/signout", "http", &[]));
     assert_eq!(
         (r.status, location(&r).as_str()),

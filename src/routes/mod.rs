@@ -124,7 +124,9 @@ const ROUTES: &[Route] = &[
     Route {
         segments: &["logout"],
         methods: &["GET", "HEAD", "POST"],
-        blocks: false,
+        // Deleting the tokens takes the user's store lock, which a refresh may hold across a
+        // provider call: never on the host's event loop.
+        blocks: true,
         handler: logout::logout,
     },
     Route {
