@@ -126,8 +126,8 @@ pub trait Provider: Send + Sync {
     /// Validates a token this provider signed for this app (client-directed login, bearer).
     fn validate_token(&self, token: &str, net: Network) -> Result<Identity, ProviderError>;
     /// Where to send the browser to end the provider's own session (RP-initiated logout), if
-    /// the provider offers it and its metadata is at hand; it comes back to
-    /// `post_logout_redirect_uri` (absolute).
+    /// the provider offers it; it comes back to `post_logout_redirect_uri` (absolute). May
+    /// fetch the provider's metadata; `None` when it cannot.
     fn end_session_url(
         &self,
         id_token_hint: Option<&str>,

@@ -318,8 +318,9 @@ impl Provider for OidcProvider {
         id_token_hint: Option<&str>,
         post_logout_redirect_uri: &str,
     ) -> Option<String> {
-        // Only what is cached: logout never waits for a provider.
-        let meta = self.metadata(Network::CacheOnly).ok()?;
+        // Logout runs in the blocking step, so discovery may be fetched (this process may not
+        // have served a login yet); a provider that cannot be reached means a local logout.
+        let meta = self.metadata(Network::Allowed).ok()?;
         let mut url = url::Url::parse(meta.end_session_endpoint.as_deref()?).ok()?;
         {
             let mut q = url.query_pairs_mut();
