@@ -35,7 +35,8 @@ const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct FileStore {
     dir: PathBuf,
     keys: Keys,
-    cache: Mutex<std::collections::HashMap<PathBuf, Cached>>,
+    /// Records by user id.
+    cache: Mutex<std::collections::HashMap<String, Cached>>,
     /// `None` when the table cannot be mapped: every read then checks the file.
     generations: Option<Generations>,
     recheck_after: std::time::Duration,
@@ -44,6 +45,8 @@ pub struct FileStore {
 /// A record as read, with the identity of the file it came from, the generation it was read
 /// at, and when its file was last checked.
 struct Cached {
+    /// The user's slot in the generation table.
+    slot: usize,
     stamp: Stamp,
     generation: u64,
     checked: std::time::Instant,
@@ -124,25 +127,30 @@ impl FileStore {
 
     /// The record, from the cache when nothing was written since it was read.
     fn read_cached(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let path = self.path_for(user);
-        // Read the generation first: a write that lands after this is seen next time.
-        let generation = self.generation_of(&path);
         let now = std::time::Instant::now();
-        if let (Some(gen), Some(c)) = (generation, self.cache.lock().get(&path)) {
-            if c.generation == gen && now.duration_since(c.checked) < self.recheck_after {
-                return Ok(Some(Arc::clone(&c.record)));
+        // The fast path: no file name to compute, no system call. The generation is read
+        // before anything else: a write that lands after this is seen next time.
+        if let Some(g) = &self.generations {
+            if let Some(c) = self.cache.lock().get(user) {
+                if c.generation == g.current(c.slot)
+                    && now.duration_since(c.checked) < self.recheck_after
+                {
+                    return Ok(Some(Arc::clone(&c.record)));
+                }
             }
         }
+        let path = self.path_for(user);
+        let slot = Self::slot(&path);
+        let generation = self.generations.as_ref().map_or(0, |g| g.current(slot));
         let stamp = match fs::symlink_metadata(&path) {
             Ok(meta) => Stamp::of(&meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.cache.lock().remove(&path);
+                self.cache.lock().remove(user);
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
-        let generation = generation.unwrap_or(0);
-        if let Some(c) = self.cache.lock().get_mut(&path) {
+        if let Some(c) = self.cache.lock().get_mut(user) {
             if c.stamp == stamp {
                 c.generation = generation;
                 c.checked = now;
@@ -158,8 +166,9 @@ impl FileStore {
             cache.clear();
         }
         cache.insert(
-            path,
+            user.to_owned(),
             Cached {
+                slot,
                 stamp,
                 generation,
                 checked: now,
@@ -167,11 +176,6 @@ impl FileStore {
             },
         );
         Ok(Some(record))
-    }
-
-    fn generation_of(&self, path: &Path) -> Option<u64> {
-        let g = self.generations.as_ref()?;
-        Some(g.current(Self::slot(path)))
     }
 
     /// Tells every process that `path` changed.
