@@ -1,9 +1,10 @@
-//! `GET /.auth/me`: the caller's provider identity and tokens from the token store.
+//! `GET /.auth/me`: the caller's provider identity and tokens from the token store;
+//! `?provider=<name>` keeps only that provider's entry (the Mobile Apps server SDK asks so).
 
 use serde_json::Value;
 
 use super::Ctx;
-use crate::http::{Outcome, Response};
+use crate::http::{param, parse_unique_params, Outcome, Response};
 use crate::pipeline::Module;
 
 pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
@@ -13,9 +14,18 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     let Some(caller) = &ctx.caller else {
         return Outcome::Finish(Response::error(401, "You are not signed in."));
     };
+    let Some(params) = parse_unique_params(ctx.req.query()) else {
+        return module.refuse(
+            400,
+            "me: duplicate query parameters",
+            "Duplicate query parameters.",
+        );
+    };
+    let wanted = param(&params, "provider");
     let entries: Vec<Value> = module
         .load_record(store, &caller.principal.sid)
         .into_iter()
+        .filter(|record| wanted.is_none_or(|p| record.provider_name.eq_ignore_ascii_case(p)))
         // serde_json's map is ordered by key: fields come out alphabetically, as App Service's.
         .filter_map(|record| serde_json::to_value(&*record).ok())
         .collect();

@@ -47,6 +47,13 @@ for (const host of hosts) {
       return JSON.parse(r.text);
     };
 
+    it('/.auth/me?provider= keeps only that provider\'s entry', async () => {
+      const mine = await alice.get(s.at('/.auth/me?provider=testidp'));
+      assert.equal(JSON.parse(mine.text).length, 1, mine.describe());
+      const other = await alice.get(s.at('/.auth/me?provider=aad'));
+      assert.deepEqual(JSON.parse(other.text), []);
+    });
+
     it('token files are owner-only, in an owner-only directory, and name no user', () => {
       assert.equal(fs.statSync(s.tokenDir).mode & 0o777, 0o700);
       for (const f of [fileOf.alice, fileOf.bob]) {
