@@ -129,29 +129,19 @@ pub struct ezauth_outcome {
 struct OutcomeState {
     outcome: Outcome,
     response_add: Vec<(String, String)>,
-    remove: Vec<(String, String)>,
 }
 
 impl OutcomeState {
     fn new(outcome: Outcome) -> Box<Self> {
-        let remove = match &outcome {
-            Outcome::Continue(f) => f
-                .remove
-                .iter()
-                .map(|n| (n.clone(), String::new()))
-                .collect(),
-            _ => Vec::new(),
-        };
         Box::new(OutcomeState {
             outcome,
             response_add: Vec::new(),
-            remove,
         })
     }
 
     fn header_count(&self, set: u32) -> Option<usize> {
         Some(match (set, &self.outcome) {
-            (0, Outcome::Continue(_)) => self.remove.len(),
+            (0, Outcome::Continue(f)) => f.remove.len(),
             (1, Outcome::Continue(f)) => f.set_count(),
             (2, Outcome::Finish(r)) => r.headers.len(),
             (3, Outcome::Continue(_)) => self.response_add.len(),
@@ -160,12 +150,16 @@ impl OutcomeState {
         })
     }
 
-    fn header_at(&self, set: u32, index: usize) -> Option<&(String, String)> {
+    /// Header `index` of list `set` as (name, value); names to remove have an empty value.
+    fn header_at(&self, set: u32, index: usize) -> Option<(&str, &str)> {
+        fn pair(h: &(String, String)) -> (&str, &str) {
+            (&h.0, &h.1)
+        }
         match (set, &self.outcome) {
-            (0, Outcome::Continue(_)) => self.remove.get(index),
-            (1, Outcome::Continue(f)) => f.set_at(index),
-            (2, Outcome::Finish(r)) => r.headers.get(index),
-            (3, Outcome::Continue(_)) => self.response_add.get(index),
+            (0, Outcome::Continue(f)) => f.remove.get(index).map(|n| (n.as_str(), "")),
+            (1, Outcome::Continue(f)) => f.set_at(index).map(pair),
+            (2, Outcome::Finish(r)) => r.headers.get(index).map(pair),
+            (3, Outcome::Continue(_)) => self.response_add.get(index).map(pair),
             _ => None,
         }
     }
