@@ -11,6 +11,7 @@
 //! Direction of knowledge: `ffi` knows `pipeline`; `pipeline` knows `routes`, `session`,
 //! `store`, `providers`; nothing in the core knows C, and `store`/`crypto` know nothing of HTTP.
 
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod ffi;

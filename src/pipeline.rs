@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::cache::BoundedCache;
 use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
@@ -30,9 +31,9 @@ pub struct Module {
     /// is refused even when the browser still holds the state cookie.
     used_states: Mutex<HashMap<String, i64>>,
     /// Session cookies already opened, by the tail of their value.
-    sessions: Mutex<HashMap<String, Arc<CachedSession>>>,
+    sessions: BoundedCache<CachedSession>,
     /// Rendered token headers per user, with the record they were rendered from.
-    token_groups: Mutex<HashMap<String, (Arc<TokenRecord>, HeaderGroup)>>,
+    token_groups: BoundedCache<(Arc<TokenRecord>, HeaderGroup)>,
 }
 
 /// An opened session cookie: its full value (to compare), expiry, and the caller it makes.
@@ -42,8 +43,6 @@ struct CachedSession {
     caller: Caller,
 }
 
-/// Bound on each per-process cache; past it the cache starts over.
-const MAX_CACHED: usize = 4096;
 /// Characters of a session cookie's tail that key the cache: they encode the GCM tag.
 const COOKIE_CACHE_KEY_LEN: usize = 22;
 
@@ -73,8 +72,8 @@ impl Module {
             store,
             log,
             used_states: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
-            token_groups: Mutex::new(HashMap::new()),
+            sessions: BoundedCache::default(),
+            token_groups: BoundedCache::default(),
         })
     }
 
@@ -331,17 +330,15 @@ impl Module {
             }
         }
         let opened = session::open_cookie(value, &self.settings.keys, now)?;
-        let entry = Arc::new(CachedSession {
-            cookie: value.to_owned(),
-            exp: opened.exp,
-            caller: Caller::new(opened.principal, Credential::Cookie),
-        });
-        let caller = entry.caller.clone();
-        let mut sessions = self.sessions.lock();
-        if sessions.len() >= MAX_CACHED {
-            sessions.clear();
-        }
-        sessions.insert(key.to_owned(), entry);
+        let caller = Caller::new(opened.principal, Credential::Cookie);
+        self.sessions.insert(
+            key.to_owned(),
+            CachedSession {
+                cookie: value.to_owned(),
+                exp: opened.exp,
+                caller: caller.clone(),
+            },
+        );
         Ok(caller)
     }
 
@@ -357,11 +354,8 @@ impl Module {
         let mut rendered = Vec::with_capacity(6);
         headers::token_headers(&record, &mut rendered);
         let group: HeaderGroup = rendered.into();
-        let mut groups = self.token_groups.lock();
-        if groups.len() >= MAX_CACHED {
-            groups.clear();
-        }
-        groups.insert(sid.to_owned(), (record, Arc::clone(&group)));
+        self.token_groups
+            .insert(sid.to_owned(), (record, Arc::clone(&group)));
         Some(group)
     }
 

@@ -17,17 +17,13 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use super::generations::{self, Generations};
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
+use crate::cache::BoundedCache;
 use crate::crypto::{self, Keys};
 
 /// Larger files are refused before reading: no record comes close.
 const MAX_FILE_SIZE: u64 = 1 << 20;
-
-/// Bound on cached records; past it the cache starts over (a burst of distinct users).
-const MAX_CACHED: usize = 4096;
 
 /// How long a cached record is trusted on its generation alone before its file is checked.
 const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -36,7 +32,7 @@ pub struct FileStore {
     dir: PathBuf,
     keys: Keys,
     /// Records by user id.
-    cache: Mutex<std::collections::HashMap<String, Cached>>,
+    cache: BoundedCache<Cached>,
     /// `None` when the table cannot be mapped: every read then checks the file.
     generations: Option<Generations>,
     recheck_after: std::time::Duration,
@@ -90,7 +86,7 @@ impl FileStore {
             generations: Generations::open(&dir.join(".generations")).ok(),
             dir: dir.to_owned(),
             keys,
-            cache: Mutex::new(std::collections::HashMap::new()),
+            cache: BoundedCache::default(),
             recheck_after: RECHECK_AFTER,
         })
     }
@@ -161,11 +157,7 @@ impl FileStore {
             return Ok(None);
         };
         let record = Arc::new(record);
-        let mut cache = self.cache.lock();
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        cache.insert(
+        self.cache.insert(
             user.to_owned(),
             Cached {
                 slot,
