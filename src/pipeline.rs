@@ -421,13 +421,10 @@ impl Module {
 
     /// A session token carries only the user id; the principal comes from the token store.
     fn principal_for_token(&self, sid: &str, idp: &str) -> Option<Principal> {
-        let provider = self.settings.provider(idp)?;
-        let claims = self
-            .store()
-            .and_then(|s| self.load_record(s, sid))
-            .map(|r| r.user_claims.clone())
-            .unwrap_or_default();
-        Some(session::principal(sid.to_owned(), provider, &claims))
+        let provider = self.providers.get(idp)?;
+        let record = self.store().and_then(|s| self.load_record(s, sid));
+        let claims = record.as_deref().map_or(&[][..], |r| &r.user_claims);
+        Some(session::principal(sid.to_owned(), provider.settings(), claims))
     }
 
     /// A cookie-authenticated unsafe request from another site's page is refused (CSRF).

@@ -174,12 +174,6 @@ impl Settings {
         }
     }
 
-    pub fn provider(&self, name: &str) -> Option<&ProviderSettings> {
-        self.providers
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-    }
-
     /// Is this decoded path excluded from authentication? Entries are exact paths, or
     /// prefixes when they end in `/*`.
     pub fn is_excluded(&self, decoded_path: &str) -> bool {
