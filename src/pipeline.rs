@@ -276,7 +276,7 @@ impl Module {
             return Ok(Some(caller));
         }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
-            let audience = format!("{}/", origin.base());
+            let audience = origin.audience();
             let subject =
                 session::verify_token(token.trim(), &self.settings.keys, &audience, now, grace)
                     .map_err(|e| self.refuse(401, &e.0, "The session token is not valid."))?;
@@ -424,7 +424,11 @@ impl Module {
         let provider = self.providers.get(idp)?;
         let record = self.store().and_then(|s| self.load_record(s, sid));
         let claims = record.as_deref().map_or(&[][..], |r| &r.user_claims);
-        Some(session::principal(sid.to_owned(), provider.settings(), claims))
+        Some(session::principal(
+            sid.to_owned(),
+            provider.settings(),
+            claims,
+        ))
     }
 
     /// A cookie-authenticated unsafe request from another site's page is refused (CSRF).

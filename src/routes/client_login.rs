@@ -2,7 +2,7 @@
 //! signed the user in with the provider's own SDK posts the provider's token; once it is
 //! validated, the client gets an App Service session token for `X-ZUMO-AUTH`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Ctx;
 use crate::http::{Outcome, Response};
@@ -75,15 +75,11 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     let now = session::now();
     let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
     let exp = module.settings().session_expiry(now, token_exp);
-    let audience = format!("{}/", ctx.origin.base());
-    let token = session::mint_token(&module.settings().keys, &principal, &audience, now, exp);
     module.log().info(format_args!(
         "client login of {sid} ({}) with {}",
         principal.name,
         provider.name()
     ));
-    Outcome::Finish(Response::json(
-        200,
-        &json!({"authenticationToken": token, "user": {"userId": sid}}),
-    ))
+    let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
+    Outcome::Finish(Response::json(200, &body))
 }

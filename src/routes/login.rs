@@ -3,7 +3,6 @@
 //! redeems the code, stores the tokens and starts a session.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::Ctx;
 use crate::crypto::{self, Purpose};
@@ -327,9 +326,7 @@ fn complete_login(
         provider.name()
     ));
     if state.token_mode {
-        let audience = format!("{}/", ctx.origin.base());
-        let token = session::mint_token(&module.settings().keys, &principal, &audience, now, exp);
-        let body = json!({"authenticationToken": token, "user": {"userId": principal.sid}});
+        let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
         let fragment: String =
             form_urlencoded::byte_serialize(body.to_string().as_bytes()).collect();
         let done = format!("{}/login/done", module.settings().api_prefix);

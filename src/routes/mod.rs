@@ -28,6 +28,11 @@ impl Origin {
         format!("{}://{}", self.scheme, self.host)
     }
 
+    /// The `iss` and `aud` of session tokens: `https://host/`, as App Service writes them.
+    pub fn audience(&self) -> String {
+        format!("{}/", self.base())
+    }
+
     pub fn is_https(&self) -> bool {
         self.scheme == "https"
     }
@@ -77,6 +82,25 @@ pub struct Ctx<'r, 'a> {
     pub caller: Option<Caller>,
     /// True when running in the host's blocking step.
     pub can_block: bool,
+}
+
+/// A new `X-ZUMO-AUTH` session token as App Service answers it:
+/// `{"authenticationToken": ..., "user": {"userId": "sid:..."}}`.
+fn session_token_json(
+    module: &Module,
+    origin: &Origin,
+    principal: &Principal,
+    now: i64,
+    exp: i64,
+) -> serde_json::Value {
+    let token = crate::session::mint_token(
+        &module.settings().keys,
+        principal,
+        &origin.audience(),
+        now,
+        exp,
+    );
+    serde_json::json!({"authenticationToken": token, "user": {"userId": principal.sid}})
 }
 
 type Handler = fn(&Module, &Ctx, &[&str]) -> Outcome;

@@ -116,12 +116,8 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     let keys = &module.settings().keys;
     match caller.credential {
         Credential::SessionToken => {
-            let audience = format!("{}/", ctx.origin.base());
-            let token = session::mint_token(keys, &caller.principal, &audience, now, exp);
-            Outcome::Finish(Response::json(
-                200,
-                &json!({"authenticationToken": token, "user": {"userId": sid}}),
-            ))
+            let body = super::session_token_json(module, &ctx.origin, &caller.principal, now, exp);
+            Outcome::Finish(Response::json(200, &body))
         }
         Credential::Cookie | Credential::ProviderToken => {
             // The session may have been inside its extension window: renew it.
