@@ -233,6 +233,20 @@ impl Outcome {
     }
 }
 
+/// A `Set-Cookie` value for one of the module's cookies: HttpOnly, SameSite=Lax, Secure over
+/// https. `max_age` 0 deletes the cookie (with a past `Expires` for old browsers).
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
+    let expires = if max_age <= 0 {
+        "; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    } else {
+        ""
+    };
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}{expires}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Ctx;
 use crate::crypto::{self, Purpose};
-use crate::http::{param, parse_unique_params, Outcome, Request, Response};
+use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
 use crate::pipeline::Module;
 use crate::providers::{AuthorizeRequest, Identity, Provider};
 use crate::session::{self, Principal, Session};
@@ -130,24 +130,24 @@ pub fn start_login(
     }
     response.headers.push((
         "Set-Cookie".into(),
-        format!(
-            "{}={}; Path={}/; Max-Age={}; HttpOnly; SameSite=Lax{}",
-            cookie_name(&state.state),
-            crypto::b64url(&sealed),
-            settings.api_prefix,
-            settings.nonce_lifetime.as_secs(),
-            if secure { "; Secure" } else { "" }
+        http::set_cookie(
+            &cookie_name(&state.state),
+            &crypto::b64url(&sealed),
+            &login_cookie_path(module),
+            settings.nonce_lifetime.as_secs() as i64,
+            secure,
         ),
     ));
     Outcome::Finish(response)
 }
 
+/// Login-state cookies go only to the module's own routes, never to the application.
+fn login_cookie_path(module: &Module) -> String {
+    format!("{}/", module.settings().api_prefix)
+}
+
 fn expire_login_cookie(module: &Module, name: &str, secure: bool) -> String {
-    format!(
-        "{name}=; Path={}/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{}",
-        module.settings().api_prefix,
-        if secure { "; Secure" } else { "" }
-    )
+    http::set_cookie(name, "", &login_cookie_path(module), 0, secure)
 }
 
 /// The login cookies to drop before adding one more: unreadable or expired ones, then the

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::config::ProviderSettings;
 use crate::crypto::{self, jwt, Keys, Purpose};
-use crate::http::Request;
+use crate::http::{self, Request};
 use crate::store::Claim;
 
 pub const COOKIE_NAME: &str = "AppServiceAuthSession";
@@ -169,14 +169,6 @@ pub fn open_cookie(value: &str, keys: &Keys, now: i64) -> Result<Session, Reject
     Ok(session)
 }
 
-/// Cookie attributes: the session cookie is for the whole site, never for scripts.
-pub fn cookie_attributes(secure: bool, max_age: i64) -> String {
-    format!(
-        "Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
-
 /// `Set-Cookie` values that store `session`, split into numbered cookies when large, and
 /// clear any higher-numbered parts a previous, larger session left behind.
 pub fn write_cookie(
@@ -187,17 +179,15 @@ pub fn write_cookie(
 ) -> Vec<String> {
     let plain = serde_json::to_vec(session).expect("sessions serialize");
     let value = crypto::b64url(&keys.seal(Purpose::Session, b"", &plain));
-    let attrs = cookie_attributes(secure, session.exp - session.iat);
+    let max_age = session.exp - session.iat;
     let mut out: Vec<String> = value
         .as_bytes()
         .chunks(CHUNK_SIZE)
         .enumerate()
         .map(|(i, part)| {
-            format!(
-                "{}={}; {attrs}",
-                chunk_name(i),
-                std::str::from_utf8(part).expect("base64url is ASCII")
-            )
+            let part = std::str::from_utf8(part).expect("base64url is ASCII");
+            // The session cookie is for the whole site, never for scripts.
+            http::set_cookie(&chunk_name(i), part, "/", max_age, secure)
         })
         .collect();
     let written = out.len();
@@ -237,11 +227,8 @@ fn chunk_name(i: usize) -> String {
     }
 }
 
-pub fn expire(name: &str, secure: bool) -> String {
-    format!(
-        "{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    )
+fn expire(name: &str, secure: bool) -> String {
+    http::set_cookie(name, "", "/", 0, secure)
 }
 
 /// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key).
