@@ -302,22 +302,30 @@ pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> 
 
 /// Percent-decodes a path (not `+`): `excludedPaths` and route matching see the decoded path.
 pub fn percent_decode_path(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    String::from_utf8_lossy(&percent_decode(path.as_bytes())).into_owned()
+}
+
+/// `%XX` decoding (no `+` handling: this is a URL, not a form); malformed escapes stay as they are.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
+    while i < input.len() {
+        if input[i] == b'%' {
+            if let (Some(&h), Some(&l)) = (input.get(i + 1), input.get(i + 2)) {
+                if let (Some(h), Some(l)) = (hex(h), hex(l)) {
+                    out.push((h << 4) | l);
+                    i += 3;
+                    continue;
+                }
             }
         }
-        out.push(bytes[i]);
+        out.push(input[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]

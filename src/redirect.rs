@@ -18,6 +18,8 @@ use std::fmt;
 
 use url::{Position, Url};
 
+use crate::http::percent_decode;
+
 /// Longest target accepted, in bytes: longer ones are not plausible redirect targets and only
 /// serve to smuggle payloads or bloat state.
 pub const MAX_LEN: usize = 2048;
@@ -357,29 +359,6 @@ fn decoded_views(s: &str) -> [String; 3] {
         String::from_utf8_lossy(&once).into_owned(),
         String::from_utf8_lossy(&twice).into_owned(),
     ]
-}
-
-/// `%XX` decoding (no `+` handling: this is a URL, not a form); malformed escapes stay as they are.
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-    }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'%' {
-            if let (Some(&h), Some(&l)) = (input.get(i + 1), input.get(i + 2)) {
-                if let (Some(h), Some(l)) = (hex(h), hex(l)) {
-                    out.push((h << 4) | l);
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        out.push(input[i]);
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]
