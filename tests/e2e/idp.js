@@ -21,6 +21,7 @@ import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import Provider from 'oidc-provider';
 import { generateRsaKey, signJwt, nowSec } from './lib/jwt.js';
+import { closerFor } from './lib/ports.js';
 
 export const CLIENT_ID = 'ezauth-test';
 export const CLIENT_SECRET = 'ezauth-test-secret';
@@ -197,11 +198,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
   });
 
   server.on('request', provider.callback());
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const closeServer = closerFor(server);
 
   return {
     issuer,
@@ -217,10 +214,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     signingKey: signing,
     otherKey: other,
     mintIdToken,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(() => r()));
-    },
+    close: closeServer,
   };
 }
 

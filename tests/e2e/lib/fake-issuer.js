@@ -9,6 +9,7 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
 import { generateRsaKey, signJwt, nowSec, pkceChallenge } from './jwt.js';
+import { closerFor } from './ports.js';
 
 export const FAKE_CLIENT_ID = 'ezauth-test';
 export const FAKE_CLIENT_SECRET = 'ezauth-test-secret';
@@ -166,11 +167,7 @@ export async function startFakeIssuer({ port = 0 } = {}) {
     }
   });
 
-  const sockets = new Set();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const closeServer = closerFor(server);
 
   return {
     issuer,
@@ -183,9 +180,6 @@ export async function startFakeIssuer({ port = 0 } = {}) {
       mode = m;
     },
     tokenRequests: () => requests.filter((r) => r.path === '/token'),
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(() => r()));
-    },
+    close: closeServer,
   };
 }

@@ -26,3 +26,19 @@ export async function freePort() {
 
 /** A port on which nothing listens (bound then closed; nobody else should grab it that fast). */
 export const closedPort = freePort;
+
+/**
+ * Tracks a server's connections; the returned close() drops them (keep-alive clients would
+ * otherwise hold server.close() open) and resolves once the server is closed.
+ */
+export function closerFor(server) {
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(() => r()));
+  };
+}
