@@ -81,8 +81,8 @@ fn setup() -> (*mut ezauth_module, String) {
         val: (*v).into(),
     })
     .collect();
-    let settings = ezauth::config::parse(
-        &std::fs::read_to_string(&config).unwrap(),
+    let settings = ezauth::config::load_file(
+        &config,
         &std::collections::HashMap::from([
             ("WEBSITE_AUTH_ENCRYPTION_KEY".to_owned(), ENC.to_owned()),
             ("WEBSITE_AUTH_SIGNING_KEY".to_owned(), SIGN.to_owned()),
@@ -90,7 +90,7 @@ fn setup() -> (*mut ezauth_module, String) {
     )
     .unwrap();
     let principal: Principal =
-        session::principal("sid:0123".into(), &settings.providers[0], &claims);
+        session::principal("sid:0123".into(), &settings.providers[0], &claims).unwrap();
     let store = FileStore::open(&dir.join("tokens"), keys.clone()).unwrap();
     store
         .save(
@@ -109,12 +109,9 @@ fn setup() -> (*mut ezauth_module, String) {
         .unwrap();
     let now = session::now();
     let cookies = session::write_cookie(
-        &Session {
-            principal,
-            iat: now,
-            exp: now + 3600,
-        },
+        &Session::start(principal, now, now + 3600),
         &keys,
+        &settings.app_id,
         false,
         0,
     );

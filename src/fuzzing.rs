@@ -40,8 +40,8 @@ pub fn session_cookie(data: &[u8]) {
         headers: vec![("Cookie", &header), ("Cookie", text)],
         body: b"",
     };
-    let _ = session::read_cookie(&req, keys(), 0);
-    let _ = session::open_cookie(text, keys(), 0);
+    let _ = session::read_cookie(&req, keys(), "app", 0);
+    let _ = session::open_cookie(text, keys(), "app", 0);
 }
 
 /// A JWT: parsing, HS256 verification, claim checks, and a session-token check.
@@ -55,7 +55,14 @@ pub fn jwt(data: &[u8]) {
         let _ = parsed.has_audience("a");
         let _ = parsed.verify_with_jwks(&jwt::Jwks::default());
     }
-    let _ = session::verify_token(token, keys(), "https://app.example/", 1_700_000_000, 0);
+    let _ = session::verify_token(
+        token,
+        keys(),
+        "https://app.example/",
+        "app",
+        1_700_000_000,
+        0,
+    );
 }
 
 /// A JWKS document.

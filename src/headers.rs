@@ -5,10 +5,11 @@
 use crate::session::Principal;
 use crate::store::TokenRecord;
 
-/// Is this a header name only the module may set?
-pub fn is_reserved(name: &str) -> bool {
+/// Is this header name (raw bytes, as the client sent it) one only the module may set?
+/// Decided on bytes, never on a decoded or validated form, so no encoding trick hides one.
+pub fn is_reserved(name: &[u8]) -> bool {
     const PREFIXES: [&[u8]; 2] = [b"x-ms-client-principal", b"x-ms-token-"];
-    let bytes = name.as_bytes();
+    let bytes = name;
     PREFIXES.iter().any(|p| {
         bytes.len() >= p.len()
             && bytes[..p.len()]
@@ -25,11 +26,30 @@ fn normalize(b: u8) -> u8 {
     }
 }
 
+/// Is this an HTTP field name (RFC 9110 `token`)? A name with spaces, control bytes or
+/// non-ASCII bytes is refused: lenient servers trim or fold such names into reserved ones.
+pub fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Can this value be written into a header as is? No control bytes at all (CR, LF and NUL
+/// would split or cut the header block behind a proxy; HTAB invites trimming differences).
+/// Every value the module writes passes this check where it is made (principal, tokens,
+/// cookies, redirects). A fold without early exit, so it vectorizes: tokens are kilobytes and
+/// this runs on every signed-in request.
+pub fn is_safe_value(v: &str) -> bool {
+    !v.bytes()
+        .fold(false, |found, b| found | (b < 0x20) | (b == 0x7f))
+}
+
 /// Names (as sent) of the request headers to remove.
 pub fn spoofed<'a>(headers: &[(&'a str, &'a str)]) -> Vec<String> {
     headers
         .iter()
-        .filter(|(n, _)| is_reserved(n))
+        .filter(|(n, _)| is_reserved(n.as_bytes()))
         .map(|(n, _)| (*n).to_owned())
         .collect()
 }
@@ -48,18 +68,11 @@ pub fn token_headers(record: &TokenRecord, out: &mut Vec<(String, String)>) {
     let provider = record.provider_name.to_ascii_uppercase();
     for (kind, value) in record.token_fields() {
         if let Some(v) = value {
-            if !has_control(v) {
+            if is_safe_value(v) {
                 out.push((format!("X-MS-TOKEN-{provider}-{kind}"), v.to_owned()));
             }
         }
     }
-}
-
-/// Any control character? A fold without early exit, so it vectorizes: tokens are kilobytes
-/// and this runs on every signed-in request.
-fn has_control(v: &str) -> bool {
-    v.bytes()
-        .fold(false, |found, b| found | (b < 0x20) | (b == 0x7f))
 }
 
 #[cfg(test)]
@@ -76,10 +89,10 @@ mod tests {
             "X-MS_TOKEN_AAD_ACCESS_TOKEN",
             "X_MS_TOKEN_x",
         ] {
-            assert!(is_reserved(n), "{n}");
+            assert!(is_reserved(n.as_bytes()), "{n}");
         }
         for n in ["X-MS-OTHER", "X-MS-TOKEN", "Authorization", "x-ms-client"] {
-            assert!(!is_reserved(n), "{n}");
+            assert!(!is_reserved(n.as_bytes()), "{n}");
         }
     }
 

@@ -300,11 +300,6 @@ pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// Percent-decodes a path (not `+`): `excludedPaths` and route matching see the decoded path.
-pub fn percent_decode_path(path: &str) -> String {
-    String::from_utf8_lossy(&percent_decode(path.as_bytes())).into_owned()
-}
-
 /// `%XX` decoding (no `+` handling: this is a URL, not a form); malformed escapes stay as they are.
 pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     fn hex(b: u8) -> Option<u8> {
@@ -337,12 +332,5 @@ mod tests {
         assert!(parse_unique_params("state=a&code=b&state=c").is_none());
         let p = parse_unique_params("state=a%20b&code=c").unwrap();
         assert_eq!(param(&p, "state"), Some("a b"));
-    }
-
-    #[test]
-    fn paths_decode_percent_escapes_only() {
-        assert_eq!(percent_decode_path("/a%20b/c+d"), "/a b/c+d");
-        assert_eq!(percent_decode_path("/bad%2"), "/bad%2");
-        assert_eq!(percent_decode_path("/x%41"), "/xA");
     }
 }

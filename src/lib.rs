@@ -19,6 +19,7 @@ pub mod fuzzing;
 pub mod headers;
 pub mod http;
 pub mod logger;
+pub mod paths;
 pub mod pipeline;
 pub mod providers;
 pub mod redirect;

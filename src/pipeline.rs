@@ -18,7 +18,7 @@ use crate::logger::Logger;
 use crate::providers::{Network, Provider, ProviderError, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::routes::{self, Caller, Credential, Ctx, Origin};
-use crate::session::{self, Principal};
+use crate::session;
 use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
 
 /// A loaded configuration, shared by every request (thread-safe, immutable but for caches).
@@ -181,6 +181,7 @@ impl Module {
             return routes::dispatch(self, &ctx, rest);
         }
 
+        self.cors_grant(req, &mut response_add);
         if let Some(caller) = caller {
             if caller.credential == Credential::Cookie {
                 if let Some(refusal) = self.cross_site(req, &origin) {
@@ -200,10 +201,14 @@ impl Module {
 
         if !self.settings.require_authentication
             || self.settings.action == UnauthenticatedAction::AllowAnonymous
-            || is_preflight(req)
-            || self.settings.is_excluded(&normalized_path(path))
+            || self.settings.is_excluded(path)
         {
             return pass(Vec::new(), response_add);
+        }
+        // Browsers send preflights without credentials, and many frameworks run a route's
+        // handler for any method: a preflight to a protected path never reaches the app.
+        if is_preflight(req) {
+            return Outcome::Finish(self.preflight(req)).with_response_headers(response_add);
         }
         let outcome = self.unauthenticated(req, origin, can_block);
         outcome.with_response_headers(response_add)
@@ -276,26 +281,39 @@ impl Module {
             return Ok(Some(caller));
         }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
+            let invalid = |why: &str| self.refuse(401, why, "The session token is not valid.");
+            let settings = &self.settings;
             let audience = origin.audience();
-            let subject =
-                session::verify_token(token.trim(), &self.settings.keys, &audience, now, grace)
-                    .map_err(|e| self.refuse(401, &e.0, "The session token is not valid."))?;
-            let principal = self
-                .principal_for_token(&subject.sid, &subject.idp)
-                .ok_or_else(|| {
-                    self.refuse(
-                        401,
-                        "X-ZUMO-AUTH: provider no longer configured",
-                        "The session token is not valid.",
-                    )
-                })?;
-            return Ok(Some(Caller::new(principal, Credential::SessionToken)));
+            let session = session::verify_token(
+                token.trim(),
+                &settings.keys,
+                &audience,
+                &settings.app_id,
+                now,
+                grace,
+            )
+            .map_err(|e| invalid(&e.0))?;
+            if self.providers.get(&session.principal.idp).is_none() {
+                return Err(invalid("X-ZUMO-AUTH: provider no longer configured"));
+            }
+            let caller = Caller::from_session(session, Credential::SessionToken);
+            if self.is_revoked(&caller) {
+                return Err(invalid("X-ZUMO-AUTH: the session was signed out"));
+            }
+            return Ok(Some(caller));
         }
         let opened = session::cookie_value(req).and_then(|value| {
             value
                 .map(|v| self.open_session(&v, now - grace))
                 .transpose()
         });
+        let opened = match opened {
+            Ok(Some(caller)) if self.is_revoked(&caller) => Err(session::Rejected(format!(
+                "the session of {} was signed out",
+                caller.principal.sid
+            ))),
+            other => other,
+        };
         match opened {
             Ok(caller) => Ok(caller),
             Err(why) => {
@@ -329,13 +347,14 @@ impl Module {
                 };
             }
         }
-        let opened = session::open_cookie(value, &self.settings.keys, now)?;
-        let caller = Caller::new(opened.principal, Credential::Cookie);
+        let opened = session::open_cookie(value, &self.settings.keys, &self.settings.app_id, now)?;
+        let exp = opened.exp;
+        let caller = Caller::from_session(opened, Credential::Cookie);
         self.sessions.insert(
             key.to_owned(),
             CachedSession {
                 cookie: value.to_owned(),
-                exp: opened.exp,
+                exp,
                 caller: caller.clone(),
             },
         );
@@ -398,8 +417,9 @@ impl Module {
                     self.authorize(provider.as_ref(), &identity.claims)?;
                     let sid =
                         session::sid_for(provider.name(), &identity.issuer, &identity.subject);
-                    let principal = session::principal(sid, provider.settings(), &identity.claims);
-                    Ok(Some(Caller::new(principal, Credential::ProviderToken)))
+                    let principal = session::principal(sid, provider.settings(), &identity.claims)
+                        .map_err(|e| self.refuse(403, &e.0, "The identity cannot be passed on."))?;
+                    Ok(Some(Caller::bearer(principal)))
                 }
                 Err(ProviderError::NeedsNetwork) => Err(blocking()),
                 Err(e) => {
@@ -419,16 +439,14 @@ impl Module {
         Ok(None)
     }
 
-    /// A session token carries only the user id; the principal comes from the token store.
-    fn principal_for_token(&self, sid: &str, idp: &str) -> Option<Principal> {
-        let provider = self.providers.get(idp)?;
-        let record = self.store().and_then(|s| self.load_record(s, sid));
-        let claims = record.as_deref().map_or(&[][..], |r| &r.user_claims);
-        Some(session::principal(
-            sid.to_owned(),
-            provider.settings(),
-            claims,
-        ))
+    /// Was the caller's session signed out (this session, or all of the user's)? Known where
+    /// a token store keeps the user's revocations; the record is cached, so this costs no I/O.
+    fn is_revoked(&self, caller: &Caller) -> bool {
+        let (Some(store), Some(at)) = (self.store(), &caller.session) else {
+            return false;
+        };
+        self.load_record(store, &caller.principal.sid)
+            .is_some_and(|r| r.revoked.revokes(&at.id, at.iat))
     }
 
     /// A cookie-authenticated unsafe request from another site's page is refused (CSRF).
@@ -451,6 +469,71 @@ impl Module {
             ),
             "Cross-site request refused.",
         ))
+    }
+
+    /// Answers a preflight to a protected path: 204, with a grant only when `ezauth.cors`
+    /// allows the origin and the request names a plain method and header list.
+    fn preflight(&self, req: &Request) -> Response {
+        let mut r = Response::new(204)
+            .with_header(
+                "Vary",
+                "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+            )
+            .with_header("Cache-Control", "no-store");
+        let origin = req.header("Origin").unwrap_or("");
+        let method = req.header("Access-Control-Request-Method").unwrap_or("");
+        let asked = req.header("Access-Control-Request-Headers").unwrap_or("");
+        let asked_ok = asked
+            .split(',')
+            .map(str::trim)
+            .all(|h| h.is_empty() || headers::is_token(h.as_bytes()));
+        let granted = self
+            .settings
+            .cors
+            .as_ref()
+            .is_some_and(|c| c.allows(origin))
+            && headers::is_token(method.as_bytes())
+            && asked_ok;
+        if !granted {
+            self.log.info(format_args!(
+                "preflight from {} to a protected path answered without a CORS grant",
+                req.client_addr
+            ));
+            return r;
+        }
+        self.cors_grant(req, &mut r.headers);
+        r.headers
+            .push(("Access-Control-Allow-Methods".into(), method.to_owned()));
+        if !asked.trim().is_empty() {
+            r.headers.push((
+                "Access-Control-Allow-Headers".into(),
+                asked.trim().to_owned(),
+            ));
+        }
+        let max_age = self.settings.cors.as_ref().map_or(0, |c| c.max_age);
+        r.headers
+            .push(("Access-Control-Max-Age".into(), max_age.to_string()));
+        r
+    }
+
+    /// `Access-Control-Allow-Origin` (and `-Credentials`) for a request whose `Origin`
+    /// `ezauth.cors` allows; nothing otherwise.
+    fn cors_grant(&self, req: &Request, out: &mut Vec<(String, String)>) {
+        let Some(policy) = &self.settings.cors else {
+            return;
+        };
+        let Some(origin) = req.header("Origin").filter(|o| policy.allows(o)) else {
+            return;
+        };
+        // `allows` matched a configured origin or `*`; a `*` match echoes nothing unsafe either.
+        if !headers::is_safe_value(origin) {
+            return;
+        }
+        out.push(("Access-Control-Allow-Origin".into(), origin.to_owned()));
+        if policy.support_credentials {
+            out.push(("Access-Control-Allow-Credentials".into(), "true".into()));
+        }
+        out.push(("Vary".into(), "Origin".into()));
     }
 
     fn unauthenticated(&self, req: &Request, origin: Origin, can_block: bool) -> Outcome {
@@ -656,7 +739,7 @@ fn follows_redirects(req: &Request) -> bool {
     })
 }
 
-/// A CORS preflight carries no credentials by design; it must reach the app's CORS handling.
+/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
 fn is_preflight(req: &Request) -> bool {
     req.method == "OPTIONS" && req.header("Access-Control-Request-Method").is_some()
 }
@@ -664,38 +747,4 @@ fn is_preflight(req: &Request) -> bool {
 fn referer_origin(referer: &str) -> Option<String> {
     let url = url::Url::parse(referer).ok()?;
     Some(url.origin().ascii_serialization())
-}
-
-/// The decoded path with dot segments resolved and repeated slashes merged, as servers route
-/// it; `excludedPaths` match against this, so `/public/../admin` is not "under /public".
-pub fn normalized_path(raw_path: &str) -> String {
-    let decoded = http::percent_decode_path(raw_path);
-    let mut out: Vec<&str> = Vec::new();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
-        }
-    }
-    let mut path = format!("/{}", out.join("/"));
-    if decoded.ends_with('/') && path.len() > 1 {
-        path.push('/');
-    }
-    path
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_normalize_before_matching() {
-        assert_eq!(normalized_path("/public/../admin"), "/admin");
-        assert_eq!(normalized_path("/publi%63/a"), "/public/a");
-        assert_eq!(normalized_path("//a///b/./c/"), "/a/b/c/");
-        assert_eq!(normalized_path("/%2e%2e/x"), "/x");
-    }
 }

@@ -265,7 +265,11 @@ fn a_request_target_that_reads_as_another_host_never_becomes_the_post_login_targ
         let keys = ezauth::crypto::Keys::new(&[0x55; 32], &[0x66; 32], &[]);
         let sealed = ezauth::crypto::b64url_decode(&cookie).unwrap();
         let plain = keys
-            .open(ezauth::crypto::Purpose::LoginState, b"", &sealed)
+            .open(
+                ezauth::crypto::Purpose::LoginState,
+                m.settings().app_id.as_bytes(),
+                &sealed,
+            )
             .unwrap();
         let state: serde_json::Value = serde_json::from_slice(&plain).unwrap();
         state["redirect"].as_str().unwrap().to_owned()

@@ -162,6 +162,28 @@ pub struct Settings {
     pub keys: Keys,
     pub http_timeout: Duration,
     pub http_connect_timeout: Duration,
+    /// What this app's cookies and session tokens are bound to (`ezauth.appId` or derived).
+    pub app_id: String,
+    /// Whether `app_id` was configured (else the configuration file's path joins it).
+    pub app_id_explicit: bool,
+    pub cors: Option<CorsPolicy>,
+}
+
+/// The CORS grant for preflights the module answers (`ezauth.cors`).
+#[derive(Clone, Debug)]
+pub struct CorsPolicy {
+    pub allowed_origins: Vec<String>,
+    pub support_credentials: bool,
+    pub max_age: u32,
+}
+
+impl CorsPolicy {
+    /// Is this `Origin` header allowed? Exact, ASCII case-insensitive match, or `*`.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
 }
 
 impl Settings {
@@ -174,19 +196,26 @@ impl Settings {
         }
     }
 
-    /// Is this decoded path excluded from authentication? Entries are exact paths, or
-    /// prefixes when they end in `/*`.
-    pub fn is_excluded(&self, decoded_path: &str) -> bool {
+    /// Is this raw request path excluded from authentication? Only an unambiguous path can be
+    /// (see [`crate::paths`]); its canonical form is compared byte for byte, case-sensitively,
+    /// with entries that are exact paths, or prefixes when they end in `/*`.
+    pub fn is_excluded(&self, raw_path: &str) -> bool {
+        if self.excluded_paths.is_empty() {
+            return false;
+        }
+        let Some(path) = crate::paths::unambiguous(raw_path) else {
+            return false;
+        };
         self.excluded_paths
             .iter()
             .any(|p| match p.strip_suffix("/*") {
                 Some(prefix) => {
-                    decoded_path == prefix
-                        || decoded_path
+                    *path == *prefix
+                        || path
                             .strip_prefix(prefix)
                             .is_some_and(|rest| rest.starts_with('/'))
                 }
-                None => decoded_path == p,
+                None => *path == **p,
             })
     }
 }
@@ -217,7 +246,19 @@ pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Settings, ConfigE
         message: format!("cannot read configuration file {}: {e}", path.display()),
         unreadable: true,
     })?;
-    parse(&text, env)
+    let mut settings = parse(&text, env)?;
+    if !settings.app_id_explicit {
+        // Two configurations in one server (two apps) never accept each other's cookies.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        settings.app_id = derive_app_id(&[&settings.app_id, &path.to_string_lossy()]);
+    }
+    Ok(settings)
+}
+
+/// A short, stable app identity from the parts that tell apps apart.
+fn derive_app_id(parts: &[&str]) -> String {
+    let digest = crate::crypto::sha256(parts.join("\n").as_bytes());
+    crate::crypto::hex(&digest[..12])
 }
 
 /// Parses and validates configuration JSON. Accepts the bare tree or the ARM resource shape
@@ -415,6 +456,45 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
     }
 
     let keys = resolve_keys(env, &ext.previous_encryption_key_setting_names)?;
+    let (app_id, app_id_explicit) = match ext.app_id {
+        Some(id) if id.is_empty() || id.len() > 256 => {
+            return Err(invalid("ezauth.appId", "must be 1 to 256 characters"))
+        }
+        Some(id) => (id, true),
+        None => {
+            let mut parts: Vec<String> = providers
+                .iter()
+                .map(|p| format!("{}={}", p.name, p.client_id))
+                .collect();
+            parts.sort();
+            parts.push(api_prefix.clone());
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            (derive_app_id(&parts), false)
+        }
+    };
+    let cors = match ext.cors {
+        None => None,
+        Some(c) => {
+            let credentials = c.support_credentials.unwrap_or(false);
+            for (i, o) in c.allowed_origins.iter().enumerate() {
+                let exact = url::Url::parse(o)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .is_some_and(|u| u.origin().ascii_serialization() == o.to_ascii_lowercase());
+                if !(exact || (o == "*" && !credentials)) {
+                    return Err(invalid(
+                        &format!("ezauth.cors.allowedOrigins[{i}]"),
+                        "must be an origin such as https://app.example (or * without supportCredentials)",
+                    ));
+                }
+            }
+            Some(CorsPolicy {
+                allowed_origins: c.allowed_origins,
+                support_credentials: credentials,
+                max_age: c.max_age_seconds.unwrap_or(600),
+            })
+        }
+    };
     let seconds = |v: Option<f64>, default: f64, path: &str| -> Result<Duration, ConfigError> {
         let s = v.unwrap_or(default);
         if s > 0.0 && s <= 600.0 {
@@ -449,6 +529,9 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
             3.0,
             "ezauth.httpConnectTimeoutSeconds",
         )?,
+        app_id,
+        app_id_explicit,
+        cors,
     })
 }
 
@@ -824,6 +907,11 @@ mod tests {
         assert!(s.is_excluded("/public/a/b"));
         assert!(s.is_excluded("/public"));
         assert!(!s.is_excluded("/publicity"));
+        assert!(s.is_excluded("/publi%63/a"));
+        assert!(!s.is_excluded("/Health"));
+        assert!(!s.is_excluded("/public/../admin"));
+        assert!(!s.is_excluded("/admin/x/%2e%2e/%2e%2e/health"));
+        assert!(!s.is_excluded("/public/..;/admin"));
     }
 
     #[test]

@@ -364,4 +364,24 @@ pub struct Extensions {
     /// Logout also ends the provider's session (RP-initiated logout). Default: on for Azure AD,
     /// as App Service does, off for custom providers.
     pub sign_out_at_provider: Option<bool>,
+    /// The identity cookies and session tokens are bound to: an app accepts only what it
+    /// minted. Default: derived from the providers' client ids and the configuration file's
+    /// path; set the same value on every node that serves one app.
+    pub app_id: Option<String>,
+    /// CORS for preflights to protected paths, answered by the module (App Service's platform
+    /// CORS: `siteConfig.cors`). Without it a preflight to a protected path gets no grant.
+    pub cors: Option<Cors>,
+}
+
+/// `ezauth.cors`, named as App Service's `siteConfig.cors`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cors {
+    /// Exact origins (`https://app.example`), or `*` for any (not with credentials).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Answer `Access-Control-Allow-Credentials: true` (never with `*`).
+    pub support_credentials: Option<bool>,
+    /// `Access-Control-Max-Age` in seconds (default 600).
+    pub max_age_seconds: Option<u32>,
 }

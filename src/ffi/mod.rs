@@ -378,6 +378,9 @@ pub unsafe extern "C" fn ezauth_module_begin_request(
     })
 }
 
+/// What a header value that is not UTF-8 reads as in the request view.
+const NOT_UTF8: &str = "\u{FFFD}";
+
 unsafe fn request_view(r: &ezauth_request) -> Result<Request<'_>, &'static str> {
     let field = |s: ezauth_str| text(s).ok_or("request line is not valid UTF-8");
     let raw_headers: &[ezauth_header] = if r.header_count == 0 {
@@ -389,10 +392,20 @@ unsafe fn request_view(r: &ezauth_request) -> Result<Request<'_>, &'static str> 
     };
     let mut headers = Vec::with_capacity(raw_headers.len());
     for h in raw_headers {
-        // A header that is not UTF-8 cannot be one of ours; it passes through untouched.
-        if let (Some(n), Some(v)) = (text(h.name), text(h.value)) {
-            headers.push((n, v));
+        let name = bytes(h.name).ok_or("header name pointer is NULL")?;
+        // Names are judged on their raw bytes: a name that is not an HTTP token (leading
+        // space, obs-fold, control or non-ASCII bytes) may be trimmed into a reserved one by a
+        // lenient backend, so the request is refused rather than guessed at.
+        if !crate::headers::is_token(name) {
+            return Err("a header name is not an HTTP token");
         }
+        let name = std::str::from_utf8(name).map_err(|_| "a header name is not an HTTP token")?;
+        // Every header is in the view, whatever its value's bytes: the scrub must see reserved
+        // names with non-UTF-8 values too. Such a value reads as U+FFFD, which no credential,
+        // cookie or mode header accepts; the host forwards the original bytes untouched unless
+        // the header is removed.
+        let value = text(h.value).unwrap_or(NOT_UTF8);
+        headers.push((name, value));
     }
     Ok(Request {
         method: field(r.method)?,

@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::http::{Outcome, Response};
 use crate::pipeline::Module;
 use crate::providers::Network;
-use crate::session;
+use crate::session::{self, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
 pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
@@ -50,7 +50,10 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         return refusal;
     }
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
-    let principal = session::principal(sid.clone(), provider.settings(), &identity.claims);
+    let principal = match session::principal(sid.clone(), provider.settings(), &identity.claims) {
+        Ok(p) => p,
+        Err(why) => return super::unusable_identity(module, &why),
+    };
     if let Some(store) = module.store() {
         let expires_on = session::claims::find(&identity.claims, "exp")
             .and_then(|e| e.parse::<i64>().ok())
@@ -65,7 +68,7 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             expires_on,
             ..Default::default()
         };
-        if let Err(e) = store.save(&sid, &record) {
+        if let Err(e) = store.sign_in(&sid, &record) {
             module.log().error(format_args!(
                 "client login: could not store tokens for {sid}: {e}"
             ));
@@ -75,11 +78,12 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     let now = session::now();
     let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
     let exp = module.settings().session_expiry(now, token_exp);
+    let session = Session::start(principal, now, exp);
     module.log().info(format_args!(
         "client login of {sid} ({}) with {}",
-        principal.name,
+        session.principal.name,
         provider.name()
     ));
-    let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
+    let body = super::session_token_json(module, &ctx.origin, &session);
     Outcome::Finish(Response::json(200, &body))
 }

@@ -117,7 +117,7 @@ pub fn start_login(
     };
     let sealed = module.settings().keys.seal(
         Purpose::LoginState,
-        b"",
+        module.settings().app_id.as_bytes(),
         &serde_json::to_vec(&state).expect("login state serializes"),
     );
     let secure = ctx.origin.is_https();
@@ -173,10 +173,10 @@ fn stale_login_cookies(module: &Module, req: &Request) -> Vec<String> {
 
 fn open_login_state(module: &Module, value: &str) -> Option<LoginState> {
     let sealed = crypto::b64url_decode(value)?;
-    let plain = module
-        .settings()
+    let settings = module.settings();
+    let plain = settings
         .keys
-        .open(Purpose::LoginState, b"", &sealed)?;
+        .open(Purpose::LoginState, settings.app_id.as_bytes(), &sealed)?;
     serde_json::from_slice(&plain).ok()
 }
 
@@ -293,7 +293,8 @@ fn complete_login(
     module.authorize(provider, &identity.claims)?;
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
     let principal: Principal =
-        session::principal(sid.clone(), provider.settings(), &identity.claims);
+        session::principal(sid.clone(), provider.settings(), &identity.claims)
+            .map_err(|why| super::unusable_identity(module, &why))?;
     if let Some(store) = module.store() {
         let record = TokenRecord {
             provider_name: provider.name().to_owned(),
@@ -305,7 +306,7 @@ fn complete_login(
             expires_on: identity.tokens.expires_at.map(format_expires_on),
             ..Default::default()
         };
-        if let Err(e) = store.save(&sid, &record) {
+        if let Err(e) = store.sign_in(&sid, &record) {
             module.log().error(format_args!(
                 "callback: could not store tokens for {sid}: {e}"
             ));
@@ -325,8 +326,9 @@ fn complete_login(
         principal.name,
         provider.name()
     ));
+    let session = Session::start(principal, now, exp);
     if state.token_mode {
-        let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
+        let body = super::session_token_json(module, &ctx.origin, &session);
         let fragment: String =
             form_urlencoded::byte_serialize(body.to_string().as_bytes()).collect();
         let done = format!("{}/login/done", module.settings().api_prefix);
@@ -340,20 +342,9 @@ fn complete_login(
             fragment.replace('+', "%20")
         )));
     }
-    let session = Session {
-        principal,
-        iat: now,
-        exp,
-    };
     let mut response = Response::redirect(&state.redirect);
-    let previous = session::chunk_count(ctx.req);
-    for c in session::write_cookie(
-        &session,
-        &module.settings().keys,
-        ctx.origin.is_https(),
-        previous,
-    ) {
-        response.headers.push(("Set-Cookie".into(), c));
-    }
+    response
+        .headers
+        .extend(super::session_cookies(module, ctx, &session));
     Ok(response)
 }

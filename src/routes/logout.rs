@@ -1,11 +1,14 @@
-//! `GET /.auth/logout`: clears the session cookie, deletes the user's tokens, and redirects to
-//! a validated `post_logout_redirect_uri` (default `/.auth/logout/complete`) — by way of the
-//! provider's end-session endpoint when the provider signs out too (Azure AD by default).
+//! `GET /.auth/logout`: clears the session cookie, deletes the user's tokens, signs the
+//! presented session out (with a token store: copies of the cookie or session token stop
+//! working everywhere; `?everywhere=true` signs out every session of the user), and redirects
+//! to a validated `post_logout_redirect_uri` (default `/.auth/logout/complete`) — by way of
+//! the provider's end-session endpoint when the provider signs out too (Azure AD by default).
 
 use super::Ctx;
 use crate::http::{param, parse_unique_params, Outcome, Response};
 use crate::pipeline::Module;
 use crate::session;
+use crate::store::{TokenRecord, Update};
 
 pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
@@ -22,15 +25,35 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             Ok(t) => t,
             Err(refusal) => return refusal,
         };
+    let everywhere = param(&params, "everywhere").is_some_and(|v| v == "true" || v == "1");
     let mut id_token = None;
     if let (Some(caller), Some(store)) = (&ctx.caller, module.store()) {
-        id_token = module
-            .load_record(store, &caller.principal.sid)
-            .and_then(|r| r.id_token.clone());
-        if let Err(e) = store.delete(&caller.principal.sid) {
+        let now = session::now();
+        // A revoked session could still be presented until its refresh window closes.
+        let grace = module.settings().refresh_extension.as_secs() as i64;
+        let signed_out = store.update(&caller.principal.sid, &mut |current| {
+            id_token = current.as_ref().and_then(|r| r.id_token.clone());
+            let Some(at) = &caller.session else {
+                return Update::Delete;
+            };
+            // The tokens and claims go; what remains says which sessions are signed out.
+            let mut revoked = current.map(|r| r.revoked).unwrap_or_default();
+            if everywhere {
+                revoked.revoke_all(now);
+            } else {
+                revoked.revoke(&at.id, at.exp.saturating_add(grace), now);
+            }
+            Update::Replace(Box::new(TokenRecord {
+                provider_name: caller.principal.idp.clone(),
+                revoked,
+                ..Default::default()
+            }))
+        });
+        if let Err(e) = signed_out {
             module
                 .log()
-                .error(format_args!("logout: could not delete tokens: {e}"));
+                .error(format_args!("logout: could not sign the session out: {e}"));
+            return Outcome::Finish(Response::error(503, "The token store is not available."));
         }
     }
     let provider = ctx

@@ -28,6 +28,13 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         .filter(|record| wanted.is_none_or(|p| record.provider_name.eq_ignore_ascii_case(p)))
         // serde_json's map is ordered by key: fields come out alphabetically, as App Service's.
         .filter_map(|record| serde_json::to_value(&*record).ok())
+        .map(|mut entry| {
+            // Revocations are the store's bookkeeping, not part of App Service's answer.
+            if let Some(fields) = entry.as_object_mut() {
+                fields.remove("revoked");
+            }
+            entry
+        })
         .collect();
     Outcome::Finish(Response::json(200, &Value::Array(entries)))
 }

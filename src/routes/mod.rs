@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::http::{HeaderGroup, Outcome, Request, Response};
 use crate::pipeline::Module;
-use crate::session::Principal;
+use crate::session::{Principal, Session};
 
 /// The origin the client addressed, after forward-proxy resolution.
 #[derive(Debug, Clone)]
@@ -61,17 +61,53 @@ pub struct Caller {
     pub principal: Arc<Principal>,
     pub credential: Credential,
     pub headers: HeaderGroup,
+    /// The sign-in behind a cookie or session token; a provider's bearer token has none.
+    pub session: Option<SessionRef>,
+}
+
+/// What identifies one sign-in, for revocation and renewal.
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub id: Arc<str>,
+    pub iat: i64,
+    pub exp: i64,
 }
 
 impl Caller {
-    pub fn new(principal: Principal, credential: Credential) -> Caller {
+    /// A caller signed in by a provider's bearer token.
+    pub fn bearer(principal: Principal) -> Caller {
+        Caller::new(principal, Credential::ProviderToken, None)
+    }
+
+    /// A caller signed in by a session cookie or session token.
+    pub fn from_session(session: Session, credential: Credential) -> Caller {
+        let at = SessionRef {
+            id: session.ssn.into(),
+            iat: session.iat,
+            exp: session.exp,
+        };
+        Caller::new(session.principal, credential, Some(at))
+    }
+
+    fn new(principal: Principal, credential: Credential, session: Option<SessionRef>) -> Caller {
         let mut headers = Vec::with_capacity(4);
         crate::headers::principal_headers(&principal, &mut headers);
         Caller {
             principal: Arc::new(principal),
             credential,
             headers: headers.into(),
+            session,
         }
+    }
+
+    /// The session again, renewed until `exp` (same id and sign-in time).
+    pub fn renewed_session(&self, exp: i64) -> Option<Session> {
+        self.session.as_ref().map(|s| Session {
+            principal: (*self.principal).clone(),
+            ssn: s.id.to_string(),
+            iat: s.iat,
+            exp,
+        })
     }
 }
 
@@ -86,21 +122,40 @@ pub struct Ctx<'r, 'a> {
 
 /// A new `X-ZUMO-AUTH` session token as App Service answers it:
 /// `{"authenticationToken": ..., "user": {"userId": "sid:..."}}`.
-fn session_token_json(
-    module: &Module,
-    origin: &Origin,
-    principal: &Principal,
-    now: i64,
-    exp: i64,
-) -> serde_json::Value {
+fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> serde_json::Value {
+    let settings = module.settings();
     let token = crate::session::mint_token(
-        &module.settings().keys,
-        principal,
+        &settings.keys,
+        session,
         &origin.audience(),
-        now,
-        exp,
+        &settings.app_id,
     );
-    serde_json::json!({"authenticationToken": token, "user": {"userId": principal.sid}})
+    serde_json::json!({"authenticationToken": token, "user": {"userId": session.principal.sid}})
+}
+
+/// `Set-Cookie` headers that store `session` in the browser (replacing the parts it sent).
+fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String, String)> {
+    let settings = module.settings();
+    crate::session::write_cookie(
+        session,
+        &settings.keys,
+        &settings.app_id,
+        ctx.origin.is_https(),
+        crate::session::chunk_count(ctx.req),
+    )
+    .into_iter()
+    .map(|c| ("Set-Cookie".to_owned(), c))
+    .collect()
+}
+
+/// The provider's claims cannot become the principal (control characters in the id or name):
+/// the sign-in is refused.
+fn unusable_identity(module: &Module, why: &crate::session::Rejected) -> Outcome {
+    module.refuse(
+        403,
+        &format!("sign-in refused: {}", why.0),
+        "The identity provider returned a user name or id that cannot be used.",
+    )
 }
 
 type Handler = fn(&Module, &Ctx, &[&str]) -> Outcome;

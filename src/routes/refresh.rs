@@ -9,7 +9,7 @@ use super::{Credential, Ctx};
 use crate::http::{Outcome, Response};
 use crate::pipeline::Module;
 use crate::providers::ProviderError;
-use crate::session::{self, Session};
+use crate::session;
 use crate::store::{format_expires_on, Update};
 
 enum Failure {
@@ -113,24 +113,20 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
 
     let now = session::now();
     let exp = module.settings().session_expiry(now, expires_at);
-    let keys = &module.settings().keys;
+    // The same sign-in, renewed: its id stays, so signing it out still works.
+    let Some(renewed) = caller.renewed_session(exp) else {
+        return Outcome::Finish(Response::error(400, "This sign-in cannot be refreshed."));
+    };
     match caller.credential {
         Credential::SessionToken => {
-            let body = super::session_token_json(module, &ctx.origin, &caller.principal, now, exp);
+            let body = super::session_token_json(module, &ctx.origin, &renewed);
             Outcome::Finish(Response::json(200, &body))
         }
         Credential::Cookie | Credential::ProviderToken => {
             // The session may have been inside its extension window: renew it.
-            let session = Session {
-                principal: (*caller.principal).clone(),
-                iat: now,
-                exp,
-            };
             let mut r = Response::json(200, &json!({"user": {"userId": sid}}));
-            let previous = session::chunk_count(ctx.req);
-            for c in session::write_cookie(&session, keys, ctx.origin.is_https(), previous) {
-                r.headers.push(("Set-Cookie".into(), c));
-            }
+            r.headers
+                .extend(super::session_cookies(module, ctx, &renewed));
             Outcome::Finish(r)
         }
     }

@@ -35,14 +35,28 @@ pub struct Principal {
     pub header: String,
 }
 
-/// The session cookie's content.
+/// One sign-in: the content of the session cookie and of an `X-ZUMO-AUTH` session token.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Session {
     #[serde(flatten)]
     pub principal: Principal,
+    /// A random id of this sign-in, kept when the session is renewed: logout revokes it.
+    pub ssn: String,
     /// Issued and expiry times, Unix seconds.
     pub iat: i64,
     pub exp: i64,
+}
+
+impl Session {
+    /// A new sign-in of `principal`, valid from `now` until `exp`.
+    pub fn start(principal: Principal, now: i64, exp: i64) -> Session {
+        Session {
+            principal,
+            ssn: crypto::random_token(16),
+            iat: now,
+            exp,
+        }
+    }
 }
 
 pub fn now() -> i64 {
@@ -57,8 +71,15 @@ pub fn sid_for(provider: &str, issuer: &str, subject: &str) -> String {
     format!("sid:{}", crypto::hex(&digest[..16]))
 }
 
-/// Builds the principal from a provider identity's claims.
-pub fn principal(sid: String, provider: &ProviderSettings, user_claims: &[Claim]) -> Principal {
+/// Builds the principal from a provider identity's claims. An id or name that could not be
+/// written into a header as is (control characters: CR/LF would split the request behind a
+/// proxy) refuses the sign-in: the provider's claims are wrong, and no encoding of them would
+/// be what the application expects.
+pub fn principal(
+    sid: String,
+    provider: &ProviderSettings,
+    user_claims: &[Claim],
+) -> Result<Principal, Rejected> {
     let id_type = if provider.is_aad {
         "http://schemas.microsoft.com/identity/claims/objectidentifier"
     } else {
@@ -95,13 +116,19 @@ pub fn principal(sid: String, provider: &ProviderSettings, user_claims: &[Claim]
     let text = serde_json::to_string(&body)
         .unwrap_or_default()
         .replace('/', "\\/");
-    Principal {
+    if !crate::headers::is_safe_value(&id) || !crate::headers::is_safe_value(&name) {
+        return Err(Rejected(format!(
+            "{}: the user id or name claim holds control characters",
+            provider.name
+        )));
+    }
+    Ok(Principal {
         sid,
         idp: provider.name.clone(),
         id,
         name,
         header: crypto::b64(text.as_bytes()),
-    }
+    })
 }
 
 /// Why a presented credential was not accepted (for the log line).
@@ -109,10 +136,15 @@ pub fn principal(sid: String, provider: &ProviderSettings, user_claims: &[Claim]
 pub struct Rejected(pub String);
 
 /// Reads the session from the request's cookies: `Ok(None)` when there is none.
-pub fn read_cookie(req: &Request, keys: &Keys, now: i64) -> Result<Option<Session>, Rejected> {
+pub fn read_cookie(
+    req: &Request,
+    keys: &Keys,
+    app: &str,
+    now: i64,
+) -> Result<Option<Session>, Rejected> {
     match cookie_value(req)? {
         None => Ok(None),
-        Some(value) => open_cookie(&value, keys, now).map(Some),
+        Some(value) => open_cookie(&value, keys, app, now).map(Some),
     }
 }
 
@@ -154,13 +186,18 @@ pub fn cookie_value<'a>(req: &Request<'a>) -> Result<Option<Cow<'a, str>>, Rejec
     Ok(Some(Cow::Owned(joined)))
 }
 
-/// Opens a session cookie value: decrypts, authenticates and checks its expiry against `now`.
-pub fn open_cookie(value: &str, keys: &Keys, now: i64) -> Result<Session, Rejected> {
+/// Opens a session cookie value: decrypts, authenticates (bound to the app `app`: another
+/// app's cookie does not open) and checks its expiry against `now`.
+pub fn open_cookie(value: &str, keys: &Keys, app: &str, now: i64) -> Result<Session, Rejected> {
     let sealed = crypto::b64url_decode(value)
         .ok_or_else(|| Rejected("session cookie is not base64url".into()))?;
-    let plain = keys.open(Purpose::Session, b"", &sealed).ok_or_else(|| {
-        Rejected("session cookie does not open (tampered, truncated or another key)".into())
-    })?;
+    let plain = keys
+        .open(Purpose::Session, app.as_bytes(), &sealed)
+        .ok_or_else(|| {
+            Rejected(
+                "session cookie does not open (tampered, truncated, another key or app)".into(),
+            )
+        })?;
     let session: Session = serde_json::from_slice(&plain)
         .map_err(|e| Rejected(format!("session cookie content is invalid: {e}")))?;
     if session.exp <= now {
@@ -174,11 +211,12 @@ pub fn open_cookie(value: &str, keys: &Keys, now: i64) -> Result<Session, Reject
 pub fn write_cookie(
     session: &Session,
     keys: &Keys,
+    app: &str,
     secure: bool,
     previous_chunks: usize,
 ) -> Vec<String> {
     let plain = serde_json::to_vec(session).expect("sessions serialize");
-    let value = crypto::b64url(&keys.seal(Purpose::Session, b"", &plain));
+    let value = crypto::b64url(&keys.seal(Purpose::Session, app.as_bytes(), &plain));
     let max_age = session.exp - session.iat;
     let mut out: Vec<String> = value
         .as_bytes()
@@ -231,51 +269,64 @@ fn expire(name: &str, secure: bool) -> String {
     http::set_cookie(name, "", "/", 0, secure)
 }
 
-/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key).
-pub fn mint_token(
-    keys: &Keys,
-    principal: &Principal,
-    audience: &str,
-    now: i64,
-    exp: i64,
-) -> String {
+/// The audience that binds a session token to the app that minted it, beside App Service's
+/// `https://host/`.
+fn app_audience(app: &str) -> String {
+    format!("urn:ezauth:app:{app}")
+}
+
+/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key,
+/// `sub`/`stable_sid`, `idp`, `iss`/`aud` = `https://host/`), bound to the app by a second
+/// audience, and carrying the session id and the principal (signed), so the application
+/// always sees the user's id and name, with or without a token store.
+pub fn mint_token(keys: &Keys, session: &Session, audience: &str, app: &str) -> String {
+    let p = &session.principal;
     jwt::sign_hs256(
         keys.signing_key(),
         &json!({
-            "sub": principal.sid,
-            "stable_sid": principal.sid,
-            "idp": principal.idp,
+            "sub": p.sid,
+            "stable_sid": p.sid,
+            "idp": p.idp,
             "ver": "3",
             "iss": audience,
-            "aud": audience,
-            "nbf": now,
-            "exp": exp,
+            "aud": [audience, app_audience(app)],
+            "nbf": session.iat,
+            "iat": session.iat,
+            "exp": session.exp,
+            "ssn": session.ssn,
+            "prn": {"id": p.id, "name": p.name, "header": p.header},
         }),
     )
 }
 
-/// A verified session token's subject: `(sid, idp, exp)`.
-pub struct TokenSubject {
-    pub sid: String,
-    pub idp: String,
-    pub exp: i64,
+/// The principal fields a session token carries beside `sub` and `idp`.
+#[derive(Deserialize)]
+struct TokenPrincipal {
+    id: String,
+    name: String,
+    header: String,
 }
 
-/// Verifies an `X-ZUMO-AUTH` token: signature, issuer and audience (`https://host/`), and
-/// lifetime; `grace` seconds past expiry are allowed (the refresh route's extension window).
+/// Verifies an `X-ZUMO-AUTH` token: signature, issuer and audience (`https://host/` and this
+/// app), and lifetime; `grace` seconds past expiry are allowed (the refresh route's extension
+/// window). Gives back the session it carries.
 pub fn verify_token(
     token: &str,
     keys: &Keys,
     audience: &str,
+    app: &str,
     now: i64,
     grace: i64,
-) -> Result<TokenSubject, Rejected> {
+) -> Result<Session, Rejected> {
     let parsed = jwt::parse(token).map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     parsed
         .verify_hs256(keys.signing_key())
         .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
         return Err(Rejected("X-ZUMO-AUTH: issued for another site".into()));
+    }
+    if !parsed.has_audience(&app_audience(app)) {
+        return Err(Rejected("X-ZUMO-AUTH: issued for another app".into()));
     }
     parsed
         .check_lifetime(now, 60, grace)
@@ -284,9 +335,31 @@ pub fn verify_token(
         .str_claim("sub")
         .filter(|s| s.starts_with("sid:"))
         .ok_or_else(|| Rejected("X-ZUMO-AUTH: no sid subject".into()))?;
-    Ok(TokenSubject {
-        sid: sid.to_owned(),
-        idp: parsed.str_claim("idp").unwrap_or_default().to_owned(),
+    let prn: TokenPrincipal = parsed
+        .claims
+        .get("prn")
+        .and_then(|v| TokenPrincipal::deserialize(v).ok())
+        .ok_or_else(|| Rejected("X-ZUMO-AUTH: no principal".into()))?;
+    let idp = parsed.str_claim("idp").unwrap_or_default();
+    // Signed by us, but checked again: these values become request headers.
+    if ![sid, idp, &prn.id, &prn.name, &prn.header]
+        .iter()
+        .all(|v| crate::headers::is_safe_value(v))
+    {
+        return Err(Rejected(
+            "X-ZUMO-AUTH: principal holds control characters".into(),
+        ));
+    }
+    Ok(Session {
+        principal: Principal {
+            sid: sid.to_owned(),
+            idp: idp.to_owned(),
+            id: prn.id,
+            name: prn.name,
+            header: prn.header,
+        },
+        ssn: parsed.str_claim("ssn").unwrap_or_default().to_owned(),
+        iat: parsed.num_claim("iat").unwrap_or(0),
         exp: parsed.num_claim("exp").unwrap_or(0),
     })
 }
@@ -308,6 +381,7 @@ mod tests {
                 name: "n".repeat(name_len),
                 header: "e30=".into(),
             },
+            ssn: "s1".into(),
             iat: 1000,
             exp: 2000,
         }
@@ -339,10 +413,10 @@ mod tests {
         let k = keys(1);
         for len in [10, 9000] {
             let s = session(len);
-            let set = write_cookie(&s, &k, false, 0);
+            let set = write_cookie(&s, &k, "app", false, 0);
             assert_eq!(set.len() > 1, len > 1000);
             let header = cookie_header(&set);
-            let got = read_cookie(&request_with_cookies(&header), &k, 1500).unwrap();
+            let got = read_cookie(&request_with_cookies(&header), &k, "app", 1500).unwrap();
             assert_eq!(got, Some(s));
         }
     }
@@ -350,7 +424,7 @@ mod tests {
     #[test]
     fn bad_cookies_are_rejected_with_a_reason() {
         let k = keys(1);
-        let set = write_cookie(&session(10), &k, true, 0);
+        let set = write_cookie(&session(10), &k, "app", true, 0);
         assert!(set[0].contains("Secure") && set[0].contains("HttpOnly"));
         let good = cookie_header(&set);
         let value = good.split_once('=').unwrap().1.to_owned();
@@ -366,23 +440,25 @@ mod tests {
         ];
         for c in &cases {
             assert!(
-                read_cookie(&request_with_cookies(c), &k, 1500).is_err(),
+                read_cookie(&request_with_cookies(c), &k, "app", 1500).is_err(),
                 "{c:.60}"
             );
         }
         // sealed under another key
-        assert!(read_cookie(&request_with_cookies(&good), &keys(9), 1500).is_err());
+        assert!(read_cookie(&request_with_cookies(&good), &keys(9), "app", 1500).is_err());
+        // sealed for another app
+        assert!(read_cookie(&request_with_cookies(&good), &k, "other", 1500).is_err());
         // expired
-        assert!(read_cookie(&request_with_cookies(&good), &k, 2000).is_err());
+        assert!(read_cookie(&request_with_cookies(&good), &k, "app", 2000).is_err());
         assert_eq!(
-            read_cookie(&request_with_cookies("other=1"), &k, 1500),
+            read_cookie(&request_with_cookies("other=1"), &k, "app", 1500),
             Ok(None)
         );
     }
 
     #[test]
     fn shrinking_session_clears_old_parts() {
-        let set = write_cookie(&session(10), &keys(1), false, 3);
+        let set = write_cookie(&session(10), &keys(1), "app", false, 3);
         assert_eq!(set.len(), 3);
         assert!(set[1].starts_with("AppServiceAuthSession1=;") && set[1].contains("Max-Age=0"));
     }
@@ -390,15 +466,64 @@ mod tests {
     #[test]
     fn session_tokens_verify_and_expire() {
         let k = keys(1);
-        let p = session(1).principal;
-        let t = mint_token(&k, &p, "https://h/", 1000, 2000);
-        let s = verify_token(&t, &k, "https://h/", 1500, 0).ok().unwrap();
-        assert_eq!(s.sid, "sid:00");
-        assert!(verify_token(&t, &k, "https://other/", 1500, 0).is_err());
-        assert!(verify_token(&t, &keys(3), "https://h/", 1500, 0).is_err());
-        assert!(verify_token(&t, &k, "https://h/", 3000, 0).is_err());
-        assert!(verify_token(&t, &k, "https://h/", 3000, 2000).is_ok());
+        let s = session(1);
+        let t = mint_token(&k, &s, "https://h/", "app");
+        let got = verify_token(&t, &k, "https://h/", "app", 1500, 0)
+            .ok()
+            .unwrap();
+        assert_eq!(got, s, "the token carries the whole session");
+        assert!(verify_token(&t, &k, "https://other/", "app", 1500, 0).is_err());
+        assert!(verify_token(&t, &k, "https://h/", "other-app", 1500, 0).is_err());
+        assert!(verify_token(&t, &keys(3), "https://h/", "app", 1500, 0).is_err());
+        assert!(verify_token(&t, &k, "https://h/", "app", 3000, 0).is_err());
+        assert!(verify_token(&t, &k, "https://h/", "app", 3000, 2000).is_ok());
         // A token inside its lifetime stays valid with a refresh window (nbf is not shifted).
-        assert!(verify_token(&t, &k, "https://h/", 1000, 72 * 3600).is_ok());
+        assert!(verify_token(&t, &k, "https://h/", "app", 1000, 72 * 3600).is_ok());
+    }
+
+    #[test]
+    fn control_characters_in_id_or_name_refuse_the_principal() {
+        let provider = ProviderSettings {
+            name: "idp".into(),
+            client_id: "c".into(),
+            client_secret: None,
+            endpoints: crate::config::OidcEndpoints::Discovery("https://idp.example/".into()),
+            scopes: Vec::new(),
+            login_parameters: Vec::new(),
+            name_claim_type: "name".into(),
+            allowed_audiences: Vec::new(),
+            is_aad: false,
+            authorization: Default::default(),
+            sign_out_at_provider: false,
+        };
+        let claim = |typ: &str, val: &str| Claim {
+            typ: typ.into(),
+            val: val.into(),
+        };
+        let nameid = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier";
+        let ok = principal(
+            "sid:1".into(),
+            &provider,
+            &[claim(nameid, "u1"), claim("name", "Ann")],
+        );
+        assert_eq!(ok.unwrap().name, "Ann");
+        for bad in ["a\r\nX-Evil: 1", "a\nb", "a\0b", "a\x7fb", "a\tb", "\r"] {
+            assert!(
+                principal("sid:1".into(), &provider, &[claim(nameid, bad)]).is_err(),
+                "{bad:?}"
+            );
+            let claims = [claim(nameid, "u1"), claim("name", bad)];
+            assert!(
+                principal("sid:1".into(), &provider, &claims).is_err(),
+                "{bad:?}"
+            );
+        }
+        // Elsewhere in the claims they are harmless: the principal header is base64 JSON.
+        let claims = [
+            claim(nameid, "u1"),
+            claim("name", "Ann"),
+            claim("address", "1\r\n2"),
+        ];
+        assert!(principal("sid:1".into(), &provider, &claims).is_ok());
     }
 }

@@ -38,6 +38,57 @@ pub struct TokenRecord {
     /// ISO-8601 UTC with 7 fractional digits, as App Service writes it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub expires_on: Option<String>,
+    /// Signed-out sessions of this user (not shown by `/.auth/me`).
+    #[serde(skip_serializing_if = "Revocations::is_empty", default)]
+    pub revoked: Revocations,
+}
+
+/// Which of a user's sessions were signed out: each cookie and session token names its
+/// session, and logout revokes the one presented, or every session issued so far.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Revocations {
+    /// Sessions issued at or before this time (Unix seconds) are signed out ("everywhere").
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub issued_until: i64,
+    /// Revoked session ids, each with the time after which it cannot be presented anyway.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sessions: Vec<(String, i64)>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// Bound on remembered revocations per user; past it, the user is signed out everywhere
+/// instead (one list entry per logout, so only a user with this many live sessions sees it).
+const MAX_REVOKED: usize = 1000;
+
+impl Revocations {
+    pub fn is_empty(&self) -> bool {
+        self.issued_until == 0 && self.sessions.is_empty()
+    }
+
+    /// Is the session `id`, issued at `iat`, signed out?
+    pub fn revokes(&self, id: &str, iat: i64) -> bool {
+        iat <= self.issued_until || self.sessions.iter().any(|(s, _)| s == id)
+    }
+
+    /// Signs out session `id`, which cannot be presented after `until`; forgets revocations
+    /// that no longer matter at `now`.
+    pub fn revoke(&mut self, id: &str, until: i64, now: i64) {
+        self.sessions.retain(|(_, u)| *u > now);
+        if self.sessions.len() >= MAX_REVOKED {
+            self.revoke_all(now);
+            return;
+        }
+        self.sessions.push((id.to_owned(), until));
+    }
+
+    /// Signs out every session issued until `now`.
+    pub fn revoke_all(&mut self, now: i64) {
+        self.issued_until = self.issued_until.max(now);
+        self.sessions.clear();
+    }
 }
 
 impl TokenRecord {
@@ -100,6 +151,15 @@ pub trait TokenStore: Send + Sync {
         user: &str,
         change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError>;
+    /// Stores a new sign-in's record: its tokens and claims replace the old ones, the user's
+    /// session revocations are kept (a new sign-in must not bring signed-out sessions back).
+    fn sign_in(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
+        self.update(user, &mut |current| {
+            let mut next = record.clone();
+            next.revoked = current.map(|c| c.revoked).unwrap_or_default();
+            Update::Replace(Box::new(next))
+        })
+    }
     /// Records that a one-time value (a login state) was used, until `expires_at` (Unix
     /// seconds); false when it already was. Holds across processes and threads, so a replayed
     /// callback is refused whichever nginx worker it reaches.

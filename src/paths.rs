@@ -1,0 +1,121 @@
+//! Path judgement: which raw request paths may be matched against `excludedPaths`.
+//!
+//! The host forwards the raw target to the application, and applications route it in their
+//! own ways (Werkzeug decodes `%2F`, WHATWG URL parsers read `%2e%2e` as `..`, Tomcat drops
+//! `;params`, IIS turns `\` into `/`). An exclusion is therefore granted only to a path that
+//! every one of them routes the same way: its canonical form is the raw form with harmless
+//! escapes decoded, and it holds no `#`, `;`, `\`, control or non-ASCII bytes, no escaped
+//! separator, `%`, dot or non-ASCII byte, no empty segment and no dot segment. Any other path
+//! is judged protected: authentication applies, never an exclusion.
+
+use std::borrow::Cow;
+
+/// The canonical form of a raw path when it is unambiguous, `None` when backends could route
+/// it differently. Escapes of printable ASCII (and space) other than `/ \ % ; # ? .` are decoded (so
+/// `/public/a%20b` is `/public/a b`); everything else that could read two ways refuses.
+pub fn unambiguous(raw: &str) -> Option<Cow<'_, str>> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return None;
+    }
+    let mut decoded: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let c = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .filter(|c| (is_plain(*c) || *c == b' ') && !matches!(c, b'/' | b'.' | b'%'))?;
+            decoded.get_or_insert_with(|| bytes[..i].to_vec()).push(c);
+            i += 3;
+            continue;
+        }
+        if !is_plain(b) {
+            return None;
+        }
+        if let Some(d) = decoded.as_mut() {
+            d.push(b);
+        }
+        i += 1;
+    }
+    let canonical = match decoded {
+        // Only printable ASCII was pushed, so this is valid UTF-8.
+        Some(d) => Cow::Owned(String::from_utf8(d).ok()?),
+        None => Cow::Borrowed(raw),
+    };
+    let body = &canonical[1..];
+    let body = body.strip_suffix('/').unwrap_or(body);
+    if !body.is_empty() && body.split('/').any(|s| matches!(s, "" | "." | "..")) {
+        return None;
+    }
+    Some(canonical)
+}
+
+/// A byte that means the same to every router: printable ASCII but the ones some servers treat
+/// as separators, fragment or parameter markers (`\`, `#`, `;`, `?`) and space.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'\\' | b'#' | b';' | b'?')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_are_their_own_canonical_form() {
+        for p in [
+            "/",
+            "/health",
+            "/public/a.css",
+            "/public/",
+            "/a-b_c~d/e!$&'()*+,=:@",
+        ] {
+            assert_eq!(unambiguous(p).as_deref(), Some(p), "{p}");
+        }
+        assert_eq!(
+            unambiguous("/publi%63/a%20b").as_deref(),
+            Some("/public/a b")
+        );
+        assert_eq!(unambiguous("/x%41").as_deref(), Some("/xA"));
+    }
+
+    #[test]
+    fn anything_two_routers_could_read_differently_is_refused() {
+        for p in [
+            "",
+            "health",
+            "/admin/x/%2e%2e/%2e%2e/health",
+            "/admin/x/%2E%2e/health",
+            "/admin/secret#/../../health",
+            "/public/..;/admin",
+            "/public;x/a",
+            "/public/..%2fadmin",
+            "/public/..%2Fadmin",
+            "/public/..%5cadmin",
+            "/public\\..\\admin",
+            "/public/%252e%252e/admin",
+            "/public/a%00",
+            "/public/a\0",
+            "/public/../admin",
+            "/public/./a",
+            "/./health",
+            "//health",
+            "/public//a",
+            "/health/..",
+            "/public/%",
+            "/public/%zz",
+            "/public/%2",
+            "/public/caf\u{e9}",
+            "/public/caf%C3%A9",
+            "/public/%C0%AE%C0%AE/admin",
+            "/public/a b",
+            "/public/a\tb",
+            "/public/%3F",
+            "/public/a%7F",
+        ] {
+            assert_eq!(unambiguous(p), None, "{p:?}");
+        }
+    }
+}
