@@ -15,6 +15,7 @@ pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod ffi;
+pub mod flight;
 pub mod fuzzing;
 pub mod headers;
 pub mod http;

@@ -12,6 +12,7 @@ use crate::cache::BoundedCache;
 use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
+use crate::flight::SingleFlight;
 use crate::headers;
 use crate::http::{self, Forward, HeaderGroup, Outcome, OwnedRequest, Request, Response};
 use crate::logger::Logger;
@@ -34,7 +35,12 @@ pub struct Module {
     sessions: BoundedCache<CachedSession>,
     /// Rendered token headers per user, with the record they were rendered from.
     token_groups: BoundedCache<(Arc<TokenRecord>, HeaderGroup)>,
+    /// Refreshes in flight, per user: the new expiry or the refusal, shared with waiters.
+    refreshes: SingleFlight<Result<Option<i64>, Response>>,
 }
+
+/// How many requests may wait for one user's refresh in flight (beyond: 429).
+const MAX_REFRESH_WAITERS: usize = 8;
 
 /// An opened session cookie: its full value (to compare), expiry, and the caller it makes.
 struct CachedSession {
@@ -74,6 +80,7 @@ impl Module {
             used_states: Mutex::new(HashMap::new()),
             sessions: BoundedCache::default(),
             token_groups: BoundedCache::default(),
+            refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
         })
     }
 
@@ -93,6 +100,10 @@ impl Module {
         &self.log
     }
 
+    pub fn refreshes(&self) -> &SingleFlight<Result<Option<i64>, Response>> {
+        &self.refreshes
+    }
+
     /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
     pub fn begin_request(&self, req: &Request) -> Outcome {
         self.process(req, false)
@@ -107,10 +118,19 @@ impl Module {
     pub fn send_response(
         &self,
         _status: u16,
-        _app_headers: &[(&str, &str)],
+        app_headers: &[(&str, &str)],
         forward: &Forward,
     ) -> Vec<(String, String)> {
-        forward.response_add.clone()
+        // An app that answers CORS itself keeps its own answer: two grants would fail both.
+        let app_cors = app_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("Access-Control-Allow-Origin"));
+        forward
+            .response_add
+            .iter()
+            .filter(|(n, _)| !(app_cors && n.starts_with("Access-Control-")))
+            .cloned()
+            .collect()
     }
 
     fn process(&self, req: &Request, can_block: bool) -> Outcome {
@@ -122,16 +142,21 @@ impl Module {
                 remove.join(", ")
             ));
         }
-        let pass = |set: Vec<HeaderGroup>, response_add: Vec<(String, String)>| {
+        if !self.settings.enabled {
+            return Outcome::Continue(Forward {
+                remove,
+                ..Forward::default()
+            });
+        }
+        // On to the app: with the identity headers, and the CORS grant its response gets.
+        let pass = |set: Vec<HeaderGroup>, mut response_add: Vec<(String, String)>| {
+            self.cors_grant(req, &mut response_add);
             Outcome::Continue(Forward {
                 remove: remove.clone(),
                 set,
                 response_add,
             })
         };
-        if !self.settings.enabled {
-            return pass(Vec::new(), Vec::new());
-        }
         let origin = match self.origin(req) {
             Ok(o) => o,
             Err(why) => {
@@ -181,7 +206,6 @@ impl Module {
             return routes::dispatch(self, &ctx, rest);
         }
 
-        self.cors_grant(req, &mut response_add);
         if let Some(caller) = caller {
             if caller.credential == Credential::Cookie {
                 if let Some(refusal) = self.cross_site(req, &origin) {

@@ -162,10 +162,9 @@ pub struct Settings {
     pub keys: Keys,
     pub http_timeout: Duration,
     pub http_connect_timeout: Duration,
-    /// What this app's cookies and session tokens are bound to (`ezauth.appId` or derived).
+    /// What this app's cookies and session tokens are bound to: `ezauth.appId`, or derived
+    /// from who may sign in (providers, client ids, allow-lists) and the route prefix.
     pub app_id: String,
-    /// Whether `app_id` was configured (else the configuration file's path joins it).
-    pub app_id_explicit: bool,
     pub cors: Option<CorsPolicy>,
 }
 
@@ -246,17 +245,11 @@ pub fn load_file(path: &Path, env: &dyn Environment) -> Result<Settings, ConfigE
         message: format!("cannot read configuration file {}: {e}", path.display()),
         unreadable: true,
     })?;
-    let mut settings = parse(&text, env)?;
-    if !settings.app_id_explicit {
-        // Two configurations in one server (two apps) never accept each other's cookies.
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        settings.app_id = derive_app_id(&[&settings.app_id, &path.to_string_lossy()]);
-    }
-    Ok(settings)
+    parse(&text, env)
 }
 
 /// A short, stable app identity from the parts that tell apps apart.
-fn derive_app_id(parts: &[&str]) -> String {
+fn derive_app_id(parts: &[String]) -> String {
     let digest = crate::crypto::sha256(parts.join("\n").as_bytes());
     crate::crypto::hex(&digest[..12])
 }
@@ -456,20 +449,21 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
     }
 
     let keys = resolve_keys(env, &ext.previous_encryption_key_setting_names)?;
-    let (app_id, app_id_explicit) = match ext.app_id {
+    let app_id = match ext.app_id {
         Some(id) if id.is_empty() || id.len() > 256 => {
             return Err(invalid("ezauth.appId", "must be 1 to 256 characters"))
         }
-        Some(id) => (id, true),
+        Some(id) => id,
         None => {
+            // Apps that admit different users never accept each other's credentials; a key
+            // rotation or a restart from another path changes nothing here.
             let mut parts: Vec<String> = providers
                 .iter()
-                .map(|p| format!("{}={}", p.name, p.client_id))
+                .map(|p| format!("{}={} {:?}", p.name, p.client_id, p.authorization))
                 .collect();
             parts.sort();
             parts.push(api_prefix.clone());
-            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-            (derive_app_id(&parts), false)
+            derive_app_id(&parts)
         }
     };
     let cors = match ext.cors {
@@ -530,7 +524,6 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
             "ezauth.httpConnectTimeoutSeconds",
         )?,
         app_id,
-        app_id_explicit,
         cors,
     })
 }

@@ -365,8 +365,8 @@ pub struct Extensions {
     /// as App Service does, off for custom providers.
     pub sign_out_at_provider: Option<bool>,
     /// The identity cookies and session tokens are bound to: an app accepts only what it
-    /// minted. Default: derived from the providers' client ids and the configuration file's
-    /// path; set the same value on every node that serves one app.
+    /// minted. Default: derived from the providers, client ids and allow-lists; set it to tell
+    /// apart two apps that share those and the keys.
     pub app_id: Option<String>,
     /// CORS for preflights to protected paths, answered by the module (App Service's platform
     /// CORS: `siteConfig.cors`). Without it a preflight to a protected path gets no grant.

@@ -1,20 +1,24 @@
 //! `GET /.auth/refresh`: redeems the stored refresh token for new provider tokens. The token
 //! store's per-user lock is held across the provider call, so concurrent refreshes of one user
-//! (threads, nginx workers) run one after the other and each uses the refresh token the
-//! previous one stored: a provider that rotates refresh tokens never sees one used twice.
+//! in different processes (nginx workers) run one after the other and each uses the refresh
+//! token the previous one stored: a provider that rotates refresh tokens never sees one used
+//! twice. Within a process, concurrent refreshes of one user share one provider call, and only
+//! a few may wait for it (429 beyond): one user cannot fill the host's blocking pool.
 
 use serde_json::json;
 
 use super::{Credential, Ctx};
 use crate::http::{Outcome, Response};
 use crate::pipeline::Module;
-use crate::providers::ProviderError;
+use crate::providers::{Provider, ProviderError};
 use crate::session;
-use crate::store::{format_expires_on, Update};
+use crate::store::{format_expires_on, TokenStore, Update};
 
 enum Failure {
     NoRecord,
     NoRefreshToken,
+    /// The provider's allow-lists no longer admit the user.
+    Refused(Outcome),
     Provider(ProviderError),
 }
 
@@ -47,6 +51,56 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             "This sign-in cannot be refreshed.",
         );
     };
+    let store_lock_wait = module.settings().http_timeout * 2;
+    let redeemed = module.refreshes().run(sid, store_lock_wait, || {
+        redeem(module, provider.as_ref(), store, sid)
+    });
+    let expires_at = match redeemed {
+        Ok(Ok(expires_at)) => expires_at,
+        Ok(Err(refusal)) => return Outcome::Finish(refusal),
+        Err(busy) => {
+            module.log().warn(format_args!(
+                "refresh of {sid} refused: {busy:?} (a refresh of this user is in progress)"
+            ));
+            let r = Response::error(429, "A refresh of this sign-in is in progress: try again.")
+                .with_header("Retry-After", "1");
+            return Outcome::Finish(r);
+        }
+    };
+    let now = session::now();
+    let exp = module.settings().session_expiry(now, expires_at);
+    // The same sign-in, renewed: its id stays, so signing it out still works.
+    let Some(renewed) = caller.renewed_session(exp) else {
+        return Outcome::Finish(Response::error(400, "This sign-in cannot be refreshed."));
+    };
+    match caller.credential {
+        Credential::SessionToken => {
+            let body = super::session_token_json(module, &ctx.origin, &renewed);
+            Outcome::Finish(Response::json(200, &body))
+        }
+        Credential::Cookie | Credential::ProviderToken => {
+            // The session may have been inside its extension window: renew it.
+            let mut r = Response::json(200, &json!({"user": {"userId": sid}}));
+            r.headers
+                .extend(super::session_cookies(module, ctx, &renewed));
+            Outcome::Finish(r)
+        }
+    }
+}
+
+/// Redeems the stored refresh token under the user's store lock and stores what the provider
+/// returns: the new expiry, or the response that says why not. Concurrent callers in this
+/// process share one run (see [`crate::flight`]); other processes wait on the store lock.
+fn redeem(
+    module: &Module,
+    provider: &dyn Provider,
+    store: &dyn TokenStore,
+    sid: &str,
+) -> Result<Option<i64>, Response> {
+    let refusal = |outcome: Outcome| match outcome {
+        Outcome::Finish(r) => r,
+        _ => Response::error(500, "Internal error."),
+    };
     let mut failure = None;
     let mut expires_at = None;
     let stored = store.update(sid, &mut |current| {
@@ -54,6 +108,11 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             failure = Some(Failure::NoRecord);
             return Update::Keep;
         };
+        // Allow-lists may have changed since the sign-in: a refused user is not renewed.
+        if let Err(refused) = module.authorize(provider, &record.user_claims) {
+            failure = Some(Failure::Refused(refused));
+            return Update::Keep;
+        }
         let Some(refresh_token) = record.refresh_token.clone() else {
             failure = Some(Failure::NoRefreshToken);
             return Update::Keep;
@@ -81,53 +140,34 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         module
             .log()
             .error(format_args!("refresh: token store failed for {sid}: {e}"));
-        return Outcome::Finish(Response::error(503, "The token store is not available."));
+        return Err(Response::error(503, "The token store is not available."));
     }
     match failure {
-        Some(Failure::NoRecord) | Some(Failure::NoRefreshToken) => {
-            return module.refuse(
-                400,
-                &format!("refresh: no refresh token stored for {sid}"),
-                "No refresh token is available: sign in again, asking for offline access.",
-            )
+        None => {
+            module.log().info(format_args!(
+                "refreshed tokens of {sid} with {}",
+                provider.name()
+            ));
+            Ok(expires_at)
         }
-        Some(Failure::Provider(ProviderError::Rejected(why))) => {
-            return module.refuse(
-                403,
-                &format!(
-                    "refresh: {} refused the refresh token of {sid}: {why}",
-                    provider.name()
-                ),
-                "The identity provider refused to refresh the sign-in: sign in again.",
-            )
-        }
-        Some(Failure::Provider(e)) => {
-            return module.provider_failure("refresh", provider.name(), &e)
-        }
-        None => {}
-    }
-    module.log().info(format_args!(
-        "refreshed tokens of {sid} with {}",
-        provider.name()
-    ));
-
-    let now = session::now();
-    let exp = module.settings().session_expiry(now, expires_at);
-    // The same sign-in, renewed: its id stays, so signing it out still works.
-    let Some(renewed) = caller.renewed_session(exp) else {
-        return Outcome::Finish(Response::error(400, "This sign-in cannot be refreshed."));
-    };
-    match caller.credential {
-        Credential::SessionToken => {
-            let body = super::session_token_json(module, &ctx.origin, &renewed);
-            Outcome::Finish(Response::json(200, &body))
-        }
-        Credential::Cookie | Credential::ProviderToken => {
-            // The session may have been inside its extension window: renew it.
-            let mut r = Response::json(200, &json!({"user": {"userId": sid}}));
-            r.headers
-                .extend(super::session_cookies(module, ctx, &renewed));
-            Outcome::Finish(r)
-        }
+        Some(Failure::NoRecord) | Some(Failure::NoRefreshToken) => Err(refusal(module.refuse(
+            400,
+            &format!("refresh: no refresh token stored for {sid}"),
+            "No refresh token is available: sign in again, asking for offline access.",
+        ))),
+        Some(Failure::Refused(outcome)) => Err(refusal(outcome)),
+        Some(Failure::Provider(ProviderError::Rejected(why))) => Err(refusal(module.refuse(
+            403,
+            &format!(
+                "refresh: {} refused the refresh token of {sid}: {why}",
+                provider.name()
+            ),
+            "The identity provider refused to refresh the sign-in: sign in again.",
+        ))),
+        Some(Failure::Provider(e)) => Err(refusal(module.provider_failure(
+            "refresh",
+            provider.name(),
+            &e,
+        ))),
     }
 }

@@ -249,7 +249,12 @@ pub fn chunk_count(req: &Request) -> usize {
             if rest.is_empty() {
                 Some(1)
             } else {
-                rest.parse::<usize>().ok().map(|i| i + 1)
+                // Only indexes we could have written count: `AppServiceAuthSession<huge>`
+                // must not overflow the count (nor make us expire billions of cookies).
+                rest.parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < MAX_CHUNKS)
+                    .map(|i| i + 1)
             }
         })
         .max()
@@ -269,27 +274,31 @@ fn expire(name: &str, secure: bool) -> String {
     http::set_cookie(name, "", "/", 0, secure)
 }
 
-/// The audience that binds a session token to the app that minted it, beside App Service's
-/// `https://host/`.
-fn app_audience(app: &str) -> String {
-    format!("urn:ezauth:app:{app}")
+/// The key that signs this app's session tokens: derived from the signing key and the app, so
+/// a token minted by another app with the same key does not verify here. The claims stay App
+/// Service's (`aud` is `https://host/`).
+fn token_key(keys: &Keys, app: &str) -> [u8; 32] {
+    crypto::hmac_sha256(
+        keys.signing_key(),
+        format!("ezauth/session-token/{app}").as_bytes(),
+    )
 }
 
-/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key,
-/// `sub`/`stable_sid`, `idp`, `iss`/`aud` = `https://host/`), bound to the app by a second
-/// audience, and carrying the session id and the principal (signed), so the application
-/// always sees the user's id and name, with or without a token store.
+/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256, `sub`/`stable_sid`, `idp`,
+/// `iss`/`aud` = `https://host/`), signed with the app's token key, and carrying the session
+/// id and the principal (signed), so the application always sees the user's id and name, with
+/// or without a token store.
 pub fn mint_token(keys: &Keys, session: &Session, audience: &str, app: &str) -> String {
     let p = &session.principal;
     jwt::sign_hs256(
-        keys.signing_key(),
+        &token_key(keys, app),
         &json!({
             "sub": p.sid,
             "stable_sid": p.sid,
             "idp": p.idp,
             "ver": "3",
             "iss": audience,
-            "aud": [audience, app_audience(app)],
+            "aud": audience,
             "nbf": session.iat,
             "iat": session.iat,
             "exp": session.exp,
@@ -307,8 +316,8 @@ struct TokenPrincipal {
     header: String,
 }
 
-/// Verifies an `X-ZUMO-AUTH` token: signature, issuer and audience (`https://host/` and this
-/// app), and lifetime; `grace` seconds past expiry are allowed (the refresh route's extension
+/// Verifies an `X-ZUMO-AUTH` token: signature (this app's token key), issuer and audience
+/// (`https://host/`), and lifetime; `grace` seconds past expiry are allowed (the refresh route's extension
 /// window). Gives back the session it carries.
 pub fn verify_token(
     token: &str,
@@ -320,13 +329,10 @@ pub fn verify_token(
 ) -> Result<Session, Rejected> {
     let parsed = jwt::parse(token).map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     parsed
-        .verify_hs256(keys.signing_key())
-        .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
+        .verify_hs256(&token_key(keys, app))
+        .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e} (or minted by another app)")))?;
     if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
         return Err(Rejected("X-ZUMO-AUTH: issued for another site".into()));
-    }
-    if !parsed.has_audience(&app_audience(app)) {
-        return Err(Rejected("X-ZUMO-AUTH: issued for another app".into()));
     }
     parsed
         .check_lifetime(now, 60, grace)
@@ -454,6 +460,22 @@ mod tests {
             read_cookie(&request_with_cookies("other=1"), &k, "app", 1500),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn huge_chunk_indexes_neither_overflow_nor_count() {
+        for name in [
+            format!("{COOKIE_NAME}{}", usize::MAX),
+            format!("{COOKIE_NAME}{}", u128::MAX),
+            format!("{COOKIE_NAME}18446744073709551616"),
+            format!("{COOKIE_NAME}{MAX_CHUNKS}"),
+        ] {
+            let header = format!("{name}=x");
+            let req = request_with_cookies(&header);
+            assert_eq!(chunk_count(&req), 0, "{name}");
+            assert!(cookie_value(&req).is_err(), "{name}");
+            assert_eq!(clear_cookie(&req, false).len(), 1);
+        }
     }
 
     #[test]
