@@ -14,9 +14,12 @@ struct Flight<T> {
     done: Condvar,
 }
 
+/// A flight in progress and how many callers wait for it.
+type Waited<T> = (Arc<Flight<T>>, usize);
+
 /// Per-key single flight with a bound on waiters per key.
 pub struct SingleFlight<T> {
-    flights: Mutex<HashMap<String, (Arc<Flight<T>>, usize)>>,
+    flights: Mutex<HashMap<String, Waited<T>>>,
     max_waiters: usize,
 }
 
