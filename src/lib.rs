@@ -24,6 +24,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod providers;
 pub mod redirect;
+pub mod replay;
 pub mod routes;
 pub mod session;
 pub mod store;

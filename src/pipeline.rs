@@ -2,11 +2,8 @@
 //! headers, resolve the origin, authenticate, serve `/.auth/*`, apply the unauthenticated
 //! action, and inject the identity headers. Knows nothing of C.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
 
 use crate::cache::BoundedCache;
 use crate::config::{
@@ -18,6 +15,7 @@ use crate::http::{self, Forward, HeaderGroup, Outcome, OwnedRequest, Request, Re
 use crate::logger::Logger;
 use crate::providers::{Network, Provider, ProviderError, Providers};
 use crate::redirect::{self, RedirectError};
+use crate::replay::UsedOnce;
 use crate::routes::{self, Caller, Credential, Ctx, Origin};
 use crate::session;
 use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
@@ -30,7 +28,7 @@ pub struct Module {
     log: Logger,
     /// Login states already redeemed in this process, until they expire: a replayed callback
     /// is refused even when the browser still holds the state cookie.
-    used_states: Mutex<HashMap<String, i64>>,
+    used_states: UsedOnce,
     /// Session cookies already opened, by the tail of their value.
     sessions: BoundedCache<CachedSession>,
     /// Rendered token headers per user, with the record they were rendered from.
@@ -52,7 +50,7 @@ struct CachedSession {
 /// Characters of a session cookie's tail that key the cache: they encode the GCM tag.
 const COOKIE_CACHE_KEY_LEN: usize = 22;
 
-/// Bound on remembered states; beyond it expired ones are dropped (and the oldest if needed).
+/// Bound on remembered states in one process; beyond it the oldest are forgotten early.
 const MAX_USED_STATES: usize = 10_000;
 
 impl Module {
@@ -77,7 +75,7 @@ impl Module {
             settings,
             store,
             log,
-            used_states: Mutex::new(HashMap::new()),
+            used_states: UsedOnce::new(MAX_USED_STATES),
             sessions: BoundedCache::default(),
             token_groups: BoundedCache::default(),
             refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
@@ -692,22 +690,8 @@ impl Module {
     /// Marks a login state as redeemed; false if it already was, in this process or (with a
     /// token store) in any other process sharing the store.
     pub fn consume_state(&self, state: &str, exp: i64) -> bool {
-        {
-            let mut used = self.used_states.lock();
-            if used.len() >= MAX_USED_STATES {
-                let now = session::now();
-                used.retain(|_, e| *e > now);
-                if used.len() >= MAX_USED_STATES {
-                    if let Some(oldest) =
-                        used.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
-                    {
-                        used.remove(&oldest);
-                    }
-                }
-            }
-            if used.insert(state.to_owned(), exp).is_some() {
-                return false;
-            }
+        if !self.used_states.first_use(state, exp, session::now()) {
+            return false;
         }
         match self.store() {
             None => true,

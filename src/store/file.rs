@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use super::generations::{self, Generations};
@@ -36,6 +37,7 @@ pub struct FileStore {
     /// `None` when the table cannot be mapped: every read then checks the file.
     generations: Option<Generations>,
     recheck_after: std::time::Duration,
+    markers: Markers,
 }
 
 /// A record as read, with the identity of the file it came from, the generation it was read
@@ -88,6 +90,7 @@ impl FileStore {
             keys,
             cache: BoundedCache::default(),
             recheck_after: RECHECK_AFTER,
+            markers: Markers::default(),
         })
     }
 
@@ -371,26 +374,32 @@ impl TokenStore for FileStore {
     }
 
     fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
-        let used = self.dir.join(USED_DIR);
-        fs::create_dir_all(&used)?;
+        // Markers live in one folder per minute of expiry: the same value always lands in the
+        // same folder, and a whole folder goes once its minute has passed.
+        let bucket = expires_at.div_euclid(60);
+        let folder = self.dir.join(USED_DIR).join(bucket.to_string());
+        if !self.markers.admit(bucket) {
+            return Err(StoreError::Io(std::io::Error::other(
+                "too many one-time markers this minute",
+            )));
+        }
+        fs::create_dir_all(&folder)?;
         // The marker's name is a keyed hash: the state itself never touches the disk.
-        let marker = used.join(self.keys.store_file_name(&format!("one-time:{key}")));
-        match OpenOptions::new()
+        let marker = folder.join(self.keys.store_file_name(&format!("one-time:{key}")));
+        let claimed = match OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&marker)
         {
-            Ok(f) => {
-                // The marker's mtime says when it may go.
-                set_mtime(&f, expires_at, 0)?;
-                self.prune_used(&used);
-                Ok(true)
-            }
+            Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(e.into()),
-        }
+        };
+        self.markers
+            .prune_passed(&self.dir.join(USED_DIR), crate::session::now());
+        claimed
     }
 
     fn is_remote(&self) -> bool {
@@ -401,27 +410,58 @@ impl TokenStore for FileStore {
 /// Where one-time markers live, below the store directory.
 const USED_DIR: &str = ".used";
 
-impl FileStore {
-    /// Now and then (one claim in 32), removes markers whose time has passed, so the directory
-    /// stays as small as the number of logins in one nonce lifetime.
-    fn prune_used(&self, used: &Path) {
-        let mut dice = [0u8; 1];
-        crypto::random_fill(&mut dice);
-        if dice[0] % 32 != 0 {
+/// One-time markers per process: a bound on how many one minute may take, and the pruning of
+/// folders whose minute has passed, which runs on a thread of its own, never on the request.
+#[derive(Default)]
+struct Markers {
+    /// The minute being counted and how many markers it took in this process.
+    counted: parking_lot::Mutex<(i64, usize)>,
+    /// The newest minute already pruned, and whether a pruning thread is running.
+    pruned_until: AtomicI64,
+    pruning: Arc<AtomicBool>,
+}
+
+/// At most this many logins may complete per minute of expiry in one process; past it, replay
+/// protection rests on the in-process table and the provider's one-time codes (logged).
+const MAX_MARKERS_PER_MINUTE: usize = 100_000;
+
+impl Markers {
+    fn admit(&self, bucket: i64) -> bool {
+        let mut counted = self.counted.lock();
+        if counted.0 != bucket {
+            *counted = (bucket, 0);
+        }
+        counted.1 += 1;
+        counted.1 <= MAX_MARKERS_PER_MINUTE
+    }
+
+    /// Removes the folders of minutes that have passed, once a minute at most, off the
+    /// caller's thread.
+    fn prune_passed(&self, used: &Path, now: i64) {
+        let minute = now.div_euclid(60);
+        if self.pruned_until.swap(minute, Ordering::Relaxed) == minute
+            || self.pruning.swap(true, Ordering::Acquire)
+        {
             return;
         }
-        let now = std::time::SystemTime::now();
-        let Ok(entries) = fs::read_dir(used) else {
-            return;
-        };
-        for entry in entries.flatten().take(100_000) {
-            let expired = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < now);
-            if expired {
-                let _ = fs::remove_file(entry.path());
-            }
+        let (used, pruning) = (used.to_owned(), Arc::clone(&self.pruning));
+        let spawned = std::thread::Builder::new()
+            .name("ezauth-prune".into())
+            .spawn(move || {
+                for entry in fs::read_dir(&used).into_iter().flatten().flatten() {
+                    let passed = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .is_some_and(|m| m < minute);
+                    if passed {
+                        let _ = fs::remove_dir_all(entry.path());
+                    }
+                }
+                pruning.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.pruning.store(false, Ordering::Release);
         }
     }
 }
@@ -580,11 +620,58 @@ mod tests {
         );
         assert!(!a.claim_once("state-1", later).unwrap());
         assert!(b.claim_once("state-2", later).unwrap());
-        let names: Vec<String> = fs::read_dir(dir.join(USED_DIR))
+        let folder = dir.join(USED_DIR).join(later.div_euclid(60).to_string());
+        let names: Vec<String> = fs::read_dir(folder)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
+        assert_eq!(names.len(), 2);
         assert!(names.iter().all(|n| !n.contains("state")), "{names:?}");
+    }
+
+    #[test]
+    fn passed_minutes_of_markers_are_pruned_off_the_request_thread() {
+        let dir = temp_dir("fs7b");
+        let s = store(&dir);
+        let now = crate::session::now();
+        for i in 0..50 {
+            assert!(s.claim_once(&format!("old-{i}"), now - 600).unwrap());
+        }
+        let old_folder = dir
+            .join(USED_DIR)
+            .join((now - 600).div_euclid(60).to_string());
+        let settled = || {
+            for _ in 0..200 {
+                if !s.markers.pruning.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("the pruning thread did not finish");
+        };
+        settled();
+        // The next claim in a new minute starts the pruning thread; it finishes on its own.
+        s.markers.pruned_until.store(0, Ordering::Relaxed);
+        assert!(s.claim_once("new", now + 300).unwrap());
+        settled();
+        assert!(
+            !old_folder.exists(),
+            "the passed minute's folder was removed"
+        );
+        assert!(
+            !s.claim_once("new", now + 300).unwrap(),
+            "live markers stay"
+        );
+    }
+
+    #[test]
+    fn markers_per_minute_are_bounded() {
+        let m = Markers::default();
+        for _ in 0..MAX_MARKERS_PER_MINUTE {
+            assert!(m.admit(7));
+        }
+        assert!(!m.admit(7));
+        assert!(m.admit(8), "a new minute starts a new count");
     }
 
     #[test]
