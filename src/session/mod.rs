@@ -274,24 +274,14 @@ fn expire(name: &str, secure: bool) -> String {
     http::set_cookie(name, "", "/", 0, secure)
 }
 
-/// The key that signs this app's session tokens: derived from the signing key and the app, so
-/// a token minted by another app with the same key does not verify here. The claims stay App
-/// Service's (`aud` is `https://host/`).
-fn token_key(keys: &Keys, app: &str) -> [u8; 32] {
-    crypto::hmac_sha256(
-        keys.signing_key(),
-        format!("ezauth/session-token/{app}").as_bytes(),
-    )
-}
-
-/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256, `sub`/`stable_sid`, `idp`,
-/// `iss`/`aud` = `https://host/`), signed with the app's token key, and carrying the session
-/// id and the principal (signed), so the application always sees the user's id and name, with
-/// or without a token store.
+/// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key,
+/// `sub`/`stable_sid`, `idp`, `iss`/`aud` = `https://host/`), bound to the app that minted it
+/// (`app`), and carrying the session id and the principal (signed), so the application always
+/// sees the user's id and name, with or without a token store.
 pub fn mint_token(keys: &Keys, session: &Session, audience: &str, app: &str) -> String {
     let p = &session.principal;
     jwt::sign_hs256(
-        &token_key(keys, app),
+        keys.signing_key(),
         &json!({
             "sub": p.sid,
             "stable_sid": p.sid,
@@ -299,6 +289,7 @@ pub fn mint_token(keys: &Keys, session: &Session, audience: &str, app: &str) -> 
             "ver": "3",
             "iss": audience,
             "aud": audience,
+            "app": app,
             "nbf": session.iat,
             "iat": session.iat,
             "exp": session.exp,
@@ -316,8 +307,8 @@ struct TokenPrincipal {
     header: String,
 }
 
-/// Verifies an `X-ZUMO-AUTH` token: signature (this app's token key), issuer and audience
-/// (`https://host/`), and lifetime; `grace` seconds past expiry are allowed (the refresh route's extension
+/// Verifies an `X-ZUMO-AUTH` token: signature, issuer and audience (`https://host/`), the
+/// app it was minted for, and lifetime; `grace` seconds past expiry are allowed (the refresh route's extension
 /// window). Gives back the session it carries.
 pub fn verify_token(
     token: &str,
@@ -329,10 +320,13 @@ pub fn verify_token(
 ) -> Result<Session, Rejected> {
     let parsed = jwt::parse(token).map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     parsed
-        .verify_hs256(&token_key(keys, app))
-        .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e} (or minted by another app)")))?;
+        .verify_hs256(keys.signing_key())
+        .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
         return Err(Rejected("X-ZUMO-AUTH: issued for another site".into()));
+    }
+    if parsed.str_claim("app") != Some(app) {
+        return Err(Rejected("X-ZUMO-AUTH: issued for another app".into()));
     }
     parsed
         .check_lifetime(now, 60, grace)

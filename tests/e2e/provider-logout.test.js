@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { startStack } from './lib/stack.js';
-import { parseForms, isCookieDeletion } from './lib/http.js';
+import { Client, parseForms, isCookieDeletion } from './lib/http.js';
 import { SESSION_COOKIE } from './lib/flow.js';
 
 const hosts = await hostsUnderTest();
@@ -23,6 +23,7 @@ for (const host of hosts) {
       const c = s.client();
       await s.signIn(c, { login: 'leaver' });
       assert.equal(s.tokenFiles().length, 1);
+      const copy = c.jar.clone();
 
       const res = await c.get(s.at('/.auth/logout'));
       assert.equal(res.status, 302, res.describe());
@@ -32,7 +33,9 @@ for (const host of hosts) {
       assert.equal(loc.searchParams.get('client_id'), 'ezauth-test');
       assert.ok(loc.searchParams.get('id_token_hint'), 'id_token_hint missing');
       assert.ok(res.setCookies.some((x) => x.name === SESSION_COOKIE && isCookieDeletion(x)), 'session cookie not cleared');
-      assert.deepEqual(s.tokenFiles(), [], 'tokens not deleted');
+      // the tokens are gone and the session is revoked: a copy of the cookie reads nothing
+      const me = await new Client({ jar: copy }).get(s.at('/.auth/me'));
+      assert.equal(me.status, 401, `tokens not deleted or session not revoked: ${me.describe()}`);
 
       // the IdP asks for confirmation, then returns to the module's signed-out page
       const page = await c.get(res.location);
