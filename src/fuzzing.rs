@@ -147,3 +147,151 @@ pub fn request(data: &[u8]) {
     };
     let _ = module().begin_request(&req);
 }
+
+/// Differential path judgement: a raw path the module calls unambiguous must route to its
+/// canonical form under every way backends read paths (WHATWG URL, Werkzeug, Tomcat's `;`
+/// parameters, nginx's merging and dot resolution, IIS's backslashes).
+pub fn paths(data: &[u8]) {
+    let Ok(raw) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(canonical) = crate::paths::unambiguous(raw) else {
+        return;
+    };
+    for (backend, routed) in backend_routes(raw) {
+        assert_eq!(routed, *canonical, "{backend} routes {raw:?} elsewhere");
+    }
+}
+
+/// How common backends route a raw path (before `?`), each reduced to a decoded path.
+fn backend_routes(raw: &str) -> Vec<(&'static str, String)> {
+    let decode =
+        |s: &str| String::from_utf8_lossy(&crate::http::percent_decode(s.as_bytes())).into_owned();
+    let resolve = |path: &str, merge: bool| {
+        let mut out: Vec<&str> = Vec::new();
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        let last = segments.len().saturating_sub(1);
+        for (i, seg) in segments.iter().enumerate() {
+            match *seg {
+                "." => {}
+                ".." => {
+                    out.pop();
+                }
+                "" if merge && i != last => {}
+                s => out.push(s),
+            }
+        }
+        format!("/{}", out.join("/"))
+    };
+    let whatwg = {
+        let no_fragment = raw.split('#').next().unwrap_or("");
+        let slashed = no_fragment.replace('\\', "/");
+        let dotted: Vec<String> = slashed
+            .split('/')
+            .map(|seg| match seg.to_ascii_lowercase().as_str() {
+                "%2e" => ".".to_owned(),
+                ".%2e" | "%2e." | "%2e%2e" => "..".to_owned(),
+                _ => seg.to_owned(),
+            })
+            .collect();
+        decode(&resolve(&dotted.join("/"), false))
+    };
+    let tomcat = {
+        let stripped: Vec<&str> = raw
+            .split('/')
+            .map(|seg| seg.split(';').next().unwrap_or(""))
+            .collect();
+        resolve(&decode(&stripped.join("/")), false)
+    };
+    vec![
+        ("WHATWG URL", whatwg),
+        ("Werkzeug", decode(raw)),
+        ("Tomcat", tomcat),
+        ("nginx", resolve(&decode(raw), true)),
+        ("IIS", resolve(&decode(&raw.replace('\\', "/")), false)),
+    ]
+}
+
+/// The header scrub on raw bytes, through the C ABI: lines of `name:value` bytes. Any header
+/// whose name is reserved (any case, `_` for `-`, even padded with whitespace) is either
+/// listed for removal or the request is refused.
+pub fn scrub(data: &[u8]) {
+    use crate::ffi::*;
+    let pairs: Vec<(&[u8], &[u8])> = data
+        .split(|b| *b == b'\n')
+        .filter_map(|line| {
+            let at = line.iter().position(|b| *b == b':')?;
+            Some((&line[..at], &line[at + 1..]))
+        })
+        .take(64)
+        .collect();
+    let view = |b: &[u8]| ezauth_str {
+        ptr: b.as_ptr(),
+        len: b.len(),
+    };
+    let headers: Vec<ezauth_header> = pairs
+        .iter()
+        .map(|(n, v)| ezauth_header {
+            name: view(n),
+            value: view(v),
+        })
+        .collect();
+    let req = ezauth_request {
+        method: view(b"GET"),
+        target: view(b"/public/a"),
+        scheme: view(b"http"),
+        host: view(b"app.example"),
+        client_addr: view(b"127.0.0.1"),
+        headers: headers.as_ptr(),
+        header_count: headers.len(),
+        body: view(b""),
+    };
+    let module = module() as *const Module as *const ezauth_module;
+    unsafe {
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            ezauth_module_begin_request(module, &req, &mut out),
+            ezauth_result::EZAUTH_OK
+        );
+        let action = ezauth_outcome_action(out);
+        let removed: Vec<Vec<u8>> = (0..ezauth_outcome_header_count(out, 0))
+            .map(|i| {
+                let mut h = ezauth_header {
+                    name: view(b""),
+                    value: view(b""),
+                };
+                ezauth_outcome_header(out, 0, i, &mut h);
+                std::slice::from_raw_parts(h.name.ptr, h.name.len).to_vec()
+            })
+            .collect();
+        let refused =
+            action == ezauth_action::EZAUTH_ACTION_FINISH && ezauth_outcome_status(out) == 400;
+        ezauth_outcome_free(out);
+        if refused {
+            return;
+        }
+        assert_eq!(action, ezauth_action::EZAUTH_ACTION_CONTINUE);
+        for (name, _) in &pairs {
+            let normalized: Vec<u8> = name
+                .trim_ascii()
+                .iter()
+                .map(|b| {
+                    if *b == b'_' {
+                        b'-'
+                    } else {
+                        b.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            let reserved = normalized.starts_with(b"x-ms-client-principal")
+                || normalized.starts_with(b"x-ms-token-");
+            if reserved {
+                assert!(
+                    removed.iter().any(|r| r == name),
+                    "reserved header {:?} passed through",
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+    }
+}

@@ -45,10 +45,13 @@ pub fn unambiguous(raw: &str) -> Option<Cow<'_, str>> {
         Some(d) => Cow::Owned(String::from_utf8(d).ok()?),
         None => Cow::Borrowed(raw),
     };
+    // `/` itself is fine; otherwise every segment but an empty last one (`/a/`) must be a name.
     let body = &canonical[1..];
-    let body = body.strip_suffix('/').unwrap_or(body);
-    if !body.is_empty() && body.split('/').any(|s| matches!(s, "" | "." | "..")) {
-        return None;
+    if !body.is_empty() {
+        let named = body.strip_suffix('/').unwrap_or(body);
+        if named.split('/').any(|s| matches!(s, "" | "." | "..")) {
+            return None;
+        }
     }
     Some(canonical)
 }
@@ -102,6 +105,8 @@ mod tests {
             "/public/./a",
             "/./health",
             "//health",
+            "//",
+            "///",
             "/public//a",
             "/health/..",
             "/public/%",

@@ -14,6 +14,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("redirect", ezauth::fuzzing::redirect),
     ("params", ezauth::fuzzing::params),
     ("request", ezauth::fuzzing::request),
+    ("paths", ezauth::fuzzing::paths),
+    ("scrub", ezauth::fuzzing::scrub),
 ];
 
 #[test]

@@ -375,6 +375,8 @@ const AMBIGUOUS: &[&str] = &[
     "/public/%c0%ae%c0%ae/admin",
     "/public/\u{2025}/admin",
     "/public/a b",
+    "/public",
+    "//",
     "/public/%2",
     "/public/%zz/../admin",
     "health",
@@ -398,7 +400,6 @@ fn exclusions_are_granted_only_to_unambiguous_paths() {
     for target in [
         "/health",
         "/health?x=/../admin",
-        "/public",
         "/public/",
         "/public/a.css",
         "/public/deep/er/a.js",

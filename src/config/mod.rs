@@ -208,12 +208,11 @@ impl Settings {
         self.excluded_paths
             .iter()
             .any(|p| match p.strip_suffix("/*") {
-                Some(prefix) => {
-                    *path == *prefix
-                        || path
-                            .strip_prefix(prefix)
-                            .is_some_and(|rest| rest.starts_with('/'))
-                }
+                // `/public/*` is what lies under `/public/`, not `/public` itself: a backend
+                // may route the bare name to another (protected) handler.
+                Some(prefix) => path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/')),
                 None => *path == **p,
             })
     }
@@ -898,7 +897,8 @@ mod tests {
         assert!(s.is_excluded("/health"));
         assert!(!s.is_excluded("/healthz"));
         assert!(s.is_excluded("/public/a/b"));
-        assert!(s.is_excluded("/public"));
+        assert!(!s.is_excluded("/public"));
+        assert!(s.is_excluded("/public/"));
         assert!(!s.is_excluded("/publicity"));
         assert!(s.is_excluded("/publi%63/a"));
         assert!(!s.is_excluded("/Health"));
