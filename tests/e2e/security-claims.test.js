@@ -13,7 +13,7 @@ import { hostsUnderTest } from './lib/hosts/index.js';
 import { backendsUnderTest } from './lib/backends/index.js';
 import { CONTROL_INJECTIONS } from './idp.js';
 import { SESSION_COOKIE } from './lib/flow.js';
-import { startBackedStack, rawHttp, newCaseId, isReservedName, showEntries, esc, settle, CONTROL_BYTES } from './lib/security.js';
+import { startBackedStack, rawHttp, newCaseId, isReservedName, showEntries, esc, settle, CONTROL_BYTES, wireProblems } from './lib/security.js';
 
 const hosts = await hostsUnderTest();
 const backends = backendsUnderTest();
@@ -72,6 +72,9 @@ for (const host of hosts) {
           assert.ok(mine.length <= 1, `the request reached the application ${mine.length} times: ${what}`);
           assert.equal(all.length, mine.length, `the application got requests nobody sent: ${what}`);
           for (const e of mine) {
+            // the head as it arrived: parsers repair some damage (Node unfolds folded lines)
+            const problems = wireProblems(e);
+            assert.deepEqual(problems, [], `the request head the application received is malformed: ${what}`);
             const injected = e.raw.filter(([n]) => /^\s*x-injected\s*$/i.test(n));
             assert.deepEqual(injected, [], `a claim split a header: the application got X-Injected: ${what}`);
             for (const [n, v] of e.raw) {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { backendsUnderTest } from './lib/backends/index.js';
-import { startBackedStack, rawHttp, newCaseId, entriesFor, reservedHeaders, showEntries, esc, cookieOf } from './lib/security.js';
+import { startBackedStack, rawHttp, newCaseId, entriesFor, reservedHeaders, showEntries, esc, cookieOf, wireHeaders, isReservedName } from './lib/security.js';
 
 const hosts = await hostsUnderTest();
 const backends = backendsUnderTest();
@@ -62,6 +62,14 @@ const REQUESTERS = {
   'signed in, protected path': { target: '/admin/x', signedIn: true },
 };
 
+/** The reserved header lines of a record's head as it arrived on the wire, [normalized name, value], sorted. */
+function wireReserved(entry) {
+  return wireHeaders(entry)
+    .filter(([n]) => isReservedName(n.trim()))
+    .map(([n, v]) => [n.trim().toLowerCase().replace(/_/g, '-'), v])
+    .sort((a, b) => (a[0] + '\0' + a[1] < b[0] + '\0' + b[1] ? -1 : 1));
+}
+
 /** A forged value (or a recognizable piece of it) anywhere in what the application received? */
 function forgedTrace(entry) {
   const piece = F.slice(8, 40);
@@ -88,7 +96,7 @@ for (const host of hosts) {
         const seen = await entriesFor(env.backend, caseId);
         assert.equal(res.status, 200, `clean signed-in request: ${res.describe()}`);
         assert.equal(seen.length, 1, `clean signed-in request reached the app ${seen.length} times`);
-        baseline = { reserved: reservedHeaders(seen[0]), identity: seen[0].identity };
+        baseline = { reserved: reservedHeaders(seen[0]), wire: wireReserved(seen[0]), identity: seen[0].identity };
         assert.equal(baseline.identity.id, 'alice', `baseline identity: ${showEntries(seen)}`);
         assert.equal(baseline.identity.name, 'User alice', `baseline identity: ${showEntries(seen)}`);
       });
@@ -115,6 +123,7 @@ for (const host of hosts) {
                   assert.ok(trace === null, `forged identity reached the ${e.handler} handler (${trace}): ${what}`);
                   const expected = r.signedIn ? baseline.reserved : [];
                   assert.ok(isDeepStrictEqual(reservedHeaders(e), expected), `the app got reserved headers the module did not write: ${what}`);
+                  assert.ok(isDeepStrictEqual(wireReserved(e), r.signedIn ? baseline.wire : []), `reserved header lines the module did not write arrived on the wire: ${what}`);
                   assert.ok(isDeepStrictEqual(e.identity, r.signedIn ? baseline.identity : {}), `the app's identity is not the module's: ${what}`);
                 }
 

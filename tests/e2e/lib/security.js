@@ -118,6 +118,32 @@ export function reservedHeaders(entry) {
     .sort((a, b) => (a[0] + '\0' + a[1] < b[0] + '\0' + b[1] ? -1 : 1));
 }
 
+/** The header lines of a record's request head as it arrived on the wire: [[name, value, line]]. */
+export function wireHeaders(entry) {
+  if (typeof entry.wire !== 'string') return [];
+  const lines = entry.wire.replace(/\r\n\r\n$/, '').split('\r\n').slice(1);
+  return lines.map((line) => {
+    const i = line.indexOf(':');
+    return i < 0 ? [line, '', line] : [line.slice(0, i), line.slice(i + 1).trim(), line];
+  });
+}
+
+/**
+ * What is wrong with a record's request head on the wire: header lines holding a bare CR or LF,
+ * NUL or another control byte (HTAB aside), folded continuation lines, lines without a colon.
+ */
+export function wireProblems(entry) {
+  if (typeof entry.wire !== 'string') return [`no wire record (${entry.backend})`];
+  const out = [];
+  for (const [, , line] of wireHeaders(entry)) {
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(line)) out.push(`control byte in ${esc(line, 80)}`);
+    else if (/^[ \t]/.test(line)) out.push(`folded line ${esc(line, 80)}`);
+    else if (!line.includes(':')) out.push(`not a header line: ${esc(line, 80)}`);
+  }
+  return out;
+}
+
 /** The backend's records of one request. */
 export async function entriesFor(backend, caseId) {
   return (await backend.entries()).filter((e) => e.caseId === caseId);

@@ -8,6 +8,7 @@
 //   {seq, backend, handler: 'excluded'|'protected'|(werkzeug) 'redirect'|'notfound', method,
 //    target (the raw request-target), route (the path the router matched), caseId (X-Sec-Case),
 //    raw: [[name, value], ...] (the header block as parsed; latin1: one char per byte),
+//    wire: the request line and header block exactly as they arrived (latin1),
 //    identity: {principal: {value, decoded}, id, name, idp, tokens} (what the app reads, with
 //              the base64 decoder an app of that stack uses)}
 // and every request the server could not parse: errors() -> [{backend, ...}].

@@ -5,7 +5,8 @@
 // identity headers it is given: it decodes X-MS-CLIENT-PRINCIPAL with Buffer.from(v, 'base64').
 //
 // Every request is recorded (see lib/backends/index.js for the entry shape), with the header
-// block exactly as it arrived (names and values as latin1 strings: one char per byte).
+// block as parsed and the request head as it arrived on the wire (latin1 strings: one char per
+// byte).
 //
 // The parser is Node's lenient one (insecureHTTPParser): a strict parser would answer 400 to a
 // forwarded header holding a NUL or a bare CR, and so hide from the tests that it was forwarded.
@@ -61,12 +62,38 @@ export async function start() {
     entries.push(entry);
     req.resume();
     req.on('end', () => {
+      // by now the connection's tap has seen this request's bytes
+      entry.wire = takeHead(req.socket, Number(req.headers['content-length']) || 0);
       const status = handler === 'bad-url' ? 400 : 200;
       const body = JSON.stringify({ backend: name, handler, route: pathname, seq: entry.seq }) + '\n';
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-backend-handler': handler });
       res.end(body);
     });
   });
+  // The bytes of each connection as they arrived, so that a record holds the request head as
+  // it was on the wire (Node's parser, for one, unfolds obs-fold lines before rawHeaders).
+  // Adding a 'data' listener makes Node feed its parser from the same JS 'data' events.
+  const wires = new WeakMap();
+  server.on('connection', (socket) => {
+    const w = { buf: '', pos: 0 };
+    wires.set(socket, w);
+    socket.on('data', (d) => {
+      w.buf += d.toString('latin1');
+    });
+  });
+  function takeHead(socket, bodyLength) {
+    const w = wires.get(socket);
+    if (!w) return null;
+    const end = w.buf.indexOf('\r\n\r\n', w.pos);
+    if (end < 0) return null;
+    const head = w.buf.slice(w.pos, end + 4);
+    w.pos = end + 4 + bodyLength;
+    if (w.pos > 1 << 20) {
+      w.buf = w.buf.slice(w.pos);
+      w.pos = 0;
+    }
+    return head;
+  }
   // a request line or header block the parser refused: recorded, so that a smuggled second
   // request that fails to parse is still seen
   server.on('clientError', (err, socket) => {

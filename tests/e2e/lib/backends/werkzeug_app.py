@@ -6,8 +6,8 @@ given and decodes X-MS-CLIENT-PRINCIPAL with base64.b64decode (non-strict, as ap
 Werkzeug's own server (werkzeug.serving.make_server, what run_simple runs), threaded.
 
 Every request is recorded: the routing verdict, the WSGI environ's view of the identity headers,
-and the header block as the server parsed it (names and values as latin-1 text: one char per
-byte). The test reads the records from GET /__backend/log on the backend's own port.
+the header block as the server parsed it and the request head as it arrived on the wire (latin-1
+text: one char per byte). The test reads the records from GET /__backend/log on the backend's own port.
 
     python3 werkzeug_app.py      prints "listening <port>" once it serves on 127.0.0.1
 """
@@ -96,6 +96,7 @@ def app(environ, start_response):
             "route": route,
             "caseId": environ.get("HTTP_X_SEC_CASE"),
             "raw": [[n, v] for n, v in environ.get("ezauth.raw_headers", [])],
+            "wire": environ.get("ezauth.wire"),
             "identity": _identity(environ),
         }
         _entries.append(entry)
@@ -113,11 +114,43 @@ def app(environ, start_response):
     )
 
 
+class _Tee:
+    """The connection's input, keeping a copy of what was read (the request line and header
+    block exactly as they arrived on the wire)."""
+
+    def __init__(self, f):
+        self._f = f
+        self.buf = bytearray()
+
+    def readline(self, *args):
+        b = self._f.readline(*args)
+        self.buf += b
+        return b
+
+    def read(self, *args):
+        b = self._f.read(*args)
+        self.buf += b
+        return b
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
 class Handler(WSGIRequestHandler):
+    def setup(self):
+        super().setup()
+        self.rfile = _Tee(self.rfile)
+
+    def handle_one_request(self):
+        self.rfile.buf.clear()
+        return super().handle_one_request()
+
     def make_environ(self):
         environ = super().make_environ()
         # the header block as parsed, underscore names included (make_environ skips those)
         environ["ezauth.raw_headers"] = list(self.headers.raw_items())
+        # and as it arrived: the body has not been read yet
+        environ["ezauth.wire"] = bytes(self.rfile.buf).decode("latin-1")
         return environ
 
     def send_error(self, code, message=None, explain=None):
