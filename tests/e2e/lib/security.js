@@ -136,7 +136,6 @@ export function wireProblems(entry) {
   if (typeof entry.wire !== 'string') return [`no wire record (${entry.backend})`];
   const out = [];
   for (const [, , line] of wireHeaders(entry)) {
-    // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(line)) out.push(`control byte in ${esc(line, 80)}`);
     else if (/^[ \t]/.test(line)) out.push(`folded line ${esc(line, 80)}`);
     else if (!line.includes(':')) out.push(`not a header line: ${esc(line, 80)}`);
@@ -171,7 +170,6 @@ export function esc(s, max = 100) {
 }
 
 /** Bytes no header value written by the module may hold: CR, LF, NUL and other controls, DEL. */
-// eslint-disable-next-line no-control-regex
 export const CONTROL_BYTES = /[\u0000-\u001f\u007f]/;
 
 /** The session cookie header of a signed-in client. */
