@@ -14,8 +14,10 @@ text: one char per byte). The test reads the records from GET /__backend/log on 
 
 import base64
 import json
+import os
 import sys
 import threading
+import time
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, RequestRedirect, Rule
@@ -171,7 +173,17 @@ class Handler(WSGIRequestHandler):
         pass
 
 
+def _exit_with_parent():
+    """The test runner that started us may die without stopping us: then go too."""
+    parent = os.getppid()
+    while True:
+        time.sleep(1)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def main():
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Handler)
     print(f"listening {server.server_port}", flush=True)
     server.serve_forever()
