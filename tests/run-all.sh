@@ -35,6 +35,39 @@ install_debian_packages() {
         DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
+# The e2e suite's Python packages (tests/e2e/requirements.txt: the Werkzeug backend of the
+# security scenarios). Idempotent: nothing is fetched when every pin is already installed.
+PYTHON="${EZAUTH_PYTHON:-python3}"
+install_python_packages() {
+    local req="$ROOT/tests/e2e/requirements.txt"
+    command -v "$PYTHON" >/dev/null || { echo "missing: $PYTHON"; return 1; }
+    if "$PYTHON" - "$req" <<'PY'
+import sys, importlib.metadata as md
+ok = True
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        name, _, version = line.partition("==")
+        try:
+            ok = ok and md.version(name) == version
+        except md.PackageNotFoundError:
+            ok = False
+sys.exit(0 if ok else 1)
+PY
+    then
+        echo "all present: $(grep -v '^#' "$req" | xargs)"
+        return 0
+    fi
+    if ! "$PYTHON" -m pip --version >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends python3-pip
+    fi
+    local pip=("$PYTHON" -m pip install --disable-pip-version-check -q -r "$req")
+    # a Debian system Python refuses pip installs (PEP 668) unless told otherwise
+    "${pip[@]}" || "${pip[@]}" --break-system-packages
+}
+
 check_tools() {
     local ok=0
     for t in cargo node npm make cc; do
@@ -66,6 +99,7 @@ e2e_workers() {
 STEPS=(
     "debian packages|install_debian_packages"
     "tools|check_tools"
+    "python packages (tests/e2e/requirements.txt)|install_python_packages"
     "cargo fmt --check|cargo fmt --check"
     "cargo clippy|cargo clippy --all-targets -- -D warnings"
     "cargo test|cargo test"

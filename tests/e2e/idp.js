@@ -38,11 +38,36 @@ function filler(seed, length) {
 }
 
 /**
+ * Control bytes that a login `ctl-<kind>-...` puts into its `name` and `email` claims (the
+ * security tests: a provider's claims must never split a header the module writes). A login
+ * name is the `sub` as typed, so control bytes typed into the login form reach `sub` as well.
+ */
+export const CONTROL_INJECTIONS = {
+  crlf: '\r\nX-Injected: 1',
+  lf: '\nX-Injected: 1',
+  cr: '\rX-Injected: 1',
+  nul: '\u0000X-Injected: 1',
+  fold: '\r\n X-Injected: 1',
+  esc: '\u001bX-Injected: 1',
+  del: '\u007fX-Injected: 1',
+  // a whole second request after an empty line: a proxy that writes it on a keep-alive
+  // upstream connection makes the application answer two requests
+  smuggle: '\r\n\r\nGET /admin/smuggled HTTP/1.1\r\nHost: smuggled\r\nX-Sec-Case: smuggled\r\n\r\n',
+};
+
+/**
  * The account model: the login name is the subject. A login of the form `big<N>-...` gets a
- * `name` claim of N pseudo-random characters (used to grow the principal past one cookie).
+ * `name` claim of N pseudo-random characters (used to grow the principal past one cookie); a
+ * login `ctl-<kind>-...` (a key of CONTROL_INJECTIONS) gets those control bytes inside `name`
+ * and `email`.
  */
 export function accountClaims(login) {
   const big = /^big(\d{1,6})-/.exec(login);
+  const ctl = /^ctl-([a-z]+)-/.exec(login);
+  if (ctl && Object.hasOwn(CONTROL_INJECTIONS, ctl[1])) {
+    const bad = CONTROL_INJECTIONS[ctl[1]];
+    return { sub: login, name: `User ${login}${bad}`, email: `${login}${bad}@example.test` };
+  }
   const name = big ? `User ${filler(login, Number(big[1]))}` : `User ${login}`;
   return { sub: login, name, email: `${login}@example.test` };
 }

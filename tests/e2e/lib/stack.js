@@ -34,6 +34,7 @@ export function moduleEnv(keys = {}) {
  *   tokenStore false to disable it
  *   env        extra environment; omitEnv: names to remove
  *   keys       {encryption, signing}
+ *   upstreamPort  the application behind the host (on 127.0.0.1), instead of the host's echo app
  */
 export async function startStack(host, opts = {}) {
   const { provider = 'testidp', idp = 'real', configure, action, tokenStore = true, env = {}, omitEnv = [], keys } = opts;
@@ -62,7 +63,7 @@ export async function startStack(host, opts = {}) {
   for (const k of omitEnv) delete fullEnv[k];
   let h;
   try {
-    h = await host.start({ config, env: fullEnv, port });
+    h = await host.start({ config, env: fullEnv, port, ...(opts.upstreamPort ? { upstreamPort: opts.upstreamPort } : {}) });
   } catch (e) {
     if (ownIdp) await idpObj.close();
     removeScratch(tmp);

@@ -5,6 +5,7 @@
 //     config: the authsettingsV2 object (or a JSON string, written as is)
 //     env:    the complete environment for the host process (PATH etc. are added)
 //     port:   TCP port on 127.0.0.1 (0/undefined = pick a free one)
+//     upstreamPort: the application on 127.0.0.1 (optional; default: the host's own echo app)
 //   A host that fails to start (bad configuration, ...) rejects with an Error carrying
 //   .exitCode (number, or null when killed) and .logs (everything the process printed).
 import { spawnCaptured } from '../proc.js';
@@ -31,7 +32,7 @@ export function available() {
   return fs.existsSync(C_HOST_BIN);
 }
 
-export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bin = C_HOST_BIN } = {}) {
+export async function start({ config, env = {}, port, upstreamPort, readyTimeoutMs = 20000, bin = C_HOST_BIN } = {}) {
   const dir = scratchDir('c-host');
   const configPath = path.join(dir, 'authsettings.json');
   fs.writeFileSync(configPath, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
@@ -42,7 +43,9 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, bi
     e.logs = '';
     throw e;
   }
-  const proc = spawnCaptured([bin, '-l', `127.0.0.1:${listenPort}`, '-c', configPath], { env: { ...baseEnv(), ...env } });
+  const argv = [bin, '-l', `127.0.0.1:${listenPort}`, '-c', configPath];
+  if (upstreamPort) argv.push('-u', `127.0.0.1:${upstreamPort}`);
+  const proc = spawnCaptured(argv, { env: { ...baseEnv(), ...env } });
   const { child } = proc;
 
   await new Promise((resolve, reject) => {

@@ -3,6 +3,8 @@
 //
 // Same interface as hosts/c.js:
 //   start({config, env, port}) -> Promise<{name, url, origin, port, pid, configPath, logs(), alive(), stop()}>
+// Like hosts/c.js, start({upstreamPort}) proxies to an application the test runs on 127.0.0.1
+// instead of the Node echo app.
 // nginx-only options of start():
 //   workers        worker_processes (default 1, or EZAUTH_NGINX_WORKERS: the whole suite on 4 workers)
 //   threads        threads of the "default" thread pool (default 4)
@@ -235,7 +237,7 @@ export async function configTest({ config, env = {}, workers = 1 } = {}) {
   }
 }
 
-export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ...opts } = {}) {
+export async function start({ config, env = {}, port, upstreamPort, readyTimeoutMs = 20000, ...opts } = {}) {
   if (!fs.existsSync(NGINX_MODULE)) {
     const e = new Error(`${NGINX_MODULE} does not exist: run 'make -C native-host' first`);
     e.exitCode = null;
@@ -247,7 +249,8 @@ export async function start({ config, env = {}, port, readyTimeoutMs = 20000, ..
   const configPath = path.join(dir, 'authsettings.json');
   writeConfig(configPath, config);
   const listenPort = port || (await freePort());
-  const echo = await startEcho();
+  // the test's own application, which the test stops itself, or the echo app
+  const echo = upstreamPort ? { port: upstreamPort, async close() {} } : await startEcho();
   const confPath = path.join(dir, 'nginx.conf');
   const errorLogPath = path.join(dir, 'error.log');
   fs.writeFileSync(
