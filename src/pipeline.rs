@@ -210,14 +210,15 @@ impl Module {
                     return refusal;
                 }
             }
+            // Sessions read their record while authenticating (revocation); bearers read it here.
+            let record = caller.record.clone().or_else(|| {
+                self.store()
+                    .and_then(|s| self.load_record(s, &caller.principal.sid))
+            });
+            let tokens = record.and_then(|r| self.token_headers(&caller.principal.sid, r));
             let mut set = Vec::with_capacity(2);
             set.push(caller.headers);
-            if let Some(tokens) = self
-                .store()
-                .and_then(|s| self.token_headers(s, &caller.principal.sid))
-            {
-                set.push(tokens);
-            }
+            set.extend(tokens);
             return pass(set, response_add);
         }
 
@@ -318,8 +319,8 @@ impl Module {
             if self.providers.get(&session.principal.idp).is_none() {
                 return Err(invalid("X-ZUMO-AUTH: provider no longer configured"));
             }
-            let caller = Caller::from_session(session, Credential::SessionToken);
-            if self.is_revoked(&caller) {
+            let mut caller = Caller::from_session(session, Credential::SessionToken);
+            if self.signed_out(&mut caller) {
                 return Err(invalid("X-ZUMO-AUTH: the session was signed out"));
             }
             return Ok(Some(caller));
@@ -330,10 +331,13 @@ impl Module {
                 .transpose()
         });
         let opened = match opened {
-            Ok(Some(caller)) if self.is_revoked(&caller) => Err(session::Rejected(format!(
-                "the session of {} was signed out",
-                caller.principal.sid
-            ))),
+            Ok(Some(mut caller)) => match self.signed_out(&mut caller) {
+                true => Err(session::Rejected(format!(
+                    "the session of {} was signed out",
+                    caller.principal.sid
+                ))),
+                false => Ok(Some(caller)),
+            },
             other => other,
         };
         match opened {
@@ -385,8 +389,7 @@ impl Module {
 
     /// The `X-MS-TOKEN-*` headers of a user, rendered once per stored record: the store hands
     /// out the same `Arc` while the record is unchanged.
-    fn token_headers(&self, store: &dyn TokenStore, sid: &str) -> Option<HeaderGroup> {
-        let record = self.load_record(store, sid)?;
+    fn token_headers(&self, sid: &str, record: Arc<TokenRecord>) -> Option<HeaderGroup> {
         if let Some((cached, group)) = self.token_groups.lock().get(sid) {
             if Arc::ptr_eq(cached, &record) {
                 return Some(Arc::clone(group));
@@ -461,13 +464,17 @@ impl Module {
         Ok(None)
     }
 
-    /// Was the caller's session signed out (this session, or all of the user's)? Known where
-    /// a token store keeps the user's revocations; the record is cached, so this costs no I/O.
-    fn is_revoked(&self, caller: &Caller) -> bool {
+    /// Reads the caller's stored record (kept on the caller for its token headers) and tells
+    /// whether it signs this session out (this session, or all of the user's). Known where a
+    /// token store keeps the user's revocations; the record is cached, so this costs no I/O.
+    fn signed_out(&self, caller: &mut Caller) -> bool {
         let (Some(store), Some(at)) = (self.store(), &caller.session) else {
             return false;
         };
-        self.load_record(store, &caller.principal.sid)
+        caller.record = self.load_record(store, &caller.principal.sid);
+        caller
+            .record
+            .as_ref()
             .is_some_and(|r| r.revoked.revokes(&at.id, at.iat))
     }
 

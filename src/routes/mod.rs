@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::http::{HeaderGroup, Outcome, Request, Response};
 use crate::pipeline::Module;
 use crate::session::{Principal, Session};
+use crate::store::TokenRecord;
 
 /// The origin the client addressed, after forward-proxy resolution.
 #[derive(Debug, Clone)]
@@ -63,6 +64,8 @@ pub struct Caller {
     pub headers: HeaderGroup,
     /// The sign-in behind a cookie or session token; a provider's bearer token has none.
     pub session: Option<SessionRef>,
+    /// The user's stored record as read for this request (sessions, with a token store).
+    pub record: Option<Arc<TokenRecord>>,
 }
 
 /// What identifies one sign-in, for revocation and renewal.
@@ -97,6 +100,7 @@ impl Caller {
             credential,
             headers: headers.into(),
             session,
+            record: None,
         }
     }
 
