@@ -104,12 +104,38 @@ impl Module {
 
     /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
     pub fn begin_request(&self, req: &Request) -> Outcome {
-        self.process(req, false)
+        self.checked(self.process(req, false))
     }
 
     /// The blocking step of an outcome that asked for one, on a worker thread.
     pub fn run_blocking(&self, req: &OwnedRequest) -> Outcome {
-        self.process(&req.view(), true)
+        self.checked(self.process(&req.view(), true))
+    }
+
+    /// The last gate before the host writes headers: a response header the module built that a
+    /// proxy could split (a control character from a request target, a claim) turns the
+    /// response into a 500. Request headers are checked where they are made (principal at
+    /// sign-in, tokens when rendered), so the per-request path scans nothing twice.
+    fn checked(&self, outcome: Outcome) -> Outcome {
+        let unsafe_header = |headers: &[(String, String)]| {
+            headers
+                .iter()
+                .find(|(n, v)| !headers::is_token(n.as_bytes()) || !headers::is_safe_value(v))
+                .map(|(n, _)| n.clone())
+        };
+        let bad = match &outcome {
+            Outcome::Finish(r) => unsafe_header(&r.headers),
+            Outcome::Continue(f) => unsafe_header(&f.response_add),
+            Outcome::Blocking(_) => None,
+        };
+        match bad {
+            None => outcome,
+            Some(name) => self.refuse(
+                500,
+                &format!("refused to write header {name:?}: control characters in its value"),
+                "Internal error.",
+            ),
+        }
     }
 
     /// `OnSendResponse`: the headers to add to the application's response.

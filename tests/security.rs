@@ -619,3 +619,30 @@ fn credentials_work_only_for_the_app_that_minted_them() {
         )
     );
 }
+
+#[test]
+fn control_bytes_in_a_target_never_reach_a_location_header() {
+    // requireHttps redirects to the same target: a control byte in it must not be echoed.
+    let a = app_with(
+        "location",
+        "",
+        r#","globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"httpSettings":{"requireHttps":true}"#,
+    );
+    for target in [
+        &b"/a\x01b"[..],
+        b"/a\x7f",
+        b"/a\x0bb",
+        b"/\x1b[31m",
+        b"/a b",
+        b"/a\0",
+    ] {
+        let r = a.request(b"GET", target, &[]);
+        assert_eq!(
+            (r.action, r.status),
+            (ezauth_action::EZAUTH_ACTION_FINISH, 400),
+            "{target:?}"
+        );
+    }
+    let r = a.request(b"GET", b"/fine?x=1", &[]);
+    assert_eq!(r.status, 302);
+}

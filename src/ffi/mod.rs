@@ -407,9 +407,15 @@ unsafe fn request_view(r: &ezauth_request) -> Result<Request<'_>, &'static str> 
         let value = text(h.value).unwrap_or(NOT_UTF8);
         headers.push((name, value));
     }
+    let target = field(r.target)?;
+    // A request line cannot hold these; a lenient host that passed one on would have the
+    // module echo it (a redirect to the same target) or judge a path the backend reads otherwise.
+    if target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err("the request target holds spaces or control characters");
+    }
     Ok(Request {
         method: field(r.method)?,
-        target: field(r.target)?,
+        target,
         scheme: field(r.scheme)?,
         host: field(r.host)?,
         client_addr: field(r.client_addr)?,
