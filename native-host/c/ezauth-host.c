@@ -45,6 +45,8 @@
 #define EH_IDLE_TIMEOUT      60      /* seconds a keep-alive connection may sit idle */
 #define EH_CONNECT_TIMEOUT   10
 #define EH_UPSTREAM_TIMEOUT  60
+/* room for eh_printable(): 128 bytes, each at most "\xHH", and "..." */
+#define EH_PRINTABLE         (128 * 4 + 8)
 
 
 #define eh_str(p, n)   ((ezauth_str) { (const uint8_t *) (p), (n) })
@@ -308,24 +310,35 @@ eh_hop_by_hop(ezauth_str name)
 }
 
 
-/* A name or value the module or an upstream gave us must not smuggle a line break. */
+/*
+ * Header names and values, judged on their raw bytes.
+ *
+ * A name is an HTTP token (RFC 9110 5.6.2: tchar); a value holds no control byte but
+ * HTAB (RFC 9110 5.5: VCHAR, SP, HTAB, obs-text). Every header the module hands us is
+ * checked before it is written, and so is every header of the upstream's answer.
+ */
 static int
-eh_header_safe(ezauth_header *h)
+eh_tchar(uint8_t ch)
+{
+    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
+        return 1;
+    }
+
+    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+
+static int
+eh_token(ezauth_str s)
 {
     size_t  i;
 
-    if (h->name.len == 0) {
+    if (s.len == 0) {
         return 0;
     }
 
-    for (i = 0; i < h->name.len; i++) {
-        if (h->name.ptr[i] <= ' ' || h->name.ptr[i] == ':' || h->name.ptr[i] >= 0x7f) {
-            return 0;
-        }
-    }
-
-    for (i = 0; i < h->value.len; i++) {
-        if (h->value.ptr[i] == '\r' || h->value.ptr[i] == '\n' || h->value.ptr[i] == '\0') {
+    for (i = 0; i < s.len; i++) {
+        if (!eh_tchar(s.ptr[i])) {
             return 0;
         }
     }
@@ -334,19 +347,114 @@ eh_header_safe(ezauth_header *h)
 }
 
 
+static int
+eh_field_value(ezauth_str s)
+{
+    size_t  i;
+
+    for (i = 0; i < s.len; i++) {
+        if ((s.ptr[i] < 0x20 && s.ptr[i] != '\t') || s.ptr[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+eh_header_valid(const ezauth_header *h)
+{
+    return eh_token(h->name) && eh_field_value(h->value);
+}
+
+
+/*
+ * Is this a client-sent name that only the module may set? X-MS-CLIENT-PRINCIPAL* and
+ * X-MS-TOKEN-*, any case, '_' for '-', after any leading whitespace (an obs-fold line).
+ * The host removes these itself, whatever their values, before the module or the
+ * application sees the request: the module reads only UTF-8 headers.
+ */
+static int
+eh_reserved_name(ezauth_str name)
+{
+    static const char  *prefixes[] = { "x-ms-client-principal", "x-ms-token-", NULL };
+    size_t               i, n, skip;
+    uint8_t              ch;
+    const char         **p;
+
+    for (skip = 0; skip < name.len; skip++) {
+        ch = name.ptr[skip];
+        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+            break;
+        }
+    }
+
+    for (p = prefixes; *p; p++) {
+        n = strlen(*p);
+
+        if (name.len - skip < n) {
+            continue;
+        }
+
+        for (i = 0; i < n; i++) {
+            ch = name.ptr[skip + i];
+            ch = (ch == '_') ? '-' : eh_lower(ch);
+            if (ch != (uint8_t) (*p)[i]) {
+                break;
+            }
+        }
+
+        if (i == n) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* A header name for a log line: printable ASCII as is, other bytes as \xHH, cut at 128. */
+static const char *
+eh_printable(ezauth_str s, char *buf, size_t size)
+{
+    size_t   i, k;
+    uint8_t  ch;
+
+    k = 0;
+
+    for (i = 0; i < s.len && i < 128 && k + 8 < size; i++) {
+        ch = s.ptr[i];
+        if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+            buf[k++] = (char) ch;
+        } else {
+            k += (size_t) snprintf(buf + k, size - k, "\\x%02x", ch);
+        }
+    }
+
+    if (i < s.len && k + 4 < size) {
+        memcpy(buf + k, "...", 3);
+        k += 3;
+    }
+
+    buf[k] = '\0';
+    return buf;
+}
+
+
 /* libmicrohttpd takes C strings; copies keep the views' owners out of it. */
 static void
 eh_response_header(struct MHD_Response *resp, ezauth_header *h)
 {
-    char  *name;
+    char  *name, buf[EH_PRINTABLE];
 
     if (eh_hop_by_hop(h->name)) {
         return;
     }
 
-    if (!eh_header_safe(h)) {
-        eh_log("dropped an invalid response header \"%.*s\"",
-               (int) h->name.len, (const char *) h->name.ptr);
+    if (!eh_header_valid(h)) {
+        eh_log("dropped an invalid response header \"%s\"",
+               eh_printable(h->name, buf, sizeof(buf)));
         return;
     }
 
@@ -368,6 +476,37 @@ eh_response_header(struct MHD_Response *resp, ezauth_header *h)
     }
 
     free(name);
+}
+
+
+/*
+ * Are all the headers of one of the module's lists fit to be written? Logs the first one
+ * that is not (its name; never a value).
+ */
+static int
+eh_outcome_headers_valid(ezauth_outcome *out, uint32_t set, const char *what)
+{
+    char           buf[EH_PRINTABLE];
+    size_t         i, n;
+    ezauth_header  h;
+
+    n = ezauth_outcome_header_count(out, set);
+
+    for (i = 0; i < n; i++) {
+        if (ezauth_outcome_header(out, set, i, &h) != EZAUTH_OK) {
+            eh_log("cannot read %s header %zu from the module", what, i);
+            return 0;
+        }
+
+        if (!eh_header_valid(&h)) {
+            eh_log("the module gave an invalid %s header \"%s\" (not a token, or a control "
+                   "byte in its value): refusing the request with 500",
+                   what, eh_printable(h.name, buf, sizeof(buf)));
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -408,13 +547,25 @@ eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
 
 /* request side */
 
+/*
+ * The request's headers as the module and the application see them. A client-sent
+ * identity header is removed here, by the host itself, whatever the bytes of its value:
+ * the module skips headers that are not UTF-8, so it cannot be the only line of defense.
+ */
 static enum MHD_Result
 eh_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
     const char *value, size_t value_size)
 {
+    char           buf[EH_PRINTABLE];
     eh_headers_t  *h = cls;
 
     (void) kind;
+
+    if (eh_reserved_name(eh_str(key, key_size))) {
+        eh_log("removed client-sent identity header \"%s\"",
+               eh_printable(eh_str(key, key_size), buf, sizeof(buf)));
+        return MHD_YES;
+    }
 
     if (value == NULL) {
         value = "";
@@ -422,6 +573,34 @@ eh_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t ke
     }
 
     if (eh_headers_add(h, eh_str(key, key_size), eh_str(value, value_size)) != 0) {
+        return MHD_NO;
+    }
+
+    return MHD_YES;
+}
+
+
+/*
+ * The first request header that may not pass (RFC 9110 5.1, 5.5): a name that is not a
+ * token (a space or control byte in it; an obs-fold line, which libmicrohttpd glues to a
+ * name), or a value with CR, LF or NUL.
+ */
+static enum MHD_Result
+eh_find_bad_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+    ezauth_str  *bad = cls;
+    ezauth_str   name = eh_str(key, key_size);
+
+    (void) kind;
+
+    if (!eh_token(name)
+        || (value != NULL
+            && (memchr(value, '\0', value_size) != NULL
+                || memchr(value, '\r', value_size) != NULL
+                || memchr(value, '\n', value_size) != NULL)))
+    {
+        *bad = name;
         return MHD_NO;
     }
 
@@ -498,6 +677,11 @@ eh_edit_headers(const eh_headers_t *in, ezauth_outcome *out, eh_headers_t *fwd)
     size_t         i, nremove, nset;
     ezauth_header  h;
 
+    /* all or nothing: no request goes on with part of the module's headers */
+    if (!eh_outcome_headers_valid(out, EZAUTH_HEADERS_REQUEST_SET, "request")) {
+        return -1;
+    }
+
     nremove = ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_REMOVE);
     nset = ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_SET);
 
@@ -516,12 +700,6 @@ eh_edit_headers(const eh_headers_t *in, ezauth_outcome *out, eh_headers_t *fwd)
     for (i = 0; i < nset; i++) {
         if (ezauth_outcome_header(out, EZAUTH_HEADERS_REQUEST_SET, i, &h) != EZAUTH_OK) {
             return -1;
-        }
-
-        if (!eh_header_safe(&h)) {
-            eh_log("dropped an invalid request header \"%.*s\" set by the module",
-                   (int) h.name.len, (const char *) h.name.ptr);
-            continue;
         }
 
         if (eh_headers_add(fwd, h.name, h.value) != 0) {
@@ -1154,6 +1332,10 @@ eh_finish(struct MHD_Connection *c, ezauth_outcome *out)
         return eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
     }
 
+    if (!eh_outcome_headers_valid(out, EZAUTH_HEADERS_RESPONSE, "response")) {
+        return eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
+    }
+
     body = ezauth_outcome_body(out);
 
     resp = MHD_create_response_from_buffer(body.len, (void *) body.ptr, MHD_RESPMEM_MUST_COPY);
@@ -1433,8 +1615,11 @@ static enum MHD_Result
 eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
+    char           buf[EH_PRINTABLE];
     size_t         n;
+    ezauth_str     bad;
     const char    *cl;
+    const uint8_t *cut;
     eh_request_t  *r = *con_cls;
 
     (void) cls;
@@ -1446,6 +1631,19 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 
     if (!r->started) {
         r->started = 1;
+
+        /* before the module is called, and before any body is read */
+        bad = eh_str(NULL, 0);
+        (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_find_bad_header, &bad);
+        if (bad.ptr != NULL) {
+            /* libmicrohttpd glues an obs-fold line, value and all, to a name: cut at ':' */
+            cut = memchr(bad.ptr, ':', bad.len);
+            eh_log("refused a request with an invalid header \"%s\"%s",
+                   eh_printable(eh_str(bad.ptr, cut ? (size_t) (cut - bad.ptr) : bad.len),
+                                buf, sizeof(buf)),
+                   cut ? " (cut at its ':')" : "");
+            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
+        }
 
         /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (nginx agrees) */
         if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0

@@ -12,6 +12,13 @@
  * resumes the phase on completion.  The header filter calls
  * ezauth_module_send_response() for the requests that continued.
  *
+ * Whatever the library says, the module itself removes client-sent identity
+ * headers (X-MS-CLIENT-PRINCIPAL*, X-MS-TOKEN-*) on their raw bytes before
+ * anything else happens to a request, writes no header from the library
+ * that is not a valid one, judges a request again when an internal
+ * redirect takes it under another configuration, and judges subrequests
+ * (which get no access phase) in the precontent phase.
+ *
  * Each distinct configuration file is loaded once per configuration cycle,
  * in the master at configuration time, so that "nginx -t" reports ezauth's
  * errors and a reload with a broken file keeps the running configuration.
@@ -31,12 +38,19 @@
 #define NGX_HTTP_EZAUTH_MAX_BODY    65536
 
 
+/* a header name in a log line: 128 bytes, each at most "\xHH", and "..." */
+#define NGX_HTTP_EZAUTH_NAME_LOG    (128 * 4 + 8)
+
+
 #define NGX_HTTP_EZAUTH_START       0
 #define NGX_HTTP_EZAUTH_BODY        1
 #define NGX_HTTP_EZAUTH_BODY_DONE   2
 #define NGX_HTTP_EZAUTH_BLOCKING    3
 #define NGX_HTTP_EZAUTH_RESUMED     4
-#define NGX_HTTP_EZAUTH_DONE        5
+/* judged: the library let the request through (or the location is "off") */
+#define NGX_HTTP_EZAUTH_JUDGED      5
+/* answered by the library, or failed before it judged */
+#define NGX_HTTP_EZAUTH_DONE        6
 
 
 typedef struct {
@@ -52,6 +66,8 @@ typedef struct {
 
 typedef struct {
     ezauth_module              *module;     /* NULL: "off" */
+    /* ezauth_config here or above ("off" here too): identity headers go */
+    ngx_flag_t                  scrub;
     ngx_str_t                   thread_pool_name;
 #if (NGX_THREADS)
     ngx_thread_pool_t          *thread_pool;
@@ -61,7 +77,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_request_t         *request;
-    const ezauth_module        *module;
+    const ezauth_module        *module;     /* the configuration that judges */
     ezauth_outcome             *outcome;
     ezauth_action               action;
     ezauth_result               blocking_rc;
@@ -69,18 +85,34 @@ typedef struct {
     ngx_thread_task_t          *task;
 #endif
     off_t                       body_received;
+    /* the body could not be read (413, 400): so for every judgement */
+    ngx_int_t                   body_error;
     ngx_uint_t                  state;
     unsigned                    limit_body:1;
     unsigned                    response_seen:1;
 } ngx_http_ezauth_ctx_t;
 
 
+typedef ngx_uint_t (*ngx_http_ezauth_match_pt)(ngx_str_t *name, void *data);
+
+
+typedef struct {
+    ngx_str_t                  *names;
+    ngx_uint_t                  n;
+} ngx_http_ezauth_names_t;
+
+
 static ngx_int_t ngx_http_ezauth_handler(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_ezauth_under_prefix(ngx_http_request_t *r,
+static ngx_int_t ngx_http_ezauth_rejudge(ngx_http_request_t *r,
+    ngx_http_ezauth_ctx_t *ctx, ngx_http_ezauth_loc_conf_t *elcf);
+static ngx_int_t ngx_http_ezauth_subrequest_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ezauth_under_prefix(ngx_str_t *uri,
     const ezauth_module *module);
 static ngx_int_t ngx_http_ezauth_read_body(ngx_http_request_t *r,
     ngx_http_ezauth_ctx_t *ctx);
 static void ngx_http_ezauth_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ezauth_request_view(ngx_http_request_t *r,
+    ezauth_request *req);
 static ngx_int_t ngx_http_ezauth_begin(ngx_http_request_t *r,
     ngx_http_ezauth_ctx_t *ctx);
 static ngx_int_t ngx_http_ezauth_request_body(ngx_http_request_t *r,
@@ -94,24 +126,40 @@ static void ngx_http_ezauth_thread_handler(void *data, ngx_log_t *log);
 static void ngx_http_ezauth_thread_event_handler(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_ezauth_send_outcome(ngx_http_request_t *r,
-    ngx_http_ezauth_ctx_t *ctx);
+    ezauth_outcome *outcome);
+static ngx_int_t ngx_http_ezauth_check_headers(ngx_http_request_t *r,
+    ezauth_outcome *outcome, ezauth_header_set set, const char *what);
 static ngx_int_t ngx_http_ezauth_add_response_headers(ngx_http_request_t *r,
     ezauth_outcome *outcome, ezauth_header_set set);
 static ngx_int_t ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
     ezauth_outcome *outcome);
-static ngx_int_t ngx_http_ezauth_strip_headers(ngx_http_request_t *r,
-    ngx_str_t *names, ngx_uint_t n);
+static ngx_int_t ngx_http_ezauth_scrub(ngx_http_request_t *r, ngx_uint_t level,
+    const char *why);
+static ngx_int_t ngx_http_ezauth_remove_headers(ngx_http_request_t *r,
+    ngx_http_ezauth_match_pt match, void *data, ngx_uint_t level,
+    const char *why);
 static void ngx_http_ezauth_reindex_header(ngx_http_request_t *r,
     ngx_http_header_t *hh);
-static ngx_uint_t ngx_http_ezauth_name_in(ngx_str_t *name, ngx_str_t *names,
-    ngx_uint_t n);
+static ngx_uint_t ngx_http_ezauth_match_names(ngx_str_t *name, void *data);
+static ngx_uint_t ngx_http_ezauth_match_reserved(ngx_str_t *name,
+    void *data);
+static ngx_uint_t ngx_http_ezauth_reserved_name(u_char *p, size_t len);
+static ngx_uint_t ngx_http_ezauth_token(u_char *p, size_t len);
+static ngx_uint_t ngx_http_ezauth_field_value(u_char *p, size_t len);
+static u_char *ngx_http_ezauth_printable(u_char *buf, size_t size,
+    u_char *p, size_t len);
 static ezauth_header *ngx_http_ezauth_list_headers(ngx_http_request_t *r,
-    ngx_list_t *list, ngx_str_t *extra_name, ngx_str_t *extra_value,
-    size_t *count);
-static ngx_http_ezauth_ctx_t *ngx_http_ezauth_get_ctx(ngx_http_request_t *r);
+    ngx_list_t *list, ngx_uint_t request, ngx_str_t *extra_name,
+    ngx_str_t *extra_value, size_t *count);
+static ngx_http_ezauth_ctx_t *ngx_http_ezauth_find_ctx(ngx_http_request_t *r);
+static ngx_http_ezauth_ctx_t *ngx_http_ezauth_get_ctx(ngx_http_request_t *r,
+    ngx_uint_t *restored);
 static ngx_http_ezauth_ctx_t *ngx_http_ezauth_create_ctx(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_ezauth_keep_outcome(ngx_http_request_t *r,
+    ezauth_outcome *outcome);
 static void ngx_http_ezauth_cleanup(void *data);
+static void ngx_http_ezauth_outcome_cleanup(void *data);
 
 static ngx_int_t ngx_http_ezauth_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ezauth_request_body_filter(ngx_http_request_t *r,
@@ -188,27 +236,74 @@ static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
 static ngx_str_t  ngx_http_ezauth_content_type = ngx_string("Content-Type");
 
 
+/*
+ * The access phase handler (main requests only: nginx runs no access
+ * handler for subrequests).
+ *
+ * Client-sent identity headers are removed first, by the module itself, on
+ * their raw bytes and before anything can end the request: an error page
+ * ("error_page 413 = @app") must not carry them to an application.
+ *
+ * A request is judged once per configuration: an internal redirect
+ * (error_page, try_files, X-Accel-Redirect, a named location) into a
+ * location with the same ezauth_config keeps the judgement; into another
+ * one (or "off"), the request is judged again; and a request that was never
+ * let through (it failed, or the library answered it) is judged again
+ * wherever it lands.
+ */
+
 static ngx_int_t
 ngx_http_ezauth_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
+    ngx_uint_t                   restored;
     ngx_http_ezauth_ctx_t       *ctx;
     ngx_http_ezauth_loc_conf_t  *elcf;
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_ezauth_module);
 
-    if (elcf->module == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_http_ezauth_get_ctx(r);
+    ctx = ngx_http_ezauth_get_ctx(r, &restored);
 
     if (ctx == NULL) {
+
+        if (!elcf->scrub) {
+            /* no ezauth_config here or above: as if the module were absent */
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_ezauth_scrub(r, NGX_LOG_WARN,
+                                  "removed client-sent identity header")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (elcf->module == NULL) {
+            return NGX_DECLINED;
+        }
+
         ctx = ngx_http_ezauth_create_ctx(r);
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         ctx->module = elcf->module;
+
+    } else if (restored) {
+
+        /* the phases run again after an internal redirect */
+
+        if (ctx->state == NGX_HTTP_EZAUTH_JUDGED
+            && ctx->module == elcf->module)
+        {
+            return NGX_DECLINED;
+        }
+
+        rc = ngx_http_ezauth_rejudge(r, ctx, elcf);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -221,7 +316,7 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
         /* the POST routes (client-directed login, form_post callbacks) */
 
         if (r->method == NGX_HTTP_POST
-            && ngx_http_ezauth_under_prefix(r, ctx->module))
+            && ngx_http_ezauth_under_prefix(&r->unparsed_uri, ctx->module))
         {
             return ngx_http_ezauth_read_body(r, ctx);
         }
@@ -249,41 +344,244 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
 
         return ngx_http_ezauth_act(r, ctx, elcf);
 
+    case NGX_HTTP_EZAUTH_JUDGED:
+        return NGX_DECLINED;
+
     default: /* NGX_HTTP_EZAUTH_DONE */
 
-        /*
-         * an internal redirect (error_page, try_files, X-Accel-Redirect)
-         * runs the access phase again; the request was handled already
-         */
+        /* ended, and no internal redirect since: nothing may pass */
 
-        return NGX_DECLINED;
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ezauth: access phase of a request that was not "
+                      "let through");
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
 
 
-/* is the request under the module's route prefix (httpSettings.routes.apiPrefix)? */
+/*
+ * After an internal redirect into a location whose configuration did not
+ * let the request through: the identity headers of the previous judgement
+ * go, and the request starts over under the location's configuration.
+ */
+
+static ngx_int_t
+ngx_http_ezauth_rejudge(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx,
+    ngx_http_ezauth_loc_conf_t *elcf)
+{
+    if (ctx->state == NGX_HTTP_EZAUTH_BLOCKING) {
+
+        /* a parked request is not redirected; should it be, it may not go on */
+
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "ezauth: internal redirect during a blocking step");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->state == NGX_HTTP_EZAUTH_BODY && ctx->body_error == 0) {
+
+        /*
+         * reading the body failed (an error page follows): nothing is judged
+         * on part of it
+         */
+
+        ctx->body_error = NGX_HTTP_BAD_REQUEST;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "ezauth: internal redirect to \"%V\": judged again by %s",
+                  &r->uri,
+                  elcf->module ? "its ezauth_config" : "\"ezauth_config off\"");
+
+    if (ngx_http_ezauth_scrub(r, NGX_LOG_INFO,
+                              "removed identity header of the previous "
+                              "judgement")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * the previous outcome may still be referenced (response headers of an
+     * answer that failed): it lives as long as the request
+     */
+
+    if (ctx->outcome) {
+        if (ngx_http_ezauth_keep_outcome(r, ctx->outcome) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->outcome = NULL;
+    }
+
+    ctx->module = elcf->module;
+    ctx->action = EZAUTH_ACTION_CONTINUE;
+    ctx->blocking_rc = EZAUTH_OK;
+    ctx->body_received = 0;
+    ctx->limit_body = 0;
+    ctx->response_seen = 0;
+
+    if (ctx->module == NULL) {
+        ctx->state = NGX_HTTP_EZAUTH_JUDGED;
+        return NGX_DECLINED;
+    }
+
+    ctx->state = NGX_HTTP_EZAUTH_START;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The precontent phase handler, for subrequests (auth_request, SSI,
+ * mirror, ...).  A subrequest shares the main request's headers, so it
+ * carries the main request's judgement: its identity headers.  That holds
+ * only under the configuration that judged the main request, and only for
+ * what that configuration lets that client reach: the library judges the
+ * subrequest's URI too, and its answer (a redirect to the login page, a
+ * 401, a /.auth route) is the subrequest's response.  A subrequest into a
+ * location with another configuration is refused (403): one set of headers
+ * cannot carry two judgements.
+ */
+
+static ngx_int_t
+ngx_http_ezauth_subrequest_handler(ngx_http_request_t *r)
+{
+    u_char                      *p;
+    size_t                       len;
+    uintptr_t                    escape;
+    ngx_int_t                    rc;
+    ezauth_result                erc;
+    ezauth_action                action;
+    ezauth_request               req;
+    ezauth_outcome              *outcome;
+    ngx_http_ezauth_ctx_t       *mctx;
+    ngx_http_ezauth_loc_conf_t  *elcf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_ezauth_module);
+
+    if (elcf->module == NULL) {
+        return NGX_DECLINED;
+    }
+
+    mctx = ngx_http_ezauth_find_ctx(r->main);
+
+    if (mctx == NULL
+        || mctx->state != NGX_HTTP_EZAUTH_JUDGED
+        || mctx->module != elcf->module)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ezauth: subrequest \"%V\" to a location whose "
+                      "ezauth_config did not judge the main request: "
+                      "refused", &r->uri);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    /* the subrequest's own target: its URI, escaped again, and arguments */
+
+    escape = 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
+                                NGX_ESCAPE_URI);
+    len = r->uri.len + escape + (r->args.len ? 1 + r->args.len : 0);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&req, sizeof(ezauth_request));
+
+    req.target.ptr = p;
+    req.target.len = len;
+
+    if (escape) {
+        p = (u_char *) ngx_escape_uri(p, r->uri.data, r->uri.len,
+                                      NGX_ESCAPE_URI);
+    } else {
+        p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    }
+
+    if (r->args.len) {
+        *p++ = '?';
+        ngx_memcpy(p, r->args.data, r->args.len);
+    }
+
+    if (ngx_http_ezauth_request_view(r, &req) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    outcome = NULL;
+
+    erc = ezauth_module_begin_request(elcf->module, &req, &outcome);
+
+    if (erc != EZAUTH_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ezauth_module_begin_request() failed: %s",
+                      ezauth_result_name(erc));
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the answer's views are sent on later: the outcome lives as long as r */
+
+    if (ngx_http_ezauth_keep_outcome(r, outcome) != NGX_OK) {
+        ezauth_outcome_free(outcome);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    action = ezauth_outcome_action(outcome);
+
+    switch (action) {
+
+    case EZAUTH_ACTION_CONTINUE:
+
+        /* let through: with the main request's headers, never edited here */
+
+        return NGX_DECLINED;
+
+    case EZAUTH_ACTION_FINISH:
+
+        rc = ngx_http_ezauth_send_outcome(r, outcome);
+
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+
+    default: /* EZAUTH_ACTION_BLOCKING */
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ezauth: subrequest \"%V\" needs a call to the "
+                      "identity provider, which subrequests do not make: "
+                      "refused", &r->uri);
+
+        return NGX_HTTP_FORBIDDEN;
+    }
+}
+
+
+/* is the target under the route prefix (httpSettings.routes.apiPrefix)? */
 
 static ngx_uint_t
-ngx_http_ezauth_under_prefix(ngx_http_request_t *r, const ezauth_module *module)
+ngx_http_ezauth_under_prefix(ngx_str_t *uri, const ezauth_module *module)
 {
     u_char      next;
     ezauth_str  prefix;
 
     prefix = ezauth_module_api_prefix(module);
 
-    if (prefix.len == 0 || r->unparsed_uri.len < prefix.len
-        || ngx_strncasecmp(r->unparsed_uri.data, (u_char *) prefix.ptr,
-                           prefix.len)
-           != 0)
+    if (prefix.len == 0 || uri->len < prefix.len
+        || ngx_strncasecmp(uri->data, (u_char *) prefix.ptr, prefix.len) != 0)
     {
         return 0;
     }
 
-    if (r->unparsed_uri.len == prefix.len) {
+    if (uri->len == prefix.len) {
         return 1;
     }
 
-    next = r->unparsed_uri.data[prefix.len];
+    next = uri->data[prefix.len];
 
     return next == '/' || next == '?';
 }
@@ -294,11 +592,17 @@ ngx_http_ezauth_read_body(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
+    if (ctx->body_error) {
+        ctx->state = NGX_HTTP_EZAUTH_DONE;
+        return ctx->body_error;
+    }
+
     if (r->headers_in.content_length_n > NGX_HTTP_EZAUTH_MAX_BODY) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ezauth: request body of %O bytes is over the limit "
                       "of %d bytes", r->headers_in.content_length_n,
                       NGX_HTTP_EZAUTH_MAX_BODY);
+        ctx->body_error = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         ctx->state = NGX_HTTP_EZAUTH_DONE;
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
@@ -338,62 +642,81 @@ ngx_http_ezauth_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The library's view of a request, but for its target and body: method,
+ * scheme, host, client address and every header (client-sent identity
+ * headers were removed before).
+ */
+
 static ngx_int_t
-ngx_http_ezauth_begin(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
+ngx_http_ezauth_request_view(ngx_http_request_t *r, ezauth_request *req)
 {
-    ezauth_result                rc;
-    ezauth_request               req;
-    ngx_http_core_srv_conf_t    *cscf;
-    ngx_http_ezauth_loc_conf_t  *elcf;
+    ngx_http_core_srv_conf_t  *cscf;
 
-    ngx_memzero(&req, sizeof(ezauth_request));
-
-    req.method.ptr = r->method_name.data;
-    req.method.len = r->method_name.len;
-
-    req.target.ptr = r->unparsed_uri.data;
-    req.target.len = r->unparsed_uri.len;
+    req->method.ptr = r->method_name.data;
+    req->method.len = r->method_name.len;
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
-        req.scheme.ptr = (const uint8_t *) "https";
-        req.scheme.len = sizeof("https") - 1;
+        req->scheme.ptr = (const uint8_t *) "https";
+        req->scheme.len = sizeof("https") - 1;
 
     } else
 #endif
     {
-        req.scheme.ptr = (const uint8_t *) "http";
-        req.scheme.len = sizeof("http") - 1;
+        req->scheme.ptr = (const uint8_t *) "http";
+        req->scheme.len = sizeof("http") - 1;
     }
 
     if (r->host_start && r->host_end) {
 
         /* absolute-form request target: its authority wins over Host */
 
-        req.host.ptr = r->host_start;
-        req.host.len = (r->port_end ? r->port_end : r->host_end)
-                       - r->host_start;
+        req->host.ptr = r->host_start;
+        req->host.len = (r->port_end ? r->port_end : r->host_end)
+                        - r->host_start;
 
     } else if (r->headers_in.host) {
-        req.host.ptr = r->headers_in.host->value.data;
-        req.host.len = r->headers_in.host->value.len;
+        req->host.ptr = r->headers_in.host->value.data;
+        req->host.len = r->headers_in.host->value.len;
 
     } else if (r->headers_in.server.len) {
-        req.host.ptr = r->headers_in.server.data;
-        req.host.len = r->headers_in.server.len;
+        req->host.ptr = r->headers_in.server.data;
+        req->host.len = r->headers_in.server.len;
 
     } else {
         cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-        req.host.ptr = cscf->server_name.data;
-        req.host.len = cscf->server_name.len;
+        req->host.ptr = cscf->server_name.data;
+        req->host.len = cscf->server_name.len;
     }
 
-    req.client_addr.ptr = r->connection->addr_text.data;
-    req.client_addr.len = r->connection->addr_text.len;
+    req->client_addr.ptr = r->connection->addr_text.data;
+    req->client_addr.len = r->connection->addr_text.len;
 
-    req.headers = ngx_http_ezauth_list_headers(r, &r->headers_in.headers,
-                                               NULL, NULL, &req.header_count);
-    if (req.headers == NULL && req.header_count) {
+    req->headers = ngx_http_ezauth_list_headers(r, &r->headers_in.headers, 1,
+                                                NULL, NULL,
+                                                &req->header_count);
+    if (req->headers == NULL && req->header_count) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ezauth_begin(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
+{
+    ezauth_result                rc;
+    ezauth_request               req;
+    ngx_http_ezauth_loc_conf_t  *elcf;
+
+    ngx_memzero(&req, sizeof(ezauth_request));
+
+    req.target.ptr = r->unparsed_uri.data;
+    req.target.len = r->unparsed_uri.len;
+
+    if (ngx_http_ezauth_request_view(r, &req) != NGX_OK) {
         ctx->state = NGX_HTTP_EZAUTH_DONE;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -405,6 +728,7 @@ ngx_http_ezauth_begin(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
         }
 
         if (req.body.len > NGX_HTTP_EZAUTH_MAX_BODY) {
+            ctx->body_error = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
             ctx->state = NGX_HTTP_EZAUTH_DONE;
             return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         }
@@ -522,11 +846,12 @@ ngx_http_ezauth_act(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx,
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "ezauth: continue");
 
-        ctx->state = NGX_HTTP_EZAUTH_DONE;
-
         if (ngx_http_ezauth_edit_request_headers(r, ctx->outcome) != NGX_OK) {
+            ctx->state = NGX_HTTP_EZAUTH_DONE;
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        ctx->state = NGX_HTTP_EZAUTH_JUDGED;
 
         /*
          * the library lets the request through, signed in or anonymous;
@@ -550,7 +875,7 @@ ngx_http_ezauth_act(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx,
 
         ctx->state = NGX_HTTP_EZAUTH_DONE;
 
-        rc = ngx_http_ezauth_send_outcome(r, ctx);
+        rc = ngx_http_ezauth_send_outcome(r, ctx->outcome);
 
         ngx_http_finalize_request(r, rc);
         return NGX_DONE;
@@ -657,8 +982,7 @@ ngx_http_ezauth_thread_event_handler(ngx_event_t *ev)
 
 
 static ngx_int_t
-ngx_http_ezauth_send_outcome(ngx_http_request_t *r,
-    ngx_http_ezauth_ctx_t *ctx)
+ngx_http_ezauth_send_outcome(ngx_http_request_t *r, ezauth_outcome *outcome)
 {
     ngx_int_t     rc;
     ngx_buf_t    *b;
@@ -666,11 +990,20 @@ ngx_http_ezauth_send_outcome(ngx_http_request_t *r,
     ezauth_str    body;
     ngx_chain_t   out;
 
-    status = ezauth_outcome_status(ctx->outcome);
+    status = ezauth_outcome_status(outcome);
 
     if (status < 100 || status > 999) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ezauth: bad response status %ui", status);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* all or nothing: no answer goes out with part of its headers */
+
+    if (ngx_http_ezauth_check_headers(r, outcome, EZAUTH_HEADERS_RESPONSE,
+                                      "response")
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -682,14 +1015,14 @@ ngx_http_ezauth_send_outcome(ngx_http_request_t *r,
 
     r->headers_out.status = status;
 
-    if (ngx_http_ezauth_add_response_headers(r, ctx->outcome,
+    if (ngx_http_ezauth_add_response_headers(r, outcome,
                                              EZAUTH_HEADERS_RESPONSE)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    body = ezauth_outcome_body(ctx->outcome);
+    body = ezauth_outcome_body(outcome);
 
     r->headers_out.content_length_n = body.len;
 
@@ -713,7 +1046,7 @@ ngx_http_ezauth_send_outcome(ngx_http_request_t *r,
     b->pos = (u_char *) body.ptr;
     b->last = b->pos + body.len;
     b->memory = 1;
-    b->last_buf = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;   /* a subrequest's ends its part */
     b->last_in_chain = 1;
 
     out.buf = b;
@@ -723,10 +1056,56 @@ ngx_http_ezauth_send_outcome(ngx_http_request_t *r,
 }
 
 
+/*
+ * Are all the headers of one of the library's lists fit to be written (the
+ * name a token, no control byte but HTAB in the value)?  Logs the first one
+ * that is not, by its name: never a value.
+ */
+
+static ngx_int_t
+ngx_http_ezauth_check_headers(ngx_http_request_t *r, ezauth_outcome *outcome,
+    ezauth_header_set set, const char *what)
+{
+    u_char         buf[NGX_HTTP_EZAUTH_NAME_LOG], *last;
+    size_t         i, n;
+    ezauth_header  eh;
+
+    n = ezauth_outcome_header_count(outcome, set);
+
+    for (i = 0; i < n; i++) {
+
+        if (ezauth_outcome_header(outcome, set, i, &eh) != EZAUTH_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ezauth: cannot read %s header %uz", what, i);
+            return NGX_ERROR;
+        }
+
+        if (!ngx_http_ezauth_token((u_char *) eh.name.ptr, eh.name.len)
+            || !ngx_http_ezauth_field_value((u_char *) eh.value.ptr,
+                                            eh.value.len))
+        {
+            last = ngx_http_ezauth_printable(buf, sizeof(buf),
+                                             (u_char *) eh.name.ptr,
+                                             eh.name.len);
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ezauth: the library gave an invalid %s header "
+                          "\"%*s\" (not a token, or a control byte in its "
+                          "value): refused with 500",
+                          what, (size_t) (last - buf), buf);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_ezauth_add_response_headers(ngx_http_request_t *r,
     ezauth_outcome *outcome, ezauth_header_set set)
 {
+    u_char            buf[NGX_HTTP_EZAUTH_NAME_LOG], *last;
     size_t            i, n;
     ngx_str_t         name;
     ezauth_header     eh;
@@ -742,6 +1121,26 @@ ngx_http_ezauth_add_response_headers(ngx_http_request_t *r,
 
         name.data = (u_char *) eh.name.ptr;
         name.len = eh.name.len;
+
+        /*
+         * a complete answer was checked as a whole; a header to add to the
+         * application's response that is not fit is left out
+         */
+
+        if (!ngx_http_ezauth_token(name.data, name.len)
+            || !ngx_http_ezauth_field_value((u_char *) eh.value.ptr,
+                                            eh.value.len))
+        {
+            last = ngx_http_ezauth_printable(buf, sizeof(buf), name.data,
+                                             name.len);
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ezauth: the library gave an invalid response "
+                          "header \"%*s\" (not a token, or a control byte "
+                          "in its value): not sent",
+                          (size_t) (last - buf), buf);
+            continue;
+        }
 
         if (name.len == sizeof("Content-Type") - 1
             && ngx_strncasecmp(name.data, (u_char *) "Content-Type",
@@ -803,10 +1202,11 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
 {
     size_t                      i, nremove, nset;
     ngx_str_t                  *names;
-    ngx_uint_t                  n, moved;
+    ngx_uint_t                  n;
     ezauth_header               eh;
     ngx_table_elt_t            *h;
     ngx_http_header_t          *hh;
+    ngx_http_ezauth_names_t     match;
     ngx_http_core_main_conf_t  *cmcf;
 
     nremove = ezauth_outcome_header_count(outcome,
@@ -815,6 +1215,15 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
 
     if (nremove + nset == 0) {
         return NGX_OK;
+    }
+
+    /* all or nothing: no request goes on with part of the library's headers */
+
+    if (ngx_http_ezauth_check_headers(r, outcome, EZAUTH_HEADERS_REQUEST_SET,
+                                      "request")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     /* a set header replaces any of the same name: both lists are stripped */
@@ -851,7 +1260,15 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
         n++;
     }
 
-    moved = (ngx_http_ezauth_strip_headers(r, names, n) == NGX_OK);
+    match.names = names;
+    match.n = n;
+
+    if (ngx_http_ezauth_remove_headers(r, ngx_http_ezauth_match_names, &match,
+                                       NGX_LOG_DEBUG, "removing request header")
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
 
@@ -868,32 +1285,35 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
         }
 
         /*
-         * copied: request headers are read until the log phase, and the
-         * outcome's views end at ezauth_module_send_response()
+         * copied, NUL-terminated as nginx's parser leaves them: request
+         * headers are read until the log phase, and the outcome's views end
+         * at ezauth_module_send_response(); the lower-cased name and its
+         * hash are what nginx's own lookups ($http_*, proxy_set_header,
+         * the hashed headers) compare
          */
 
         h->key.len = eh.name.len;
-        h->key.data = ngx_pnalloc(r->pool, eh.name.len * 2 + eh.value.len);
+        h->key.data = ngx_pnalloc(r->pool,
+                                  eh.name.len * 2 + eh.value.len + 3);
         if (h->key.data == NULL) {
             return NGX_ERROR;
         }
 
         ngx_memcpy(h->key.data, eh.name.ptr, eh.name.len);
+        h->key.data[h->key.len] = '\0';
 
-        h->lowcase_key = h->key.data + eh.name.len;
+        h->lowcase_key = h->key.data + eh.name.len + 1;
         h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+        h->lowcase_key[h->key.len] = '\0';
 
         h->value.len = eh.value.len;
-        h->value.data = h->lowcase_key + eh.name.len;
+        h->value.data = h->lowcase_key + eh.name.len + 1;
         ngx_memcpy(h->value.data, eh.value.ptr, eh.value.len);
+        h->value.data[h->value.len] = '\0';
 
 #if (nginx_version >= 1023000)
         h->next = NULL;
 #endif
-
-        if (moved) {
-            continue;
-        }
 
         /* a header nginx keeps a pointer to (none of the X-MS-* ones) */
 
@@ -905,13 +1325,25 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
         }
     }
 
-    if (moved) {
+    return NGX_OK;
+}
 
-        /* the headers that stayed moved up: repoint every hashed one */
 
-        for (hh = ngx_http_headers_in; hh->name.len; hh++) {
-            ngx_http_ezauth_reindex_header(r, hh);
-        }
+/*
+ * Removes every identity header (X-MS-CLIENT-PRINCIPAL*, X-MS-TOKEN-*, by
+ * ngx_http_ezauth_reserved_name()) from the request, logging each one by
+ * its name.
+ */
+
+static ngx_int_t
+ngx_http_ezauth_scrub(ngx_http_request_t *r, ngx_uint_t level,
+    const char *why)
+{
+    if (ngx_http_ezauth_remove_headers(r, ngx_http_ezauth_match_reserved,
+                                       NULL, level, why)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -919,20 +1351,25 @@ ngx_http_ezauth_edit_request_headers(ngx_http_request_t *r,
 
 
 /*
- * Removes every request header whose name is in names[]: the headers that
- * stay are moved up in place, within the list's own arrays, so that every
- * part but the last stays full and ngx_list_push() keeps working.  Returns
- * NGX_DECLINED when nothing was removed (and so nothing moved).
+ * Removes every request header whose name matches: the headers that stay
+ * are moved up in place, within the list's own arrays, so that every part
+ * but the last stays full and ngx_list_push() keeps working; then nginx's
+ * pointers to the hashed headers (r->headers_in.host, .cookies, ...) are
+ * pointed at where those moved.  Each removed header is logged by its name,
+ * never its value.  Returns NGX_DECLINED when nothing was removed.
  */
 
 static ngx_int_t
-ngx_http_ezauth_strip_headers(ngx_http_request_t *r, ngx_str_t *names,
-    ngx_uint_t n)
+ngx_http_ezauth_remove_headers(ngx_http_request_t *r,
+    ngx_http_ezauth_match_pt match, void *data, ngx_uint_t level,
+    const char *why)
 {
-    ngx_uint_t        i, wi, removed;
-    ngx_list_t       *list;
-    ngx_list_part_t  *part, *wpart;
-    ngx_table_elt_t  *h, *wh;
+    u_char             buf[NGX_HTTP_EZAUTH_NAME_LOG], *last;
+    ngx_uint_t         i, wi, removed;
+    ngx_list_t        *list;
+    ngx_list_part_t   *part, *wpart;
+    ngx_table_elt_t   *h, *wh;
+    ngx_http_header_t *hh;
 
     list = &r->headers_in.headers;
 
@@ -946,10 +1383,18 @@ ngx_http_ezauth_strip_headers(ngx_http_request_t *r, ngx_str_t *names,
 
         for (i = 0; i < part->nelts; i++) {
 
-            if (ngx_http_ezauth_name_in(&h[i].key, names, n)) {
-                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "ezauth: removing request header \"%V: %V\"",
-                               &h[i].key, &h[i].value);
+            if (match(&h[i].key, data)) {
+
+                if (r->connection->log->log_level >= level) {
+                    last = ngx_http_ezauth_printable(buf, sizeof(buf),
+                                                     h[i].key.data,
+                                                     h[i].key.len);
+
+                    ngx_log_error(level, r->connection->log, 0,
+                                  "ezauth: %s \"%*s\"", why,
+                                  (size_t) (last - buf), buf);
+                }
+
                 removed++;
                 continue;
             }
@@ -976,6 +1421,10 @@ ngx_http_ezauth_strip_headers(ngx_http_request_t *r, ngx_str_t *names,
     wpart->nelts = wi;
     wpart->next = NULL;
     list->last = wpart;
+
+    for (hh = ngx_http_headers_in; hh->name.len; hh++) {
+        ngx_http_ezauth_reindex_header(r, hh);
+    }
 
     return NGX_OK;
 }
@@ -1082,13 +1531,16 @@ ngx_http_ezauth_reindex_header(ngx_http_request_t *r, ngx_http_header_t *hh)
 
 
 static ngx_uint_t
-ngx_http_ezauth_name_in(ngx_str_t *name, ngx_str_t *names, ngx_uint_t n)
+ngx_http_ezauth_match_names(ngx_str_t *name, void *data)
 {
+    ngx_http_ezauth_names_t *match = data;
+
     ngx_uint_t  i;
 
-    for (i = 0; i < n; i++) {
-        if (names[i].len == name->len
-            && ngx_strncasecmp(names[i].data, name->data, name->len) == 0)
+    for (i = 0; i < match->n; i++) {
+        if (match->names[i].len == name->len
+            && ngx_strncasecmp(match->names[i].data, name->data, name->len)
+               == 0)
         {
             return 1;
         }
@@ -1098,9 +1550,162 @@ ngx_http_ezauth_name_in(ngx_str_t *name, ngx_str_t *names, ngx_uint_t n)
 }
 
 
+static ngx_uint_t
+ngx_http_ezauth_match_reserved(ngx_str_t *name, void *data)
+{
+    return ngx_http_ezauth_reserved_name(name->data, name->len);
+}
+
+
+/*
+ * Is this a name only the module may set?  X-MS-CLIENT-PRINCIPAL* and
+ * X-MS-TOKEN-*, compared on the raw bytes, case-insensitively, with '_' as
+ * '-' (underscores_in_headers, and the CGI-style names fastcgi and uwsgi
+ * make of both) and after any leading whitespace (an obs-fold line, kept as
+ * a name under "ignore_invalid_headers off").  The library reads only UTF-8
+ * headers; the module removes these itself, whatever their values.
+ */
+
+static ngx_uint_t
+ngx_http_ezauth_reserved_name(u_char *p, size_t len)
+{
+    static ngx_str_t  prefixes[] = {
+        ngx_string("x-ms-client-principal"),
+        ngx_string("x-ms-token-"),
+        ngx_null_string
+    };
+
+    u_char      c;
+    size_t      i;
+    ngx_str_t  *prefix;
+
+    while (len && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
+        p++;
+        len--;
+    }
+
+    for (prefix = prefixes; prefix->len; prefix++) {
+
+        if (len < prefix->len) {
+            continue;
+        }
+
+        for (i = 0; i < prefix->len; i++) {
+            c = (p[i] == '_') ? '-' : ngx_tolower(p[i]);
+
+            if (c != prefix->data[i]) {
+                break;
+            }
+        }
+
+        if (i == prefix->len) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a header name: an HTTP token (RFC 9110 5.6.2) */
+
+static ngx_uint_t
+ngx_http_ezauth_token(u_char *p, size_t len)
+{
+    u_char  c;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    while (len--) {
+        c = *p++;
+
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+            || (c >= 'A' && c <= 'Z'))
+        {
+            continue;
+        }
+
+        switch (c) {
+        case '!': case '#': case '$': case '%': case '&': case '\'':
+        case '*': case '+': case '-': case '.': case '^': case '_':
+        case '`': case '|': case '~':
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* a header value: no control byte but HTAB (RFC 9110 5.5) */
+
+static ngx_uint_t
+ngx_http_ezauth_field_value(u_char *p, size_t len)
+{
+    while (len--) {
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            return 0;
+        }
+
+        p++;
+    }
+
+    return 1;
+}
+
+
+/*
+ * A header name for a log line: printable ASCII as is, other bytes as \xHH,
+ * cut at 128 bytes.  Returns the end of what was written.
+ */
+
+static u_char *
+ngx_http_ezauth_printable(u_char *buf, size_t size, u_char *p, size_t len)
+{
+    u_char      *d, *end;
+    size_t       i;
+    static u_char  hex[] = "0123456789abcdef";
+
+    d = buf;
+    end = buf + size;
+
+    for (i = 0; i < len && i < 128 && end - d >= 4; i++) {
+
+        if (p[i] > 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') {
+            *d++ = p[i];
+            continue;
+        }
+
+        *d++ = '\\';
+        *d++ = 'x';
+        *d++ = hex[p[i] >> 4];
+        *d++ = hex[p[i] & 0xf];
+    }
+
+    if (i < len && end - d >= 3) {
+        d = ngx_cpymem(d, "...", 3);
+    }
+
+    return d;
+}
+
+
+/*
+ * The library's view of a header list.  Request headers: every one, those
+ * with a zero hash too (nginx's proxy module sends them on), but the
+ * identity headers, which are the module's own (client-sent ones were
+ * removed before).  Response headers: those nginx will send (a zero hash
+ * marks a deleted one).
+ */
+
 static ezauth_header *
 ngx_http_ezauth_list_headers(ngx_http_request_t *r, ngx_list_t *list,
-    ngx_str_t *extra_name, ngx_str_t *extra_value, size_t *count)
+    ngx_uint_t request, ngx_str_t *extra_name, ngx_str_t *extra_value,
+    size_t *count)
 {
     size_t            n;
     ngx_uint_t        i;
@@ -1133,7 +1738,14 @@ ngx_http_ezauth_list_headers(ngx_http_request_t *r, ngx_list_t *list,
 
         for (i = 0; i < part->nelts; i++) {
 
-            if (h[i].hash == 0) {
+            if (request) {
+                if (ngx_http_ezauth_reserved_name(h[i].key.data,
+                                                  h[i].key.len))
+                {
+                    continue;
+                }
+
+            } else if (h[i].hash == 0) {
                 continue;
             }
 
@@ -1159,8 +1771,40 @@ ngx_http_ezauth_list_headers(ngx_http_request_t *r, ngx_list_t *list,
 }
 
 
+/*
+ * The request's context.  An internal redirect zeroes the module contexts;
+ * the context survives in the request pool's cleanup list, and *restored
+ * tells that it was found there: the phases run again.
+ */
+
 static ngx_http_ezauth_ctx_t *
-ngx_http_ezauth_get_ctx(ngx_http_request_t *r)
+ngx_http_ezauth_get_ctx(ngx_http_request_t *r, ngx_uint_t *restored)
+{
+    ngx_http_ezauth_ctx_t  *ctx;
+
+    *restored = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ezauth_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_http_ezauth_find_ctx(r);
+
+    if (ctx) {
+        ngx_http_set_ctx(r, ctx, ngx_http_ezauth_module);
+        *restored = 1;
+    }
+
+    return ctx;
+}
+
+
+/* the same, without touching the request (the main request of a subrequest) */
+
+static ngx_http_ezauth_ctx_t *
+ngx_http_ezauth_find_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t     *cln;
     ngx_http_ezauth_ctx_t  *ctx;
@@ -1171,17 +1815,11 @@ ngx_http_ezauth_get_ctx(ngx_http_request_t *r)
         return ctx;
     }
 
-    /*
-     * an internal redirect zeroes the module contexts; the context
-     * survives in the request pool's cleanup list
-     */
-
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_http_ezauth_cleanup) {
             ctx = cln->data;
 
             if (ctx->request == r) {
-                ngx_http_set_ctx(r, ctx, ngx_http_ezauth_module);
                 return ctx;
             }
         }
@@ -1219,6 +1857,25 @@ ngx_http_ezauth_create_ctx(ngx_http_request_t *r)
 }
 
 
+/* an outcome that is freed with the request */
+
+static ngx_int_t
+ngx_http_ezauth_keep_outcome(ngx_http_request_t *r, ezauth_outcome *outcome)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ezauth_outcome_cleanup;
+    cln->data = outcome;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_ezauth_cleanup(void *data)
 {
@@ -1229,10 +1886,18 @@ ngx_http_ezauth_cleanup(void *data)
 }
 
 
+static void
+ngx_http_ezauth_outcome_cleanup(void *data)
+{
+    ezauth_outcome_free(data);
+}
+
+
 static ngx_int_t
 ngx_http_ezauth_header_filter(ngx_http_request_t *r)
 {
     size_t                  n;
+    ngx_uint_t              restored;
     ezauth_result           rc;
     ezauth_header          *headers;
     ngx_http_ezauth_ctx_t  *ctx;
@@ -1241,11 +1906,11 @@ ngx_http_ezauth_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_ezauth_get_ctx(r);
+    ctx = ngx_http_ezauth_get_ctx(r, &restored);
 
     if (ctx == NULL
         || ctx->outcome == NULL
-        || ctx->state != NGX_HTTP_EZAUTH_DONE
+        || ctx->state != NGX_HTTP_EZAUTH_JUDGED
         || ctx->action != EZAUTH_ACTION_CONTINUE
         || ctx->response_seen)
     {
@@ -1254,7 +1919,7 @@ ngx_http_ezauth_header_filter(ngx_http_request_t *r)
 
     ctx->response_seen = 1;
 
-    headers = ngx_http_ezauth_list_headers(r, &r->headers_out.headers,
+    headers = ngx_http_ezauth_list_headers(r, &r->headers_out.headers, 0,
                                            r->headers_out.content_type.len
                                            ? &ngx_http_ezauth_content_type
                                            : NULL,
@@ -1305,6 +1970,7 @@ ngx_http_ezauth_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "ezauth: request body is over the limit of %d bytes",
                       NGX_HTTP_EZAUTH_MAX_BODY);
+        ctx->body_error = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         ctx->state = NGX_HTTP_EZAUTH_DONE;
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
@@ -1510,6 +2176,7 @@ ngx_http_ezauth_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->module = NGX_CONF_UNSET_PTR;
+    conf->scrub = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1520,6 +2187,18 @@ ngx_http_ezauth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_ezauth_loc_conf_t *prev = parent;
     ngx_http_ezauth_loc_conf_t *conf = child;
+
+    /*
+     * "ezauth_config off" under a level that has a configuration turns the
+     * judgement off, not the removal of client-sent identity headers: the
+     * parent is merged already, but for the http level, which never is
+     */
+
+    conf->scrub = (prev->scrub == 1
+                   || (prev->module != NGX_CONF_UNSET_PTR
+                       && prev->module != NULL)
+                   || (conf->module != NGX_CONF_UNSET_PTR
+                       && conf->module != NULL));
 
     ngx_conf_merge_ptr_value(conf->module, prev->module, NULL);
 
@@ -1567,6 +2246,15 @@ ngx_http_ezauth_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ezauth_handler;
+
+    /* nginx runs no access handler for subrequests: they are judged here */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ezauth_subrequest_handler;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ezauth_header_filter;

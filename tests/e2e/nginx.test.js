@@ -6,16 +6,25 @@
 //   - the event loop never blocks: with the IdP's token endpoint delayed 2 s, 200 anonymous and
 //     signed-in requests to the single worker all finish while the slow login callback is pending;
 //   - request bodies: read for POSTs to /.auth/ (form_post callback, also from a temp file),
-//     refused with 413 over 64 KB (Content-Length or chunked), untouched for the application.
+//     refused with 413 over 64 KB (Content-Length or chunked), untouched for the application;
+//   - identity headers as raw bytes (values that are not UTF-8, names nginx calls invalid) never
+//     reach the upstream, not even by way of "error_page 413 = @app";
+//   - an internal redirect into another ezauth_config is judged again, into the same one not;
+//     subrequests (auth_request, SSI) into another configuration are refused;
+//   - headers from the library that are not valid are never written (an LD_PRELOAD shim).
 // Skipped, with a message, when native-host/build/ngx_http_ezauth_module.so is not built.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
 import * as nginx from './lib/hosts/nginx.js';
 import { startStack, moduleEnv } from './lib/stack.js';
 import { testConfig } from './lib/config.js';
 import { deliverCallback, SESSION_COOKIE } from './lib/flow.js';
 import { echoOf } from './lib/common.js';
+import { rawExchange, startRecorder, reservedName, headerLines } from './lib/raw.js';
+import { BUILD_DIR, scratchDir, removeScratch } from './lib/paths.js';
 
 const skip = nginx.available()
   ? false
@@ -686,5 +695,408 @@ describe('nginx request bodies', { skip }, () => {
     assert.equal(echo.method, 'POST');
     assert.equal(echo.headers['content-length'], String(body.length));
     assert.equal(echo.headers['x-ms-client-principal-id'], 'hank');
+  });
+});
+
+// What nginx's module guarantees on its own, whatever the library answers: identity headers
+// removed on raw bytes, before anything can end the request; a request judged again by the
+// configuration of the location an internal redirect takes it to; subrequests refused where
+// the main request's judgement does not hold; and no header from the library written unless
+// it is a valid one. The upstream here is a raw recorder (lib/raw.js): it sees the bytes
+// nginx sends, which Node's HTTP parser would refuse.
+
+/** Every spelling of an identity header, and every kind of value, as raw bytes. */
+const FORGED_NAMES = [
+  'X-MS-CLIENT-PRINCIPAL',
+  'X-MS-CLIENT-PRINCIPAL-NAME',
+  'x_ms_client_principal_name',
+  'X-Ms-Token-Aad-Access-Token',
+  'X_MS_TOKEN_AAD_ID_TOKEN',
+  'x-ms-client-principal-idp',
+  'x-MS_client-PRINCIPAL_new',
+  // bytes nginx calls invalid in a name: kept under "ignore_invalid_headers off"
+  'X-MS-CLIENT-PRINCIPAL-NAME\xff',
+  'x-ms-token-testidp-access-token(x)',
+].map((n) => Buffer.from(n, 'latin1'));
+// nginx refuses whitespace or a control byte in a name (an obs-fold line) with 400 itself
+const FOLDED_LINES = [
+  ' X-MS-CLIENT-PRINCIPAL-NAME: forged',
+  '\tX-MS-TOKEN-AAD-ACCESS-TOKEN: forged\xff',
+  'X-MS-CLIENT-PRINCIPAL-NAME : forged',
+  'X-MS-CLIENT-PRINCIPAL\x01NAME: forged',
+];
+const FORGED_VALUES = [
+  'forged-ascii',
+  'forged\xff',
+  '\xffforged',
+  'forged caf\xe9 \x80\x81\xfe',
+  'forged\xc3\x28',
+  'forged\x00tail', // nginx itself refuses a NUL with 400
+].map((v) => Buffer.from(v, 'latin1'));
+
+function rawGet(path, lines, { method = 'GET', body } = {}) {
+  const head = Buffer.concat([
+    Buffer.from(`${method} ${path} HTTP/1.1\r\n`),
+    ...lines.map((l) => Buffer.concat([Buffer.from(l, 'latin1'), Buffer.from('\r\n')])),
+    Buffer.from('Host: 127.0.0.1\r\nConnection: close\r\n'),
+    body ? Buffer.from(`Content-Length: ${body.length}\r\n`) : Buffer.alloc(0),
+    Buffer.from('\r\n'),
+  ]);
+  return body ? Buffer.concat([head, body]) : head;
+}
+
+function forgedLine(name, value) {
+  return Buffer.concat([name, Buffer.from(': '), value]);
+}
+
+/** No identity header and no forged value in what the recorder received. */
+function assertNothingForged(requests, what) {
+  for (const req of requests) {
+    const bad = headerLines(req.head).filter(([n]) => reservedName(n));
+    assert.deepEqual(bad.map(([n]) => n.toString('latin1')), [], `${what}: the upstream received identity headers`);
+    assert.ok(!req.head.includes('forged'), `${what}: the upstream received ${JSON.stringify(req.head.toString('latin1'))}`);
+  }
+}
+
+describe('nginx removes identity headers itself, on raw bytes', { skip }, () => {
+  let s;
+  let rec;
+  before(async () => {
+    rec = await startRecorder();
+    const up = `http://127.0.0.1:${rec.port}`;
+    s = await startStack(
+      nginxWith({
+        serverConf: `
+        # names with '_', and with bytes nginx calls invalid, reach the upstream: the module
+        # must remove the identity ones among them too
+        underscores_in_headers on;
+        ignore_invalid_headers off;
+        location /raw/ { proxy_pass ${up}; }
+        location /off/ { ezauth_config off; proxy_pass ${up}; }
+        location /.auth/login/same { error_page 413 = @raw; proxy_pass ${up}; }
+        location /.auth/login/off { error_page 413 = @raw_off; proxy_pass ${up}; }
+        location @raw { proxy_pass ${up}; }
+        location @raw_off { ezauth_config off; proxy_pass ${up}; }
+`,
+      }),
+      { action: 'AllowAnonymous', idp: 'none' },
+    );
+  });
+  after(async () => {
+    await s?.stop();
+    await rec?.close();
+  });
+
+  it(`${FORGED_NAMES.length} spellings x ${FORGED_VALUES.length} values, one request each, never reach the upstream`, async () => {
+    for (const [i, name] of FORGED_NAMES.entries()) {
+      for (const [j, value] of FORGED_VALUES.entries()) {
+        const what = `${JSON.stringify(name.toString('latin1'))}: ${JSON.stringify(value.toString('latin1'))}`;
+        rec.take();
+        const r = await rawExchange(s.port, rawGet(`/raw/${i}/${j}`, [forgedLine(name, value)]));
+        const seen = rec.take();
+        if (value.includes(0)) {
+          assert.equal(r.status, 400, `${what}: ${r.head}`);
+        } else {
+          assert.equal(r.status, 200, `${what}: ${r.bytes.toString('latin1').slice(0, 300)}`);
+          assert.equal(seen.length, 1, what);
+        }
+        assertNothingForged(seen, what);
+      }
+    }
+  });
+
+  it('all of them in one request, also in a location with "ezauth_config off" under a configured server', async () => {
+    const lines = [];
+    for (const name of FORGED_NAMES) for (const value of FORGED_VALUES) if (!value.includes(0)) lines.push(forgedLine(name, value));
+    for (const path of ['/raw/all', '/off/all']) {
+      rec.take();
+      const r = await rawExchange(s.port, rawGet(path, [...lines, 'X-Kept: kept']));
+      assert.equal(r.status, 200, `${path}: ${r.bytes.toString('latin1').slice(0, 300)}`);
+      const seen = rec.take();
+      assert.equal(seen.length, 1);
+      assertNothingForged(seen, path);
+      assert.ok(seen[0].head.includes('X-Kept: kept'), `${path}: other headers stay`);
+    }
+  });
+
+  it('an obs-fold line (a name starting with whitespace) gets 400 from nginx and reaches nothing', async () => {
+    for (const line of FOLDED_LINES) {
+      rec.take();
+      const r = await rawExchange(s.port, rawGet('/raw/folded', ['X-A: b', line]));
+      assert.equal(r.status, 400, JSON.stringify(line));
+      assert.equal(rec.take().length, 0);
+    }
+  });
+
+  it('logs each removed header by its name, never its value', () => {
+    const log = s.logs();
+    assert.match(log, /ezauth: removed client-sent identity header "x_ms_client_principal_name"/);
+    assert.match(log, /ezauth: removed client-sent identity header "X-MS-CLIENT-PRINCIPAL-NAME\\xff"/);
+    const ours = log.split('\n').filter((l) => l.includes('ezauth'));
+    assert.ok(!ours.some((l) => l.includes('forged')), 'a header value reached an ezauth log line');
+  });
+
+  for (const [loc, want] of [
+    ['same', 'is judged again there, and refused again with 413'],
+    ['off', 'reaches the upstream without it'],
+  ]) {
+    it(`a 70 KB POST to /.auth/login/${loc} with a forged header, sent on by "error_page 413 = @..." ${want}`, async () => {
+      const body = Buffer.alloc(70 * 1024, 'a');
+      for (const value of FORGED_VALUES.slice(0, 2)) {
+        rec.take();
+        const r = await rawExchange(
+          s.port,
+          rawGet(`/.auth/login/${loc}`, [forgedLine(FORGED_NAMES[1], value), 'Content-Type: application/json'], { method: 'POST', body }),
+        );
+        const seen = rec.take();
+        assertNothingForged(seen, `${loc}, ${JSON.stringify(value.toString('latin1'))}`);
+        if (loc === 'same') {
+          assert.equal(r.status, 413, r.bytes.toString('latin1').slice(0, 300));
+          assert.equal(seen.length, 0, 'a request the module refused reached the upstream');
+        } else {
+          assert.equal(r.status, 200, r.bytes.toString('latin1').slice(0, 300));
+          assert.equal(seen.length, 1);
+        }
+      }
+    });
+  }
+
+  it('a chunked 70 KB POST sent on by "error_page 413 = @raw" is refused again, not judged on part of its body', async () => {
+    const piece = Buffer.alloc(10 * 1024, 'c');
+    let chunked = Buffer.alloc(0);
+    for (let i = 0; i < 7; i += 1) chunked = Buffer.concat([chunked, Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
+    chunked = Buffer.concat([chunked, Buffer.from('0\r\n\r\n')]);
+    const head = rawGet('/.auth/login/same', [forgedLine(FORGED_NAMES[2], FORGED_VALUES[1]), 'Transfer-Encoding: chunked'], {
+      method: 'POST',
+    });
+    rec.take();
+    const r = await rawExchange(s.port, Buffer.concat([head, chunked]));
+    assert.equal(r.status, 413, r.bytes.toString('latin1').slice(0, 300));
+    assertNothingForged(rec.take(), 'chunked');
+  });
+});
+
+describe('nginx judges a request again where an internal redirect takes it to another ezauth_config', { skip }, () => {
+  let s;
+  let rec;
+  let signedIn;
+  let dir;
+  before(async () => {
+    rec = await startRecorder((req) => {
+      if (req.path.startsWith('/accel/')) return { headers: { 'X-Accel-Redirect': '/strict/accel' } };
+      if (req.path.startsWith('/accel-same/')) return { headers: { 'X-Accel-Redirect': '/raw/accel-same' } };
+      if (req.path.startsWith('/err-')) return { status: 404 };
+      if (req.path.startsWith('/ssi/')) {
+        return {
+          headers: { 'Content-Type': 'text/html' },
+          body: 'main [<!--# include virtual="/strict/frag" -->] [<!--# include virtual="/raw/frag" -->] [<!--# include virtual="/.auth/version" -->]',
+        };
+      }
+      return { body: `recorded ${req.path}\n` };
+    });
+    dir = scratchDir('strict');
+    // the other configuration: nobody gets through anonymously
+    const strict = path.join(dir, 'strict.json');
+    fs.writeFileSync(
+      strict,
+      JSON.stringify({
+        platform: { enabled: true },
+        globalValidation: { requireAuthentication: true, unauthenticatedClientAction: 'Return401' },
+        httpSettings: { requireHttps: false },
+      }),
+    );
+    const up = `http://127.0.0.1:${rec.port}`;
+    const none = path.join(dir, 'no-such-root');
+    s = await startStack(
+      nginxWith({
+        serverConf: `
+        location /raw/ { proxy_pass ${up}; }
+        location /strict/ { ezauth_config ${strict}; proxy_pass ${up}; }
+        location @strict { ezauth_config ${strict}; proxy_pass ${up}; }
+        location @same { proxy_pass ${up}; }
+        location @off { ezauth_config off; proxy_pass ${up}; }
+        location /try-strict/ { root ${none}; try_files $uri @strict; }
+        location /try-same/ { root ${none}; try_files $uri @same; }
+        location /try-off/ { root ${none}; try_files $uri @off; }
+        location /try-rewrite/ { root ${none}; try_files $uri /rewrite-to-strict/x; }
+        location /rewrite-to-strict/ { rewrite ^ /strict/rewritten last; }
+        location /err-strict/ { proxy_pass ${up}; proxy_intercept_errors on; error_page 404 = @strict; }
+        location /accel/ { proxy_pass ${up}; }
+        location /accel-same/ { proxy_pass ${up}; }
+        location /ar-same/ { auth_request /raw/auth; proxy_pass ${up}; }
+        location /ar-strict/ { auth_request /strict/auth; proxy_pass ${up}; }
+        location /ssi/ { ssi on; proxy_pass ${up}; }
+`,
+      }),
+      { action: 'AllowAnonymous' },
+    );
+    signedIn = s.client();
+    await s.signIn(signedIn, { login: 'rita' });
+  });
+  after(async () => {
+    await s?.stop();
+    await rec?.close();
+    removeScratch(dir);
+  });
+
+  /** GET on a fresh connection, anonymous or with the signed-in client's cookies; what the upstream got. */
+  async function get(p, { cookie = false } = {}) {
+    rec.take();
+    const headers = cookie ? { cookie: cookieHeader(signedIn, s.url) } : {};
+    const r = await request(s.at(p), { headers });
+    return { ...r, seen: rec.take() };
+  }
+
+  function seenHeader(req, name) {
+    const line = headerLines(req.head).find(([n]) => n.toString('latin1').toLowerCase() === name);
+    return line ? line[1].toString('latin1').trim() : undefined;
+  }
+
+  it('baseline: the server\'s configuration lets anonymous requests through, the other one does not', async () => {
+    assert.equal((await get('/raw/x')).status, 200);
+    assert.equal((await get('/strict/x')).status, 401);
+  });
+
+  for (const [p, how] of [
+    ['/try-strict/x', 'try_files ... @named'],
+    ['/err-strict/x', 'proxy_intercept_errors + error_page 404 = @named'],
+    ['/accel/x', 'X-Accel-Redirect'],
+    ['/try-rewrite/x', 'try_files ... /uri, then rewrite ... last'],
+  ]) {
+    it(`${how}: judged again by the other configuration (401), the upstream never sees it there`, async () => {
+      const r = await get(p);
+      assert.equal(r.status, 401, `${p}: ${r.status} ${r.text.slice(0, 200)}`);
+      assert.ok(!r.seen.some((q) => q.path.startsWith('/strict/') || q.path === p.replace('/x', '') || q.path.startsWith('/try-')), JSON.stringify(r.seen.map((q) => q.path)));
+      assert.match(s.logs(), new RegExp(`internal redirect to .*judged again by its ezauth_config.*request: "GET ${p}`));
+    });
+  }
+
+  it('into a location with the same configuration: the judgement stands, not run again', async () => {
+    for (const p of ['/try-same/x', '/accel-same/x']) {
+      const anon = await get(p);
+      assert.equal(anon.status, 200, `${p}: ${anon.text.slice(0, 200)}`);
+      const r = await get(p, { cookie: true });
+      assert.equal(r.status, 200, `${p}: ${r.text.slice(0, 200)}`);
+      const last = r.seen[r.seen.length - 1];
+      assert.equal(seenHeader(last, 'x-ms-client-principal-name'), 'User rita', `${p}: the identity stays`);
+      assert.doesNotMatch(s.logs(), new RegExp(`judged again.*request: "GET ${p}`), `${p} was judged again`);
+    }
+  });
+
+  it('into a location with "ezauth_config off": the identity headers of the first judgement go', async () => {
+    const r = await get('/try-off/x', { cookie: true });
+    assert.equal(r.status, 200, r.text.slice(0, 200));
+    assert.equal(r.seen.length, 1);
+    assert.deepEqual(headerLines(r.seen[0].head).filter(([n]) => reservedName(n)).map(([n]) => `${n}`), []);
+    assert.match(s.logs(), /judged again by "ezauth_config off".*request: "GET \/try-off\/x/);
+  });
+
+  it('auth_request into the same configuration: the subrequest carries the main request\'s identity', async () => {
+    const r = await get('/ar-same/x', { cookie: true });
+    assert.equal(r.status, 200, r.text.slice(0, 200));
+    const auth = r.seen.find((q) => q.path === '/raw/auth');
+    assert.ok(auth, JSON.stringify(r.seen.map((q) => q.path)));
+    assert.equal(seenHeader(auth, 'x-ms-client-principal-name'), 'User rita');
+    assert.equal((await get('/ar-same/x')).status, 200, 'anonymous, as the configuration allows');
+  });
+
+  it('auth_request into another configuration: the subrequest is refused (403), never skipped', async () => {
+    for (const cookie of [false, true]) {
+      const r = await get('/ar-strict/x', { cookie });
+      assert.equal(r.status, 403, r.text.slice(0, 200));
+      assert.deepEqual(r.seen.map((q) => q.path), [], 'the upstream got the subrequest or the request');
+    }
+    assert.match(s.logs(), /subrequest "\/strict\/auth" to a location whose ezauth_config did not judge the main request/);
+  });
+
+  it('SSI: an include into another configuration is refused; into the same one it is judged (a /.auth route answers)', async () => {
+    const r = await get('/ssi/page', { cookie: true });
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    const paths = r.seen.map((q) => q.path);
+    assert.ok(!paths.includes('/strict/frag'), JSON.stringify(paths));
+    assert.ok(paths.includes('/raw/frag'), JSON.stringify(paths));
+    assert.ok(!r.text.includes('recorded /strict/frag'), r.text);
+    assert.ok(r.text.includes('recorded /raw/frag'), r.text);
+    assert.match(r.text, /"version"/, 'the library answered the /.auth/version include');
+  });
+});
+
+describe('nginx writes no header from the library that is not valid', { skip }, () => {
+  // tests/c/header_shim.c, preloaded into nginx: one more header in one list of each outcome
+  const SHIM = path.join(BUILD_DIR, 'libezauth_header_shim.so');
+  const BAD = ['crlf', 'lf', 'nul', 'ctl', 'del', 'space', 'colon', 'empty'];
+  let s;
+  let rec;
+  let dir;
+  let extra;
+  before(async () => {
+    assert.ok(fs.existsSync(SHIM), `${SHIM} missing: run 'make -C native-host'`);
+    rec = await startRecorder();
+    dir = scratchDir('shim');
+    extra = path.join(dir, 'extra');
+    fs.writeFileSync(extra, '');
+    s = await startStack(
+      nginxWith({
+        serverConf: `
+        location /raw/ {
+            proxy_set_header X-Seen-Shim $http_x_shim_test;
+            add_header X-Seen-Shim "$http_x_shim_test" always;
+            proxy_pass http://127.0.0.1:${rec.port};
+        }
+`,
+      }),
+      { action: 'AllowAnonymous', idp: 'none', env: { LD_PRELOAD: SHIM, EZAUTH_TEST_EXTRA_HEADER: `@${extra}` } },
+    );
+  });
+  after(async () => {
+    await s?.stop();
+    await rec?.close();
+    removeScratch(dir);
+  });
+
+  async function withExtra(spec, p) {
+    fs.writeFileSync(extra, spec);
+    rec.take();
+    const r = await rawExchange(s.port, rawGet(p, []));
+    return { ...r, text: r.bytes.toString('latin1'), seen: rec.take() };
+  }
+
+  it('request headers to set: a valid one reaches the upstream and nginx\'s own $http_* lookup', async () => {
+    const r = await withExtra('1:good', '/raw/x');
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.seen[0].head.toString('latin1'), /\r\nX-Shim-Test: ok(\r\n|$)/);
+    assert.match(r.seen[0].head.toString('latin1'), /\r\nX-Seen-Shim: ok(\r\n|$)/, 'lowcase_key and hash of the set header');
+    assert.match(r.head.toString('latin1'), /\r\nX-Seen-Shim: ok/);
+  });
+
+  it(`request headers to set: an invalid one (${BAD.join(', ')}) fails the request with 500, nothing reaches the upstream`, async () => {
+    for (const kind of BAD) {
+      const r = await withExtra(`1:${kind}`, '/raw/x');
+      assert.equal(r.status, 500, `${kind}: ${r.text.slice(0, 200)}`);
+      assert.deepEqual(r.seen, [], kind);
+    }
+    assert.match(s.logs(), /the library gave an invalid request header "X-Shim\\x20Test"/);
+  });
+
+  it(`the library's own answers: a valid header is sent, an invalid one (${BAD.join(', ')}) fails with 500`, async () => {
+    const good = await withExtra('2:good', '/.auth/version');
+    assert.equal(good.status, 200);
+    assert.match(good.head.toString('latin1'), /\r\nX-Shim-Test: ok/);
+    for (const kind of BAD) {
+      const r = await withExtra(`2:${kind}`, '/.auth/version');
+      assert.equal(r.status, 500, `${kind}: ${r.text.slice(0, 200)}`);
+      assert.doesNotMatch(r.head.toString('latin1'), /x-shim|injected/i, kind);
+    }
+  });
+
+  it(`headers to add to the app's response: a valid one is added, an invalid one (${BAD.join(', ')}) left out`, async () => {
+    const good = await withExtra('3:good', '/raw/x');
+    assert.equal(good.status, 200);
+    assert.match(good.head.toString('latin1'), /\r\nX-Shim-Test: ok/);
+    for (const kind of BAD) {
+      const r = await withExtra(`3:${kind}`, '/raw/x');
+      assert.equal(r.status, 200, `${kind}: ${r.text.slice(0, 200)}`);
+      assert.doesNotMatch(r.head.toString('latin1'), /x-shim-test|injected/i, kind);
+    }
   });
 });
