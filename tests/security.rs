@@ -71,6 +71,15 @@ fn app_with(name: &str, login: &str, extra: &str) -> App {
     std::env::set_var("WEBSITE_AUTH_SIGNING_KEY", SIGN);
     let settings = ezauth::config::load_file(&config, &ezauth::config::ProcessEnvironment)
         .unwrap_or_else(|e| panic!("{e}"));
+    App {
+        module: load(&config),
+        settings,
+        dir,
+    }
+}
+
+/// Loads a module through the ABI, as a host does.
+fn load(config: &std::path::Path) -> *mut ezauth_module {
     let path = config.to_str().unwrap().as_bytes().to_vec();
     let mut module = ptr::null_mut();
     let rc = unsafe {
@@ -83,11 +92,7 @@ fn app_with(name: &str, login: &str, extra: &str) -> App {
         )
     };
     assert_eq!(rc, ezauth_result::EZAUTH_OK);
-    App {
-        module,
-        settings,
-        dir,
-    }
+    module
 }
 
 /// What the module answered, read back through the ABI.
@@ -547,21 +552,8 @@ fn a_signed_out_session_stops_working_and_other_sessions_do_not() {
 fn app_on_same_store(a: &App) -> App {
     let dir = a.dir.join("second");
     std::fs::create_dir_all(&dir).unwrap();
-    let config = a.dir.join("auth.json");
-    let path = config.to_str().unwrap().as_bytes().to_vec();
-    let mut module = ptr::null_mut();
-    let rc = unsafe {
-        ezauth_module_new(
-            s(&path),
-            None,
-            ptr::null_mut(),
-            &mut module,
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, ezauth_result::EZAUTH_OK);
     App {
-        module,
+        module: load(&a.dir.join("auth.json")),
         settings: a.settings.clone(),
         dir,
     }
