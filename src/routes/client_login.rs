@@ -34,14 +34,25 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
-    let (id_token, access_token) = (field("id_token"), field("access_token"));
-    let Some(token) = id_token.or(access_token) else {
+    // The id_token is preferred when both are posted; only the token that is validated below
+    // is kept. Anything else in the body (an access token beside the id_token, a refresh
+    // token) is the client's word only and is never stored or forwarded to the app.
+    let Some((used, token)) = ["id_token", "access_token"]
+        .into_iter()
+        .find_map(|name| Some((name, field(name)?)))
+    else {
         return module.refuse(
             400,
             "client login: no id_token or access_token in the body",
             "The body must carry an id_token or an access_token.",
         );
     };
+    if let Some(ignored) = ignored_fields(&body, used) {
+        module.log().info(format_args!(
+            "client login: {} ignored the body's unverified fields {ignored} (only the {used} is kept)",
+            provider.name()
+        ));
+    }
     let identity = match provider.validate_token(token, Network::Allowed) {
         Ok(i) => i,
         Err(e) => return module.provider_failure("client login", provider.name(), &e),
@@ -59,9 +70,8 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             provider_name: provider.name().to_owned(),
             user_id: principal.name.clone(),
             user_claims: identity.claims.clone(),
-            access_token: access_token.map(str::to_owned),
-            id_token: id_token.map(str::to_owned),
-            refresh_token: field("refresh_token").map(str::to_owned),
+            access_token: (used == "access_token").then(|| token.to_owned()),
+            id_token: (used == "id_token").then(|| token.to_owned()),
             expires_on,
             ..Default::default()
         };
@@ -82,4 +92,28 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     ));
     let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
     Outcome::Finish(Response::json(200, &body))
+}
+
+/// The names of the body's fields other than `used`, for the log: escaped, each cut short, at
+/// most a few (the names come from the client); never their values.
+fn ignored_fields(body: &Value, used: &str) -> Option<String> {
+    const MAX_NAMES: usize = 8;
+    const MAX_NAME_CHARS: usize = 40;
+    let names: Vec<&String> = body
+        .as_object()?
+        .keys()
+        .filter(|k| k.as_str() != used)
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let mut out: Vec<String> = names
+        .iter()
+        .take(MAX_NAMES)
+        .map(|k| format!("{:?}", k.chars().take(MAX_NAME_CHARS).collect::<String>()))
+        .collect();
+    if names.len() > MAX_NAMES {
+        out.push(format!("and {} more", names.len() - MAX_NAMES));
+    }
+    Some(out.join(", "))
 }
