@@ -35,11 +35,16 @@ struct Cached<T> {
     fetched: Instant,
 }
 
+/// The caches' locks guard only reading and replacing an `Arc`: no lock is ever held across a
+/// network call, so a slow provider never delays a request that can be served from the cache
+/// (the host's event loop). Two blocking steps that miss at once may both fetch; the later
+/// answer wins, and both are current.
 pub struct OidcProvider {
     settings: ProviderSettings,
     http: Arc<Http>,
     metadata: Mutex<Option<Cached<Metadata>>>,
     jwks: Mutex<Option<Cached<Jwks>>>,
+    jwks_refetch_interval: Duration,
 }
 
 impl OidcProvider {
@@ -49,7 +54,15 @@ impl OidcProvider {
             http,
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
+            jwks_refetch_interval: JWKS_REFETCH_INTERVAL,
         }
+    }
+
+    /// Tests: how soon a token naming an unknown key may trigger another JWKS fetch.
+    #[doc(hidden)]
+    pub fn with_jwks_refetch_interval(mut self, interval: Duration) -> OidcProvider {
+        self.jwks_refetch_interval = interval;
+        self
     }
 
     fn metadata(&self, net: Network) -> Result<Arc<Metadata>, ProviderError> {
@@ -70,9 +83,15 @@ impl OidcProvider {
             }
             OidcEndpoints::Discovery(url) => url,
         };
-        if let Some(c) = &*self.metadata.lock() {
-            if c.fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly {
-                return Ok(c.value.clone());
+        // The lock is taken for the look-up only, and again to store what was fetched.
+        let cached = self
+            .metadata
+            .lock()
+            .as_ref()
+            .map(|c| (c.value.clone(), c.fetched));
+        if let Some((value, fetched)) = &cached {
+            if fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly {
+                return Ok(value.clone());
             }
         }
         if net == Network::CacheOnly {
@@ -82,18 +101,17 @@ impl OidcProvider {
             .http
             .get_json(url)
             .and_then(|doc| parse_metadata(url, &doc));
-        let mut cache = self.metadata.lock();
         match fetched {
             Ok(m) => {
                 let value = Arc::new(m);
-                *cache = Some(Cached {
+                *self.metadata.lock() = Some(Cached {
                     value: value.clone(),
                     fetched: Instant::now(),
                 });
                 Ok(value)
             }
             // A provider that is down for a moment keeps working with what we knew.
-            Err(e) => cache.as_ref().map(|c| c.value.clone()).ok_or(e),
+            Err(e) => cached.map(|(value, _)| value).ok_or(e),
         }
     }
 
@@ -105,15 +123,22 @@ impl OidcProvider {
         wanted_kid: Option<&str>,
         net: Network,
     ) -> Result<Arc<Jwks>, ProviderError> {
-        let mut cache = self.jwks.lock();
-        if let Some(c) = &*cache {
-            let knows = wanted_kid.is_none_or(|k| c.value.has_kid(k));
-            if (knows && (c.fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly))
-                || c.fetched.elapsed() < JWKS_REFETCH_INTERVAL
+        // The lock is taken for the look-up only, and again to store what was fetched: never
+        // across the fetch, which a cache-only caller (the event loop) must not wait for.
+        let cached = self
+            .jwks
+            .lock()
+            .as_ref()
+            .map(|c| (c.value.clone(), c.fetched));
+        if let Some((value, fetched)) = cached {
+            let knows = wanted_kid.is_none_or(|k| value.has_kid(k));
+            if (knows && (fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly))
+                || fetched.elapsed() < self.jwks_refetch_interval
             {
-                return Ok(c.value.clone());
+                return Ok(value);
             }
         }
+        // Keys are fetched only in a blocking step.
         if net == Network::CacheOnly {
             return Err(ProviderError::NeedsNetwork);
         }
@@ -121,7 +146,7 @@ impl OidcProvider {
         let jwks = Jwks::from_json(&doc)
             .map_err(|e| ProviderError::BadResponse(format!("{}: {e}", meta.jwks_uri)))?;
         let value = Arc::new(jwks);
-        *cache = Some(Cached {
+        *self.jwks.lock() = Some(Cached {
             value: value.clone(),
             fetched: Instant::now(),
         });
