@@ -66,7 +66,7 @@ impl OidcProvider {
     }
 
     fn metadata(&self, net: Network) -> Result<Arc<Metadata>, ProviderError> {
-        let url = match &self.settings.endpoints {
+        let (url, expected_issuer) = match &self.settings.endpoints {
             OidcEndpoints::Explicit {
                 issuer,
                 authorization,
@@ -81,7 +81,7 @@ impl OidcProvider {
                     end_session_endpoint: None,
                 }))
             }
-            OidcEndpoints::Discovery(url) => url,
+            OidcEndpoints::Discovery { url, issuer } => (url, issuer),
         };
         // The lock is taken for the look-up only, and again to store what was fetched.
         let cached = self
@@ -100,7 +100,7 @@ impl OidcProvider {
         let fetched = self
             .http
             .get_json(url)
-            .and_then(|doc| parse_metadata(url, &doc));
+            .and_then(|doc| parse_metadata(url, expected_issuer, &doc));
         match fetched {
             Ok(m) => {
                 let value = Arc::new(m);
@@ -216,22 +216,48 @@ impl OidcProvider {
     }
 }
 
-fn parse_metadata(url: &str, doc: &Value) -> Result<Metadata, ProviderError> {
-    let field = |name: &str| -> Result<String, ProviderError> {
-        doc.get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ProviderError::BadResponse(format!("{url}: discovery document lacks {name}"))
-            })
+/// Reads a discovery document: its `issuer` must be exactly the configured one (OpenID Connect
+/// Discovery 1.0 §4.3: a document served elsewhere cannot speak for this issuer), and every
+/// endpoint it names must be https (plain http only to loopback hosts).
+fn parse_metadata(
+    url: &str,
+    expected_issuer: &str,
+    doc: &Value,
+) -> Result<Metadata, ProviderError> {
+    let bad = |why: String| ProviderError::BadResponse(format!("{url}: discovery document {why}"));
+    let field = |name: &str| -> Result<Option<String>, ProviderError> {
+        match doc.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(bad(format!("has an invalid {name}"))),
+        }
     };
+    let required = |name: &str| field(name)?.ok_or_else(|| bad(format!("lacks {name}")));
+    let check = |name: &str, v: &str| {
+        super::outbound::check_endpoint(v).map_err(|why| bad(format!("{name}: {why}")))
+    };
+    let endpoint = |name: &str| -> Result<String, ProviderError> {
+        let v = required(name)?;
+        check(name, &v)?;
+        Ok(v)
+    };
+    let issuer = required("issuer")?;
+    if issuer != expected_issuer {
+        return Err(bad(format!(
+            "names the issuer {issuer:?}, not the configured {expected_issuer:?} \
+             (they must be identical)"
+        )));
+    }
+    let end_session_endpoint = field("end_session_endpoint")?;
+    if let Some(v) = &end_session_endpoint {
+        check("end_session_endpoint", v)?;
+    }
     Ok(Metadata {
-        issuer: field("issuer")?,
-        authorization_endpoint: field("authorization_endpoint")?,
-        token_endpoint: field("token_endpoint")?,
-        jwks_uri: field("jwks_uri")?,
-        end_session_endpoint: field("end_session_endpoint").ok(),
+        issuer,
+        authorization_endpoint: endpoint("authorization_endpoint")?,
+        token_endpoint: endpoint("token_endpoint")?,
+        jwks_uri: endpoint("jwks_uri")?,
+        end_session_endpoint,
     })
 }
 
