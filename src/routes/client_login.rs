@@ -47,10 +47,18 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "The body must carry an id_token or an access_token.",
         );
     };
-    if let Some(ignored) = ignored_fields(&body, used) {
+    let ignored: Vec<&str> = body
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .map(String::as_str)
+        .filter(|k| *k != used)
+        .collect();
+    if !ignored.is_empty() {
         module.log().info(format_args!(
-            "client login: {} ignored the body's unverified fields {ignored} (only the {used} is kept)",
-            provider.name()
+            "client login: {} ignored the body's unverified fields {} (only the {used} is kept)",
+            provider.name(),
+            super::names_for_log(ignored)
         ));
     }
     let identity = match provider.validate_token(token, Network::Allowed) {
@@ -92,28 +100,4 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     ));
     let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
     Outcome::Finish(Response::json(200, &body))
-}
-
-/// The names of the body's fields other than `used`, for the log: escaped, each cut short, at
-/// most a few (the names come from the client); never their values.
-fn ignored_fields(body: &Value, used: &str) -> Option<String> {
-    const MAX_NAMES: usize = 8;
-    const MAX_NAME_CHARS: usize = 40;
-    let names: Vec<&String> = body
-        .as_object()?
-        .keys()
-        .filter(|k| k.as_str() != used)
-        .collect();
-    if names.is_empty() {
-        return None;
-    }
-    let mut out: Vec<String> = names
-        .iter()
-        .take(MAX_NAMES)
-        .map(|k| format!("{:?}", k.chars().take(MAX_NAME_CHARS).collect::<String>()))
-        .collect();
-    if names.len() > MAX_NAMES {
-        out.push(format!("and {} more", names.len() - MAX_NAMES));
-    }
-    Some(out.join(", "))
 }

@@ -25,6 +25,26 @@ const OWN_PARAMETERS: &[&str] = &[
     "session_mode",
 ];
 
+/// Query parameters a caller may pass on to the provider: those of OpenID Connect Core 1.0
+/// §3.1.2.1 that shape the sign-in page, and those Azure AD (`domain_hint`) and Google
+/// (`access_type`, `hd`, `include_granted_scopes`) document for it. Anything else (`request`,
+/// `request_uri`, `claims`, `response_mode`, `redirect_uri`, ...) could change what the
+/// provider returns or where, and is dropped. Configured `loginParameters` are not limited.
+const PROVIDER_PARAMETERS: &[&str] = &[
+    "prompt",
+    "max_age",
+    "ui_locales",
+    "claims_locales",
+    "login_hint",
+    "acr_values",
+    "display",
+    "scope",
+    "domain_hint",
+    "access_type",
+    "hd",
+    "include_granted_scopes",
+];
+
 /// What a login in progress must remember, sealed into its cookie.
 #[derive(Serialize, Deserialize, Debug)]
 struct LoginState {
@@ -76,10 +96,17 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             Err(refusal) => return refusal,
         };
     let token_mode = param(&params, "session_mode") == Some("token");
-    let extra: Vec<(String, String)> = params
+    let (extra, dropped): (Vec<_>, Vec<_>) = params
         .into_iter()
         .filter(|(k, _)| !OWN_PARAMETERS.contains(&k.as_str()))
-        .collect();
+        .partition(|(k, _)| PROVIDER_PARAMETERS.contains(&k.as_str()));
+    if !dropped.is_empty() {
+        module.log().debug(format_args!(
+            "login: query parameters not passed to {}: {}",
+            provider.name(),
+            super::names_for_log(dropped.iter().map(|(k, _)| k.as_str()))
+        ));
+    }
     start_login(module, ctx, provider.as_ref(), redirect, token_mode, &extra)
 }
 
