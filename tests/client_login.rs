@@ -111,3 +111,31 @@ fn a_forged_id_token_beside_a_good_access_token_is_not_stored() {
     let r = finished(run(&m, "POST", "/.auth/login/idp", &[], body.as_bytes()));
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn a_client_login_logs_the_user_s_name_at_debug_only_and_no_token() {
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let m = module(&idp, r#"{"nameClaimType":"name"}"#, log.logger());
+    let id_token = idp.mint(json!({}));
+    let body = json!({ "id_token": id_token }).to_string();
+    let r = finished(run(&m, "POST", "/.auth/login/idp", &[], body.as_bytes()));
+    assert_eq!(r.status, 200);
+    let session = json_body(&r)["authenticationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lines = log.lines();
+    assert!(lines
+        .iter()
+        .any(|(l, m)| *l == ezauth::logger::Level::Debug && m.contains("Ada Lovelace")));
+    for (level, line) in lines {
+        if level != ezauth::logger::Level::Debug {
+            assert!(
+                !line.contains("Ada Lovelace") && !line.contains("ada@example.com"),
+                "[{level:?}] {line}"
+            );
+        }
+        assert!(!line.contains(&id_token) && !line.contains(&session));
+    }
+}

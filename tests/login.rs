@@ -97,3 +97,83 @@ fn configured_login_parameters_pass_without_any_from_the_caller() {
     assert_eq!(get(&params, "domain_hint"), ["contoso.com"]);
     assert_eq!(get(&params, "resource"), ["api://backend"]);
 }
+
+const PII: [&str; 2] = ["Ada Lovelace", "ada@example.com"];
+
+/// No log line above debug names the user; no line at all carries a token.
+fn assert_no_pii_above_debug(log: &Captured, tokens: &[&str]) {
+    for (level, line) in log.lines() {
+        if level != Level::Debug {
+            for pii in PII {
+                assert!(!line.contains(pii), "[{level:?}] {line}");
+            }
+        }
+        for t in tokens {
+            assert!(!line.contains(t), "a token in [{level:?}] {line}");
+        }
+    }
+}
+
+#[test]
+fn a_sign_in_logs_the_user_s_name_at_debug_only_and_no_token() {
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let m = module(&idp, r#"{"nameClaimType":"name"}"#, log.logger());
+    let r = finished(run(&m, "GET", "/.auth/login/idp", &[], b""));
+    let params = authorize_params(header(&r, "Location").unwrap());
+    let (state, nonce) = (get(&params, "state")[0], get(&params, "nonce")[0]);
+    let cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
+    let id_token = idp.mint(serde_json::json!({ "nonce": nonce }));
+    idp.behavior.lock().unwrap().token_response = serde_json::json!({
+        "id_token": id_token, "access_token": "access-0123456789",
+        "refresh_token": "refresh-0123456789", "expires_in": 3600, "token_type": "Bearer"});
+    let r = finished(run(
+        &m,
+        "GET",
+        &format!("/.auth/login/idp/callback?code=the-code&state={state}"),
+        &[("Cookie", cookie)],
+        b"",
+    ));
+    assert_eq!(r.status, 302, "{}", log.text());
+    assert!(
+        log.lines()
+            .iter()
+            .any(|(l, m)| *l == Level::Debug && m.contains("Ada Lovelace")),
+        "{}",
+        log.text()
+    );
+    assert_no_pii_above_debug(
+        &log,
+        &[
+            &id_token,
+            "access-0123456789",
+            "refresh-0123456789",
+            "the-code",
+        ],
+    );
+}
+
+#[test]
+fn a_provider_s_error_description_is_logged_at_debug_only() {
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let m = module(&idp, "{}", log.logger());
+    let r = finished(run(&m, "GET", "/.auth/login/idp", &[], b""));
+    let params = authorize_params(header(&r, "Location").unwrap());
+    let state = get(&params, "state")[0];
+    let cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
+    // Azure AD's descriptions name the user, e.g. AADSTS50105.
+    let r = finished(run(
+        &m,
+        "GET",
+        &format!(
+            "/.auth/login/idp/callback?state={state}&error=access_denied&error_description=\
+             AADSTS50105%3A+The+signed+in+user+%27ada%40example.com%27+is+not+assigned"
+        ),
+        &[("Cookie", cookie)],
+        b"",
+    ));
+    assert_eq!(r.status, 401);
+    assert!(log.text().contains("access_denied"), "{}", log.text());
+    assert_no_pii_above_debug(&log, &[]);
+}

@@ -93,11 +93,14 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     let now = session::now();
     let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
     let exp = module.settings().session_expiry(now, token_exp);
+    // The user's name is personal data: debug only; the info line has the pseudonymous id.
     module.log().info(format_args!(
-        "client login of {sid} ({}) with {}",
-        principal.name,
+        "client login of {sid} with {}",
         provider.name()
     ));
+    module
+        .log()
+        .debug(format_args!("{sid} is {:?}", principal.name));
     let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
     Outcome::Finish(Response::json(200, &body))
 }

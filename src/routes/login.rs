@@ -282,13 +282,16 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         ));
     }
     if let Some(error) = param(&params, "error") {
-        let detail = param(&params, "error_description").unwrap_or("");
+        // Descriptions may name the user (Azure AD's do): debug only.
+        if let Some(detail) = param(&params, "error_description") {
+            module.log().debug(format_args!(
+                "callback: {} described {error:?} as {detail:?}",
+                provider.name()
+            ));
+        }
         return fail(module.refuse(
             401,
-            &format!(
-                "callback: provider {} reported {error:?} {detail:?}",
-                provider.name()
-            ),
+            &format!("callback: provider {} reported {error:?}", provider.name()),
             &format!("The identity provider did not sign you in ({error})."),
         ));
     }
@@ -346,12 +349,15 @@ fn complete_login(
     let exp = module
         .settings()
         .session_expiry(now, identity.tokens.expires_at);
+    // The user's name is personal data: debug only; the info line has the pseudonymous id.
     module.log().info(format_args!(
-        "signed in {} ({}) with {}",
+        "signed in {} with {}",
         principal.sid,
-        principal.name,
         provider.name()
     ));
+    module
+        .log()
+        .debug(format_args!("{} is {:?}", principal.sid, principal.name));
     if state.token_mode {
         let body = super::session_token_json(module, &ctx.origin, &principal, now, exp);
         let fragment: String =
