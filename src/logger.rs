@@ -53,6 +53,10 @@ impl Logger {
     pub fn info(&self, args: fmt::Arguments<'_>) {
         self.log(Level::Info, args)
     }
+    /// Details (user names, dropped parameters): hosts show them only when asked to.
+    pub fn debug(&self, args: fmt::Arguments<'_>) {
+        self.log(Level::Debug, args)
+    }
 }
 
 impl fmt::Debug for Logger {

@@ -40,8 +40,9 @@ fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
 /// How a provider finds its OpenID Connect endpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OidcEndpoints {
-    /// A discovery document URL.
-    Discovery(String),
+    /// A discovery document URL, and the issuer its document must name exactly (OpenID Connect
+    /// Discovery 1.0 §4.3).
+    Discovery { url: String, issuer: String },
     /// Endpoints given one by one (custom providers without discovery).
     Explicit {
         issuer: String,
@@ -594,7 +595,10 @@ fn resolve_providers(
                 name: "aad".into(),
                 client_id,
                 client_secret,
-                endpoints: OidcEndpoints::Discovery(discovery),
+                endpoints: OidcEndpoints::Discovery {
+                    url: discovery,
+                    issuer,
+                },
                 scopes: vec!["openid".into(), "profile".into(), "email".into()],
                 login_parameters,
                 name_claim_type:
@@ -654,8 +658,24 @@ fn resolve_providers(
         let oc_path = format!("{base}.registration.openIdConnectConfiguration");
         let endpoints = match oc.well_known_open_id_configuration {
             Some(url) => {
-                check_url(&url, &format!("{oc_path}.wellKnownOpenIdConfiguration"))?;
-                OidcEndpoints::Discovery(url)
+                let path = format!("{oc_path}.wellKnownOpenIdConfiguration");
+                check_url(&url, &path)?;
+                // The document must name the issuer it was found under (Discovery §4.3), or
+                // the one configured beside it (providers such as Azure AD B2C differ).
+                let issuer = match oc.issuer {
+                    Some(issuer) => issuer,
+                    None => url
+                        .strip_suffix("/.well-known/openid-configuration")
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            invalid(
+                                &path,
+                                "does not end in /.well-known/openid-configuration: set \
+                                 openIdConnectConfiguration.issuer to the issuer it names",
+                            )
+                        })?,
+                };
+                OidcEndpoints::Discovery { url, issuer }
             }
             None => {
                 let field = |v: Option<String>, f: &str| -> Result<String, ConfigError> {
@@ -715,11 +735,11 @@ fn required(v: Option<String>, path: &str) -> Result<String, ConfigError> {
         .ok_or_else(|| invalid(path, "is required"))
 }
 
+/// Provider endpoints are https (plain http only to loopback hosts).
 fn check_url(v: &str, path: &str) -> Result<(), ConfigError> {
-    match url::Url::parse(v) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(invalid(path, format!("{v:?} is not an http(s) URL"))),
-    }
+    crate::providers::outbound::check_endpoint(v)
+        .map(drop)
+        .map_err(|why| invalid(path, why))
 }
 
 /// A `...SettingName` field names an environment variable holding the secret; naming one that

@@ -20,6 +20,8 @@ pub enum JwtError {
     Malformed(&'static str),
     UnsupportedAlgorithm(String),
     UnknownKey,
+    /// The matching key is an RSA key under [`MIN_RSA_BITS`].
+    WeakKey(u32),
     BadSignature,
     Claim(String),
 }
@@ -30,6 +32,10 @@ impl std::fmt::Display for JwtError {
             JwtError::Malformed(why) => write!(f, "malformed token: {why}"),
             JwtError::UnsupportedAlgorithm(alg) => write!(f, "algorithm {alg:?} is not accepted"),
             JwtError::UnknownKey => f.write_str("no key in the provider's JWKS matches the token"),
+            JwtError::WeakKey(bits) => write!(
+                f,
+                "the provider's key is RSA with {bits} bits (under {MIN_RSA_BITS}): refused"
+            ),
             JwtError::BadSignature => f.write_str("signature does not verify"),
             JwtError::Claim(why) => f.write_str(why),
         }
@@ -45,6 +51,8 @@ pub struct Parsed<'t> {
 }
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// RSA keys shorter than this verify nothing (NIST SP 800-131A; RFC 7518 §3.3 requires 2048).
+pub const MIN_RSA_BITS: u32 = 2048;
 
 pub fn parse(token: &str) -> Result<Parsed<'_>, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
@@ -116,12 +124,17 @@ impl Parsed<'_> {
         if candidates.is_empty() {
             return Err(JwtError::UnknownKey);
         }
+        let mut weak = None;
         for key in candidates {
+            if key.family == "RS" && key.key.bits() < MIN_RSA_BITS {
+                weak = Some(key.key.bits());
+                continue;
+            }
             if verify_signature(&key.key, digest, kind, self.signing_input, &self.signature) {
                 return Ok(());
             }
         }
-        Err(JwtError::BadSignature)
+        Err(weak.map_or(JwtError::BadSignature, JwtError::WeakKey))
     }
 
     pub fn str_claim(&self, name: &str) -> Option<&str> {
@@ -227,7 +240,9 @@ impl Jwk {
     }
 }
 
-/// A provider's signing keys. Keys of other types or uses are skipped, not fatal.
+/// A provider's signing keys. Keys of other types or uses are skipped, not fatal. RSA keys under
+/// [`MIN_RSA_BITS`] are kept (a token naming one is not an unknown key that would make us
+/// re-fetch) but verify nothing.
 #[derive(Default)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
@@ -329,6 +344,25 @@ mod tests {
         assert_eq!(
             parsed.verify_with_jwks(&jwks_for(&key, "other")),
             Err(JwtError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_verify_nothing() {
+        let weak = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+        let token = sign_rs256(&weak, "k1", &json!({"sub": "u"}));
+        let parsed = parse(&token).unwrap();
+        assert_eq!(
+            parsed.verify_with_jwks(&jwks_for(&weak, "k1")),
+            Err(JwtError::WeakKey(1024))
+        );
+        let almost = PKey::from_rsa(Rsa::generate(2040).unwrap()).unwrap();
+        let token = sign_rs256(&almost, "k1", &json!({"sub": "u"}));
+        assert_eq!(
+            parse(&token)
+                .unwrap()
+                .verify_with_jwks(&jwks_for(&almost, "k1")),
+            Err(JwtError::WeakKey(2040))
         );
     }
 

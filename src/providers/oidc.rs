@@ -35,11 +35,16 @@ struct Cached<T> {
     fetched: Instant,
 }
 
+/// The caches' locks guard only reading and replacing an `Arc`: no lock is ever held across a
+/// network call, so a slow provider never delays a request that can be served from the cache
+/// (the host's event loop). Two blocking steps that miss at once may both fetch; the later
+/// answer wins, and both are current.
 pub struct OidcProvider {
     settings: ProviderSettings,
     http: Arc<Http>,
     metadata: Mutex<Option<Cached<Metadata>>>,
     jwks: Mutex<Option<Cached<Jwks>>>,
+    jwks_refetch_interval: Duration,
 }
 
 impl OidcProvider {
@@ -49,11 +54,19 @@ impl OidcProvider {
             http,
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
+            jwks_refetch_interval: JWKS_REFETCH_INTERVAL,
         }
     }
 
+    /// Tests: how soon a token naming an unknown key may trigger another JWKS fetch.
+    #[doc(hidden)]
+    pub fn with_jwks_refetch_interval(mut self, interval: Duration) -> OidcProvider {
+        self.jwks_refetch_interval = interval;
+        self
+    }
+
     fn metadata(&self, net: Network) -> Result<Arc<Metadata>, ProviderError> {
-        let url = match &self.settings.endpoints {
+        let (url, expected_issuer) = match &self.settings.endpoints {
             OidcEndpoints::Explicit {
                 issuer,
                 authorization,
@@ -68,11 +81,17 @@ impl OidcProvider {
                     end_session_endpoint: None,
                 }))
             }
-            OidcEndpoints::Discovery(url) => url,
+            OidcEndpoints::Discovery { url, issuer } => (url, issuer),
         };
-        if let Some(c) = &*self.metadata.lock() {
-            if c.fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly {
-                return Ok(c.value.clone());
+        // The lock is taken for the look-up only, and again to store what was fetched.
+        let cached = self
+            .metadata
+            .lock()
+            .as_ref()
+            .map(|c| (c.value.clone(), c.fetched));
+        if let Some((value, fetched)) = &cached {
+            if fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly {
+                return Ok(value.clone());
             }
         }
         if net == Network::CacheOnly {
@@ -81,19 +100,18 @@ impl OidcProvider {
         let fetched = self
             .http
             .get_json(url)
-            .and_then(|doc| parse_metadata(url, &doc));
-        let mut cache = self.metadata.lock();
+            .and_then(|doc| parse_metadata(url, expected_issuer, &doc));
         match fetched {
             Ok(m) => {
                 let value = Arc::new(m);
-                *cache = Some(Cached {
+                *self.metadata.lock() = Some(Cached {
                     value: value.clone(),
                     fetched: Instant::now(),
                 });
                 Ok(value)
             }
             // A provider that is down for a moment keeps working with what we knew.
-            Err(e) => cache.as_ref().map(|c| c.value.clone()).ok_or(e),
+            Err(e) => cached.map(|(value, _)| value).ok_or(e),
         }
     }
 
@@ -105,15 +123,22 @@ impl OidcProvider {
         wanted_kid: Option<&str>,
         net: Network,
     ) -> Result<Arc<Jwks>, ProviderError> {
-        let mut cache = self.jwks.lock();
-        if let Some(c) = &*cache {
-            let knows = wanted_kid.is_none_or(|k| c.value.has_kid(k));
-            if (knows && (c.fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly))
-                || c.fetched.elapsed() < JWKS_REFETCH_INTERVAL
+        // The lock is taken for the look-up only, and again to store what was fetched: never
+        // across the fetch, which a cache-only caller (the event loop) must not wait for.
+        let cached = self
+            .jwks
+            .lock()
+            .as_ref()
+            .map(|c| (c.value.clone(), c.fetched));
+        if let Some((value, fetched)) = cached {
+            let knows = wanted_kid.is_none_or(|k| value.has_kid(k));
+            if (knows && (fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly))
+                || fetched.elapsed() < self.jwks_refetch_interval
             {
-                return Ok(c.value.clone());
+                return Ok(value);
             }
         }
+        // Keys are fetched only in a blocking step.
         if net == Network::CacheOnly {
             return Err(ProviderError::NeedsNetwork);
         }
@@ -121,7 +146,7 @@ impl OidcProvider {
         let jwks = Jwks::from_json(&doc)
             .map_err(|e| ProviderError::BadResponse(format!("{}: {e}", meta.jwks_uri)))?;
         let value = Arc::new(jwks);
-        *cache = Some(Cached {
+        *self.jwks.lock() = Some(Cached {
             value: value.clone(),
             fetched: Instant::now(),
         });
@@ -191,22 +216,48 @@ impl OidcProvider {
     }
 }
 
-fn parse_metadata(url: &str, doc: &Value) -> Result<Metadata, ProviderError> {
-    let field = |name: &str| -> Result<String, ProviderError> {
-        doc.get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ProviderError::BadResponse(format!("{url}: discovery document lacks {name}"))
-            })
+/// Reads a discovery document: its `issuer` must be exactly the configured one (OpenID Connect
+/// Discovery 1.0 §4.3: a document served elsewhere cannot speak for this issuer), and every
+/// endpoint it names must be https (plain http only to loopback hosts).
+fn parse_metadata(
+    url: &str,
+    expected_issuer: &str,
+    doc: &Value,
+) -> Result<Metadata, ProviderError> {
+    let bad = |why: String| ProviderError::BadResponse(format!("{url}: discovery document {why}"));
+    let field = |name: &str| -> Result<Option<String>, ProviderError> {
+        match doc.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(bad(format!("has an invalid {name}"))),
+        }
     };
+    let required = |name: &str| field(name)?.ok_or_else(|| bad(format!("lacks {name}")));
+    let check = |name: &str, v: &str| {
+        super::outbound::check_endpoint(v).map_err(|why| bad(format!("{name}: {why}")))
+    };
+    let endpoint = |name: &str| -> Result<String, ProviderError> {
+        let v = required(name)?;
+        check(name, &v)?;
+        Ok(v)
+    };
+    let issuer = required("issuer")?;
+    if issuer != expected_issuer {
+        return Err(bad(format!(
+            "names the issuer {issuer:?}, not the configured {expected_issuer:?} \
+             (they must be identical)"
+        )));
+    }
+    let end_session_endpoint = field("end_session_endpoint")?;
+    if let Some(v) = &end_session_endpoint {
+        check("end_session_endpoint", v)?;
+    }
     Ok(Metadata {
-        issuer: field("issuer")?,
-        authorization_endpoint: field("authorization_endpoint")?,
-        token_endpoint: field("token_endpoint")?,
-        jwks_uri: field("jwks_uri")?,
-        end_session_endpoint: field("end_session_endpoint").ok(),
+        issuer,
+        authorization_endpoint: endpoint("authorization_endpoint")?,
+        token_endpoint: endpoint("token_endpoint")?,
+        jwks_uri: endpoint("jwks_uri")?,
+        end_session_endpoint,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Outbound HTTP to identity providers: one `ureq` agent with connect and overall deadlines,
-//! no redirects, TLS through openssl (native-tls), bounded response sizes, and errors sorted
-//! into what the user sees (502 unreachable or garbage, 504 too slow).
+//! no redirects, TLS through openssl (native-tls), bounded response sizes, https only (plain
+//! http to loopback hosts only, see [`check_endpoint`]), and errors sorted into what the user
+//! sees (502 unreachable or garbage, 504 too slow).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ impl Http {
 
     /// GETs a JSON document (discovery, JWKS); anything but 200 + JSON is an error.
     pub fn get_json(&self, url: &str) -> Result<Value, ProviderError> {
+        refuse_insecure(url)?;
         let (status, body) = self.exchange(url, self.agent.get(url).call())?;
         if status != 200 {
             return Err(ProviderError::BadResponse(format!(
@@ -50,6 +52,7 @@ impl Http {
         url: &str,
         form: &[(&str, &str)],
     ) -> Result<(u16, Value), ProviderError> {
+        refuse_insecure(url)?;
         let request = self.agent.post(url).set("Accept", "application/json");
         let (status, body) = self.exchange(url, request.send_form(form))?;
         Ok((status, parse_json(url, &body)?))
@@ -79,6 +82,35 @@ impl Http {
         }
         Ok((status, body))
     }
+}
+
+/// Is `raw` fit to be a provider endpoint? `https`, or plain `http` to a loopback host
+/// (127.0.0.0/8, `::1`, `localhost`: tests and local development), nothing else. Checked when
+/// the configuration is read, when a discovery document is read, and before every request.
+pub fn check_endpoint(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    let Some(host) = url.host() else {
+        return Err(format!("{raw:?} has no host"));
+    };
+    let loopback = match host {
+        url::Host::Ipv4(a) => a.is_loopback(),
+        url::Host::Ipv6(a) => a.is_loopback(),
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(format!(
+            "{raw:?} must be an https URL (plain http only to a loopback host: 127.0.0.0/8, ::1, localhost)"
+        )),
+        _ => Err(format!("{raw:?} is not an https URL")),
+    }
+}
+
+fn refuse_insecure(url: &str) -> Result<(), ProviderError> {
+    check_endpoint(url)
+        .map(drop)
+        .map_err(|why| ProviderError::BadResponse(format!("refused to call the provider: {why}")))
 }
 
 fn parse_json(url: &str, body: &[u8]) -> Result<Value, ProviderError> {
@@ -115,5 +147,53 @@ fn classify(url: &str, t: &ureq::Transport) -> ProviderError {
             ProviderError::Unreachable(format!("{url}: {text}"))
         }
         _ => ProviderError::BadResponse(format!("{url}: {text}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_https_or_loopback() {
+        for ok in [
+            "https://login.example/t/v2.0",
+            "https://10.0.0.1/keys",
+            "http://127.0.0.1:8080/.well-known/openid-configuration",
+            "http://127.1.2.3/token",
+            "http://[::1]:9/keys",
+            "http://localhost/token",
+            "http://LOCALHOST:3000/token",
+        ] {
+            assert!(check_endpoint(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://login.example/token",
+            "http://10.0.0.1/keys",
+            "http://128.0.0.1/keys",
+            "http://localhost.evil.example/token",
+            "http://127.0.0.1.nip.io/token",
+            "http://[::ffff:127.0.0.1]/token",
+            "http://[::2]/token",
+            "ftp://127.0.0.1/keys",
+            "file:///etc/passwd",
+            "/relative",
+            "",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_request_goes_to_a_plain_http_provider() {
+        let http = Http::new(Duration::from_millis(100), Duration::from_millis(100));
+        // A refusal, before any connection (an unresolvable name would be Unreachable).
+        let e = http.get_json("http://provider.invalid/keys").unwrap_err();
+        assert!(matches!(e, ProviderError::BadResponse(_)), "{e:?}");
+        assert!(e.message().contains("https"), "{e}");
+        let e = http
+            .post_form("http://provider.invalid/token", &[("a", "b")])
+            .unwrap_err();
+        assert!(e.message().contains("https"), "{e}");
     }
 }

@@ -34,14 +34,33 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
-    let (id_token, access_token) = (field("id_token"), field("access_token"));
-    let Some(token) = id_token.or(access_token) else {
+    // The id_token is preferred when both are posted; only the token that is validated below
+    // is kept. Anything else in the body (an access token beside the id_token, a refresh
+    // token) is the client's word only and is never stored or forwarded to the app.
+    let Some((used, token)) = ["id_token", "access_token"]
+        .into_iter()
+        .find_map(|name| Some((name, field(name)?)))
+    else {
         return module.refuse(
             400,
             "client login: no id_token or access_token in the body",
             "The body must carry an id_token or an access_token.",
         );
     };
+    let ignored: Vec<&str> = body
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .map(String::as_str)
+        .filter(|k| *k != used)
+        .collect();
+    if !ignored.is_empty() {
+        module.log().info(format_args!(
+            "client login: {} ignored the body's unverified fields {} (only the {used} is kept)",
+            provider.name(),
+            super::names_for_log(ignored)
+        ));
+    }
     let identity = match provider.validate_token(token, Network::Allowed) {
         Ok(i) => i,
         Err(e) => return module.provider_failure("client login", provider.name(), &e),
@@ -62,9 +81,8 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             provider_name: provider.name().to_owned(),
             user_id: principal.name.clone(),
             user_claims: identity.claims.clone(),
-            access_token: access_token.map(str::to_owned),
-            id_token: id_token.map(str::to_owned),
-            refresh_token: field("refresh_token").map(str::to_owned),
+            access_token: (used == "access_token").then(|| token.to_owned()),
+            id_token: (used == "id_token").then(|| token.to_owned()),
             expires_on,
             ..Default::default()
         };
@@ -79,11 +97,14 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
     let exp = module.settings().session_expiry(now, token_exp);
     let session = Session::start(principal, now, exp);
+    // The user's name is personal data: debug only; the info line has the pseudonymous id.
     module.log().info(format_args!(
-        "client login of {sid} ({}) with {}",
-        session.principal.name,
+        "client login of {sid} with {}",
         provider.name()
     ));
+    module
+        .log()
+        .debug(format_args!("{sid} is {:?}", session.principal.name));
     let body = super::session_token_json(module, &ctx.origin, &session);
     Outcome::Finish(Response::json(200, &body))
 }

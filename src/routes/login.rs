@@ -25,6 +25,26 @@ const OWN_PARAMETERS: &[&str] = &[
     "session_mode",
 ];
 
+/// Query parameters a caller may pass on to the provider: those of OpenID Connect Core 1.0
+/// §3.1.2.1 that shape the sign-in page, and those Azure AD (`domain_hint`) and Google
+/// (`access_type`, `hd`, `include_granted_scopes`) document for it. Anything else (`request`,
+/// `request_uri`, `claims`, `response_mode`, `redirect_uri`, ...) could change what the
+/// provider returns or where, and is dropped. Configured `loginParameters` are not limited.
+const PROVIDER_PARAMETERS: &[&str] = &[
+    "prompt",
+    "max_age",
+    "ui_locales",
+    "claims_locales",
+    "login_hint",
+    "acr_values",
+    "display",
+    "scope",
+    "domain_hint",
+    "access_type",
+    "hd",
+    "include_granted_scopes",
+];
+
 /// What a login in progress must remember, sealed into its cookie.
 #[derive(Serialize, Deserialize, Debug)]
 struct LoginState {
@@ -76,10 +96,17 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             Err(refusal) => return refusal,
         };
     let token_mode = param(&params, "session_mode") == Some("token");
-    let extra: Vec<(String, String)> = params
+    let (extra, dropped): (Vec<_>, Vec<_>) = params
         .into_iter()
         .filter(|(k, _)| !OWN_PARAMETERS.contains(&k.as_str()))
-        .collect();
+        .partition(|(k, _)| PROVIDER_PARAMETERS.contains(&k.as_str()));
+    if !dropped.is_empty() {
+        module.log().debug(format_args!(
+            "login: query parameters not passed to {}: {}",
+            provider.name(),
+            super::names_for_log(dropped.iter().map(|(k, _)| k.as_str()))
+        ));
+    }
     start_login(module, ctx, provider.as_ref(), redirect, token_mode, &extra)
 }
 
@@ -255,13 +282,16 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         ));
     }
     if let Some(error) = param(&params, "error") {
-        let detail = param(&params, "error_description").unwrap_or("");
+        // Descriptions may name the user (Azure AD's do): debug only.
+        if let Some(detail) = param(&params, "error_description") {
+            module.log().debug(format_args!(
+                "callback: {} described {error:?} as {detail:?}",
+                provider.name()
+            ));
+        }
         return fail(module.refuse(
             401,
-            &format!(
-                "callback: provider {} reported {error:?} {detail:?}",
-                provider.name()
-            ),
+            &format!("callback: provider {} reported {error:?}", provider.name()),
             &format!("The identity provider did not sign you in ({error})."),
         ));
     }
@@ -320,12 +350,15 @@ fn complete_login(
     let exp = module
         .settings()
         .session_expiry(now, identity.tokens.expires_at);
+    // The user's name is personal data: debug only; the info line has the pseudonymous id.
     module.log().info(format_args!(
-        "signed in {} ({}) with {}",
+        "signed in {} with {}",
         principal.sid,
-        principal.name,
         provider.name()
     ));
+    module
+        .log()
+        .debug(format_args!("{} is {:?}", principal.sid, principal.name));
     let session = Session::start(principal, now, exp);
     if state.token_mode {
         let body = super::session_token_json(module, &ctx.origin, &session);

@@ -162,6 +162,29 @@ fn unusable_identity(module: &Module, why: &crate::session::Rejected) -> Outcome
     )
 }
 
+/// Names a client chose (parameters, JSON fields) for a log line: each escaped and cut short,
+/// at most a few; never their values.
+fn names_for_log<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
+    const MAX_NAMES: usize = 8;
+    const MAX_NAME_CHARS: usize = 40;
+    let mut out = Vec::new();
+    let mut more = 0;
+    for name in names {
+        if out.len() < MAX_NAMES {
+            out.push(format!(
+                "{:?}",
+                name.chars().take(MAX_NAME_CHARS).collect::<String>()
+            ));
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        out.push(format!("and {more} more"));
+    }
+    out.join(", ")
+}
+
 type Handler = fn(&Module, &Ctx, &[&str]) -> Outcome;
 
 /// One route: the path segments after the prefix (`*` matches one segment), the methods it

@@ -116,9 +116,10 @@ pub fn principal(
     let text = serde_json::to_string(&body)
         .unwrap_or_default()
         .replace('/', "\\/");
-    if !crate::headers::is_safe_value(&id) || !crate::headers::is_safe_value(&name) {
+    if !passes_intact(&id) || !passes_intact(&name) {
         return Err(Rejected(format!(
-            "{}: the user id or name claim holds control characters",
+            "{}: the user id or name claim is empty, padded with spaces or holds control \
+             characters",
             provider.name
         )));
     }
@@ -129,6 +130,13 @@ pub fn principal(
         name,
         header: crypto::b64(text.as_bytes()),
     })
+}
+
+/// Does this id or name reach the application exactly as the provider said it? Header
+/// parsers trim spaces at either end (` admin` would read as `admin`) and control characters
+/// split headers behind a proxy; an empty id would merge users.
+fn passes_intact(v: &str) -> bool {
+    !v.is_empty() && v.trim() == v && crate::headers::is_safe_value(v)
 }
 
 /// Why a presented credential was not accepted (for the log line).
@@ -503,7 +511,10 @@ mod tests {
             name: "idp".into(),
             client_id: "c".into(),
             client_secret: None,
-            endpoints: crate::config::OidcEndpoints::Discovery("https://idp.example/".into()),
+            endpoints: crate::config::OidcEndpoints::Discovery {
+                url: "https://idp.example/.well-known/openid-configuration".into(),
+                issuer: "https://idp.example".into(),
+            },
             scopes: Vec::new(),
             login_parameters: Vec::new(),
             name_claim_type: "name".into(),
@@ -523,7 +534,18 @@ mod tests {
             &[claim(nameid, "u1"), claim("name", "Ann")],
         );
         assert_eq!(ok.unwrap().name, "Ann");
-        for bad in ["a\r\nX-Evil: 1", "a\nb", "a\0b", "a\x7fb", "a\tb", "\r"] {
+        for bad in [
+            "a\r\nX-Evil: 1",
+            "a\nb",
+            "a\0b",
+            "a\x7fb",
+            "a\tb",
+            "\r",
+            " admin",
+            "admin ",
+            "  ",
+            "\u{a0}admin",
+        ] {
             assert!(
                 principal("sid:1".into(), &provider, &[claim(nameid, bad)]).is_err(),
                 "{bad:?}"

@@ -1,0 +1,324 @@
+//! A small OpenID provider for Rust tests: a `std::net` listener on loopback serving discovery,
+//! a JWKS (optionally slowly), and a token endpoint, recording every request it sees; plus
+//! helpers to mint tokens and build a module that trusts it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ezauth::crypto::b64url;
+use ezauth::http::{Outcome, Request, Response};
+use ezauth::logger::{Level, Logger};
+use ezauth::pipeline::Module;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::sign::Signer;
+use serde_json::{json, Value};
+
+pub const CLIENT_ID: &str = "client-1";
+
+/// What the provider answers; tests change it while the server runs.
+pub struct Behavior {
+    /// The discovery document's `issuer` (default: the provider's own base URL).
+    pub discovery_issuer: Option<String>,
+    /// Fields merged into the discovery document (e.g. an `http://` token endpoint).
+    pub discovery_extra: serde_json::Map<String, Value>,
+    /// How long the JWKS endpoint waits before answering.
+    pub jwks_delay: Duration,
+    /// The JWKS document (default: the provider's key).
+    pub jwks: Value,
+    /// The token endpoint's answer.
+    pub token_response: Value,
+}
+
+pub struct TestIdp {
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub issuer: String,
+    pub kid: String,
+    pub key: PKey<Private>,
+    pub behavior: Arc<Mutex<Behavior>>,
+    /// `"GET /keys"`, `"POST /token"`, ... in arrival order.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestIdp {
+    pub fn start() -> TestIdp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let kid = "key-1".to_owned();
+        let behavior = Arc::new(Mutex::new(Behavior {
+            discovery_issuer: None,
+            discovery_extra: serde_json::Map::new(),
+            jwks_delay: Duration::ZERO,
+            jwks: jwks_of(&key, &kid),
+            token_response: json!({"error": "invalid_grant"}),
+        }));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (b, r, base) = (behavior.clone(), requests.clone(), issuer.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (b, r, base) = (b.clone(), r.clone(), base.clone());
+                std::thread::spawn(move || serve(conn, &b, &r, &base));
+            }
+        });
+        TestIdp {
+            issuer,
+            kid,
+            key,
+            behavior,
+            requests,
+        }
+    }
+
+    pub fn well_known(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, request: &str) -> usize {
+        self.requests().iter().filter(|r| *r == request).count()
+    }
+
+    /// Waits (bounded) until the provider has seen `request` at least `n` times.
+    pub fn wait_for(&self, request: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count(request) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the provider never saw {request}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Standard claims of a token this provider issues for `CLIENT_ID`, merged with `extra`.
+    pub fn claims(&self, extra: Value) -> Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut c = json!({"iss": self.issuer, "aud": CLIENT_ID, "sub": "user-1",
+            "iat": now, "exp": now + 3600, "name": "Ada Lovelace",
+            "email": "ada@example.com"});
+        if let (Value::Object(c), Value::Object(extra)) = (&mut c, extra) {
+            c.extend(extra);
+        }
+        c
+    }
+
+    /// An RS256 token signed with the provider's key.
+    pub fn mint(&self, extra: Value) -> String {
+        sign_rs256(&self.key, &self.kid, &self.claims(extra))
+    }
+}
+
+pub fn jwks_of(key: &PKey<Private>, kid: &str) -> Value {
+    let rsa = key.rsa().unwrap();
+    json!({"keys": [{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+        "n": b64url(&rsa.n().to_vec()), "e": b64url(&rsa.e().to_vec())}]})
+}
+
+pub fn sign_rs256(key: &PKey<Private>, kid: &str, claims: &Value) -> String {
+    let header = b64url(
+        json!({"alg": "RS256", "typ": "JWT", "kid": kid})
+            .to_string()
+            .as_bytes(),
+    );
+    let payload = b64url(claims.to_string().as_bytes());
+    let input = format!("{header}.{payload}");
+    let mut signer = Signer::new(MessageDigest::sha256(), key).unwrap();
+    signer.update(input.as_bytes()).unwrap();
+    format!("{input}.{}", b64url(&signer.sign_to_vec().unwrap()))
+}
+
+/// An unsigned token (`alg: none`): what a forger posts.
+pub fn unsigned(claims: &Value) -> String {
+    let header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
+    format!("{header}.{}.", b64url(claims.to_string().as_bytes()))
+}
+
+fn serve(conn: TcpStream, behavior: &Mutex<Behavior>, requests: &Mutex<Vec<String>>, base: &str) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_owned(),
+        parts.next().unwrap_or("").to_owned(),
+    );
+    let mut length = 0;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            if n.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let path = target.split('?').next().unwrap_or("").to_owned();
+    requests.lock().unwrap().push(format!("{method} {path}"));
+    let (status, doc) = match (method.as_str(), path.as_str()) {
+        ("GET", "/.well-known/openid-configuration") => {
+            let b = behavior.lock().unwrap();
+            let mut doc = json!({
+                "issuer": b.discovery_issuer.clone().unwrap_or_else(|| base.to_owned()),
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "jwks_uri": format!("{base}/keys"),
+                "end_session_endpoint": format!("{base}/logout"),
+            });
+            doc.as_object_mut()
+                .unwrap()
+                .extend(b.discovery_extra.clone());
+            (200, doc)
+        }
+        ("GET", "/keys") => {
+            let (delay, jwks) = {
+                let b = behavior.lock().unwrap();
+                (b.jwks_delay, b.jwks.clone())
+            };
+            std::thread::sleep(delay);
+            (200, jwks)
+        }
+        ("POST", "/token") => {
+            let doc = behavior.lock().unwrap().token_response.clone();
+            let status = if doc.get("error").is_some() { 400 } else { 200 };
+            (status, doc)
+        }
+        _ => (404, json!({})),
+    };
+    let body = doc.to_string();
+    let mut conn = conn;
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// Log lines a module wrote, for assertions.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<Mutex<Vec<(Level, String)>>>);
+
+impl Captured {
+    pub fn logger(&self) -> Logger {
+        let lines = self.0.clone();
+        Logger::new(move |level, msg| lines.lock().unwrap().push((level, msg.to_owned())))
+    }
+
+    pub fn lines(&self) -> Vec<(Level, String)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn text(&self) -> String {
+        self.lines()
+            .iter()
+            .map(|(l, m)| format!("[{l:?}] {m}\n"))
+            .collect()
+    }
+}
+
+pub fn env() -> HashMap<String, String> {
+    HashMap::from([
+        ("WEBSITE_AUTH_ENCRYPTION_KEY".to_owned(), "55".repeat(32)),
+        ("WEBSITE_AUTH_SIGNING_KEY".to_owned(), "66".repeat(32)),
+    ])
+}
+
+/// A fresh scratch directory for a token store.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ezauth-test-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The configuration of a custom provider `idp` discovered from `idp`, with a file token store,
+/// anonymous access allowed and plain http; `login` is the provider's `login` object.
+pub fn config(idp: &TestIdp, login: &str) -> String {
+    let dir = scratch("store");
+    format!(
+        r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}},
+        "identityProviders":{{"customOpenIdConnectProviders":{{"idp":{{
+          "registration":{{"clientId":"{CLIENT_ID}",
+            "openIdConnectConfiguration":{{"wellKnownOpenIdConfiguration":"{}"}}}},
+          "login":{login}}}}}}},
+        "login":{{"tokenStore":{{"enabled":true,"fileSystem":{{"directory":"{}"}}}}}},
+        "httpSettings":{{"requireHttps":false}}}}"#,
+        idp.well_known(),
+        dir.join("tokens").display()
+    )
+}
+
+pub fn module(idp: &TestIdp, login: &str, log: Logger) -> Module {
+    let settings =
+        ezauth::config::parse(&config(idp, login), &env()).unwrap_or_else(|e| panic!("{e}"));
+    Module::new(settings, log).unwrap()
+}
+
+/// One request through the module as a thread-per-connection host runs it (blocking steps
+/// inline).
+pub fn run(
+    m: &Module,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Outcome {
+    let req = Request {
+        method,
+        target,
+        scheme: "http",
+        host: "app.example",
+        client_addr: "127.0.0.1",
+        headers: headers.to_vec(),
+        body,
+    };
+    match m.begin_request(&req) {
+        Outcome::Blocking(owned) => m.run_blocking(&owned),
+        other => other,
+    }
+}
+
+pub fn finished(o: Outcome) -> Response {
+    match o {
+        Outcome::Finish(r) => r,
+        other => panic!("expected a finished response, got {other:?}"),
+    }
+}
+
+pub fn header<'r>(r: &'r Response, name: &str) -> Option<&'r str> {
+    r.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn json_body(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        )
+    })
+}
