@@ -1646,18 +1646,33 @@ ngx_http_ezauth_token(u_char *p, size_t len)
 static ngx_uint_t
 ngx_http_ezauth_field_value(u_char *p, size_t len)
 {
-    size_t      i;
-    ngx_uint_t  bad;
+    size_t    i;
+    uint64_t  w, ctl, del;
 
-    /* no early exit: the loop vectorizes, and token values are kilobytes */
+    /*
+     * Eight bytes at a time (token values are kilobytes and this runs on
+     * every signed-in request): flag a byte below 0x20 or equal to 0x7f;
+     * a flagged word is decided byte by byte (HTAB is allowed).
+     */
 
-    bad = 0;
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&w, p + i, 8);
+        ctl = (w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL;
+        del = w ^ 0x7f7f7f7f7f7f7f7fULL;
+        del = (del - 0x0101010101010101ULL) & ~del & 0x8080808080808080ULL;
 
-    for (i = 0; i < len; i++) {
-        bad |= ((p[i] < 0x20) & (p[i] != '\t')) | (p[i] == 0x7f);
+        if (ctl | del) {
+            break;
+        }
     }
 
-    return !bad;
+    for ( /* void */ ; i < len; i++) {
+        if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
