@@ -357,13 +357,16 @@ impl Module {
                 .transpose()
         });
         let opened = match opened {
-            Ok(Some(mut caller)) => match self.signed_out(&mut caller) {
-                true => Err(session::Rejected(format!(
-                    "the session of {} was signed out",
-                    caller.principal.sid
-                ))),
-                false => Ok(Some(caller)),
-            },
+            Ok(Some(mut caller)) => {
+                if self.signed_out(&mut caller) {
+                    Err(session::Rejected(format!(
+                        "the session of {} was signed out",
+                        caller.principal.sid
+                    )))
+                } else {
+                    Ok(Some(caller))
+                }
+            }
             other => other,
         };
         match opened {
@@ -542,20 +545,15 @@ impl Module {
             .split(',')
             .map(str::trim)
             .all(|h| h.is_empty() || headers::is_token(h.as_bytes()));
-        let granted = self
-            .settings
-            .cors
-            .as_ref()
-            .is_some_and(|c| c.allows(origin))
-            && headers::is_token(method.as_bytes())
-            && asked_ok;
-        if !granted {
+        let policy = self.settings.cors.as_ref().filter(|c| c.allows(origin));
+        let Some(policy) = policy.filter(|_| headers::is_token(method.as_bytes()) && asked_ok)
+        else {
             self.log.info(format_args!(
                 "preflight from {} to a protected path answered without a CORS grant",
                 req.client_addr
             ));
             return r;
-        }
+        };
         self.cors_grant(req, &mut r.headers);
         r.headers
             .push(("Access-Control-Allow-Methods".into(), method.to_owned()));
@@ -565,9 +563,8 @@ impl Module {
                 asked.trim().to_owned(),
             ));
         }
-        let max_age = self.settings.cors.as_ref().map_or(0, |c| c.max_age);
         r.headers
-            .push(("Access-Control-Max-Age".into(), max_age.to_string()));
+            .push(("Access-Control-Max-Age".into(), policy.max_age.to_string()));
         r
     }
 
