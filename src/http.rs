@@ -266,6 +266,15 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// The origin (`scheme://host[:port]`) a `Referer` names; the value itself when it is not a
+/// URL (which then matches no origin).
+pub fn referer_origin(referer: &str) -> String {
+    match url::Url::parse(referer) {
+        Ok(url) => url.origin().ascii_serialization(),
+        Err(_) => referer.to_owned(),
+    }
+}
+
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -13,7 +13,7 @@ use crate::flight::SingleFlight;
 use crate::headers;
 use crate::http::{self, Forward, HeaderGroup, Outcome, OwnedRequest, Request, Response};
 use crate::logger::Logger;
-use crate::providers::{Network, Provider, ProviderError, Providers};
+use crate::providers::{Network, Presented, Provider, ProviderError, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::routes::{self, Caller, Credential, Ctx, Origin};
@@ -236,12 +236,13 @@ impl Module {
                     return refusal;
                 }
             }
-            // Sessions read their record while authenticating (revocation); bearers read it here.
-            let record = caller.record.clone().or_else(|| {
-                self.store()
-                    .and_then(|s| self.load_record(s, &caller.principal.sid))
-            });
-            let tokens = record.and_then(|r| self.token_headers(&caller.principal.sid, r));
+            // Sessions read their record while authenticating (revocation). A provider's bearer
+            // token has none: it proves who the caller is, not that they own the browser
+            // session's stored tokens (App Service ties no store entry to a bearer request).
+            let tokens = caller
+                .record
+                .clone()
+                .and_then(|r| self.token_headers(&caller.principal.sid, r));
             let mut set = Vec::with_capacity(2);
             set.push(caller.headers);
             set.extend(tokens);
@@ -466,7 +467,7 @@ impl Module {
                     continue;
                 }
             }
-            return match provider.validate_token(token, net) {
+            return match provider.validate_token(token, Presented::Bearer, net) {
                 Ok(identity) => {
                     self.authorize(provider.as_ref(), &identity.claims)?;
                     let sid =
@@ -515,7 +516,7 @@ impl Module {
         let source = req
             .header("Origin")
             .map(str::to_owned)
-            .or_else(|| req.header("Referer").and_then(referer_origin))?;
+            .or_else(|| req.header("Referer").map(http::referer_origin))?;
         if source.eq_ignore_ascii_case(&origin.base()) {
             return None;
         }
@@ -780,9 +781,4 @@ fn follows_redirects(req: &Request) -> bool {
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
 fn is_preflight(req: &Request) -> bool {
     req.method == "OPTIONS" && req.header("Access-Control-Request-Method").is_some()
-}
-
-fn referer_origin(referer: &str) -> Option<String> {
-    let url = url::Url::parse(referer).ok()?;
-    Some(url.origin().ascii_serialization())
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ezauth::http::Outcome;
 use ezauth::providers::oidc::OidcProvider;
 use ezauth::providers::outbound::Http;
-use ezauth::providers::{Network, Provider, ProviderError};
+use ezauth::providers::{Network, Presented, Provider, ProviderError};
 use serde_json::json;
 use support::*;
 
@@ -34,11 +34,11 @@ fn a_cache_only_check_does_not_wait_for_a_first_key_fetch() {
 
     let fetcher = {
         let (p, token) = (p.clone(), token.clone());
-        thread::spawn(move || p.validate_token(&token, Network::Allowed))
+        thread::spawn(move || p.validate_token(&token, Presented::ClientLogin, Network::Allowed))
     };
     idp.wait_for("GET /keys", 1);
     let started = Instant::now();
-    let r = p.validate_token(&token, Network::CacheOnly);
+    let r = p.validate_token(&token, Presented::ClientLogin, Network::CacheOnly);
     let took = started.elapsed();
     assert!(
         took < PROMPT,
@@ -51,7 +51,7 @@ fn a_cache_only_check_does_not_wait_for_a_first_key_fetch() {
     );
     assert!(fetcher.join().unwrap().is_ok(), "the blocking fetch works");
     // And now the keys are cached: the cache-only path validates.
-    assert!(p.validate_token(&token, Network::CacheOnly).is_ok());
+    assert!(p.validate_token(&token, Presented::ClientLogin, Network::CacheOnly).is_ok());
 }
 
 #[test]
@@ -64,18 +64,18 @@ fn a_cache_only_check_does_not_wait_for_a_key_refetch() {
             .with_jwks_refetch_interval(Duration::ZERO),
     );
     let good = idp.mint(json!({}));
-    assert!(p.validate_token(&good, Network::Allowed).is_ok()); // keys cached
+    assert!(p.validate_token(&good, Presented::ClientLogin, Network::Allowed).is_ok()); // keys cached
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
     // A token naming a key we do not know starts a (slow) re-fetch in a blocking step...
     let unknown = sign_rs256(&idp.key, "rotated-key", &idp.claims(json!({})));
     let fetcher = {
         let p = p.clone();
-        thread::spawn(move || p.validate_token(&unknown, Network::Allowed))
+        thread::spawn(move || p.validate_token(&unknown, Presented::ClientLogin, Network::Allowed))
     };
     idp.wait_for("GET /keys", 2);
     // ...while a token signed with a known key is checked from the cache, at once.
     let started = Instant::now();
-    let r = p.validate_token(&good, Network::CacheOnly);
+    let r = p.validate_token(&good, Presented::ClientLogin, Network::CacheOnly);
     let took = started.elapsed();
     assert!(
         took < PROMPT,
@@ -95,7 +95,7 @@ fn the_non_blocking_path_never_fetches_keys() {
     p.issuer(Network::Allowed).unwrap();
     let token = idp.mint(json!({}));
     assert!(matches!(
-        p.validate_token(&token, Network::CacheOnly),
+        p.validate_token(&token, Presented::ClientLogin, Network::CacheOnly),
         Err(ProviderError::NeedsNetwork)
     ));
     assert_eq!(idp.count("GET /keys"), 0, "{:?}", idp.requests());
@@ -112,7 +112,7 @@ fn a_slow_key_fetch_delays_no_other_request() {
     let r = finished(run(&m, "GET", "/.auth/login/idp", &[], b""));
     assert_eq!(r.status, 302);
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
-    let bearer = format!("Bearer {}", idp.mint(json!({})));
+    let bearer = format!("Bearer {}", idp.mint(json!({"scp": "user_impersonation"})));
     let slow = {
         let (m, bearer) = (m.clone(), bearer.clone());
         thread::spawn(move || run(&m, "GET", "/app", &[("Authorization", &bearer)], b""))
@@ -302,7 +302,7 @@ fn a_token_signed_with_a_short_rsa_key_is_refused() {
     idp.behavior.lock().unwrap().jwks = jwks_of(&weak, "weak");
     let p = provider(&idp);
     let token = sign_rs256(&weak, "weak", &idp.claims(json!({})));
-    match p.validate_token(&token, Network::Allowed) {
+    match p.validate_token(&token, Presented::ClientLogin, Network::Allowed) {
         Err(ProviderError::Rejected(why)) => assert!(why.contains("1024"), "{why}"),
         other => panic!("{:?}", other.map(|i| i.subject)),
     }

@@ -53,6 +53,9 @@ pub struct Parsed<'t> {
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// RSA keys shorter than this verify nothing (NIST SP 800-131A; RFC 7518 §3.3 requires 2048).
 pub const MIN_RSA_BITS: u32 = 2048;
+/// Clock difference tolerated on `exp`/`nbf` between this host and whoever issued a token (a
+/// provider, or another node minting session tokens): five minutes, as App Service allows.
+pub const CLOCK_SKEW: i64 = 300;
 
 pub fn parse(token: &str) -> Result<Parsed<'_>, JwtError> {
     if token.len() > MAX_TOKEN_LEN {
@@ -163,12 +166,27 @@ impl Parsed<'_> {
         let exp = self
             .num_claim("exp")
             .ok_or_else(|| JwtError::Claim("token has no exp".into()))?;
+        // The log line says what this host's clock read: a refusal from clock skew shows as
+        // a difference near the tolerance.
         if now > exp + skew + exp_grace {
-            return Err(JwtError::Claim(format!("token expired at {exp}")));
+            return Err(JwtError::Claim(format!(
+                "token expired at {exp}; this host's clock reads {now}, {} s later \
+                 (tolerance {skew} s{})",
+                now - exp,
+                if exp_grace > 0 {
+                    format!(" + {exp_grace} s grace")
+                } else {
+                    String::new()
+                }
+            )));
         }
         if let Some(nbf) = self.num_claim("nbf") {
             if now + skew < nbf {
-                return Err(JwtError::Claim(format!("token not valid before {nbf}")));
+                return Err(JwtError::Claim(format!(
+                    "token not valid before {nbf}; this host's clock reads {now}, {} s earlier \
+                     (tolerance {skew} s)",
+                    nbf - now
+                )));
             }
         }
         Ok(())

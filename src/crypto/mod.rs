@@ -212,6 +212,10 @@ pub fn b64(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(s).ok()
+}
+
 pub fn hex(data: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(data.len() * 2);

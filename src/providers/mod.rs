@@ -88,6 +88,19 @@ pub struct AuthorizeRequest<'a> {
     pub extra: &'a [(String, String)],
 }
 
+/// How a client presents a provider's token: each use accepts different tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// `Authorization: Bearer` on an ordinary request: an access token for this app, obtained
+    /// by this app or an allowed client application. Never an id_token: an id_token is proof
+    /// of a sign-in for the client that received it, and ours travel in browser URLs
+    /// (`id_token_hint` on logout).
+    Bearer,
+    /// `POST /.auth/login/{provider}`: the token a client SDK obtained (an id_token or an
+    /// access token), exchanged for a session.
+    ClientLogin,
+}
+
 /// Tokens a provider issued.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tokens {
@@ -123,8 +136,13 @@ pub trait Provider: Send + Sync {
     ) -> Result<Identity, ProviderError>;
     /// The issuer the provider's tokens carry.
     fn issuer(&self, net: Network) -> Result<String, ProviderError>;
-    /// Validates a token this provider signed for this app (client-directed login, bearer).
-    fn validate_token(&self, token: &str, net: Network) -> Result<Identity, ProviderError>;
+    /// Validates a token this provider signed for this app, as `presented` by a client.
+    fn validate_token(
+        &self,
+        token: &str,
+        presented: Presented,
+        net: Network,
+    ) -> Result<Identity, ProviderError>;
     /// Where to send the browser to end the provider's own session (RP-initiated logout), if
     /// the provider offers it; it comes back to `post_logout_redirect_uri` (absolute). May
     /// fetch the provider's metadata; `None` when it cannot.

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::outbound::Http;
-use super::{AuthorizeRequest, Identity, Network, Provider, ProviderError, Tokens};
+use super::{AuthorizeRequest, Identity, Network, Presented, Provider, ProviderError, Tokens};
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::session::{claims, now};
@@ -17,8 +17,6 @@ use crate::session::{claims, now};
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// An unknown `kid` triggers a JWKS re-fetch at most this often (key rotation, not abuse).
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
-/// Clock skew tolerated on `exp`/`nbf`.
-const SKEW: i64 = 120;
 
 #[derive(Debug, Clone)]
 struct Metadata {
@@ -160,16 +158,17 @@ impl OidcProvider {
         token: &str,
         nonce: Option<&str>,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        self.validate_jwt(token, nonce, &[], Network::Allowed)
+        self.validate_jwt(token, nonce, None, &[], Network::Allowed)
     }
 
     /// Validates a token the provider signed: the id_token of a login (with its nonce), or a
-    /// token a client presents (client-directed login, `Authorization: Bearer`), which may
+    /// token a client `presented` (client-directed login, `Authorization: Bearer`), which may
     /// also be addressed to one of `extra_audiences`.
     fn validate_jwt(
         &self,
         token: &str,
         nonce: Option<&str>,
+        presented: Option<Presented>,
         extra_audiences: &[String],
         net: Network,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
@@ -200,8 +199,11 @@ impl OidcProvider {
                 }
             }
         }
+        if let Some(presented) = presented {
+            self.check_presented(&parsed, presented).map_err(reject)?;
+        }
         parsed
-            .check_lifetime(now(), SKEW, 0)
+            .check_lifetime(now(), jwt::CLOCK_SKEW, 0)
             .map_err(|e| reject(e.to_string()))?;
         if let Some(expected) = nonce {
             let got = parsed.str_claim("nonce").unwrap_or("");
@@ -214,6 +216,58 @@ impl OidcProvider {
         }
         Ok(parsed.claims)
     }
+}
+
+impl OidcProvider {
+    /// What a client-presented token must be beyond a valid signature and audience: obtained
+    /// by this app or a client application it allows (`azp`, Azure AD v1's `appid`, RFC 9068's
+    /// `client_id`), and, as a bearer token, an access token.
+    fn check_presented(&self, parsed: &jwt::Parsed, presented: Presented) -> Result<(), String> {
+        let own = &self.settings.client_id;
+        let allowed = &self.settings.authorization.applications;
+        let client = ["azp", "appid", "client_id"]
+            .iter()
+            .find_map(|c| parsed.str_claim(c));
+        if let Some(client) = client {
+            if client != own && !allowed.iter().any(|a| a == client) {
+                return Err(format!(
+                    "the token was obtained by client {client:?}, which is neither this app \
+                     nor in allowedClientApplications"
+                ));
+            }
+        }
+        if presented == Presented::Bearer {
+            if parsed.claims.contains_key("nonce") {
+                return Err("an id_token of an interactive sign-in (it has a nonce) is not a \
+                            bearer credential"
+                    .into());
+            }
+            if !is_access_token(parsed) {
+                return Err("an id_token is not accepted as a bearer token: send an access \
+                            token (typ at+jwt, or scp/scope/roles claims)"
+                    .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Does this JWT say it is an access token? RFC 9068 types it `at+jwt`; Azure AD's access
+/// tokens (v1 and v2) carry `scp` (delegated) or `roles` with the calling app (`appid`/`azp`),
+/// which its id_tokens never do together; other providers name the granted `scope`.
+fn is_access_token(parsed: &jwt::Parsed) -> bool {
+    let typ = parsed
+        .header
+        .get("typ")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let has = |c: &str| parsed.claims.contains_key(c);
+    typ == "at+jwt"
+        || typ == "application/at+jwt"
+        || has("scp")
+        || has("scope")
+        || (has("roles") && (has("appid") || has("azp")))
 }
 
 /// Reads a discovery document: its `issuer` must be exactly the configured one (OpenID Connect
@@ -350,8 +404,19 @@ impl Provider for OidcProvider {
         Ok(self.metadata(net)?.issuer.clone())
     }
 
-    fn validate_token(&self, token: &str, net: Network) -> Result<Identity, ProviderError> {
-        let claims = self.validate_jwt(token, None, &self.settings.allowed_audiences, net)?;
+    fn validate_token(
+        &self,
+        token: &str,
+        presented: Presented,
+        net: Network,
+    ) -> Result<Identity, ProviderError> {
+        let claims = self.validate_jwt(
+            token,
+            None,
+            Some(presented),
+            &self.settings.allowed_audiences,
+            net,
+        )?;
         Ok(Identity {
             issuer: self.metadata(net)?.issuer.clone(),
             subject: claims

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Ctx;
 use crate::http::{Outcome, Response};
 use crate::pipeline::Module;
-use crate::providers::Network;
+use crate::providers::{Network, Presented};
 use crate::session::{self, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
@@ -61,10 +61,23 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             super::names_for_log(ignored)
         ));
     }
-    let identity = match provider.validate_token(token, Network::Allowed) {
+    let identity = match provider.validate_token(token, Presented::ClientLogin, Network::Allowed) {
         Ok(i) => i,
         Err(e) => return module.provider_failure("client login", provider.name(), &e),
     };
+    // An id_token of one of our own browser sign-ins was handed to the browser, not to a
+    // client: whoever holds it (it leaves in logout's `id_token_hint`) is not the user.
+    let nonce = session::claims::find(&identity.claims, "nonce");
+    if nonce.is_some_and(|n| super::login::is_login_nonce(&module.settings().keys, n)) {
+        return module.refuse(
+            401,
+            &format!(
+                "client login: {} refused an id_token of a browser sign-in (our nonce)",
+                provider.name()
+            ),
+            "This token cannot be used to sign in.",
+        );
+    }
     if let Err(refusal) = module.authorize(provider.as_ref(), &identity.claims) {
         return refusal;
     }

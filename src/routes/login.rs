@@ -96,6 +96,34 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             Err(refusal) => return refusal,
         };
     let token_mode = param(&params, "session_mode") == Some("token");
+    if token_mode {
+        // The session token is a bearer credential in a URL fragment: it goes only where a
+        // client waits for it. A page of the app could pass the fragment on (its own redirect
+        // keeps it), so no other page of this site receives it.
+        let done = format!("{}/login/done", module.settings().api_prefix);
+        if !delivers_token_safely(&redirect, &done, ctx) {
+            return module.refuse(
+                400,
+                &format!("login: session_mode=token to {redirect:?} refused: the token goes only to {done} or an allowed external URL"),
+                "With session_mode=token, post_login_redirect_uri must be /.auth/login/done or an allowed external URL.",
+            );
+        }
+        if let Some(site) = super::foreign_initiator(ctx) {
+            module.log().warn(format_args!(
+                "login: session_mode=token started by {site:?}: asking the user first"
+            ));
+            return super::confirmation_page(
+                ctx,
+                "Sign in?",
+                &format!(
+                    "Another site sent you here to sign in to {} and hand it a session token. \
+                     Continue only if you started this sign-in.",
+                    ctx.origin.host
+                ),
+                "Continue signing in",
+            );
+        }
+    }
     let (extra, dropped): (Vec<_>, Vec<_>) = params
         .into_iter()
         .filter(|(k, _)| !OWN_PARAMETERS.contains(&k.as_str()))
@@ -108,6 +136,22 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         ));
     }
     start_login(module, ctx, provider.as_ref(), redirect, token_mode, &extra)
+}
+
+/// Where a token-mode login may end: the module's own landing page (where SDK web views read
+/// the fragment), or an allow-listed external URL (validated already): never another page of
+/// this site.
+fn delivers_token_safely(redirect: &str, done: &str, ctx: &Ctx) -> bool {
+    if redirect.starts_with('/') {
+        return redirect == done;
+    }
+    match url::Url::parse(redirect) {
+        Ok(url) => {
+            let same_origin = url.origin().ascii_serialization() == ctx.origin.base();
+            !same_origin || (url.path() == done && url.query().is_none())
+        }
+        Err(_) => false,
+    }
 }
 
 /// Sends the browser to `provider`; after the callback it lands on `redirect` (validated by
@@ -123,7 +167,7 @@ pub fn start_login(
     let settings = module.settings();
     let state = LoginState {
         state: crypto::random_token(32),
-        nonce: crypto::random_token(32),
+        nonce: login_nonce(&settings.keys),
         verifier: crypto::random_token(32),
         provider: provider.name().to_owned(),
         redirect,
@@ -166,6 +210,29 @@ pub fn start_login(
         ),
     ));
     Outcome::Finish(response)
+}
+
+/// The `nonce` of a browser sign-in: random, with a MAC, so that an id_token carrying it is
+/// recognizable later as one of ours. Such an id_token has travelled through the browser (and
+/// goes out again as logout's `id_token_hint`); it is never accepted as a client's credential.
+fn login_nonce(keys: &crypto::Keys) -> String {
+    let random = crypto::random_token(24);
+    format!("{random}.{}", nonce_mac(keys, &random))
+}
+
+fn nonce_mac(keys: &crypto::Keys, random: &str) -> String {
+    let mac = crypto::hmac_sha256(
+        keys.signing_key(),
+        format!("ezauth/login-nonce/v1\n{random}").as_bytes(),
+    );
+    crypto::b64url(&mac[..16])
+}
+
+/// Was `nonce` minted by [`login_nonce`] with these keys?
+pub(super) fn is_login_nonce(keys: &crypto::Keys, nonce: &str) -> bool {
+    nonce.split_once('.').is_some_and(|(random, mac)| {
+        crypto::ct_eq(mac.as_bytes(), nonce_mac(keys, random).as_bytes())
+    })
 }
 
 /// Login-state cookies go only to the module's own routes, never to the application.

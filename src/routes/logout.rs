@@ -4,7 +4,7 @@
 //! to a validated `post_logout_redirect_uri` (default `/.auth/logout/complete`) — by way of
 //! the provider's end-session endpoint when the provider signs out too (Azure AD by default).
 
-use super::Ctx;
+use super::{Credential, Ctx};
 use crate::http::{param, parse_unique_params, Outcome, Response};
 use crate::pipeline::Module;
 use crate::session;
@@ -25,17 +25,46 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             Ok(t) => t,
             Err(refusal) => return refusal,
         };
+    // A link on another site must not sign the user out (and delete their tokens) unasked;
+    // only the session cookie rides along with such a link.
+    if ctx.caller.as_ref().is_some_and(|c| c.credential == Credential::Cookie) {
+        if let Some(site) = super::foreign_initiator(ctx) {
+            if ctx.req.method != "GET" && ctx.req.method != "HEAD" {
+                return module.refuse(
+                    403,
+                    &format!("logout: cross-site {} from {site:?} refused", ctx.req.method),
+                    "Cross-site request refused.",
+                );
+            }
+            module.log().warn(format_args!(
+                "logout: started by {site:?}: asking the user first"
+            ));
+            return super::confirmation_page(
+                ctx,
+                "Sign out?",
+                &format!(
+                    "Another site sent you here to sign out of {}. Continue only if you want \
+                     to sign out.",
+                    ctx.origin.host
+                ),
+                "Sign out",
+            );
+        }
+    }
     let everywhere = param(&params, "everywhere").is_some_and(|v| v == "true" || v == "1");
     let mut id_token = None;
-    if let (Some(caller), Some(store)) = (&ctx.caller, module.store()) {
+    // A provider's bearer token owns no stored tokens (see the pipeline): only a session's
+    // logout signs anything out or deletes anything.
+    let session = ctx
+        .caller
+        .as_ref()
+        .and_then(|c| Some((c, c.session.as_ref()?)));
+    if let (Some((caller, at)), Some(store)) = (session, module.store()) {
         let now = session::now();
         // A revoked session could still be presented until its refresh window closes.
         let grace = module.settings().refresh_extension.as_secs() as i64;
         let signed_out = store.update(&caller.principal.sid, &mut |current| {
             id_token = current.as_ref().and_then(|r| r.id_token.clone());
-            let Some(at) = &caller.session else {
-                return Update::Delete;
-            };
             // The tokens and claims go; what remains says which sessions are signed out.
             let mut revoked = current.map(|r| r.revoked).unwrap_or_default();
             if everywhere {

@@ -1,9 +1,9 @@
 //! `GET /.auth/me`: the caller's provider identity and tokens from the token store;
 //! `?provider=<name>` keeps only that provider's entry (the Mobile Apps server SDK asks so).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::Ctx;
+use super::{Caller, Ctx};
 use crate::http::{param, parse_unique_params, Outcome, Response};
 use crate::pipeline::Module;
 
@@ -22,6 +22,15 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         );
     };
     let wanted = param(&params, "provider");
+    if caller.session.is_none() {
+        // A provider's bearer token: who the token says, and no stored tokens (they belong to
+        // the user's browser sessions, not to whoever holds a token for them).
+        let entries: Vec<Value> = bearer_entry(caller)
+            .into_iter()
+            .filter(|_| wanted.is_none_or(|p| caller.principal.idp.eq_ignore_ascii_case(p)))
+            .collect();
+        return Outcome::Finish(Response::json(200, &Value::Array(entries)));
+    }
     let entries: Vec<Value> = module
         .load_record(store, &caller.principal.sid)
         .into_iter()
@@ -37,4 +46,16 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         })
         .collect();
     Outcome::Finish(Response::json(200, &Value::Array(entries)))
+}
+
+/// The `/.auth/me` entry of a bearer caller: provider, user and claims from the token.
+fn bearer_entry(caller: &Caller) -> Option<Value> {
+    let p = &caller.principal;
+    let json = crate::crypto::b64_decode(&p.header)?;
+    let principal: Value = serde_json::from_slice(&json).ok()?;
+    Some(json!({
+        "provider_name": p.idp,
+        "user_claims": principal.get("claims").cloned().unwrap_or(Value::Array(vec![])),
+        "user_id": p.name,
+    }))
 }

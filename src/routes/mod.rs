@@ -162,6 +162,51 @@ fn unusable_identity(module: &Module, why: &crate::session::Rejected) -> Outcome
     )
 }
 
+/// The site that started this request, when it is not this one: `Sec-Fetch-Site` says
+/// `cross-site` or `same-site` (a sibling subdomain is another site's page too), or, from a
+/// browser that sends no `Sec-Fetch-Site`, `Origin` or `Referer` names another origin. `None`
+/// for same-origin requests and for direct ones (typed, bookmarked, an SDK's web view, curl).
+fn foreign_initiator(ctx: &Ctx) -> Option<String> {
+    let req = ctx.req;
+    if let Some(site) = req.header("Sec-Fetch-Site") {
+        let site = site.trim();
+        return (site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site"))
+            .then(|| {
+                req.header("Origin")
+                    .or(req.header("Referer"))
+                    .unwrap_or(site)
+                    .to_owned()
+            });
+    }
+    let source = req
+        .header("Origin")
+        .map(str::to_owned)
+        .or_else(|| req.header("Referer").map(crate::http::referer_origin))?;
+    (!source.eq_ignore_ascii_case(&ctx.origin.base())).then_some(source)
+}
+
+/// A page that asks the user before doing what another site's link asked for: its button
+/// repeats the request from this site (`Sec-Fetch-Site: same-origin`), which a link elsewhere
+/// cannot. Never framed, never cached.
+fn confirmation_page(ctx: &Ctx, title: &str, question: &str, button: &str) -> Outcome {
+    let mut r = Response::html(200, title, question);
+    r.body = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{q}</p><p><a href=\"{href}\">{b}</a></p></body></html>\n",
+        t = crate::http::html_escape(title),
+        q = crate::http::html_escape(question),
+        b = crate::http::html_escape(button),
+        href = crate::http::html_escape(ctx.req.target),
+    )
+    .into_bytes();
+    r.headers.push(("X-Frame-Options".into(), "DENY".into()));
+    r.headers.push((
+        "Content-Security-Policy".into(),
+        "frame-ancestors 'none'".into(),
+    ));
+    Outcome::Finish(r)
+}
+
 /// Names a client chose (parameters, JSON fields) for a log line: each escaped and cut short,
 /// at most a few; never their values.
 fn names_for_log<'n>(names: impl IntoIterator<Item = &'n str>) -> String {

@@ -40,6 +40,15 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             "A provider token cannot be refreshed here; sign in to get a session.",
         );
     }
+    if caller.credential == Credential::Cookie {
+        if let Some(site) = super::foreign_initiator(ctx) {
+            return module.refuse(
+                403,
+                &format!("refresh: cross-site request from {site:?} with a session cookie refused"),
+                "Cross-site request refused.",
+            );
+        }
+    }
     let sid = &caller.principal.sid;
     let Some(provider) = module.providers().get(&caller.principal.idp) else {
         return module.refuse(

@@ -337,7 +337,7 @@ pub fn verify_token(
         return Err(Rejected("X-ZUMO-AUTH: issued for another app".into()));
     }
     parsed
-        .check_lifetime(now, 60, grace)
+        .check_lifetime(now, jwt::CLOCK_SKEW, grace)
         .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     let sid = parsed
         .str_claim("sub")

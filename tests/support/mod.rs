@@ -128,8 +128,13 @@ pub fn jwks_of(key: &PKey<Private>, kid: &str) -> Value {
 }
 
 pub fn sign_rs256(key: &PKey<Private>, kid: &str, claims: &Value) -> String {
+    sign_rs256_typed(key, kid, "JWT", claims)
+}
+
+/// Like [`sign_rs256`], with the header's `typ` (RFC 9068 access tokens say `at+jwt`).
+pub fn sign_rs256_typed(key: &PKey<Private>, kid: &str, typ: &str, claims: &Value) -> String {
     let header = b64url(
-        json!({"alg": "RS256", "typ": "JWT", "kid": kid})
+        json!({"alg": "RS256", "typ": typ, "kid": kid})
             .to_string()
             .as_bytes(),
     );
