@@ -469,7 +469,7 @@ impl Module {
             }
             return match provider.validate_token(token, Presented::Bearer, net) {
                 Ok(identity) => {
-                    self.authorize(provider.as_ref(), &identity.claims)?;
+                    self.authorize(provider.as_ref(), &identity.claims, Some(Presented::Bearer))?;
                     let sid =
                         session::sid_for(provider.name(), &identity.issuer, &identity.subject);
                     let principal = session::principal(sid, provider.settings(), &identity.claims)
@@ -660,12 +660,19 @@ impl Module {
     }
 
     /// Applies the provider's allow-lists (Azure AD's group, identity and application checks)
-    /// to a signed-in identity: 403 when they refuse it.
-    pub fn authorize(&self, provider: &dyn Provider, claims: &[Claim]) -> Result<(), Outcome> {
+    /// to a signed-in identity: 403 when they refuse it. A token a client `presented` must
+    /// also come from this app or an allowed client application.
+    pub fn authorize(
+        &self,
+        provider: &dyn Provider,
+        claims: &[Claim],
+        presented: Option<Presented>,
+    ) -> Result<(), Outcome> {
         let settings = provider.settings();
-        settings
-            .authorization
-            .check(claims, &settings.client_id)
+        let rules = &settings.authorization;
+        presented
+            .map_or(Ok(()), |_| rules.check_client(claims, &settings.client_id))
+            .and_then(|()| rules.check(claims, &settings.client_id))
             .map_err(|why| {
                 self.refuse(
                     403,

@@ -101,7 +101,9 @@ fn a_bearer_token_signs_in_but_never_sees_a_browser_session_s_tokens() {
     assert_eq!(entries.as_array().unwrap().len(), 1, "{entries}");
     let entry = &entries[0];
     assert_eq!(entry["provider_name"], "idp");
-    assert!(entry["user_claims"].as_array().is_some_and(|c| !c.is_empty()));
+    assert!(entry["user_claims"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty()));
     for field in ["access_token", "refresh_token", "id_token", "expires_on"] {
         assert!(entry.get(field).is_none(), "{field} in {entry}");
     }
@@ -133,18 +135,9 @@ fn only_access_tokens_of_this_app_or_an_allowed_client_are_bearer_credentials() 
             access_token(&idp, json!({"nonce": "n-0123"})),
         ),
         (
-            "azp of another client",
-            access_token(&idp, json!({"azp": "other-client"})),
+            "roles without the calling app",
+            idp.mint(json!({"roles": ["r"]})),
         ),
-        (
-            "appid of another client",
-            idp.mint(json!({"scp": "x", "appid": "other-client"})),
-        ),
-        (
-            "client_id of another client",
-            idp.mint(json!({"scope": "x", "client_id": "other-client"})),
-        ),
-        ("roles without the calling app", idp.mint(json!({"roles": ["r"]}))),
         (
             "another audience",
             access_token(&idp, json!({"aud": "api://other"})),
@@ -162,6 +155,29 @@ fn only_access_tokens_of_this_app_or_an_allowed_client_are_bearer_credentials() 
             header(&r, "WWW-Authenticate").is_some_and(|v| v.contains("invalid_token")),
             "{what}"
         );
+    }
+    // Valid access tokens for this app that another client application obtained: 403, as
+    // Azure AD's allowedClientApplications answers (none is listed here).
+    for (what, token) in [
+        (
+            "azp of another client",
+            access_token(&idp, json!({"azp": "other-client"})),
+        ),
+        (
+            "appid of another client",
+            idp.mint(json!({"scp": "x", "appid": "other-client"})),
+        ),
+        (
+            "client_id of another client",
+            idp.mint(json!({"scope": "x", "client_id": "other-client"})),
+        ),
+    ] {
+        let bearer = format!("Bearer {token}");
+        let r = finished(run(&m, "GET", "/app", &[("Authorization", &bearer)], b""));
+        assert_eq!(r.status, 403, "{what}");
+        let body = json!({ "access_token": token }).to_string();
+        let r = finished(run(&m, "POST", "/.auth/login/idp", &[], body.as_bytes()));
+        assert_eq!(r.status, 403, "client login with {what}");
     }
     let accepted: Vec<(&str, String)> = vec![
         ("scp", access_token(&idp, json!({}))),
@@ -233,8 +249,7 @@ fn a_token_mode_login_delivers_only_to_the_done_page_or_an_allowed_external_url(
     let idp = TestIdp::start();
     let m = app(&idp);
     let to_provider = |r: &Response| {
-        r.status == 302
-            && header(r, "Location").is_some_and(|l| l.starts_with(&idp.issuer))
+        r.status == 302 && header(r, "Location").is_some_and(|l| l.starts_with(&idp.issuer))
     };
     for target in [
         "/.auth/login/done",

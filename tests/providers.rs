@@ -51,7 +51,9 @@ fn a_cache_only_check_does_not_wait_for_a_first_key_fetch() {
     );
     assert!(fetcher.join().unwrap().is_ok(), "the blocking fetch works");
     // And now the keys are cached: the cache-only path validates.
-    assert!(p.validate_token(&token, Presented::ClientLogin, Network::CacheOnly).is_ok());
+    assert!(p
+        .validate_token(&token, Presented::ClientLogin, Network::CacheOnly)
+        .is_ok());
 }
 
 #[test]
@@ -64,7 +66,9 @@ fn a_cache_only_check_does_not_wait_for_a_key_refetch() {
             .with_jwks_refetch_interval(Duration::ZERO),
     );
     let good = idp.mint(json!({}));
-    assert!(p.validate_token(&good, Presented::ClientLogin, Network::Allowed).is_ok()); // keys cached
+    assert!(p
+        .validate_token(&good, Presented::ClientLogin, Network::Allowed)
+        .is_ok()); // keys cached
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
     // A token naming a key we do not know starts a (slow) re-fetch in a blocking step...
     let unknown = sign_rs256(&idp.key, "rotated-key", &idp.claims(json!({})));

@@ -122,6 +122,30 @@ impl Authorization {
         }
         Ok(())
     }
+
+    /// A token a client presents (bearer, client-directed login) must have been obtained by
+    /// this app or an allowed application, listed or not: a token another client obtained
+    /// for the same user (Azure AD's `azp`/`appid`, RFC 9068's `client_id`) proves nothing
+    /// about who calls.
+    pub fn check_client(
+        &self,
+        claims: &[crate::store::Claim],
+        own_client_id: &str,
+    ) -> Result<(), String> {
+        let client = ["azp", "appid", "client_id"]
+            .iter()
+            .find_map(|t| claims.iter().find(|c| c.typ == *t))
+            .map(|c| c.val.as_str());
+        match client {
+            Some(c) if c != own_client_id && !self.applications.iter().any(|a| a == c) => {
+                Err(format!(
+                    "the token was obtained by client {c:?}, which is neither this app nor in \
+                     allowedClientApplications"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1010,6 +1034,31 @@ mod tests {
         assert!(Authorization::default().check(&[], "me").is_ok());
         let e = err(&json.replace("allowedGroups", "allowedGroupz"));
         assert!(e.path.ends_with("jwtClaimChecks.allowedGroupz"), "{e}");
+    }
+
+    #[test]
+    fn a_presented_token_must_come_from_this_app_or_an_allowed_one() {
+        let claim = |t: &str, v: &str| crate::store::Claim {
+            typ: t.into(),
+            val: v.into(),
+        };
+        let open = Authorization::default();
+        let listed = Authorization {
+            applications: vec!["spa".into()],
+            ..Default::default()
+        };
+        for kind in ["azp", "appid", "client_id"] {
+            assert!(open.check_client(&[claim(kind, "me")], "me").is_ok());
+            assert!(open.check_client(&[claim(kind, "spa")], "me").is_err());
+            assert!(listed.check_client(&[claim(kind, "spa")], "me").is_ok());
+            assert!(listed.check_client(&[claim(kind, "other")], "me").is_err());
+        }
+        // No client named: the audience check already tied the token to this app.
+        assert!(open.check_client(&[claim("sub", "u")], "me").is_ok());
+        // The first of azp, appid, client_id decides; a second cannot launder the first.
+        assert!(open
+            .check_client(&[claim("appid", "me"), claim("azp", "other")], "me")
+            .is_err());
     }
 
     #[test]

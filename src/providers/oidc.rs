@@ -219,33 +219,23 @@ impl OidcProvider {
 }
 
 impl OidcProvider {
-    /// What a client-presented token must be beyond a valid signature and audience: obtained
-    /// by this app or a client application it allows (`azp`, Azure AD v1's `appid`, RFC 9068's
-    /// `client_id`), and, as a bearer token, an access token.
+    /// What a bearer token must be beyond a valid signature and audience: an access token.
+    /// (Which client obtained it is the allow-lists' question: see `Authorization`.)
     fn check_presented(&self, parsed: &jwt::Parsed, presented: Presented) -> Result<(), String> {
-        let own = &self.settings.client_id;
-        let allowed = &self.settings.authorization.applications;
-        let client = ["azp", "appid", "client_id"]
-            .iter()
-            .find_map(|c| parsed.str_claim(c));
-        if let Some(client) = client {
-            if client != own && !allowed.iter().any(|a| a == client) {
-                return Err(format!(
-                    "the token was obtained by client {client:?}, which is neither this app \
-                     nor in allowedClientApplications"
-                ));
-            }
-        }
         if presented == Presented::Bearer {
             if parsed.claims.contains_key("nonce") {
-                return Err("an id_token of an interactive sign-in (it has a nonce) is not a \
+                return Err(
+                    "an id_token of an interactive sign-in (it has a nonce) is not a \
                             bearer credential"
-                    .into());
+                        .into(),
+                );
             }
             if !is_access_token(parsed) {
-                return Err("an id_token is not accepted as a bearer token: send an access \
+                return Err(
+                    "an id_token is not accepted as a bearer token: send an access \
                             token (typ at+jwt, or scp/scope/roles claims)"
-                    .into());
+                        .into(),
+                );
             }
         }
         Ok(())

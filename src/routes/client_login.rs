@@ -78,7 +78,11 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "This token cannot be used to sign in.",
         );
     }
-    if let Err(refusal) = module.authorize(provider.as_ref(), &identity.claims) {
+    if let Err(refusal) = module.authorize(
+        provider.as_ref(),
+        &identity.claims,
+        Some(Presented::ClientLogin),
+    ) {
         return refusal;
     }
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);

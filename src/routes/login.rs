@@ -387,7 +387,7 @@ fn complete_login(
     identity: Identity,
     state: &LoginState,
 ) -> Result<Response, Outcome> {
-    module.authorize(provider, &identity.claims)?;
+    module.authorize(provider, &identity.claims, None)?;
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
     let principal: Principal =
         session::principal(sid.clone(), provider.settings(), &identity.claims)

@@ -27,12 +27,19 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         };
     // A link on another site must not sign the user out (and delete their tokens) unasked;
     // only the session cookie rides along with such a link.
-    if ctx.caller.as_ref().is_some_and(|c| c.credential == Credential::Cookie) {
+    if ctx
+        .caller
+        .as_ref()
+        .is_some_and(|c| c.credential == Credential::Cookie)
+    {
         if let Some(site) = super::foreign_initiator(ctx) {
             if ctx.req.method != "GET" && ctx.req.method != "HEAD" {
                 return module.refuse(
                     403,
-                    &format!("logout: cross-site {} from {site:?} refused", ctx.req.method),
+                    &format!(
+                        "logout: cross-site {} from {site:?} refused",
+                        ctx.req.method
+                    ),
                     "Cross-site request refused.",
                 );
             }

@@ -118,7 +118,7 @@ fn redeem(
             return Update::Keep;
         };
         // Allow-lists may have changed since the sign-in: a refused user is not renewed.
-        if let Err(refused) = module.authorize(provider, &record.user_claims) {
+        if let Err(refused) = module.authorize(provider, &record.user_claims, None) {
             failure = Some(Failure::Refused(refused));
             return Update::Keep;
         }

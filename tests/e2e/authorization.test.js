@@ -34,7 +34,7 @@ for (const host of hosts) {
     });
 
     const bearer = (claims) =>
-      s.client().get(s.at('/api/x'), { headers: { authorization: `Bearer ${s.idp.mintIdToken({ sub: 'u', ...claims })}` } });
+      s.client().get(s.at('/api/x'), { headers: { authorization: `Bearer ${s.idp.mintAccessToken({ sub: 'u', client_id: undefined, ...claims })}` } });
 
     it('a bearer token inside every list is let through', async () => {
       const echo = echoOf(await bearer({ oid: 'oid-alice', groups: ['g-staff'], azp: 'app-allowed' }), 'allowed:');

@@ -1,24 +1,15 @@
-// browser: the same sign-in, in a real headless Chromium (playwright-core drives the Debian
-// `chromium` package; set CHROMIUM=/path/to/chrome to use another). Skipped when no Chromium is
-// installed, unless EZAUTH_E2E_REQUIRE_BROWSER=1.
+// browser: the same sign-in, in a real headless Chromium (see lib/browser.js).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { launchChromium, skipWithoutBrowser as skip } from './lib/browser.js';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { startStack } from './lib/stack.js';
 import { decodePrincipal } from './lib/flow.js';
 import { RUN_DIR } from './lib/paths.js';
 
 const hosts = await hostsUnderTest();
-
-function findChromium() {
-  const candidates = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  return candidates.find((p) => p && fs.existsSync(p)) || null;
-}
-
-const chromiumPath = findChromium();
-const skip = !chromiumPath && process.env.EZAUTH_E2E_REQUIRE_BROWSER !== '1' ? 'no Chromium installed (apt-get install chromium)' : false;
 
 async function echoJson(page) {
   const text = await page.locator('body').innerText();
@@ -30,23 +21,7 @@ for (const host of hosts) {
     let s;
     let browser;
     before(async () => {
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        headless: true,
-        // a fresh profile per launch (playwright's temporary user-data-dir); nothing reaches out
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-dev-shm-usage',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium();
       s = await startStack(host);
     });
     after(async () => {

@@ -91,12 +91,12 @@ for (const host of hosts) {
     });
 
     it('Authorization: Bearer with a provider token signs the request in; a forged one → 401', async () => {
-      const token = s.idp.mintIdToken({ sub: 'api-client', name: 'API Client' });
+      const token = s.idp.mintAccessToken({ sub: 'api-client', name: 'API Client' });
       const app = echoOf(await c.get(s.at('/api/x'), { headers: { authorization: `Bearer ${token}` } }), 'bearer:');
       assert.equal(app.headers['x-ms-client-principal-name'], 'API Client');
       assert.equal(app.headers['x-ms-client-principal-idp'], 'testidp');
 
-      const forged = s.idp.mintIdToken({ sub: 'api-client' }, { key: 'other' });
+      const forged = s.idp.mintAccessToken({ sub: 'api-client' }, { key: 'other' });
       const res = await c.get(s.at('/api/x'), { headers: { authorization: `Bearer ${forged}` } });
       assert.equal(res.status, 401, res.describe());
       assert.match(res.headers.get('www-authenticate') || '', /invalid_token/, res.describe());

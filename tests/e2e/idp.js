@@ -3,7 +3,8 @@
 //
 // Library:  const idp = await startIdp({ port: 0, redirectUris: [...] })
 //           idp.issuer, idp.port, idp.hooks.set({ tokenDelayMs, tokenGarbage }), idp.hooks.reset(),
-//           idp.counters, idp.refreshLog, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }), await idp.close()
+//           idp.counters, idp.refreshLog, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }),
+//           idp.mintAccessToken(claims, opts) (RFC 9068: typ at+jwt, client_id, scope), await idp.close()
 // CLI:      node idp.js --port P --redirect-uri URI [--redirect-uri URI ...]
 //           prints "issuer http://127.0.0.1:P" when ready; Ctrl-C stops it.
 //
@@ -176,6 +177,14 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     return signJwt(payload, { alg, key: k, header });
   }
 
+  /** An access token for this app as RFC 9068 shapes one (what a bearer caller presents). */
+  function mintAccessToken(claims = {}, opts = {}) {
+    return mintIdToken(
+      { client_id: CLIENT_ID, scope: 'openid api', ...claims },
+      { ...opts, header: { typ: 'at+jwt', ...(opts.header || {}) } },
+    );
+  }
+
   async function readJson(req) {
     const chunks = [];
     for await (const c of req) chunks.push(c);
@@ -239,6 +248,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     signingKey: signing,
     otherKey: other,
     mintIdToken,
+    mintAccessToken,
     close: closeServer,
   };
 }
