@@ -222,7 +222,18 @@ fn validate_absolute(
         ));
     }
     let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
+    let web = scheme == "http" || scheme == "https";
+    // A native client's own scheme (`myapp://easyauth.callback`, where the Mobile Apps SDKs
+    // wait for a token-mode login) only when an allow-list entry names it; never a scheme that
+    // runs or reads something in the browser.
+    let listed_app_scheme = || {
+        !SCRIPT_SCHEMES.contains(&scheme.as_str())
+            && allowed.iter().any(|e| {
+                e.split_once("://")
+                    .is_some_and(|(s, _)| s.eq_ignore_ascii_case(&scheme))
+            })
+    };
+    if !web && !listed_app_scheme() {
         return Err(RedirectError::Scheme);
     }
     // `https:evil.example` and `https:/evil.example` are resolved differently by different clients.
@@ -235,9 +246,13 @@ fn validate_absolute(
         return Err(RedirectError::UserInfo);
     }
     let (host, port) = split_authority(authority)?;
-    let default_port = if scheme == "https" { 443 } else { 80 };
+    let default_port = match scheme.as_str() {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
     let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| RedirectError::BadHost)?,
+        Some(p) => Some(p.parse::<u16>().map_err(|_| RedirectError::BadHost)?),
         None => default_port,
     };
     let raw_rest = &after[auth_end..];
@@ -254,7 +269,7 @@ fn validate_absolute(
     // anything else the parser rewrites must be spelled the way it will be read.
     if url.scheme() != scheme
         || url.host_str() != Some(host.to_ascii_lowercase().as_str())
-        || url.port_or_known_default() != Some(port)
+        || url.port_or_known_default() != port
     {
         return Err(RedirectError::Malformed("host or port parses differently"));
     }
@@ -266,6 +281,10 @@ fn validate_absolute(
         Err(RedirectError::ForeignOrigin)
     }
 }
+
+/// Schemes whose URLs run script or read local data in a browser: never a redirect target,
+/// even if listed.
+const SCRIPT_SCHEMES: &[&str] = &["javascript", "vbscript", "data", "file", "blob", "about"];
 
 /// Naive split of `host[:port]` / `[ip-literal][:port]`, accepting only plain ASCII hosts: no
 /// percent-encoding, no IDNA/unicode, no empty labels (a single trailing dot is syntactically
@@ -331,7 +350,7 @@ fn matches_entry(url: &Url, entry: &str) -> bool {
     let Ok(entry) = Url::parse(entry) else {
         return false;
     };
-    if !matches!(entry.scheme(), "http" | "https") || !same_authority(url, &entry) {
+    if SCRIPT_SCHEMES.contains(&entry.scheme()) || !same_authority(url, &entry) {
         return false;
     }
     let prefix = entry.path().trim_end_matches('/');
@@ -393,6 +412,39 @@ mod tests {
     }
 
     // --- accepted ---
+
+    #[test]
+    fn a_native_client_scheme_only_as_listed() {
+        let listed = vec![
+            "myapp://easyauth.callback".to_owned(),
+            "javascript://x".to_owned(),
+            "data://x".to_owned(),
+        ];
+        let check = |t: &str| validate(t, &ORIGIN, &listed);
+        for t in [
+            "myapp://easyauth.callback",
+            "myapp://easyauth.callback/",
+            "MyApp://easyauth.callback/done",
+        ] {
+            assert!(check(t).is_ok(), "{t:?}: {:?}", check(t));
+        }
+        for t in [
+            "otherapp://easyauth.callback",
+            "myapp://evil.example",
+            "myapp://easyauth.callback.evil.example",
+            "myapp://user@easyauth.callback",
+            "myapp:easyauth.callback",
+            "myapp:/easyauth.callback",
+            "myapp:///easyauth.callback",
+            "myapp://easyauth.callback:1234",
+            "javascript://x/%0aalert(1)",
+            "data://x/text/html,<script>",
+        ] {
+            assert!(check(t).is_err(), "{t:?} accepted: {:?}", check(t));
+        }
+        // Unlisted, a custom scheme is no target at all.
+        assert_eq!(err("myapp://easyauth.callback"), RedirectError::Scheme);
+    }
 
     #[test]
     fn accepts_root_and_plain_paths() {

@@ -12,11 +12,15 @@ use serde_json::{json, Value};
 use support::*;
 
 const EXTERNAL: &str = "https://client.example/cb";
+/// Where a Mobile Apps SDK waits for a token-mode login.
+const APP_SCHEME: &str = "zumoe2etestapp://easyauth.callback";
 
 fn app(idp: &TestIdp) -> Module {
     let config = config(idp, "{}").replace(
         r#""login":{"tokenStore""#,
-        &format!(r#""login":{{"allowedExternalRedirectUrls":["{EXTERNAL}"],"tokenStore""#),
+        &format!(
+            r#""login":{{"allowedExternalRedirectUrls":["{EXTERNAL}","{APP_SCHEME}"],"tokenStore""#
+        ),
     );
     let settings = ezauth::config::parse(&config, &env()).unwrap_or_else(|e| panic!("{e}"));
     Module::new(settings, Captured::default().logger()).unwrap()
@@ -25,7 +29,31 @@ fn app(idp: &TestIdp) -> Module {
 /// Signs `user-1` in through the browser flow; returns the session cookie and the id_token
 /// the provider issued for the login (it carries the login's nonce).
 fn browser_sign_in(m: &Module, idp: &TestIdp) -> (String, String) {
-    let r = finished(run(m, "GET", "/.auth/login/idp", &[], b""));
+    let r = callback(m, idp, "");
+    let session = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "Set-Cookie")
+        .map(|(_, v)| v.split(';').next().unwrap())
+        .find(|c| c.starts_with("AppServiceAuthSession=") && c.len() > 30)
+        .expect("a session cookie")
+        .to_owned();
+    let id_token = idp.behavior.lock().unwrap().token_response["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (session, id_token)
+}
+
+/// A login started with `query`, through the provider, up to the callback's answer.
+fn callback(m: &Module, idp: &TestIdp, query: &str) -> Response {
+    let r = finished(run(
+        m,
+        "GET",
+        &format!("/.auth/login/idp?{query}"),
+        &[],
+        b"",
+    ));
     let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
     let q = |name: &str| {
         location
@@ -48,15 +76,7 @@ fn browser_sign_in(m: &Module, idp: &TestIdp) -> (String, String) {
         b"",
     ));
     assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
-    let session = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "Set-Cookie")
-        .map(|(_, v)| v.split(';').next().unwrap())
-        .find(|c| c.starts_with("AppServiceAuthSession=") && c.len() > 30)
-        .expect("a session cookie")
-        .to_owned();
-    (session, id_token)
+    r
 }
 
 fn me(m: &Module, headers: &[(&str, &str)]) -> Value {
@@ -254,6 +274,7 @@ fn a_token_mode_login_delivers_only_to_the_done_page_or_an_allowed_external_url(
     for target in [
         "/.auth/login/done",
         "http://app.example/.auth/login/done",
+        APP_SCHEME,
         EXTERNAL,
         "https://client.example/cb/more?x=1",
     ] {
@@ -283,6 +304,20 @@ fn a_token_mode_login_delivers_only_to_the_done_page_or_an_allowed_external_url(
         assert_eq!(r.status, 400, "{target}");
         assert!(header(&r, "Location").is_none(), "{target}");
     }
+    // The SDK's scheme gets the token in the fragment.
+    let r = callback(
+        &m,
+        &idp,
+        &format!(
+            "session_mode=token&post_login_redirect_uri={}",
+            enc(APP_SCHEME)
+        ),
+    );
+    let location = header(&r, "Location").unwrap();
+    assert!(
+        location.starts_with(&format!("{APP_SCHEME}#token=")),
+        "{location}"
+    );
     // Without token mode, the same-origin targets stay fine.
     let r = login(&m, &format!("post_login_redirect_uri={}", enc("/x")), &[]);
     assert!(to_provider(&r));
