@@ -19,7 +19,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { hostsUnderTest } from './lib/hosts/index.js';
+import { hostsUnderTest, hostNames } from './lib/hosts/index.js';
 import * as nginx from './lib/hosts/nginx.js';
 import { startStack } from './lib/stack.js';
 import { scratchDir, removeScratch } from './lib/paths.js';
@@ -138,8 +138,8 @@ for (const host of hosts) {
 }
 
 // nginx and its proxy_cache, as a site would set it up
-const nginxSkip = nginx.available() ? false : 'nginx module not built';
-const hostNames = (process.env.EZAUTH_E2E_HOSTS || 'c').split(',');
+const nginxSkip = !hostNames().includes('nginx') ? 'nginx is not a host under test' : false;
+if (hostNames().includes('nginx') && !nginx.available()) throw new Error(`nginx is a host under test but ${nginx.NGINX_MODULE} is not built`);
 
 /** The lines native-host/nginx/README.md ("Caching") adds to a cached location. */
 const README_LINES = `
@@ -150,7 +150,7 @@ for (const [setup, extraLines] of [
   ['proxy_cache, nothing more', ''],
   ['proxy_cache as native-host/nginx/README.md shows it', README_LINES],
 ]) {
-  describe(`shared caches: nginx ${setup}`, { skip: hostNames.includes('nginx') ? nginxSkip : 'nginx not under test' }, () => {
+  describe(`shared caches: nginx ${setup}`, { skip: nginxSkip }, () => {
     let app;
     let s;
     let creds;
