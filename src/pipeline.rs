@@ -149,12 +149,24 @@ impl Module {
         let app_cors = app_headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("Access-Control-Allow-Origin"));
-        forward
+        let mut add: Vec<(String, String)> = forward
             .response_add
             .iter()
             .filter(|(n, _)| !(app_cors && n.starts_with("Access-Control-")))
             .cloned()
-            .collect()
+            .collect();
+        // A page made for a signed-in caller (identity headers are set exactly then: cookie,
+        // X-ZUMO-AUTH or bearer) must not be kept by a shared cache and served to the next
+        // client. An app that states its own cache policy keeps it: that was its choice.
+        let signed_in = !forward.set.is_empty();
+        if signed_in
+            && !app_headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("Cache-Control"))
+        {
+            add.push(("Cache-Control".into(), "private".into()));
+        }
+        add
     }
 
     fn process(&self, req: &Request, can_block: bool) -> Outcome {
@@ -272,9 +284,16 @@ impl Module {
             ProxyConvention::Standard => (Some("X-Forwarded-Host"), Some("X-Forwarded-Proto")),
             ProxyConvention::Custom => (fp.host_header.as_deref(), fp.proto_header.as_deref()),
         };
+        // The last value of the last line: a proxy appends its own to what the client sent
+        // (`X-Forwarded-Host: evil, good`, or a second header line), so only the value nearest
+        // to us is the trusted proxy's. An empty last value counts as none: Host is used.
         let forwarded = |name: Option<&str>| {
-            name.and_then(|n| req.header(n))
-                .and_then(|v| v.split(',').next())
+            let name = name?;
+            req.headers
+                .iter()
+                .rev()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.rsplit(',').next())
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };

@@ -100,6 +100,155 @@ fn forwarded_headers_count_only_when_configured() {
     assert!(!location(&r).contains("evil.example"));
 }
 
+/// The login redirect's `redirect_uri` origin, e.g. `https://front.example`, or the status of a
+/// refusal.
+fn callback_origin(m: &Module, headers: &[(&str, &str)]) -> Result<String, u16> {
+    let r = finished(run(m, "GET", "/.auth/login/idp", "http", headers));
+    if r.status != 302 {
+        return Err(r.status);
+    }
+    let url = url::Url::parse(&location(&r)).unwrap();
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let redirect = url::Url::parse(&redirect).unwrap();
+    Ok(redirect.origin().ascii_serialization())
+}
+
+/// A proxy appends its value to what the client sent (`X-Forwarded-Host: client, proxy`, or a
+/// header line of its own after the client's): only the last value is the trusted proxy's.
+#[test]
+fn forwarded_headers_count_by_their_last_value() {
+    let standard = module(
+        r#","httpSettings":{"requireHttps":false,"forwardProxy":{"convention":"Standard"}}"#,
+    );
+    let h = "X-Forwarded-Host";
+    let p = "X-Forwarded-Proto";
+    let host_cases: &[(&[(&str, &str)], &str)] = &[
+        (&[(h, "front.example")], "http://front.example"),
+        (
+            &[(h, "evil.example, front.example")],
+            "http://front.example",
+        ),
+        (&[(h, "evil.example,front.example")], "http://front.example"),
+        (
+            &[(h, " evil.example ,  front.example  ")],
+            "http://front.example",
+        ),
+        (
+            &[(h, "a.example, evil.example, front.example")],
+            "http://front.example",
+        ),
+        // the client's own line, then the proxy's
+        (
+            &[(h, "evil.example"), (h, "front.example")],
+            "http://front.example",
+        ),
+        (
+            &[(h, "evil.example"), ("x-forwarded-host", "front.example")],
+            "http://front.example",
+        ),
+        (
+            &[
+                ("X-FORWARDED-HOST", "evil.example, x.example"),
+                (h, "front.example"),
+            ],
+            "http://front.example",
+        ),
+        (
+            &[
+                (h, "evil.example"),
+                ("X-Other", "1"),
+                (h, "front.example:8443"),
+            ],
+            "http://front.example:8443",
+        ),
+        // an empty last value is none: never the client's earlier one, but Host
+        (&[(h, "evil.example,")], "http://app.example"),
+        (&[(h, "evil.example, ")], "http://app.example"),
+        (&[(h, "evil.example"), (h, "")], "http://app.example"),
+        (&[(h, "")], "http://app.example"),
+        (&[], "http://app.example"),
+    ];
+    for (headers, want) in host_cases {
+        let mut all = vec![("Host", "app.example")];
+        all.extend_from_slice(headers);
+        assert_eq!(
+            callback_origin(&standard, &all).as_deref(),
+            Ok(*want),
+            "{headers:?}"
+        );
+    }
+    let proto_cases: &[(&[(&str, &str)], &str)] = &[
+        (&[(p, "https")], "https://app.example"),
+        (&[(p, "http, https")], "https://app.example"),
+        (&[(p, "https, http")], "http://app.example"),
+        (&[(p, "https"), (p, "http")], "http://app.example"),
+        (&[(p, "http"), (p, "HTTPS")], "https://app.example"),
+        (&[(p, "https, ")], "http://app.example"),
+    ];
+    for (headers, want) in proto_cases {
+        assert_eq!(
+            callback_origin(&standard, headers).as_deref(),
+            Ok(*want),
+            "{headers:?}"
+        );
+    }
+    // a bad last value is refused, whatever came before it
+    for headers in [
+        &[(h, "front.example, evil/example")][..],
+        &[(h, "front.example"), (h, "a b")],
+        &[(p, "https, gopher")],
+        &[(p, "https"), (p, "ftp")],
+    ] {
+        assert_eq!(callback_origin(&standard, headers), Err(400), "{headers:?}");
+    }
+    // ...and a bad earlier value (the client's) does not matter
+    assert_eq!(
+        callback_origin(
+            &standard,
+            &[(h, "evil/x, front.example"), (p, "gopher, https")]
+        )
+        .as_deref(),
+        Ok("https://front.example")
+    );
+
+    // Custom headers the same way: a proxy that replaces the header leaves one value; one that
+    // appends leaves its own last
+    let custom = module(
+        r#","httpSettings":{"requireHttps":false,"forwardProxy":{"convention":"Custom","customHostHeaderName":"X-Original-Host","customProtoHeaderName":"X-Original-Proto"}}"#,
+    );
+    let oh = "X-Original-Host";
+    let op = "X-Original-Proto";
+    let custom_cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[(oh, "front.example"), (op, "https")],
+            "https://front.example",
+        ),
+        (
+            &[(oh, "evil.example, front.example")],
+            "http://front.example",
+        ),
+        (
+            &[(oh, "evil.example"), (oh, "front.example")],
+            "http://front.example",
+        ),
+        (&[(op, "http"), (op, "https")], "https://app.example"),
+        (&[(oh, "evil.example,")], "http://app.example"),
+        // the standard names mean nothing under Custom
+        (&[(h, "evil.example"), (p, "https")], "http://app.example"),
+    ];
+    for (headers, want) in custom_cases {
+        assert_eq!(
+            callback_origin(&custom, headers).as_deref(),
+            Ok(*want),
+            "{headers:?}"
+        );
+    }
+}
+
 #[test]
 fn require_https_redirects_plain_http() {
     let m = module(r#","globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}"#);

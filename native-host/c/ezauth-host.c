@@ -3,13 +3,17 @@
  * IIS runs a native module: OnBeginRequest before the application, OnSendResponse after.
  *
  *     ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]
+ *                 [-m MAX] [-p PER_IP] [-t HEADER_SECONDS] [-i IDLE_SECONDS]
  *
  * The application is an upstream HTTP server (-u) or, without -u, a built-in echo
  * application that answers with the request it saw as JSON. The host exists for tests,
  * demos and benchmarks; nginx is the production host.
  *
  * Built on libmicrohttpd with a thread per connection, so every call into the module,
- * blocking steps included, runs inline on the connection's own thread.
+ * blocking steps included, runs inline on the connection's own thread. A connection
+ * costs a thread, so slow clients (slowloris) are bounded: connections in all (-m) and
+ * per client address (-p), and a deadline for each request head (-t) that trickling
+ * bytes does not extend, unlike libmicrohttpd's idle timeout (-i).
  */
 
 #include <arpa/inet.h>
@@ -19,11 +23,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -41,8 +47,13 @@
  * 48 KiB leaves room above nginx's default limit (4 x 8 KiB) for split session cookies.
  */
 #define EH_MEMORY_LIMIT      (48 * 1024)
+/* defaults of -m, -p, -t, -i */
 #define EH_MAX_CONNECTIONS   1024
-#define EH_IDLE_TIMEOUT      60      /* seconds a keep-alive connection may sit idle */
+#define EH_MAX_PER_IP        64
+#define EH_HEADER_TIMEOUT    20      /* seconds for a request line and headers to arrive */
+#define EH_IDLE_TIMEOUT      60      /* seconds a connection may sit without a byte */
+/* how often the watchdog looks for request heads past their deadline */
+#define EH_WATCH_MS          250
 #define EH_CONNECT_TIMEOUT   10
 #define EH_UPSTREAM_TIMEOUT  60
 /* room for eh_printable(): 128 bytes, each at most "\xHH", and "..." */
@@ -105,14 +116,47 @@ typedef struct {
 } eh_addr_t;
 
 
+/*
+ * One open connection, from libmicrohttpd's connection-started notification to its
+ * connection-closed one, which comes before libmicrohttpd closes the socket: while the
+ * entry is listed (under eh_conns.lock), fd is this connection's socket.
+ */
+typedef struct eh_conn_s  eh_conn_t;
+
+struct eh_conn_s {
+    eh_conn_t      *prev;
+    eh_conn_t      *next;
+    int             fd;
+    unsigned        shut:1;
+    int64_t         deadline;     /* monotonic ms by which a request head must be in; 0: none */
+    char            addr[INET6_ADDRSTRLEN];
+};
+
+
+/* The open connections and the watchdog thread that enforces the head deadlines. */
+typedef struct {
+    pthread_mutex_t  lock;
+    pthread_cond_t   wake;
+    eh_conn_t        list;        /* sentinel of a circular list */
+    int              stop;
+    unsigned         header_timeout;
+    unsigned         idle_timeout;
+} eh_conns_t;
+
+
 static ezauth_module  *eh_module;
 static eh_log_conf_t   eh_log_conf;
 static eh_addr_t       eh_listen;
 static eh_addr_t       eh_upstream;
 static int             eh_have_upstream;
+static eh_conns_t      eh_conns = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .list = { &eh_conns.list, &eh_conns.list, -1, 0, 0, "" },
+};
 
 
 static void eh_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int64_t eh_now_ms(void);
 
 
 static void
@@ -163,13 +207,45 @@ eh_log_module(void *userdata, ezauth_log_level level, ezauth_str message)
 }
 
 
+/*
+ * libmicrohttpd's own messages. Under a flood it logs one line per connection (over -m or
+ * -p, closed for its request head's deadline), so a message repeated within the same
+ * second is left out and counted, and the count comes with its next line.
+ */
 static void
 eh_log_mhd(void *cls, const char *fmt, va_list ap)
 {
+    static pthread_mutex_t   lock = PTHREAD_MUTEX_INITIALIZER;
+    static const char       *last;
+    static int64_t           second;
+    static unsigned          left_out;
+    int64_t                  now;
+    unsigned                 n;
+
     (void) cls;
+
+    now = eh_now_ms() / 1000;
+
+    pthread_mutex_lock(&lock);
+
+    if (fmt == last && now == second) {
+        left_out++;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+
+    n = (fmt == last) ? left_out : 0;
+    left_out = (fmt == last) ? 0 : left_out;
+    last = fmt;
+    second = now;
+
+    pthread_mutex_unlock(&lock);
 
     /* libmicrohttpd's messages carry their own newline */
     flockfile(stderr);
+    if (n) {
+        fprintf(stderr, "ezauth-host: mhd: (%u repeats of the next line left out)\n", n);
+    }
     fputs("ezauth-host: mhd: ", stderr);
     vfprintf(stderr, fmt, ap);
     funlockfile(stderr);
@@ -581,26 +657,73 @@ eh_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t ke
 
 
 /*
- * The first request header that may not pass (RFC 9110 5.1, 5.5): a name that is not a
- * token (a space or control byte in it; an obs-fold line, which libmicrohttpd glues to a
- * name), or a value with CR, LF or NUL.
+ * Was this header continued by an obs-fold line (CRLF, then SP or HTAB)? RFC 9112 5.2 lets
+ * a server refuse those (400), and lenient backends read "X-A: b\r\n X-MS-...: v" as a
+ * second header. libmicrohttpd 0.9 parses each header line in place, "name\0", the blanks
+ * after the colon, then the value; a fold line it glues to the previous header's name,
+ * which it copies elsewhere in the connection's memory pool ("X-A: b\r\n c" is handed
+ * over as "X-Ac: b"; "X-A: b\r\n \r\n" as "X-A: b"). So a header whose value does not
+ * follow its own name that way was folded, whatever the fold line held. Both views point
+ * into one pool of EH_MEMORY_LIMIT bytes, so the bytes between them are readable.
+ */
+static int
+eh_folded(const char *key, size_t key_size, const char *value)
+{
+    uintptr_t    k, v;
+    const char  *p;
+
+    if (value == NULL) {
+        return 0;
+    }
+
+    k = (uintptr_t) key + key_size + 1;
+    v = (uintptr_t) value;
+
+    if (v < k || v - k >= EH_MEMORY_LIMIT || key[key_size] != '\0') {
+        return 1;
+    }
+
+    for (p = key + key_size + 1; p < value; p++) {
+        if (*p != ' ' && *p != '\t') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+typedef struct {
+    ezauth_str   name;
+    const char  *why;
+} eh_bad_header_t;
+
+
+/*
+ * The first request header that may not pass (RFC 9110 5.1, 5.5; RFC 9112 5.2): a name
+ * that is not a token (a space or control byte in it; a leading space), a header continued
+ * by an obs-fold line, or a value with CR, LF or NUL.
  */
 static enum MHD_Result
 eh_find_bad_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
     const char *value, size_t value_size)
 {
-    ezauth_str  *bad = cls;
-    ezauth_str   name = eh_str(key, key_size);
+    eh_bad_header_t  *bad = cls;
+    ezauth_str        name = eh_str(key, key_size);
 
     (void) kind;
 
-    if (!eh_token(name)
-        || (value != NULL
-            && (memchr(value, '\0', value_size) != NULL
-                || memchr(value, '\r', value_size) != NULL
-                || memchr(value, '\n', value_size) != NULL)))
-    {
-        *bad = name;
+    bad->why = eh_folded(key, key_size, value) ? "continued by an obs-fold line"
+               : !eh_token(name) ? "not a token"
+               : (value != NULL
+                  && (memchr(value, '\0', value_size) != NULL
+                      || memchr(value, '\r', value_size) != NULL
+                      || memchr(value, '\n', value_size) != NULL)) ? "CR, LF or NUL in its value"
+               : NULL;
+
+    if (bad->why) {
+        /* a folded name holds the fold line's text: NULL, so that it is never logged */
+        bad->name = eh_folded(key, key_size, value) ? eh_str(NULL, 0) : name;
         return MHD_NO;
     }
 
@@ -1511,6 +1634,243 @@ done:
 }
 
 
+/* slow clients: request head deadlines */
+
+static int64_t
+eh_now_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+typedef enum {
+    EH_HEAD_OPENED,     /* a new connection: its first request head is due */
+    EH_HEAD_LINE,       /* a request line is in: its headers are due */
+    EH_HEAD_DONE,       /* the head is in: no deadline while the request runs */
+    EH_HEAD_NEXT        /* a response is done: the next request is due (keep-alive) */
+} eh_head_t;
+
+
+/*
+ * Moves a connection's deadline. The first request head is due header_timeout seconds
+ * after the connection opens. On a kept-alive connection the next request may start up
+ * to idle_timeout seconds after the previous response, and its headers are due
+ * header_timeout seconds after its request line. Each deadline is fixed when set: bytes
+ * that trickle in do not extend it.
+ */
+static void
+eh_head_deadline(eh_conn_t *conn, eh_head_t what)
+{
+    int64_t  now, due;
+
+    if (conn == NULL) {
+        return;
+    }
+
+    now = eh_now_ms();
+
+    pthread_mutex_lock(&eh_conns.lock);
+
+    switch (what) {
+
+    case EH_HEAD_OPENED:
+        conn->deadline = eh_conns.header_timeout
+                         ? now + (int64_t) eh_conns.header_timeout * 1000 : 0;
+        break;
+
+    case EH_HEAD_LINE:
+        if (eh_conns.header_timeout) {
+            due = now + (int64_t) eh_conns.header_timeout * 1000;
+            if (conn->deadline == 0 || due < conn->deadline) {
+                conn->deadline = due;
+            }
+        }
+        break;
+
+    case EH_HEAD_DONE:
+        conn->deadline = 0;
+        break;
+
+    case EH_HEAD_NEXT:
+        conn->deadline = (eh_conns.header_timeout && eh_conns.idle_timeout)
+                         ? now + (int64_t) eh_conns.idle_timeout * 1000 : 0;
+        break;
+    }
+
+    pthread_mutex_unlock(&eh_conns.lock);
+}
+
+
+static eh_conn_t *
+eh_conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo  *ci;
+
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+
+static void
+eh_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+    eh_conn_t                       *conn;
+    const union MHD_ConnectionInfo  *ci;
+
+    (void) cls;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn = calloc(1, sizeof(eh_conn_t));
+
+        if (conn == NULL || ci == NULL) {
+            /* the connection goes on without a head deadline; the idle timeout holds */
+            eh_log("no memory to watch a connection's request head");
+            free(conn);
+            return;
+        }
+
+        conn->fd = ci->connect_fd;
+        eh_client_addr(c, conn->addr, sizeof(conn->addr));
+        eh_head_deadline(conn, EH_HEAD_OPENED);
+
+        pthread_mutex_lock(&eh_conns.lock);
+        conn->prev = eh_conns.list.prev;
+        conn->next = &eh_conns.list;
+        eh_conns.list.prev->next = conn;
+        eh_conns.list.prev = conn;
+        pthread_mutex_unlock(&eh_conns.lock);
+
+        *socket_context = conn;
+        return;
+    }
+
+    conn = *socket_context;
+    if (conn == NULL) {
+        return;
+    }
+
+    /* before libmicrohttpd closes the socket: the watchdog never touches a reused fd */
+    pthread_mutex_lock(&eh_conns.lock);
+    conn->prev->next = conn->next;
+    conn->next->prev = conn->prev;
+    pthread_mutex_unlock(&eh_conns.lock);
+
+    free(conn);
+    *socket_context = NULL;
+}
+
+
+/*
+ * Every EH_WATCH_MS, shuts down the sockets of connections whose request head is past
+ * its deadline; the connection's own thread then reads the end of the stream and
+ * libmicrohttpd closes the connection (and frees its place under -m and -p).
+ */
+static void *
+eh_watchdog(void *arg)
+{
+    char              addr[INET6_ADDRSTRLEN];
+    int64_t           now;
+    unsigned          n;
+    eh_conn_t        *conn;
+    struct timespec   until;
+
+    (void) arg;
+
+    pthread_mutex_lock(&eh_conns.lock);
+
+    while (!eh_conns.stop) {
+        now = eh_now_ms();
+        n = 0;
+
+        for (conn = eh_conns.list.next; conn != &eh_conns.list; conn = conn->next) {
+            if (conn->deadline == 0 || conn->shut || now < conn->deadline) {
+                continue;
+            }
+
+            (void) shutdown(conn->fd, SHUT_RDWR);
+            conn->shut = 1;
+
+            if (n++ == 0) {
+                memcpy(addr, conn->addr, sizeof(addr));
+            }
+        }
+
+        if (n) {
+            pthread_mutex_unlock(&eh_conns.lock);
+            eh_log("closed %u connection%s (the first from %s) whose request head was not "
+                   "complete within %u s", n, n == 1 ? "" : "s", addr[0] ? addr : "?",
+                   eh_conns.header_timeout);
+            pthread_mutex_lock(&eh_conns.lock);
+        }
+
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += EH_WATCH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+
+        while (!eh_conns.stop
+               && pthread_cond_timedwait(&eh_conns.wake, &eh_conns.lock, &until) == 0)
+        {
+            /* woken early, but not to stop: wait out the period */
+        }
+    }
+
+    pthread_mutex_unlock(&eh_conns.lock);
+
+    return NULL;
+}
+
+
+static int
+eh_watchdog_start(pthread_t *tid)
+{
+    int                 rc;
+    pthread_condattr_t  attr;
+
+    if (eh_conns.header_timeout == 0) {
+        return 0;
+    }
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&eh_conns.wake, &attr);
+    pthread_condattr_destroy(&attr);
+
+    if (rc != 0) {
+        return -1;
+    }
+
+    rc = pthread_create(tid, NULL, eh_watchdog, NULL);
+    if (rc != 0) {
+        pthread_cond_destroy(&eh_conns.wake);
+        return -1;
+    }
+
+    return 1;
+}
+
+
+static void
+eh_watchdog_stop(pthread_t tid)
+{
+    pthread_mutex_lock(&eh_conns.lock);
+    eh_conns.stop = 1;
+    pthread_cond_signal(&eh_conns.wake);
+    pthread_mutex_unlock(&eh_conns.lock);
+
+    pthread_join(tid, NULL);
+    pthread_cond_destroy(&eh_conns.wake);
+}
+
+
 /* libmicrohttpd callbacks */
 
 /*
@@ -1526,7 +1886,9 @@ eh_uri_cb(void *cls, const char *uri, struct MHD_Connection *c)
     eh_request_t  *r;
 
     (void) cls;
-    (void) c;
+
+    /* the request line is in: its headers are due */
+    eh_head_deadline(eh_conn_of(c), EH_HEAD_LINE);
 
     r = calloc(1, sizeof(eh_request_t));
     if (r == NULL) {
@@ -1579,8 +1941,10 @@ eh_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     eh_request_t  *r = *con_cls;
 
     (void) cls;
-    (void) c;
     (void) toe;
+
+    /* a kept-alive connection waits for its next request, within the idle timeout */
+    eh_head_deadline(eh_conn_of(c), EH_HEAD_NEXT);
 
     if (r) {
         eh_buf_free(&r->body);
@@ -1615,12 +1979,12 @@ static enum MHD_Result
 eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-    char           buf[EH_PRINTABLE];
-    size_t         n;
-    ezauth_str     bad;
-    const char    *cl;
-    const uint8_t *cut;
-    eh_request_t  *r = *con_cls;
+    char             buf[EH_PRINTABLE];
+    size_t           n;
+    const char      *cl;
+    const uint8_t   *cut;
+    eh_request_t    *r = *con_cls;
+    eh_bad_header_t  bad;
 
     (void) cls;
     (void) url;
@@ -1632,16 +1996,26 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
     if (!r->started) {
         r->started = 1;
 
+        /* the head is in: the request runs with no deadline but the idle timeout */
+        eh_head_deadline(eh_conn_of(c), EH_HEAD_DONE);
+
         /* before the module is called, and before any body is read */
-        bad = eh_str(NULL, 0);
+        bad.why = NULL;
         (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_find_bad_header, &bad);
-        if (bad.ptr != NULL) {
+        if (bad.why != NULL && bad.name.ptr == NULL) {
+            /* the name holds the fold line's text, which may be a value: not logged */
+            eh_log("refused a request with a header %s", bad.why);
+            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
+        }
+
+        if (bad.why != NULL) {
             /* libmicrohttpd glues an obs-fold line, value and all, to a name: cut at ':' */
-            cut = memchr(bad.ptr, ':', bad.len);
-            eh_log("refused a request with an invalid header \"%s\"%s",
-                   eh_printable(eh_str(bad.ptr, cut ? (size_t) (cut - bad.ptr) : bad.len),
+            cut = memchr(bad.name.ptr, ':', bad.name.len);
+            eh_log("refused a request with an invalid header \"%s\"%s: %s",
+                   eh_printable(eh_str(bad.name.ptr,
+                                       cut ? (size_t) (cut - bad.name.ptr) : bad.name.len),
                                 buf, sizeof(buf)),
-                   cut ? " (cut at its ':')" : "");
+                   cut ? " (cut at its ':')" : "", bad.why);
             return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
         }
 
@@ -1753,18 +2127,50 @@ eh_usage(void)
 {
     fprintf(stderr,
             "usage: ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]\n"
+            "                   [-m MAX] [-p PER_IP] [-t SECONDS] [-i SECONDS]\n"
             "  -l  address to listen on (port 0 picks a free one)\n"
             "  -c  authsettingsV2 JSON configuration of the ezauth module\n"
             "  -u  upstream application; without it a built-in echo app answers\n"
-            "  -v  also print the module's DEBUG log lines\n");
+            "  -v  also print the module's DEBUG log lines\n"
+            "  -m  connections open at once, in all (default %u); more are closed at once\n"
+            "  -p  connections open at once from one client address (default %u; 0: no limit)\n"
+            "  -t  seconds for a request line and headers to arrive, however slowly the bytes\n"
+            "      come (default %u; 0: no limit)\n"
+            "  -i  seconds a connection may stay silent, and a kept-alive one may wait for\n"
+            "      its next request (default %u; 0: no limit)\n",
+            EH_MAX_CONNECTIONS, EH_MAX_PER_IP, EH_HEADER_TIMEOUT, EH_IDLE_TIMEOUT);
+}
+
+
+/* A number option: digits only, min..max; -1 when it is not. */
+static long
+eh_number(const char *s, long min, long max)
+{
+    long   n;
+    char  *end;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+
+    errno = 0;
+    n = strtol(s, &end, 10);
+
+    if (errno != 0 || *end != '\0' || n < min || n > max) {
+        return -1;
+    }
+
+    return n;
 }
 
 
 int
 main(int argc, char **argv)
 {
-    int                             ch, sig;
+    int                             ch, sig, watching;
+    long                            max_conns, per_ip, n;
     unsigned                        flags;
+    pthread_t                       watchdog;
     const char                     *listen, *config, *upstream;
     sigset_t                        set;
     siginfo_t                       si;
@@ -1784,14 +2190,30 @@ main(int argc, char **argv)
     listen = NULL;
     config = NULL;
     upstream = NULL;
+    max_conns = EH_MAX_CONNECTIONS;
+    per_ip = EH_MAX_PER_IP;
+    eh_conns.header_timeout = EH_HEADER_TIMEOUT;
+    eh_conns.idle_timeout = EH_IDLE_TIMEOUT;
 
-    while ((ch = getopt(argc, argv, "l:c:u:vh")) != -1) {
+    while ((ch = getopt(argc, argv, "l:c:u:vm:p:t:i:h")) != -1) {
+        n = 0;
+
         switch (ch) {
         case 'l': listen = optarg; break;
         case 'c': config = optarg; break;
         case 'u': upstream = optarg; break;
         case 'v': eh_log_conf.verbose = 1; break;
+        case 'm': n = max_conns = eh_number(optarg, 1, 65535); break;
+        case 'p': n = per_ip = eh_number(optarg, 0, 65535); break;
+        case 't': n = eh_number(optarg, 0, 86400); eh_conns.header_timeout = (unsigned) n; break;
+        case 'i': n = eh_number(optarg, 0, 86400); eh_conns.idle_timeout = (unsigned) n; break;
         default:  eh_usage(); return ch == 'h' ? 0 : 1;
+        }
+
+        if (n < 0) {
+            eh_log("bad value \"%s\" for -%c", optarg, ch);
+            eh_usage();
+            return 1;
         }
     }
 
@@ -1848,11 +2270,21 @@ main(int argc, char **argv)
                          MHD_OPTION_URI_LOG_CALLBACK, eh_uri_cb, NULL,
                          MHD_OPTION_NOTIFY_COMPLETED, eh_completed, NULL,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) EH_MEMORY_LIMIT,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned) EH_MAX_CONNECTIONS,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) EH_IDLE_TIMEOUT,
+                         MHD_OPTION_NOTIFY_CONNECTION, eh_notify_connection, NULL,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned) max_conns,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) per_ip,
+                         MHD_OPTION_CONNECTION_TIMEOUT, eh_conns.idle_timeout,
                          MHD_OPTION_END);
     if (d == NULL) {
         eh_log("cannot listen on %s", listen);
+        ezauth_module_free(eh_module);
+        return 1;
+    }
+
+    watching = eh_watchdog_start(&watchdog);
+    if (watching < 0) {
+        eh_log("cannot start the thread that enforces request head deadlines");
+        MHD_stop_daemon(d);
         ezauth_module_free(eh_module);
         return 1;
     }
@@ -1876,6 +2308,10 @@ main(int argc, char **argv)
 
     /* stops accepting, closes connections and joins their threads: no request is in flight */
     MHD_stop_daemon(d);
+
+    if (watching) {
+        eh_watchdog_stop(watchdog);
+    }
     ezauth_module_free(eh_module);
 
     return 0;

@@ -162,6 +162,8 @@ static void ngx_http_ezauth_cleanup(void *data);
 static void ngx_http_ezauth_outcome_cleanup(void *data);
 
 static ngx_int_t ngx_http_ezauth_header_filter(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ezauth_adds(ezauth_outcome *outcome,
+    const char *name);
 static ngx_int_t ngx_http_ezauth_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -1964,7 +1966,46 @@ ngx_http_ezauth_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    /*
+     * The library adds a Cache-Control ("private") to a signed-in caller's
+     * response whose application set none. nginx's own cache (proxy_cache
+     * and friends) judges the upstream's headers, not ours, but decides after
+     * this filter: it must not keep that response either.
+     */
+
+    if (r->upstream && ngx_http_ezauth_adds(ctx->outcome, "Cache-Control")) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ezauth: a signed-in response, not cacheable");
+        r->upstream->cacheable = 0;
+    }
+
     return ngx_http_next_header_filter(r);
+}
+
+
+/* does the library add a header of that name to the application's response? */
+
+static ngx_uint_t
+ngx_http_ezauth_adds(ezauth_outcome *outcome, const char *name)
+{
+    size_t         i, n, len;
+    ezauth_header  eh;
+
+    len = ngx_strlen(name);
+    n = ezauth_outcome_header_count(outcome, EZAUTH_HEADERS_RESPONSE_ADD);
+
+    for (i = 0; i < n; i++) {
+        if (ezauth_outcome_header(outcome, EZAUTH_HEADERS_RESPONSE_ADD, i, &eh)
+            == EZAUTH_OK
+            && eh.name.len == len
+            && ngx_strncasecmp((u_char *) eh.name.ptr, (u_char *) name, len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

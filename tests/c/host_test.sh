@@ -1,7 +1,8 @@
 #!/bin/sh
 # Smoke test of the C host: starts ezauth-host (echo app, minimal configuration) on a free
 # loopback port and checks it with curl, and with raw bytes from python3 where curl cannot
-# send them (identity headers with non-UTF-8 values, obs-fold lines, control bytes in names).
+# send them (identity headers with non-UTF-8 values, obs-fold lines, control bytes in names),
+# and with a slowloris of 1,100 connections trickling request heads (section 10).
 #
 #     tests/c/host_test.sh [path/to/ezauth-host]
 #
@@ -74,6 +75,22 @@ INVALID = [b" X-MS-CLIENT-PRINCIPAL-NAME: forged\r\n",
            b"X-MS\x7f: forged\r\n",
            b"X-M\xffS-TOKEN-AAD-ACCESS-TOKEN: forged\r\n",
            b"X(MS): forged\r\n"]
+# obs-fold lines (CRLF, then SP or HTAB): libmicrohttpd glues them to the previous name,
+# which the host notices whatever the fold holds. Every fold kind after every base header,
+# with a reserved header line in many spellings, a bare token, or nothing
+FOLDS = [b" ", b"\t", b"   ", b" \t", b"\t "]
+BASES = [b"X-A: b", b"X-A:", b"Accept: */*", b"Cookie: a=b", b"X-MS-CLIENT: b"]
+PAYLOADS = [b"X-MS-CLIENT-PRINCIPAL-NAME: forged", b"x-ms-client-principal-name:forged",
+            b"X_MS_CLIENT_PRINCIPAL_NAME: forged", b"X-Ms-Client-Principal: forged",
+            b"X-MS-TOKEN-AAD-ACCESS-TOKEN: forged", b"x_ms_token_aad_id_token: forged",
+            b"-PRINCIPAL-NAME", b"forged", b""]
+INVALID += [base + b"\r\n" + fold + payload + b"\r\n"
+            for base in BASES for fold in FOLDS for payload in PAYLOADS]
+# several folds in a row, and a fold of a fold
+INVALID += [b"X-A: b\r\n c\r\n\tX-MS-CLIENT-PRINCIPAL-NAME: forged\r\n",
+            b"X-A: b\r\n X-MS-CLIENT-PRINCIPAL-NAME: forged\r\n X-MS-TOKEN-AAD-ID-TOKEN: forged\r\n",
+            b"X-A: b\r\n \r\n \r\n\t\r\n",
+            b"X-MS-CLIENT-PRINCIPAL-NAME: forged\r\n X-MS-CLIENT-PRINCIPAL-ID: forged\r\n"]
 
 
 def reserved(name):
@@ -139,18 +156,184 @@ elif mode == "recorded":
            "%d" % data.count(b" HTTP/1.1\r\n"))
 EOF
 
-# raw CHECK ARGS...: runs raw.py, counting its ok/FAIL lines
-raw() {
-    python3 "$TMP/raw.py" "$@" > "$TMP/raw.out" 2>&1 ||
-        echo "FAIL raw.py $1 exited with $?" >> "$TMP/raw.out"
+# The slow clients (section 10)
+cat > "$TMP/slow.py" <<'EOF'
+# slow.py PORT HOLD SPREAD: a slowloris against the host, and ordinary clients beside it.
+#
+# HOLD connections trickle a request head, one byte per open connection every 0.3 s: a
+# third from their first byte, a third after half a request line, the rest after a whole
+# request line and half a header. They come from 127.0.0.1 (SPREAD 1) or from SPREAD
+# addresses 127.0.1.x (all of 127/8 is loopback). With SPREAD 1, five more clients from
+# 127.0.0.9 complete a request first and then trickle the next one on the same connection,
+# and meanwhile one request each from 127.0.0.2 to 127.0.0.6 must be answered 200.
+# Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
+import resource, select, socket, sys, threading, time
+
+port, hold, spread = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+SOURCES = ["127.0.0.1"] if spread == 1 else ["127.0.1.%d" % (i + 1) for i in range(spread)]
+KEEPALIVE = 5 if spread == 1 else 0
+NORMAL = ["127.0.0.%d" % i for i in range(2, 7)] if spread == 1 else []
+LIMIT_S = 90
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+want = hold + KEEPALIVE + 64
+if soft < want:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+
+
+def report(ok, desc, detail=""):
+    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:300]), flush=True)
+
+
+def connect(src):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_response(s):
+    """One response, framed by Content-Length; (status, bytes) or (0, what came)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(body) < length:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        body += d
+    return int(head[9:12]), head
+
+
+# what each slow connection still has to send, a byte per round
+LINE = b"GET /slow HTTP/1.1\r\n"
+HEAD = b"Host: 127.0.0.1\r\nX-Slow: " + b"a" * 4000
+slow = []          # [socket, bytes left]
+refused_at_connect = 0
+for i in range(hold):
+    try:
+        s = connect(SOURCES[i % spread])
+    except OSError:
+        refused_at_connect += 1
+        continue
+    first, rest = [(b"", LINE + HEAD), (LINE[:9], LINE[9:] + HEAD), (LINE + HEAD[:20], HEAD[20:])][i % 3]
+    try:
+        if first:
+            s.sendall(first)
+    except OSError:
+        pass
+    s.setblocking(False)
+    slow.append([s, rest])
+
+kept = len(slow)
+for i in range(KEEPALIVE):
+    try:
+        s = connect("127.0.0.9")
+        s.sendall(b"GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status = read_response(s)[0]
+    except OSError as e:
+        status = str(e)
+    report(status == 200, "keep-alive client %d: its first request is answered 200" % i, "got %r" % (status,))
+    if status == 200:
+        s.setblocking(False)
+        slow.append([s, LINE + HEAD])
+
+normal = {}
+
+
+def ordinary():
+    for src in NORMAL:
+        try:
+            s = connect(src)
+            s.settimeout(30)
+            s.sendall(b"GET /normal HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            normal[src] = read_response(s)[0]
+            s.close()
+        except OSError as e:
+            normal[src] = "%s" % e
+
+
+t = threading.Thread(target=ordinary, daemon=True)
+t.start()
+
+poller = select.poll()
+by_fd = {}
+for c in slow:
+    by_fd[c[0].fileno()] = c
+    poller.register(c[0], select.POLLIN)
+open_ = set(by_fd)
+answered = 0
+started = time.monotonic()
+
+
+def closed(fd):
+    c = by_fd[fd]
+    poller.unregister(fd)
+    c[0].close()
+    open_.discard(fd)
+
+
+while (open_ or t.is_alive()) and time.monotonic() - started < LIMIT_S:
+    for fd, ev in poller.poll(300):
+        if fd not in open_:
+            continue
+        try:
+            d = by_fd[fd][0].recv(65536)
+        except OSError:
+            d = b""
+        if d:
+            answered += 1
+        closed(fd)
+    for fd in list(open_):
+        c = by_fd[fd]
+        if not c[1]:
+            continue
+        try:
+            c[0].send(c[1][:1])
+            c[1] = c[1][1:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed(fd)
+
+t.join(1)
+for src in NORMAL:
+    got = normal.get(src, "no answer")
+    report(got == 200, "while %d slow connections from 127.0.0.1 trickle bytes, a request from %s is answered 200"
+           % (hold, src), "got %r" % (got,))
+where = "127.0.0.1" if spread == 1 else "%d addresses" % spread
+report(not open_, "every slow connection from %s (%d, %d of them kept-alive after a first request) is closed "
+       "by the host while its client goes on sending" % (where, len(slow), len(slow) - kept),
+       "%d still open after %d s" % (len(open_), LIMIT_S))
+report(answered == 0, "the host closes slow connections without answering them", "%d answered" % answered)
+report(refused_at_connect == 0, "the kernel accepted every TCP connection (the host decides)",
+       "%d refused" % refused_at_connect)
+EOF
+
+# py SCRIPT ARGS...: runs $TMP/SCRIPT.py, counting its ok/FAIL lines
+py() {
+    script=$1; shift
+    python3 "$TMP/$script.py" "$@" > "$TMP/py.out" 2>&1 ||
+        echo "FAIL $script.py $1 exited with $?" >> "$TMP/py.out"
     while IFS= read -r line; do
         case $line in
             "ok   "*) ok "${line#ok   }" ;;
             "FAIL "*) fail "${line#FAIL }" ;;
-            *)        fail "raw.py $1: $line" ;;
+            *)        fail "$script.py $1: $line" ;;
         esac
-    done < "$TMP/raw.out"
+    done < "$TMP/py.out"
 }
+
+raw() { py raw "$@"; }
 
 # Port 0: the host binds a free port and prints it, so there is no race for one.
 "$HOST_BIN" -l 127.0.0.1:0 -c "$TMP/auth.json" > "$TMP/stdout" 2> "$TMP/stderr" &
@@ -252,6 +435,9 @@ raw invalid "$port"
 check "the host logs the refused header name" \
     grep -qF 'refused a request with an invalid header "\x20X-MS-CLIENT-PRINCIPAL-NAME"' \
     "$TMP/stderr"
+check "the host logs a folded header as such" \
+    grep -qF 'refused a request with a header continued by an obs-fold line' \
+    "$TMP/stderr"
 if grep -q forged "$TMP/stderr"; then
     fail "no header value reaches the log" "$(grep forged "$TMP/stderr" | head -3)"
 else
@@ -351,6 +537,11 @@ EOF
     raw reserved "${BASE##*:}" proxied
     raw recorded "$TMP/up.all" 57
 
+    # names that are not tokens, obs-fold lines: 400, and nothing reaches the upstream
+    : > "$TMP/up.all"
+    raw invalid "${BASE##*:}"
+    raw recorded "$TMP/up.all" 0
+
     kill "$UP_PID" 2>/dev/null
     wait "$UP_PID" 2>/dev/null
     UP_PID=
@@ -433,6 +624,69 @@ else
     check "shim: SIGTERM stops the host with status 0 (got $rc)" [ "$rc" = 0 ]
     PID=
 fi
+
+# 10. slow clients (slowloris). Connections are limited in all (-m) and per client address
+# (-p, default 64), and a request head is due -t seconds after the connection opens (or
+# after its request line, on a kept-alive connection), however slowly its bytes come.
+for bad in "-t x" "-t -1" "-p -1" "-m 0" "-i 99999999" "-m 12ab"; do
+    # shellcheck disable=SC2086
+    "$HOST_BIN" -l 127.0.0.1:0 -c "$TMP/auth.json" $bad > /dev/null 2> "$TMP/bad.err"
+    rc=$?
+    check "a bad option value ($bad) is refused at startup with status 1 (got $rc)" \
+        sh -c "[ $rc = 1 ] && grep -q 'bad value' '$TMP/bad.err'"
+done
+
+# start_slow NAME ARGS...: a host with those options, its stderr in $TMP/NAME.err
+start_slow() {
+    name=$1; shift
+    "$HOST_BIN" -l 127.0.0.1:0 -c "$TMP/auth.json" "$@" > "$TMP/$name.out" 2> "$TMP/$name.err" &
+    PID=$!
+    i=0
+    while ! grep -q '^listening on http://' "$TMP/$name.out" 2>/dev/null && [ $i -lt 200 ]; do
+        i=$((i + 1))
+        sleep 0.05
+    done
+    BASE=$(sed -n 's/^listening on \(http:\/\/.*\)$/\1/p' "$TMP/$name.out")
+}
+
+# how many connections the host closed for their request head's deadline
+head_closed() {
+    sed -n 's/^ezauth-host: closed \([0-9]*\) connections* .*request head was not complete.*/\1/p' \
+        "$TMP/$1.err" | awk '{ n += $1 } END { print n + 0 }'
+}
+
+stop_slow() {
+    check "$1: host still alive" kill -0 "$PID"
+    code=$($CURL -o /dev/null -w '%{http_code}' "$BASE/after-slow")
+    check "$1: host answers once the slow clients are gone (got $code)" [ "$code" = 200 ]
+    kill -TERM "$PID"
+    wait "$PID"
+    rc=$?
+    check "$1: SIGTERM stops the host with status 0 (got $rc)" [ "$rc" = 0 ]
+    PID=
+    cat "$TMP/$1.err" >> "$TMP/stderr"
+}
+
+# 1,100 slow connections from 127.0.0.1 against the default limits: one address gets 64,
+# others are served beside them
+start_slow slow1 -t 3 -i 30
+py slow "${BASE##*:}" 1100 1
+n=$(head_closed slow1)
+check "per address: the host held at most 64 of 127.0.0.1's and the 5 kept-alive ones, and closed them for their deadline (closed $n)" \
+    [ "$n" -ge 5 -a "$n" -le 69 ]
+check "per address: the host logs the connections it refused over the limit" \
+    grep -q 'mhd: Server reached connection limit' "$TMP/slow1.err"
+stop_slow slow1
+
+# 300 slow connections from 30 addresses against -m 100: the host holds 100 at most
+start_slow slow2 -t 3 -m 100 -p 0
+py slow "${BASE##*:}" 300 30
+n=$(head_closed slow2)
+check "in all: the host held at most 100 slow connections, and closed them for their deadline (closed $n)" \
+    [ "$n" -ge 1 -a "$n" -le 100 ]
+check "in all: repeated libmicrohttpd lines are left out (one line a second at most)" \
+    sh -c "[ \$(grep -c 'Server reached connection limit' '$TMP/slow2.err') -le 10 ]"
+stop_slow slow2
 
 if [ "$FAILED" -ne 0 ]; then
     echo "# host stderr:"

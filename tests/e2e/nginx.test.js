@@ -8,7 +8,8 @@
 //   - request bodies: read for POSTs to /.auth/ (form_post callback, also from a temp file),
 //     refused with 413 over 64 KB (Content-Length or chunked), untouched for the application;
 //   - identity headers as raw bytes (values that are not UTF-8, names nginx calls invalid) never
-//     reach the upstream, not even by way of "error_page 413 = @app";
+//     reach the upstream, not even by way of "error_page 413 = @app", nor of an error_page after
+//     an early 500 (invalid headers from the library) or 503 (the thread pool's queue is full);
 //   - an internal redirect into another ezauth_config is judged again, into the same one not;
 //     subrequests (auth_request, SSI) into another configuration are refused;
 //   - headers from the library that are not valid are never written (an LD_PRELOAD shim).
@@ -873,6 +874,147 @@ describe('nginx removes identity headers itself, on raw bytes', { skip }, () => 
     const r = await rawExchange(s.port, Buffer.concat([head, chunked]));
     assert.equal(r.status, 413, r.bytes.toString('latin1').slice(0, 300));
     assertNothingForged(rec.take(), 'chunked');
+  });
+});
+
+// Every early return of the access phase (500: the library's request headers are not valid, or
+// the blocking step failed; 503: the thread pool's queue is full), sent on by an error_page, must
+// not carry a client's identity headers: they are removed before anything else happens.
+const EARLY_LOCATIONS = (up) => `
+        underscores_in_headers on;
+        ignore_invalid_headers off;
+        location /early/off/ { error_page 500 503 = @early_off; proxy_pass ${up}; }
+        location /early/same/ { error_page 500 503 = @early_same; proxy_pass ${up}; }
+        location /early/core413/off/ { client_max_body_size 1k; error_page 413 = @early_off; proxy_pass ${up}; }
+        location /early/core413/same/ { client_max_body_size 1k; error_page 413 = @early_same; proxy_pass ${up}; }
+        location @early_off { ezauth_config off; proxy_pass ${up}; }
+        location @early_same { proxy_pass ${up}; }
+`;
+
+/** Every forged name with two of its values (non-UTF-8 and plain), as header lines. */
+function forgedVariants() {
+  const out = [];
+  for (const name of FORGED_NAMES) for (const value of FORGED_VALUES.slice(0, 2)) out.push(forgedLine(name, value));
+  return out;
+}
+
+/**
+ * Sends every forged header to /early/off/ (the error page goes to an "ezauth_config off"
+ * location: it reaches the recorder, without them) and /early/same/ (judged again, fails again:
+ * nginx's own error page, nothing at the recorder).
+ */
+async function sendForgedThroughErrorPages(s, rec, status) {
+  let n = 0;
+  for (const line of forgedVariants()) {
+    const what = JSON.stringify(line.toString('latin1'));
+    rec.take();
+    const off = await rawExchange(s.port, rawGet(`/early/off/${n}`, [line, 'X-Kept: kept']));
+    const seenOff = rec.take();
+    assert.equal(off.status, 200, `${what}: the ${status} was not sent on to @early_off: ${off.bytes.toString('latin1').slice(0, 200)}`);
+    assert.equal(seenOff.length, 1, what);
+    assertNothingForged(seenOff, `${status} -> @early_off, ${what}`);
+    assert.ok(seenOff[0].head.includes('X-Kept: kept'), `${what}: other headers stay`);
+    const same = await rawExchange(s.port, rawGet(`/early/same/${n}`, [line]));
+    assert.equal(same.status, status, `${what}: ${same.bytes.toString('latin1').slice(0, 200)}`);
+    assertNothingForged(rec.take(), `${status} -> @early_same, ${what}`);
+    n += 1;
+  }
+  return n;
+}
+
+describe('nginx removes identity headers before an early 500, or nginx\'s own 413, that an error_page sends on', { skip }, () => {
+  // the library's headers to set on the request are made invalid (tests/c/header_shim.c): the
+  // access phase fails with 500
+  const SHIM = path.join(BUILD_DIR, 'libezauth_header_shim.so');
+  let s;
+  let rec;
+  let dir;
+  before(async () => {
+    assert.ok(fs.existsSync(SHIM), `${SHIM} missing: run 'make -C native-host'`);
+    rec = await startRecorder();
+    dir = scratchDir('early-500');
+    fs.writeFileSync(path.join(dir, 'extra'), '1:crlf');
+    s = await startStack(nginxWith({ serverConf: EARLY_LOCATIONS(`http://127.0.0.1:${rec.port}`) }), {
+      action: 'AllowAnonymous',
+      idp: 'none',
+      env: { LD_PRELOAD: SHIM, EZAUTH_TEST_EXTRA_HEADER: `@${path.join(dir, 'extra')}` },
+    });
+  });
+  after(async () => {
+    await s?.stop();
+    await rec?.close();
+    removeScratch(dir);
+  });
+
+  it(`${FORGED_NAMES.length} spellings x 2 values: never at the upstream, whichever location the error page takes them to`, async () => {
+    const n = await sendForgedThroughErrorPages(s, rec, 500);
+    assert.equal(n, FORGED_NAMES.length * 2);
+    assert.match(s.logs(), /the library gave an invalid request header/, 'the 500s came from the invalid library header');
+    assert.doesNotMatch(rec.requests.map((r) => r.head.toString('latin1')).join('\n'), /x-shim/i);
+  });
+
+  it('nginx\'s own 413 (client_max_body_size, before the access phase) sent on by an error_page: never at the upstream', async () => {
+    fs.writeFileSync(path.join(dir, 'extra'), '');
+    const body = Buffer.alloc(4096, 'b');
+    for (const where of ['off', 'same']) {
+      for (const line of forgedVariants()) {
+        const what = `${where}, ${JSON.stringify(line.toString('latin1'))}`;
+        rec.take();
+        const r = await rawExchange(s.port, rawGet(`/early/core413/${where}/x`, [line, 'X-Kept: kept'], { method: 'POST', body }));
+        const seen = rec.take();
+        assert.equal(r.status, 200, `${what}: ${r.bytes.toString('latin1').slice(0, 200)}`);
+        assert.equal(seen.length, 1, what);
+        assertNothingForged(seen, `nginx's 413 -> @early_${where}, ${what}`);
+        assert.ok(seen[0].head.includes('X-Kept: kept'), `${what}: other headers stay`);
+      }
+    }
+  });
+});
+
+describe('nginx removes identity headers before an early 503 (thread pool queue full) that an error_page sends on', { skip }, () => {
+  // the thread is held this long; the provider call timeout is raised above it
+  const DELAY_MS = 6000;
+  let s;
+  let rec;
+  before(async () => {
+    rec = await startRecorder();
+    // one thread, one place in its queue: a slow login callback holds the thread, one more
+    // blocking step waits in the queue, and every other one gets 503
+    s = await startStack(
+      nginxWith({
+        workers: 1,
+        mainConf: 'thread_pool tiny threads=1 max_queue=1;',
+        serverConf: `        ezauth_thread_pool tiny;\n${EARLY_LOCATIONS(`http://127.0.0.1:${rec.port}`)}`,
+      }),
+      { configure: (c) => ({ ...c, ezauth: { ...c.ezauth, httpTimeoutSeconds: 20 } }) },
+    );
+  });
+  after(async () => {
+    s?.idp?.hooks.reset();
+    await s?.stop();
+    await rec?.close();
+  });
+
+  it(`${FORGED_NAMES.length} spellings x 2 values: never at the upstream, whichever location the error page takes them to`, async () => {
+    const slowClient = s.client();
+    const { callback } = await s.signIn(slowClient, { login: 'frank', stopAtCallback: true });
+    s.idp.hooks.set({ tokenDelayMs: DELAY_MS });
+    const tokenCalls = s.idp.counters.token;
+    const slow = deliverCallback(slowClient, callback);
+    const waitEnd = Date.now() + 3000;
+    while (s.idp.counters.token === tokenCalls && Date.now() < waitEnd) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(s.idp.counters.token > tokenCalls, 'the callback never reached the token endpoint');
+
+    // the queue's one place: an anonymous navigation's login redirect (a blocking step)
+    const queued = request(s.at('/queued/page'));
+    await new Promise((r) => setTimeout(r, 200));
+
+    const n = await sendForgedThroughErrorPages(s, rec, 503);
+    assert.equal(n, FORGED_NAMES.length * 2);
+
+    assert.equal((await queued).status, 302, 'the queued login redirect was answered once the thread was free');
+    assert.equal((await slow).status, 302, 'the slow callback finished');
+    assert.match(s.logs(), /thread pool "tiny" queue overflow/, 'the 503s came from the full queue');
   });
 });
 

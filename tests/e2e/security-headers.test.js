@@ -7,10 +7,17 @@
 // exactly the module's own, as on a clean request), nor decode a forged principal. A host may
 // refuse such a request with 400 instead; an anonymous request on a protected path never reaches
 // the protected handler.
+//
+// Folded lines (RFC 9112 5.2 obs-fold: CRLF then SP or HTAB) and a first header line that starts
+// with whitespace: lenient backends read "X-A: b\r\n X-MS-CLIENT-PRINCIPAL-NAME: v" as a second
+// header, or trim the name. Every fold kind after every base header, with reserved header lines
+// in many spellings (and bare tokens that a parser may glue to a name), must get 400 from the
+// host and never reach the application.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { rawExchange } from './lib/raw.js';
 import { backendsUnderTest } from './lib/backends/index.js';
 import { startBackedStack, rawHttp, newCaseId, entriesFor, reservedHeaders, showEntries, esc, cookieOf, wireHeaders, isReservedName } from './lib/security.js';
 
@@ -139,6 +146,99 @@ for (const host of hosts) {
                 }
               });
             }
+          }
+        });
+      }
+    });
+  }
+}
+
+/** Fold kinds: what follows the CRLF that ends the previous line. */
+const FOLDS = { space: ' ', tab: '\t', 'three spaces': '   ', 'space, tab': ' \t', 'tab, space': '\t ' };
+/** Header lines the fold continues. */
+const FOLD_BASES = { 'X-A: b': ['X-A', 'b'], 'X-A: (empty)': ['X-A', ''], 'Accept: */*': ['Accept', '*/*'], 'X-MS-CLIENT: b': ['X-MS-CLIENT', 'b'] };
+/** What the fold line holds: a reserved header line in many spellings, or bare tokens. */
+const FOLD_PAYLOADS = {
+  'X-MS-CLIENT-PRINCIPAL': `X-MS-CLIENT-PRINCIPAL: ${F}`,
+  'x-ms-client-principal-name': 'x-ms-client-principal-name: mallory',
+  'X_MS_CLIENT_PRINCIPAL_ID, no blank': 'X_MS_CLIENT_PRINCIPAL_ID:mallory-oid',
+  'X-Ms-Client-Principal-Idp': 'X-Ms-Client-Principal-Idp: aad',
+  'x_ms_token_aad_access_token': 'x_ms_token_aad_access_token: mallory-token',
+  'a bare "-PRINCIPAL-NAME"': '-PRINCIPAL-NAME',
+  'a bare token': 'mallory',
+  nothing: '',
+};
+/** Several fold lines in a row. */
+const MULTI_FOLDS = {
+  'two reserved lines folded in turn': ['X-A', `b\r\n X-MS-CLIENT-PRINCIPAL-NAME: mallory\r\n\tX-MS-CLIENT-PRINCIPAL: ${F}`],
+  'a token, then a reserved line': ['X-A', 'b\r\n c\r\n X-MS-CLIENT-PRINCIPAL-ID: mallory-oid'],
+  'a reserved header folded into itself': ['X-MS-CLIENT-PRINCIPAL-NAME', 'mallory\r\n X-MS-CLIENT-PRINCIPAL-ID: mallory-oid'],
+  'empty fold lines': ['X-A', 'b\r\n \r\n\t\r\n '],
+};
+/** A first header line (right after the request line) that starts with whitespace. */
+const LEADING = {
+  'space, X-MS-CLIENT-PRINCIPAL-NAME': ' X-MS-CLIENT-PRINCIPAL-NAME: mallory',
+  'tab, X-MS-CLIENT-PRINCIPAL': `\tX-MS-CLIENT-PRINCIPAL: ${F}`,
+  'two spaces, x_ms_client_principal_id': '  x_ms_client_principal_id: mallory-oid',
+  'space, X-MS-TOKEN-AAD-ID-TOKEN': ' X-MS-TOKEN-AAD-ID-TOKEN: mallory-token',
+};
+const FOLD_REQUESTERS = {
+  'anonymous, excluded path': { target: '/public/fold.css', signedIn: false },
+  'signed in, protected path': { target: '/admin/fold', signedIn: true },
+};
+
+for (const host of hosts) {
+  for (const backendMod of backends) {
+    describe(`security: folded and space-prefixed header lines [${host.name} -> ${backendMod.name}]`, () => {
+      let env;
+      let cookie;
+      before(async () => {
+        env = await startBackedStack(host, backendMod);
+        const c = env.stack.client();
+        await env.stack.signIn(c, { login: 'alice' });
+        cookie = cookieOf(env.stack, c);
+      });
+      after(async () => {
+        await env?.stop();
+      });
+
+      /** The request gets 400 and nothing of it reaches the application. */
+      async function refused(what, send, caseId) {
+        const res = await send();
+        const seen = await entriesFor(env.backend, caseId);
+        const described = `${what} -> ${res.describe ? res.describe() : res.head.toString('latin1').split('\r\n')[0]}; the app saw ${showEntries(seen)}`;
+        assert.equal(seen.length, 0, `a request with a folded or space-prefixed header line reached the app: ${described}`);
+        assert.equal(res.status, 400, `expected 400: ${described}`);
+      }
+
+      for (const [who, r] of Object.entries(FOLD_REQUESTERS)) {
+        const lines = (caseId, extra) => [['X-Sec-Case', caseId], ...(r.signedIn ? [['Cookie', cookie]] : []), ...extra];
+
+        it(`${who}: ${Object.keys(FOLDS).length} fold kinds x ${Object.keys(FOLD_BASES).length} base headers x ${Object.keys(FOLD_PAYLOADS).length} fold lines get 400`, async () => {
+          for (const [fdesc, fold] of Object.entries(FOLDS)) {
+            for (const [bdesc, [name, value]] of Object.entries(FOLD_BASES)) {
+              for (const [pdesc, payload] of Object.entries(FOLD_PAYLOADS)) {
+                const caseId = newCaseId('fold');
+                const headers = lines(caseId, [[name, `${value}\r\n${fold}${payload}`]]);
+                await refused(`${who}, "${bdesc}" folded with ${fdesc} + ${pdesc}`, () => rawHttp(env.stack.origin, { target: r.target, headers }), caseId);
+              }
+            }
+          }
+        });
+
+        it(`${who}: ${Object.keys(MULTI_FOLDS).length} runs of several fold lines get 400`, async () => {
+          for (const [desc, [name, value]] of Object.entries(MULTI_FOLDS)) {
+            const caseId = newCaseId('folds');
+            await refused(`${who}, ${desc}`, () => rawHttp(env.stack.origin, { target: r.target, headers: lines(caseId, [[name, value]]) }), caseId);
+          }
+        });
+
+        it(`${who}: ${Object.keys(LEADING).length} first header lines that start with whitespace get 400`, async () => {
+          for (const [desc, line] of Object.entries(LEADING)) {
+            const caseId = newCaseId('leading');
+            const rest = lines(caseId, [['Host', new URL(env.stack.origin).host], ['Connection', 'close']]);
+            const head = [`GET ${r.target} HTTP/1.1`, line, ...rest.map(([n, v]) => `${n}: ${v}`)].join('\r\n');
+            await refused(`${who}, ${desc}`, () => rawExchange(Number(new URL(env.stack.origin).port), Buffer.from(`${head}\r\n\r\n`, 'latin1')), caseId);
           }
         });
       }

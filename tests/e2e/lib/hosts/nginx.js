@@ -11,7 +11,8 @@
 //   reuseport      listen ... reuseport, so that the kernel spreads connections over the workers
 //                  (default: on when workers > 1)
 //   workerHeader   add "X-Nginx-Worker: <worker pid>" to every response (default false)
-//   httpConf, serverConf, locationConf   extra directives for those blocks
+//   mainConf, httpConf, serverConf, locationConf   extra directives for those blocks (mainConf:
+//                  the main context, e.g. another thread_pool)
 // and of the returned host:
 //   reload({config}) rewrites the ezauth configuration (when given) and sends SIGHUP to the master,
 //                  as "nginx -s reload" does; resolves {ok, log} once the master has either started
@@ -96,6 +97,7 @@ export function nginxConf({
   threads = 4,
   reuseport = workers > 1,
   workerHeader = false,
+  mainConf = '',
   httpConf = '',
   serverConf = '',
   locationConf = '',
@@ -118,6 +120,7 @@ pid ${path.join(dir, 'nginx.pid')};
 ${envLines}
 
 thread_pool default threads=${threads};
+${mainConf}
 
 events {
     worker_connections 4096;
