@@ -112,6 +112,7 @@ fn setup() -> (*mut ezauth_module, String) {
         &Session::start(principal, now, now + 3600),
         &keys,
         &settings.app_id,
+        settings.cookie_names(),
         false,
         0,
     );
