@@ -315,8 +315,9 @@ impl Module {
     }
 
     /// Who is calling: `X-ZUMO-AUTH` first, then the session cookie. An invalid session token
-    /// is refused outright (the client meant to authenticate); an invalid cookie is logged,
-    /// cleared and the request continues as anonymous. `grace` seconds past expiry are
+    /// is refused outright (the client meant to authenticate); an invalid cookie, or two
+    /// different sessions among the cookies (one planted), is logged, cleared with every
+    /// planted variant and the request continues as anonymous. `grace` seconds past expiry are
     /// accepted (the refresh route's extension window).
     fn authenticate(
         &self,

@@ -348,6 +348,18 @@ fn a_sign_in_that_did_not_stick_ends_on_an_error_page() {
         &[("Cookie", &format!("{session}; {marker}"))],
     );
     assert!(is_provider_redirect(&o, &idp), "{o:?}");
+    // A session that came back but was signed out meanwhile (another device's logout
+    // everywhere) did stick: off to sign in again, no error page.
+    let o = at(&m, false, "/.auth/logout", &[("Cookie", &session)]);
+    assert!(matches!(&o, Outcome::Finish(r) if r.status == 302), "{o:?}");
+    let o = at(
+        &m,
+        false,
+        "/app",
+        &[("Cookie", &format!("{session}; {marker}"))],
+    );
+    assert_eq!(who(&o), None);
+    assert!(is_provider_redirect(&o, &idp), "{o:?}");
     // Without the marker, or with a stale or future one, anonymous browsers go to sign in.
     let now = ezauth::session::now();
     for cookies in [

@@ -22,12 +22,24 @@ pub(super) fn marker(module: &Module, ctx: &Ctx, now: i64) -> (String, String) {
 }
 
 /// The error page instead of a login, when the request carries the marker of a sign-in that
-/// completed within the last minute but no usable session; `None` otherwise.
+/// completed within the last minute but not one session cookie that opens; `None` otherwise.
+/// A session that opens but is no longer accepted (signed out everywhere from another device,
+/// a moment after this sign-in) did stick: signing in again is the right answer there, and
+/// cannot loop.
 pub(super) fn did_not_stick(module: &Module, ctx: &Ctx) -> Option<Outcome> {
-    let names = module.settings().cookie_names();
+    let settings = module.settings();
+    let names = settings.cookie_names();
     let now = session::now();
     let at = session::signed_in_at(ctx.req, names, now)?;
     let sent = SessionCookies::parse(ctx.req, names);
+    let opened = sent.resolve(
+        // as of the sign-in: a session it wrote was valid then
+        |v| session::open_cookie(v, &settings.keys, &settings.app_id, at),
+        |a, b| a.ssn == b.ssn && a.principal.sid == b.principal.sid,
+    );
+    if matches!(opened, session::Found::One { .. }) {
+        return None;
+    }
     let ours = ctx
         .req
         .cookies()

@@ -259,7 +259,7 @@ impl<'a> SessionCookies<'a> {
         let mut opened: Vec<(T, usize)> = Vec::new();
         let mut last_error = None;
         let mut joined = String::new();
-        'lengths: for len in (1..=MAX_CHUNKS).rev() {
+        'lengths: for len in (1..=self.part_count()).rev() {
             // The values of each part that fit a session of `len` parts.
             let mut options: [[Option<&str>; MAX_VALUES_PER_PART]; MAX_CHUNKS] =
                 [[None; MAX_VALUES_PER_PART]; MAX_CHUNKS];
