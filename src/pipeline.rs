@@ -355,6 +355,13 @@ impl Module {
         }
         // The session cookie, chosen among planted variants as `resolve` explains; a session
         // signed out counts as one that does not open.
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        {
+            return Ok(None);
+        }
         let names = self.settings.cookie_names();
         let cookies = session::SessionCookies::parse(req, names);
         let found = cookies.resolve(
@@ -370,19 +377,19 @@ impl Module {
             },
             Caller::same_session,
         );
-        let (host, path, https) = (&origin.host, req.path(), origin.is_https());
+        let (host, https) = (&origin.host, origin.is_https());
         let (caller, deletes) = match found {
             session::Found::None => return Ok(None),
             session::Found::One { session, parts } => (
                 Some(session),
-                cookies.clear_unused(parts, host, path, https),
+                cookies.clear_unused(parts, host, req.path(), https),
             ),
             session::Found::Unusable(why) => {
                 self.log.warn(format_args!(
                     "ignored session cookie from {}: {}",
                     req.client_addr, why.0
                 ));
-                (None, cookies.clear_all(host, path, https))
+                (None, cookies.clear_all(host, req.path(), https))
             }
             session::Found::Ambiguous { sessions, why } => {
                 let who: Vec<&str> = sessions.iter().map(|c| c.principal.sid.as_str()).collect();
@@ -396,7 +403,7 @@ impl Module {
                         who.join(" and ")
                     }
                 ));
-                (None, cookies.clear_all(host, path, https))
+                (None, cookies.clear_all(host, req.path(), https))
             }
         };
         response_add.extend(deletes.into_iter().map(|c| ("Set-Cookie".to_owned(), c)));
