@@ -112,6 +112,7 @@ fn setup() -> (*mut ezauth_module, String) {
         &Session::start(principal, now, now + 3600),
         &keys,
         &settings.app_id,
+        settings.cookie_names(),
         false,
         0,
     );
@@ -158,12 +159,20 @@ fn bench(c: &mut Criterion) {
     signed_in.push(header("Cookie", &cookie));
     assert_eq!(run(module, &anonymous), 0);
     assert_eq!(run(module, &signed_in), 8, "principal + token headers");
+    // A sibling subdomain planted a junk duplicate of the session cookie: both are tried.
+    let planted = format!("AppServiceAuthSession={}; {cookie}", "Ab0-_z".repeat(7));
+    let mut with_junk = base.to_vec();
+    with_junk.push(header("Cookie", &planted));
+    assert_eq!(run(module, &with_junk), 8, "the junk is ignored");
 
     c.bench_function("begin_request/anonymous", |b| {
         b.iter(|| black_box(run(module, &anonymous)))
     });
     c.bench_function("begin_request/signed_in_file_store", |b| {
         b.iter(|| black_box(run(module, &signed_in)))
+    });
+    c.bench_function("begin_request/signed_in_planted_junk", |b| {
+        b.iter(|| black_box(run(module, &with_junk)))
     });
 }
 

@@ -40,7 +40,15 @@ pub fn session_cookie(data: &[u8]) {
         headers: vec![("Cookie", &header), ("Cookie", text)],
         body: b"",
     };
-    let _ = session::read_cookie(&req, keys(), "app", 0);
+    for names in [
+        session::CookieNames::APP_SERVICE,
+        session::CookieNames::HOST_PREFIXED,
+    ] {
+        let _ = session::read_cookie(&req, names, keys(), "app", 0);
+        let cookies = session::SessionCookies::parse(&req, names);
+        let _ = cookies.clear_all(text, text, true);
+        let _ = cookies.clear_unused(1, text, text, false);
+    }
     let _ = session::open_cookie(text, keys(), "app", 0);
 }
 

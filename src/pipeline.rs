@@ -334,8 +334,9 @@ impl Module {
     }
 
     /// Who is calling: `X-ZUMO-AUTH` first, then the session cookie. An invalid session token
-    /// is refused outright (the client meant to authenticate); an invalid cookie is logged,
-    /// cleared and the request continues as anonymous. `grace` seconds past expiry are
+    /// is refused outright (the client meant to authenticate); an invalid cookie, or two
+    /// different sessions among the cookies (one planted), is logged, cleared with every
+    /// planted variant and the request continues as anonymous. `grace` seconds past expiry are
     /// accepted (the refresh route's extension window).
     fn authenticate(
         &self,
@@ -371,37 +372,61 @@ impl Module {
             }
             return Ok(Some(caller));
         }
-        let opened = session::cookie_value(req).and_then(|value| {
-            value
-                .map(|v| self.open_session(&v, now - grace))
-                .transpose()
-        });
-        let opened = match opened {
-            Ok(Some(mut caller)) => {
+        // The session cookie, chosen among planted variants as `resolve` explains; a session
+        // signed out counts as one that does not open.
+        if !req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        {
+            return Ok(None);
+        }
+        let names = self.settings.cookie_names();
+        let cookies = session::SessionCookies::parse(req, names);
+        let found = cookies.resolve(
+            |value| {
+                let mut caller = self.open_session(value, now - grace)?;
                 if self.signed_out(&mut caller) {
-                    Err(session::Rejected(format!(
+                    return Err(session::Rejected(format!(
                         "the session of {} was signed out",
                         caller.principal.sid
-                    )))
-                } else {
-                    Ok(Some(caller))
+                    )));
                 }
-            }
-            other => other,
-        };
-        match opened {
-            Ok(caller) => Ok(caller),
-            Err(why) => {
+                Ok(caller)
+            },
+            Caller::same_session,
+        );
+        let (host, https) = (&origin.host, origin.is_https());
+        let (caller, deletes) = match found {
+            session::Found::None => return Ok(None),
+            session::Found::One { session, parts } => (
+                Some(session),
+                cookies.clear_unused(parts, host, req.path(), https),
+            ),
+            session::Found::Unusable(why) => {
                 self.log.warn(format_args!(
                     "ignored session cookie from {}: {}",
                     req.client_addr, why.0
                 ));
-                for c in session::clear_cookie(req, origin.is_https()) {
-                    response_add.push(("Set-Cookie".into(), c));
-                }
-                Ok(None)
+                (None, cookies.clear_all(host, req.path(), https))
             }
-        }
+            session::Found::Ambiguous { sessions, why } => {
+                let who: Vec<&str> = sessions.iter().map(|c| c.principal.sid.as_str()).collect();
+                self.log.warn(format_args!(
+                    "refused the session cookies from {}: {why} (sessions of {}); treated as \
+                     not signed in, every variant deleted",
+                    req.client_addr,
+                    if who.is_empty() {
+                        "none tried".into()
+                    } else {
+                        who.join(" and ")
+                    }
+                ));
+                (None, cookies.clear_all(host, req.path(), https))
+            }
+        };
+        response_add.extend(deletes.into_iter().map(|c| ("Set-Cookie".to_owned(), c)));
+        Ok(caller)
     }
 
     /// Opens a session cookie, from the cache when this exact value was opened before: the

@@ -224,7 +224,14 @@ impl App {
     }
 
     fn cookie(&self, session: &Session) -> String {
-        let set = session::write_cookie(session, self.keys(), &self.settings.app_id, false, 0);
+        let set = session::write_cookie(
+            session,
+            self.keys(),
+            &self.settings.app_id,
+            self.settings.cookie_names(),
+            false,
+            0,
+        );
         set[0].split(';').next().unwrap().to_owned()
     }
 

@@ -191,6 +191,9 @@ pub struct Settings {
     /// from who may sign in (providers, client ids, allow-lists) and the route prefix.
     pub app_id: String,
     pub cors: Option<CorsPolicy>,
+    /// `ezauth.cookies.hostPrefix`: the module's cookies are named `__Host-...`, so a sibling
+    /// subdomain cannot plant or shadow them (see [`crate::session::CookieNames`]).
+    pub host_prefix_cookies: bool,
 }
 
 /// The CORS grant for preflights the module answers (`ezauth.cors`).
@@ -211,6 +214,11 @@ impl CorsPolicy {
 }
 
 impl Settings {
+    /// The names (and so the rules) of the module's cookies.
+    pub fn cookie_names(&self) -> crate::session::CookieNames {
+        crate::session::CookieNames::new(self.host_prefix_cookies)
+    }
+
     /// When a session started (or renewed) at `now` ends: after `cookieExpiration`, or with the
     /// provider's token under `IdentityProviderDerived` when the provider gave an expiry.
     pub fn session_expiry(&self, now: i64, provider_expires_at: Option<i64>) -> i64 {
@@ -513,6 +521,16 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
             })
         }
     };
+    let require_https = http.require_https.unwrap_or(true);
+    let host_prefix_cookies = ext.cookies.and_then(|c| c.host_prefix).unwrap_or(false);
+    if host_prefix_cookies && !require_https {
+        // Browsers keep a `__Host-` cookie only when it is `Secure`, set over https: on plain
+        // http every sign-in would be dropped by the browser.
+        return Err(invalid(
+            "ezauth.cookies.hostPrefix",
+            "needs httpSettings.requireHttps: true (browsers accept __Host- cookies only over https)",
+        ));
+    }
     let seconds = |v: Option<f64>, default: f64, path: &str| -> Result<Duration, ConfigError> {
         let s = v.unwrap_or(default);
         if s > 0.0 && s <= 600.0 {
@@ -537,7 +555,7 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         preserve_url_fragments: login.preserve_url_fragments_for_logins.unwrap_or(false),
         logout_endpoint,
         nonce_lifetime,
-        require_https: http.require_https.unwrap_or(true),
+        require_https,
         api_prefix,
         forward_proxy,
         keys,
@@ -549,6 +567,7 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         )?,
         app_id,
         cors,
+        host_prefix_cookies,
     })
 }
 
@@ -922,6 +941,49 @@ mod tests {
             parse(anon, &e).err().unwrap().path,
             "WEBSITE_AUTH_SIGNING_KEY"
         );
+    }
+
+    #[test]
+    fn host_prefix_cookies_need_https_and_a_boolean() {
+        let anon = r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}"#;
+        let with = |rest: &str| format!("{anon},{rest}}}");
+        assert!(
+            !parse(&format!("{anon}}}"), &env())
+                .unwrap()
+                .host_prefix_cookies
+        );
+        let on = parse(&with(r#""ezauth":{"cookies":{"hostPrefix":true}}"#), &env()).unwrap();
+        assert!(on.host_prefix_cookies && on.require_https);
+        let off = with(
+            r#""ezauth":{"cookies":{"hostPrefix":false}},"httpSettings":{"requireHttps":false}"#,
+        );
+        assert!(!parse(&off, &env()).unwrap().host_prefix_cookies);
+        for (json, path) in [
+            (
+                r#""ezauth":{"cookies":{"hostPrefix":"yes"}}"#,
+                "ezauth.cookies.hostPrefix",
+            ),
+            (
+                r#""ezauth":{"cookies":{"hostPrefix":1}}"#,
+                "ezauth.cookies.hostPrefix",
+            ),
+            (
+                r#""ezauth":{"cookies":{"hostprefix":true}}"#,
+                "ezauth.cookies.hostprefix",
+            ),
+            (r#""ezauth":{"cookies":true}"#, "ezauth.cookies"),
+            (
+                r#""ezauth":{"cookies":{"hostPrefix":true}},"httpSettings":{"requireHttps":false}"#,
+                "ezauth.cookies.hostPrefix",
+            ),
+        ] {
+            let e = err(&with(json));
+            assert_eq!(e.path, path, "{json}: {e}");
+        }
+        let e = err(&with(
+            r#""ezauth":{"cookies":{"hostPrefix":true}},"httpSettings":{"requireHttps":false}"#,
+        ));
+        assert!(e.message.contains("requireHttps"), "{e}");
     }
 
     #[test]

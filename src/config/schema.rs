@@ -371,6 +371,16 @@ pub struct Extensions {
     /// CORS for preflights to protected paths, answered by the module (App Service's platform
     /// CORS: `siteConfig.cors`). Without it a preflight to a protected path gets no grant.
     pub cors: Option<Cors>,
+    /// How the module names its cookies (`ezauth.cookies`).
+    pub cookies: Option<Cookies>,
+}
+
+/// `ezauth.cookies`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cookies {
+    /// Name the session and login cookies `__Host-...` (default false: App Service's names).
+    pub host_prefix: Option<bool>,
 }
 
 /// `ezauth.cors`, named as App Service's `siteConfig.cors`.

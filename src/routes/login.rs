@@ -12,8 +12,8 @@ use crate::providers::{AuthorizeRequest, Identity, Provider};
 use crate::session::{self, Principal, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
-/// Login-state cookies are named by this prefix plus the start of their `state`.
-const LOGIN_COOKIE_PREFIX: &str = "AppServiceAuthLogin_";
+/// Login-state cookies are named by a prefix (`CookieNames::login_state_prefix`) plus the start
+/// of their `state`.
 const LOGIN_COOKIE_ID_LEN: usize = 16;
 /// At most this many logins may be pending in one browser; older ones are dropped, so a
 /// hundred tabs cannot grow the Cookie header without bound.
@@ -57,9 +57,12 @@ struct LoginState {
     exp: i64,
 }
 
-fn cookie_name(state: &str) -> String {
+fn cookie_name(module: &Module, state: &str) -> String {
     let id: String = state.chars().take(LOGIN_COOKIE_ID_LEN).collect();
-    format!("{LOGIN_COOKIE_PREFIX}{id}")
+    format!(
+        "{}{id}",
+        module.settings().cookie_names().login_state_prefix()
+    )
 }
 
 fn callback_uri(module: &Module, ctx: &Ctx, provider: &dyn Provider) -> String {
@@ -165,6 +168,11 @@ pub fn start_login(
     extra: &[(String, String)],
 ) -> Outcome {
     let settings = module.settings();
+    if !token_mode && ctx.caller.is_none() {
+        if let Some(page) = super::login_loop::did_not_stick(module, ctx) {
+            return page;
+        }
+    }
     let state = LoginState {
         state: crypto::random_token(32),
         nonce: login_nonce(&settings.keys),
@@ -191,7 +199,10 @@ pub fn start_login(
         module.settings().app_id.as_bytes(),
         &serde_json::to_vec(&state).expect("login state serializes"),
     );
-    let secure = ctx.origin.is_https();
+    let secure = module
+        .settings()
+        .cookie_names()
+        .secure(ctx.origin.is_https());
     let mut response = Response::redirect(&url);
     for name in stale_login_cookies(module, ctx.req) {
         response.headers.push((
@@ -202,7 +213,7 @@ pub fn start_login(
     response.headers.push((
         "Set-Cookie".into(),
         http::set_cookie(
-            &cookie_name(&state.state),
+            &cookie_name(module, &state.state),
             &crypto::b64url(&sealed),
             &login_cookie_path(module),
             settings.nonce_lifetime.as_secs() as i64,
@@ -235,9 +246,13 @@ pub(super) fn is_login_nonce(keys: &crypto::Keys, nonce: &str) -> bool {
     })
 }
 
-/// Login-state cookies go only to the module's own routes, never to the application.
+/// Login-state cookies go only to the module's own routes, never to the application (but for
+/// `__Host-` cookies, which must have `Path=/`).
 fn login_cookie_path(module: &Module) -> String {
-    format!("{}/", module.settings().api_prefix)
+    let settings = module.settings();
+    settings
+        .cookie_names()
+        .login_state_path(&settings.api_prefix)
 }
 
 fn expire_login_cookie(module: &Module, name: &str, secure: bool) -> String {
@@ -252,7 +267,7 @@ fn stale_login_cookies(module: &Module, req: &Request) -> Vec<String> {
     let mut stale = Vec::new();
     for (name, value) in req
         .cookies()
-        .filter(|(n, _)| n.starts_with(LOGIN_COOKIE_PREFIX))
+        .filter(|(n, _)| n.starts_with(module.settings().cookie_names().login_state_prefix()))
     {
         match open_login_state(module, value) {
             Some(s) if s.exp > now => live.push((s.exp, name.to_owned())),
@@ -307,8 +322,11 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "Malformed callback: no state.",
         );
     };
-    let cookie = cookie_name(state_param);
-    let secure = ctx.origin.is_https();
+    let cookie = cookie_name(module, state_param);
+    let secure = module
+        .settings()
+        .cookie_names()
+        .secure(ctx.origin.is_https());
     let Some(state) = ctx
         .req
         .cookie(&cookie)
@@ -446,5 +464,8 @@ fn complete_login(
     response
         .headers
         .extend(super::session_cookies(module, ctx, &session));
+    response
+        .headers
+        .push(super::login_loop::marker(module, ctx, now));
     Ok(response)
 }

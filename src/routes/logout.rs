@@ -106,7 +106,10 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         .and_then(|p| p.end_session_url(id_token.as_deref(), &absolute))
         .unwrap_or(target);
     let mut response = Response::redirect(&location);
-    for c in session::clear_cookie(ctx.req, ctx.origin.is_https()) {
+    // Every variant: a cookie planted under a parent domain or a longer path would otherwise
+    // outlive the logout and sign the browser in again (as whoever planted it).
+    let sent = session::SessionCookies::parse(ctx.req, module.settings().cookie_names());
+    for c in sent.clear_all(&ctx.origin.host, ctx.req.path(), ctx.origin.is_https()) {
         response.headers.push(("Set-Cookie".into(), c));
     }
     Outcome::Finish(response)

@@ -3,6 +3,7 @@
 
 mod client_login;
 mod login;
+mod login_loop;
 mod logout;
 mod me;
 mod pages;
@@ -104,6 +105,13 @@ impl Caller {
         }
     }
 
+    /// Are these one sign-in (same user, same session id)? Two different ones among a
+    /// request's cookies make it ambiguous (see [`crate::session::SessionCookies::resolve`]).
+    pub fn same_session(a: &Caller, b: &Caller) -> bool {
+        a.principal.sid == b.principal.sid
+            && a.session.as_ref().map(|s| &s.id) == b.session.as_ref().map(|s| &s.id)
+    }
+
     /// The session again, renewed until `exp` (same id and sign-in time).
     pub fn renewed_session(&self, exp: i64) -> Option<Session> {
         self.session.as_ref().map(|s| Session {
@@ -138,18 +146,25 @@ fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> se
 }
 
 /// `Set-Cookie` headers that store `session` in the browser (replacing the parts it sent).
+/// Planted variants of the session cookie the request carried (`Domain=`, `Path=`) are deleted
+/// first, so the cookie written here is the only one the browser sends back.
 fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String, String)> {
     let settings = module.settings();
-    crate::session::write_cookie(
+    let names = settings.cookie_names();
+    let https = ctx.origin.is_https();
+    let sent = crate::session::SessionCookies::parse(ctx.req, names);
+    let mut out = sent.clear_planted(&ctx.origin.host, ctx.req.path(), https);
+    out.extend(crate::session::write_cookie(
         session,
         &settings.keys,
         &settings.app_id,
-        ctx.origin.is_https(),
-        crate::session::chunk_count(ctx.req),
-    )
-    .into_iter()
-    .map(|c| ("Set-Cookie".to_owned(), c))
-    .collect()
+        names,
+        https,
+        sent.part_count(),
+    ));
+    out.into_iter()
+        .map(|c| ("Set-Cookie".to_owned(), c))
+        .collect()
 }
 
 /// The provider's claims cannot become the principal (control characters in the id or name):

@@ -2,8 +2,7 @@
 //! cookies when large), the `X-ZUMO-AUTH` session token (HS256), and the principal both produce.
 
 pub mod claims;
-
-use std::borrow::Cow;
+pub mod cookies;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,11 +12,10 @@ use crate::crypto::{self, jwt, Keys, Purpose};
 use crate::http::{self, Request};
 use crate::store::Claim;
 
-pub const COOKIE_NAME: &str = "AppServiceAuthSession";
-/// Bytes of cookie value per cookie; browsers keep at least 4096 bytes per cookie.
-const CHUNK_SIZE: usize = 3800;
-/// A session never spans more cookies than this; more is an attack or a bug.
-pub const MAX_CHUNKS: usize = 8;
+pub use cookies::{
+    expire, signed_in_at, signed_in_marker, CookieNames, Found, Rejected, SessionCookies,
+    CHUNK_SIZE, COOKIE_NAME, MAX_CHUNKS,
+};
 
 /// The signed-in user as the application sees them. Sealed into the session cookie as is, so
 /// the per-request path only opens it: the principal header value is computed once, at login.
@@ -139,59 +137,25 @@ fn passes_intact(v: &str) -> bool {
     !v.is_empty() && v.trim() == v && crate::headers::is_safe_value(v)
 }
 
-/// Why a presented credential was not accepted (for the log line).
-#[derive(Debug, PartialEq)]
-pub struct Rejected(pub String);
-
-/// Reads the session from the request's cookies: `Ok(None)` when there is none.
+/// Reads the session from the request's cookies: `Ok(None)` when there is none; an error when
+/// none of them opens or two different sessions do (see [`SessionCookies::resolve`]).
 pub fn read_cookie(
     req: &Request,
+    names: CookieNames,
     keys: &Keys,
     app: &str,
     now: i64,
 ) -> Result<Option<Session>, Rejected> {
-    match cookie_value(req)? {
-        None => Ok(None),
-        Some(value) => open_cookie(&value, keys, app, now).map(Some),
+    let found = SessionCookies::parse(req, names).resolve(
+        |value| open_cookie(value, keys, app, now),
+        |a, b| a.ssn == b.ssn && a.principal.sid == b.principal.sid,
+    );
+    match found {
+        Found::None => Ok(None),
+        Found::One { session, .. } => Ok(Some(session)),
+        Found::Unusable(why) => Err(why),
+        Found::Ambiguous { why, .. } => Err(Rejected(why)),
     }
-}
-
-/// The session cookie's value, its numbered parts joined in order; `Ok(None)` when the
-/// request carries none. Borrowed when it fits one cookie, as almost all do.
-pub fn cookie_value<'a>(req: &Request<'a>) -> Result<Option<Cow<'a, str>>, Rejected> {
-    let mut chunks: [Option<&'a str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
-    let mut count = 0;
-    for (name, value) in req.cookies() {
-        let Some(rest) = name.strip_prefix(COOKIE_NAME) else {
-            continue;
-        };
-        let index = if rest.is_empty() {
-            0
-        } else {
-            match rest.parse::<usize>() {
-                Ok(i) if i > 0 && i < MAX_CHUNKS => i,
-                _ => return Err(Rejected(format!("unexpected session cookie {name}"))),
-            }
-        };
-        if chunks[index].replace(value).is_some() {
-            return Err(Rejected(format!("session cookie {name} sent twice")));
-        }
-        count += 1;
-    }
-    match (count, chunks[0]) {
-        (0, _) => return Ok(None),
-        (1, Some(only)) => return Ok(Some(Cow::Borrowed(only))),
-        _ => {}
-    }
-    let mut joined = String::new();
-    for (i, c) in chunks.iter().enumerate() {
-        match c {
-            Some(v) => joined.push_str(v),
-            None if chunks[i..].iter().all(Option::is_none) => break,
-            None => return Err(Rejected(format!("session cookie part {i} is missing"))),
-        }
-    }
-    Ok(Some(Cow::Owned(joined)))
 }
 
 /// Opens a session cookie value: decrypts, authenticates (bound to the app `app`: another
@@ -214,15 +178,17 @@ pub fn open_cookie(value: &str, keys: &Keys, app: &str, now: i64) -> Result<Sess
     Ok(session)
 }
 
-/// `Set-Cookie` values that store `session`, split into numbered cookies when large, and
-/// clear any higher-numbered parts a previous, larger session left behind.
+/// `Set-Cookie` values that store `session` under `names`, split into numbered cookies when
+/// large, and clear any higher-numbered parts a previous, larger session left behind.
 pub fn write_cookie(
     session: &Session,
     keys: &Keys,
     app: &str,
+    names: CookieNames,
     secure: bool,
     previous_chunks: usize,
 ) -> Vec<String> {
+    let secure = names.secure(secure);
     let plain = serde_json::to_vec(session).expect("sessions serialize");
     let value = crypto::b64url(&keys.seal(Purpose::Session, app.as_bytes(), &plain));
     let max_age = session.exp - session.iat;
@@ -233,53 +199,15 @@ pub fn write_cookie(
         .map(|(i, part)| {
             let part = std::str::from_utf8(part).expect("base64url is ASCII");
             // The session cookie is for the whole site, never for scripts.
-            http::set_cookie(&chunk_name(i), part, "/", max_age, secure)
+            http::set_cookie(&names.session_part(i), part, "/", max_age, secure)
         })
         .collect();
     let written = out.len();
-    out.extend((written..previous_chunks).map(|i| expire(&chunk_name(i), secure)));
+    out.extend(
+        (written..previous_chunks.min(MAX_CHUNKS))
+            .map(|i| cookies::expire(&names.session_part(i), None, "/", secure)),
+    );
     out
-}
-
-/// `Set-Cookie` values that delete every part of the session cookie the request carried (at
-/// least the first).
-pub fn clear_cookie(req: &Request, secure: bool) -> Vec<String> {
-    (0..chunk_count(req).max(1))
-        .map(|i| expire(&chunk_name(i), secure))
-        .collect()
-}
-
-/// How many session cookie parts the request carries.
-pub fn chunk_count(req: &Request) -> usize {
-    req.cookies()
-        .filter_map(|(n, _)| n.strip_prefix(COOKIE_NAME))
-        .filter_map(|rest| {
-            if rest.is_empty() {
-                Some(1)
-            } else {
-                // Only indexes we could have written count: `AppServiceAuthSession<huge>`
-                // must not overflow the count (nor make us expire billions of cookies).
-                rest.parse::<usize>()
-                    .ok()
-                    .filter(|i| *i < MAX_CHUNKS)
-                    .map(|i| i + 1)
-            }
-        })
-        .max()
-        .unwrap_or(0)
-        .min(MAX_CHUNKS)
-}
-
-fn chunk_name(i: usize) -> String {
-    if i == 0 {
-        COOKIE_NAME.to_owned()
-    } else {
-        format!("{COOKIE_NAME}{i}")
-    }
-}
-
-fn expire(name: &str, secure: bool) -> String {
-    http::set_cookie(name, "", "/", 0, secure)
 }
 
 /// Mints an `X-ZUMO-AUTH` session token as App Service does (HS256 with the signing key,
@@ -421,10 +349,17 @@ mod tests {
         let k = keys(1);
         for len in [10, 9000] {
             let s = session(len);
-            let set = write_cookie(&s, &k, "app", false, 0);
+            let set = write_cookie(&s, &k, "app", CookieNames::APP_SERVICE, false, 0);
             assert_eq!(set.len() > 1, len > 1000);
             let header = cookie_header(&set);
-            let got = read_cookie(&request_with_cookies(&header), &k, "app", 1500).unwrap();
+            let got = read_cookie(
+                &request_with_cookies(&header),
+                CookieNames::APP_SERVICE,
+                &k,
+                "app",
+                1500,
+            )
+            .unwrap();
             assert_eq!(got, Some(s));
         }
     }
@@ -432,7 +367,7 @@ mod tests {
     #[test]
     fn bad_cookies_are_rejected_with_a_reason() {
         let k = keys(1);
-        let set = write_cookie(&session(10), &k, "app", true, 0);
+        let set = write_cookie(&session(10), &k, "app", CookieNames::APP_SERVICE, true, 0);
         assert!(set[0].contains("Secure") && set[0].contains("HttpOnly"));
         let good = cookie_header(&set);
         let value = good.split_once('=').unwrap().1.to_owned();
@@ -444,45 +379,108 @@ mod tests {
             format!("{COOKIE_NAME}={}", "A".repeat(16 * 1024)),
             format!("{COOKIE_NAME}=!!!"),
             format!("{COOKIE_NAME}2=abc"),
-            format!("{COOKIE_NAME}={value}; {COOKIE_NAME}={value}"),
         ];
         for c in &cases {
             assert!(
-                read_cookie(&request_with_cookies(c), &k, "app", 1500).is_err(),
+                read_cookie(
+                    &request_with_cookies(c),
+                    CookieNames::APP_SERVICE,
+                    &k,
+                    "app",
+                    1500
+                )
+                .is_err(),
                 "{c:.60}"
             );
         }
-        // sealed under another key
-        assert!(read_cookie(&request_with_cookies(&good), &keys(9), "app", 1500).is_err());
-        // sealed for another app
-        assert!(read_cookie(&request_with_cookies(&good), &k, "other", 1500).is_err());
-        // expired
-        assert!(read_cookie(&request_with_cookies(&good), &k, "app", 2000).is_err());
+        // the same value twice is one cookie's worth (a copy under another path or domain)
+        let twice = format!("{COOKIE_NAME}={value}; {COOKIE_NAME}={value}");
         assert_eq!(
-            read_cookie(&request_with_cookies("other=1"), &k, "app", 1500),
+            read_cookie(
+                &request_with_cookies(&twice),
+                CookieNames::APP_SERVICE,
+                &k,
+                "app",
+                1500
+            ),
+            Ok(Some(session(10)))
+        );
+        // sealed under another key
+        assert!(read_cookie(
+            &request_with_cookies(&good),
+            CookieNames::APP_SERVICE,
+            &keys(9),
+            "app",
+            1500
+        )
+        .is_err());
+        // sealed for another app
+        assert!(read_cookie(
+            &request_with_cookies(&good),
+            CookieNames::APP_SERVICE,
+            &k,
+            "other",
+            1500
+        )
+        .is_err());
+        // expired
+        assert!(read_cookie(
+            &request_with_cookies(&good),
+            CookieNames::APP_SERVICE,
+            &k,
+            "app",
+            2000
+        )
+        .is_err());
+        assert_eq!(
+            read_cookie(
+                &request_with_cookies("other=1"),
+                CookieNames::APP_SERVICE,
+                &k,
+                "app",
+                1500
+            ),
             Ok(None)
         );
     }
 
     #[test]
-    fn huge_chunk_indexes_neither_overflow_nor_count() {
+    fn huge_or_odd_chunk_indexes_are_not_ours() {
         for name in [
             format!("{COOKIE_NAME}{}", usize::MAX),
             format!("{COOKIE_NAME}{}", u128::MAX),
             format!("{COOKIE_NAME}18446744073709551616"),
             format!("{COOKIE_NAME}{MAX_CHUNKS}"),
+            format!("{COOKIE_NAME}0"),
+            format!("{COOKIE_NAME}01"),
+            format!("{COOKIE_NAME}+1"),
+            format!("{COOKIE_NAME}X"),
         ] {
             let header = format!("{name}=x");
             let req = request_with_cookies(&header);
-            assert_eq!(chunk_count(&req), 0, "{name}");
-            assert!(cookie_value(&req).is_err(), "{name}");
-            assert_eq!(clear_cookie(&req, false).len(), 1);
+            let cookies = SessionCookies::parse(&req, CookieNames::APP_SERVICE);
+            assert_eq!(cookies.part_count(), 0, "{name}");
+            assert!(!cookies.present(), "{name}");
+            let k = keys(1);
+            assert_eq!(
+                read_cookie(&req, CookieNames::APP_SERVICE, &k, "app", 1500),
+                Ok(None),
+                "{name}"
+            );
+            assert_eq!(cookies.clear_all("h", "/", false).len(), 1);
         }
     }
 
     #[test]
     fn shrinking_session_clears_old_parts() {
-        let set = write_cookie(&session(10), &keys(1), "app", false, 3);
+        let set = write_cookie(
+            &session(10),
+            &keys(1),
+            "app",
+            CookieNames::APP_SERVICE,
+            false,
+            3,
+        );
         assert_eq!(set.len(), 3);
         assert!(set[1].starts_with("AppServiceAuthSession1=;") && set[1].contains("Max-Age=0"));
     }

@@ -14,8 +14,11 @@ export const chromiumPath = findChromium();
 export const skipWithoutBrowser =
   !chromiumPath && process.env.EZAUTH_E2E_REQUIRE_BROWSER !== '1' ? 'no Chromium installed (apt-get install chromium)' : false;
 
-/** A fresh headless Chromium (its own temporary profile; nothing reaches out). */
-export async function launchChromium() {
+/**
+ * A fresh headless Chromium (its own temporary profile; nothing reaches out). `args`: more
+ * command-line switches (e.g. `--host-resolver-rules=MAP app.example.test 127.0.0.1`).
+ */
+export async function launchChromium({ args = [] } = {}) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: chromiumPath,
@@ -30,6 +33,7 @@ export async function launchChromium() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...args,
     ],
   });
 }

@@ -2,23 +2,33 @@
 // It is built on node:http rather than fetch: Node's fetch forces `Sec-Fetch-Mode: cors` on every
 // request, which would make every request look like a script's.
 //
-// The jar follows RFC 6265 closely enough for these tests: cookies are keyed by host (not port,
-// as browsers do), host-only (Domain is ignored: everything here is 127.0.0.1), path-matched,
-// deleted by Max-Age<=0 or an Expires in the past. Secure cookies are neither stored from nor
-// sent to http URLs, as a strict browser would (so a module that marks its cookies Secure on
-// plain http breaks the flow here, as it would in a browser).
+// The jar follows RFC 6265 closely enough for these tests: cookies are keyed by name, domain,
+// path and whether they are host-only (as browsers key them: a `Domain=` cookie never replaces
+// a host-only one), ports are ignored (as browsers do), a `Domain` must domain-match the host
+// (never an IP, never a single label such as `com`), path-matched, deleted by Max-Age<=0 or an
+// Expires in the past. Secure cookies are neither stored from nor sent to http URLs, as a
+// strict browser would (so a module that marks its cookies Secure on plain http breaks the
+// flow here, as it would in a browser); `__Secure-` and `__Host-` names follow the browsers'
+// rules (`__Host-`: Secure, `Path=/`, no `Domain`). Cookies go out longer paths first, then
+// older first, as browsers send them.
 import http from 'node:http';
 import https from 'node:https';
 
+const isIp = (h) => /^[\d.]+$/.test(h) || h.includes(':') || h.startsWith('[');
+
+function domainMatch(host, domain) {
+  return host === domain || (!isIp(host) && host.endsWith(`.${domain}`));
+}
+
 export class CookieJar {
   constructor() {
-    /** @type {Map<string, {name, value, host, path, expires, secure, httpOnly, sameSite, raw}>} */
+    /** @type {Map<string, {name, value, host, domain, hostOnly, path, expires, secure, httpOnly, sameSite, raw}>} */
     this.cookies = new Map();
     this.rejected = [];
   }
 
-  static key(host, path, name) {
-    return `${host}\u0000${path}\u0000${name}`;
+  static key(host, path, name, hostOnly = true) {
+    return `${hostOnly ? 'host' : 'domain'}\u0000${host}\u0000${path}\u0000${name}`;
   }
 
   /** Store one Set-Cookie header value received from `url`. Returns the parsed cookie. */
@@ -26,20 +36,37 @@ export class CookieJar {
     const u = new URL(url);
     const parsed = parseSetCookie(setCookie);
     if (!parsed) return null;
-    if (parsed.secure && u.protocol !== 'https:') {
-      this.rejected.push({ reason: 'secure-on-http', header: setCookie, url: String(url) });
+    const reject = (reason) => {
+      this.rejected.push({ reason, header: setCookie, url: String(url) });
       return parsed;
+    };
+    if (parsed.secure && u.protocol !== 'https:') return reject('secure-on-http');
+    let hostOnly = true;
+    let domain = u.hostname;
+    if (parsed.domain) {
+      const d = parsed.domain.replace(/^\./, '').toLowerCase();
+      // a Domain the host is not under, an IP's other address, or a single label (`com`)
+      if (!domainMatch(u.hostname, d) || (!isIp(d) && !d.includes('.'))) return reject('domain-mismatch');
+      if (d !== u.hostname || !isIp(d)) {
+        hostOnly = false;
+        domain = d;
+      }
     }
     const path = parsed.path && parsed.path.startsWith('/') ? parsed.path : defaultPath(u.pathname);
-    const c = { ...parsed, host: u.hostname, path };
-    const k = CookieJar.key(c.host, c.path, c.name);
+    if (parsed.name.startsWith('__Secure-') && !parsed.secure) return reject('__Secure-without-Secure');
+    if (parsed.name.startsWith('__Host-') && (!parsed.secure || !hostOnly || parsed.domain || path !== '/')) {
+      return reject('__Host-rules');
+    }
+    const c = { ...parsed, host: domain, domain, hostOnly, path };
+    const k = CookieJar.key(domain, path, c.name, hostOnly);
     const expired = (c.maxAge !== undefined && c.maxAge <= 0) || (c.expires !== undefined && c.expires <= Date.now());
     if (expired) this.cookies.delete(k);
-    else this.cookies.set(k, c);
+    else if (this.cookies.has(k)) this.cookies.set(k, { ...c, created: this.cookies.get(k).created });
+    else this.cookies.set(k, { ...c, created: CookieJar.clock++ });
     return parsed;
   }
 
-  /** Cookies that would be sent to `url`, most specific path first (as browsers order them). */
+  /** Cookies that would be sent to `url`: longer paths first, then older first (as browsers order them). */
   matching(url) {
     const u = new URL(url);
     const now = Date.now();
@@ -49,12 +76,12 @@ export class CookieJar {
         this.cookies.delete(k);
         continue;
       }
-      if (c.host !== u.hostname) continue;
+      if (c.hostOnly === false ? !domainMatch(u.hostname, c.domain) : c.host !== u.hostname) continue;
       if (c.secure && u.protocol !== 'https:') continue;
       if (!pathMatch(u.pathname, c.path)) continue;
       out.push(c);
     }
-    out.sort((a, b) => b.path.length - a.path.length);
+    out.sort((a, b) => b.path.length - a.path.length || (a.created ?? 0) - (b.created ?? 0));
     return out;
   }
 
@@ -76,10 +103,12 @@ export class CookieJar {
     for (const [k, c] of this.cookies) if (c.name === name) this.cookies.delete(k);
   }
 
-  /** Set a cookie directly (for tampering tests). */
+  /** Set a cookie directly (for tampering tests): host-only. */
   put(url, name, value, path = '/') {
     const u = new URL(url);
-    this.cookies.set(CookieJar.key(u.hostname, path, name), { name, value, host: u.hostname, path });
+    this.cookies.set(CookieJar.key(u.hostname, path, name), {
+      name, value, host: u.hostname, domain: u.hostname, hostOnly: true, path, created: CookieJar.clock++,
+    });
   }
 
   clone() {
@@ -88,6 +117,9 @@ export class CookieJar {
     return j;
   }
 }
+
+/** Creation order of cookies across jars (browsers send older cookies first). */
+CookieJar.clock = 0;
 
 function defaultPath(pathname) {
   if (!pathname.startsWith('/')) return '/';
@@ -151,10 +183,19 @@ export const NAVIGATION_HEADERS = Object.freeze({
 });
 
 export class Client {
-  constructor({ jar = new CookieJar(), headers = NAVIGATION_HEADERS, timeoutMs = 20000 } = {}) {
+  /**
+   * resolve        {hostname: '127.0.0.1'}: connect there for URLs of that name (the Host header
+   *                stays the URL's), like Chromium's --host-resolver-rules
+   * tlsTerminated  https URLs go out as plain http to the same address with
+   *                `X-Forwarded-Proto: https`, as through a TLS-terminating proxy in front of
+   *                the host; cookies are judged for the https URL
+   */
+  constructor({ jar = new CookieJar(), headers = NAVIGATION_HEADERS, timeoutMs = 20000, resolve = {}, tlsTerminated = false } = {}) {
     this.jar = jar;
     this.headers = headers;
     this.timeoutMs = timeoutMs;
+    this.resolve = resolve;
+    this.tlsTerminated = tlsTerminated;
     this.history = [];
   }
 
@@ -180,7 +221,18 @@ export class Client {
     const t0 = Date.now();
     let res;
     try {
-      res = await httpExchange(url, { method, headers, body, timeoutMs: opts.timeoutMs || this.timeoutMs });
+      let wire = new URL(url);
+      if (this.tlsTerminated && wire.protocol === 'https:') {
+        wire = new URL(String(url).replace(/^https:/, 'http:'));
+        if (!wire.port) wire.port = '443';
+        if (!hasHeader(headers, 'x-forwarded-proto')) headers['x-forwarded-proto'] = 'https';
+      }
+      const address = this.resolve[wire.hostname];
+      if (address) {
+        if (!hasHeader(headers, 'host')) headers.host = new URL(url).host;
+        wire.hostname = address;
+      }
+      res = await httpExchange(wire, { method, headers, body, timeoutMs: opts.timeoutMs || this.timeoutMs });
     } catch (e) {
       const err = new Error(`${method} ${url}: ${e.code || e.name}: ${e.message}`);
       err.cause = e;

@@ -35,6 +35,8 @@ export function moduleEnv(keys = {}) {
  *   env        extra environment; omitEnv: names to remove
  *   keys       {encryption, signing}
  *   upstreamPort  the application behind the host (on 127.0.0.1), instead of the host's echo app
+ *   callbackOrigins  (port) => ['https://app.example.test:PORT', ...]: more origins the IdP
+ *              accepts callbacks to (host names mapped to 127.0.0.1, a TLS terminator's https)
  */
 export async function startStack(host, opts = {}) {
   const { provider = 'testidp', idp = 'real', configure, action, tokenStore = true, env = {}, omitEnv = [], keys } = opts;
@@ -45,7 +47,9 @@ export async function startStack(host, opts = {}) {
   let idpObj = null;
   let ownIdp = false;
   if (idp === 'real') {
-    idpObj = await startIdp({ redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad')] });
+    const origins = opts.callbackOrigins ? opts.callbackOrigins(port) : [];
+    const extra = origins.flatMap((o) => ['testidp', 'aad'].map((p) => `${o}/.auth/login/${p}/callback`));
+    idpObj = await startIdp({ redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), ...extra] });
     ownIdp = true;
   } else if (idp && typeof idp === 'object') {
     idpObj = idp;
