@@ -55,8 +55,40 @@ impl<'a> Request<'a> {
         self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
+    /// A method that changes something, or a safe one that a framework may run as another
+    /// (`X-HTTP-Method-Override` and its spellings turn a GET into a DELETE in many).
     pub fn is_unsafe_method(&self) -> bool {
         !matches!(self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
+            || [
+                "X-HTTP-Method-Override",
+                "X-HTTP-Method",
+                "X-Method-Override",
+            ]
+            .iter()
+            .any(|h| self.header(h).is_some())
+    }
+
+    /// The site that started this request, when it is not `own_origin`: `Sec-Fetch-Site` says
+    /// `cross-site` or `same-site` (a sibling subdomain is another site's page too), or, from a
+    /// browser that sends no `Sec-Fetch-Site`, `Origin` or `Referer` names another origin.
+    /// `None` for same-origin requests and direct ones (typed, bookmarked, an SDK, curl).
+    pub fn foreign_initiator(&self, own_origin: &str) -> Option<String> {
+        if let Some(site) = self.header("Sec-Fetch-Site") {
+            let site = site.trim();
+            let foreign =
+                site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site");
+            return foreign.then(|| {
+                self.header("Origin")
+                    .or(self.header("Referer"))
+                    .unwrap_or(site)
+                    .to_owned()
+            });
+        }
+        let source = self
+            .header("Origin")
+            .map(str::to_owned)
+            .or_else(|| self.header("Referer").map(referer_origin))?;
+        (!source.eq_ignore_ascii_case(own_origin)).then_some(source)
     }
 
     pub fn to_owned_request(&self) -> OwnedRequest {

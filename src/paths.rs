@@ -5,7 +5,8 @@
 //! `;params`, IIS turns `\` into `/`). An exclusion is therefore granted only to a path that
 //! every one of them routes the same way: its canonical form is the raw form with harmless
 //! escapes decoded, and it holds no `#`, `;`, `\`, control or non-ASCII bytes, no escaped
-//! separator, `%`, dot or non-ASCII byte, no empty segment and no dot segment. Any other path
+//! separator, `%`, dot or non-ASCII byte, no empty segment and no segment that ends in a dot
+//! or a space (dot segments, and what Windows file systems trim into one). Any other path
 //! is judged protected: authentication applies, never an exclusion.
 
 use std::borrow::Cow;
@@ -49,7 +50,12 @@ pub fn unambiguous(raw: &str) -> Option<Cow<'_, str>> {
     let body = &canonical[1..];
     if !body.is_empty() {
         let named = body.strip_suffix('/').unwrap_or(body);
-        if named.split('/').any(|s| matches!(s, "" | "." | "..")) {
+        // Windows file systems (and so IIS and some static servers) drop trailing dots and
+        // spaces from a name: `..%20`, `...` and `.. ` would climb a directory there.
+        if named
+            .split('/')
+            .any(|s| s.is_empty() || s.ends_with(['.', ' ']))
+        {
             return None;
         }
     }
@@ -119,6 +125,11 @@ mod tests {
             "/public/a\tb",
             "/public/%3F",
             "/public/a%7F",
+            "/public/..%20/admin",
+            "/public/.../admin",
+            "/public/a./b",
+            "/public/a%20",
+            "/public/name.",
         ] {
             assert_eq!(unambiguous(p), None, "{p:?}");
         }

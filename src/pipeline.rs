@@ -557,13 +557,7 @@ impl Module {
         if !req.is_unsafe_method() {
             return None;
         }
-        let source = req
-            .header("Origin")
-            .map(str::to_owned)
-            .or_else(|| req.header("Referer").map(http::referer_origin))?;
-        if source.eq_ignore_ascii_case(&origin.base()) {
-            return None;
-        }
+        let source = req.foreign_initiator(&origin.base())?;
         Some(self.refuse(
             403,
             &format!(

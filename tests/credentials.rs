@@ -424,3 +424,68 @@ fn a_session_token_is_not_a_cross_site_credential_so_other_sites_may_use_it() {
     let r = finished(run(&m, "GET", "/.auth/logout", &h, b""));
     assert_eq!(r.status, 302);
 }
+
+#[test]
+fn cookie_requests_another_site_started_cannot_change_anything() {
+    let idp = TestIdp::start();
+    let m = app(&idp);
+    let (cookie, _) = browser_sign_in(&m, &idp);
+    let cookie = cookie.as_str();
+    let refused: &[(&str, &[(&str, &str)])] = &[
+        ("POST", &[("Sec-Fetch-Site", "cross-site")]),
+        ("POST", &[("Sec-Fetch-Site", "same-site")]),
+        ("DELETE", &[("Sec-Fetch-Site", "cross-site")]),
+        ("POST", &[("Origin", "https://evil.example")]),
+        ("PUT", &[("Referer", "https://evil.example/x")]),
+        (
+            "GET",
+            &[
+                ("X-HTTP-Method-Override", "DELETE"),
+                ("Origin", "https://evil.example"),
+            ],
+        ),
+        (
+            "GET",
+            &[("X-HTTP-Method", "PUT"), ("Sec-Fetch-Site", "cross-site")],
+        ),
+        (
+            "GET",
+            &[
+                ("x-method-override", "PATCH"),
+                ("Referer", "http://evil.example/"),
+            ],
+        ),
+        (
+            "POST",
+            &[("X-HTTP-Method-Override", "GET"), ("Origin", "null")],
+        ),
+    ];
+    for (method, headers) in refused {
+        let mut h = headers.to_vec();
+        h.push(("Cookie", cookie));
+        let r = finished(run(&m, method, "/api/items", &h, b""));
+        assert_eq!(r.status, 403, "{method} {headers:?}");
+    }
+    let passed: &[(&str, &[(&str, &str)])] = &[
+        ("POST", &[("Sec-Fetch-Site", "same-origin")]),
+        ("POST", &[("Origin", "http://app.example")]),
+        ("POST", &[]),
+        ("GET", &[("Sec-Fetch-Site", "cross-site")]),
+        (
+            "GET",
+            &[
+                ("X-HTTP-Method-Override", "DELETE"),
+                ("Sec-Fetch-Site", "same-origin"),
+            ],
+        ),
+    ];
+    for (method, headers) in passed {
+        let mut h = headers.to_vec();
+        h.push(("Cookie", cookie));
+        let o = run(&m, method, "/api/items", &h, b"");
+        assert!(
+            matches!(o, Outcome::Continue(_)),
+            "{method} {headers:?}: {o:?}"
+        );
+    }
+}

@@ -177,27 +177,10 @@ fn unusable_identity(module: &Module, why: &crate::session::Rejected) -> Outcome
     )
 }
 
-/// The site that started this request, when it is not this one: `Sec-Fetch-Site` says
-/// `cross-site` or `same-site` (a sibling subdomain is another site's page too), or, from a
-/// browser that sends no `Sec-Fetch-Site`, `Origin` or `Referer` names another origin. `None`
-/// for same-origin requests and for direct ones (typed, bookmarked, an SDK's web view, curl).
+/// The site that started this request, when it is not this one (see
+/// [`Request::foreign_initiator`]).
 fn foreign_initiator(ctx: &Ctx) -> Option<String> {
-    let req = ctx.req;
-    if let Some(site) = req.header("Sec-Fetch-Site") {
-        let site = site.trim();
-        return (site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site"))
-            .then(|| {
-                req.header("Origin")
-                    .or(req.header("Referer"))
-                    .unwrap_or(site)
-                    .to_owned()
-            });
-    }
-    let source = req
-        .header("Origin")
-        .map(str::to_owned)
-        .or_else(|| req.header("Referer").map(crate::http::referer_origin))?;
-    (!source.eq_ignore_ascii_case(&ctx.origin.base())).then_some(source)
+    ctx.req.foreign_initiator(&ctx.origin.base())
 }
 
 /// A page that asks the user before doing what another site's link asked for: its button
