@@ -55,6 +55,29 @@ for (const host of hosts) {
       assert.equal(res.status, 403, res.describe());
     });
 
+    it('Sec-Fetch-Site cross-site/same-site without Origin, and method-override headers, count (variants)', async () => {
+      const refused = [
+        ['POST', { 'sec-fetch-site': 'cross-site' }],
+        ['POST', { 'sec-fetch-site': 'same-site' }],
+        ['DELETE', { 'sec-fetch-site': 'cross-site' }],
+        ['GET', { 'x-http-method-override': 'DELETE', origin: 'https://evil.example' }],
+        ['GET', { 'x-http-method': 'PUT', 'sec-fetch-site': 'cross-site' }],
+        ['GET', { 'x-method-override': 'PATCH', referer: 'https://evil.example/' }],
+      ];
+      for (const [method, headers] of refused) {
+        const res = await c.request(s.at('/api/item/2'), { method, headers });
+        assert.equal(res.status, 403, `${method} ${JSON.stringify(headers)}: ${res.describe()}`);
+        assert.ok(!res.text.includes('"headers"'), 'the app must not see the request');
+      }
+      for (const [method, headers] of [
+        ['POST', { 'sec-fetch-site': 'same-origin' }],
+        ['GET', { 'x-http-method-override': 'DELETE', 'sec-fetch-site': 'same-origin' }],
+        ['GET', { 'sec-fetch-site': 'cross-site' }],
+      ]) {
+        echoOf(await c.request(s.at('/api/item/2'), { method, headers }), `${method} ${JSON.stringify(headers)}`);
+      }
+    });
+
     it('a same-origin Origin passes (echo 200 with the user)', async () => {
       const res = await c.post(s.at('/api'), { ...JSON_BODY, headers: { ...JSON_BODY.headers, origin: s.origin } });
       const echo = echoOf(res, 'same-origin POST:');
