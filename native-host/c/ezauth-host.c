@@ -602,8 +602,29 @@ eh_response_outcome_headers(struct MHD_Response *resp, ezauth_outcome *out, uint
 }
 
 
+/*
+ * Every response goes out through here. After a chunked request body the connection is
+ * closed: libmicrohttpd 0.9 reads chunk extensions without a look at them (any bytes up
+ * to the line's LF) and takes a bare LF for a line end, as nginx does; a proxy in front
+ * that framed the body differently must not have the bytes after it read as the next
+ * request on this connection. (The framing headers themselves are judged in eh_framing.)
+ */
 static enum MHD_Result
-eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+eh_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, int close)
+{
+    if (close
+        || MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+    {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+
+    return MHD_queue_response(c, status, resp);
+}
+
+
+static enum MHD_Result
+eh_respond_close(struct MHD_Connection *c, unsigned status, const char *text, int close)
 {
     enum MHD_Result       rc;
     struct MHD_Response  *resp;
@@ -615,9 +636,16 @@ eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
     }
 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    rc = MHD_queue_response(c, status, resp);
+    rc = eh_queue(c, status, resp, close);
     MHD_destroy_response(resp);
     return rc;
+}
+
+
+static enum MHD_Result
+eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    return eh_respond_close(c, status, text, 0);
 }
 
 
@@ -696,13 +724,45 @@ eh_folded(const char *key, size_t key_size, const char *value)
 typedef struct {
     ezauth_str   name;
     const char  *why;
+    ezauth_str   last;        /* the header before, in place */
+    const char  *last_end;    /* where its value ends */
 } eh_bad_header_t;
+
+
+/*
+ * Do only a line end's bytes lie between the end of a header's value and the next line
+ * (the next header's name, or the end of the head)? libmicrohttpd 0.9 writes NUL over
+ * the CR and LF of each line end, in place, and hands over values as C strings: a NUL
+ * byte in a value cuts it there, and what follows it on the line is dropped unseen
+ * ("Transfer-Encoding: chunked\0, gzip" reads as "chunked"). Such a line leaves a gap
+ * that is not just its line end (min..max NUL bytes). A NUL right before a bare LF cannot
+ * be told from a CR: "chunked\0\n" reads as "chunked", and a line of "\0\n" alone ends
+ * the head, as an empty line would.
+ */
+static int
+eh_line_end(const char *end, const char *next, size_t min, size_t max)
+{
+    const char  *p;
+
+    if (next < end || (size_t) (next - end) < min || (size_t) (next - end) > max) {
+        return 0;
+    }
+
+    for (p = end; p < next; p++) {
+        if (*p != '\0') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 /*
  * The first request header that may not pass (RFC 9110 5.1, 5.5; RFC 9112 5.2): a name
  * that is not a token (a space or control byte in it; a leading space), a header continued
- * by an obs-fold line, or a value with CR, LF or NUL.
+ * by an obs-fold line, a value with CR, or a line with a NUL byte (seen by eh_line_end,
+ * here for each header but the last, in eh_head_nul for the last).
  */
 static enum MHD_Result
 eh_find_bad_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
@@ -713,21 +773,178 @@ eh_find_bad_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t k
 
     (void) kind;
 
-    bad->why = eh_folded(key, key_size, value) ? "continued by an obs-fold line"
-               : !eh_token(name) ? "not a token"
-               : (value != NULL
-                  && (memchr(value, '\0', value_size) != NULL
-                      || memchr(value, '\r', value_size) != NULL
-                      || memchr(value, '\n', value_size) != NULL)) ? "CR, LF or NUL in its value"
-               : NULL;
-
-    if (bad->why) {
+    if (eh_folded(key, key_size, value)) {
         /* a folded name holds the fold line's text: NULL, so that it is never logged */
-        bad->name = eh_folded(key, key_size, value) ? eh_str(NULL, 0) : name;
+        bad->why = "continued by an obs-fold line";
+        bad->name = eh_str(NULL, 0);
         return MHD_NO;
     }
 
+    if (bad->last_end != NULL && !eh_line_end(bad->last_end, key, 1, 2)) {
+        bad->why = "a NUL byte in its line";
+        bad->name = bad->last;
+        return MHD_NO;
+    }
+
+    bad->why = !eh_token(name) ? "not a token"
+               : (value != NULL
+                  && (memchr(value, '\r', value_size) != NULL
+                      || memchr(value, '\n', value_size) != NULL)) ? "CR or LF in its value"
+               : NULL;
+
+    if (bad->why) {
+        bad->name = name;
+        return MHD_NO;
+    }
+
+    bad->last = name;
+    /* not folded: a missing value is the empty string at the line end after the colon */
+    bad->last_end = value ? value + value_size : key + key_size + 1;
+
     return MHD_YES;
+}
+
+
+/* The last header's line: its line end and the empty line's, then the end of the head. */
+static void
+eh_head_nul(struct MHD_Connection *c, const char *method, eh_bad_header_t *bad)
+{
+    const union MHD_ConnectionInfo  *ci;
+
+    if (bad->why != NULL || bad->last_end == NULL) {
+        return;
+    }
+
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+
+    /* the head is in place from its method on (libmicrohttpd counts its size so) */
+    if (ci == NULL
+        || !eh_line_end(bad->last_end, method + ci->header_size, 2, 4))
+    {
+        bad->why = "a NUL byte in its line";
+        bad->name = bad->last;
+    }
+}
+
+
+/*
+ * Request framing (RFC 9112 6.1, 6.3). libmicrohttpd 0.9 frames a body by the first
+ * Content-Length line (or, with any Transfer-Encoding line, by the first of those, and
+ * ignores Content-Length then); a proxy in front that frames by another line would read
+ * the rest of the body as a next request on the connection, or the next request as body.
+ * So, as nginx does, a request is refused with 400 and the connection closed when the
+ * framing could be read two ways: more than one Content-Length or Transfer-Encoding line,
+ * both of them, a Content-Length that is not plain digits (no list, sign or blanks),
+ * Transfer-Encoding on HTTP/1.0, or a Transfer-Encoding value other than exactly "chunked"
+ * (any case): 501 for a single unknown coding, 400 for anything else. An HTAB before
+ * either value counts as odd (nginx takes only SP there). Runs after eh_find_bad_header,
+ * so every header's value follows its own name in the read buffer (see eh_folded).
+ */
+typedef struct {
+    unsigned     cl;          /* Content-Length lines */
+    unsigned     te;          /* Transfer-Encoding lines */
+    unsigned     status;      /* of the first fault of a value: 400 or 501; 0: none */
+    const char  *why;         /* that fault, for the log */
+    ezauth_str   coding;      /* the unknown coding, for the log */
+} eh_framing_t;
+
+
+static enum MHD_Result
+eh_framing_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+    int            cl;
+    size_t         i;
+    const char    *why;
+    ezauth_str     v;
+    eh_framing_t  *f = cls;
+
+    (void) kind;
+
+    cl = eh_name_is(eh_str(key, key_size), "content-length");
+    if (!cl && !eh_name_is(eh_str(key, key_size), "transfer-encoding")) {
+        return MHD_YES;
+    }
+
+    if (cl) {
+        f->cl++;
+    } else {
+        f->te++;
+    }
+
+    if (f->status) {
+        return MHD_YES;   /* the first fault is the one logged; the lines are still counted */
+    }
+
+    v = value ? eh_str(value, value_size) : eh_str("", 0);
+    why = NULL;
+
+    /* the blanks libmicrohttpd skipped between the colon and the value */
+    if (value != NULL
+        && memchr(key + key_size + 1, '\t', (size_t) (value - (key + key_size + 1))) != NULL)
+    {
+        why = cl ? "an HTAB before the Content-Length value"
+                 : "an HTAB before the Transfer-Encoding value";
+    }
+
+    /* a lone Content-Length that is not digits libmicrohttpd refuses itself, before us */
+    if (why == NULL && cl) {
+        for (i = 0; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9'; i++) { /* void */ }
+        if (v.len == 0 || i != v.len) {
+            why = "a Content-Length that is not plain digits";
+        }
+
+    } else if (why == NULL && !eh_name_is(v, "chunked")) {
+        if (eh_token(v)) {
+            f->status = MHD_HTTP_NOT_IMPLEMENTED;
+            f->why = "an unknown transfer coding";
+            f->coding = v;
+            return MHD_YES;
+        }
+        why = "a Transfer-Encoding value other than \"chunked\"";
+    }
+
+    if (why) {
+        f->status = MHD_HTTP_BAD_REQUEST;
+        f->why = why;
+    }
+
+    return MHD_YES;
+}
+
+
+/* 0 when the framing is unambiguous; else logs why and returns the status to refuse with */
+static unsigned
+eh_framing(struct MHD_Connection *c, const char *version)
+{
+    char          buf[EH_PRINTABLE];
+    const char   *why;
+    eh_framing_t  f;
+
+    memset(&f, 0, sizeof(f));
+    (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_framing_header, &f);
+
+    why = (f.cl > 1) ? "more than one Content-Length line"
+          : (f.te > 1) ? "more than one Transfer-Encoding line"
+          : (f.cl && f.te) ? "both Content-Length and Transfer-Encoding"
+          : (f.te && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+            ? "Transfer-Encoding on HTTP/1.0"
+          : NULL;
+
+    if (why) {
+        eh_log("refused a request with %s (ambiguous framing): 400, connection closed", why);
+        return MHD_HTTP_BAD_REQUEST;
+    }
+
+    if (f.status == MHD_HTTP_NOT_IMPLEMENTED) {
+        eh_log("refused a request with %s \"%s\": 501, connection closed", f.why,
+               eh_printable(f.coding, buf, sizeof(buf)));
+
+    } else if (f.status) {
+        eh_log("refused a request with %s (ambiguous framing): 400, connection closed", f.why);
+    }
+
+    return f.status;
 }
 
 
@@ -1468,7 +1685,7 @@ eh_finish(struct MHD_Connection *c, ezauth_outcome *out)
 
     eh_response_outcome_headers(resp, out, EZAUTH_HEADERS_RESPONSE);
 
-    rc = MHD_queue_response(c, status, resp);
+    rc = eh_queue(c, status, resp, 0);
     MHD_destroy_response(resp);
     return rc;
 }
@@ -1532,7 +1749,7 @@ eh_continue(struct MHD_Connection *c, ezauth_outcome *out, const ezauth_request 
         eh_response_outcome_headers(resp, out, EZAUTH_HEADERS_RESPONSE_ADD);
     }
 
-    ret = MHD_queue_response(c, app.status, resp);
+    ret = eh_queue(c, app.status, resp, 0);
     MHD_destroy_response(resp);
 
 done:
@@ -1981,6 +2198,7 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 {
     char             buf[EH_PRINTABLE];
     size_t           n;
+    unsigned         status;
     const char      *cl;
     const uint8_t   *cut;
     eh_request_t    *r = *con_cls;
@@ -2000,12 +2218,13 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
         eh_head_deadline(eh_conn_of(c), EH_HEAD_DONE);
 
         /* before the module is called, and before any body is read */
-        bad.why = NULL;
+        memset(&bad, 0, sizeof(bad));
         (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_find_bad_header, &bad);
+        eh_head_nul(c, method, &bad);
         if (bad.why != NULL && bad.name.ptr == NULL) {
             /* the name holds the fold line's text, which may be a value: not logged */
             eh_log("refused a request with a header %s", bad.why);
-            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
+            return eh_respond_close(c, MHD_HTTP_BAD_REQUEST, "invalid header\n", 1);
         }
 
         if (bad.why != NULL) {
@@ -2016,7 +2235,15 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
                                        cut ? (size_t) (cut - bad.name.ptr) : bad.name.len),
                                 buf, sizeof(buf)),
                    cut ? " (cut at its ':')" : "", bad.why);
-            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
+            return eh_respond_close(c, MHD_HTTP_BAD_REQUEST, "invalid header\n", 1);
+        }
+
+        /* before the body is read: queued now, the answer closes the connection */
+        status = eh_framing(c, version);
+        if (status) {
+            return eh_respond_close(c, status, status == MHD_HTTP_NOT_IMPLEMENTED
+                                               ? "unknown transfer coding\n"
+                                               : "invalid request framing\n", 1);
         }
 
         /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (nginx agrees) */
