@@ -3,7 +3,8 @@
  * IIS runs a native module: OnBeginRequest before the application, OnSendResponse after.
  *
  *     ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]
- *                 [-m MAX] [-p PER_IP] [-t HEADER_SECONDS] [-i IDLE_SECONDS]
+ *                 [-m MAX] [-p PER_IP] [-t HEADER_SECONDS] [-b BODY_SECONDS]
+ *                 [-i IDLE_SECONDS]
  *
  * The application is an upstream HTTP server (-u) or, without -u, a built-in echo
  * application that answers with the request it saw as JSON. The host exists for tests,
@@ -12,8 +13,8 @@
  * Built on libmicrohttpd with a thread per connection, so every call into the module,
  * blocking steps included, runs inline on the connection's own thread. A connection
  * costs a thread, so slow clients (slowloris) are bounded: connections in all (-m) and
- * per client address (-p), and a deadline for each request head (-t) that trickling
- * bytes does not extend, unlike libmicrohttpd's idle timeout (-i).
+ * per client address (-p), a deadline for each request head (-t) and one for its body
+ * (-b), which trickling bytes do not extend, unlike libmicrohttpd's idle timeout (-i).
  */
 
 #include <arpa/inet.h>
@@ -47,12 +48,13 @@
  * 48 KiB leaves room above nginx's default limit (4 x 8 KiB) for split session cookies.
  */
 #define EH_MEMORY_LIMIT      (48 * 1024)
-/* defaults of -m, -p, -t, -i */
+/* defaults of -m, -p, -t, -b, -i */
 #define EH_MAX_CONNECTIONS   1024
 #define EH_MAX_PER_IP        64
 #define EH_HEADER_TIMEOUT    20      /* seconds for a request line and headers to arrive */
+#define EH_BODY_TIMEOUT      60      /* seconds for a request body to arrive, after its head */
 #define EH_IDLE_TIMEOUT      60      /* seconds a connection may sit without a byte */
-/* how often the watchdog looks for request heads past their deadline */
+/* how often the watchdog looks for requests past their deadline */
 #define EH_WATCH_MS          250
 #define EH_CONNECT_TIMEOUT   10
 #define EH_UPSTREAM_TIMEOUT  60
@@ -128,18 +130,21 @@ struct eh_conn_s {
     eh_conn_t      *next;
     int             fd;
     unsigned        shut:1;
-    int64_t         deadline;     /* monotonic ms by which a request head must be in; 0: none */
+    unsigned        body:1;       /* the deadline is the body's */
+    int64_t         deadline;     /* monotonic ms by which a request head (or body) must be
+                                     in; 0: none */
     char            addr[INET6_ADDRSTRLEN];
 };
 
 
-/* The open connections and the watchdog thread that enforces the head deadlines. */
+/* The open connections and the watchdog thread that enforces the request deadlines. */
 typedef struct {
     pthread_mutex_t  lock;
     pthread_cond_t   wake;
     eh_conn_t        list;        /* sentinel of a circular list */
     int              stop;
     unsigned         header_timeout;
+    unsigned         body_timeout;
     unsigned         idle_timeout;
 } eh_conns_t;
 
@@ -151,7 +156,7 @@ static eh_addr_t       eh_upstream;
 static int             eh_have_upstream;
 static eh_conns_t      eh_conns = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .list = { &eh_conns.list, &eh_conns.list, -1, 0, 0, "" },
+    .list = { .prev = &eh_conns.list, .next = &eh_conns.list, .fd = -1 },
 };
 
 
@@ -1851,7 +1856,7 @@ done:
 }
 
 
-/* slow clients: request head deadlines */
+/* slow clients: request head and body deadlines */
 
 static int64_t
 eh_now_ms(void)
@@ -1866,7 +1871,8 @@ eh_now_ms(void)
 typedef enum {
     EH_HEAD_OPENED,     /* a new connection: its first request head is due */
     EH_HEAD_LINE,       /* a request line is in: its headers are due */
-    EH_HEAD_DONE,       /* the head is in: no deadline while the request runs */
+    EH_HEAD_DONE,       /* the head is in: its body is due */
+    EH_BODY_DONE,       /* the whole request is in: no deadline while it runs */
     EH_HEAD_NEXT        /* a response is done: the next request is due (keep-alive) */
 } eh_head_t;
 
@@ -1875,8 +1881,10 @@ typedef enum {
  * Moves a connection's deadline. The first request head is due header_timeout seconds
  * after the connection opens. On a kept-alive connection the next request may start up
  * to idle_timeout seconds after the previous response, and its headers are due
- * header_timeout seconds after its request line. Each deadline is fixed when set: bytes
- * that trickle in do not extend it.
+ * header_timeout seconds after its request line. A request's body (declared by its head,
+ * with Content-Length or chunked) is due body_timeout seconds after the head is in, so a
+ * whole request takes at most header_timeout + body_timeout. Each deadline is fixed when
+ * set: bytes that trickle in do not extend it, as they extend libmicrohttpd's idle timeout.
  */
 static void
 eh_head_deadline(eh_conn_t *conn, eh_head_t what)
@@ -1890,6 +1898,8 @@ eh_head_deadline(eh_conn_t *conn, eh_head_t what)
     now = eh_now_ms();
 
     pthread_mutex_lock(&eh_conns.lock);
+
+    conn->body = 0;
 
     switch (what) {
 
@@ -1908,6 +1918,12 @@ eh_head_deadline(eh_conn_t *conn, eh_head_t what)
         break;
 
     case EH_HEAD_DONE:
+        conn->deadline = eh_conns.body_timeout
+                         ? now + (int64_t) eh_conns.body_timeout * 1000 : 0;
+        conn->body = 1;
+        break;
+
+    case EH_BODY_DONE:
         conn->deadline = 0;
         break;
 
@@ -1946,8 +1962,8 @@ eh_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
         conn = calloc(1, sizeof(eh_conn_t));
 
         if (conn == NULL || ci == NULL) {
-            /* the connection goes on without a head deadline; the idle timeout holds */
-            eh_log("no memory to watch a connection's request head");
+            /* the connection goes on without deadlines; the idle timeout holds */
+            eh_log("no memory to watch a connection's request deadlines");
             free(conn);
             return;
         }
@@ -1984,16 +2000,17 @@ eh_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 
 
 /*
- * Every EH_WATCH_MS, shuts down the sockets of connections whose request head is past
- * its deadline; the connection's own thread then reads the end of the stream and
- * libmicrohttpd closes the connection (and frees its place under -m and -p).
+ * Every EH_WATCH_MS, shuts down the sockets of connections whose request head or body is
+ * past its deadline; the connection's own thread then reads the end of the stream and
+ * libmicrohttpd closes the connection (and frees its place under -m and -p). One log
+ * line for each kind, counting them.
  */
 static void *
 eh_watchdog(void *arg)
 {
-    char              addr[INET6_ADDRSTRLEN];
+    char              addr[2][INET6_ADDRSTRLEN];
     int64_t           now;
-    unsigned          n;
+    unsigned          n[2], k;
     eh_conn_t        *conn;
     struct timespec   until;
 
@@ -2003,7 +2020,7 @@ eh_watchdog(void *arg)
 
     while (!eh_conns.stop) {
         now = eh_now_ms();
-        n = 0;
+        n[0] = n[1] = 0;
 
         for (conn = eh_conns.list.next; conn != &eh_conns.list; conn = conn->next) {
             if (conn->deadline == 0 || conn->shut || now < conn->deadline) {
@@ -2013,16 +2030,24 @@ eh_watchdog(void *arg)
             (void) shutdown(conn->fd, SHUT_RDWR);
             conn->shut = 1;
 
-            if (n++ == 0) {
-                memcpy(addr, conn->addr, sizeof(addr));
+            k = conn->body;
+            if (n[k]++ == 0) {
+                memcpy(addr[k], conn->addr, sizeof(addr[k]));
             }
         }
 
-        if (n) {
+        if (n[0] || n[1]) {
             pthread_mutex_unlock(&eh_conns.lock);
-            eh_log("closed %u connection%s (the first from %s) whose request head was not "
-                   "complete within %u s", n, n == 1 ? "" : "s", addr[0] ? addr : "?",
-                   eh_conns.header_timeout);
+            if (n[0]) {
+                eh_log("closed %u connection%s (the first from %s) whose request head was "
+                       "not complete within %u s", n[0], n[0] == 1 ? "" : "s",
+                       addr[0][0] ? addr[0] : "?", eh_conns.header_timeout);
+            }
+            if (n[1]) {
+                eh_log("closed %u connection%s (the first from %s) whose request body was "
+                       "not complete within %u s of its head", n[1], n[1] == 1 ? "" : "s",
+                       addr[1][0] ? addr[1] : "?", eh_conns.body_timeout);
+            }
             pthread_mutex_lock(&eh_conns.lock);
         }
 
@@ -2052,7 +2077,7 @@ eh_watchdog_start(pthread_t *tid)
     int                 rc;
     pthread_condattr_t  attr;
 
-    if (eh_conns.header_timeout == 0) {
+    if (eh_conns.header_timeout == 0 && eh_conns.body_timeout == 0) {
         return 0;
     }
 
@@ -2214,7 +2239,10 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
     if (!r->started) {
         r->started = 1;
 
-        /* the head is in: the request runs with no deadline but the idle timeout */
+        /*
+         * the head is in: its body is due. An answer queued below, before the body, closes
+         * the connection once written; the deadline stays for a client that does not read.
+         */
         eh_head_deadline(eh_conn_of(c), EH_HEAD_DONE);
 
         /* before the module is called, and before any body is read */
@@ -2279,6 +2307,9 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 
         return eh_buf_add(&r->body, upload_data, n) == 0 ? MHD_YES : MHD_NO;
     }
+
+    /* the whole request is in: it runs (the module, the upstream) with no deadline of ours */
+    eh_head_deadline(eh_conn_of(c), EH_BODY_DONE);
 
     if (r->too_large) {
         return eh_respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
@@ -2354,7 +2385,7 @@ eh_usage(void)
 {
     fprintf(stderr,
             "usage: ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]\n"
-            "                   [-m MAX] [-p PER_IP] [-t SECONDS] [-i SECONDS]\n"
+            "                   [-m MAX] [-p PER_IP] [-t SECONDS] [-b SECONDS] [-i SECONDS]\n"
             "  -l  address to listen on (port 0 picks a free one)\n"
             "  -c  authsettingsV2 JSON configuration of the ezauth module\n"
             "  -u  upstream application; without it a built-in echo app answers\n"
@@ -2363,9 +2394,12 @@ eh_usage(void)
             "  -p  connections open at once from one client address (default %u; 0: no limit)\n"
             "  -t  seconds for a request line and headers to arrive, however slowly the bytes\n"
             "      come (default %u; 0: no limit)\n"
+            "  -b  seconds for a request body to arrive once its head is in, however slowly\n"
+            "      the bytes come (default %u; 0: no limit)\n"
             "  -i  seconds a connection may stay silent, and a kept-alive one may wait for\n"
             "      its next request (default %u; 0: no limit)\n",
-            EH_MAX_CONNECTIONS, EH_MAX_PER_IP, EH_HEADER_TIMEOUT, EH_IDLE_TIMEOUT);
+            EH_MAX_CONNECTIONS, EH_MAX_PER_IP, EH_HEADER_TIMEOUT, EH_BODY_TIMEOUT,
+            EH_IDLE_TIMEOUT);
 }
 
 
@@ -2420,9 +2454,10 @@ main(int argc, char **argv)
     max_conns = EH_MAX_CONNECTIONS;
     per_ip = EH_MAX_PER_IP;
     eh_conns.header_timeout = EH_HEADER_TIMEOUT;
+    eh_conns.body_timeout = EH_BODY_TIMEOUT;
     eh_conns.idle_timeout = EH_IDLE_TIMEOUT;
 
-    while ((ch = getopt(argc, argv, "l:c:u:vm:p:t:i:h")) != -1) {
+    while ((ch = getopt(argc, argv, "l:c:u:vm:p:t:b:i:h")) != -1) {
         n = 0;
 
         switch (ch) {
@@ -2433,6 +2468,7 @@ main(int argc, char **argv)
         case 'm': n = max_conns = eh_number(optarg, 1, 65535); break;
         case 'p': n = per_ip = eh_number(optarg, 0, 65535); break;
         case 't': n = eh_number(optarg, 0, 86400); eh_conns.header_timeout = (unsigned) n; break;
+        case 'b': n = eh_number(optarg, 0, 86400); eh_conns.body_timeout = (unsigned) n; break;
         case 'i': n = eh_number(optarg, 0, 86400); eh_conns.idle_timeout = (unsigned) n; break;
         default:  eh_usage(); return ch == 'h' ? 0 : 1;
         }
@@ -2510,7 +2546,7 @@ main(int argc, char **argv)
 
     watching = eh_watchdog_start(&watchdog);
     if (watching < 0) {
-        eh_log("cannot start the thread that enforces request head deadlines");
+        eh_log("cannot start the thread that enforces request deadlines");
         MHD_stop_daemon(d);
         ezauth_module_free(eh_module);
         return 1;

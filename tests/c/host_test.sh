@@ -2,9 +2,9 @@
 # Smoke test of the C host: starts ezauth-host (echo app, minimal configuration) on a free
 # loopback port and checks it with curl, and with raw bytes from python3 where curl cannot
 # send them (identity headers with non-UTF-8 values, obs-fold lines, control bytes in names),
-# with a slowloris of 1,100 connections trickling request heads (section 10), and with
-# requests whose framing a proxy in front could read another way, each followed by a request
-# to smuggle (section 11).
+# with a slowloris of 1,100 connections trickling request heads (section 10), with requests
+# whose framing a proxy in front could read another way, each followed by a request to
+# smuggle (section 11), and with 320 connections trickling request bodies (section 12).
 #
 #     tests/c/host_test.sh [path/to/ezauth-host]
 #
@@ -606,6 +606,195 @@ while True:
     threading.Thread(target=handle, args=(c,), daemon=True).start()
 EOF
 
+# Slow request bodies (section 12)
+cat > "$TMP/slowbody.py" <<'EOF'
+# slowbody.py PORT HOLD ADDRS: slow request bodies against the host, ordinary clients beside.
+#
+# HOLD connections from 127.0.0.3 (the default per-address limit is 64) and HOLD from each
+# of ADDRS addresses 127.0.2.x send a whole request head at once, then trickle its body, a
+# byte per open connection every 0.3 s, kinds in turn: a Content-Length body; a chunked
+# body; a body sent after a 100 Continue; a second request on a kept-alive connection whose
+# first was answered; a head whose body never starts (not from 127.0.0.3, which only
+# trickles, so that only the body deadline can free its places). Meanwhile requests from
+# 127.0.0.4 to 127.0.0.6 (two with a 900 KB body at full speed) must be answered 200; once
+# the host has closed every slow connection, 127.0.0.3 must be served again.
+# Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
+import resource, select, socket, sys, threading, time
+
+port, hold, addrs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+SOURCES = ["127.0.0.3"] + ["127.0.2.%d" % (i + 1) for i in range(addrs)]
+KINDS = ["Content-Length", "chunked", "100 Continue", "kept-alive", "no body byte"]
+LIMIT_S = 90
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+want = hold * len(SOURCES) + 64
+if soft < want:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+
+
+def report(ok, desc, detail=""):
+    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:300]), flush=True)
+
+
+def connect(src, timeout=30):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_response(s):
+    """One response, framed by Content-Length: (status, body), or (0, what came)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(body) < length:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        body += d
+    return int(head[9:12]), body
+
+
+def request(src, head, body=b""):
+    try:
+        s = connect(src)
+        s.sendall(head + body)
+        got = read_response(s)[0]
+        s.close()
+        return got
+    except OSError as e:
+        return str(e)
+
+
+HEAD = b"POST /slow-body HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+slow = []          # [socket, bytes left to trickle, kind]
+failed = []
+for n in range(hold * len(SOURCES)):
+    # 127.0.0.3 only trickles: its places are freed by the body deadline, not the idle timeout
+    src = SOURCES[n % len(SOURCES)]
+    kind = KINDS[(n // len(SOURCES)) % (len(KINDS) - (src == "127.0.0.3"))]
+    try:
+        s = connect(src)
+        if kind == "Content-Length":
+            s.sendall(HEAD + b"Content-Length: 100000\r\n\r\n")
+            rest = b"x" * 100000
+        elif kind == "chunked":
+            s.sendall(HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
+            rest = b"1\r\nx\r\n" * 20000
+        elif kind == "100 Continue":
+            s.sendall(HEAD + b"Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+            d = s.recv(100)
+            if not d.startswith(b"HTTP/1.1 100"):
+                raise OSError("no 100 Continue: %r" % d[:40])
+            rest = b"y" * 5000
+        elif kind == "kept-alive":
+            s.sendall(b"GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            status = read_response(s)[0]
+            if status != 200:
+                raise OSError("first request got %r" % status)
+            s.sendall(HEAD + b"Content-Length: 100000\r\n\r\n")
+            rest = b"z" * 100000
+        else:
+            s.sendall(HEAD + b"Content-Length: 10\r\n\r\n")
+            rest = b""
+    except OSError as e:
+        failed.append("%s (%s): %s" % (src, kind, e))
+        continue
+    s.setblocking(False)
+    slow.append([s, rest, kind])
+
+report(not failed, "%d slow-body connections from %d addresses are accepted and send their heads"
+       % (hold * len(SOURCES), len(SOURCES)), "; ".join(failed[:5]))
+
+normal = {}
+big = b"b" * 900000
+
+
+def ordinary():
+    normal["127.0.0.4"] = request("127.0.0.4", b"GET /normal HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    normal["127.0.0.5 (900 KB body)"] = request(
+        "127.0.0.5", HEAD + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(big), big)
+    normal["127.0.0.6 (900 KB chunked body)"] = request(
+        "127.0.0.6", HEAD + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 65536]), big[i:i + 65536]) for i in range(0, len(big), 65536)) + b"0\r\n\r\n")
+
+
+t = threading.Thread(target=ordinary, daemon=True)
+t.start()
+
+poller = select.poll()
+by_fd = {}
+for c in slow:
+    by_fd[c[0].fileno()] = c
+    poller.register(c[0], select.POLLIN)
+open_ = set(by_fd)
+answered = []
+started = time.monotonic()
+
+
+def closed(fd):
+    poller.unregister(fd)
+    by_fd[fd][0].close()
+    open_.discard(fd)
+
+
+while (open_ or t.is_alive()) and time.monotonic() - started < LIMIT_S:
+    for fd, ev in poller.poll(300):
+        if fd not in open_:
+            continue
+        try:
+            d = by_fd[fd][0].recv(65536)
+        except OSError:
+            d = b""
+        if d:
+            answered.append("%s: %r" % (by_fd[fd][2], d[:30]))
+        closed(fd)
+    for fd in list(open_):
+        c = by_fd[fd]
+        if not c[1]:
+            continue
+        try:
+            c[0].send(c[1][:1])
+            c[1] = c[1][1:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed(fd)
+
+t.join(1)
+for src in sorted(normal) or ["(none)"]:
+    got = normal.get(src, "no answer")
+    report(got == 200, "while %d connections trickle request bodies, a request from %s is answered 200"
+           % (len(slow), src), "got %r" % (got,))
+left = {}
+for fd in open_:
+    left[by_fd[fd][2]] = left.get(by_fd[fd][2], 0) + 1
+report(not open_, "every slow-body connection (%d: %s) is closed by the host while its client goes on sending"
+       % (len(slow), ", ".join(KINDS)), "%d still open after %d s: %r" % (len(open_), LIMIT_S, left))
+report(not answered, "the host closes slow-body connections without answering them",
+       "%d answered: %r" % (len(answered), answered[:3]))
+
+# the places of 127.0.0.3 are free again: libmicrohttpd counts a connection out just after
+# closing it, so a few tries (bounded)
+for i in range(40):
+    got = request("127.0.0.3", b"GET /after HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    if got == 200:
+        break
+    time.sleep(0.25)
+report(got == 200, "once the slow bodies are closed, 127.0.0.3 (which held %d) is served again" % hold,
+       "got %r" % (got,))
+EOF
+
 # py SCRIPT ARGS...: runs $TMP/SCRIPT.py, counting its ok/FAIL lines
 py() {
     script=$1; shift
@@ -916,7 +1105,7 @@ fi
 # 10. slow clients (slowloris). Connections are limited in all (-m) and per client address
 # (-p, default 64), and a request head is due -t seconds after the connection opens (or
 # after its request line, on a kept-alive connection), however slowly its bytes come.
-for bad in "-t x" "-t -1" "-p -1" "-m 0" "-i 99999999" "-m 12ab"; do
+for bad in "-t x" "-t -1" "-p -1" "-m 0" "-i 99999999" "-m 12ab" "-b x" "-b -1" "-b 86401" "-b 1.5"; do
     # shellcheck disable=SC2086
     "$HOST_BIN" -l 127.0.0.1:0 -c "$TMP/auth.json" $bad > /dev/null 2> "$TMP/bad.err"
     rc=$?
@@ -940,6 +1129,12 @@ start_slow() {
 # how many connections the host closed for their request head's deadline
 head_closed() {
     sed -n 's/^ezauth-host: closed \([0-9]*\) connections* .*request head was not complete.*/\1/p' \
+        "$TMP/$1.err" | awk '{ n += $1 } END { print n + 0 }'
+}
+
+# how many connections the host closed for their request body's deadline
+body_closed() {
+    sed -n 's/^ezauth-host: closed \([0-9]*\) connections* .*request body was not complete.*/\1/p' \
         "$TMP/$1.err" | awk '{ n += $1 } END { print n + 0 }'
 }
 
@@ -986,7 +1181,7 @@ python3 "$TMP/app.py" "$TMP/app.log" > "$TMP/app.port" 2> "$TMP/app.err" &
 UP_PID=$!
 i=0
 while [ ! -s "$TMP/app.port" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
-start_slow framing -u "127.0.0.1:$(cat "$TMP/app.port")"
+start_slow framing -u "127.0.0.1:$(cat "$TMP/app.port")" -b 2
 py framing "${BASE##*:}" "$TMP/app.log"
 for why in "more than one Content-Length line" "more than one Transfer-Encoding line" \
            "both Content-Length and Transfer-Encoding" "Transfer-Encoding on HTTP/1.0" \
@@ -1002,10 +1197,25 @@ check "framing: the host logs an unknown transfer coding by name" \
 check "framing: the host logs a NUL byte in a header line" \
     grep -qF 'refused a request with an invalid header "Transfer-Encoding": a NUL byte in its line' \
     "$TMP/framing.err"
+# the body deadline (-b 2) ends with the body: an answer that takes longer still comes
+code=$($CURL -o "$TMP/sleep.body" -w '%{http_code}' --data-binary 'abc' "$BASE/sleep/4")
+check "framing: a request whose body is in is answered after longer than -b (got $code)" \
+    sh -c "[ '$code' = 200 ] && grep -qx 'upstream 3' '$TMP/sleep.body'"
 stop_slow framing
 kill "$UP_PID" 2>/dev/null
 wait "$UP_PID" 2>/dev/null
 UP_PID=
+
+# 12. slow request bodies: a body is due -b seconds after its head, however slowly its
+# bytes come; 64 connections from one address (all its places) and 64 from each of four
+# others trickle bodies, of every kind, while other clients are served
+start_slow slowbody -b 5 -i 30
+py slowbody "${BASE##*:}" 64 4
+n=$(body_closed slowbody)
+check "slow bodies: the host closed all 320 for their body deadline (closed $n)" [ "$n" = 320 ]
+n=$(head_closed slowbody)
+check "slow bodies: none of them for a head deadline (closed $n)" [ "$n" = 0 ]
+stop_slow slowbody
 
 if [ "$FAILED" -ne 0 ]; then
     echo "# host stderr:"
