@@ -3,7 +3,8 @@
  * IIS runs a native module: OnBeginRequest before the application, OnSendResponse after.
  *
  *     ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]
- *                 [-m MAX] [-p PER_IP] [-t HEADER_SECONDS] [-i IDLE_SECONDS]
+ *                 [-m MAX] [-p PER_IP] [-t HEADER_SECONDS] [-b BODY_SECONDS]
+ *                 [-i IDLE_SECONDS]
  *
  * The application is an upstream HTTP server (-u) or, without -u, a built-in echo
  * application that answers with the request it saw as JSON. The host exists for tests,
@@ -12,8 +13,8 @@
  * Built on libmicrohttpd with a thread per connection, so every call into the module,
  * blocking steps included, runs inline on the connection's own thread. A connection
  * costs a thread, so slow clients (slowloris) are bounded: connections in all (-m) and
- * per client address (-p), and a deadline for each request head (-t) that trickling
- * bytes does not extend, unlike libmicrohttpd's idle timeout (-i).
+ * per client address (-p), a deadline for each request head (-t) and one for its body
+ * (-b), which trickling bytes do not extend, unlike libmicrohttpd's idle timeout (-i).
  */
 
 #include <arpa/inet.h>
@@ -47,12 +48,13 @@
  * 48 KiB leaves room above nginx's default limit (4 x 8 KiB) for split session cookies.
  */
 #define EH_MEMORY_LIMIT      (48 * 1024)
-/* defaults of -m, -p, -t, -i */
+/* defaults of -m, -p, -t, -b, -i */
 #define EH_MAX_CONNECTIONS   1024
 #define EH_MAX_PER_IP        64
 #define EH_HEADER_TIMEOUT    20      /* seconds for a request line and headers to arrive */
+#define EH_BODY_TIMEOUT      60      /* seconds for a request body to arrive, after its head */
 #define EH_IDLE_TIMEOUT      60      /* seconds a connection may sit without a byte */
-/* how often the watchdog looks for request heads past their deadline */
+/* how often the watchdog looks for requests past their deadline */
 #define EH_WATCH_MS          250
 #define EH_CONNECT_TIMEOUT   10
 #define EH_UPSTREAM_TIMEOUT  60
@@ -128,18 +130,21 @@ struct eh_conn_s {
     eh_conn_t      *next;
     int             fd;
     unsigned        shut:1;
-    int64_t         deadline;     /* monotonic ms by which a request head must be in; 0: none */
+    unsigned        body:1;       /* the deadline is the body's */
+    int64_t         deadline;     /* monotonic ms by which a request head (or body) must be
+                                     in; 0: none */
     char            addr[INET6_ADDRSTRLEN];
 };
 
 
-/* The open connections and the watchdog thread that enforces the head deadlines. */
+/* The open connections and the watchdog thread that enforces the request deadlines. */
 typedef struct {
     pthread_mutex_t  lock;
     pthread_cond_t   wake;
     eh_conn_t        list;        /* sentinel of a circular list */
     int              stop;
     unsigned         header_timeout;
+    unsigned         body_timeout;
     unsigned         idle_timeout;
 } eh_conns_t;
 
@@ -151,7 +156,7 @@ static eh_addr_t       eh_upstream;
 static int             eh_have_upstream;
 static eh_conns_t      eh_conns = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .list = { &eh_conns.list, &eh_conns.list, -1, 0, 0, "" },
+    .list = { .prev = &eh_conns.list, .next = &eh_conns.list, .fd = -1 },
 };
 
 
@@ -602,8 +607,29 @@ eh_response_outcome_headers(struct MHD_Response *resp, ezauth_outcome *out, uint
 }
 
 
+/*
+ * Every response goes out through here. After a chunked request body the connection is
+ * closed: libmicrohttpd 0.9 reads chunk extensions without a look at them (any bytes up
+ * to the line's LF) and takes a bare LF for a line end, as nginx does; a proxy in front
+ * that framed the body differently must not have the bytes after it read as the next
+ * request on this connection. (The framing headers themselves are judged in eh_framing.)
+ */
 static enum MHD_Result
-eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+eh_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp, int close)
+{
+    if (close
+        || MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+    {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+
+    return MHD_queue_response(c, status, resp);
+}
+
+
+static enum MHD_Result
+eh_respond_close(struct MHD_Connection *c, unsigned status, const char *text, int close)
 {
     enum MHD_Result       rc;
     struct MHD_Response  *resp;
@@ -615,9 +641,16 @@ eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
     }
 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    rc = MHD_queue_response(c, status, resp);
+    rc = eh_queue(c, status, resp, close);
     MHD_destroy_response(resp);
     return rc;
+}
+
+
+static enum MHD_Result
+eh_respond_text(struct MHD_Connection *c, unsigned status, const char *text)
+{
+    return eh_respond_close(c, status, text, 0);
 }
 
 
@@ -696,13 +729,45 @@ eh_folded(const char *key, size_t key_size, const char *value)
 typedef struct {
     ezauth_str   name;
     const char  *why;
+    ezauth_str   last;        /* the header before, in place */
+    const char  *last_end;    /* where its value ends */
 } eh_bad_header_t;
+
+
+/*
+ * Do only a line end's bytes lie between the end of a header's value and the next line
+ * (the next header's name, or the end of the head)? libmicrohttpd 0.9 writes NUL over
+ * the CR and LF of each line end, in place, and hands over values as C strings: a NUL
+ * byte in a value cuts it there, and what follows it on the line is dropped unseen
+ * ("Transfer-Encoding: chunked\0, gzip" reads as "chunked"). Such a line leaves a gap
+ * that is not just its line end (min..max NUL bytes). A NUL right before a bare LF cannot
+ * be told from a CR: "chunked\0\n" reads as "chunked", and a line of "\0\n" alone ends
+ * the head, as an empty line would.
+ */
+static int
+eh_line_end(const char *end, const char *next, size_t min, size_t max)
+{
+    const char  *p;
+
+    if (next < end || (size_t) (next - end) < min || (size_t) (next - end) > max) {
+        return 0;
+    }
+
+    for (p = end; p < next; p++) {
+        if (*p != '\0') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 /*
  * The first request header that may not pass (RFC 9110 5.1, 5.5; RFC 9112 5.2): a name
  * that is not a token (a space or control byte in it; a leading space), a header continued
- * by an obs-fold line, or a value with CR, LF or NUL.
+ * by an obs-fold line, a value with CR, or a line with a NUL byte (seen by eh_line_end,
+ * here for each header but the last, in eh_head_nul for the last).
  */
 static enum MHD_Result
 eh_find_bad_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
@@ -713,21 +778,178 @@ eh_find_bad_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t k
 
     (void) kind;
 
-    bad->why = eh_folded(key, key_size, value) ? "continued by an obs-fold line"
-               : !eh_token(name) ? "not a token"
-               : (value != NULL
-                  && (memchr(value, '\0', value_size) != NULL
-                      || memchr(value, '\r', value_size) != NULL
-                      || memchr(value, '\n', value_size) != NULL)) ? "CR, LF or NUL in its value"
-               : NULL;
-
-    if (bad->why) {
+    if (eh_folded(key, key_size, value)) {
         /* a folded name holds the fold line's text: NULL, so that it is never logged */
-        bad->name = eh_folded(key, key_size, value) ? eh_str(NULL, 0) : name;
+        bad->why = "continued by an obs-fold line";
+        bad->name = eh_str(NULL, 0);
         return MHD_NO;
     }
 
+    if (bad->last_end != NULL && !eh_line_end(bad->last_end, key, 1, 2)) {
+        bad->why = "a NUL byte in its line";
+        bad->name = bad->last;
+        return MHD_NO;
+    }
+
+    bad->why = !eh_token(name) ? "not a token"
+               : (value != NULL
+                  && (memchr(value, '\r', value_size) != NULL
+                      || memchr(value, '\n', value_size) != NULL)) ? "CR or LF in its value"
+               : NULL;
+
+    if (bad->why) {
+        bad->name = name;
+        return MHD_NO;
+    }
+
+    bad->last = name;
+    /* not folded: a missing value is the empty string at the line end after the colon */
+    bad->last_end = value ? value + value_size : key + key_size + 1;
+
     return MHD_YES;
+}
+
+
+/* The last header's line: its line end and the empty line's, then the end of the head. */
+static void
+eh_head_nul(struct MHD_Connection *c, const char *method, eh_bad_header_t *bad)
+{
+    const union MHD_ConnectionInfo  *ci;
+
+    if (bad->why != NULL || bad->last_end == NULL) {
+        return;
+    }
+
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+
+    /* the head is in place from its method on (libmicrohttpd counts its size so) */
+    if (ci == NULL
+        || !eh_line_end(bad->last_end, method + ci->header_size, 2, 4))
+    {
+        bad->why = "a NUL byte in its line";
+        bad->name = bad->last;
+    }
+}
+
+
+/*
+ * Request framing (RFC 9112 6.1, 6.3). libmicrohttpd 0.9 frames a body by the first
+ * Content-Length line (or, with any Transfer-Encoding line, by the first of those, and
+ * ignores Content-Length then); a proxy in front that frames by another line would read
+ * the rest of the body as a next request on the connection, or the next request as body.
+ * So, as nginx does, a request is refused with 400 and the connection closed when the
+ * framing could be read two ways: more than one Content-Length or Transfer-Encoding line,
+ * both of them, a Content-Length that is not plain digits (no list, sign or blanks),
+ * Transfer-Encoding on HTTP/1.0, or a Transfer-Encoding value other than exactly "chunked"
+ * (any case): 501 for a single unknown coding, 400 for anything else. An HTAB before
+ * either value counts as odd (nginx takes only SP there). Runs after eh_find_bad_header,
+ * so every header's value follows its own name in the read buffer (see eh_folded).
+ */
+typedef struct {
+    unsigned     cl;          /* Content-Length lines */
+    unsigned     te;          /* Transfer-Encoding lines */
+    unsigned     status;      /* of the first fault of a value: 400 or 501; 0: none */
+    const char  *why;         /* that fault, for the log */
+    ezauth_str   coding;      /* the unknown coding, for the log */
+} eh_framing_t;
+
+
+static enum MHD_Result
+eh_framing_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+    const char *value, size_t value_size)
+{
+    int            cl;
+    size_t         i;
+    const char    *why;
+    ezauth_str     v;
+    eh_framing_t  *f = cls;
+
+    (void) kind;
+
+    cl = eh_name_is(eh_str(key, key_size), "content-length");
+    if (!cl && !eh_name_is(eh_str(key, key_size), "transfer-encoding")) {
+        return MHD_YES;
+    }
+
+    if (cl) {
+        f->cl++;
+    } else {
+        f->te++;
+    }
+
+    if (f->status) {
+        return MHD_YES;   /* the first fault is the one logged; the lines are still counted */
+    }
+
+    v = value ? eh_str(value, value_size) : eh_str("", 0);
+    why = NULL;
+
+    /* the blanks libmicrohttpd skipped between the colon and the value */
+    if (value != NULL
+        && memchr(key + key_size + 1, '\t', (size_t) (value - (key + key_size + 1))) != NULL)
+    {
+        why = cl ? "an HTAB before the Content-Length value"
+                 : "an HTAB before the Transfer-Encoding value";
+    }
+
+    /* a lone Content-Length that is not digits libmicrohttpd refuses itself, before us */
+    if (why == NULL && cl) {
+        for (i = 0; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9'; i++) { /* void */ }
+        if (v.len == 0 || i != v.len) {
+            why = "a Content-Length that is not plain digits";
+        }
+
+    } else if (why == NULL && !eh_name_is(v, "chunked")) {
+        if (eh_token(v)) {
+            f->status = MHD_HTTP_NOT_IMPLEMENTED;
+            f->why = "an unknown transfer coding";
+            f->coding = v;
+            return MHD_YES;
+        }
+        why = "a Transfer-Encoding value other than \"chunked\"";
+    }
+
+    if (why) {
+        f->status = MHD_HTTP_BAD_REQUEST;
+        f->why = why;
+    }
+
+    return MHD_YES;
+}
+
+
+/* 0 when the framing is unambiguous; else logs why and returns the status to refuse with */
+static unsigned
+eh_framing(struct MHD_Connection *c, const char *version)
+{
+    char          buf[EH_PRINTABLE];
+    const char   *why;
+    eh_framing_t  f;
+
+    memset(&f, 0, sizeof(f));
+    (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_framing_header, &f);
+
+    why = (f.cl > 1) ? "more than one Content-Length line"
+          : (f.te > 1) ? "more than one Transfer-Encoding line"
+          : (f.cl && f.te) ? "both Content-Length and Transfer-Encoding"
+          : (f.te && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+            ? "Transfer-Encoding on HTTP/1.0"
+          : NULL;
+
+    if (why) {
+        eh_log("refused a request with %s (ambiguous framing): 400, connection closed", why);
+        return MHD_HTTP_BAD_REQUEST;
+    }
+
+    if (f.status == MHD_HTTP_NOT_IMPLEMENTED) {
+        eh_log("refused a request with %s \"%s\": 501, connection closed", f.why,
+               eh_printable(f.coding, buf, sizeof(buf)));
+
+    } else if (f.status) {
+        eh_log("refused a request with %s (ambiguous framing): 400, connection closed", f.why);
+    }
+
+    return f.status;
 }
 
 
@@ -1468,7 +1690,7 @@ eh_finish(struct MHD_Connection *c, ezauth_outcome *out)
 
     eh_response_outcome_headers(resp, out, EZAUTH_HEADERS_RESPONSE);
 
-    rc = MHD_queue_response(c, status, resp);
+    rc = eh_queue(c, status, resp, 0);
     MHD_destroy_response(resp);
     return rc;
 }
@@ -1532,7 +1754,7 @@ eh_continue(struct MHD_Connection *c, ezauth_outcome *out, const ezauth_request 
         eh_response_outcome_headers(resp, out, EZAUTH_HEADERS_RESPONSE_ADD);
     }
 
-    ret = MHD_queue_response(c, app.status, resp);
+    ret = eh_queue(c, app.status, resp, 0);
     MHD_destroy_response(resp);
 
 done:
@@ -1634,7 +1856,7 @@ done:
 }
 
 
-/* slow clients: request head deadlines */
+/* slow clients: request head and body deadlines */
 
 static int64_t
 eh_now_ms(void)
@@ -1649,7 +1871,8 @@ eh_now_ms(void)
 typedef enum {
     EH_HEAD_OPENED,     /* a new connection: its first request head is due */
     EH_HEAD_LINE,       /* a request line is in: its headers are due */
-    EH_HEAD_DONE,       /* the head is in: no deadline while the request runs */
+    EH_HEAD_DONE,       /* the head is in: its body is due */
+    EH_BODY_DONE,       /* the whole request is in: no deadline while it runs */
     EH_HEAD_NEXT        /* a response is done: the next request is due (keep-alive) */
 } eh_head_t;
 
@@ -1658,8 +1881,10 @@ typedef enum {
  * Moves a connection's deadline. The first request head is due header_timeout seconds
  * after the connection opens. On a kept-alive connection the next request may start up
  * to idle_timeout seconds after the previous response, and its headers are due
- * header_timeout seconds after its request line. Each deadline is fixed when set: bytes
- * that trickle in do not extend it.
+ * header_timeout seconds after its request line. A request's body (declared by its head,
+ * with Content-Length or chunked) is due body_timeout seconds after the head is in, so a
+ * whole request takes at most header_timeout + body_timeout. Each deadline is fixed when
+ * set: bytes that trickle in do not extend it, as they extend libmicrohttpd's idle timeout.
  */
 static void
 eh_head_deadline(eh_conn_t *conn, eh_head_t what)
@@ -1673,6 +1898,8 @@ eh_head_deadline(eh_conn_t *conn, eh_head_t what)
     now = eh_now_ms();
 
     pthread_mutex_lock(&eh_conns.lock);
+
+    conn->body = 0;
 
     switch (what) {
 
@@ -1691,6 +1918,12 @@ eh_head_deadline(eh_conn_t *conn, eh_head_t what)
         break;
 
     case EH_HEAD_DONE:
+        conn->deadline = eh_conns.body_timeout
+                         ? now + (int64_t) eh_conns.body_timeout * 1000 : 0;
+        conn->body = 1;
+        break;
+
+    case EH_BODY_DONE:
         conn->deadline = 0;
         break;
 
@@ -1729,8 +1962,8 @@ eh_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
         conn = calloc(1, sizeof(eh_conn_t));
 
         if (conn == NULL || ci == NULL) {
-            /* the connection goes on without a head deadline; the idle timeout holds */
-            eh_log("no memory to watch a connection's request head");
+            /* the connection goes on without deadlines; the idle timeout holds */
+            eh_log("no memory to watch a connection's request deadlines");
             free(conn);
             return;
         }
@@ -1767,16 +2000,17 @@ eh_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 
 
 /*
- * Every EH_WATCH_MS, shuts down the sockets of connections whose request head is past
- * its deadline; the connection's own thread then reads the end of the stream and
- * libmicrohttpd closes the connection (and frees its place under -m and -p).
+ * Every EH_WATCH_MS, shuts down the sockets of connections whose request head or body is
+ * past its deadline; the connection's own thread then reads the end of the stream and
+ * libmicrohttpd closes the connection (and frees its place under -m and -p). One log
+ * line for each kind, counting them.
  */
 static void *
 eh_watchdog(void *arg)
 {
-    char              addr[INET6_ADDRSTRLEN];
+    char              addr[2][INET6_ADDRSTRLEN];
     int64_t           now;
-    unsigned          n;
+    unsigned          n[2], k;
     eh_conn_t        *conn;
     struct timespec   until;
 
@@ -1786,7 +2020,7 @@ eh_watchdog(void *arg)
 
     while (!eh_conns.stop) {
         now = eh_now_ms();
-        n = 0;
+        n[0] = n[1] = 0;
 
         for (conn = eh_conns.list.next; conn != &eh_conns.list; conn = conn->next) {
             if (conn->deadline == 0 || conn->shut || now < conn->deadline) {
@@ -1796,16 +2030,24 @@ eh_watchdog(void *arg)
             (void) shutdown(conn->fd, SHUT_RDWR);
             conn->shut = 1;
 
-            if (n++ == 0) {
-                memcpy(addr, conn->addr, sizeof(addr));
+            k = conn->body;
+            if (n[k]++ == 0) {
+                memcpy(addr[k], conn->addr, sizeof(addr[k]));
             }
         }
 
-        if (n) {
+        if (n[0] || n[1]) {
             pthread_mutex_unlock(&eh_conns.lock);
-            eh_log("closed %u connection%s (the first from %s) whose request head was not "
-                   "complete within %u s", n, n == 1 ? "" : "s", addr[0] ? addr : "?",
-                   eh_conns.header_timeout);
+            if (n[0]) {
+                eh_log("closed %u connection%s (the first from %s) whose request head was "
+                       "not complete within %u s", n[0], n[0] == 1 ? "" : "s",
+                       addr[0][0] ? addr[0] : "?", eh_conns.header_timeout);
+            }
+            if (n[1]) {
+                eh_log("closed %u connection%s (the first from %s) whose request body was "
+                       "not complete within %u s of its head", n[1], n[1] == 1 ? "" : "s",
+                       addr[1][0] ? addr[1] : "?", eh_conns.body_timeout);
+            }
             pthread_mutex_lock(&eh_conns.lock);
         }
 
@@ -1835,7 +2077,7 @@ eh_watchdog_start(pthread_t *tid)
     int                 rc;
     pthread_condattr_t  attr;
 
-    if (eh_conns.header_timeout == 0) {
+    if (eh_conns.header_timeout == 0 && eh_conns.body_timeout == 0) {
         return 0;
     }
 
@@ -1981,6 +2223,7 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 {
     char             buf[EH_PRINTABLE];
     size_t           n;
+    unsigned         status;
     const char      *cl;
     const uint8_t   *cut;
     eh_request_t    *r = *con_cls;
@@ -1996,16 +2239,20 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
     if (!r->started) {
         r->started = 1;
 
-        /* the head is in: the request runs with no deadline but the idle timeout */
+        /*
+         * the head is in: its body is due. An answer queued below, before the body, closes
+         * the connection once written; the deadline stays for a client that does not read.
+         */
         eh_head_deadline(eh_conn_of(c), EH_HEAD_DONE);
 
         /* before the module is called, and before any body is read */
-        bad.why = NULL;
+        memset(&bad, 0, sizeof(bad));
         (void) MHD_get_connection_values_n(c, MHD_HEADER_KIND, eh_find_bad_header, &bad);
+        eh_head_nul(c, method, &bad);
         if (bad.why != NULL && bad.name.ptr == NULL) {
             /* the name holds the fold line's text, which may be a value: not logged */
             eh_log("refused a request with a header %s", bad.why);
-            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
+            return eh_respond_close(c, MHD_HTTP_BAD_REQUEST, "invalid header\n", 1);
         }
 
         if (bad.why != NULL) {
@@ -2016,7 +2263,15 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
                                        cut ? (size_t) (cut - bad.name.ptr) : bad.name.len),
                                 buf, sizeof(buf)),
                    cut ? " (cut at its ':')" : "", bad.why);
-            return eh_respond_text(c, MHD_HTTP_BAD_REQUEST, "invalid header\n");
+            return eh_respond_close(c, MHD_HTTP_BAD_REQUEST, "invalid header\n", 1);
+        }
+
+        /* before the body is read: queued now, the answer closes the connection */
+        status = eh_framing(c, version);
+        if (status) {
+            return eh_respond_close(c, status, status == MHD_HTTP_NOT_IMPLEMENTED
+                                               ? "unknown transfer coding\n"
+                                               : "invalid request framing\n", 1);
         }
 
         /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (nginx agrees) */
@@ -2052,6 +2307,9 @@ eh_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 
         return eh_buf_add(&r->body, upload_data, n) == 0 ? MHD_YES : MHD_NO;
     }
+
+    /* the whole request is in: it runs (the module, the upstream) with no deadline of ours */
+    eh_head_deadline(eh_conn_of(c), EH_BODY_DONE);
 
     if (r->too_large) {
         return eh_respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
@@ -2127,7 +2385,7 @@ eh_usage(void)
 {
     fprintf(stderr,
             "usage: ezauth-host -l ADDR:PORT -c CONFIG [-u HOST:PORT] [-v]\n"
-            "                   [-m MAX] [-p PER_IP] [-t SECONDS] [-i SECONDS]\n"
+            "                   [-m MAX] [-p PER_IP] [-t SECONDS] [-b SECONDS] [-i SECONDS]\n"
             "  -l  address to listen on (port 0 picks a free one)\n"
             "  -c  authsettingsV2 JSON configuration of the ezauth module\n"
             "  -u  upstream application; without it a built-in echo app answers\n"
@@ -2136,9 +2394,12 @@ eh_usage(void)
             "  -p  connections open at once from one client address (default %u; 0: no limit)\n"
             "  -t  seconds for a request line and headers to arrive, however slowly the bytes\n"
             "      come (default %u; 0: no limit)\n"
+            "  -b  seconds for a request body to arrive once its head is in, however slowly\n"
+            "      the bytes come (default %u; 0: no limit)\n"
             "  -i  seconds a connection may stay silent, and a kept-alive one may wait for\n"
             "      its next request (default %u; 0: no limit)\n",
-            EH_MAX_CONNECTIONS, EH_MAX_PER_IP, EH_HEADER_TIMEOUT, EH_IDLE_TIMEOUT);
+            EH_MAX_CONNECTIONS, EH_MAX_PER_IP, EH_HEADER_TIMEOUT, EH_BODY_TIMEOUT,
+            EH_IDLE_TIMEOUT);
 }
 
 
@@ -2193,9 +2454,10 @@ main(int argc, char **argv)
     max_conns = EH_MAX_CONNECTIONS;
     per_ip = EH_MAX_PER_IP;
     eh_conns.header_timeout = EH_HEADER_TIMEOUT;
+    eh_conns.body_timeout = EH_BODY_TIMEOUT;
     eh_conns.idle_timeout = EH_IDLE_TIMEOUT;
 
-    while ((ch = getopt(argc, argv, "l:c:u:vm:p:t:i:h")) != -1) {
+    while ((ch = getopt(argc, argv, "l:c:u:vm:p:t:b:i:h")) != -1) {
         n = 0;
 
         switch (ch) {
@@ -2206,6 +2468,7 @@ main(int argc, char **argv)
         case 'm': n = max_conns = eh_number(optarg, 1, 65535); break;
         case 'p': n = per_ip = eh_number(optarg, 0, 65535); break;
         case 't': n = eh_number(optarg, 0, 86400); eh_conns.header_timeout = (unsigned) n; break;
+        case 'b': n = eh_number(optarg, 0, 86400); eh_conns.body_timeout = (unsigned) n; break;
         case 'i': n = eh_number(optarg, 0, 86400); eh_conns.idle_timeout = (unsigned) n; break;
         default:  eh_usage(); return ch == 'h' ? 0 : 1;
         }
@@ -2283,7 +2546,7 @@ main(int argc, char **argv)
 
     watching = eh_watchdog_start(&watchdog);
     if (watching < 0) {
-        eh_log("cannot start the thread that enforces request head deadlines");
+        eh_log("cannot start the thread that enforces request deadlines");
         MHD_stop_daemon(d);
         ezauth_module_free(eh_module);
         return 1;

@@ -2,7 +2,9 @@
 # Smoke test of the C host: starts ezauth-host (echo app, minimal configuration) on a free
 # loopback port and checks it with curl, and with raw bytes from python3 where curl cannot
 # send them (identity headers with non-UTF-8 values, obs-fold lines, control bytes in names),
-# and with a slowloris of 1,100 connections trickling request heads (section 10).
+# with a slowloris of 1,100 connections trickling request heads (section 10), with requests
+# whose framing a proxy in front could read another way, each followed by a request to
+# smuggle (section 11), and with 320 connections trickling request bodies (section 12).
 #
 #     tests/c/host_test.sh [path/to/ezauth-host]
 #
@@ -135,12 +137,18 @@ if mode == "reserved":
     for i, name in enumerate(NAMES):
         for j, value in enumerate(VALUES):
             status, body = exchange(port, b"/r/%d/%d" % (i, j), name + b": " + value + b"\r\n")
+            if b"\x00" in value:
+                # libmicrohttpd would cut the value at the NUL, the rest of the line unseen
+                report(status == 400 and b"forged" not in body,
+                       "identity header %r: %r gets 400 (a NUL byte in its line)" % (name, value),
+                       "status %d, body %r" % (status, body[:300]))
+                continue
             check_echo("identity header %r: %r never reaches the app" % (name, value),
                        status, body, proxied)
-    every = b"".join(n + b": " + v + b"\r\n" for n in NAMES for v in VALUES)
+    every = b"".join(n + b": " + v + b"\r\n" for n in NAMES for v in VALUES if b"\x00" not in v)
     status, body = exchange(port, b"/r/all", every)
     check_echo("%d identity headers in one request never reach the app"
-               % (len(NAMES) * len(VALUES)), status, body, proxied)
+               % every.count(b"\r\n"), status, body, proxied)
 elif mode == "invalid":
     for i, lines in enumerate(INVALID):
         status, body = exchange(int(arg), b"/i/%d" % i, lines)
@@ -317,6 +325,474 @@ report(not open_, "every slow connection from %s (%d, %d of them kept-alive afte
 report(answered == 0, "the host closes slow connections without answering them", "%d answered" % answered)
 report(refused_at_connect == 0, "the kernel accepted every TCP connection (the host decides)",
        "%d refused" % refused_at_connect)
+EOF
+
+# Request framing (section 11)
+cat > "$TMP/framing.py" <<'EOF'
+# framing.py PORT UPSTREAM_LOG: request framing that a front proxy could read differently
+# (RFC 9112 6.1, 6.3, 7.1). Every case is one request whose framing headers or chunk lines
+# are ambiguous or invalid, followed on the same connection by a second request (the bytes
+# a front proxy framing differently would take for the next request). The host must answer
+# the first with the expected status (400, 501, or 413 for sizes past 64 bits), close the
+# connection, answer nothing else, and send nothing to the upstream.
+# Then the control cases: well-framed requests are still served.
+# Prints "ok ..." / "FAIL ..." lines.
+import socket, sys, time
+
+port, uplog = int(sys.argv[1]), sys.argv[2]
+
+
+def report(ok, desc, detail=""):
+    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:400]), flush=True)
+
+
+def exchange(data, piece=0):
+    """Sends data at once (or in pieces); reads until the host closes. (bytes, closed)"""
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        for i in range(0, len(data), piece or len(data)):
+            s.sendall(data[i:i + (piece or len(data))])
+            time.sleep(0.002 if piece else 0)
+    except OSError:
+        pass   # the host answered and closed before the bytes after the request were sent
+    out, closed = b"", False
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                closed = True
+                break
+            out += d
+    except ConnectionResetError:
+        closed = True
+    except socket.timeout:
+        pass
+    s.close()
+    return out, closed
+
+
+def statuses(out):
+    return [st for st, _ in responses(out)]
+
+
+def responses(out):
+    """(status, body) of each response in out, framed by Content-Length; status 0 for
+    bytes that are not a response."""
+    got = []
+    while out:
+        head, sep, rest = out.partition(b"\r\n\r\n")
+        if not sep or not head.startswith(b"HTTP/1.") or len(head) < 12:
+            got.append((0, out))
+            break
+        # libmicrohttpd 0.9.75 writes the head of its own error answers twice
+        if rest.startswith(head[:12]):
+            head, _, rest = rest.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n")[1:]:
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        got.append((int(head[9:12]), rest[:n]))
+        out = rest[n:]
+    return got
+
+
+def head(method, path, version, lines):
+    return b"%s %s %s\r\n" % (method, path, version) + b"Host: 127.0.0.1\r\n" + b"".join(l + b"\r\n" for l in lines) + b"\r\n"
+
+
+def smuggled(i):
+    # Connection: close, so that a host that wrongly answers it closes the connection then
+    return b"GET /smuggled/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % i
+
+
+BODY = b"abc"
+CHUNKED = b"3\r\nabc\r\n0\r\n\r\n"
+S = b"GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+REFUSE, UNKNOWN, BIG = {400}, {400, 501}, {400, 413}
+
+# (name, framing header lines, body, expected statuses, version)
+CASES = []
+
+
+def case(name, lines, body, want=REFUSE, version=b"HTTP/1.1", method=b"POST"):
+    CASES.append((name, lines, body, want, version, method))
+
+
+# Content-Length: one line, plain digits
+case("two Content-Length lines, 0 then the length of what follows", [b"Content-Length: 0", b"Content-Length: %d" % len(S)], S)
+case("two Content-Length lines, the length then 0", [b"Content-Length: %d" % len(S), b"Content-Length: 0"], S)
+case("two equal Content-Length lines", [b"Content-Length: 3", b"Content-Length: 3"], BODY)
+case("two Content-Length lines, different case", [b"content-length: 0", b"CONTENT-LENGTH: 3"], BODY)
+case("three Content-Length lines", [b"Content-Length: 3"] * 3, BODY)
+case("Content-Length list 3, 3", [b"Content-Length: 3, 3"], BODY)
+case("Content-Length list 3,3", [b"Content-Length: 3,3"], BODY)
+case("Content-Length list 0, 3", [b"Content-Length: 0, 3"], BODY)
+for v in [b"+3", b"-3", b"0x3", b"3.0", b"3e0", b"1 0", b"3 ", b"3\t", b"\t3", b"\"3\"", b"", b"three",
+          b"\x0b3", b"3;", b"03 3", b"\xef\xbc\x93"]:
+    case("Content-Length %r" % v, [b"Content-Length:" + (b"" if v[:1] in (b"\t", b"") else b" ") + v], BODY)
+for v in [b"18446744073709551619", b"99999999999999999999999999", b"18446744073709551616"]:
+    case("Content-Length %s (past 64 bits)" % v.decode(), [b"Content-Length: " + v], BODY, BIG)
+case("Content-Length continued by an obs-fold line", [b"Content-Length: 3", b" 5"], BODY)
+# Transfer-Encoding: only chunked, alone, once, HTTP/1.1, without Content-Length
+case("Content-Length then Transfer-Encoding: chunked", [b"Content-Length: 4", b"Transfer-Encoding: chunked"], b"0\r\n\r\n")
+case("Transfer-Encoding: chunked then Content-Length", [b"Transfer-Encoding: chunked", b"Content-Length: 100"], b"0\r\n\r\n")
+case("Transfer-Encoding: chunked and Content-Length: 0", [b"Transfer-Encoding: chunked", b"Content-Length: 0"], CHUNKED)
+case("Transfer-Encoding: chunked and two Content-Length", [b"Content-Length: 3", b"Transfer-Encoding: chunked", b"Content-Length: 3"], CHUNKED)
+case("Transfer-Encoding: xchunked and Content-Length", [b"Transfer-Encoding: xchunked", b"Content-Length: 3"], BODY)
+case("Transfer-Encoding: identity and Content-Length", [b"Transfer-Encoding: identity", b"Content-Length: 3"], BODY)
+case("GET with Transfer-Encoding and Content-Length", [b"Content-Length: 5", b"Transfer-Encoding: chunked"], b"0\r\n\r\n", method=b"GET")
+case("two Transfer-Encoding lines, chunked then identity", [b"Transfer-Encoding: chunked", b"Transfer-Encoding: identity"], CHUNKED)
+case("two Transfer-Encoding lines, identity then chunked", [b"Transfer-Encoding: identity", b"Transfer-Encoding: chunked"], CHUNKED)
+case("two Transfer-Encoding: chunked lines", [b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked"], CHUNKED)
+case("two Transfer-Encoding lines, chunked then empty", [b"Transfer-Encoding: chunked", b"Transfer-Encoding:"], CHUNKED)
+case("two Transfer-Encoding lines, different case", [b"transfer-encoding: chunked", b"TRANSFER-ENCODING: gzip"], CHUNKED)
+for v in [b"\tchunked", b" \tchunked", b"chunked ", b"chunked\t", b"chunked, identity", b"identity, chunked",
+          b"gzip, chunked", b"chunked, chunked", b"chunked,", b",chunked", b"chunked;q=1", b"\"chunked\"",
+          b"chunked\x0b", b"\x0bchunked", b"", b"chu nked", b"chunked\x00", b"\xe2\x80\x8bchunked"]:
+    case("Transfer-Encoding %r" % v, [b"Transfer-Encoding:" + (b"" if v[:1] in (b"\t", b" ", b"") else b" ") + v], CHUNKED)
+for v in [b"identity", b"xchunked", b"chunk", b"gzip", b"deflate", b"compress", b"chunked-x"]:
+    case("Transfer-Encoding %s (unknown coding)" % v.decode(), [b"Transfer-Encoding: " + v], CHUNKED, UNKNOWN)
+# a NUL byte: libmicrohttpd cuts the value there and drops the rest of the line unseen
+case("Content-Length with a NUL and more digits, last line", [b"Content-Length: 3\x00 5"], BODY)
+case("Content-Length with a NUL and more digits", [b"Content-Length: 3\x00 5", b"X-After: 1"], BODY)
+case("Content-Length with a NUL before CRLF", [b"Content-Length: 3\x00", b"X-After: 1"], BODY)
+case("Transfer-Encoding: chunked, NUL, gzip", [b"Transfer-Encoding: chunked\x00, gzip"], CHUNKED)
+case("a header hiding Transfer-Encoding behind a NUL", [b"X-A: b\x00Transfer-Encoding: chunked"], CHUNKED)
+case("a header hiding Content-Length behind a NUL", [b"X-A: b\x00\r\nContent-Length: 40", b"X-B: c"], BODY)
+case("a NUL in the Content-Length name", [b"Content\x00-Length: 3"], BODY)
+case("a NUL line between headers", [b"X-A: b", b"\x00", b"Content-Length: 3"], BODY)
+case("Transfer-Encoding continued by an obs-fold line", [b"Transfer-Encoding: identity", b" chunked"], CHUNKED)
+case("Transfer-Encoding with a space before its colon", [b"Transfer-Encoding : chunked", b"Content-Length: 3"], BODY)
+case("Transfer-Encoding on HTTP/1.0", [b"Transfer-Encoding: chunked"], CHUNKED, version=b"HTTP/1.0")
+case("Transfer-Encoding on HTTP/1.0, kept alive", [b"Connection: keep-alive", b"Transfer-Encoding: chunked"], CHUNKED, version=b"HTTP/1.0")
+case("Transfer-Encoding and Content-Length on HTTP/1.0", [b"Transfer-Encoding: chunked", b"Content-Length: 3"], BODY, version=b"HTTP/1.0")
+case("Transfer-Encoding: CHUNKED on HTTP/1.0", [b"Transfer-Encoding: CHUNKED"], CHUNKED, version=b"HTTP/1.0")
+# chunk lines (RFC 9112 7.1): hex digits, then an optional extension
+TE = [b"Transfer-Encoding: chunked"]
+for size in [b"0x3", b"-3", b"+3", b" 3", b"3 ", b"3\t", b"", b"g", b"3g", b"1_0", b"0x", b"3\x00", b"\xef\xbc\x93"]:
+    case("chunk size %r" % size, TE, size + b"\r\nabc\r\n0\r\n\r\n")
+for size in [b"10000000000000003", b"fffffffffffffffff", b"1" + b"0" * 40]:
+    case("chunk size %s (past 64 bits)" % size.decode(), TE, size + b"\r\nabc\r\n0\r\n\r\n", BIG)
+case("chunk data longer than its size", TE, b"3\r\nabcd\r\n0\r\n\r\n")
+case("chunk data without its CRLF", TE, b"3\r\nabc0\r\n\r\n")
+case("chunk size line ending in a bare CR", TE, b"3\rabc\r\n0\r\n\r\n")
+case("a quoted chunk extension holding CRLF", TE, b"3;ext=\"a\r\n0\r\n\r\n\"\r\nabc\r\n0\r\n\r\n")
+
+
+def upstream_requests():
+    try:
+        return open(uplog, "rb").read()
+    except FileNotFoundError:
+        return b""
+
+
+for i, (name, lines, body, want, version, method) in enumerate(CASES):
+    path = b"/frame/%d" % i
+    out, closed = exchange(head(method, path, version, lines) + body + smuggled(i))
+    st = statuses(out)
+    report(st[:1] and st[0] in want and len(st) == 1 and closed,
+           "%s: %s and the connection is closed, the request after it is not answered"
+           % (name, "/".join(str(w) for w in sorted(want))),
+           "statuses %r, closed %r: %r" % (st, closed, out[:200]))
+
+# the control cases: served, with the body the upstream counted ("upstream N"), and kept
+# alive where nothing is chunked (the request after it answered too)
+MANY = [b"X-Many-%d: %s" % (i, b"v" * 150) for i in range(200)]
+CONTROL = [
+    # (name, framing lines, body, its length once decoded, requests answered, piece size)
+    ("Content-Length: 3", [b"Content-Length: 3"], BODY, 3, 2, 0),
+    ("Content-Length: 003", [b"Content-Length: 003"], BODY, 3, 2, 0),
+    ("Content-Length:3 (no space)", [b"Content-Length:3"], BODY, 3, 2, 0),
+    ("Content-Length:   3 (spaces)", [b"Content-Length:   3"], BODY, 3, 2, 0),
+    ("Content-Length: 0", [b"Content-Length: 0"], b"", 0, 2, 0),
+    ("no body", [], b"", 0, 2, 0),
+    ("a body of NUL bytes", [b"Content-Length: 3"], b"\x00\x00\x00", 3, 2, 0),
+    ("empty header values", [b"X-E1:", b"X-E2:   ", b"Content-Length: 3", b"X-E3:"], BODY, 3, 2, 0),
+    ("a last header with an empty value", [b"Content-Length: 3", b"X-E:"], BODY, 3, 2, 0),
+    ("200 headers, 31 KB, sent in 1000-byte pieces", MANY + [b"Content-Length: 3"], BODY, 3, 2, 1000),
+    ("Transfer-Encoding: chunked", TE, CHUNKED, 3, 1, 0),
+    ("Transfer-Encoding: CHUNKED", [b"Transfer-Encoding: CHUNKED"], CHUNKED, 3, 1, 0),
+    ("Transfer-Encoding:chunked (no space)", [b"Transfer-Encoding:chunked"], CHUNKED, 3, 1, 0),
+    ("Transfer-Encoding:   chunked (spaces)", [b"Transfer-Encoding:   chunked"], CHUNKED, 3, 1, 0),
+    ("200 headers, then Transfer-Encoding, sent in 700-byte pieces", MANY + TE, CHUNKED, 3, 1, 700),
+    ("a chunked body sent in 5-byte pieces", TE, b"a\r\n0123456789\r\n3\r\nabc\r\n0\r\n\r\n", 13, 1, 5),
+    ("chunk extensions", TE, b"3;a=b;c=\"d e\"\r\nabc\r\n0;x=y\r\n\r\n", 3, 1, 0),
+    ("upper-case hex, leading zeros", TE, b"000A\r\n0123456789\r\n0\r\n\r\n", 10, 1, 0),
+    ("a trailer", TE, b"3\r\nabc\r\n0\r\nX-MS-CLIENT-PRINCIPAL-ID: forged\r\n\r\n", 3, 1, 0),
+    # libmicrohttpd takes these as nginx does; the connection is closed after a chunked
+    # body, so no byte after it is read as a next request, however a proxy framed it
+    ("bare LF line ends", TE, b"3\nabc\n0\n\n", 3, 1, 0),
+    ("an unterminated quoted extension", TE, b"3;ext=\"a\r\nabc\r\n0\r\n\r\n", 3, 1, 0),
+    ("a bare CR in an extension", TE, b"3;a\rb\r\nabc\r\n0\r\n\r\n", 3, 1, 0),
+    ("junk after the last chunk", TE, b"3\r\nabc\r\n0\r\n\r\nZZ\r\n", 3, 1, 0),
+]
+for i, (name, lines, body, length, n, piece) in enumerate(CONTROL):
+    path = b"/control/%d" % i
+    out, closed = exchange(head(b"POST", path, b"HTTP/1.1", lines) + body + smuggled(1000 + i), piece)
+    got = responses(out)
+    want = [(200, b"upstream %d\n" % length)] + [(200, b"upstream 0\n")] * (n - 1)
+    what = "answered, and so is the request after it" if n == 2 else \
+        "answered, then the connection is closed (no request after a chunked body)"
+    report(got == want and closed, "control, %s: %s" % (name, what), "got %r, closed %r" % (got, closed))
+
+# bare LF line ends in the head too (libmicrohttpd and nginx take them)
+out, closed = exchange(b"POST /control/lf HTTP/1.1\nHost: 127.0.0.1\nX-E:\nContent-Length: 3\n\nabc" + smuggled(2000))
+got = responses(out)
+report(got == [(200, b"upstream 3\n"), (200, b"upstream 0\n")] and closed,
+       "control, a head with bare LF line ends: answered, and so is the request after it", "got %r, closed %r" % (got, closed))
+
+time.sleep(0.5)
+up = upstream_requests()
+for i, (name, *_rest) in enumerate(CASES):
+    report(b"/frame/%d " % i not in up and b"/smuggled/%d " % i not in up,
+           "%s: nothing reached the upstream" % name,
+           "the upstream got %r" % [l for l in up.split(b"\r\n") if b"/frame/%d " % i in l or b"/smuggled/%d " % i in l])
+for i, (name, lines, body, length, n, piece) in enumerate(CONTROL):
+    got = up.count(b"POST /control/%d " % i)
+    report(got == 1, "control, %s: the upstream got it once" % name, "%d times" % got)
+    got = up.count(b"/smuggled/%d " % (1000 + i))
+    report(got == (1 if n == 2 else 0), "control, %s: the upstream got the request after it %s"
+           % (name, "once" if n == 2 else "never"), "%d times" % got)
+report(up.count(b"/control/lf ") == 1 and up.count(b"/smuggled/2000 ") == 1,
+       "control, a head with bare LF line ends: the upstream got it and the request after it once")
+report(b"forged" not in up, "no trailer reaches the upstream")
+EOF
+
+# The application behind the host in section 11
+cat > "$TMP/app.py" <<'EOF'
+# app.py LOG: an HTTP/1.1 application that appends every request it gets to LOG and
+# answers 200 "upstream N", N the length of the body it got (Content-Length framing,
+# Connection: close); /sleep/N answers after N seconds. Prints its port.
+import socket, sys, threading, time
+log = sys.argv[1]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+print(srv.getsockname()[1], flush=True)
+lock = threading.Lock()
+def handle(c):
+    c.settimeout(30)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        head, _, body = data.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        while len(body) < n:
+            d = c.recv(65536)
+            if not d:
+                break
+            body += d
+        with lock, open(log, "ab") as f:
+            f.write(head + b"\r\n\r\n" + body + b"\r\n")
+        # a slow application: /sleep/N answers after N seconds
+        path = head.split(b" ")[1] if b" " in head else b""
+        if path.startswith(b"/sleep/"):
+            time.sleep(int(path.split(b"/")[2]))
+        answer = b"upstream %d\n" % len(body)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(answer) + answer)
+    except OSError:
+        pass
+    c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+EOF
+
+# Slow request bodies (section 12)
+cat > "$TMP/slowbody.py" <<'EOF'
+# slowbody.py PORT HOLD ADDRS: slow request bodies against the host, ordinary clients beside.
+#
+# HOLD connections from 127.0.0.3 (the default per-address limit is 64) and HOLD from each
+# of ADDRS addresses 127.0.2.x send a whole request head at once, then trickle its body, a
+# byte per open connection every 0.3 s, kinds in turn: a Content-Length body; a chunked
+# body; a body sent after a 100 Continue; a second request on a kept-alive connection whose
+# first was answered; a head whose body never starts (not from 127.0.0.3, which only
+# trickles, so that only the body deadline can free its places). Meanwhile requests from
+# 127.0.0.4 to 127.0.0.6 (two with a 900 KB body at full speed) must be answered 200; once
+# the host has closed every slow connection, 127.0.0.3 must be served again.
+# Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
+import resource, select, socket, sys, threading, time
+
+port, hold, addrs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+SOURCES = ["127.0.0.3"] + ["127.0.2.%d" % (i + 1) for i in range(addrs)]
+KINDS = ["Content-Length", "chunked", "100 Continue", "kept-alive", "no body byte"]
+LIMIT_S = 90
+
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+want = hold * len(SOURCES) + 64
+if soft < want:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+
+
+def report(ok, desc, detail=""):
+    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:300]), flush=True)
+
+
+def connect(src, timeout=30):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_response(s):
+    """One response, framed by Content-Length: (status, body), or (0, what came)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(body) < length:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        body += d
+    return int(head[9:12]), body
+
+
+def request(src, head, body=b""):
+    try:
+        s = connect(src)
+        s.sendall(head + body)
+        got = read_response(s)[0]
+        s.close()
+        return got
+    except OSError as e:
+        return str(e)
+
+
+HEAD = b"POST /slow-body HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+slow = []          # [socket, bytes left to trickle, kind]
+failed = []
+for n in range(hold * len(SOURCES)):
+    # 127.0.0.3 only trickles: its places are freed by the body deadline, not the idle timeout
+    src = SOURCES[n % len(SOURCES)]
+    kind = KINDS[(n // len(SOURCES)) % (len(KINDS) - (src == "127.0.0.3"))]
+    try:
+        s = connect(src)
+        if kind == "Content-Length":
+            s.sendall(HEAD + b"Content-Length: 100000\r\n\r\n")
+            rest = b"x" * 100000
+        elif kind == "chunked":
+            s.sendall(HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
+            rest = b"1\r\nx\r\n" * 20000
+        elif kind == "100 Continue":
+            s.sendall(HEAD + b"Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+            d = s.recv(100)
+            if not d.startswith(b"HTTP/1.1 100"):
+                raise OSError("no 100 Continue: %r" % d[:40])
+            rest = b"y" * 5000
+        elif kind == "kept-alive":
+            s.sendall(b"GET /first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            status = read_response(s)[0]
+            if status != 200:
+                raise OSError("first request got %r" % status)
+            s.sendall(HEAD + b"Content-Length: 100000\r\n\r\n")
+            rest = b"z" * 100000
+        else:
+            s.sendall(HEAD + b"Content-Length: 10\r\n\r\n")
+            rest = b""
+    except OSError as e:
+        failed.append("%s (%s): %s" % (src, kind, e))
+        continue
+    s.setblocking(False)
+    slow.append([s, rest, kind])
+
+report(not failed, "%d slow-body connections from %d addresses are accepted and send their heads"
+       % (hold * len(SOURCES), len(SOURCES)), "; ".join(failed[:5]))
+
+normal = {}
+big = b"b" * 900000
+
+
+def ordinary():
+    normal["127.0.0.4"] = request("127.0.0.4", b"GET /normal HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    normal["127.0.0.5 (900 KB body)"] = request(
+        "127.0.0.5", HEAD + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(big), big)
+    normal["127.0.0.6 (900 KB chunked body)"] = request(
+        "127.0.0.6", HEAD + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 65536]), big[i:i + 65536]) for i in range(0, len(big), 65536)) + b"0\r\n\r\n")
+
+
+t = threading.Thread(target=ordinary, daemon=True)
+t.start()
+
+poller = select.poll()
+by_fd = {}
+for c in slow:
+    by_fd[c[0].fileno()] = c
+    poller.register(c[0], select.POLLIN)
+open_ = set(by_fd)
+answered = []
+started = time.monotonic()
+
+
+def closed(fd):
+    poller.unregister(fd)
+    by_fd[fd][0].close()
+    open_.discard(fd)
+
+
+while (open_ or t.is_alive()) and time.monotonic() - started < LIMIT_S:
+    for fd, ev in poller.poll(300):
+        if fd not in open_:
+            continue
+        try:
+            d = by_fd[fd][0].recv(65536)
+        except OSError:
+            d = b""
+        if d:
+            answered.append("%s: %r" % (by_fd[fd][2], d[:30]))
+        closed(fd)
+    for fd in list(open_):
+        c = by_fd[fd]
+        if not c[1]:
+            continue
+        try:
+            c[0].send(c[1][:1])
+            c[1] = c[1][1:]
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed(fd)
+
+t.join(1)
+for src in sorted(normal) or ["(none)"]:
+    got = normal.get(src, "no answer")
+    report(got == 200, "while %d connections trickle request bodies, a request from %s is answered 200"
+           % (len(slow), src), "got %r" % (got,))
+left = {}
+for fd in open_:
+    left[by_fd[fd][2]] = left.get(by_fd[fd][2], 0) + 1
+report(not open_, "every slow-body connection (%d: %s) is closed by the host while its client goes on sending"
+       % (len(slow), ", ".join(KINDS)), "%d still open after %d s: %r" % (len(open_), LIMIT_S, left))
+report(not answered, "the host closes slow-body connections without answering them",
+       "%d answered: %r" % (len(answered), answered[:3]))
+
+# the places of 127.0.0.3 are free again: libmicrohttpd counts a connection out just after
+# closing it, so a few tries (bounded)
+for i in range(40):
+    got = request("127.0.0.3", b"GET /after HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    if got == 200:
+        break
+    time.sleep(0.25)
+report(got == 200, "once the slow bodies are closed, 127.0.0.3 (which held %d) is served again" % hold,
+       "got %r" % (got,))
 EOF
 
 # py SCRIPT ARGS...: runs $TMP/SCRIPT.py, counting its ok/FAIL lines
@@ -535,7 +1011,8 @@ EOF
     # the raw identity headers, through the proxy: what the upstream received, byte for byte
     : > "$TMP/up.all"
     raw reserved "${BASE##*:}" proxied
-    raw recorded "$TMP/up.all" 57
+    # 8 names x 6 values, and all of them at once (a NUL byte gets 400)
+    raw recorded "$TMP/up.all" 49
 
     # names that are not tokens, obs-fold lines: 400, and nothing reaches the upstream
     : > "$TMP/up.all"
@@ -628,7 +1105,7 @@ fi
 # 10. slow clients (slowloris). Connections are limited in all (-m) and per client address
 # (-p, default 64), and a request head is due -t seconds after the connection opens (or
 # after its request line, on a kept-alive connection), however slowly its bytes come.
-for bad in "-t x" "-t -1" "-p -1" "-m 0" "-i 99999999" "-m 12ab"; do
+for bad in "-t x" "-t -1" "-p -1" "-m 0" "-i 99999999" "-m 12ab" "-b x" "-b -1" "-b 86401" "-b 1.5"; do
     # shellcheck disable=SC2086
     "$HOST_BIN" -l 127.0.0.1:0 -c "$TMP/auth.json" $bad > /dev/null 2> "$TMP/bad.err"
     rc=$?
@@ -652,6 +1129,12 @@ start_slow() {
 # how many connections the host closed for their request head's deadline
 head_closed() {
     sed -n 's/^ezauth-host: closed \([0-9]*\) connections* .*request head was not complete.*/\1/p' \
+        "$TMP/$1.err" | awk '{ n += $1 } END { print n + 0 }'
+}
+
+# how many connections the host closed for their request body's deadline
+body_closed() {
+    sed -n 's/^ezauth-host: closed \([0-9]*\) connections* .*request body was not complete.*/\1/p' \
         "$TMP/$1.err" | awk '{ n += $1 } END { print n + 0 }'
 }
 
@@ -687,6 +1170,52 @@ check "in all: the host held at most 100 slow connections, and closed them for t
 check "in all: repeated libmicrohttpd lines are left out (one line a second at most)" \
     sh -c "[ \$(grep -c 'Server reached connection limit' '$TMP/slow2.err') -le 10 ]"
 stop_slow slow2
+
+# 11. request framing (RFC 9112 6.1, 6.3), in front of an application (-u). libmicrohttpd
+# frames a body by the first Content-Length or Transfer-Encoding line; a proxy in front that
+# framed it by another would take what follows for a next request (or the next request for
+# body). Every ambiguous or invalid framing gets 400 (501 for an unknown coding, 413 for a
+# size past 64 bits) and a closed connection, before the library or the application sees it;
+# after a chunked body the connection is closed too (framing.py says why).
+python3 "$TMP/app.py" "$TMP/app.log" > "$TMP/app.port" 2> "$TMP/app.err" &
+UP_PID=$!
+i=0
+while [ ! -s "$TMP/app.port" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
+start_slow framing -u "127.0.0.1:$(cat "$TMP/app.port")" -b 2
+py framing "${BASE##*:}" "$TMP/app.log"
+for why in "more than one Content-Length line" "more than one Transfer-Encoding line" \
+           "both Content-Length and Transfer-Encoding" "Transfer-Encoding on HTTP/1.0" \
+           "an HTAB before the Content-Length value" \
+           "a Transfer-Encoding value other than \"chunked\"" \
+           "an HTAB before the Transfer-Encoding value"; do
+    check "framing: the host logs one line for a request refused with $why" \
+        grep -qF "refused a request with $why (ambiguous framing): 400, connection closed" \
+        "$TMP/framing.err"
+done
+check "framing: the host logs an unknown transfer coding by name" \
+    grep -qF 'refused a request with an unknown transfer coding "gzip": 501' "$TMP/framing.err"
+check "framing: the host logs a NUL byte in a header line" \
+    grep -qF 'refused a request with an invalid header "Transfer-Encoding": a NUL byte in its line' \
+    "$TMP/framing.err"
+# the body deadline (-b 2) ends with the body: an answer that takes longer still comes
+code=$($CURL -o "$TMP/sleep.body" -w '%{http_code}' --data-binary 'abc' "$BASE/sleep/4")
+check "framing: a request whose body is in is answered after longer than -b (got $code)" \
+    sh -c "[ '$code' = 200 ] && grep -qx 'upstream 3' '$TMP/sleep.body'"
+stop_slow framing
+kill "$UP_PID" 2>/dev/null
+wait "$UP_PID" 2>/dev/null
+UP_PID=
+
+# 12. slow request bodies: a body is due -b seconds after its head, however slowly its
+# bytes come; 64 connections from one address (all its places) and 64 from each of four
+# others trickle bodies, of every kind, while other clients are served
+start_slow slowbody -b 5 -i 30
+py slowbody "${BASE##*:}" 64 4
+n=$(body_closed slowbody)
+check "slow bodies: the host closed all 320 for their body deadline (closed $n)" [ "$n" = 320 ]
+n=$(head_closed slowbody)
+check "slow bodies: none of them for a head deadline (closed $n)" [ "$n" = 0 ]
+stop_slow slowbody
 
 if [ "$FAILED" -ne 0 ]; then
     echo "# host stderr:"
