@@ -297,6 +297,16 @@ impl Module {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
+        // Two Host lines (RFC 9112 §3.2: 400) could name two sites to two readers.
+        if req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Host"))
+            .nth(1)
+            .is_some()
+        {
+            return Err("the request has more than one Host header".into());
+        }
         let host = forwarded(host_header).unwrap_or(req.host);
         let scheme = forwarded(proto_header)
             .unwrap_or(req.scheme)

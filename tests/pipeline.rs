@@ -427,3 +427,28 @@ fn a_request_target_that_reads_as_another_host_never_becomes_the_post_login_targ
     assert_eq!(login_target("//evil.example/x"), "/");
     assert_eq!(login_target("/\\evil.example/x"), "/");
 }
+
+#[test]
+fn two_host_lines_are_refused() {
+    let m = module(HTTP_OK);
+    for hosts in [
+        &[("Host", "app.example"), ("Host", "evil.example")][..],
+        &[("Host", "app.example"), ("host", "app.example")],
+        &[
+            ("HOST", "evil.example"),
+            ("Host", "app.example"),
+            ("Host", "x"),
+        ],
+    ] {
+        let r = finished(run(&m, "GET", "/.auth/login/idp", "http", hosts));
+        assert_eq!(r.status, 400, "{hosts:?}");
+    }
+    let r = finished(run(
+        &m,
+        "GET",
+        "/.auth/login/idp",
+        "http",
+        &[("Host", "app.example")],
+    ));
+    assert_eq!(r.status, 302);
+}
