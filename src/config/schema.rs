@@ -371,6 +371,9 @@ pub struct Extensions {
     /// CORS for preflights to protected paths, answered by the module (App Service's platform
     /// CORS: `siteConfig.cors`). Without it a preflight to a protected path gets no grant.
     pub cors: Option<Cors>,
+    /// Memory for the per-process caches (opened sessions, token headers, token records), in
+    /// MiB per process (nginx worker); default 64.
+    pub cache_megabytes: Option<u64>,
 }
 
 /// `ezauth.cors`, named as App Service's `siteConfig.cors`.

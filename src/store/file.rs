@@ -71,8 +71,20 @@ impl Stamp {
 }
 
 impl FileStore {
-    /// Opens (and creates, owner-only) the store directory.
+    /// Opens (and creates, owner-only) the store directory, with the default cache size.
     pub fn open(dir: &Path, keys: Keys) -> std::io::Result<FileStore> {
+        let budget =
+            crate::cache::Budget::of((crate::config::DEFAULT_CACHE_MEGABYTES as usize) << 20);
+        Self::open_with(dir, keys, budget.records, &crate::logger::Logger::silent())
+    }
+
+    /// Opens the store with a cache of `cache_bytes`, logging what it cannot do to `log`.
+    pub fn open_with(
+        dir: &Path,
+        keys: Keys,
+        cache_bytes: usize,
+        _log: &crate::logger::Logger,
+    ) -> std::io::Result<FileStore> {
         fs::create_dir_all(dir)?;
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() {
@@ -88,7 +100,7 @@ impl FileStore {
             generations: Generations::open(&dir.join(".generations")).ok(),
             dir: dir.to_owned(),
             keys,
-            cache: BoundedCache::default(),
+            cache: BoundedCache::new(cache_bytes, |c: &Cached| c.record.approx_bytes()),
             recheck_after: RECHECK_AFTER,
             markers: Markers::default(),
         })
@@ -149,7 +161,7 @@ impl FileStore {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(c) = self.cache.lock().get_mut(user) {
+        if let Some(mut c) = self.cache.lock().get_mut(user) {
             if c.stamp == stamp {
                 c.generation = generation;
                 c.checked = now;
