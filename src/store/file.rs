@@ -1,53 +1,87 @@
 //! The file token store: one file per user under a directory, named by a keyed hash of the
 //! user id, holding the sealed record. Writes go to an owner-only temp file that is fsynced and
-//! renamed into place, so a reader sees the old or the new record, never a torn one, even after
-//! `kill -9`. A per-user lock file taken with `flock` serializes writers across threads (each
-//! call opens its own descriptor) and across processes (nginx workers).
+//! renamed into place, and the directory is fsynced after every rename and unlink, so a reader
+//! sees the old or the new record, never a torn one, even after `kill -9`, and a power cut
+//! cannot bring back a removed record. A per-user lock file taken with `flock` serializes
+//! writers across threads (each call opens its own descriptor) and across processes (nginx
+//! workers); it is unlinked by its holder when done, so lock files do not pile up.
 //!
 //! Reads sit on the per-request path, so opened records are cached per process. A cached copy
 //! is current while the user's counter in the shared generation table (see `generations`) is
 //! unchanged: every write through any process bumps it. Files changed behind the store's back
 //! are caught by a `lstat` at least every `RECHECK_AFTER`: a file is never changed in place,
 //! only replaced by rename, so the same inode, size and modification time mean the same content.
+//!
+//! Faults: without the table (a full or read-only disk) every cached read checks its file; a
+//! read-only directory serves reads and fails writes; a removed directory is made again,
+//! owner-only, with its table; temp files of killed writers and unused lock files are swept.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::generations::{self, Generations};
+use super::generations::{self, Refreshed, Table};
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
 use crate::cache::BoundedCache;
 use crate::crypto::{self, Keys};
+use crate::logger::Logger;
 
 /// Larger files are refused before reading: no record comes close.
 const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// How long a cached record is trusted on its generation alone before its file is checked.
-const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// How often a reader checks that the table it maps is still the directory's.
+const TABLE_CHECK_MS: u64 = 1000;
+
+/// A temp file older than this belongs to a writer that died: writers keep one for the few
+/// milliseconds of a write and fsync.
+const STALE_TEMP_AFTER: Duration = Duration::from_secs(600);
+
+/// How often each process sweeps the directory (temp files, unused lock files), at most.
+const SWEEP_EVERY_SECS: i64 = 600;
+
+/// Bound on attempts to take a lock whose file its previous holder removed meanwhile.
+const LOCK_ATTEMPTS: usize = 1000;
+
+const TEMP_PREFIX: &str = ".tmp-";
+const LOCK_SUFFIX: &str = ".lock";
 
 pub struct FileStore {
     dir: PathBuf,
     keys: Keys,
     /// Records by user id.
     cache: BoundedCache<Cached>,
-    /// `None` when the table cannot be mapped: every read then checks the file.
-    generations: Option<Generations>,
-    recheck_after: std::time::Duration,
+    /// The shared generation table; none when it cannot be mapped (every read then checks the
+    /// file).
+    table: Table,
+    /// When a reader last checked that `table` is still the directory's (ms since `opened`).
+    table_checked_ms: AtomicU64,
+    opened: Instant,
+    recheck_after: Duration,
     markers: Markers,
+    sweeper: Sweeper,
+    log: Logger,
+    /// Directory fsyncs made (tests check that removals are made durable).
+    #[cfg(test)]
+    dir_syncs: std::sync::atomic::AtomicUsize,
 }
 
-/// A record as read, with the identity of the file it came from, the generation it was read
-/// at, and when its file was last checked.
+/// A record as read, with the identity of the file it came from, the table and generation it
+/// was read at, and when its file was last checked.
 struct Cached {
     /// The user's slot in the generation table.
     slot: usize,
     stamp: Stamp,
+    epoch: u64,
     generation: u64,
-    checked: std::time::Instant,
+    checked: Instant,
     record: Arc<TokenRecord>,
 }
 
@@ -70,22 +104,36 @@ impl Stamp {
     }
 }
 
+/// What a sweep removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub temp_files: usize,
+    pub lock_files: usize,
+}
+
+/// Creates `dir` and any missing parent, owner-only.
+fn make_dir(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 impl FileStore {
     /// Opens (and creates, owner-only) the store directory, with the default cache size.
     pub fn open(dir: &Path, keys: Keys) -> std::io::Result<FileStore> {
-        let budget =
-            crate::cache::Budget::of((crate::config::DEFAULT_CACHE_MEGABYTES as usize) << 20);
-        Self::open_with(dir, keys, budget.records, &crate::logger::Logger::silent())
+        let default = (crate::config::DEFAULT_CACHE_MEGABYTES as usize) << 20;
+        let budget = crate::cache::Budget::of(default);
+        Self::open_with(dir, keys, budget.records, &Logger::silent())
     }
 
-    /// Opens the store with a cache of `cache_bytes`, logging what it cannot do to `log`.
+    /// Opens (and creates, owner-only) the store directory, with a cache of `cache_bytes`,
+    /// logging to `log` what it cannot do. Only a directory that cannot be made or is not a
+    /// directory is an error: on a read-only or full disk the store serves reads.
     pub fn open_with(
         dir: &Path,
         keys: Keys,
         cache_bytes: usize,
-        _log: &crate::logger::Logger,
+        log: &Logger,
     ) -> std::io::Result<FileStore> {
-        fs::create_dir_all(dir)?;
+        make_dir(dir)?;
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() {
             return Err(std::io::Error::other(format!(
@@ -93,17 +141,83 @@ impl FileStore {
                 dir.display()
             )));
         }
-        if meta.uid() == unsafe { libc::geteuid() } {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        // SAFETY: geteuid has no preconditions.
+        if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+            // Owner-only, keeping the owner's bits (a directory made read-only stays so).
+            let owner_only = fs::Permissions::from_mode(meta.mode() & 0o700);
+            if let Err(e) = fs::set_permissions(dir, owner_only) {
+                log.warn(format_args!(
+                    "token store {}: cannot make the directory owner-only: {e}",
+                    dir.display()
+                ));
+            }
         }
-        Ok(FileStore {
-            generations: Generations::open(&dir.join(".generations")).ok(),
+        let store = FileStore {
             dir: dir.to_owned(),
             keys,
             cache: BoundedCache::new(cache_bytes, |c: &Cached| c.record.approx_bytes()),
+            table: Table::empty(),
+            table_checked_ms: AtomicU64::new(0),
+            opened: Instant::now(),
             recheck_after: RECHECK_AFTER,
             markers: Markers::default(),
-        })
+            sweeper: Sweeper::default(),
+            log: log.clone(),
+            #[cfg(test)]
+            dir_syncs: Default::default(),
+        };
+        if let Refreshed::Without(why) = store.table.refresh(&store.table_path(), true) {
+            store.without_table(&why);
+        }
+        Ok(store)
+    }
+
+    fn without_table(&self, why: &str) {
+        self.log.warn(format_args!(
+            "token store {}: running without the shared change table ({why}): every cached \
+             read checks its file",
+            self.dir.display()
+        ));
+    }
+
+    fn table_path(&self) -> PathBuf {
+        self.dir.join(generations::FILE_NAME)
+    }
+
+    /// Makes the table the directory's current one (creating it for a writer, who bumps it
+    /// next), logging when the store has to go on without one.
+    fn refresh_table(&self, create: bool) {
+        let had = self.table.get().is_some();
+        if let Refreshed::Without(why) = self.table.refresh(&self.table_path(), create) {
+            if had {
+                self.without_table(&why);
+            }
+        }
+    }
+
+    /// Readers check the table at most once a `TABLE_CHECK_MS` per process, off the fast path.
+    fn check_table(&self, now: Instant) {
+        let ms = now.duration_since(self.opened).as_millis() as u64;
+        let last = self.table_checked_ms.load(Ordering::Relaxed);
+        if ms.saturating_sub(last) >= TABLE_CHECK_MS
+            && self
+                .table_checked_ms
+                .compare_exchange(last, ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.refresh_table(false);
+        }
+    }
+
+    /// Makes the store directory again (owner-only) after it was removed, with its table.
+    fn remake_dir(&self) -> std::io::Result<()> {
+        make_dir(&self.dir)?;
+        self.log.warn(format_args!(
+            "token store {}: the directory was missing; made it again",
+            self.dir.display()
+        ));
+        self.refresh_table(true);
+        Ok(())
     }
 
     fn path_for(&self, user: &str) -> PathBuf {
@@ -133,26 +247,31 @@ impl FileStore {
 
     fn lock_path_for(&self, user: &str) -> PathBuf {
         self.dir
-            .join(format!("{}.lock", self.keys.store_file_name(user)))
+            .join(format!("{}{LOCK_SUFFIX}", self.keys.store_file_name(user)))
     }
 
     /// The record, from the cache when nothing was written since it was read.
     fn read_cached(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         // The fast path: no file name to compute, no system call. The generation is read
         // before anything else: a write that lands after this is seen next time.
-        if let Some(g) = &self.generations {
+        if let Some(g) = self.table.get() {
             if let Some(c) = self.cache.lock().get(user) {
-                if c.generation == g.current(c.slot)
+                if c.epoch == g.epoch()
+                    && c.generation == g.current(c.slot)
                     && now.duration_since(c.checked) < self.recheck_after
                 {
                     return Ok(Some(Arc::clone(&c.record)));
                 }
             }
         }
+        self.check_table(now);
         let path = self.path_for(user);
         let slot = Self::slot(&path);
-        let generation = self.generations.as_ref().map_or(0, |g| g.current(slot));
+        let (epoch, generation) = self
+            .table
+            .get()
+            .map_or((0, 0), |g| (g.epoch(), g.current(slot)));
         let stamp = match fs::symlink_metadata(&path) {
             Ok(meta) => Stamp::of(&meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -163,6 +282,7 @@ impl FileStore {
         };
         if let Some(mut c) = self.cache.lock().get_mut(user) {
             if c.stamp == stamp {
+                c.epoch = epoch;
                 c.generation = generation;
                 c.checked = now;
                 return Ok(Some(Arc::clone(&c.record)));
@@ -177,6 +297,7 @@ impl FileStore {
             Cached {
                 slot,
                 stamp,
+                epoch,
                 generation,
                 checked: now,
                 record: Arc::clone(&record),
@@ -185,9 +306,11 @@ impl FileStore {
         Ok(Some(record))
     }
 
-    /// Tells every process that `path` changed.
+    /// Tells every process that `path` changed: bumps its counter in the directory's table
+    /// (mapping the table first if the directory has a new one).
     fn bump(&self, path: &Path) {
-        if let Some(g) = &self.generations {
+        self.refresh_table(true);
+        if let Some(g) = self.table.get() {
             g.bump(Self::slot(path));
         }
     }
@@ -196,9 +319,27 @@ impl FileStore {
         generations::slot_of(&path.file_name().unwrap_or_default().to_string_lossy())
     }
 
-    fn read(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+    /// The current record for a read-modify-write. One that cannot be trusted (tampered,
+    /// foreign) is replaced; one that cannot be read (I/O, permissions) fails the update: a
+    /// write over it could bring signed-out sessions back, and "sign in again" would not help.
+    fn read_for_update(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let trusted = |r| match r {
+            Err(StoreError::Corrupt(why)) => {
+                self.log.warn(format_args!(
+                    "token store: replacing the entry of {user}: {why}"
+                ));
+                Ok(None)
+            }
+            other => other,
+        };
         let path = self.path_for(user);
-        Ok(self.read_file(user, &path)?.map(|(record, _)| record))
+        match trusted(self.read_file(user, &path).map(|r| r.map(|(record, _)| record)))? {
+            Some(record) => Ok(Some(record)),
+            None => trusted(
+                self.read_previous(user)
+                    .map(|r| r.map(Arc::unwrap_or_clone)),
+            ),
+        }
     }
 
     fn read_file(
@@ -236,16 +377,33 @@ impl FileStore {
         Ok(Some((record, Stamp::of(&meta))))
     }
 
-    fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
-        let sealed = seal_record(&self.keys, user, record);
-        let tmp = self.dir.join(format!(".tmp-{}", crypto::random_token(12)));
-        let result = (|| {
-            let mut f = OpenOptions::new()
+    /// A new owner-only temp file in the directory (made again if it was removed).
+    fn create_temp(&self) -> std::io::Result<(PathBuf, File)> {
+        let create = || {
+            let tmp = self
+                .dir
+                .join(format!("{TEMP_PREFIX}{}", crypto::random_token(12)));
+            OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
+                .open(&tmp)
+                .map(|f| (tmp, f))
+        };
+        match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.remake_dir()?;
+                create()
+            }
+            other => other,
+        }
+    }
+
+    fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
+        let sealed = seal_record(&self.keys, user, record);
+        let (tmp, mut f) = self.create_temp()?;
+        let result = (|| {
             f.write_all(&sealed)?;
             stamp_uniquely(&f)?;
             f.sync_all()?;
@@ -254,12 +412,19 @@ impl FileStore {
             self.bump(&path);
             self.remove_previous(user);
             // The rename is durable once the directory is synced.
-            File::open(&self.dir)?.sync_all()
+            self.sync_dir()
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
+        self.maybe_sweep();
         result.map_err(StoreError::from)
+    }
+
+    fn sync_dir(&self) -> std::io::Result<()> {
+        #[cfg(test)]
+        self.dir_syncs.fetch_add(1, Ordering::Relaxed);
+        File::open(&self.dir)?.sync_all()
     }
 
     /// Removes the entry's files under previous keys' names, once it lives under the current one.
@@ -276,39 +441,175 @@ impl FileStore {
         let path = self.path_for(user);
         let removed = fs::remove_file(&path);
         self.bump(&path);
+        self.maybe_sweep();
         match removed {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+            // The unlink is durable once the directory is synced: a power cut must not bring
+            // back the tokens of a user who signed out.
+            _ => self.sync_dir().map_err(StoreError::from),
         }
     }
 
-    /// Holds the user's lock (exclusive `flock`) while `f` runs.
+    /// Holds the user's lock while `f` runs: an exclusive `flock` on the user's lock file,
+    /// which the holder unlinks when done. A waiter that then gets the lock of the unlinked
+    /// file finds that the path no longer names it, and starts over with the path's new file.
     fn locked<T>(
         &self,
         user: &str,
         f: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(self.lock_path_for(user))?;
-        loop {
-            // SAFETY: flock on a descriptor we own; the lock is released when `lock` closes.
-            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                break;
+        let path = self.lock_path_for(user);
+        let mut attempts = 0;
+        let lock = loop {
+            attempts += 1;
+            if attempts > LOCK_ATTEMPTS {
+                return Err(StoreError::Io(std::io::Error::other(
+                    "the lock file kept being replaced",
+                )));
             }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(err.into());
+            let open = || {
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+            };
+            let lock = match open() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.remake_dir()?;
+                    open()?
+                }
+                other => other?,
+            };
+            flock(&lock, libc::LOCK_EX)?;
+            if names(&path, &lock)? {
+                break lock;
             }
-        }
+        };
         let result = f();
+        // Unlinked while held: nobody else holds this file's lock and thinks it valid.
+        let _ = fs::remove_file(&path);
         drop(lock);
         result
     }
+
+    /// Removes temp files that writers killed mid-write left (older than `STALE_TEMP_AFTER`)
+    /// and lock files nobody holds (a process killed while holding one, earlier versions).
+    pub fn sweep(&self) -> Swept {
+        sweep_dir(&self.dir, std::time::SystemTime::now())
+    }
+
+    /// Starts a sweep on a thread of its own when one is due (once per `SWEEP_EVERY_SECS` per
+    /// process, the first at the first write): never on the request's thread.
+    fn maybe_sweep(&self) {
+        let now = crate::session::now();
+        let due = self.sweeper.due.load(Ordering::Relaxed);
+        if now < due
+            || self
+                .sweeper
+                .due
+                .compare_exchange(due, now + SWEEP_EVERY_SECS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+            || self.sweeper.running.swap(true, Ordering::Acquire)
+        {
+            return;
+        }
+        let (dir, log, running) = (
+            self.dir.clone(),
+            self.log.clone(),
+            Arc::clone(&self.sweeper.running),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("ezauth-sweep".into())
+            .spawn(move || {
+                let swept = sweep_dir(&dir, std::time::SystemTime::now());
+                if swept != Swept::default() {
+                    log.info(format_args!(
+                        "token store {}: removed {} temp files of interrupted writes and {} \
+                         unused lock files",
+                        dir.display(),
+                        swept.temp_files,
+                        swept.lock_files
+                    ));
+                }
+                running.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.sweeper.running.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// When the next sweep is due (Unix seconds), and whether one is running.
+#[derive(Default)]
+struct Sweeper {
+    due: AtomicI64,
+    running: Arc<AtomicBool>,
+}
+
+/// `flock` with `op`, retried when interrupted.
+fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor we own; the lock is released when the file closes.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Does `path` still name the file `f` has open?
+fn names(path: &Path, f: &File) -> std::io::Result<bool> {
+    let held = f.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn sweep_dir(dir: &Path, now: std::time::SystemTime) -> Swept {
+    let mut swept = Swept::default();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        if name.starts_with(TEMP_PREFIX) {
+            let stale = fs::symlink_metadata(&path).is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| now.duration_since(t).ok())
+                        .is_some_and(|age| age > STALE_TEMP_AFTER)
+            });
+            if stale && fs::remove_file(&path).is_ok() {
+                swept.temp_files += 1;
+            }
+        } else if name.ends_with(LOCK_SUFFIX) && remove_unused_lock(&path) {
+            swept.lock_files += 1;
+        }
+    }
+    swept
+}
+
+/// Removes a lock file if nobody holds its lock, the way a holder does: lock it (without
+/// waiting), check the path still names it, unlink it while holding the lock.
+fn remove_unused_lock(path: &Path) -> bool {
+    let Ok(f) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok()
+        && names(path, &f).unwrap_or(false)
+        && fs::remove_file(path).is_ok()
 }
 
 /// Sets a file's modification time (seconds and nanoseconds).
@@ -369,14 +670,7 @@ impl TokenStore for FileStore {
         change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError> {
         self.locked(user, || {
-            // An entry that cannot be read is replaced, not merged into.
-            let current = match self.read(user).unwrap_or(None) {
-                None => self
-                    .read_previous(user)
-                    .unwrap_or(None)
-                    .map(Arc::unwrap_or_clone),
-                found => found,
-            };
+            let current = self.read_for_update(user)?;
             match change(current) {
                 Update::Keep => Ok(()),
                 Update::Replace(next) => self.write(user, &next),
@@ -395,7 +689,10 @@ impl TokenStore for FileStore {
                 "too many one-time markers this minute",
             )));
         }
-        fs::create_dir_all(&folder)?;
+        if !self.dir.is_dir() {
+            self.remake_dir()?;
+        }
+        make_dir(&folder)?;
         // The marker's name is a keyed hash: the state itself never touches the disk.
         let marker = folder.join(self.keys.store_file_name(&format!("one-time:{key}")));
         let claimed = match OpenOptions::new()
