@@ -48,7 +48,10 @@ fn c_path(p: &Path) -> CString {
 impl Tmpfs {
     fn mount(tag: &str, size: &str) -> Tmpfs {
         let path = scratch(tag);
-        let (src, fstype) = (CString::new("tmpfs").unwrap(), CString::new("tmpfs").unwrap());
+        let (src, fstype) = (
+            CString::new("tmpfs").unwrap(),
+            CString::new("tmpfs").unwrap(),
+        );
         let opts = CString::new(format!("size={size},mode=0755")).unwrap();
         // SAFETY: valid C strings for the duration of the call.
         let rc = unsafe {
@@ -70,18 +73,28 @@ impl Tmpfs {
         Tmpfs { path }
     }
 
+    /// Remounts read-only; nothing may have a file in it open for writing (a store's sweep
+    /// thread may still be finishing: busy is retried a few times).
     fn remount_read_only(&self) {
-        // SAFETY: as in `mount`; null source and type are what a remount takes.
-        let rc = unsafe {
-            libc::mount(
-                std::ptr::null(),
-                c_path(&self.path).as_ptr(),
-                std::ptr::null(),
-                libc::MS_REMOUNT | libc::MS_RDONLY,
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "remount ro: {}", std::io::Error::last_os_error());
+        for _ in 0..100 {
+            // SAFETY: as in `mount`; null source and type are what a remount takes.
+            let rc = unsafe {
+                libc::mount(
+                    std::ptr::null(),
+                    c_path(&self.path).as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REMOUNT | libc::MS_RDONLY,
+                    std::ptr::null(),
+                )
+            };
+            let err = std::io::Error::last_os_error();
+            if rc == 0 {
+                return;
+            }
+            assert_eq!(err.raw_os_error(), Some(libc::EBUSY), "remount ro: {err}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("remount ro: still busy");
     }
 }
 
@@ -249,7 +262,11 @@ fn a_full_disk_does_not_kill_the_host() {
     read_many(&m, &others);
     let r = sign_in(&m, &idp, "bob");
     assert_eq!(r.status, 503, "no room for bob's tokens: {}", log.text());
-    assert!(log.text().contains("could not store tokens"), "{}", log.text());
+    assert!(
+        log.text().contains("could not store tokens"),
+        "{}",
+        log.text()
+    );
 
     // A host starting on the full disk, with no table yet: it runs without one.
     std::fs::remove_file(store.join(".generations")).unwrap();
@@ -282,6 +299,276 @@ fn a_full_disk_does_not_kill_the_host() {
         "the first host reads what the second wrote"
     );
     let table = store.join(".generations").metadata().unwrap();
-    assert!(table.blocks() * 512 >= 32768, "the table is reserved, not sparse");
+    assert!(
+        table.blocks() * 512 >= 32768,
+        "the table is reserved, not sparse"
+    );
     read_many(&m2, &others);
+}
+
+/// Changes `path`'s owner (root only).
+fn chown(path: &Path, uid: u32) {
+    // SAFETY: a valid C string.
+    let rc = unsafe { libc::chown(c_path(path).as_ptr(), uid, uid) };
+    assert_eq!(
+        rc,
+        0,
+        "chown {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Runs `f` on a thread that cannot read files only their owner may: as root, a thread whose
+/// filesystem user id is `nobody` (per thread: other tests are not affected).
+fn as_nobody_if_root<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: geteuid and setfsuid (this thread only) have no preconditions.
+                if unsafe { libc::geteuid() } == 0 {
+                    unsafe { libc::setfsuid(65534) };
+                }
+                f()
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_read_only_store_serves_reads_and_refuses_writes_with_503() {
+    require_root("a_read_only_store_serves_reads_and_refuses_writes_with_503");
+    let disk = Tmpfs::mount("read-only", "1m");
+    let store = disk.path.join("tokens");
+    let idp = TestIdp::start();
+    let m = module_at(&idp, &store, &Captured::default());
+    let alice = session_cookie(&sign_in(&m, &idp, "alice"));
+    // That host stops (its table is a writable mapping: the disk could not go read-only).
+    drop(m);
+    // As an administrator might have left it, then mounted read-only.
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    disk.remount_read_only();
+
+    let log = Captured::default();
+    let m2 = module_at(&idp, &store, &log);
+    assert!(
+        log.text().contains("cannot make the directory owner-only"),
+        "{}",
+        log.text()
+    );
+    assert!(
+        log.text().contains("without the shared change table"),
+        "{}",
+        log.text()
+    );
+    assert_eq!(
+        stored_access_token(&m2, &alice).as_deref(),
+        Some("access-alice")
+    );
+    let r = sign_in(&m2, &idp, "bob");
+    assert_eq!(r.status, 503, "{}", log.text());
+    assert!(
+        log.text().contains("could not store tokens"),
+        "{}",
+        log.text()
+    );
+    for (what, target) in [("refresh", "/.auth/refresh"), ("logout", "/.auth/logout")] {
+        let r = finished(run(&m2, "GET", target, &[("Cookie", &alice)], b""));
+        assert_eq!(r.status, 503, "{what}: {}", log.text());
+        assert!(
+            log.text().contains(&format!("{what}: ")),
+            "{what} logged: {}",
+            log.text()
+        );
+    }
+    // Reads still work after the failed writes.
+    assert_eq!(
+        stored_access_token(&m2, &alice).as_deref(),
+        Some("access-alice")
+    );
+}
+
+#[test]
+fn sign_ins_and_sign_outs_do_not_use_up_inodes() {
+    require_root("sign_ins_and_sign_outs_do_not_use_up_inodes");
+    // Room for the directory, its table, and a few files at a time.
+    let disk = Tmpfs::mount("inodes", "1m,nr_inodes=16");
+    let store = ezauth::store::file::FileStore::open(
+        &disk.path.join("tokens"),
+        ezauth::crypto::Keys::new(&[1; 32], &[2; 32], &[]),
+    )
+    .unwrap();
+    use ezauth::store::{TokenRecord, TokenStore};
+    let record = TokenRecord {
+        provider_name: "idp".into(),
+        access_token: Some("a".into()),
+        ..Default::default()
+    };
+    for i in 0..200 {
+        let user = format!("sid:{i:032x}");
+        store
+            .sign_in(&user, &record)
+            .unwrap_or_else(|e| panic!("sign-in {i}: {e}"));
+        store
+            .delete(&user)
+            .unwrap_or_else(|e| panic!("sign-out {i}: {e}"));
+    }
+    let left: Vec<_> = std::fs::read_dir(disk.path.join("tokens"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, [".generations"]);
+}
+
+#[test]
+fn refresh_with_an_unreadable_record_is_503_not_sign_in_again() {
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    // On a tmpfs when it can be had: this machine's root filesystem lets no user but root
+    // create files, even in a directory of their own, which would fail the update before it
+    // reads anything.
+    let shm = Path::new("/dev/shm");
+    let store = if shm.is_dir() {
+        shm.join(format!("ezauth-unreadable-{}", std::process::id()))
+    } else {
+        scratch("unreadable")
+    }
+    .join("tokens");
+    let m = module_at(&idp, &store, &log);
+    let alice = session_cookie(&sign_in(&m, &idp, "alice"));
+    let record = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tok"))
+        .unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // The store is the host user's (nobody); the record became root's alone.
+        chown(&store, 65534);
+    } else {
+        std::fs::set_permissions(&record, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+    }
+    let r = as_nobody_if_root(|| {
+        finished(run(&m, "GET", "/.auth/refresh", &[("Cookie", &alice)], b""))
+    });
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        log.text().contains("refresh: token store failed"),
+        "{}",
+        log.text()
+    );
+    assert!(!idp
+        .requests()
+        .iter()
+        .any(|r| r.contains("/token") && r.contains("refresh")));
+    let _ = std::fs::remove_dir_all(store.parent().unwrap());
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_a_temp_file_that_is_swept() {
+    const TEST: &str = "a_writer_killed_mid_write_leaves_a_temp_file_that_is_swept";
+    use ezauth::store::file::{FileStore, Swept};
+    use ezauth::store::{TokenRecord, TokenStore};
+    let keys = || ezauth::crypto::Keys::new(&[3; 32], &[4; 32], &[]);
+    let record = |n: usize| TokenRecord {
+        provider_name: "idp".into(),
+        access_token: Some(format!("{n}")),
+        id_token: Some("x".repeat(700_000)),
+        ..Default::default()
+    };
+    if let Some(dir) = child_dir(TEST) {
+        // The writer: saves the same user's large record over and over until killed.
+        let store = FileStore::open(&dir, keys()).unwrap();
+        for n in 0..100_000 {
+            store.save("sid:k", &record(n)).unwrap();
+        }
+        return;
+    }
+    let dir = scratch("killed");
+    FileStore::open(&dir, keys())
+        .unwrap()
+        .save("sid:k", &record(0))
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--test-threads=1"])
+        .env(CHILD, TEST)
+        .env(CHILD_DIR, &dir)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let temps = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .map(|e| e.path())
+            .collect::<Vec<_>>()
+    };
+    // Stop the writer; kill it if it is mid-write (a temp file exists), else let it go on a
+    // little and look again.
+    let mut killed = false;
+    for _ in 0..2000 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        // SAFETY: signals to our own child, waited for with WUNTRACED (not reaped).
+        unsafe {
+            libc::kill(pid, libc::SIGSTOP);
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, libc::WUNTRACED);
+        }
+        if !temps().is_empty() {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+            break;
+        }
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    }
+    if !killed {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let _ = child.wait();
+    assert!(killed, "never caught the writer mid-write");
+    let left = temps();
+    assert_eq!(left.len(), 1, "the killed writer's temp file");
+
+    // Another process opens the store: the record is whole (the old or the new one).
+    let store = FileStore::open(&dir, keys()).unwrap();
+    let r = store.load("sid:k").unwrap().expect("the record");
+    assert_eq!(r.id_token.as_deref().map(str::len), Some(700_000));
+    // A fresh temp file may be a live writer's: kept. The dead writer's lock file is not held.
+    assert_eq!(
+        store.sweep(),
+        Swept {
+            temp_files: 0,
+            lock_files: 1
+        }
+    );
+    assert_eq!(temps(), left);
+    // Some minutes later it is stale, and swept.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&left[0])
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(
+        store.sweep(),
+        Swept {
+            temp_files: 1,
+            lock_files: 0
+        }
+    );
+    assert!(temps().is_empty());
+    store.save("sid:k", &record(1)).unwrap();
+    assert_eq!(
+        store
+            .load("sid:k")
+            .unwrap()
+            .unwrap()
+            .access_token
+            .as_deref(),
+        Some("1")
+    );
 }

@@ -111,9 +111,15 @@ pub struct Swept {
     pub lock_files: usize,
 }
 
-/// Creates `dir` and any missing parent, owner-only.
+/// Creates the store directory, owner-only, and any missing parent (as `mkdir -p` would).
 fn make_dir(dir: &Path) -> std::io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
 }
 
 impl FileStore {
@@ -333,7 +339,10 @@ impl FileStore {
             other => other,
         };
         let path = self.path_for(user);
-        match trusted(self.read_file(user, &path).map(|r| r.map(|(record, _)| record)))? {
+        match trusted(
+            self.read_file(user, &path)
+                .map(|r| r.map(|(record, _)| record)),
+        )? {
             Some(record) => Ok(Some(record)),
             None => trusted(
                 self.read_previous(user)
@@ -510,7 +519,12 @@ impl FileStore {
             || self
                 .sweeper
                 .due
-                .compare_exchange(due, now + SWEEP_EVERY_SECS, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(
+                    due,
+                    now + SWEEP_EVERY_SECS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_err()
             || self.sweeper.running.swap(true, Ordering::Acquire)
         {
@@ -692,7 +706,10 @@ impl TokenStore for FileStore {
         if !self.dir.is_dir() {
             self.remake_dir()?;
         }
-        make_dir(&folder)?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&folder)?;
         // The marker's name is a keyed hash: the state itself never touches the disk.
         let marker = folder.join(self.keys.store_file_name(&format!("one-time:{key}")));
         let claimed = match OpenOptions::new()
@@ -856,12 +873,17 @@ mod tests {
     fn updates_from_many_threads_lose_nothing() {
         let dir = temp_dir("fs4");
         let s = std::sync::Arc::new(store(&dir));
+        let inside = Arc::new(AtomicBool::new(false));
         let threads: Vec<_> = (0..8)
             .map(|_| {
-                let s = s.clone();
+                let (s, inside) = (s.clone(), inside.clone());
                 std::thread::spawn(move || {
                     for _ in 0..25 {
                         s.update("sid:c", &mut |cur| {
+                            // Lock files come and go: still one holder at a time.
+                            assert!(!inside.swap(true, Ordering::SeqCst), "two holders");
+                            std::thread::yield_now();
+                            inside.store(false, Ordering::SeqCst);
                             let n: u32 = cur
                                 .and_then(|r| r.access_token)
                                 .map_or(0, |t| t.parse().unwrap());
@@ -883,6 +905,7 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(n, "200");
+        assert_eq!(files(&dir, LOCK_SUFFIX), Vec::<String>::new());
     }
 
     #[test]
@@ -1026,5 +1049,279 @@ mod tests {
         let a = s.path_for("sid:1");
         assert_ne!(a, s.path_for("sid:2"));
         assert!(!a.to_string_lossy().contains("sid"));
+    }
+
+    /// Names in `dir` that contain `part`.
+    fn files(dir: &Path, part: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(part))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn backdate(path: &Path, by: Duration) {
+        let f = File::options().write(true).open(path).unwrap();
+        let then = std::time::SystemTime::now() - by;
+        let secs = then
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        set_mtime(&f, secs as i64, 0).unwrap();
+    }
+
+    #[test]
+    fn lock_files_do_not_outlive_their_holder() {
+        let dir = temp_dir("locks");
+        let s = store(&dir);
+        for i in 0..50 {
+            let user = format!("sid:{i}");
+            s.sign_in(&user, &record("a")).unwrap();
+            s.update(&user, &mut |_| Update::Keep).unwrap();
+            if i % 2 == 0 {
+                s.delete(&user).unwrap();
+            }
+        }
+        assert_eq!(files(&dir, LOCK_SUFFIX), Vec::<String>::new());
+        assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
+        assert_eq!(
+            files(&dir, ".tok").len(),
+            25,
+            "the signed-in users' records"
+        );
+    }
+
+    #[test]
+    fn a_waiter_on_a_lock_file_its_holder_removed_takes_the_new_one() {
+        let dir = temp_dir("relock");
+        let s = Arc::new(store(&dir));
+        let path = s.lock_path_for("sid:w");
+        // A waiter that opened the file before its holder removed it.
+        let stale = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        flock(&stale, libc::LOCK_EX).unwrap();
+        fs::remove_file(&path).unwrap();
+        // The lock of the removed file does not hold anyone up, nor count as the user's lock.
+        s.save("sid:w", &record("1")).unwrap();
+        assert!(!names(&path, &stale).unwrap());
+        // A holder of the path's file does hold the next one up.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s2, entered) = (s.clone(), Arc::new(AtomicBool::new(false)));
+        let entered2 = entered.clone();
+        let holder = std::thread::spawn(move || {
+            s2.update("sid:w", &mut |_| {
+                tx.send(()).unwrap();
+                // Held until the main thread has tried, and failed, to take the lock.
+                while !entered2.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                Update::Keep
+            })
+            .unwrap();
+        });
+        rx.recv().unwrap();
+        let f = OpenOptions::new().read(true).open(&path).unwrap();
+        assert!(
+            flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_err(),
+            "the path's file is locked"
+        );
+        entered.store(true, Ordering::SeqCst);
+        holder.join().unwrap();
+        assert!(!path.exists(), "the holder removed it");
+    }
+
+    #[test]
+    fn the_sweep_removes_stale_temp_files_and_unused_locks_only() {
+        let dir = temp_dir("sweep");
+        let s = store(&dir);
+        s.save("sid:1", &record("kept")).unwrap();
+        for name in [".tmp-old", ".tmp-new", "a.lock", "b.lock"] {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        backdate(&dir.join(".tmp-old"), Duration::from_secs(3600));
+        // A little younger than the limit: a writer may still be at it.
+        backdate(
+            &dir.join(".tmp-new"),
+            STALE_TEMP_AFTER - Duration::from_secs(60),
+        );
+        let held = File::open(dir.join("b.lock")).unwrap();
+        flock(&held, libc::LOCK_EX).unwrap();
+        assert_eq!(
+            s.sweep(),
+            Swept {
+                temp_files: 1,
+                lock_files: 1
+            }
+        );
+        assert_eq!(files(&dir, TEMP_PREFIX), [".tmp-new"]);
+        assert_eq!(files(&dir, LOCK_SUFFIX), ["b.lock"], "a held lock stays");
+        assert_eq!(
+            s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("kept")
+        );
+        drop(held);
+        assert_eq!(s.sweep().lock_files, 1);
+    }
+
+    #[test]
+    fn writes_start_a_sweep_off_the_request_thread_once_in_a_while() {
+        let dir = temp_dir("sweep-bg");
+        let s = store(&dir);
+        let settled = || {
+            for _ in 0..500 {
+                if !s.sweeper.running.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the sweep thread did not finish");
+        };
+        fs::write(dir.join(".tmp-dead-1"), b"x").unwrap();
+        backdate(&dir.join(".tmp-dead-1"), Duration::from_secs(3600));
+        s.save("sid:1", &record("a")).unwrap();
+        settled();
+        assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
+        // The next sweep is due in SWEEP_EVERY_SECS: writes meanwhile start none.
+        fs::write(dir.join(".tmp-dead-2"), b"x").unwrap();
+        backdate(&dir.join(".tmp-dead-2"), Duration::from_secs(3600));
+        s.save("sid:1", &record("b")).unwrap();
+        settled();
+        assert_eq!(files(&dir, TEMP_PREFIX), [".tmp-dead-2"]);
+        s.sweeper.due.store(0, Ordering::Relaxed);
+        s.delete("sid:1").unwrap();
+        settled();
+        assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
+    }
+
+    #[test]
+    fn removals_are_made_durable() {
+        let dir = temp_dir("durable");
+        let s = store(&dir);
+        s.save("sid:1", &record("a")).unwrap();
+        let syncs = || s.dir_syncs.load(Ordering::Relaxed);
+        let before = syncs();
+        s.delete("sid:1").unwrap();
+        assert_eq!(syncs(), before + 1, "delete syncs the directory");
+        s.save("sid:1", &record("a")).unwrap();
+        let before = syncs();
+        s.update("sid:1", &mut |_| Update::Delete).unwrap();
+        assert_eq!(syncs(), before + 1, "an update that deletes syncs it");
+        assert!(s.load("sid:1").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_removed_directory_is_made_again_owner_only_with_its_table() {
+        let parent = temp_dir("remade");
+        let dir = parent.join("tokens");
+        let (a, b) = (store(&dir), store(&dir));
+        a.save("sid:1", &record("one")).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        a.save("sid:2", &record("two")).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let table = fs::metadata(dir.join(generations::FILE_NAME)).unwrap();
+        assert!(table.blocks() * 512 >= 32768, "the table is back, reserved");
+        // The other process follows the new table once it checks (at most once a second),
+        // and sees the next write at once, not a second later.
+        let before = b.table.get().unwrap().epoch();
+        b.check_table(b.opened + Duration::from_millis(2 * TABLE_CHECK_MS));
+        assert_ne!(
+            b.table.get().unwrap().epoch(),
+            before,
+            "b maps the new table"
+        );
+        assert_eq!(
+            b.load("sid:2").unwrap().unwrap().access_token.as_deref(),
+            Some("two")
+        );
+        a.save("sid:2", &record("three")).unwrap();
+        assert_eq!(
+            b.load("sid:2").unwrap().unwrap().access_token.as_deref(),
+            Some("three")
+        );
+        // A one-time marker (a login callback) makes the directory again, owner-only too.
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(a.claim_once("state", crate::session::now() + 300).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(USED_DIR)), 0o700);
+        assert!(dir.join(generations::FILE_NAME).exists());
+    }
+
+    /// Runs `f` on a thread that cannot read a root-owned, owner-only file: as root, with the
+    /// filesystem user id of `nobody` (per thread: no other test is affected).
+    fn as_nobody_if_root<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: geteuid and setfsuid (this thread only) have no preconditions.
+                    if unsafe { libc::geteuid() } == 0 {
+                        unsafe { libc::setfsuid(65534) };
+                    }
+                    f()
+                })
+                .join()
+                .unwrap()
+        })
+    }
+
+    #[test]
+    fn an_unreadable_record_fails_the_update_and_is_left_alone() {
+        // On a tmpfs when it can be had: this machine's root filesystem lets no user but root
+        // create files, even in a directory of their own (the lock file).
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            let d = shm.join(format!("ezauth-unreadable-{}", crypto::random_token(6)));
+            fs::create_dir_all(&d).unwrap();
+            d
+        } else {
+            temp_dir("unreadable")
+        };
+        let s = store(&dir);
+        s.save("sid:1", &record("mine")).unwrap();
+        let path = s.path_for("sid:1");
+        let good = fs::read(&path).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // The directory is nobody's (who can lock and write), the record root's alone.
+            let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: valid C strings.
+            assert_eq!(unsafe { libc::chown(c(&dir).as_ptr(), 65534, 65534) }, 0);
+        } else {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+        }
+        let (updated, signed_in, changed) = as_nobody_if_root(|| {
+            let mut called = false;
+            let updated = s.update("sid:1", &mut |_| {
+                called = true;
+                Update::Delete
+            });
+            (updated, s.sign_in("sid:1", &record("other")), called)
+        });
+        assert!(
+            matches!(updated, Err(StoreError::Io(ref e)) if e.kind() == std::io::ErrorKind::PermissionDenied),
+            "{updated:?}"
+        );
+        assert!(matches!(signed_in, Err(StoreError::Io(_))), "{signed_in:?}");
+        assert!(!changed, "nothing decided on a record that was not read");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), good, "left as it was");
+        // A record that reads but cannot be trusted is replaced, as before.
+        let mut bad = good.clone();
+        bad[20] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        s.sign_in("sid:1", &record("new")).unwrap();
+        assert_eq!(
+            s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("new")
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

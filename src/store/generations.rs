@@ -137,8 +137,8 @@ const MAX_TABLES: usize = 16;
 /// is dropped, since a reader may still hold one; there are at most `MAX_TABLES`.
 pub struct Table {
     current: AtomicPtr<Generations>,
-    /// Every table mapped; `current` points into one of them (boxes do not move).
-    all: Mutex<Vec<Box<Generations>>>,
+    /// Every table mapped; `current` points to one of them (what an `Arc` holds does not move).
+    all: Mutex<Vec<std::sync::Arc<Generations>>>,
 }
 
 /// What a call to [`Table::refresh`] changed.
@@ -163,7 +163,7 @@ impl Table {
 
     pub fn get(&self) -> Option<&Generations> {
         let p = self.current.load(Ordering::Acquire);
-        // SAFETY: a pointer into a box of `all`, which lives until `self` is dropped.
+        // SAFETY: a pointer to a table in `all`, which keeps it until `self` is dropped.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
@@ -185,9 +185,9 @@ impl Table {
         };
         match opened {
             Ok(g) => {
-                let g = Box::new(g);
+                let g = std::sync::Arc::new(g);
                 self.current
-                    .store(&*g as *const Generations as *mut _, Ordering::Release);
+                    .store(std::sync::Arc::as_ptr(&g) as *mut _, Ordering::Release);
                 all.push(g);
                 Refreshed::Mapped
             }
@@ -242,7 +242,11 @@ mod tests {
         assert_eq!(fs::metadata(&path).unwrap().blocks(), 0);
         let _g = Generations::open(&path, false).unwrap();
         let meta = fs::metadata(&path).unwrap();
-        assert!(meta.blocks() * 512 >= SIZE as u64, "{} blocks", meta.blocks());
+        assert!(
+            meta.blocks() * 512 >= SIZE as u64,
+            "{} blocks",
+            meta.blocks()
+        );
         assert_eq!(meta.len(), SIZE as u64);
         std::fs::remove_dir_all(&dir).unwrap();
     }
