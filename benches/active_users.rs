@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
     let cookies = {
         let store = FileStore::open(&dir.join("tokens"), settings.keys.clone()).unwrap();
         users::mint(&settings, &store, most, &|done| {
-            if done > 0 && done % 100_000 == 0 {
+            if done > 0 && done.is_multiple_of(100_000) {
                 eprintln!("  minted {done} users");
             }
         })
