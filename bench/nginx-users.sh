@@ -16,8 +16,9 @@
 # One nginx worker pinned to NGINX_CPU (default 0), wrk (one thread, CONNS connections, a Lua
 # script reading the cookies line by line and starting over at the end) pinned to WRK_CPU
 # (default 1). For each N, ROUNDS rounds (default 3) of: a fresh nginx (empty caches), one
-# warm-up pass (each user once, 50,000 requests at least), DURATION (default 5s) measured. Unauthenticated requests get
-# 401 here, so a cookie that did not sign in counts as an error and stops the script.
+# warm-up pass (each user once, 50,000 requests at least), DURATION (default 5s) measured.
+# Unauthenticated requests get 401 here, so a cookie that did not sign in counts as an error
+# and stops the script.
 # Prints req/s per round, the median, latencies, and the worker's RSS after each round.
 #
 # Needs: nginx, the built module (make -C native-host), wrk, taskset, cargo, openssl, curl.
