@@ -76,6 +76,8 @@ pub struct FileStore {
 /// A record as read, with the identity of the file it came from, the table and generation it
 /// was read at, and when its file was last checked.
 struct Cached {
+    /// The user's file (its name is a keyed hash: kept, not computed again at each check).
+    path: PathBuf,
     /// The user's slot in the generation table.
     slot: usize,
     stamp: Stamp,
@@ -83,6 +85,8 @@ struct Cached {
     generation: u64,
     checked: Instant,
     record: Arc<TokenRecord>,
+    /// What the entry holds on the heap, for the cache's byte bound.
+    bytes: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -161,7 +165,7 @@ impl FileStore {
         let store = FileStore {
             dir: dir.to_owned(),
             keys,
-            cache: BoundedCache::new(cache_bytes, |c: &Cached| c.record.approx_bytes()),
+            cache: BoundedCache::new(cache_bytes, |c: &Cached| c.bytes),
             table: Table::empty(),
             table_checked_ms: AtomicU64::new(0),
             opened: Instant::now(),
@@ -261,19 +265,26 @@ impl FileStore {
         let now = Instant::now();
         // The fast path: no file name to compute, no system call. The generation is read
         // before anything else: a write that lands after this is seen next time.
-        if let Some(g) = self.table.get() {
-            if let Some(c) = self.cache.lock().get(user) {
-                if c.epoch == g.epoch()
-                    && c.generation == g.current(c.slot)
-                    && now.duration_since(c.checked) < self.recheck_after
+        let known = {
+            let cache = self.cache.lock();
+            match (cache.get(user), self.table.get()) {
+                (Some(c), Some(g))
+                    if c.epoch == g.epoch()
+                        && c.generation == g.current(c.slot)
+                        && now.duration_since(c.checked) < self.recheck_after =>
                 {
                     return Ok(Some(Arc::clone(&c.record)));
                 }
+                (Some(c), _) => Some((c.path.clone(), c.slot)),
+                (None, _) => None,
             }
-        }
+        };
         self.check_table(now);
-        let path = self.path_for(user);
-        let slot = Self::slot(&path);
+        let (path, slot) = known.unwrap_or_else(|| {
+            let path = self.path_for(user);
+            let slot = Self::slot(&path);
+            (path, slot)
+        });
         let (epoch, generation) = self
             .table
             .get()
@@ -298,15 +309,18 @@ impl FileStore {
             return Ok(None);
         };
         let record = Arc::new(record);
+        let bytes = record.approx_bytes() + path.as_os_str().len();
         self.cache.insert(
             user.to_owned(),
             Cached {
+                path,
                 slot,
                 stamp,
                 epoch,
                 generation,
                 checked: now,
                 record: Arc::clone(&record),
+                bytes,
             },
         );
         Ok(Some(record))
