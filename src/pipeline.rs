@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cache::BoundedCache;
+use crate::cache::{self, BoundedCache};
 use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
@@ -47,6 +47,21 @@ struct CachedSession {
     caller: Caller,
 }
 
+impl CachedSession {
+    /// What the entry holds on the heap, for the cache's byte bound.
+    fn heap_bytes(&self) -> usize {
+        let p = &self.caller.principal;
+        self.cookie.len()
+            + std::mem::size_of::<crate::session::Principal>()
+            + [&p.sid, &p.idp, &p.id, &p.name, &p.header]
+                .iter()
+                .map(|s| s.len())
+                .sum::<usize>()
+            + cache::headers_bytes(&self.caller.headers)
+            + self.caller.session.as_ref().map_or(0, |s| s.id.len())
+    }
+}
+
 /// Characters of a session cookie's tail that key the cache: they encode the GCM tag.
 const COOKIE_CACHE_KEY_LEN: usize = 22;
 
@@ -60,14 +75,16 @@ impl Module {
     }
 
     pub fn new(settings: Settings, log: Logger) -> Result<Module, ConfigError> {
+        let budget = cache::Budget::of(settings.cache_bytes);
         let store: Option<Box<dyn TokenStore>> = match &settings.token_store {
             None => None,
             Some(StoreSettings::File { directory }) => Some(Box::new(
-                FileStore::open(directory, settings.keys.clone()).map_err(|e| ConfigError {
-                    path: "login.tokenStore.fileSystem.directory".into(),
-                    message: format!("cannot use {}: {e}", directory.display()),
-                    unreadable: false,
-                })?,
+                FileStore::open_with(directory, settings.keys.clone(), budget.records, &log)
+                    .map_err(|e| ConfigError {
+                        path: "login.tokenStore.fileSystem.directory".into(),
+                        message: format!("cannot use {}: {e}", directory.display()),
+                        unreadable: false,
+                    })?,
             )),
         };
         Ok(Module {
@@ -76,8 +93,10 @@ impl Module {
             store,
             log,
             used_states: UsedOnce::new(MAX_USED_STATES),
-            sessions: BoundedCache::default(),
-            token_groups: BoundedCache::default(),
+            sessions: BoundedCache::new(budget.sessions, CachedSession::heap_bytes),
+            token_groups: BoundedCache::new(budget.token_groups, |(record, group)| {
+                record.approx_bytes() + cache::headers_bytes(group)
+            }),
             refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
         })
     }

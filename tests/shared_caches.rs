@@ -34,14 +34,7 @@ fn sign_in(m: &Module, user: &str) -> Session {
 }
 
 fn cookie(m: &Module, s: &Session) -> String {
-    let set = session::write_cookie(
-        s,
-        &m.settings().keys,
-        &m.settings().app_id,
-        session::CookieNames::APP_SERVICE,
-        false,
-        0,
-    );
+    let set = session::new_cookie(m.settings(), s, false);
     set[0].split(';').next().unwrap().to_owned()
 }
 

@@ -82,5 +82,11 @@ fn concurrent_processes_lose_no_update() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temp files left behind");
+    let locks = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .count();
+    assert_eq!(locks, 0, "lock files left behind");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -194,6 +194,8 @@ pub struct Settings {
     /// `ezauth.cookies.hostPrefix`: the module's cookies are named `__Host-...`, so a sibling
     /// subdomain cannot plant or shadow them (see [`crate::session::CookieNames`]).
     pub host_prefix_cookies: bool,
+    /// Bytes the per-process caches may hold, all together (`ezauth.cacheMegabytes`).
+    pub cache_bytes: usize,
 }
 
 /// The CORS grant for preflights the module answers (`ezauth.cors`).
@@ -568,7 +570,25 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         app_id,
         cors,
         host_prefix_cookies,
+        cache_bytes: cache_bytes(ext.cache_megabytes)?,
     })
+}
+
+/// Default of `ezauth.cacheMegabytes`: room for about 5,000 signed-in users with typical tokens
+/// in each process (see `cache::Budget`).
+pub const DEFAULT_CACHE_MEGABYTES: u64 = 64;
+
+/// Largest `ezauth.cacheMegabytes`: 64 GiB; anything larger is a typo.
+const MAX_CACHE_MEGABYTES: u64 = 65_536;
+
+fn cache_bytes(megabytes: Option<u64>) -> Result<usize, ConfigError> {
+    match megabytes.unwrap_or(DEFAULT_CACHE_MEGABYTES) {
+        mb @ 1..=MAX_CACHE_MEGABYTES => Ok((mb as usize) << 20),
+        _ => Err(invalid(
+            "ezauth.cacheMegabytes",
+            format!("must be a whole number of MiB from 1 to {MAX_CACHE_MEGABYTES}"),
+        )),
+    }
 }
 
 fn resolve_providers(
@@ -892,6 +912,30 @@ mod tests {
         assert_eq!(s.providers[0].client_secret.as_deref(), Some("s3cret"));
         assert_eq!(s.api_prefix, "/.auth");
         assert_eq!(s.cookie_lifetime, Duration::from_secs(8 * 3600));
+    }
+
+    #[test]
+    fn cache_megabytes_default_bounds_and_bad_values() {
+        let anon = |ext: &str| {
+            format!(
+                r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}}{ext}}}"#
+            )
+        };
+        assert_eq!(parse(&anon(""), &env()).unwrap().cache_bytes, 64 << 20);
+        for (mb, bytes) in [
+            (1u64, 1usize << 20),
+            (512, 512 << 20),
+            (65_536, 65_536 << 20),
+        ] {
+            let json = anon(&format!(r#","ezauth":{{"cacheMegabytes":{mb}}}"#));
+            assert_eq!(parse(&json, &env()).unwrap().cache_bytes, bytes, "{mb}");
+        }
+        for bad in ["0", "65537", "-1", "1.5", "\"64\"", "true"] {
+            let e = err(&anon(&format!(r#","ezauth":{{"cacheMegabytes":{bad}}}"#)));
+            assert_eq!(e.path, "ezauth.cacheMegabytes", "{bad}: {e}");
+        }
+        let e = err(&anon(r#","ezauth":{"cacheMegabytes":0}"#));
+        assert!(e.message.contains("from 1 to 65536"), "{e}");
     }
 
     #[test]

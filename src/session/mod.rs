@@ -178,6 +178,23 @@ pub fn open_cookie(value: &str, keys: &Keys, app: &str, now: i64) -> Result<Sess
     Ok(session)
 }
 
+/// `Set-Cookie` values that store `session` as `settings` names and seals it, for a browser
+/// that holds no session cookie yet (tools, tests and benchmarks minting sessions).
+pub fn new_cookie(
+    settings: &crate::config::Settings,
+    session: &Session,
+    secure: bool,
+) -> Vec<String> {
+    write_cookie(
+        session,
+        &settings.keys,
+        &settings.app_id,
+        settings.cookie_names(),
+        secure,
+        0,
+    )
+}
+
 /// `Set-Cookie` values that store `session` under `names`, split into numbered cookies when
 /// large, and clear any higher-numbered parts a previous, larger session left behind.
 pub fn write_cookie(

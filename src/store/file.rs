@@ -1,54 +1,92 @@
 //! The file token store: one file per user under a directory, named by a keyed hash of the
 //! user id, holding the sealed record. Writes go to an owner-only temp file that is fsynced and
-//! renamed into place, so a reader sees the old or the new record, never a torn one, even after
-//! `kill -9`. A per-user lock file taken with `flock` serializes writers across threads (each
-//! call opens its own descriptor) and across processes (nginx workers).
+//! renamed into place, and the directory is fsynced after every rename and unlink, so a reader
+//! sees the old or the new record, never a torn one, even after `kill -9`, and a power cut
+//! cannot bring back a removed record. A per-user lock file taken with `flock` serializes
+//! writers across threads (each call opens its own descriptor) and across processes (nginx
+//! workers); it is unlinked by its holder when done, so lock files do not pile up.
 //!
 //! Reads sit on the per-request path, so opened records are cached per process. A cached copy
 //! is current while the user's counter in the shared generation table (see `generations`) is
 //! unchanged: every write through any process bumps it. Files changed behind the store's back
 //! are caught by a `lstat` at least every `RECHECK_AFTER`: a file is never changed in place,
 //! only replaced by rename, so the same inode, size and modification time mean the same content.
+//!
+//! Faults: without the table (a full or read-only disk) every cached read checks its file; a
+//! read-only directory serves reads and fails writes; a removed directory is made again,
+//! owner-only, with its table; temp files of killed writers and unused lock files are swept.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::generations::{self, Generations};
+use super::generations::{self, Refreshed, Table};
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
 use crate::cache::BoundedCache;
 use crate::crypto::{self, Keys};
+use crate::logger::Logger;
 
 /// Larger files are refused before reading: no record comes close.
 const MAX_FILE_SIZE: u64 = 1 << 20;
 
 /// How long a cached record is trusted on its generation alone before its file is checked.
-const RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// How often a reader checks that the table it maps is still the directory's.
+const TABLE_CHECK_MS: u64 = 1000;
+
+/// A temp file older than this belongs to a writer that died: writers keep one for the few
+/// milliseconds of a write and fsync.
+const STALE_TEMP_AFTER: Duration = Duration::from_secs(600);
+
+/// How often each process sweeps the directory (temp files, unused lock files), at most.
+const SWEEP_EVERY_SECS: i64 = 600;
+
+/// Bound on attempts to take a lock whose file its previous holder removed meanwhile.
+const LOCK_ATTEMPTS: usize = 1000;
+
+const TEMP_PREFIX: &str = ".tmp-";
+const LOCK_SUFFIX: &str = ".lock";
 
 pub struct FileStore {
     dir: PathBuf,
     keys: Keys,
     /// Records by user id.
     cache: BoundedCache<Cached>,
-    /// `None` when the table cannot be mapped: every read then checks the file.
-    generations: Option<Generations>,
-    recheck_after: std::time::Duration,
+    /// The shared generation table; none when it cannot be mapped (every read then checks the
+    /// file).
+    table: Table,
+    /// When a reader last checked that `table` is still the directory's (ms since `opened`).
+    table_checked_ms: AtomicU64,
+    opened: Instant,
+    recheck_after: Duration,
     markers: Markers,
+    sweeper: Sweeper,
+    log: Logger,
+    /// Directory fsyncs made (tests check that removals are made durable).
+    #[cfg(test)]
+    dir_syncs: std::sync::atomic::AtomicUsize,
 }
 
-/// A record as read, with the identity of the file it came from, the generation it was read
-/// at, and when its file was last checked.
+/// A record as read, with the identity of the file it came from, the table and generation it
+/// was read at, and when its file was last checked.
 struct Cached {
+    /// The user's file (its name is a keyed hash: kept, not computed again at each check).
+    path: PathBuf,
     /// The user's slot in the generation table.
     slot: usize,
     stamp: Stamp,
+    epoch: u64,
     generation: u64,
-    checked: std::time::Instant,
+    checked: Instant,
     record: Arc<TokenRecord>,
+    /// What the entry holds on the heap, for the cache's byte bound.
+    bytes: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,10 +108,47 @@ impl Stamp {
     }
 }
 
+/// What a sweep removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub temp_files: usize,
+    pub lock_files: usize,
+}
+
+/// Creates the store directory, owner-only, and any missing parent (as `mkdir -p` would, but
+/// never writable by others: nginx runs with umask 0, and a parent others can write lets them
+/// swap the store directory).
+fn make_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)?;
+    }
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
 impl FileStore {
-    /// Opens (and creates, owner-only) the store directory.
+    /// Opens (and creates, owner-only) the store directory, with the default cache size.
     pub fn open(dir: &Path, keys: Keys) -> std::io::Result<FileStore> {
-        fs::create_dir_all(dir)?;
+        let default = (crate::config::DEFAULT_CACHE_MEGABYTES as usize) << 20;
+        let budget = crate::cache::Budget::of(default);
+        Self::open_with(dir, keys, budget.records, &Logger::silent())
+    }
+
+    /// Opens (and creates, owner-only) the store directory, with a cache of `cache_bytes`,
+    /// logging to `log` what it cannot do. Only a directory that cannot be made or is not a
+    /// directory is an error: on a read-only or full disk the store serves reads.
+    pub fn open_with(
+        dir: &Path,
+        keys: Keys,
+        cache_bytes: usize,
+        log: &Logger,
+    ) -> std::io::Result<FileStore> {
+        make_dir(dir)?;
         let meta = fs::symlink_metadata(dir)?;
         if !meta.is_dir() {
             return Err(std::io::Error::other(format!(
@@ -81,17 +156,83 @@ impl FileStore {
                 dir.display()
             )));
         }
-        if meta.uid() == unsafe { libc::geteuid() } {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        // SAFETY: geteuid has no preconditions.
+        if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+            // Owner-only, keeping the owner's bits (a directory made read-only stays so).
+            let owner_only = fs::Permissions::from_mode(meta.mode() & 0o700);
+            if let Err(e) = fs::set_permissions(dir, owner_only) {
+                log.warn(format_args!(
+                    "token store {}: cannot make the directory owner-only: {e}",
+                    dir.display()
+                ));
+            }
         }
-        Ok(FileStore {
-            generations: Generations::open(&dir.join(".generations")).ok(),
+        let store = FileStore {
             dir: dir.to_owned(),
             keys,
-            cache: BoundedCache::default(),
+            cache: BoundedCache::new(cache_bytes, |c: &Cached| c.bytes),
+            table: Table::empty(),
+            table_checked_ms: AtomicU64::new(0),
+            opened: Instant::now(),
             recheck_after: RECHECK_AFTER,
             markers: Markers::default(),
-        })
+            sweeper: Sweeper::default(),
+            log: log.clone(),
+            #[cfg(test)]
+            dir_syncs: Default::default(),
+        };
+        if let Refreshed::Without(why) = store.table.refresh(&store.table_path(), true) {
+            store.without_table(&why);
+        }
+        Ok(store)
+    }
+
+    fn without_table(&self, why: &str) {
+        self.log.warn(format_args!(
+            "token store {}: running without the shared change table ({why}): every cached \
+             read checks its file",
+            self.dir.display()
+        ));
+    }
+
+    fn table_path(&self) -> PathBuf {
+        self.dir.join(generations::FILE_NAME)
+    }
+
+    /// Makes the table the directory's current one (creating it for a writer, who bumps it
+    /// next), logging when the store has to go on without one.
+    fn refresh_table(&self, create: bool) {
+        let had = self.table.get().is_some();
+        if let Refreshed::Without(why) = self.table.refresh(&self.table_path(), create) {
+            if had {
+                self.without_table(&why);
+            }
+        }
+    }
+
+    /// Readers check the table at most once a `TABLE_CHECK_MS` per process, off the fast path.
+    fn check_table(&self, now: Instant) {
+        let ms = now.duration_since(self.opened).as_millis() as u64;
+        let last = self.table_checked_ms.load(Ordering::Relaxed);
+        if ms.saturating_sub(last) >= TABLE_CHECK_MS
+            && self
+                .table_checked_ms
+                .compare_exchange(last, ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.refresh_table(false);
+        }
+    }
+
+    /// Makes the store directory again (owner-only) after it was removed, with its table.
+    fn remake_dir(&self) -> std::io::Result<()> {
+        make_dir(&self.dir)?;
+        self.log.warn(format_args!(
+            "token store {}: the directory was missing; made it again",
+            self.dir.display()
+        ));
+        self.refresh_table(true);
+        Ok(())
     }
 
     fn path_for(&self, user: &str) -> PathBuf {
@@ -121,26 +262,38 @@ impl FileStore {
 
     fn lock_path_for(&self, user: &str) -> PathBuf {
         self.dir
-            .join(format!("{}.lock", self.keys.store_file_name(user)))
+            .join(format!("{}{LOCK_SUFFIX}", self.keys.store_file_name(user)))
     }
 
     /// The record, from the cache when nothing was written since it was read.
     fn read_cached(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         // The fast path: no file name to compute, no system call. The generation is read
         // before anything else: a write that lands after this is seen next time.
-        if let Some(g) = &self.generations {
-            if let Some(c) = self.cache.lock().get(user) {
-                if c.generation == g.current(c.slot)
-                    && now.duration_since(c.checked) < self.recheck_after
+        let known = {
+            let cache = self.cache.lock();
+            match (cache.get(user), self.table.get()) {
+                (Some(c), Some(g))
+                    if c.epoch == g.epoch()
+                        && c.generation == g.current(c.slot)
+                        && now.duration_since(c.checked) < self.recheck_after =>
                 {
                     return Ok(Some(Arc::clone(&c.record)));
                 }
+                (Some(c), _) => Some((c.path.clone(), c.slot)),
+                (None, _) => None,
             }
-        }
-        let path = self.path_for(user);
-        let slot = Self::slot(&path);
-        let generation = self.generations.as_ref().map_or(0, |g| g.current(slot));
+        };
+        self.check_table(now);
+        let (path, slot) = known.unwrap_or_else(|| {
+            let path = self.path_for(user);
+            let slot = Self::slot(&path);
+            (path, slot)
+        });
+        let (epoch, generation) = self
+            .table
+            .get()
+            .map_or((0, 0), |g| (g.epoch(), g.current(slot)));
         let stamp = match fs::symlink_metadata(&path) {
             Ok(meta) => Stamp::of(&meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -149,8 +302,9 @@ impl FileStore {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(c) = self.cache.lock().get_mut(user) {
+        if let Some(mut c) = self.cache.lock().get_mut(user) {
             if c.stamp == stamp {
+                c.epoch = epoch;
                 c.generation = generation;
                 c.checked = now;
                 return Ok(Some(Arc::clone(&c.record)));
@@ -160,22 +314,28 @@ impl FileStore {
             return Ok(None);
         };
         let record = Arc::new(record);
+        let bytes = record.approx_bytes() + path.as_os_str().len();
         self.cache.insert(
             user.to_owned(),
             Cached {
+                path,
                 slot,
                 stamp,
+                epoch,
                 generation,
                 checked: now,
                 record: Arc::clone(&record),
+                bytes,
             },
         );
         Ok(Some(record))
     }
 
-    /// Tells every process that `path` changed.
+    /// Tells every process that `path` changed: bumps its counter in the directory's table
+    /// (mapping the table first if the directory has a new one).
     fn bump(&self, path: &Path) {
-        if let Some(g) = &self.generations {
+        self.refresh_table(true);
+        if let Some(g) = self.table.get() {
             g.bump(Self::slot(path));
         }
     }
@@ -184,9 +344,30 @@ impl FileStore {
         generations::slot_of(&path.file_name().unwrap_or_default().to_string_lossy())
     }
 
-    fn read(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+    /// The current record for a read-modify-write. One that cannot be trusted (tampered,
+    /// foreign) is replaced; one that cannot be read (I/O, permissions) fails the update: a
+    /// write over it could bring signed-out sessions back, and "sign in again" would not help.
+    fn read_for_update(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let trusted = |r| match r {
+            Err(StoreError::Corrupt(why)) => {
+                self.log.warn(format_args!(
+                    "token store: replacing the entry of {user}: {why}"
+                ));
+                Ok(None)
+            }
+            other => other,
+        };
         let path = self.path_for(user);
-        Ok(self.read_file(user, &path)?.map(|(record, _)| record))
+        match trusted(
+            self.read_file(user, &path)
+                .map(|r| r.map(|(record, _)| record)),
+        )? {
+            Some(record) => Ok(Some(record)),
+            None => trusted(
+                self.read_previous(user)
+                    .map(|r| r.map(Arc::unwrap_or_clone)),
+            ),
+        }
     }
 
     fn read_file(
@@ -224,16 +405,33 @@ impl FileStore {
         Ok(Some((record, Stamp::of(&meta))))
     }
 
-    fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
-        let sealed = seal_record(&self.keys, user, record);
-        let tmp = self.dir.join(format!(".tmp-{}", crypto::random_token(12)));
-        let result = (|| {
-            let mut f = OpenOptions::new()
+    /// A new owner-only temp file in the directory (made again if it was removed).
+    fn create_temp(&self) -> std::io::Result<(PathBuf, File)> {
+        let create = || {
+            let tmp = self
+                .dir
+                .join(format!("{TEMP_PREFIX}{}", crypto::random_token(12)));
+            OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW)
-                .open(&tmp)?;
+                .open(&tmp)
+                .map(|f| (tmp, f))
+        };
+        match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.remake_dir()?;
+                create()
+            }
+            other => other,
+        }
+    }
+
+    fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
+        let sealed = seal_record(&self.keys, user, record);
+        let (tmp, mut f) = self.create_temp()?;
+        let result = (|| {
             f.write_all(&sealed)?;
             stamp_uniquely(&f)?;
             f.sync_all()?;
@@ -242,12 +440,19 @@ impl FileStore {
             self.bump(&path);
             self.remove_previous(user);
             // The rename is durable once the directory is synced.
-            File::open(&self.dir)?.sync_all()
+            self.sync_dir()
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }
+        self.maybe_sweep();
         result.map_err(StoreError::from)
+    }
+
+    fn sync_dir(&self) -> std::io::Result<()> {
+        #[cfg(test)]
+        self.dir_syncs.fetch_add(1, Ordering::Relaxed);
+        File::open(&self.dir)?.sync_all()
     }
 
     /// Removes the entry's files under previous keys' names, once it lives under the current one.
@@ -264,39 +469,180 @@ impl FileStore {
         let path = self.path_for(user);
         let removed = fs::remove_file(&path);
         self.bump(&path);
+        self.maybe_sweep();
         match removed {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+            // The unlink is durable once the directory is synced: a power cut must not bring
+            // back the tokens of a user who signed out.
+            _ => self.sync_dir().map_err(StoreError::from),
         }
     }
 
-    /// Holds the user's lock (exclusive `flock`) while `f` runs.
+    /// Holds the user's lock while `f` runs: an exclusive `flock` on the user's lock file,
+    /// which the holder unlinks when done. A waiter that then gets the lock of the unlinked
+    /// file finds that the path no longer names it, and starts over with the path's new file.
     fn locked<T>(
         &self,
         user: &str,
         f: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(self.lock_path_for(user))?;
-        loop {
-            // SAFETY: flock on a descriptor we own; the lock is released when `lock` closes.
-            if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                break;
+        let path = self.lock_path_for(user);
+        let mut attempts = 0;
+        let lock = loop {
+            attempts += 1;
+            if attempts > LOCK_ATTEMPTS {
+                return Err(StoreError::Io(std::io::Error::other(
+                    "the lock file kept being replaced",
+                )));
             }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(err.into());
+            let open = || {
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+            };
+            let lock = match open() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.remake_dir()?;
+                    open()?
+                }
+                other => other?,
+            };
+            flock(&lock, libc::LOCK_EX)?;
+            if names(&path, &lock)? {
+                break lock;
             }
-        }
+        };
         let result = f();
+        // Unlinked while held: nobody else holds this file's lock and thinks it valid.
+        let _ = fs::remove_file(&path);
         drop(lock);
         result
     }
+
+    /// Removes temp files that writers killed mid-write left (older than `STALE_TEMP_AFTER`)
+    /// and lock files nobody holds (a process killed while holding one, earlier versions).
+    pub fn sweep(&self) -> Swept {
+        sweep_dir(&self.dir, std::time::SystemTime::now())
+    }
+
+    /// Starts a sweep on a thread of its own when one is due (once per `SWEEP_EVERY_SECS` per
+    /// process, the first at the first write): never on the request's thread.
+    fn maybe_sweep(&self) {
+        let now = crate::session::now();
+        let due = self.sweeper.due.load(Ordering::Relaxed);
+        if now < due
+            || self
+                .sweeper
+                .due
+                .compare_exchange(
+                    due,
+                    now + SWEEP_EVERY_SECS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            || self.sweeper.running.swap(true, Ordering::Acquire)
+        {
+            return;
+        }
+        let (dir, log, running) = (
+            self.dir.clone(),
+            self.log.clone(),
+            Arc::clone(&self.sweeper.running),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("ezauth-sweep".into())
+            .spawn(move || {
+                let swept = sweep_dir(&dir, std::time::SystemTime::now());
+                if swept != Swept::default() {
+                    log.info(format_args!(
+                        "token store {}: removed {} temp files of interrupted writes and {} \
+                         unused lock files",
+                        dir.display(),
+                        swept.temp_files,
+                        swept.lock_files
+                    ));
+                }
+                running.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.sweeper.running.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// When the next sweep is due (Unix seconds), and whether one is running.
+#[derive(Default)]
+struct Sweeper {
+    due: AtomicI64,
+    running: Arc<AtomicBool>,
+}
+
+/// `flock` with `op`, retried when interrupted.
+fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor we own; the lock is released when the file closes.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Does `path` still name the file `f` has open?
+fn names(path: &Path, f: &File) -> std::io::Result<bool> {
+    let held = f.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn sweep_dir(dir: &Path, now: std::time::SystemTime) -> Swept {
+    let mut swept = Swept::default();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        if name.starts_with(TEMP_PREFIX) {
+            let stale = fs::symlink_metadata(&path).is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .ok()
+                        .and_then(|t| now.duration_since(t).ok())
+                        .is_some_and(|age| age > STALE_TEMP_AFTER)
+            });
+            if stale && fs::remove_file(&path).is_ok() {
+                swept.temp_files += 1;
+            }
+        } else if name.ends_with(LOCK_SUFFIX) && remove_unused_lock(&path) {
+            swept.lock_files += 1;
+        }
+    }
+    swept
+}
+
+/// Removes a lock file if nobody holds its lock, the way a holder does: lock it (without
+/// waiting), check the path still names it, unlink it while holding the lock.
+fn remove_unused_lock(path: &Path) -> bool {
+    let Ok(f) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok()
+        && names(path, &f).unwrap_or(false)
+        && fs::remove_file(path).is_ok()
 }
 
 /// Sets a file's modification time (seconds and nanoseconds).
@@ -357,14 +703,7 @@ impl TokenStore for FileStore {
         change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError> {
         self.locked(user, || {
-            // An entry that cannot be read is replaced, not merged into.
-            let current = match self.read(user).unwrap_or(None) {
-                None => self
-                    .read_previous(user)
-                    .unwrap_or(None)
-                    .map(Arc::unwrap_or_clone),
-                found => found,
-            };
+            let current = self.read_for_update(user)?;
             match change(current) {
                 Update::Keep => Ok(()),
                 Update::Replace(next) => self.write(user, &next),
@@ -383,16 +722,30 @@ impl TokenStore for FileStore {
                 "too many one-time markers this minute",
             )));
         }
-        fs::create_dir_all(&folder)?;
+        if !self.dir.is_dir() {
+            self.remake_dir()?;
+        }
         // The marker's name is a keyed hash: the state itself never touches the disk.
         let marker = folder.join(self.keys.store_file_name(&format!("one-time:{key}")));
-        let claimed = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&marker)
-        {
+        let create = || {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&folder)?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&marker)
+        };
+        // Another process's pruning may remove a folder whose minute just passed between the
+        // two steps: once more, then it is an error.
+        let opened = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(),
+            other => other,
+        };
+        let claimed = match opened {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(e.into()),
@@ -547,12 +900,17 @@ mod tests {
     fn updates_from_many_threads_lose_nothing() {
         let dir = temp_dir("fs4");
         let s = std::sync::Arc::new(store(&dir));
+        let inside = Arc::new(AtomicBool::new(false));
         let threads: Vec<_> = (0..8)
             .map(|_| {
-                let s = s.clone();
+                let (s, inside) = (s.clone(), inside.clone());
                 std::thread::spawn(move || {
                     for _ in 0..25 {
                         s.update("sid:c", &mut |cur| {
+                            // Lock files come and go: still one holder at a time.
+                            assert!(!inside.swap(true, Ordering::SeqCst), "two holders");
+                            std::thread::yield_now();
+                            inside.store(false, Ordering::SeqCst);
                             let n: u32 = cur
                                 .and_then(|r| r.access_token)
                                 .map_or(0, |t| t.parse().unwrap());
@@ -574,6 +932,7 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(n, "200");
+        assert_eq!(files(&dir, LOCK_SUFFIX), Vec::<String>::new());
     }
 
     #[test]
@@ -641,7 +1000,8 @@ mod tests {
             .join(USED_DIR)
             .join((now - 600).div_euclid(60).to_string());
         let settled = || {
-            for _ in 0..200 {
+            // Generous: a loaded machine may run the thread late; it must end, not be fast.
+            for _ in 0..3000 {
                 if !s.markers.pruning.load(Ordering::Acquire) {
                     return;
                 }
@@ -717,5 +1077,279 @@ mod tests {
         let a = s.path_for("sid:1");
         assert_ne!(a, s.path_for("sid:2"));
         assert!(!a.to_string_lossy().contains("sid"));
+    }
+
+    /// Names in `dir` that contain `part`.
+    fn files(dir: &Path, part: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(part))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn backdate(path: &Path, by: Duration) {
+        let f = File::options().write(true).open(path).unwrap();
+        let then = std::time::SystemTime::now() - by;
+        let secs = then
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        set_mtime(&f, secs as i64, 0).unwrap();
+    }
+
+    #[test]
+    fn lock_files_do_not_outlive_their_holder() {
+        let dir = temp_dir("locks");
+        let s = store(&dir);
+        for i in 0..50 {
+            let user = format!("sid:{i}");
+            s.sign_in(&user, &record("a")).unwrap();
+            s.update(&user, &mut |_| Update::Keep).unwrap();
+            if i % 2 == 0 {
+                s.delete(&user).unwrap();
+            }
+        }
+        assert_eq!(files(&dir, LOCK_SUFFIX), Vec::<String>::new());
+        assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
+        assert_eq!(
+            files(&dir, ".tok").len(),
+            25,
+            "the signed-in users' records"
+        );
+    }
+
+    #[test]
+    fn a_waiter_on_a_lock_file_its_holder_removed_takes_the_new_one() {
+        let dir = temp_dir("relock");
+        let s = Arc::new(store(&dir));
+        let path = s.lock_path_for("sid:w");
+        // A waiter that opened the file before its holder removed it.
+        let stale = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        flock(&stale, libc::LOCK_EX).unwrap();
+        fs::remove_file(&path).unwrap();
+        // The lock of the removed file does not hold anyone up, nor count as the user's lock.
+        s.save("sid:w", &record("1")).unwrap();
+        assert!(!names(&path, &stale).unwrap());
+        // A holder of the path's file does hold the next one up.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s2, entered) = (s.clone(), Arc::new(AtomicBool::new(false)));
+        let entered2 = entered.clone();
+        let holder = std::thread::spawn(move || {
+            s2.update("sid:w", &mut |_| {
+                tx.send(()).unwrap();
+                // Held until the main thread has tried, and failed, to take the lock.
+                while !entered2.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                Update::Keep
+            })
+            .unwrap();
+        });
+        rx.recv().unwrap();
+        let f = OpenOptions::new().read(true).open(&path).unwrap();
+        assert!(
+            flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_err(),
+            "the path's file is locked"
+        );
+        entered.store(true, Ordering::SeqCst);
+        holder.join().unwrap();
+        assert!(!path.exists(), "the holder removed it");
+    }
+
+    #[test]
+    fn the_sweep_removes_stale_temp_files_and_unused_locks_only() {
+        let dir = temp_dir("sweep");
+        let s = store(&dir);
+        s.save("sid:1", &record("kept")).unwrap();
+        for name in [".tmp-old", ".tmp-new", "a.lock", "b.lock"] {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        backdate(&dir.join(".tmp-old"), Duration::from_secs(3600));
+        // A little younger than the limit: a writer may still be at it.
+        backdate(
+            &dir.join(".tmp-new"),
+            STALE_TEMP_AFTER - Duration::from_secs(60),
+        );
+        let held = File::open(dir.join("b.lock")).unwrap();
+        flock(&held, libc::LOCK_EX).unwrap();
+        assert_eq!(
+            s.sweep(),
+            Swept {
+                temp_files: 1,
+                lock_files: 1
+            }
+        );
+        assert_eq!(files(&dir, TEMP_PREFIX), [".tmp-new"]);
+        assert_eq!(files(&dir, LOCK_SUFFIX), ["b.lock"], "a held lock stays");
+        assert_eq!(
+            s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("kept")
+        );
+        drop(held);
+        assert_eq!(s.sweep().lock_files, 1);
+    }
+
+    #[test]
+    fn writes_start_a_sweep_off_the_request_thread_once_in_a_while() {
+        let dir = temp_dir("sweep-bg");
+        let s = store(&dir);
+        let settled = || {
+            for _ in 0..500 {
+                if !s.sweeper.running.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the sweep thread did not finish");
+        };
+        fs::write(dir.join(".tmp-dead-1"), b"x").unwrap();
+        backdate(&dir.join(".tmp-dead-1"), Duration::from_secs(3600));
+        s.save("sid:1", &record("a")).unwrap();
+        settled();
+        assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
+        // The next sweep is due in SWEEP_EVERY_SECS: writes meanwhile start none.
+        fs::write(dir.join(".tmp-dead-2"), b"x").unwrap();
+        backdate(&dir.join(".tmp-dead-2"), Duration::from_secs(3600));
+        s.save("sid:1", &record("b")).unwrap();
+        settled();
+        assert_eq!(files(&dir, TEMP_PREFIX), [".tmp-dead-2"]);
+        s.sweeper.due.store(0, Ordering::Relaxed);
+        s.delete("sid:1").unwrap();
+        settled();
+        assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
+    }
+
+    #[test]
+    fn removals_are_made_durable() {
+        let dir = temp_dir("durable");
+        let s = store(&dir);
+        s.save("sid:1", &record("a")).unwrap();
+        let syncs = || s.dir_syncs.load(Ordering::Relaxed);
+        let before = syncs();
+        s.delete("sid:1").unwrap();
+        assert_eq!(syncs(), before + 1, "delete syncs the directory");
+        s.save("sid:1", &record("a")).unwrap();
+        let before = syncs();
+        s.update("sid:1", &mut |_| Update::Delete).unwrap();
+        assert_eq!(syncs(), before + 1, "an update that deletes syncs it");
+        assert!(s.load("sid:1").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_removed_directory_is_made_again_owner_only_with_its_table() {
+        let parent = temp_dir("remade");
+        let dir = parent.join("tokens");
+        let (a, b) = (store(&dir), store(&dir));
+        a.save("sid:1", &record("one")).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        a.save("sid:2", &record("two")).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let table = fs::metadata(dir.join(generations::FILE_NAME)).unwrap();
+        assert!(table.blocks() * 512 >= 32768, "the table is back, reserved");
+        // The other process follows the new table once it checks (at most once a second),
+        // and sees the next write at once, not a second later.
+        let before = b.table.get().unwrap().epoch();
+        b.check_table(b.opened + Duration::from_millis(2 * TABLE_CHECK_MS));
+        assert_ne!(
+            b.table.get().unwrap().epoch(),
+            before,
+            "b maps the new table"
+        );
+        assert_eq!(
+            b.load("sid:2").unwrap().unwrap().access_token.as_deref(),
+            Some("two")
+        );
+        a.save("sid:2", &record("three")).unwrap();
+        assert_eq!(
+            b.load("sid:2").unwrap().unwrap().access_token.as_deref(),
+            Some("three")
+        );
+        // A one-time marker (a login callback) makes the directory again, owner-only too.
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(a.claim_once("state", crate::session::now() + 300).unwrap());
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(USED_DIR)), 0o700);
+        assert!(dir.join(generations::FILE_NAME).exists());
+    }
+
+    /// Runs `f` on a thread that cannot read a root-owned, owner-only file: as root, with the
+    /// filesystem user id of `nobody` (per thread: no other test is affected).
+    fn as_nobody_if_root<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: geteuid and setfsuid (this thread only) have no preconditions.
+                    if unsafe { libc::geteuid() } == 0 {
+                        unsafe { libc::setfsuid(65534) };
+                    }
+                    f()
+                })
+                .join()
+                .unwrap()
+        })
+    }
+
+    #[test]
+    fn an_unreadable_record_fails_the_update_and_is_left_alone() {
+        // On a tmpfs when it can be had: this machine's root filesystem lets no user but root
+        // create files, even in a directory of their own (the lock file).
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            let d = shm.join(format!("ezauth-unreadable-{}", crypto::random_token(6)));
+            fs::create_dir_all(&d).unwrap();
+            d
+        } else {
+            temp_dir("unreadable")
+        };
+        let s = store(&dir);
+        s.save("sid:1", &record("mine")).unwrap();
+        let path = s.path_for("sid:1");
+        let good = fs::read(&path).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // The directory is nobody's (who can lock and write), the record root's alone.
+            let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: valid C strings.
+            assert_eq!(unsafe { libc::chown(c(&dir).as_ptr(), 65534, 65534) }, 0);
+        } else {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+        }
+        let (updated, signed_in, changed) = as_nobody_if_root(|| {
+            let mut called = false;
+            let updated = s.update("sid:1", &mut |_| {
+                called = true;
+                Update::Delete
+            });
+            (updated, s.sign_in("sid:1", &record("other")), called)
+        });
+        assert!(
+            matches!(updated, Err(StoreError::Io(ref e)) if e.kind() == std::io::ErrorKind::PermissionDenied),
+            "{updated:?}"
+        );
+        assert!(matches!(signed_in, Err(StoreError::Io(_))), "{signed_in:?}");
+        assert!(!changed, "nothing decided on a record that was not read");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), good, "left as it was");
+        // A record that reads but cannot be trusted is replaced, as before.
+        let mut bad = good.clone();
+        bad[20] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        s.sign_in("sid:1", &record("new")).unwrap();
+        assert_eq!(
+            s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("new")
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -92,6 +92,33 @@ impl Revocations {
 }
 
 impl TokenRecord {
+    /// About how many bytes the record holds (inline and on the heap), for caches' byte bounds.
+    pub fn approx_bytes(&self) -> usize {
+        let strings = [&self.provider_name, &self.user_id].map(|s| s.len());
+        let tokens = [
+            &self.access_token,
+            &self.access_token_secret,
+            &self.authentication_token,
+            &self.id_token,
+            &self.refresh_token,
+            &self.expires_on,
+        ]
+        .map(|t| t.as_ref().map_or(0, String::len));
+        std::mem::size_of::<TokenRecord>()
+            + strings.iter().chain(&tokens).sum::<usize>()
+            + self
+                .user_claims
+                .iter()
+                .map(|c| std::mem::size_of::<Claim>() + c.typ.len() + c.val.len())
+                .sum::<usize>()
+            + self
+                .revoked
+                .sessions
+                .iter()
+                .map(|(id, _)| std::mem::size_of::<(String, i64)>() + id.len())
+                .sum::<usize>()
+    }
+
     /// The token fields that become `X-MS-TOKEN-{PROVIDER}-{TYPE}` headers, in a fixed order.
     pub fn token_fields(&self) -> [(&'static str, Option<&str>); 6] {
         [

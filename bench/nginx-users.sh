@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Signed-in requests through nginx with many active users: wrk cycles through N distinct
+# session cookies, one user after the other, each user with a token record in the file store.
+# Shows whether throughput holds as a worker sees more users than its caches can keep.
+#
+#   bench/nginx-users.sh                               USERS=1,10000,100000,1000000
+#   CACHE_MB=1536 USERS=1,100000 bench/nginx-users.sh  with "ezauth": {"cacheMegabytes": 1536}
+#   EZAUTH_LIB=/path/to/libezauth.so bench/nginx-users.sh
+#                                     the module with another build of the library (an earlier
+#                                     commit, for before/after figures; it must accept the
+#                                     configuration: no CACHE_MB for builds without the setting)
+#
+# The users are minted without an identity provider by examples/mint_sessions.rs (records and
+# cookies as a sign-in makes them: 1.35 KB cookies, 2.5 KB of tokens). The token store goes to
+# STORE_BASE (default /dev/shm: a million records with an fsync each would take long on a disk).
+# One nginx worker pinned to NGINX_CPU (default 0), wrk (one thread, CONNS connections, a Lua
+# script reading the cookies line by line and starting over at the end) pinned to WRK_CPU
+# (default 1). For each N, ROUNDS rounds (default 3) of: a fresh nginx (empty caches), one
+# warm-up pass (each user once, 50,000 requests at least), DURATION (default 5s) measured.
+# Unauthenticated requests get 401 here, so a cookie that did not sign in counts as an error
+# and stops the script.
+# Prints req/s per round, the median, latencies, and the worker's RSS after each round.
+#
+# Needs: nginx, the built module (make -C native-host), wrk, taskset, cargo, openssl, curl.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODULE="$ROOT/native-host/build/ngx_http_ezauth_module.so"
+NGINX="${NGINX:-/usr/sbin/nginx}"
+
+USERS="${USERS:-1,10000,100000,1000000}"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-5s}"
+CONNS="${CONNS:-32}"
+CACHE_MB="${CACHE_MB:-}"
+STORE_BASE="${STORE_BASE:-/dev/shm}"
+NGINX_CPU="${NGINX_CPU:-0}"
+WRK_CPU="${WRK_CPU:-1}"
+
+die() { echo "bench/nginx-users.sh: $*" >&2; exit 1; }
+
+for t in wrk taskset openssl curl cargo "$NGINX"; do
+    command -v "$t" >/dev/null || die "missing: $t"
+done
+if [ ! -f "$MODULE" ]; then
+    make -C "$ROOT/native-host" nginx >/dev/null || die "cannot build $MODULE"
+fi
+(cd "$ROOT" && cargo build --release --quiet --example mint_sessions) || die "cannot build mint_sessions"
+MINT="$ROOT/target/release/examples/mint_sessions"
+LIB_ENV=()
+if [ -n "${EZAUTH_LIB:-}" ]; then
+    [ -f "$EZAUTH_LIB" ] || die "no such library: $EZAUTH_LIB"
+    # The module's run path is a RUNPATH: LD_LIBRARY_PATH comes first.
+    LIB_ENV=(env "LD_LIBRARY_PATH=$(dirname "$EZAUTH_LIB")")
+fi
+
+TMP="$(mktemp -d /tmp/ezauth-users.XXXXXX)"
+STORE="$(mktemp -d "$STORE_BASE/ezauth-users-tokens.XXXXXX")"
+NGINX_PID=""
+stop_nginx() {
+    if [ -n "$NGINX_PID" ]; then
+        kill "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+        NGINX_PID=""
+    fi
+}
+cleanup() {
+    stop_nginx
+    rm -rf "$TMP" "$STORE"
+}
+trap cleanup EXIT
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export WEBSITE_AUTH_ENCRYPTION_KEY="$(openssl rand -hex 32)"
+export WEBSITE_AUTH_SIGNING_KEY="$(openssl rand -hex 32)"
+
+EXT=""
+[ -z "$CACHE_MB" ] || EXT=",\"ezauth\": {\"cacheMegabytes\": $CACHE_MB}"
+cat >"$TMP/auth.json" <<EOF
+{
+  "globalValidation": {"requireAuthentication": true, "unauthenticatedClientAction": "Return401"},
+  "identityProviders": {"customOpenIdConnectProviders": {"testidp": {"registration": {
+    "clientId": "ezauth-test",
+    "openIdConnectConfiguration": {"wellKnownOpenIdConfiguration": "http://127.0.0.1:9/.well-known/openid-configuration"}}}}},
+  "login": {"tokenStore": {"enabled": true, "fileSystem": {"directory": "$STORE"}}},
+  "httpSettings": {"requireHttps": false}$EXT
+}
+EOF
+
+mkdir -p "$TMP/www" "$TMP/tmp"
+printf 'hello, world\n' >"$TMP/www/static.txt"
+cat >"$TMP/nginx.conf" <<EOF
+load_module $MODULE;
+daemon off;
+master_process on;
+worker_processes 1;
+$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )
+error_log $TMP/error.log warn;
+pid $TMP/nginx.pid;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+env WEBSITE_AUTH_ENCRYPTION_KEY;
+env WEBSITE_AUTH_SIGNING_KEY;
+thread_pool default threads=4;
+http {
+    access_log off;
+    client_body_temp_path $TMP/tmp/body;
+    proxy_temp_path $TMP/tmp/proxy;
+    fastcgi_temp_path $TMP/tmp/fastcgi;
+    uwsgi_temp_path $TMP/tmp/uwsgi;
+    scgi_temp_path $TMP/tmp/scgi;
+    large_client_header_buffers 4 32k;
+    client_header_buffer_size 8k;
+    keepalive_requests 1000000;
+    root $TMP/www;
+    server {
+        listen 127.0.0.1:$PORT;
+        ezauth_config $TMP/auth.json;
+    }
+}
+EOF
+"${LIB_ENV[@]}" "$NGINX" -t -p "$TMP" -c "$TMP/nginx.conf" >"$TMP/nginx-t.log" 2>&1 ||
+    die "nginx -t: $(cat "$TMP/nginx-t.log")"
+
+# -- the users ------------------------------------------------------------------------------------
+MOST="$(tr ',' '\n' <<<"$USERS" | sort -n | tail -1)"
+t0=$SECONDS
+taskset -c "$WRK_CPU" "$MINT" "$TMP/auth.json" "$MOST" "$TMP/cookies-all.txt" ||
+    die "minting $MOST users failed"
+echo "minted $MOST users in $((SECONDS - t0)) s; store on $STORE_BASE; cacheMegabytes: ${CACHE_MB:-default}${EZAUTH_LIB:+; library: $EZAUTH_LIB}"
+
+# wrk: each request carries the next cookie of the file, starting over at its end.
+cat >"$TMP/cycle.lua" <<'EOF'
+local f
+function init(args)
+    f = assert(io.open(os.getenv("BENCH_COOKIES"), "r"))
+end
+function request()
+    local c = f:read("*l")
+    if not c then
+        f:seek("set", 0)
+        c = f:read("*l")
+    end
+    return wrk.format(nil, nil, { ["Cookie"] = c })
+end
+EOF
+# the same, stopping after BENCH_NREQ responses (the warm-up pass)
+cat "$TMP/cycle.lua" >"$TMP/warm.lua"
+cat >>"$TMP/warm.lua" <<'EOF'
+local done, limit = 0, tonumber(os.getenv("BENCH_NREQ"))
+function response(status, headers, body)
+    done = done + 1
+    if done >= limit then wrk.thread:stop() end
+end
+EOF
+
+worker_of() { # $1: master pid
+    local p
+    for p in /proc/[0-9]*; do
+        if [ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$1" ]; then echo "${p#/proc/}"; return; fi
+    done
+}
+to_us() {
+    awk '{
+        v = $1; u = $1; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+        if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000; else m = 1;
+        printf "%.0f", v * m }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+start_nginx() {
+    taskset -c "$NGINX_CPU" "${LIB_ENV[@]}" "$NGINX" -p "$TMP" -c "$TMP/nginx.conf" >"$TMP/nginx.out" 2>&1 &
+    NGINX_PID=$!
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$PORT/static.txt" && return 0
+        sleep 0.1
+    done
+    die "nginx did not start: $(cat "$TMP/nginx.out" "$TMP/error.log")"
+}
+
+printf '\n%-9s %-6s %12s %9s %9s %12s\n' users round 'req/s' 'p50 us' 'p99 us' 'worker RSS'
+SUMMARY=()
+for n in ${USERS//,/ }; do
+    if [ "$n" = "$MOST" ]; then
+        cookies="$TMP/cookies-all.txt"
+    else
+        cookies="$TMP/cookies-$n.txt"
+        head -n "$n" "$TMP/cookies-all.txt" >"$cookies"
+    fi
+    rates=()
+    for r in $(seq "$ROUNDS"); do
+        start_nginx
+        worker="$(worker_of "$NGINX_PID")"
+        # one pass over the users, 50,000 requests at least (wrk runs until the script stops it)
+        BENCH_COOKIES="$cookies" BENCH_NREQ="$((n > 50000 ? n : 50000))" taskset -c "$WRK_CPU" \
+            wrk -t1 -c"$CONNS" -d"$((n / 5000 + 10))s" -s "$TMP/warm.lua" "http://127.0.0.1:$PORT/static.txt" >"$TMP/warm.txt"
+        out="$(BENCH_COOKIES="$cookies" taskset -c "$WRK_CPU" \
+            wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$TMP/cycle.lua" "http://127.0.0.1:$PORT/static.txt")"
+        bad="$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")"
+        [ -z "$bad" ] || die "$n users: $bad responses were errors (a session that did not sign in?)"
+        rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+        p50="$(awk '$1 == "50%" {print $2}' <<<"$out" | to_us)"
+        p99="$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)"
+        rss="$(awk '/^VmRSS:/ {print $2 " " $3}' "/proc/$worker/status")"
+        printf '%-9s %-6s %12s %9s %9s %12s\n' "$n" "$r" "$rps" "$p50" "$p99" "$rss"
+        rates+=("$rps")
+        stop_nginx
+    done
+    SUMMARY+=("$n $(median "${rates[@]}")")
+done
+
+echo
+echo "median req/s by active users:"
+base=""
+for line in "${SUMMARY[@]}"; do
+    read -r n rps <<<"$line"
+    [ -n "$base" ] || base="$rps"
+    awk -v n="$n" -v r="$rps" -v b="$base" 'BEGIN { printf "  %9s users  %10.0f req/s  (%.2f of the first)\n", n, r, r / b }'
+done
+grep -q '\[alert\]\|\[emerg\]\|\[crit\]' "$TMP/error.log" &&
+    { echo "nginx logged errors:"; grep '\[alert\]\|\[emerg\]\|\[crit\]' "$TMP/error.log" | head; }
+exit 0
