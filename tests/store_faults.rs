@@ -203,7 +203,7 @@ fn cookies_without_records(m: &Module, n: usize) -> Vec<String> {
                 header: ezauth::crypto::b64(br#"{"auth_typ":"idp","claims":[]}"#),
             };
             let session = Session::start(principal, now, now + 3600);
-            let set = session::new_cookie(&settings, &session, false);
+            let set = session::new_cookie(settings, &session, false);
             set[0].split(';').next().unwrap().to_owned()
         })
         .collect()
