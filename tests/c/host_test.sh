@@ -53,12 +53,53 @@ EOF
 export WEBSITE_AUTH_ENCRYPTION_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 export WEBSITE_AUTH_SIGNING_KEY=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100
 
+# Shared by the raw-socket checks below (each imports it: python puts the script's folder,
+# $TMP, on its path): one "ok ..." / "FAIL ..." line per check, a socket from a chosen
+# loopback source address, and one response framed by Content-Length.
+cat > "$TMP/hostcheck.py" <<'EOF'
+import socket
+
+
+def report(ok, desc, detail=""):
+    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:400]), flush=True)
+
+
+def connect(port, src, timeout=10):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def read_response(s):
+    """One response, framed by Content-Length: (status, body), or (0, what came)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(body) < length:
+        d = s.recv(65536)
+        if not d:
+            return 0, data
+        body += d
+    return int(head[9:12]), body
+EOF
+
 # The raw-bytes client. "raw.py reserved PORT" sends every spelling of an identity header
 # with every kind of value, one request each, then all at once; "raw.py invalid PORT" sends
 # header names that are not tokens; "raw.py recorded FILE" checks what an upstream received.
 # Each prints one "ok ..." or "FAIL ..." line per check.
 cat > "$TMP/raw.py" <<'EOF'
 import json, socket, sys
+from hostcheck import report
 
 PREFIXES = (b"x-ms-client-principal", b"x-ms-token-")
 NAMES = [b"X-MS-CLIENT-PRINCIPAL", b"X-MS-CLIENT-PRINCIPAL-NAME", b"x_ms_client_principal_name",
@@ -113,10 +154,6 @@ def exchange(port, path, lines):
     s.close()
     status = int(data[9:12]) if data.startswith(b"HTTP/1.") else 0
     return status, data.partition(b"\r\n\r\n")[2]
-
-
-def report(ok, desc, detail=""):
-    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:300]))
 
 
 def check_echo(desc, status, body, proxied):
@@ -176,8 +213,15 @@ cat > "$TMP/slow.py" <<'EOF'
 # and meanwhile one request each from 127.0.0.2 to 127.0.0.6 must be answered 200.
 # Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
 import resource, select, socket, sys, threading, time
+from hostcheck import report, connect as connect_from, read_response
 
 port, hold, spread = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+
+def connect(src, timeout=10):
+    return connect_from(port, src, timeout)
+
+
 SOURCES = ["127.0.0.1"] if spread == 1 else ["127.0.1.%d" % (i + 1) for i in range(spread)]
 KEEPALIVE = 5 if spread == 1 else 0
 NORMAL = ["127.0.0.%d" % i for i in range(2, 7)] if spread == 1 else []
@@ -187,39 +231,6 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 want = hold + KEEPALIVE + 64
 if soft < want:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-
-
-def report(ok, desc, detail=""):
-    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:300]), flush=True)
-
-
-def connect(src):
-    s = socket.socket()
-    s.bind((src, 0))
-    s.settimeout(10)
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def read_response(s):
-    """One response, framed by Content-Length; (status, bytes) or (0, what came)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        d = s.recv(65536)
-        if not d:
-            return 0, data
-        data += d
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    while len(body) < length:
-        d = s.recv(65536)
-        if not d:
-            return 0, data
-        body += d
-    return int(head[9:12]), head
 
 
 # what each slow connection still has to send, a byte per round
@@ -338,12 +349,9 @@ cat > "$TMP/framing.py" <<'EOF'
 # Then the control cases: well-framed requests are still served.
 # Prints "ok ..." / "FAIL ..." lines.
 import socket, sys, time
+from hostcheck import report
 
 port, uplog = int(sys.argv[1]), sys.argv[2]
-
-
-def report(ok, desc, detail=""):
-    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:400]), flush=True)
 
 
 def exchange(data, piece=0):
@@ -620,8 +628,15 @@ cat > "$TMP/slowbody.py" <<'EOF'
 # the host has closed every slow connection, 127.0.0.3 must be served again.
 # Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
 import resource, select, socket, sys, threading, time
+from hostcheck import report, connect as connect_from, read_response
 
 port, hold, addrs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+
+def connect(src, timeout=30):
+    return connect_from(port, src, timeout)
+
+
 SOURCES = ["127.0.0.3"] + ["127.0.2.%d" % (i + 1) for i in range(addrs)]
 KINDS = ["Content-Length", "chunked", "100 Continue", "kept-alive", "no body byte"]
 LIMIT_S = 90
@@ -630,39 +645,6 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 want = hold * len(SOURCES) + 64
 if soft < want:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-
-
-def report(ok, desc, detail=""):
-    print(("ok   " if ok else "FAIL ") + desc + ("" if ok else " -- " + detail[:300]), flush=True)
-
-
-def connect(src, timeout=30):
-    s = socket.socket()
-    s.bind((src, 0))
-    s.settimeout(timeout)
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def read_response(s):
-    """One response, framed by Content-Length: (status, body), or (0, what came)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        d = s.recv(65536)
-        if not d:
-            return 0, data
-        data += d
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    while len(body) < length:
-        d = s.recv(65536)
-        if not d:
-            return 0, data
-        body += d
-    return int(head[9:12]), body
 
 
 def request(src, head, body=b""):
