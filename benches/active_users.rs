@@ -26,24 +26,12 @@ use ezauth::store::file::FileStore;
 #[path = "support/users.rs"]
 mod users;
 
-const ENC: &str = "1111111111111111111111111111111111111111111111111111111111111111";
-const SIGN: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+#[path = "support/abi.rs"]
+mod abi;
 
-fn s(v: &str) -> ezauth_str {
-    ezauth_str {
-        ptr: v.as_ptr(),
-        len: v.len(),
-    }
-}
+use abi::{header, run, s, ENC, SIGN};
 
-fn header(n: &'static str, v: &str) -> ezauth_header {
-    ezauth_header {
-        name: s(n),
-        value: s(v),
-    }
-}
-
-fn run(module: *const ezauth_module, cookie: &str) -> usize {
+fn run_with_cookie(module: *const ezauth_module, cookie: &str) -> usize {
     let headers = [
         header("Host", "127.0.0.1:8080"),
         header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"),
@@ -51,29 +39,7 @@ fn run(module: *const ezauth_module, cookie: &str) -> usize {
         header("Accept-Language", "en-US,en;q=0.9"),
         header("Cookie", cookie),
     ];
-    let req = ezauth_request {
-        method: s("GET"),
-        target: s("/app/page?x=1"),
-        scheme: s("http"),
-        host: s("127.0.0.1:8080"),
-        client_addr: s("127.0.0.1"),
-        headers: headers.as_ptr(),
-        header_count: headers.len(),
-        body: s(""),
-    };
-    let mut outcome = ptr::null_mut();
-    unsafe {
-        assert_eq!(
-            ezauth_module_begin_request(module, &req, &mut outcome),
-            ezauth_result::EZAUTH_OK
-        );
-        let n = ezauth_outcome_header_count(
-            outcome,
-            ezauth_header_set::EZAUTH_HEADERS_REQUEST_SET as u32,
-        );
-        ezauth_outcome_free(outcome);
-        n
-    }
+    run(module, &headers)
 }
 
 /// Puts `cookie` in `buf` as a host has it when it calls the library: just read from the
@@ -174,7 +140,11 @@ fn bench(c: &mut Criterion) {
         let rss0 = rss_kib();
         // Every user once: the caches hold what they can keep of them.
         for cookie in &cookies[..n] {
-            assert_eq!(run(module, cookie), 8, "principal + token headers");
+            assert_eq!(
+                run_with_cookie(module, cookie),
+                8,
+                "principal + token headers"
+            );
         }
         // Each request timed on its own, over all users and 200,000 requests at least: the
         // stalls criterion's means hide.
@@ -186,7 +156,7 @@ fn bench(c: &mut Criterion) {
             .map(|cookie| {
                 as_received(&mut request, cookie);
                 let t = Instant::now();
-                black_box(run(module, &request));
+                black_box(run_with_cookie(module, &request));
                 t.elapsed()
             })
             .collect();
@@ -214,7 +184,7 @@ fn bench(c: &mut Criterion) {
                     as_received(&mut request, &cookies[i]);
                     request
                 },
-                |request| black_box(run(module, request)),
+                |request| black_box(run_with_cookie(module, request)),
                 // Small batches: the requests made ready stay in the CPU's caches.
                 BatchSize::NumIterations(64),
             )

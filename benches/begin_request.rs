@@ -10,22 +10,10 @@ use ezauth::ffi::*;
 use ezauth::session::{self, Principal, Session};
 use ezauth::store::{file::FileStore, Claim, TokenRecord, TokenStore};
 
-const ENC: &str = "1111111111111111111111111111111111111111111111111111111111111111";
-const SIGN: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+#[path = "support/abi.rs"]
+mod abi;
 
-fn s(v: &str) -> ezauth_str {
-    ezauth_str {
-        ptr: v.as_ptr(),
-        len: v.len(),
-    }
-}
-
-fn header(n: &'static str, v: &str) -> ezauth_header {
-    ezauth_header {
-        name: s(n),
-        value: s(v),
-    }
-}
+use abi::{header, run, s, ENC, SIGN};
 
 fn setup() -> (*mut ezauth_module, String) {
     let dir = std::env::temp_dir().join(format!("ezauth-bench-{}", std::process::id()));
@@ -118,32 +106,6 @@ fn setup() -> (*mut ezauth_module, String) {
     );
     let cookie = cookies[0].split(';').next().unwrap().to_owned();
     (module, cookie)
-}
-
-fn run(module: *const ezauth_module, headers: &[ezauth_header]) -> usize {
-    let req = ezauth_request {
-        method: s("GET"),
-        target: s("/app/page?x=1"),
-        scheme: s("http"),
-        host: s("127.0.0.1:8080"),
-        client_addr: s("127.0.0.1"),
-        headers: headers.as_ptr(),
-        header_count: headers.len(),
-        body: s(""),
-    };
-    let mut outcome = ptr::null_mut();
-    unsafe {
-        assert_eq!(
-            ezauth_module_begin_request(module, &req, &mut outcome),
-            ezauth_result::EZAUTH_OK
-        );
-        let n = ezauth_outcome_header_count(
-            outcome,
-            ezauth_header_set::EZAUTH_HEADERS_REQUEST_SET as u32,
-        );
-        ezauth_outcome_free(outcome);
-        n
-    }
 }
 
 fn bench(c: &mut Criterion) {
