@@ -30,14 +30,7 @@ fn app(idp: &TestIdp) -> Module {
 /// the provider issued for the login (it carries the login's nonce).
 fn browser_sign_in(m: &Module, idp: &TestIdp) -> (String, String) {
     let r = callback(m, idp, "");
-    let session = r
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "Set-Cookie")
-        .map(|(_, v)| v.split(';').next().unwrap())
-        .find(|c| c.starts_with("AppServiceAuthSession=") && c.len() > 30)
-        .expect("a session cookie")
-        .to_owned();
+    let session = session_cookie(&r);
     let id_token = idp.behavior.lock().unwrap().token_response["id_token"]
         .as_str()
         .unwrap()
@@ -47,34 +40,13 @@ fn browser_sign_in(m: &Module, idp: &TestIdp) -> (String, String) {
 
 /// A login started with `query`, through the provider, up to the callback's answer.
 fn callback(m: &Module, idp: &TestIdp, query: &str) -> Response {
-    let r = finished(run(
+    let r = through_provider(
         m,
-        "GET",
-        &format!("/.auth/login/idp?{query}"),
-        &[],
-        b"",
-    ));
-    let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
-    let q = |name: &str| {
-        location
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    let (state, nonce) = (q("state"), q("nonce"));
-    let state_cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
-    let id_token = idp.mint(json!({ "nonce": nonce }));
-    idp.behavior.lock().unwrap().token_response = json!({
-        "id_token": id_token, "access_token": "access-0123456789",
-        "refresh_token": "refresh-0123456789", "expires_in": 3600, "token_type": "Bearer"});
-    let r = finished(run(
-        m,
-        "GET",
-        &format!("/.auth/login/idp/callback?code=the-code&state={state}"),
-        &[("Cookie", state_cookie)],
-        b"",
-    ));
+        idp,
+        query,
+        json!({}),
+        json!({"access_token": "access-0123456789", "refresh_token": "refresh-0123456789"}),
+    );
     assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
     r
 }

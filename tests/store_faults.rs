@@ -146,39 +146,13 @@ fn module_at(idp: &TestIdp, store: &Path, log: &Captured) -> Module {
 
 /// A sign-in through the provider, as a browser makes it: the callback's response.
 fn sign_in(m: &Module, idp: &TestIdp, sub: &str) -> Response {
-    let r = finished(run(m, "GET", "/.auth/login/idp", &[], b""));
-    let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
-    let param = |name: &str| {
-        location
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    let (state, nonce) = (param("state"), param("nonce"));
-    let cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
-    idp.behavior.lock().unwrap().token_response = json!({
-        "id_token": idp.mint(json!({ "nonce": nonce, "sub": sub })),
-        "access_token": format!("access-{sub}"), "refresh_token": format!("refresh-{sub}"),
-        "expires_in": 3600, "token_type": "Bearer"});
-    finished(run(
+    through_provider(
         m,
-        "GET",
-        &format!("/.auth/login/idp/callback?code=code-{sub}&state={state}"),
-        &[("Cookie", cookie)],
-        b"",
-    ))
-}
-
-/// The session cookie a response sets, as a `Cookie` header value.
-fn session_cookie(r: &Response) -> String {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("Set-Cookie"))
-        .map(|(_, v)| v.split(';').next().unwrap())
-        .find(|c| c.starts_with("AppServiceAuthSession=") && c.len() > 30)
-        .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
-        .to_owned()
+        idp,
+        "",
+        json!({ "sub": sub }),
+        json!({"access_token": format!("access-{sub}"), "refresh_token": format!("refresh-{sub}")}),
+    )
 }
 
 /// `/.auth/me` with `cookie`: the stored access token.

@@ -327,3 +327,61 @@ pub fn json_body(r: &Response) -> Value {
         )
     })
 }
+
+/// A browser's login through the provider, up to the callback's answer: `GET
+/// /.auth/login/idp?{query}`, then the callback with the state cookie, the provider answering
+/// an id_token (with the login's nonce, and `claims`) and `tokens` (`expires_in` 3600 unless
+/// given).
+pub fn through_provider(
+    m: &Module,
+    idp: &TestIdp,
+    query: &str,
+    claims: Value,
+    tokens: Value,
+) -> Response {
+    let r = finished(run(
+        m,
+        "GET",
+        &format!("/.auth/login/idp?{query}"),
+        &[],
+        b"",
+    ));
+    let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let (state, nonce) = (param("state"), param("nonce"));
+    let state_cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
+    let mut id_claims = json!({ "nonce": nonce });
+    let mut answer = json!({"expires_in": 3600, "token_type": "Bearer"});
+    if let (Value::Object(c), Value::Object(extra)) = (&mut id_claims, claims) {
+        c.extend(extra);
+    }
+    if let (Value::Object(a), Value::Object(t)) = (&mut answer, tokens) {
+        a.extend(t);
+    }
+    answer["id_token"] = Value::String(idp.mint(id_claims));
+    idp.behavior.lock().unwrap().token_response = answer;
+    finished(run(
+        m,
+        "GET",
+        &format!("/.auth/login/idp/callback?code=the-code&state={state}"),
+        &[("Cookie", state_cookie)],
+        b"",
+    ))
+}
+
+/// The session cookie a response sets, as a `Cookie` header value.
+pub fn session_cookie(r: &Response) -> String {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Set-Cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap())
+        .find(|c| c.starts_with("AppServiceAuthSession=") && c.len() > 30)
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
+        .to_owned()
+}
