@@ -424,6 +424,22 @@ mod tests {
             "the grace never widens nbf"
         );
         assert!(p.has_audience("b") && !p.has_audience("c"));
+        // Five minutes either way, and the refusal says what this host's clock read.
+        assert!(p.check_lifetime(400, CLOCK_SKEW, 0).is_ok());
+        assert!(p.check_lifetime(-250, CLOCK_SKEW, 0).is_ok());
+        let late = p
+            .check_lifetime(401, CLOCK_SKEW, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            late.contains("reads 401, 301 s later") && late.contains("300 s"),
+            "{late}"
+        );
+        let early = p
+            .check_lifetime(-251, CLOCK_SKEW, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(early.contains("reads -251, 301 s earlier"), "{early}");
     }
 
     #[test]
