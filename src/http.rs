@@ -59,13 +59,15 @@ impl<'a> Request<'a> {
     /// (`X-HTTP-Method-Override` and its spellings turn a GET into a DELETE in many).
     pub fn is_unsafe_method(&self) -> bool {
         !matches!(self.method, "GET" | "HEAD" | "OPTIONS" | "TRACE")
-            || [
-                "X-HTTP-Method-Override",
-                "X-HTTP-Method",
-                "X-Method-Override",
-            ]
-            .iter()
-            .any(|h| self.header(h).is_some())
+            || self.headers.iter().any(|(n, _)| {
+                [
+                    "X-HTTP-Method-Override",
+                    "X-HTTP-Method",
+                    "X-Method-Override",
+                ]
+                .iter()
+                .any(|o| n.eq_ignore_ascii_case(o))
+            })
     }
 
     /// The site that started this request, when it is not `own_origin`: `Sec-Fetch-Site` says
