@@ -92,6 +92,20 @@ async function get(s, path, headers = {}) {
   return { status: res.status, cacheControl: res.headers.get('cache-control'), cacheStatus: res.headers.get('x-cache-status'), page, describe: res.describe };
 }
 
+/**
+ * GET until nginx answers from its cache (bounded): with several workers the entry one
+ * worker stores may not be there yet for the next request, which another worker takes.
+ */
+async function getCached(s, path, headers = {}) {
+  let r;
+  for (let i = 0; i < 40; i += 1) {
+    r = await get(s, path, headers);
+    if (r.cacheStatus === 'HIT') return r;
+    await new Promise((done) => setTimeout(done, 25));
+  }
+  return r;
+}
+
 let caseNo = 0;
 const fresh = (prefix) => `/${prefix}/case-${(caseNo += 1)}`;
 
@@ -183,7 +197,7 @@ for (const [setup, extraLines] of [
     it('an anonymous page is cached and served again (the cache works)', async () => {
       const path = fresh('nocc');
       const first = await get(s, path);
-      const again = await get(s, path);
+      const again = await getCached(s, path);
       assert.equal(first.page.user, null);
       assert.equal(again.cacheStatus, 'HIT', again.describe());
       assert.equal(again.page.serial, first.page.serial, 'the second answer is the cached first one');
@@ -220,8 +234,9 @@ for (const [setup, extraLines] of [
           assert.equal(b.cacheStatus, 'BYPASS', b.describe());
         } else {
           // what the app's own policy means behind a shared cache: why the README adds its lines
-          assert.equal(anon.cacheStatus, 'HIT', anon.describe());
-          assert.equal(anon.page.serial, a.page.serial, 'nginx kept the page the app declared public');
+          const cached = anon.cacheStatus === 'HIT' ? anon : await getCached(s, path);
+          assert.equal(cached.cacheStatus, 'HIT', cached.describe());
+          assert.equal(cached.page.serial, a.page.serial, 'nginx kept the page the app declared public');
         }
       });
     }
@@ -229,7 +244,7 @@ for (const [setup, extraLines] of [
     it(`an anonymous page in the cache is ${readme ? 'not' : 'also'} served to a signed-in user`, async () => {
       const path = fresh('nocc');
       const anon = await get(s, path);
-      const a = await get(s, path, creds['session cookie'].alice);
+      const a = readme ? await get(s, path, creds['session cookie'].alice) : await getCached(s, path, creds['session cookie'].alice);
       if (readme) {
         assert.match(a.page.user ?? '', /alice/, `alice got the cached anonymous page: ${a.describe()}`);
         assert.equal(a.cacheStatus, 'BYPASS');
