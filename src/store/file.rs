@@ -1166,11 +1166,25 @@ mod tests {
         assert!(!path.exists(), "the holder removed it");
     }
 
+    /// Waits (bounded, generously: a loaded machine runs threads late) until no background
+    /// sweep runs.
+    fn sweep_settled(s: &FileStore) {
+        for _ in 0..3000 {
+            if !s.sweeper.running.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the sweep thread did not finish");
+    }
+
     #[test]
     fn the_sweep_removes_stale_temp_files_and_unused_locks_only() {
         let dir = temp_dir("sweep");
         let s = store(&dir);
         s.save("sid:1", &record("kept")).unwrap();
+        // The first write started a background sweep: it must not take this test's files.
+        sweep_settled(&s);
         for name in [".tmp-old", ".tmp-new", "a.lock", "b.lock"] {
             fs::write(dir.join(name), b"x").unwrap();
         }
@@ -1203,15 +1217,7 @@ mod tests {
     fn writes_start_a_sweep_off_the_request_thread_once_in_a_while() {
         let dir = temp_dir("sweep-bg");
         let s = store(&dir);
-        let settled = || {
-            for _ in 0..500 {
-                if !s.sweeper.running.load(Ordering::Acquire) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            panic!("the sweep thread did not finish");
-        };
+        let settled = || sweep_settled(&s);
         fs::write(dir.join(".tmp-dead-1"), b"x").unwrap();
         backdate(&dir.join(".tmp-dead-1"), Duration::from_secs(3600));
         s.save("sid:1", &record("a")).unwrap();
