@@ -435,9 +435,17 @@ for (const host of hosts) {
       try {
         // junk continuation part from the sibling: ignored, then deleted
         plantNext = [`${SESSION}1=${junk(40)}; Domain=example.test; Path=/`];
-        await page.goto(`http://evil.example.test:${evilPort}/`);
-        const planted = (await context.cookies(APP)).filter((c) => c.domain === '.example.test');
-        assert.equal(planted.length, 1, 'Chromium did not take the sibling\'s Domain= cookie');
+        // Chromium commits a response's cookies to its store asynchronously, and now and then
+        // (about one run in ten here) a visit stores none: visit again, look again (bounded).
+        let planted = [];
+        for (let visit = 0; visit < 3 && planted.length === 0; visit += 1) {
+          await page.goto(`http://evil.example.test:${evilPort}/`);
+          for (let i = 0; i < 20 && planted.length === 0; i += 1) {
+            if (i > 0) await new Promise((done) => setTimeout(done, 50));
+            planted = (await context.cookies(APP)).filter((c) => c.domain === '.example.test');
+          }
+        }
+        assert.equal(planted.length, 1, `Chromium did not take the sibling's Domain= cookie: ${JSON.stringify(await context.cookies())}`);
         assert.equal(await whoIsIt(page), 'chromium-alice');
         assert.deepEqual((await context.cookies(APP)).filter((c) => c.domain === '.example.test'), []);
 
