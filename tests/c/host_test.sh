@@ -91,6 +91,50 @@ def read_response(s):
             return 0, data
         body += d
     return int(head[9:12]), body
+
+def trickle(slow, busy, limit_s):
+    """Sends each slow connection's remaining bytes, one byte per connection every 0.3 s,
+    until the host has closed every one and busy() (what else runs) is false, or limit_s
+    passes. slow: lists [socket, bytes left, label...]. Returns the labels of the
+    connections still open and, for each one the host answered, its label and first bytes."""
+    import select, time
+    poller = select.poll()
+    by_fd = {}
+    for c in slow:
+        by_fd[c[0].fileno()] = c
+        poller.register(c[0], select.POLLIN)
+    open_ = set(by_fd)
+    answered = []
+    started = time.monotonic()
+
+    def closed(fd):
+        poller.unregister(fd)
+        by_fd[fd][0].close()
+        open_.discard(fd)
+
+    while (open_ or busy()) and time.monotonic() - started < limit_s:
+        for fd, ev in poller.poll(300):
+            if fd not in open_:
+                continue
+            try:
+                d = by_fd[fd][0].recv(65536)
+            except OSError:
+                d = b""
+            if d:
+                answered.append((by_fd[fd][2:], d[:30]))
+            closed(fd)
+        for fd in list(open_):
+            c = by_fd[fd]
+            if not c[1]:
+                continue
+            try:
+                c[0].send(c[1][:1])
+                c[1] = c[1][1:]
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed(fd)
+    return [by_fd[fd][2:] for fd in open_], answered
 EOF
 
 # The raw-bytes client. "raw.py reserved PORT" sends every spelling of an identity header
@@ -213,7 +257,7 @@ cat > "$TMP/slow.py" <<'EOF'
 # and meanwhile one request each from 127.0.0.2 to 127.0.0.6 must be answered 200.
 # Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
 import resource, select, socket, sys, threading, time
-from hostcheck import report, connect as connect_from, read_response
+from hostcheck import report, connect as connect_from, read_response, trickle
 
 port, hold, spread = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
@@ -284,46 +328,8 @@ def ordinary():
 t = threading.Thread(target=ordinary, daemon=True)
 t.start()
 
-poller = select.poll()
-by_fd = {}
-for c in slow:
-    by_fd[c[0].fileno()] = c
-    poller.register(c[0], select.POLLIN)
-open_ = set(by_fd)
-answered = 0
-started = time.monotonic()
-
-
-def closed(fd):
-    c = by_fd[fd]
-    poller.unregister(fd)
-    c[0].close()
-    open_.discard(fd)
-
-
-while (open_ or t.is_alive()) and time.monotonic() - started < LIMIT_S:
-    for fd, ev in poller.poll(300):
-        if fd not in open_:
-            continue
-        try:
-            d = by_fd[fd][0].recv(65536)
-        except OSError:
-            d = b""
-        if d:
-            answered += 1
-        closed(fd)
-    for fd in list(open_):
-        c = by_fd[fd]
-        if not c[1]:
-            continue
-        try:
-            c[0].send(c[1][:1])
-            c[1] = c[1][1:]
-        except BlockingIOError:
-            pass
-        except OSError:
-            closed(fd)
-
+open_, answered = trickle(slow, t.is_alive, LIMIT_S)
+answered = len(answered)
 t.join(1)
 for src in NORMAL:
     got = normal.get(src, "no answer")
@@ -628,7 +634,7 @@ cat > "$TMP/slowbody.py" <<'EOF'
 # the host has closed every slow connection, 127.0.0.3 must be served again.
 # Prints "ok ..." / "FAIL ..." lines; bounded: it gives up after 90 s.
 import resource, select, socket, sys, threading, time
-from hostcheck import report, connect as connect_from, read_response
+from hostcheck import report, connect as connect_from, read_response, trickle
 
 port, hold, addrs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 
@@ -714,53 +720,15 @@ def ordinary():
 t = threading.Thread(target=ordinary, daemon=True)
 t.start()
 
-poller = select.poll()
-by_fd = {}
-for c in slow:
-    by_fd[c[0].fileno()] = c
-    poller.register(c[0], select.POLLIN)
-open_ = set(by_fd)
-answered = []
-started = time.monotonic()
-
-
-def closed(fd):
-    poller.unregister(fd)
-    by_fd[fd][0].close()
-    open_.discard(fd)
-
-
-while (open_ or t.is_alive()) and time.monotonic() - started < LIMIT_S:
-    for fd, ev in poller.poll(300):
-        if fd not in open_:
-            continue
-        try:
-            d = by_fd[fd][0].recv(65536)
-        except OSError:
-            d = b""
-        if d:
-            answered.append("%s: %r" % (by_fd[fd][2], d[:30]))
-        closed(fd)
-    for fd in list(open_):
-        c = by_fd[fd]
-        if not c[1]:
-            continue
-        try:
-            c[0].send(c[1][:1])
-            c[1] = c[1][1:]
-        except BlockingIOError:
-            pass
-        except OSError:
-            closed(fd)
-
+open_, answered = trickle(slow, t.is_alive, LIMIT_S)
 t.join(1)
 for src in sorted(normal) or ["(none)"]:
     got = normal.get(src, "no answer")
     report(got == 200, "while %d connections trickle request bodies, a request from %s is answered 200"
            % (len(slow), src), "got %r" % (got,))
 left = {}
-for fd in open_:
-    left[by_fd[fd][2]] = left.get(by_fd[fd][2], 0) + 1
+for (kind,) in open_:
+    left[kind] = left.get(kind, 0) + 1
 report(not open_, "every slow-body connection (%d: %s) is closed by the host while its client goes on sending"
        % (len(slow), ", ".join(KINDS)), "%d still open after %d s: %r" % (len(open_), LIMIT_S, left))
 report(not answered, "the host closes slow-body connections without answering them",
