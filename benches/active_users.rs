@@ -16,7 +16,6 @@
 //! RSS growth.
 
 use std::hint::black_box;
-use std::ptr;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
@@ -29,7 +28,7 @@ mod users;
 #[path = "support/abi.rs"]
 mod abi;
 
-use abi::{header, run, s, ENC, SIGN};
+use abi::{header, load, run, ENC, SIGN};
 
 fn run_with_cookie(module: *const ezauth_module, cookie: &str) -> usize {
     let headers = [
@@ -126,17 +125,7 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     for &n in &counts {
-        let mut module = ptr::null_mut();
-        let rc = unsafe {
-            ezauth_module_new(
-                s(&path),
-                None,
-                ptr::null_mut(),
-                &mut module,
-                ptr::null_mut(),
-            )
-        };
-        assert_eq!(rc, ezauth_result::EZAUTH_OK);
+        let module = load(&path);
         let rss0 = rss_kib();
         // Every user once: the caches hold what they can keep of them.
         for cookie in &cookies[..n] {

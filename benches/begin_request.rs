@@ -2,7 +2,6 @@
 //! signed-in request (session cookie) whose token headers come from the file token store.
 
 use std::hint::black_box;
-use std::ptr;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ezauth::crypto::Keys;
@@ -13,7 +12,7 @@ use ezauth::store::{file::FileStore, Claim, TokenRecord, TokenStore};
 #[path = "support/abi.rs"]
 mod abi;
 
-use abi::{header, run, s, ENC, SIGN};
+use abi::{header, load, run, ENC, SIGN};
 
 fn setup() -> (*mut ezauth_module, String) {
     let dir = std::env::temp_dir().join(format!("ezauth-bench-{}", std::process::id()));
@@ -34,17 +33,7 @@ fn setup() -> (*mut ezauth_module, String) {
     std::env::set_var("WEBSITE_AUTH_ENCRYPTION_KEY", ENC);
     std::env::set_var("WEBSITE_AUTH_SIGNING_KEY", SIGN);
     let path = config.to_str().unwrap().to_owned();
-    let mut module = ptr::null_mut();
-    let rc = unsafe {
-        ezauth_module_new(
-            s(&path),
-            None,
-            ptr::null_mut(),
-            &mut module,
-            ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, ezauth_result::EZAUTH_OK);
+    let module = load(&path);
 
     // A realistic signed-in user: an id_token-sized claim set and typical token sizes.
     let keys = Keys::new(&[0x11; 32], &[0x22; 32], &[]);

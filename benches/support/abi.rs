@@ -50,3 +50,12 @@ pub fn run(module: *const ezauth_module, headers: &[ezauth_header]) -> usize {
         n
     }
 }
+
+/// Loads the module from the configuration file at `path`, as a host does.
+pub fn load(path: &str) -> *mut ezauth_module {
+    let mut module = ptr::null_mut();
+    let rc =
+        unsafe { ezauth_module_new(s(path), None, ptr::null_mut(), &mut module, ptr::null_mut()) };
+    assert_eq!(rc, ezauth_result::EZAUTH_OK);
+    module
+}
