@@ -71,6 +71,9 @@ const MAX_USED_STATES: usize = 10_000;
 impl Module {
     pub fn from_config_file(path: &Path, log: Logger) -> Result<Module, ConfigError> {
         let settings = config::load_file(path, &config::ProcessEnvironment)?;
+        for w in &settings.warnings {
+            log.warn(format_args!("{}: {w}", path.display()));
+        }
         Module::new(settings, log)
     }
 

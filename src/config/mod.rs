@@ -2,6 +2,8 @@
 //! checks everything once at startup, producing the [`Settings`] the pipeline runs on. Every
 //! error names the JSON path (or the environment variable) at fault.
 
+pub mod document;
+pub mod legacy;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -196,6 +198,10 @@ pub struct Settings {
     pub host_prefix_cookies: bool,
     /// Bytes the per-process caches may hold, all together (`ezauth.cacheMegabytes`).
     pub cache_bytes: usize,
+    /// What loading accepted but wants the operator to know (a setting App Service documents
+    /// that ezauth does not act on, a provider without a client id, ...): one line each, for
+    /// the host's log and `ezauth check-config`.
+    pub warnings: Vec<String>,
 }
 
 /// The CORS grant for preflights the module answers (`ezauth.cors`).
@@ -288,31 +294,125 @@ fn derive_app_id(parts: &[String]) -> String {
     crate::crypto::hex(&digest[..12])
 }
 
-/// Parses and validates configuration JSON. Accepts the bare tree or the ARM resource shape
-/// (`{"properties": {...}}`).
+/// Parses and validates a configuration in any of the shapes [`document`] accepts (bare
+/// authsettingsV2, ARM resource or template, `az` output, v1 authsettings; empty text: the
+/// `WEBSITE_AUTH_*` environment).
 pub fn parse(text: &str, env: &dyn Environment) -> Result<Settings, ConfigError> {
-    let mut value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| invalid("", format!("not valid JSON: {e}")))?;
-    if let Some(obj) = value.as_object_mut() {
-        if let Some(props) = obj.remove("properties") {
-            for key in ["id", "name", "type", "kind", "location"] {
-                obj.remove(key);
-            }
-            if let Some(extra) = obj.keys().next() {
-                return Err(invalid(extra, "unknown field next to \"properties\""));
-            }
-            value = props;
-        }
-    }
-    let raw: schema::AuthSettings = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        invalid(if path == "." { "" } else { &path }, message)
-    })?;
-    resolve(raw, env)
+    settings_from(document::read(text, env)?, env)
 }
 
-fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings, ConfigError> {
+/// The authsettingsV2 tree equivalent to a configuration (for `ezauth check-config
+/// --print-v2`), after checking that it loads. Secrets appear only as setting names; the notes
+/// say which variables must hold the secrets a legacy configuration had inline.
+pub fn authsettings_v2(
+    text: &str,
+    env: &dyn Environment,
+) -> Result<(serde_json::Value, Vec<String>), ConfigError> {
+    let doc = document::read(text, env)?;
+    let tree = doc.tree.clone();
+    let mut notes: Vec<String> = doc
+        .inline_secrets
+        .keys()
+        .map(|name| {
+            format!(
+                "set the environment variable {name} to the secret the configuration held inline"
+            )
+        })
+        .collect();
+    notes.sort();
+    let settings = settings_from(doc, env)?;
+    notes.extend(settings.warnings.iter().map(|w| format!("warning: {w}")));
+    Ok((tree, notes))
+}
+
+/// Secrets a legacy configuration held inline, then the environment.
+struct WithInline<'a> {
+    inline: &'a std::collections::HashMap<String, String>,
+    env: &'a dyn Environment,
+}
+
+impl Environment for WithInline<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.inline
+            .get(name)
+            .cloned()
+            .or_else(|| self.env.var(name))
+    }
+}
+
+fn settings_from(doc: document::Document, env: &dyn Environment) -> Result<Settings, ConfigError> {
+    let document::Document {
+        tree,
+        inline_secrets,
+        warnings,
+        sources,
+        ..
+    } = doc;
+    // A translated setting's error names what the user wrote (a v1 key, a variable).
+    let name_source = |mut e: ConfigError| {
+        let written = sources.iter().rev().find(|(v2, _)| {
+            e.path == *v2
+                || e.path.starts_with(&format!("{v2}."))
+                || e.path.starts_with(&format!("{v2}["))
+        });
+        if let Some((v2, source)) = written {
+            e.message = format!("{} (read as {v2})", e.message);
+            e.path = source.clone();
+        }
+        e
+    };
+    let raw: schema::AuthSettings = serde_path_to_error::deserialize(tree)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            invalid(if path == "." { "" } else { &path }, message)
+        })
+        .map_err(name_source)?;
+    let env = WithInline {
+        inline: &inline_secrets,
+        env,
+    };
+    resolve(raw, &env, warnings).map_err(name_source)
+}
+
+/// Default token directory when neither `fileSystem.directory` nor `WEBSITE_AUTH_STATE_DIRECTORY`
+/// names one (App Service's exports carry `"fileSystem": {}`).
+pub const DEFAULT_TOKEN_DIRECTORY: &str = "/var/lib/ezauth/tokens";
+
+fn resolve(
+    raw: schema::AuthSettings,
+    env: &dyn Environment,
+    mut warnings: Vec<String>,
+) -> Result<Settings, ConfigError> {
+    let not_acted_on =
+        |path: &str, why: &str| format!("{path} is accepted but ezauth does not act on it: {why}");
+    if let Some(p) = &raw.platform {
+        // "~1" is the only runtime App Service's v2 settings name; ezauth follows it.
+        if p.runtime_version.as_deref().is_some_and(|v| v != "~1") {
+            warnings.push(not_acted_on(
+                "platform.runtimeVersion",
+                "ezauth's behavior follows its own version",
+            ));
+        }
+        if let Some(file) = &p.config_file_path {
+            warnings.push(not_acted_on(
+                "platform.configFilePath",
+                &format!("ezauth reads the file its host names (to use {file:?}, name that file)"),
+            ));
+        }
+    }
+    if raw.legacy_properties.is_some() {
+        warnings.push(not_acted_on(
+            "legacyProperties",
+            "it records App Service's own migration state",
+        ));
+    }
+    if raw.clear_inbound_claims_mapping == Some(schema::BoolOrString(true)) {
+        warnings.push(not_acted_on(
+            "clearInboundClaimsMapping",
+            "ezauth maps no claim types (claims keep the provider's names in X-MS-CLIENT-PRINCIPAL)",
+        ));
+    }
     let enabled = raw
         .platform
         .as_ref()
@@ -341,7 +441,11 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         }
     }
 
-    let mut providers = resolve_providers(raw.identity_providers.unwrap_or_default(), env)?;
+    let mut providers = resolve_providers(
+        raw.identity_providers.unwrap_or_default(),
+        env,
+        &mut warnings,
+    )?;
     if let Some(all) = ext.sign_out_at_provider {
         for p in &mut providers {
             p.sign_out_at_provider = all;
@@ -379,26 +483,43 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         ));
     }
 
+    if login.nonce.as_ref().and_then(|n| n.validate_nonce) == Some(false) {
+        warnings.push(not_acted_on(
+            "login.nonce.validateNonce",
+            "false asks to skip nonce checks; ezauth always checks the nonce",
+        ));
+    }
     let store = login.token_store.unwrap_or_default();
+    // `"azureBlobStorage": {}` is how exports say "no blob store".
+    let blob_configured = store.azure_blob_storage.as_ref().is_some_and(|b| {
+        b.sas_url_setting_name
+            .as_deref()
+            .is_some_and(|n| !n.is_empty())
+    });
     let token_store = if store.enabled.unwrap_or(false) {
-        if store.azure_blob_storage.is_some()
-            || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some()
-        {
+        if blob_configured || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some() {
             return Err(invalid(
                 "login.tokenStore.azureBlobStorage",
                 "the Azure Blob token store is not supported by this build yet",
             ));
         }
-        let directory = store
+        let directory = match store
             .file_system
             .and_then(|f| f.directory)
-            .or_else(|| env.var("WEBSITE_AUTH_STATE_DIRECTORY"))
-            .ok_or_else(|| {
-                invalid(
-                    "login.tokenStore.fileSystem.directory",
-                    "the file token store needs a directory",
-                )
-            })?;
+            .filter(|d| !d.is_empty())
+            .or_else(|| {
+                env.var("WEBSITE_AUTH_STATE_DIRECTORY")
+                    .filter(|d| !d.is_empty())
+            }) {
+            Some(d) => d,
+            None => {
+                warnings.push(format!(
+                    "login.tokenStore.fileSystem.directory is not set (nor \
+                     WEBSITE_AUTH_STATE_DIRECTORY): the token store is {DEFAULT_TOKEN_DIRECTORY}"
+                ));
+                DEFAULT_TOKEN_DIRECTORY.to_owned()
+            }
+        };
         Some(StoreSettings::File {
             directory: PathBuf::from(directory),
         })
@@ -571,6 +692,7 @@ fn resolve(raw: schema::AuthSettings, env: &dyn Environment) -> Result<Settings,
         cors,
         host_prefix_cookies,
         cache_bytes: cache_bytes(ext.cache_megabytes)?,
+        warnings,
     })
 }
 
@@ -591,11 +713,40 @@ fn cache_bytes(megabytes: Option<u64>) -> Result<usize, ConfigError> {
     }
 }
 
+/// The client id a provider App Service has no ezauth support for names, if any: App Service
+/// treats a provider without one as not configured (exports carry such placeholders).
+fn other_provider_client_id(p: &schema::OtherProvider) -> Option<&str> {
+    let reg = p.rest.get("registration")?.as_object()?;
+    ["clientId", "appId", "consumerKey"]
+        .iter()
+        .find_map(|k| reg.get(*k)?.as_str())
+        .filter(|id| !id.is_empty())
+}
+
+fn not_configured(path: &str) -> String {
+    format!("{path} has no client id: not configured (as App Service treats it)")
+}
+
 fn resolve_providers(
     idp: schema::IdentityProviders,
     env: &dyn Environment,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let mut out = Vec::new();
+    if let Some(swa) = idp
+        .azure_static_web_apps
+        .as_ref()
+        .filter(|p| p.enabled.unwrap_or(true))
+    {
+        let path = "identityProviders.azureStaticWebApps";
+        warnings.push(match other_provider_client_id(swa) {
+            None => not_configured(path),
+            Some(_) => format!(
+                "{path} is accepted but ezauth does not act on it: it is Azure Static Web \
+                 Apps' own provider"
+            ),
+        });
+    }
     let others = [
         ("google", &idp.google),
         ("facebook", &idp.facebook),
@@ -603,21 +754,58 @@ fn resolve_providers(
         ("twitter", &idp.twitter),
         ("apple", &idp.apple),
         ("legacyMicrosoftAccount", &idp.legacy_microsoft_account),
-        ("azureStaticWebApps", &idp.azure_static_web_apps),
     ];
     for (name, p) in others {
-        if p.as_ref().is_some_and(|p| p.enabled.unwrap_or(true)) {
-            return Err(invalid(
-                &format!("identityProviders.{name}"),
-                "this provider is not supported by this build yet (set \"enabled\": false)",
-            ));
+        let Some(p) = p.as_ref().filter(|p| p.enabled.unwrap_or(true)) else {
+            continue;
+        };
+        let path = format!("identityProviders.{name}");
+        if other_provider_client_id(p).is_none() {
+            warnings.push(not_configured(&path));
+            continue;
         }
+        return Err(invalid(
+            &path,
+            "this provider is not supported by this build yet (set \"enabled\": false)",
+        ));
     }
 
     if let Some(aad) = idp.azure_active_directory {
-        if aad.enabled.unwrap_or(true) {
-            let base = "identityProviders.azureActiveDirectory";
-            let reg = aad.registration.unwrap_or_default();
+        let base = "identityProviders.azureActiveDirectory";
+        let reg = aad.registration.unwrap_or_default();
+        let configured = reg.client_id.as_deref().is_some_and(|id| !id.is_empty());
+        if aad.enabled.unwrap_or(true) && !configured {
+            warnings.push(not_configured(base));
+        }
+        if aad.enabled.unwrap_or(true) && configured {
+            if aad.is_auto_provisioned == Some(true) {
+                warnings.push(format!(
+                    "{base}.isAutoProvisioned is accepted but ezauth does not act on it: it \
+                     records that the portal created the app registration"
+                ));
+            }
+            for (field, set) in [
+                (
+                    "clientSecretCertificateThumbprint",
+                    reg.client_secret_certificate_thumbprint.is_some(),
+                ),
+                (
+                    "clientSecretCertificateSubjectAlternativeName",
+                    reg.client_secret_certificate_subject_alternative_name
+                        .is_some(),
+                ),
+                (
+                    "clientSecretCertificateIssuer",
+                    reg.client_secret_certificate_issuer.is_some(),
+                ),
+            ] {
+                if set {
+                    warnings.push(format!(
+                        "{base}.registration.{field} is accepted but ezauth does not act on it: \
+                         ezauth authenticates to Azure AD with clientSecretSettingName only"
+                    ));
+                }
+            }
             let issuer = reg.open_id_issuer.ok_or_else(|| {
                 invalid(&format!("{base}.registration.openIdIssuer"), "is required")
             })?;
@@ -1193,8 +1381,19 @@ mod tests {
 
     #[test]
     fn unsupported_providers_are_refused_when_enabled() {
-        let e = err(r#"{"identityProviders":{"google":{"enabled":true}}}"#);
+        let e = err(
+            r#"{"identityProviders":{"google":{"enabled":true,"registration":{"clientId":"g"}}}}"#,
+        );
         assert_eq!(e.path, "identityProviders.google");
+        let placeholder = parse(
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"google":{"enabled":true,"login":{},"registration":{}}}}"#,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(
+            placeholder.warnings,
+            ["identityProviders.google has no client id: not configured (as App Service treats it)"]
+        );
         assert!(parse(
             r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"google":{"enabled":false}}}"#,
             &env()

@@ -15,8 +15,12 @@ pub struct AuthSettings {
     pub identity_providers: Option<IdentityProviders>,
     pub login: Option<Login>,
     pub http_settings: Option<HttpSettings>,
-    /// Written by App Service's own tooling; carries nothing ezauth needs.
+    /// Written by App Service's own tooling; carries nothing ezauth needs (a warning says so).
     pub legacy_properties: Option<serde_json::Map<String, serde_json::Value>>,
+    /// App Service's switch for .NET's inbound claim-type mapping; ARM exports it as the
+    /// string `"false"`, some tools as a boolean. ezauth maps no claim types, so only `true`
+    /// asks for something it does not do (a warning).
+    pub clear_inbound_claims_mapping: Option<BoolOrString>,
     /// Options App Service lacks.
     pub ezauth: Option<Extensions>,
 }
@@ -37,6 +41,29 @@ pub struct GlobalValidation {
     pub redirect_to_provider: Option<String>,
     #[serde(default)]
     pub excluded_paths: Vec<String>,
+}
+
+/// A boolean that App Service's exports sometimes write as a string (`"false"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoolOrString(pub bool);
+
+impl<'de> Deserialize<'de> for BoolOrString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(b) => Ok(BoolOrString(b)),
+            Raw::Text(s) if s.eq_ignore_ascii_case("true") => Ok(BoolOrString(true)),
+            Raw::Text(s) if s.eq_ignore_ascii_case("false") => Ok(BoolOrString(false)),
+            Raw::Text(s) => Err(serde::de::Error::custom(format!(
+                "expected true or false, found {s:?}"
+            ))),
+        }
+    }
 }
 
 /// What happens to a request that is not signed in.
@@ -141,6 +168,9 @@ pub struct AadRegistration {
 pub struct AadLogin {
     #[serde(default)]
     pub login_parameters: Vec<String>,
+    /// App Service spells it with three capitals; the camelCase form stays accepted because
+    /// earlier ezauth documentation used it.
+    #[serde(rename = "disableWWWAuthenticate", alias = "disableWwwAuthenticate")]
     pub disable_www_authenticate: Option<bool>,
 }
 
