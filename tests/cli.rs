@@ -79,3 +79,131 @@ fn check_config_accepts_a_good_file_and_names_bad_fields() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("WEBSITE_AUTH_SIGNING_KEY"));
 }
+
+#[test]
+fn check_config_prints_the_authsettings_v2_equivalent_of_legacy_configuration() {
+    let keys = [
+        ("WEBSITE_AUTH_ENCRYPTION_KEY", "ab".repeat(32)),
+        ("WEBSITE_AUTH_SIGNING_KEY", "cd".repeat(32)),
+    ];
+    let inline_secret = "v1-inline-Secret~42";
+    let v1 = write_config(
+        "v1.json",
+        &format!(
+            r#"{{"id":"/subscriptions/s/resourceGroups/r/providers/Microsoft.Web/sites/a/config/authsettings",
+            "name":"authsettings","type":"Microsoft.Web/sites/config","location":"West Europe",
+            "properties":{{"enabled":true,"unauthenticatedClientAction":"RedirectToLoginPage",
+            "defaultProvider":"AzureActiveDirectory","clientId":"legacy-client",
+            "clientSecret":"{inline_secret}","issuer":"https://sts.windows.net/tenant/",
+            "tokenStoreEnabled":false,"configVersion":"v1"}}}}"#
+        ),
+    );
+    for args in [["--print-v2", "FILE"], ["FILE", "--print-v2"]] {
+        let out = ezauth()
+            .arg("check-config")
+            .args(args.map(|a| {
+                if a == "FILE" {
+                    v1.clone().into_os_string()
+                } else {
+                    a.into()
+                }
+            }))
+            .envs(keys.clone())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stdout.contains(inline_secret) && !stderr.contains(inline_secret));
+        let tree: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let aad = &tree["identityProviders"]["azureActiveDirectory"];
+        assert_eq!(aad["registration"]["clientId"], "legacy-client");
+        assert_eq!(
+            aad["registration"]["clientSecretSettingName"],
+            "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET"
+        );
+        assert_eq!(
+            tree["globalValidation"]["redirectToProvider"],
+            "azureactivedirectory"
+        );
+        assert!(
+            stderr.contains(
+                "note: set the environment variable MICROSOFT_PROVIDER_AUTHENTICATION_SECRET"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("warning: clientSecret holds the secret inline"),
+            "{stderr}"
+        );
+
+        // The printout, with the secret where the note says, is accepted as it is.
+        let printed = write_config("printed.json", &stdout);
+        let out = ezauth()
+            .arg("check-config")
+            .arg(&printed)
+            .envs(keys.clone())
+            .env("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET", inline_secret)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("providers: aad"));
+    }
+
+    // An empty file: the WEBSITE_AUTH_* settings, printed as authsettingsV2.
+    let out = ezauth()
+        .args(["check-config", "/dev/null", "--print-v2"])
+        .envs(keys.clone())
+        .env("WEBSITE_AUTH_UNAUTHENTICATED_ACTION", "AllowAnonymous")
+        .env("WEBSITE_AUTH_API_PREFIX", "/auth")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        tree["globalValidation"]["unauthenticatedClientAction"],
+        "AllowAnonymous"
+    );
+    assert_eq!(tree["httpSettings"]["routes"]["apiPrefix"], "/auth");
+
+    // A configuration that does not load prints nothing and fails as check-config does.
+    let bad = write_config("bad-v1.json", r#"{"enabled":true,"clientIdd":"x"}"#);
+    let out = ezauth()
+        .arg("check-config")
+        .arg(&bad)
+        .arg("--print-v2")
+        .envs(keys.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clientIdd"));
+
+    // check-config itself prints the warnings a host would log.
+    let export = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/appservice/portal-quick-setup.json"
+    );
+    let out = ezauth()
+        .args(["check-config", export])
+        .envs(keys)
+        .env("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET", "s")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: identityProviders.google has no client id"),
+        "{stderr}"
+    );
+}

@@ -121,7 +121,8 @@ fn from_environment(env: &dyn Environment) -> Result<Document, ConfigError> {
              WEBSITE_AUTH_* settings such as WEBSITE_AUTH_CLIENT_ID)",
         ));
     }
-    let mut doc = legacy::translate(v1, env)?;
+    // Translated from nothing but the environment, so every value is named by its variable.
+    let mut doc = legacy::translate(serde_json::Map::new(), env)?;
     doc.origin = "the environment (WEBSITE_AUTH_* app settings)".into();
     doc.warnings.insert(
         0,
@@ -188,9 +189,7 @@ fn unwrap_template(value: Value) -> Result<Value, ConfigError> {
             let is_config = typ == "config" || typ.ends_with("/config");
             // `site/authsettingsV2`, `authsettingsV2` (nested), or an expression that ends
             // with it: `[format('{0}/{1}', parameters('site'), 'authsettingsV2')]`.
-            let name = name
-                .trim_end_matches(|c| matches!(c, ']' | ')' | '\''))
-                .to_ascii_lowercase();
+            let name = name.trim_end_matches([']', ')', '\'']).to_ascii_lowercase();
             let named = ["authsettingsv2", "authsettings"].iter().any(|n| {
                 name.strip_suffix(n)
                     .is_some_and(|before| before.is_empty() || before.ends_with(['/', '\'']))

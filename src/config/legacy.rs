@@ -319,6 +319,65 @@ const SECRET_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// How a v1 provider other than Azure AD maps to its v2 object.
+struct OtherV1 {
+    provider: &'static str,
+    id_key: &'static str,
+    id_field: &'static str,
+    secret_key: &'static str,
+    setting_key: &'static str,
+    setting_field: &'static str,
+    scopes_key: Option<&'static str>,
+}
+
+const OTHERS_V1: &[OtherV1] = &[
+    OtherV1 {
+        provider: "google",
+        id_key: "googleClientId",
+        id_field: "clientId",
+        secret_key: "googleClientSecret",
+        setting_key: "googleClientSecretSettingName",
+        setting_field: "clientSecretSettingName",
+        scopes_key: Some("googleOAuthScopes"),
+    },
+    OtherV1 {
+        provider: "facebook",
+        id_key: "facebookAppId",
+        id_field: "appId",
+        secret_key: "facebookAppSecret",
+        setting_key: "facebookAppSecretSettingName",
+        setting_field: "appSecretSettingName",
+        scopes_key: Some("facebookOAuthScopes"),
+    },
+    OtherV1 {
+        provider: "gitHub",
+        id_key: "gitHubClientId",
+        id_field: "clientId",
+        secret_key: "gitHubClientSecret",
+        setting_key: "gitHubClientSecretSettingName",
+        setting_field: "clientSecretSettingName",
+        scopes_key: Some("gitHubOAuthScopes"),
+    },
+    OtherV1 {
+        provider: "twitter",
+        id_key: "twitterConsumerKey",
+        id_field: "consumerKey",
+        secret_key: "twitterConsumerSecret",
+        setting_key: "twitterConsumerSecretSettingName",
+        setting_field: "consumerSecretSettingName",
+        scopes_key: None,
+    },
+    OtherV1 {
+        provider: "legacyMicrosoftAccount",
+        id_key: "microsoftAccountClientId",
+        id_field: "clientId",
+        secret_key: "microsoftAccountClientSecret",
+        setting_key: "microsoftAccountClientSecretSettingName",
+        setting_field: "clientSecretSettingName",
+        scopes_key: Some("microsoftAccountOAuthScopes"),
+    },
+];
+
 /// App Service's booleans in app settings: `true`/`false` in any case, or `1`/`0`.
 pub fn truthy(v: &str, name: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -726,7 +785,11 @@ pub fn translate(
         "isAadAutoProvisioned",
     ];
     if aad_keys.iter().any(|k| v.map.contains_key(*k)) {
-        b.put(&[aad[0], aad[1], "enabled"], json!(true), "clientId");
+        b.put(
+            &[aad[0], aad[1], "enabled"],
+            json!(true),
+            &v.name("clientId"),
+        );
         if let Some(id) = v.text("clientId")? {
             b.put(
                 &[aad[0], aad[1], "registration", "clientId"],
@@ -783,56 +846,16 @@ pub fn translate(
         }
     }
 
-    // The other providers: (v2 name, id key, v2 id field, secret key, setting key, v2 setting
-    // field, scopes key).
-    let others: [(&str, &str, &str, &str, &str, &str, Option<&str>); 5] = [
-        (
-            "google",
-            "googleClientId",
-            "clientId",
-            "googleClientSecret",
-            "googleClientSecretSettingName",
-            "clientSecretSettingName",
-            Some("googleOAuthScopes"),
-        ),
-        (
-            "facebook",
-            "facebookAppId",
-            "appId",
-            "facebookAppSecret",
-            "facebookAppSecretSettingName",
-            "appSecretSettingName",
-            Some("facebookOAuthScopes"),
-        ),
-        (
-            "gitHub",
-            "gitHubClientId",
-            "clientId",
-            "gitHubClientSecret",
-            "gitHubClientSecretSettingName",
-            "clientSecretSettingName",
-            Some("gitHubOAuthScopes"),
-        ),
-        (
-            "twitter",
-            "twitterConsumerKey",
-            "consumerKey",
-            "twitterConsumerSecret",
-            "twitterConsumerSecretSettingName",
-            "consumerSecretSettingName",
-            None,
-        ),
-        (
-            "legacyMicrosoftAccount",
-            "microsoftAccountClientId",
-            "clientId",
-            "microsoftAccountClientSecret",
-            "microsoftAccountClientSecretSettingName",
-            "clientSecretSettingName",
-            Some("microsoftAccountOAuthScopes"),
-        ),
-    ];
-    for (provider, id_key, id_field, secret_key, setting_key, setting_field, scopes_key) in others {
+    for o in OTHERS_V1 {
+        let OtherV1 {
+            provider,
+            id_key,
+            id_field,
+            secret_key,
+            setting_key,
+            setting_field,
+            scopes_key,
+        } = *o;
         let keys = [
             Some(id_key),
             Some(secret_key),
@@ -843,7 +866,7 @@ pub fn translate(
             continue;
         }
         let base = ["identityProviders", provider];
-        b.put(&[base[0], base[1], "enabled"], json!(true), id_key);
+        b.put(&[base[0], base[1], "enabled"], json!(true), &v.name(id_key));
         if let Some(id) = v.text(id_key)? {
             b.put(
                 &[base[0], base[1], "registration", id_field],

@@ -354,6 +354,7 @@ fn settings_from(doc: document::Document, env: &dyn Environment) -> Result<Setti
             e.path == *v2
                 || e.path.starts_with(&format!("{v2}."))
                 || e.path.starts_with(&format!("{v2}["))
+                || (!e.path.is_empty() && v2.starts_with(&format!("{}.", e.path)))
         });
         if let Some((v2, source)) = written {
             e.message = format!("{} (read as {v2})", e.message);
