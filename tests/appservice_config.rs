@@ -971,14 +971,20 @@ fn precedence_between_documents_and_the_environment() {
     let v2_json = r#"{"globalValidation":{"unauthenticatedClientAction":"Return404"}}"#;
     let mut e = legacy_env();
     e.insert("WEBSITE_AUTH_V2_CONFIG_JSON".into(), v2_json.into());
+    let s = parse("", &e).unwrap();
+    assert_eq!(s.action, UnauthenticatedAction::Return404);
     assert_eq!(
-        parse("", &e).unwrap().action,
-        UnauthenticatedAction::Return404
+        s.warnings,
+        ["the configuration file is empty: the configuration comes from WEBSITE_AUTH_V2_CONFIG_JSON"]
     );
     e.insert("WEBSITE_AUTH_FILE_PATH".into(), file.display().to_string());
-    assert_eq!(
-        parse("", &e).unwrap().action,
-        UnauthenticatedAction::Return403
+    let s = parse("", &e).unwrap();
+    assert_eq!(s.action, UnauthenticatedAction::Return403);
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(
+        s.warnings[0].contains("named by WEBSITE_AUTH_FILE_PATH"),
+        "{:?}",
+        s.warnings
     );
     e.insert("WEBSITE_AUTH_FROM_FILE".into(), "false".into());
     assert_eq!(

@@ -69,7 +69,16 @@ const V2_KEYS: &[&str] = &[
 /// "App Service's settings from the environment", anything else is a JSON document.
 pub fn read(text: &str, env: &dyn Environment) -> Result<Document, ConfigError> {
     if text.trim().is_empty() {
-        return from_environment(env);
+        let mut doc = from_environment(env)?;
+        // Said once at startup: an empty file that was meant to hold settings shows here.
+        doc.warnings.insert(
+            0,
+            format!(
+                "the configuration file is empty: the configuration comes from {}",
+                doc.origin
+            ),
+        );
+        return Ok(doc);
     }
     let value: Value =
         serde_json::from_str(text).map_err(|e| invalid("", format!("not valid JSON: {e}")))?;
@@ -98,7 +107,7 @@ fn from_environment(env: &dyn Environment) -> Result<Document, ConfigError> {
             )
         })?;
         let mut doc = from_value(value, env)?;
-        doc.origin = format!("{path} (WEBSITE_AUTH_FILE_PATH)");
+        doc.origin = format!("{path} (named by WEBSITE_AUTH_FILE_PATH)");
         return Ok(doc);
     }
     if let Some(json) = env.var("WEBSITE_AUTH_V2_CONFIG_JSON") {
@@ -123,13 +132,7 @@ fn from_environment(env: &dyn Environment) -> Result<Document, ConfigError> {
     }
     // Translated from nothing but the environment, so every value is named by its variable.
     let mut doc = legacy::translate(serde_json::Map::new(), env)?;
-    doc.origin = "the environment (WEBSITE_AUTH_* app settings)".into();
-    doc.warnings.insert(
-        0,
-        "the configuration file is empty: the configuration comes from the WEBSITE_AUTH_* \
-         environment variables, as App Service's legacy settings"
-            .into(),
-    );
+    doc.origin = "the WEBSITE_AUTH_* environment variables (App Service's legacy settings)".into();
     Ok(doc)
 }
 
