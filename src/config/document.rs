@@ -158,8 +158,7 @@ fn from_value(value: Value, env: &dyn Environment) -> Result<Document, ConfigErr
     if !ignored.is_empty() {
         doc.warnings.push(format!(
             "{} set in the environment, but the configuration is authsettingsV2, which \
-             App Service reads instead: ignored (`ezauth check-config --print-v2` with an \
-             empty file shows them as authsettingsV2)",
+             App Service reads instead: ignored",
             ignored.join(", ")
         ));
     }
