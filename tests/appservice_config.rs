@@ -973,14 +973,20 @@ fn precedence_between_documents_and_the_environment() {
     e.insert("WEBSITE_AUTH_V2_CONFIG_JSON".into(), v2_json.into());
     let s = parse("", &e).unwrap();
     assert_eq!(s.action, UnauthenticatedAction::Return404);
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
     assert_eq!(
-        s.warnings,
-        ["the configuration file is empty: the configuration comes from WEBSITE_AUTH_V2_CONFIG_JSON"]
+        s.warnings[0],
+        "the configuration file is empty: the configuration comes from WEBSITE_AUTH_V2_CONFIG_JSON"
+    );
+    assert!(
+        s.warnings[1].contains("WEBSITE_AUTH_CLIENT_ID"),
+        "{:?}",
+        s.warnings
     );
     e.insert("WEBSITE_AUTH_FILE_PATH".into(), file.display().to_string());
     let s = parse("", &e).unwrap();
     assert_eq!(s.action, UnauthenticatedAction::Return403);
-    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
     assert!(
         s.warnings[0].contains("named by WEBSITE_AUTH_FILE_PATH"),
         "{:?}",
