@@ -942,6 +942,13 @@ fn precedence_between_documents_and_the_environment() {
         aad(&s).allowed_audiences,
         ["api://env-client", "https://app.example"]
     );
+    // A secret is one slot: the document's inline secret wins over WEBSITE_AUTH_CLIENT_SECRET.
+    let inline = V1.replace(
+        r#""clientSecretSettingName":"MICROSOFT_PROVIDER_AUTHENTICATION_SECRET""#,
+        r#""clientSecret":"from-the-file""#,
+    );
+    let s = parse(&inline, &legacy_env()).unwrap();
+    assert_eq!(aad(&s).client_secret.as_deref(), Some("from-the-file"));
     // An authsettingsV2 document is the whole configuration: the legacy settings are ignored,
     // in one warning that names them.
     let v2 = r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}}"#;

@@ -567,7 +567,11 @@ pub fn translate(
     }
     let mut from_env = HashMap::new();
     for (name, key, value) in v1_env(env)? {
-        if !v1.contains_key(key) {
+        // A secret is one slot: a document's inline secret is not joined by a variable's.
+        let inline_in_doc = key
+            .strip_suffix("SettingName")
+            .is_some_and(|inline| v1.get(inline).is_some_and(|v| !v.is_null()));
+        if !v1.contains_key(key) && !inline_in_doc {
             v1.insert(key.to_owned(), value);
             from_env.insert(key.to_owned(), name.to_owned());
         }
