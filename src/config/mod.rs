@@ -411,7 +411,8 @@ fn resolve(
     if raw.clear_inbound_claims_mapping == Some(schema::BoolOrString(true)) {
         warnings.push(not_acted_on(
             "clearInboundClaimsMapping",
-            "ezauth maps no claim types (claims keep the provider's names in X-MS-CLIENT-PRINCIPAL)",
+            "ezauth always maps claim types as App Service does by default (short JWT names to \
+             the .NET claim URIs in X-MS-CLIENT-PRINCIPAL)",
         ));
     }
     let enabled = raw

@@ -17,9 +17,9 @@ pub struct AuthSettings {
     pub http_settings: Option<HttpSettings>,
     /// Written by App Service's own tooling; carries nothing ezauth needs (a warning says so).
     pub legacy_properties: Option<serde_json::Map<String, serde_json::Value>>,
-    /// App Service's switch for .NET's inbound claim-type mapping; ARM exports it as the
-    /// string `"false"`, some tools as a boolean. ezauth maps no claim types, so only `true`
-    /// asks for something it does not do (a warning).
+    /// App Service's switch off for .NET's inbound claim-type mapping; ARM exports it as the
+    /// string `"false"`, some tools as a boolean. ezauth always maps, so only `true` asks for
+    /// something it does not do (a warning).
     pub clear_inbound_claims_mapping: Option<BoolOrString>,
     /// Options App Service lacks.
     pub ezauth: Option<Extensions>,
