@@ -156,7 +156,9 @@ uint32_t ezauth_abi_version(void);
 // The library version (e.g. `0.1.0`, equal to `EZAUTH_VERSION`), as a static string; do not free.
 ezauth_str ezauth_version(void);
 
-// Loads a module from an authsettingsV2 JSON file.
+// Loads a module from an authsettingsV2 JSON file (or another form App Service writes: an ARM
+// export, a template, v1 authsettings; an empty file reads the `WEBSITE_AUTH_*` environment).
+// Warnings about accepted settings go to `log` at warn level.
 //
 // - `config_path`: the file's path (pointer + length).
 // - `log`, `log_userdata`: the log sink (may be NULL: no logging). It must stay callable, from

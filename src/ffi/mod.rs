@@ -245,7 +245,9 @@ fn host_logger(callback: ezauth_log_callback, userdata: *mut c_void) -> Logger {
     })
 }
 
-/// Loads a module from an authsettingsV2 JSON file.
+/// Loads a module from an authsettingsV2 JSON file (or another form App Service writes: an ARM
+/// export, a template, v1 authsettings; an empty file reads the `WEBSITE_AUTH_*` environment).
+/// Warnings about accepted settings go to `log` at warn level.
 ///
 /// - `config_path`: the file's path (pointer + length).
 /// - `log`, `log_userdata`: the log sink (may be NULL: no logging). It must stay callable, from
