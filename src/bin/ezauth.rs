@@ -7,7 +7,11 @@ use ezauth::crypto;
 
 const USAGE: &str = "usage:
   ezauth keygen               print a fresh WEBSITE_AUTH_ENCRYPTION_KEY and WEBSITE_AUTH_SIGNING_KEY
-  ezauth check-config FILE    validate an authsettingsV2 file (with this environment's secrets)
+  ezauth check-config FILE [--user NAME]
+                              say what a host would say of an authsettingsV2 file: load it (with
+                              this environment's secrets), open its token store and check that
+                              NAME (the user the host's workers run as: nginx's `user`, www-data
+                              on Debian; default: the user running this) can use it
   ezauth version              print the version";
 
 fn main() -> ExitCode {
@@ -26,36 +30,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        ["check-config", file] => {
-            match ezauth::config::load_file(
-                std::path::Path::new(file),
-                &ezauth::config::ProcessEnvironment,
-            ) {
-                Ok(settings) => {
-                    let names: Vec<&str> =
-                        settings.providers.iter().map(|p| p.name.as_str()).collect();
-                    println!(
-                        "{file}: OK (providers: {}; unauthenticated action: {:?}; token store: {})",
-                        if names.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            names.join(", ")
-                        },
-                        settings.action,
-                        if settings.token_store.is_some() {
-                            "on"
-                        } else {
-                            "off"
-                        }
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{file}: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        ["check-config", rest @ ..] => check_config::run(rest),
         ["version"] | ["--version"] => {
             println!("ezauth {}", ezauth::VERSION);
             ExitCode::SUCCESS
@@ -64,5 +39,132 @@ fn main() -> ExitCode {
             eprintln!("{USAGE}");
             ExitCode::from(64)
         }
+    }
+}
+
+/// `ezauth check-config`: one function per step, in the order a host takes them, so that each
+/// refusal is the host's own message (and its exit status 2).
+mod check_config {
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::sync::{Arc, Mutex};
+
+    use ezauth::logger::{Level, Logger};
+    use ezauth::pipeline::Module;
+    use ezauth::store::access::Worker;
+
+    /// What the command line asks for.
+    pub struct Options {
+        pub file: PathBuf,
+        /// `--user NAME`: the workers' user (default: the user running the command).
+        pub user: Option<String>,
+    }
+
+    pub fn run(args: &[&str]) -> ExitCode {
+        let options = match parse(args) {
+            Ok(o) => o,
+            Err(why) => {
+                eprintln!("ezauth check-config: {why}\n{}", super::USAGE);
+                return ExitCode::from(64);
+            }
+        };
+        let file = options.file.display().to_string();
+        let (warnings, log) = warnings_log();
+        let loaded = load(&options.file, log);
+        for w in warnings.lock().unwrap().iter() {
+            eprintln!("{file}: warning: {w}");
+        }
+        let module = match loaded {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{file}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let worker = match worker(options.user.as_deref()) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("{file}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = check_store(&module, &worker) {
+            eprintln!("{file}: {e}");
+            return ExitCode::from(2);
+        }
+        println!("{file}: OK ({})", summary(&module, &worker));
+        ExitCode::SUCCESS
+    }
+
+    /// `FILE [--user NAME]`, in either order.
+    pub fn parse(args: &[&str]) -> Result<Options, String> {
+        let (mut file, mut user) = (None, None);
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match *arg {
+                "--user" => {
+                    let name = it.next().ok_or("--user needs a user name")?;
+                    user = Some((*name).to_owned());
+                }
+                a if a.starts_with("--user=") => user = Some(a["--user=".len()..].to_owned()),
+                a if a.starts_with("--") => return Err(format!("unknown option {a}")),
+                a if file.is_none() => file = Some(PathBuf::from(a)),
+                a => return Err(format!("one configuration file at a time ({a}?)")),
+            }
+        }
+        Ok(Options {
+            file: file.ok_or("which configuration file?")?,
+            user,
+        })
+    }
+
+    /// A logger that keeps the warnings (and errors) a host would log at load time.
+    fn warnings_log() -> (Arc<Mutex<Vec<String>>>, Logger) {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&kept);
+        let log = Logger::new(move |level, message| {
+            if matches!(level, Level::Error | Level::Warn) {
+                sink.lock().unwrap().push(message.to_owned());
+            }
+        });
+        (kept, log)
+    }
+
+    /// Loads the file as a host's module does: the configuration, its secrets from this
+    /// environment, the token store opened.
+    fn load(file: &Path, log: Logger) -> Result<Module, String> {
+        Module::from_config_file(file, log).map_err(|e| e.to_string())
+    }
+
+    /// The user the check runs as.
+    fn worker(user: Option<&str>) -> Result<Worker, String> {
+        match user {
+            Some(name) => Worker::by_name(name),
+            None => Ok(Worker::current()),
+        }
+    }
+
+    /// The check nginx makes for its workers (and the C host for itself).
+    fn check_store(module: &Module, worker: &Worker) -> Result<(), String> {
+        module.check_store(worker)
+    }
+
+    fn summary(module: &Module, worker: &Worker) -> String {
+        let settings = module.settings();
+        let names: Vec<&str> = settings.providers.iter().map(|p| p.name.as_str()).collect();
+        format!(
+            "providers: {}; unauthenticated action: {:?}; token store: {}",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            },
+            settings.action,
+            if settings.token_store.is_some() {
+                format!("on, usable by {}", worker.describe())
+            } else {
+                "off".to_owned()
+            }
+        )
     }
 }
