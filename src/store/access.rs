@@ -476,7 +476,8 @@ fn explain(dir: &Path, ancestors: &[PathBuf], worker: &Worker, f: Failure) -> St
             format!(
                 "{head}: it cannot enter {a}{}: {err}. Every directory above the token \
                  directory must be searchable by that user: put the token directory where it \
-                 is (e.g. install -d -o {} -m 700 /var/lib/ezauth/tokens), or let it enter {a}",
+                 can reach it (e.g. install -d -o {} -m 700 /var/lib/ezauth/tokens), or let it \
+                 enter {a}",
                 described(&a),
                 worker.owner_spec()
             )
@@ -530,6 +531,59 @@ fn explain(dir: &Path, ancestors: &[PathBuf], worker: &Worker, f: Failure) -> St
                 group_name(worker.gid).unwrap_or_else(|| worker.gid.to_string()),
             )
         }
+        Step::Child if f.errno == 0 => {
+            format!("{head}: the check's child process ended without an answer")
+        }
         Step::Child => format!("{head}: the check could not run: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_found_by_name_and_by_id() {
+        let root = Worker::by_name("root").unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert_eq!(Worker::with_ids(0, 0, None).name.as_deref(), Some("root"));
+        assert!(Worker::by_name("no-such-user-ezauth").is_err());
+        assert!(Worker::by_name("nul\0name").is_err());
+        assert_eq!(
+            Worker::with_ids(4_000_000, 4_000_000, None).describe(),
+            "uid 4000000 (gid 4000000)"
+        );
+    }
+
+    #[test]
+    fn a_relative_directory_is_refused() {
+        let e = check_directory(Path::new("tokens"), &Worker::current()).unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
+    }
+
+    #[test]
+    fn as_the_caller_the_directory_is_made_owner_only_and_the_probe_removed() {
+        let parent = std::env::temp_dir().join(format!(
+            "ezauth-access-{}-{}",
+            std::process::id(),
+            crypto::random_token(4)
+        ));
+        let dir = parent.join("a").join("tokens");
+        check_directory(&dir, &Worker::current()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        // A directory others may enter is made owner-only again.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_directory(&dir, &Worker::current()).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // A file in its place is not a directory.
+        std::fs::remove_dir(&dir).unwrap();
+        std::fs::write(&dir, "").unwrap();
+        let e = check_directory(&dir, &Worker::current()).unwrap_err();
+        assert!(e.contains("is not a directory"), "{e}");
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 }
