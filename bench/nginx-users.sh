@@ -54,8 +54,13 @@ if [ -n "${EZAUTH_LIB:-}" ]; then
     LIB_ENV=(env "LD_LIBRARY_PATH=$(dirname "$EZAUTH_LIB")")
 fi
 
-TMP="$(mktemp -d /tmp/ezauth-users.XXXXXX)"
+# nginx runs as Debian runs it (as root: "user www-data;"): its workers must be able to enter
+# the scratch directory, which /tmp (root-only on some machines) may not allow, and the token
+# directory is theirs, as native-host/nginx/README.md makes it
+TMP="$(mktemp -d /var/tmp/ezauth-users.XXXXXX)"
+chmod 711 "$TMP"
 STORE="$(mktemp -d "$STORE_BASE/ezauth-users-tokens.XXXXXX")"
+[ "$(id -u)" -ne 0 ] || chown www-data:www-data "$STORE"
 NGINX_PID=""
 stop_nginx() {
     if [ -n "$NGINX_PID" ]; then
@@ -94,7 +99,7 @@ load_module $MODULE;
 daemon off;
 master_process on;
 worker_processes 1;
-$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )
+$( [ "$(id -u)" -eq 0 ] && echo 'user www-data;' )
 error_log $TMP/error.log warn;
 pid $TMP/nginx.pid;
 worker_rlimit_nofile 8192;
@@ -127,6 +132,8 @@ MOST="$(tr ',' '\n' <<<"$USERS" | sort -n | tail -1)"
 t0=$SECONDS
 taskset -c "$WRK_CPU" "$MINT" "$TMP/auth.json" "$MOST" "$TMP/cookies-all.txt" ||
     die "minting $MOST users failed"
+# minted here (as root when root): the records go to the workers, as the store's own files are
+[ "$(id -u)" -ne 0 ] || chown -R www-data:www-data "$STORE"
 echo "minted $MOST users in $((SECONDS - t0)) s; store on $STORE_BASE; cacheMegabytes: ${CACHE_MB:-default}${EZAUTH_LIB:+; library: $EZAUTH_LIB}"
 
 # wrk: each request carries the next cookie of the file, starting over at its end.

@@ -46,7 +46,10 @@ if [ ! -f "$MODULE" ]; then
 fi
 [ "$(nproc)" -ge 2 ] || echo "warning: one CPU only: nginx and wrk share it" >&2
 
-TMP="$(mktemp -d /tmp/ezauth-bench.XXXXXX)"
+# nginx runs as Debian runs it (as root: "user www-data;"): its workers must be able to enter
+# the scratch directory, which /tmp (root-only on some machines) may not allow
+TMP="$(mktemp -d /var/tmp/ezauth-bench.XXXXXX)"
+chmod 711 "$TMP"
 PIDS=()
 cleanup() {
     local p
@@ -85,7 +88,13 @@ for _ in $(seq 100); do grep -q '^issuer ' "$TMP/idp.log" && break; sleep 0.1; d
 grep -q '^issuer ' "$TMP/idp.log" || die "the IdP did not start: $(cat "$TMP/idp.log")"
 
 # -- configurations ------------------------------------------------------------------------------
-mkdir -p "$TMP/www" "$TMP/tokens" "$TMP/tmp"
+mkdir -p "$TMP/www" "$TMP/tmp"
+# the token directory as native-host/nginx/README.md makes it: the workers' own
+if [ "$(id -u)" -eq 0 ]; then
+    install -d -o www-data -g www-data -m 700 "$TMP/tokens"
+else
+    mkdir -m 700 "$TMP/tokens"
+fi
 printf 'hello, world\n' >"$TMP/www/static.txt"
 node --input-type=module -e "
     import fs from 'node:fs';
@@ -101,7 +110,7 @@ common_conf() { # $1: name
 daemon off;
 master_process on;
 worker_processes 1;
-$( [ "$(id -u)" -eq 0 ] && echo 'user root;' )
+$( [ "$(id -u)" -eq 0 ] && echo 'user www-data;' )
 error_log $TMP/$1-error.log warn;
 pid $TMP/$1.pid;
 worker_rlimit_nofile 8192;

@@ -91,6 +91,9 @@ enum ezauth_result
   EZAUTH_CONFIG_UNREADABLE = 100,
   // The configuration is invalid; the error message names the offending field.
   EZAUTH_CONFIG_INVALID = 101,
+  // The host's workers cannot use the token store directory; the message names the
+  // directory, the user and the fix.
+  EZAUTH_STORE_UNUSABLE = 102,
 };
 #ifndef __cplusplus
 typedef uint32_t ezauth_result;
@@ -175,6 +178,30 @@ ezauth_result ezauth_module_new(ezauth_str config_path,
                                 void *log_userdata,
                                 ezauth_module **module_out,
                                 ezauth_error **error_out);
+
+// Checks that the host's workers can use the module's token store directory: as the user
+// `uid`/`gid` (named `user_name`, which may be empty: looked up by uid), every parent can be
+// entered, the directory is that user's (it is made, owner-only, as that user when missing),
+// and a file can be created, renamed and removed in it. Nothing else is created: the store
+// makes its files in the processes that use it. Call it after `ezauth_module_new`, once the
+// workers' user is known, and refuse to start (or reload) on failure; a module without a file
+// token store passes.
+//
+// When the caller is root and `uid`/`gid` differ from its own (nginx's master, for workers of
+// its `user` directive), the check runs in a forked child that takes that user's ids and
+// groups; otherwise `uid`/`gid` must be the caller's own (`EZAUTH_STORE_UNUSABLE` if not).
+//
+// - `error_out` (may be NULL): on failure, a message naming the directory, the user and the
+//   fix (e.g. `install -d -o www-data -g www-data -m 700 DIR`); free it with
+//   `ezauth_error_free`.
+//
+// Returns `EZAUTH_OK`, `EZAUTH_STORE_UNUSABLE`, `EZAUTH_NULL_PARAMETER`,
+// `EZAUTH_INVALID_UTF8` or `EZAUTH_PANIC`. Call it at startup or reload, not per request.
+ezauth_result ezauth_module_check_store(const ezauth_module *module,
+                                        uint32_t uid,
+                                        uint32_t gid,
+                                        ezauth_str user_name,
+                                        ezauth_error **error_out);
 
 // Frees a module. Free exactly once, after every outcome made from it is done; NULL is a no-op.
 void ezauth_module_free(ezauth_module *module);

@@ -104,6 +104,17 @@ impl Module {
         })
     }
 
+    /// Can `worker` (the user the host's workers run as) use the token store? The store makes
+    /// its files lazily, in the processes that use it; this says at startup whether they can.
+    pub fn check_store(&self, worker: &crate::store::access::Worker) -> Result<(), String> {
+        match &self.settings.token_store {
+            Some(StoreSettings::File { directory }) => {
+                crate::store::access::check_directory(directory, worker)
+            }
+            None => Ok(()),
+        }
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -198,6 +198,11 @@ fn check_config_prints_the_authsettings_v2_equivalent_of_legacy_configuration() 
         .args(["check-config", export])
         .envs(keys)
         .env("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET", "s")
+        // the export names no token directory: keep the default one out of the system
+        .env(
+            "WEBSITE_AUTH_STATE_DIRECTORY",
+            write_config("x", "").with_file_name("tokens"),
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test of ezauth, from a fresh Debian machine:
 #   Debian packages (installed only when missing), rustfmt, clippy, cargo test, the C ABI and
-#   host tests (plain and under ASan/UBSan), and the end-to-end suite (real IdP, C host, nginx,
-#   headless Chromium).
+#   host tests (plain and under ASan/UBSan), the end-to-end suite (real IdP, C host, nginx,
+#   headless Chromium), and native-host/nginx/README.md followed literally (tests/readme-nginx.sh).
 #
 #   tests/run-all.sh            run everything; exit non-zero when any step failed
 #   KEEP_GOING=0 tests/run-all.sh  stop at the first failing step
@@ -96,6 +96,15 @@ e2e_workers() {
     EZAUTH_E2E_REQUIRE_BROWSER=1 EZAUTH_E2E_HOSTS=nginx EZAUTH_NGINX_WORKERS=4 npm test
 }
 
+# native-host/nginx/README.md's "Try it in the foreground", followed literally (as root, as the
+# README says): nginx as Debian runs it, a user signed in through it.
+readme_nginx() {
+    [ -d "$ROOT/tests/e2e/node_modules" ] || (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund) || return 1
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" "$ROOT/tests/readme-nginx.sh"
+}
+
 STEPS=(
     "debian packages|install_debian_packages"
     "tools|check_tools"
@@ -106,6 +115,7 @@ STEPS=(
     "build the hosts (C host, nginx module)|make -C native-host"
     "C ABI + host tests, plain and ASan/UBSan|make -C native-host test asan"
     "end-to-end (tests/e2e)|e2e"
+    "nginx README followed literally (tests/readme-nginx.sh)|readme_nginx"
     "end-to-end, nginx with 4 workers|e2e_workers"
 )
 

@@ -2518,6 +2518,17 @@ main(int argc, char **argv)
         ezauth_error_free(err);
         return 2;
     }
+    /* this process serves the requests itself: its own user must be able to use the store */
+    err = NULL;
+    rc = ezauth_module_check_store(eh_module, (uint32_t) geteuid(), (uint32_t) getegid(),
+                                   eh_str("", 0), &err);
+    if (rc != EZAUTH_OK) {
+        msg = ezauth_error_message(err);
+        eh_log("cannot load %s: %s: %.*s", config, ezauth_result_name(rc),
+               (int) msg.len, msg.len ? (const char *) msg.ptr : "");
+        ezauth_error_free(err);
+        return 2;
+    }
 
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO
             | MHD_USE_ERROR_LOG;

@@ -24,6 +24,13 @@
  * errors and a reload with a broken file keeps the running configuration.
  * Workers inherit the loaded modules over fork(); the modules are freed by
  * a cleanup of the cycle pool.
+ *
+ * The master (root) loads the files, but the workers (the "user" directive)
+ * use the token store: the library creates nothing when it loads a file,
+ * and a second, core module checks, once nginx's core configuration knows
+ * the workers' user, that this user can use each token directory, so that
+ * "nginx -t", a start or a reload refuses a directory the workers could not
+ * write instead of answering 503 at the first sign-in.
  */
 
 
@@ -178,6 +185,7 @@ static void *ngx_http_ezauth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ezauth_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_ezauth_init(ngx_conf_t *cf);
+static char *ngx_http_ezauth_check_stores(ngx_cycle_t *cycle, void *conf);
 
 
 static ngx_command_t  ngx_http_ezauth_commands[] = {
@@ -220,6 +228,35 @@ ngx_module_t  ngx_http_ezauth_module = {
     &ngx_http_ezauth_module_ctx,           /* module context */
     ngx_http_ezauth_commands,              /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/*
+ * A core module's init_conf runs after the core module's (which resolves the
+ * "user" directive and its default) and after the http block was parsed,
+ * and its failure refuses "nginx -t", a start or a reload like any other
+ * configuration error.
+ */
+static ngx_core_module_t  ngx_http_ezauth_store_module_ctx = {
+    ngx_string("ezauth_store"),
+    NULL,                                  /* create configuration */
+    ngx_http_ezauth_check_stores           /* init configuration */
+};
+
+
+ngx_module_t  ngx_http_ezauth_store_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ezauth_store_module_ctx,     /* module context */
+    NULL,                                  /* module directives */
+    NGX_CORE_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
     NULL,                                  /* init process */
@@ -2184,6 +2221,78 @@ ngx_http_ezauth_load(ngx_conf_t *cf, ngx_str_t *path)
                   ezauth_version().len, ezauth_version().ptr, path);
 
     return module;
+}
+
+
+/*
+ * Checks every token store of this cycle's configurations as the workers'
+ * user: the "user" directive's (its default "nobody" when the master is
+ * root), or the master's own user when it is not root (nginx then ignores
+ * "user" and the workers run as the master).
+ */
+static char *
+ngx_http_ezauth_check_stores(ngx_cycle_t *cycle, void *conf)
+{
+    ngx_uint_t                    i;
+    ezauth_str                    name, msg;
+    ezauth_error                 *err;
+    ezauth_result                 rc;
+    ngx_uid_t                     uid;
+    ngx_gid_t                     gid;
+    ngx_core_conf_t              *ccf;
+    ngx_http_ezauth_loaded_t     *loaded;
+    ngx_http_ezauth_main_conf_t  *emcf;
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ezauth_module);
+
+    if (emcf == NULL || emcf->loaded.nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    name.ptr = NULL;
+    name.len = 0;
+
+    if (ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        uid = geteuid();
+        gid = getegid();
+
+    } else {
+        uid = ccf->user;
+        gid = ccf->group;
+
+        if (ccf->username) {
+            name.ptr = (const uint8_t *) ccf->username;
+            name.len = ngx_strlen(ccf->username);
+        }
+    }
+
+    loaded = emcf->loaded.elts;
+
+    for (i = 0; i < emcf->loaded.nelts; i++) {
+        err = NULL;
+
+        rc = ezauth_module_check_store(loaded[i].module, (uint32_t) uid,
+                                       (uint32_t) gid, name, &err);
+
+        if (rc != EZAUTH_OK) {
+            msg = ezauth_error_message(err);
+
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "ezauth_config \"%V\": %*s (%s)", &loaded[i].path,
+                          msg.len, msg.ptr, ezauth_result_name(rc));
+
+            ezauth_error_free(err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
 }
 
 

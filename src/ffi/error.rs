@@ -23,10 +23,13 @@ pub enum ezauth_result {
     EZAUTH_CONFIG_UNREADABLE = 100,
     /// The configuration is invalid; the error message names the offending field.
     EZAUTH_CONFIG_INVALID = 101,
+    /// The host's workers cannot use the token store directory; the message names the
+    /// directory, the user and the fix.
+    EZAUTH_STORE_UNUSABLE = 102,
 }
 
 /// All codes, for tests that check every code has a name.
-pub const ALL_RESULTS: [ezauth_result; 8] = [
+pub const ALL_RESULTS: [ezauth_result; 9] = [
     ezauth_result::EZAUTH_OK,
     ezauth_result::EZAUTH_NULL_PARAMETER,
     ezauth_result::EZAUTH_PANIC,
@@ -35,6 +38,7 @@ pub const ALL_RESULTS: [ezauth_result; 8] = [
     ezauth_result::EZAUTH_WRONG_STATE,
     ezauth_result::EZAUTH_CONFIG_UNREADABLE,
     ezauth_result::EZAUTH_CONFIG_INVALID,
+    ezauth_result::EZAUTH_STORE_UNUSABLE,
 ];
 
 impl ezauth_result {
@@ -49,6 +53,7 @@ impl ezauth_result {
             EZAUTH_WRONG_STATE => c"EZAUTH_WRONG_STATE",
             EZAUTH_CONFIG_UNREADABLE => c"EZAUTH_CONFIG_UNREADABLE",
             EZAUTH_CONFIG_INVALID => c"EZAUTH_CONFIG_INVALID",
+            EZAUTH_STORE_UNUSABLE => c"EZAUTH_STORE_UNUSABLE",
         }
     }
 }

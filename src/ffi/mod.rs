@@ -298,6 +298,56 @@ pub unsafe extern "C" fn ezauth_module_new(
     })
 }
 
+/// Checks that the host's workers can use the module's token store directory: as the user
+/// `uid`/`gid` (named `user_name`, which may be empty: looked up by uid), every parent can be
+/// entered, the directory is that user's (it is made, owner-only, as that user when missing),
+/// and a file can be created, renamed and removed in it. Nothing else is created: the store
+/// makes its files in the processes that use it. Call it after `ezauth_module_new`, once the
+/// workers' user is known, and refuse to start (or reload) on failure; a module without a file
+/// token store passes.
+///
+/// When the caller is root and `uid`/`gid` differ from its own (nginx's master, for workers of
+/// its `user` directive), the check runs in a forked child that takes that user's ids and
+/// groups; otherwise `uid`/`gid` must be the caller's own (`EZAUTH_STORE_UNUSABLE` if not).
+///
+/// - `error_out` (may be NULL): on failure, a message naming the directory, the user and the
+///   fix (e.g. `install -d -o www-data -g www-data -m 700 DIR`); free it with
+///   `ezauth_error_free`.
+///
+/// Returns `EZAUTH_OK`, `EZAUTH_STORE_UNUSABLE`, `EZAUTH_NULL_PARAMETER`,
+/// `EZAUTH_INVALID_UTF8` or `EZAUTH_PANIC`. Call it at startup or reload, not per request.
+#[no_mangle]
+pub unsafe extern "C" fn ezauth_module_check_store(
+    module: *const ezauth_module,
+    uid: u32,
+    gid: u32,
+    user_name: ezauth_str,
+    error_out: *mut *mut ezauth_error,
+) -> ezauth_result {
+    guard(|| {
+        let Some(module) = module_ref(module) else {
+            return EZAUTH_NULL_PARAMETER;
+        };
+        let Some(name) = text(user_name) else {
+            return EZAUTH_INVALID_UTF8;
+        };
+        let worker =
+            crate::store::access::Worker::with_ids(uid, gid, (!name.is_empty()).then_some(name));
+        match module.check_store(&worker) {
+            Ok(()) => EZAUTH_OK,
+            Err(message) => {
+                if !error_out.is_null() {
+                    *error_out = Box::into_raw(Box::new(ezauth_error {
+                        code: EZAUTH_STORE_UNUSABLE,
+                        message,
+                    }));
+                }
+                EZAUTH_STORE_UNUSABLE
+            }
+        }
+    })
+}
+
 /// Frees a module. Free exactly once, after every outcome made from it is done; NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_module_free(module: *mut ezauth_module) {

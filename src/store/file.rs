@@ -50,7 +50,7 @@ const SWEEP_EVERY_SECS: i64 = 600;
 /// Bound on attempts to take a lock whose file its previous holder removed meanwhile.
 const LOCK_ATTEMPTS: usize = 1000;
 
-const TEMP_PREFIX: &str = ".tmp-";
+pub(super) const TEMP_PREFIX: &str = ".tmp-";
 const LOCK_SUFFIX: &str = ".lock";
 
 pub struct FileStore {
@@ -63,6 +63,8 @@ pub struct FileStore {
     table: Table,
     /// When a reader last checked that `table` is still the directory's (ms since `opened`).
     table_checked_ms: AtomicU64,
+    /// Whether this process has tried to map the table yet (it does at its first use).
+    table_tried: AtomicBool,
     opened: Instant,
     recheck_after: Duration,
     markers: Markers,
@@ -132,47 +134,56 @@ fn make_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl FileStore {
-    /// Opens (and creates, owner-only) the store directory, with the default cache size.
+    /// Opens the store directory, with the default cache size (see `open_with`).
     pub fn open(dir: &Path, keys: Keys) -> std::io::Result<FileStore> {
         let default = (crate::config::DEFAULT_CACHE_MEGABYTES as usize) << 20;
         let budget = crate::cache::Budget::of(default);
         Self::open_with(dir, keys, budget.records, &Logger::silent())
     }
 
-    /// Opens (and creates, owner-only) the store directory, with a cache of `cache_bytes`,
-    /// logging to `log` what it cannot do. Only a directory that cannot be made or is not a
-    /// directory is an error: on a read-only or full disk the store serves reads.
+    /// Opens the store directory, with a cache of `cache_bytes`, logging to `log` what it
+    /// cannot do. Nothing is created here: the directory (owner-only), the shared table and
+    /// every other file are made by the process that first uses them. A store is opened where
+    /// the configuration is loaded, which may be another user than the one that uses it (the
+    /// nginx master, root, for workers running as `www-data`): a file made here would belong
+    /// to the wrong user. `access::check_directory` tells beforehand whether that user can.
+    /// Only a path that exists and is not a directory is an error: on a read-only or full
+    /// disk the store serves reads.
     pub fn open_with(
         dir: &Path,
         keys: Keys,
         cache_bytes: usize,
         log: &Logger,
     ) -> std::io::Result<FileStore> {
-        make_dir(dir)?;
-        let meta = fs::symlink_metadata(dir)?;
-        if !meta.is_dir() {
-            return Err(std::io::Error::other(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
-        }
-        // SAFETY: geteuid has no preconditions.
-        if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
-            // Owner-only, keeping the owner's bits (a directory made read-only stays so).
-            let owner_only = fs::Permissions::from_mode(meta.mode() & 0o700);
-            if let Err(e) = fs::set_permissions(dir, owner_only) {
-                log.warn(format_args!(
-                    "token store {}: cannot make the directory owner-only: {e}",
+        match fs::symlink_metadata(dir) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a directory",
                     dir.display()
-                ));
+                )));
             }
+            // SAFETY: geteuid has no preconditions.
+            Ok(meta) if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 => {
+                // Owner-only, keeping the owner's bits (a directory made read-only stays so).
+                let owner_only = fs::Permissions::from_mode(meta.mode() & 0o700);
+                if let Err(e) = fs::set_permissions(dir, owner_only) {
+                    log.warn(format_args!(
+                        "token store {}: cannot make the directory owner-only: {e}",
+                        dir.display()
+                    ));
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
-        let store = FileStore {
+        Ok(FileStore {
             dir: dir.to_owned(),
             keys,
             cache: BoundedCache::new(cache_bytes, |c: &Cached| c.bytes),
             table: Table::empty(),
             table_checked_ms: AtomicU64::new(0),
+            table_tried: AtomicBool::new(false),
             opened: Instant::now(),
             recheck_after: RECHECK_AFTER,
             markers: Markers::default(),
@@ -180,11 +191,7 @@ impl FileStore {
             log: log.clone(),
             #[cfg(test)]
             dir_syncs: Default::default(),
-        };
-        if let Refreshed::Without(why) = store.table.refresh(&store.table_path(), true) {
-            store.without_table(&why);
-        }
-        Ok(store)
+        })
     }
 
     fn without_table(&self, why: &str) {
@@ -203,15 +210,21 @@ impl FileStore {
     /// next), logging when the store has to go on without one.
     fn refresh_table(&self, create: bool) {
         let had = self.table.get().is_some();
+        let first = !self.table_tried.swap(true, Ordering::Relaxed);
         if let Refreshed::Without(why) = self.table.refresh(&self.table_path(), create) {
-            if had {
+            if had || first {
                 self.without_table(&why);
             }
         }
     }
 
-    /// Readers check the table at most once a `TABLE_CHECK_MS` per process, off the fast path.
+    /// Readers map the table at their process's first read, then check it at most once a
+    /// `TABLE_CHECK_MS` per process, off the fast path.
     fn check_table(&self, now: Instant) {
+        if !self.table_tried.load(Ordering::Relaxed) {
+            self.refresh_table(false);
+            return;
+        }
         let ms = now.duration_since(self.opened).as_millis() as u64;
         let last = self.table_checked_ms.load(Ordering::Relaxed);
         if ms.saturating_sub(last) >= TABLE_CHECK_MS
@@ -761,7 +774,7 @@ impl TokenStore for FileStore {
 }
 
 /// Where one-time markers live, below the store directory.
-const USED_DIR: &str = ".used";
+pub(super) const USED_DIR: &str = ".used";
 
 /// One-time markers per process: a bound on how many one minute may take, and the pruning of
 /// folders whose minute has passed, which runs on a thread of its own, never on the request.
@@ -1256,7 +1269,9 @@ mod tests {
         let parent = temp_dir("remade");
         let dir = parent.join("tokens");
         let (a, b) = (store(&dir), store(&dir));
+        assert!(!dir.exists(), "opening a store makes nothing");
         a.save("sid:1", &record("one")).unwrap();
+        assert!(b.load("sid:1").unwrap().is_some(), "b maps the table");
         fs::remove_dir_all(&dir).unwrap();
         a.save("sid:2", &record("two")).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;

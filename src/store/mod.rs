@@ -2,6 +2,7 @@
 //! tokens and the user's claims. One trait, so remote stores can join the file store; the
 //! record format (sealed JSON, bound to its user) is shared by all of them.
 
+pub mod access;
 pub mod file;
 mod generations;
 

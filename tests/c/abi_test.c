@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "ezauth.h"
 
@@ -204,8 +205,9 @@ test_result_names(void)
         { EZAUTH_WRONG_STATE, "EZAUTH_WRONG_STATE" },
         { EZAUTH_CONFIG_UNREADABLE, "EZAUTH_CONFIG_UNREADABLE" },
         { EZAUTH_CONFIG_INVALID, "EZAUTH_CONFIG_INVALID" },
+        { EZAUTH_STORE_UNUSABLE, "EZAUTH_STORE_UNUSABLE" },
     };
-    static const uint32_t  unknown[] = { 6, 7, 99, 102, 1000, 0xffffffff };
+    static const uint32_t  unknown[] = { 6, 7, 99, 103, 1000, 0xffffffff };
     size_t                 i;
     const char            *name;
 
@@ -213,6 +215,7 @@ test_result_names(void)
     CHECK(EZAUTH_OK == 0 && EZAUTH_NULL_PARAMETER == 1 && EZAUTH_PANIC == 2);
     CHECK(EZAUTH_INVALID_UTF8 == 3 && EZAUTH_INVALID_PARAMETER == 4 && EZAUTH_WRONG_STATE == 5);
     CHECK(EZAUTH_CONFIG_UNREADABLE == 100 && EZAUTH_CONFIG_INVALID == 101);
+    CHECK(EZAUTH_STORE_UNUSABLE == 102);
 
     for (i = 0; i < NELTS(codes); i++) {
         name = ezauth_result_name(codes[i].code);
@@ -362,6 +365,71 @@ test_module_new_ok(void)
 
     CHECK(m != NULL);
     ezauth_module_free(m);
+}
+
+
+/*
+ * ezauth_module_check_store: nothing to check without a token store; loading makes nothing;
+ * the store directory is made (owner-only) by the check as the caller; another user who
+ * cannot enter the directory's parent (/tmp/ezauth-abi-*, 0700), or a caller that is not root
+ * asking for another user, is refused with a message naming the directory and the user.
+ */
+static void
+test_check_store(void)
+{
+    char             path[512], tokens[512], json[1024];
+    ezauth_error    *err = POISON;
+    ezauth_module   *m, *plain;
+    ezauth_str       msg;
+    struct stat      st;
+
+    CHECK_RC(ezauth_module_check_store(NULL, geteuid(), getegid(), S(""), &err),
+             EZAUTH_NULL_PARAMETER);
+    CHECK(err == POISON);
+
+    plain = new_module(NULL, NULL);
+    if (plain == NULL) {
+        return;
+    }
+    CHECK_RC(ezauth_module_check_store(plain, 65534, 65534, S(""), NULL), EZAUTH_OK);
+    ezauth_module_free(plain);
+
+    snprintf(path, sizeof(path), "%s/store.json", tmpdir);
+    snprintf(tokens, sizeof(tokens), "%s/tokens", tmpdir);
+    snprintf(json, sizeof(json),
+             "{\"globalValidation\":{\"unauthenticatedClientAction\":\"AllowAnonymous\"},"
+             "\"login\":{\"tokenStore\":{\"enabled\":true,"
+             "\"fileSystem\":{\"directory\":\"%s\"}}}}", tokens);
+    write_file(path, json);
+
+    m = NULL;
+    err = NULL;
+    CHECK_RC(ezauth_module_new(SN(path, strlen(path)), NULL, NULL, &m, &err), EZAUTH_OK);
+    ezauth_error_free(err);
+    if (m == NULL) {
+        unlink(path);
+        return;
+    }
+    CHECK(stat(tokens, &st) != 0);  /* loading makes nothing */
+
+    CHECK_RC(ezauth_module_check_store(m, geteuid(), getegid(), S(""), NULL), EZAUTH_OK);
+    CHECK(stat(tokens, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+
+    CHECK_RC(ezauth_module_check_store(m, geteuid(), getegid(), SN("\xff", 1), NULL),
+             EZAUTH_INVALID_UTF8);
+
+    err = NULL;
+    CHECK_RC(ezauth_module_check_store(m, 65534, 65534, S("nobody"), &err),
+             EZAUTH_STORE_UNUSABLE);
+    CHECK(ezauth_error_code(err) == EZAUTH_STORE_UNUSABLE);
+    msg = ezauth_error_message(err);
+    CHECK(memmem(msg.ptr, msg.len, tokens, strlen(tokens)) != NULL);
+    CHECK(memmem(msg.ptr, msg.len, "uid 65534", 9) != NULL);
+    ezauth_error_free(err);
+
+    ezauth_module_free(m);
+    rmdir(tokens);
+    unlink(path);
 }
 
 
@@ -883,6 +951,7 @@ static const struct {
     { "module_new_invalid_config", test_module_new_invalid_config },
     { "module_new_bad_utf8_path", test_module_new_bad_utf8_path },
     { "module_new_ok", test_module_new_ok },
+    { "check_store", test_check_store },
     { "begin_request_nulls", test_begin_request_nulls },
     { "request_not_nul_terminated", test_request_not_nul_terminated },
     { "headers_null_count_zero", test_headers_null_count_zero },

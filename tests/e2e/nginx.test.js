@@ -79,7 +79,15 @@ function cookieHeader(client, url) {
 }
 
 describe('nginx -t', { skip }, () => {
-  const base = () => testConfig({ wellKnown: 'http://127.0.0.1:9/.well-known/openid-configuration', tokenDir: '/tmp' });
+  // a token directory made as the README says (owned by the workers' user, 0700)
+  let tokenParent;
+  before(() => {
+    tokenParent = scratchDir('nginx-t-tokens');
+    nginx.prepareTokenDir(path.join(tokenParent, 'tokens'));
+  });
+  after(() => removeScratch(tokenParent));
+  const base = () =>
+    testConfig({ wellKnown: 'http://127.0.0.1:9/.well-known/openid-configuration', tokenDir: path.join(tokenParent, 'tokens') });
 
   it('passes with a valid ezauth configuration', async () => {
     const r = await nginx.configTest({ config: base(), env: moduleEnv() });

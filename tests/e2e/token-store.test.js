@@ -102,6 +102,9 @@ for (const host of hosts) {
       assert.deepEqual(await me(alice), []);
       fs.unlinkSync(pa);
       fs.writeFileSync(pa, saved, { mode: 0o600 });
+      // put back as the store's own files are: owned by the directory's owner (nginx: www-data)
+      const dir = fs.statSync(s.tokenDir);
+      fs.chownSync(pa, dir.uid, dir.gid);
       await settle();
       assert.equal((await me(alice)).length, 1);
       assert.ok(host.name === 'nginx' || s.host.alive(), 'the host is alive');

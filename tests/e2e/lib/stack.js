@@ -34,6 +34,7 @@ export function moduleEnv(keys = {}) {
  *   tokenStore false to disable it
  *   env        extra environment; omitEnv: names to remove
  *   keys       {encryption, signing}
+ *   hostOptions  more options for host.start (nginx: workers, runAs, ...)
  *   upstreamPort  the application behind the host (on 127.0.0.1), instead of the host's echo app
  *   callbackOrigins  (port) => ['https://app.example.test:PORT', ...]: more origins the IdP
  *              accepts callbacks to (host names mapped to 127.0.0.1, a TLS terminator's https)
@@ -43,7 +44,9 @@ export async function startStack(host, opts = {}) {
   const port = await freePort();
   const tmp = scratchDir('stack');
   const tokenDir = path.join(tmp, 'tokens');
-  fs.mkdirSync(tokenDir, { recursive: true });
+  // made as the host's documentation says (nginx: owned by its workers' user, 0700)
+  if (host.prepareTokenDir) host.prepareTokenDir(tokenDir, opts.hostOptions || {});
+  else fs.mkdirSync(tokenDir, { recursive: true });
   let idpObj = null;
   let ownIdp = false;
   if (idp === 'real') {
@@ -67,7 +70,13 @@ export async function startStack(host, opts = {}) {
   for (const k of omitEnv) delete fullEnv[k];
   let h;
   try {
-    h = await host.start({ config, env: fullEnv, port, ...(opts.upstreamPort ? { upstreamPort: opts.upstreamPort } : {}) });
+    h = await host.start({
+      config,
+      env: fullEnv,
+      port,
+      ...(opts.upstreamPort ? { upstreamPort: opts.upstreamPort } : {}),
+      ...(opts.hostOptions || {}),
+    });
   } catch (e) {
     if (ownIdp) await idpObj.close();
     removeScratch(tmp);
