@@ -12,7 +12,9 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         return Outcome::Finish(Response::error(404, "The token store is not enabled."));
     };
     let Some(caller) = &ctx.caller else {
-        return Outcome::Finish(Response::error(401, "You are not signed in."));
+        return Outcome::Finish(
+            module.unauthorized_response(&ctx.origin.host, "You are not signed in."),
+        );
     };
     let Some(params) = parse_unique_params(ctx.req.query()) else {
         return module.refuse(
