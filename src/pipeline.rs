@@ -232,13 +232,18 @@ impl Module {
         }
 
         let path = req.path();
-        let prefix = &self.settings.api_prefix;
-        let api_rest = if self.settings.logout_endpoint.as_deref() == Some(path) {
-            Some("/logout")
-        } else {
-            path.strip_prefix(prefix.as_str())
-                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        };
+        let api_rest = routes::route_rest(&self.settings, path);
+        if api_rest.is_none() && crate::paths::reaches_prefix(path, &self.settings.api_prefix) {
+            return self.refuse(
+                400,
+                &format!(
+                    "request refused: path {:?} could be read as one under {} by the app",
+                    path.chars().take(200).collect::<String>(),
+                    self.settings.api_prefix
+                ),
+                "Ambiguous request path.",
+            );
+        }
         let grace = match api_rest {
             Some(rest) if routes::is_refresh(rest) => {
                 self.settings.refresh_extension.as_secs() as i64

@@ -258,7 +258,9 @@ fn every_401_of_an_azure_ad_app_carries_app_service_s_challenge() {
     let idp = TestIdp::start();
     let want = format!(r#"Bearer realm="app.example", {}"#, discovery(&idp));
     let xhr = [("X-Requested-With", "XMLHttpRequest")];
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    /// The unauthenticated action, the target and the request's headers.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("Return401", "/app", vec![]),
         (
             "Return401",

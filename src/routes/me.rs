@@ -37,12 +37,14 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         .load_record(store, &caller.principal.sid)
         .into_iter()
         .filter(|record| wanted.is_none_or(|p| record.provider_name.eq_ignore_ascii_case(p)))
-        // serde_json's map is ordered by key: fields come out alphabetically, as App Service's.
         .filter_map(|record| serde_json::to_value(&*record).ok())
         .map(|mut entry| {
-            // Revocations are the store's bookkeeping, not part of App Service's answer.
             if let Some(fields) = entry.as_object_mut() {
+                // Revocations are the store's bookkeeping, not part of App Service's answer.
                 fields.remove("revoked");
+                // Fields alphabetically, as App Service's captures show them; the claims
+                // inside keep the provider's order (serde_json keeps insertion order here).
+                fields.sort_keys();
             }
             entry
         })
