@@ -69,6 +69,18 @@ pub fn unambiguous(raw: &str) -> Option<Cow<'_, str>> {
 /// trailing dots and spaces trimmed (Windows), ASCII case folded. Such a path is refused: the
 /// app must never receive an `/.auth/...`-looking path that ezauth did not serve itself.
 pub fn reaches_prefix(raw: &str, prefix: &str) -> bool {
+    // The common case, on every request: nothing to decode, drop, climb or trim, so the only
+    // reading left is the case-folded one.
+    if !raw.contains("//")
+        && !raw
+            .bytes()
+            .any(|b| matches!(b, b'%' | b'\\' | b';' | b'.' | b'#' | b'?' | b' ' | 0))
+    {
+        let (raw, prefix) = (raw.as_bytes(), prefix.trim_end_matches('/').as_bytes());
+        return raw.len() >= prefix.len()
+            && raw[..prefix.len()].eq_ignore_ascii_case(prefix)
+            && matches!(raw.get(prefix.len()), None | Some(b'/'));
+    }
     let path = loosest_reading(raw);
     let prefix = loosest_reading(prefix);
     path.strip_prefix(prefix.as_str())
@@ -213,6 +225,11 @@ mod tests {
             assert!(!reaches_prefix(p, "/.auth"), "{p:?}");
         }
         assert!(reaches_prefix("/API/Auth/me", "/api/auth"));
+        assert!(reaches_prefix("/API/Auth", "/api/auth"));
+        assert!(!reaches_prefix("/API/Authx", "/api/auth"));
+        assert!(!reaches_prefix("/api", "/api/auth"));
+        assert!(reaches_prefix("/api//auth", "/api/auth"));
+        assert!(reaches_prefix("/api/auth%2fme", "/api/auth"));
     }
 
     #[test]
