@@ -128,12 +128,38 @@ impl Module {
 
     /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
     pub fn begin_request(&self, req: &Request) -> Outcome {
-        self.checked(self.process(req, false))
+        self.checked(self.challenged(req, self.process(req, false)))
     }
 
     /// The blocking step of an outcome that asked for one, on a worker thread.
     pub fn run_blocking(&self, req: &OwnedRequest) -> Outcome {
-        self.checked(self.process(&req.view(), true))
+        let req = req.view();
+        self.checked(self.challenged(&req, self.process(&req, true)))
+    }
+
+    /// Every 401 of an Azure AD app carries App Service's challenge (RFC 7235 wants one on
+    /// every 401): the ones a route or a provider failure answers (client-directed login, a
+    /// callback, `/.auth/refresh`) get it here when they have none of their own.
+    fn challenged(&self, req: &Request, mut outcome: Outcome) -> Outcome {
+        let Outcome::Finish(r) = &mut outcome else {
+            return outcome;
+        };
+        if r.status != 401
+            || self.aad_discovery.is_none()
+            || r.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        {
+            return outcome;
+        }
+        if let Some(c) = self
+            .origin(req)
+            .ok()
+            .and_then(|o| challenge::anonymous(&o.host, self.aad_discovery.as_deref()))
+        {
+            r.headers.push(("WWW-Authenticate".into(), c));
+        }
+        outcome
     }
 
     /// The last gate before the host writes headers: a response header the module built that a

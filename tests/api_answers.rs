@@ -348,3 +348,35 @@ fn without_azure_ad_only_presented_tokens_get_a_challenge() {
     let r = finished(get(&m, "/app", &[("Authorization", "Bearer opaque")]));
     assert_eq!(r.status, 401, "never the login page");
 }
+
+#[test]
+fn a_401_from_a_route_or_a_provider_failure_carries_the_challenge_too() {
+    let idp = TestIdp::start();
+    let want = format!(r#"Bearer realm="app.example", {}"#, discovery(&idp));
+    let m = aad_app(&idp, "AllowAnonymous", true);
+    let forged = unsigned(&idp.claims(json!({"scp": "x"})));
+    for body in [
+        json!({ "access_token": forged }),
+        json!({ "id_token": idp.mint(json!({"aud": "someone-else"})) }),
+    ] {
+        let r = finished(run(
+            &m,
+            "POST",
+            "/.auth/login/aad",
+            &[],
+            body.to_string().as_bytes(),
+        ));
+        assert_eq!(r.status, 401, "{body}");
+        assert_eq!(challenge(&r), Some(want.as_str()), "{body}");
+    }
+    let quiet = aad_app(&idp, "AllowAnonymous", false);
+    let body = json!({ "access_token": forged }).to_string();
+    let r = finished(run(
+        &quiet,
+        "POST",
+        "/.auth/login/aad",
+        &[],
+        body.as_bytes(),
+    ));
+    assert_eq!((r.status, challenge(&r)), (401, None));
+}
