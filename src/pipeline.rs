@@ -620,7 +620,27 @@ impl Module {
     fn unusable_bearer(&self, req: &Request, origin: &Origin) -> Option<Outcome> {
         match challenge::authorization(&req.headers) {
             Authorization::Token(token) => {
-                let why = match token_issuer(token) {
+                let issuer = token_issuer(token);
+                // A configured provider's issuer that was not matched: its metadata could not
+                // be read (logged by `bearer`), so the token could not be judged either way.
+                if let Some(iss) = &issuer {
+                    if self
+                        .settings
+                        .providers
+                        .iter()
+                        .any(|p| configured_issuer(p) == iss)
+                    {
+                        return Some(self.refuse(
+                            503,
+                            &format!(
+                                "bearer token from {} not judged: its provider's metadata is unavailable",
+                                req.client_addr
+                            ),
+                            "The identity provider could not be reached.",
+                        ));
+                    }
+                }
+                let why = match issuer {
                     None => InvalidToken::Malformed,
                     Some(_) => InvalidToken::ForeignIssuer,
                 };
@@ -959,6 +979,14 @@ fn follows_redirects(req: &Request) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case(b"x-zumo-"))
             || n.eq_ignore_ascii_case("zumo-api-version")
     })
+}
+
+/// The issuer a provider is configured with (its discovery document must name the same).
+fn configured_issuer(p: &crate::config::ProviderSettings) -> &str {
+    match &p.endpoints {
+        crate::config::OidcEndpoints::Discovery { issuer, .. }
+        | crate::config::OidcEndpoints::Explicit { issuer, .. } => issuer,
+    }
 }
 
 /// The `iss` of a bearer token that is a JWT made of `b64token` characters; `None` otherwise.

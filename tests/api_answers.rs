@@ -380,3 +380,37 @@ fn a_401_from_a_route_or_a_provider_failure_carries_the_challenge_too() {
     ));
     assert_eq!((r.status, challenge(&r)), (401, None));
 }
+
+#[test]
+fn a_token_of_a_provider_that_cannot_be_reached_is_503_not_invalid() {
+    let idp = TestIdp::start();
+    // Nothing listens on port 9: the provider's metadata cannot be read.
+    let config = r#"{"globalValidation":{"requireAuthentication":true,
+        "unauthenticatedClientAction":"RedirectToLoginPage","redirectToProvider":"aad",
+        "excludedPaths":["/public/*"]},
+      "identityProviders":{"azureActiveDirectory":{"registration":{
+        "openIdIssuer":"http://127.0.0.1:9/tenant/v2.0","clientId":"client-1"}}},
+      "httpSettings":{"requireHttps":false},
+      "ezauth":{"httpTimeoutSeconds":2,"httpConnectTimeoutSeconds":1}}"#;
+    let settings = ezauth::config::parse(config, &env()).unwrap_or_else(|e| panic!("{e}"));
+    let m = Module::new(settings, Captured::default().logger()).unwrap();
+    let token = idp.mint(json!({"iss": "http://127.0.0.1:9/tenant/v2.0", "scp": "x"}));
+    let value = format!("Bearer {token}");
+    let r = finished(get(&m, "/app", &[("Authorization", &value)]));
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    // Where anonymous callers are admitted it passes, as any token not judged.
+    let Outcome::Continue(fwd) = get(&m, "/public/a", &[("Authorization", &value)]) else {
+        panic!("an excluded path passes");
+    };
+    assert_eq!(fwd.set_headers().count(), 0);
+    // Another issuer's token is still invalid_token.
+    let other = format!(
+        "Bearer {}",
+        idp.mint(json!({"iss": "https://elsewhere.example/"}))
+    );
+    let r = finished(get(&m, "/app", &[("Authorization", &other)]));
+    assert_eq!(r.status, 401);
+    assert!(challenge(&r)
+        .unwrap()
+        .contains(r#"authorization_uri="http://127.0.0.1:9/tenant/oauth2/v2.0/authorize""#));
+}
