@@ -148,6 +148,11 @@ for (const host of hosts) {
         assert.equal(res.status, 401, `${what}: ${res.describe()}`);
         assert.equal(res.headers.get('www-authenticate'), want, what);
       }
+      // A refused client-directed login (a provider failure answered by the route) too.
+      const forged = signJwt({ iss: aad.idp.issuer, aud: 'ezauth-test', sub: 'x', exp: nowSec() + 600 }, { key: generateRsaKey() });
+      const cl = await c.post(aad.at('/.auth/login/aad'), { body: JSON.stringify({ access_token: forged }), headers: { 'content-type': 'application/json' } });
+      assert.equal(cl.status, 401, cl.describe());
+      assert.equal(cl.headers.get('www-authenticate'), want, 'client-directed login');
       const q = quiet.client();
       const qRealm = `Bearer realm="${new URL(quiet.url).host}"`;
       const r401 = await q.get(quiet.at('/page'));
