@@ -12,6 +12,7 @@
 //! `store`, `providers`; nothing in the core knows C, and `store`/`crypto` know nothing of HTTP.
 
 pub mod cache;
+pub mod challenge;
 pub mod config;
 pub mod crypto;
 pub mod ffi;

@@ -62,6 +62,117 @@ pub fn unambiguous(raw: &str) -> Option<Cow<'_, str>> {
     Some(canonical)
 }
 
+/// Is `raw` (a path not under `prefix` as raw bytes) one that some backend could nevertheless
+/// route to `prefix` or below? The loosest reading any of them makes is taken: escapes decoded
+/// up to three times (also IIS's `%uXXXX` and the overlong `%C0%AE`/`%C0%AF`), `\` read as `/`,
+/// cut at `?`, `#` or NUL, `;params` dropped, empty and `.` segments dropped, `..` climbing,
+/// trailing dots and spaces trimmed (Windows), ASCII case folded. Such a path is refused: the
+/// app must never receive an `/.auth/...`-looking path that ezauth did not serve itself.
+pub fn reaches_prefix(raw: &str, prefix: &str) -> bool {
+    // The common case, on every request: nothing to decode, drop, climb or trim, so the only
+    // reading left is the case-folded one.
+    if !raw.contains("//")
+        && !raw
+            .bytes()
+            .any(|b| matches!(b, b'%' | b'\\' | b';' | b'.' | b'#' | b'?' | b' ' | 0))
+    {
+        let (raw, prefix) = (raw.as_bytes(), prefix.trim_end_matches('/').as_bytes());
+        return raw.len() >= prefix.len()
+            && raw[..prefix.len()].eq_ignore_ascii_case(prefix)
+            && matches!(raw.get(prefix.len()), None | Some(b'/'));
+    }
+    let path = loosest_reading(raw);
+    let prefix = loosest_reading(prefix);
+    path.strip_prefix(prefix.as_str())
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The loosest reading of a path (see [`reaches_prefix`]), as `/`-joined lowercase segments.
+fn loosest_reading(raw: &str) -> String {
+    let mut bytes = raw.as_bytes().to_vec();
+    for _ in 0..3 {
+        let decoded = decode_loosely(&bytes);
+        if decoded == bytes {
+            break;
+        }
+        bytes = decoded;
+    }
+    let end = bytes
+        .iter()
+        .position(|b| matches!(b, b'?' | b'#' | 0))
+        .unwrap_or(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[..end])
+        .to_ascii_lowercase()
+        .replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in text.split('/') {
+        let segment = segment.split(';').next().unwrap_or("");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            name => match name.trim_end_matches(['.', ' ']) {
+                // `...`, `.. `: what Windows trims into `..`.
+                "" => {
+                    segments.pop();
+                }
+                trimmed => segments.push(trimmed),
+            },
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+/// One round of `%XX` decoding, plus IIS's `%uXXXX` for ASCII and the overlong two-byte UTF-8
+/// forms of `.` and `/` that old servers decoded.
+fn decode_loosely(input: &[u8]) -> Vec<u8> {
+    let hex = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            if matches!(input.get(i + 1), Some(b'u' | b'U')) {
+                if let Some(c) = input.get(i + 2..i + 6).and_then(hex).filter(|c| *c < 0x80) {
+                    out.push(c as u8);
+                    i += 6;
+                    continue;
+                }
+            }
+            if let Some(c) = input.get(i + 1..i + 3).and_then(hex) {
+                out.push(c as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    let mut folded = Vec::with_capacity(out.len());
+    let mut j = 0;
+    while j < out.len() {
+        match (out[j], out.get(j + 1)) {
+            (0xC0, Some(0xAE)) => {
+                folded.push(b'.');
+                j += 2;
+            }
+            (0xC0, Some(0xAF)) => {
+                folded.push(b'/');
+                j += 2;
+            }
+            (b, _) => {
+                folded.push(b);
+                j += 1;
+            }
+        }
+    }
+    folded
+}
+
 /// A byte that means the same to every router: printable ASCII but the ones some servers treat
 /// as separators, fragment or parameter markers (`\`, `#`, `;`, `?`) and space.
 fn is_plain(b: u8) -> bool {
@@ -71,6 +182,55 @@ fn is_plain(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_a_backend_could_read_as_the_prefix_reach_it() {
+        for p in [
+            "/%2eauth/me",
+            "/%2Eauth/me",
+            "/.aut%68/me",
+            "/%252eauth/me",
+            "/%25252eauth/me",
+            "/%u002eauth/me",
+            "/%C0%AEauth/me",
+            "//.auth/me",
+            "/./.auth/me",
+            "/x/../.auth/me",
+            "/x/%2e%2e/.auth/me",
+            "/x%2f..%2f.auth/me",
+            "/x\\..\\.auth\\me",
+            "\\.auth\\me",
+            "/.auth./me",
+            "/.auth%20/me",
+            "/.auth;x/me",
+            "/.AUTH%2fme",
+            "/.auth%3F/me",
+            "/.auth%23x",
+            "/.auth%00.js",
+            "/x/.../.auth/me",
+            "/.Auth%5Cme",
+        ] {
+            assert!(reaches_prefix(p, "/.auth"), "{p:?}");
+        }
+        for p in [
+            "/",
+            "/app",
+            "/auth/me",
+            "/.authx/me",
+            "/.auth.json",
+            "/x/.auth/me",
+            "/%2e%2e/x/.auth",
+            "/public/a%20b",
+        ] {
+            assert!(!reaches_prefix(p, "/.auth"), "{p:?}");
+        }
+        assert!(reaches_prefix("/API/Auth/me", "/api/auth"));
+        assert!(reaches_prefix("/API/Auth", "/api/auth"));
+        assert!(!reaches_prefix("/API/Authx", "/api/auth"));
+        assert!(!reaches_prefix("/api", "/api/auth"));
+        assert!(reaches_prefix("/api//auth", "/api/auth"));
+        assert!(reaches_prefix("/api/auth%2fme", "/api/auth"));
+    }
 
     #[test]
     fn plain_paths_are_their_own_canonical_form() {

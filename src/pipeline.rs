@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::cache::{self, BoundedCache};
+use crate::challenge::{self, Authorization, InvalidToken};
 use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
@@ -35,6 +36,9 @@ pub struct Module {
     token_groups: BoundedCache<(Arc<TokenRecord>, HeaderGroup)>,
     /// Refreshes in flight, per user: the new expiry or the refusal, shared with waiters.
     refreshes: SingleFlight<Result<Option<i64>, Response>>,
+    /// `authorization_uri="…"` of App Service's Azure AD challenge; `None` without Azure AD or
+    /// with `login.disableWWWAuthenticate`.
+    aad_discovery: Option<String>,
 }
 
 /// How many requests may wait for one user's refresh in flight (beyond: 429).
@@ -92,6 +96,7 @@ impl Module {
         };
         Ok(Module {
             providers: Providers::from_settings(&settings),
+            aad_discovery: challenge::aad_discovery(&settings.providers),
             settings,
             store,
             log,
@@ -137,12 +142,38 @@ impl Module {
 
     /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
     pub fn begin_request(&self, req: &Request) -> Outcome {
-        self.checked(self.process(req, false))
+        self.checked(self.challenged(req, self.process(req, false)))
     }
 
     /// The blocking step of an outcome that asked for one, on a worker thread.
     pub fn run_blocking(&self, req: &OwnedRequest) -> Outcome {
-        self.checked(self.process(&req.view(), true))
+        let req = req.view();
+        self.checked(self.challenged(&req, self.process(&req, true)))
+    }
+
+    /// Every 401 of an Azure AD app carries App Service's challenge (RFC 7235 wants one on
+    /// every 401): the ones a route or a provider failure answers (client-directed login, a
+    /// callback, `/.auth/refresh`) get it here when they have none of their own.
+    fn challenged(&self, req: &Request, mut outcome: Outcome) -> Outcome {
+        let Outcome::Finish(r) = &mut outcome else {
+            return outcome;
+        };
+        if r.status != 401
+            || self.aad_discovery.is_none()
+            || r.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+        {
+            return outcome;
+        }
+        if let Some(c) = self
+            .origin(req)
+            .ok()
+            .and_then(|o| challenge::anonymous(&o.host, self.aad_discovery.as_deref()))
+        {
+            r.headers.push(("WWW-Authenticate".into(), c));
+        }
+        outcome
     }
 
     /// The last gate before the host writes headers: a response header the module built that a
@@ -241,13 +272,18 @@ impl Module {
         }
 
         let path = req.path();
-        let prefix = &self.settings.api_prefix;
-        let api_rest = if self.settings.logout_endpoint.as_deref() == Some(path) {
-            Some("/logout")
-        } else {
-            path.strip_prefix(prefix.as_str())
-                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        };
+        let api_rest = routes::route_rest(&self.settings, path);
+        if api_rest.is_none() && crate::paths::reaches_prefix(path, &self.settings.api_prefix) {
+            return self.refuse(
+                400,
+                &format!(
+                    "request refused: path {:?} could be read as one under {} by the app",
+                    path.chars().take(200).collect::<String>(),
+                    self.settings.api_prefix
+                ),
+                "Ambiguous request path.",
+            );
+        }
         let grace = match api_rest {
             Some(rest) if routes::is_refresh(rest) => {
                 self.settings.refresh_extension.as_secs() as i64
@@ -299,6 +335,10 @@ impl Module {
             || self.settings.is_excluded(path)
         {
             return pass(Vec::new(), response_add);
+        }
+        // An API client that presented a bearer token gets an API answer, never a login page.
+        if let Some(refusal) = self.unusable_bearer(req, &origin) {
+            return refusal.with_response_headers(response_add);
         }
         // Browsers send preflights without credentials, and many frameworks run a route's
         // handler for any method: a preflight to a protected path never reaches the app.
@@ -390,11 +430,12 @@ impl Module {
         response_add: &mut Vec<(String, String)>,
     ) -> Result<Option<Caller>, Outcome> {
         let now = session::now();
-        if let Some(caller) = self.bearer(req, net)? {
+        if let Some(caller) = self.bearer(req, origin, net)? {
             return Ok(Some(caller));
         }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
-            let invalid = |why: &str| self.refuse(401, why, "The session token is not valid.");
+            let invalid =
+                |why: &str| self.unauthorized(&origin.host, why, "The session token is not valid.");
             let settings = &self.settings;
             let audience = origin.audience();
             let session = session::verify_token(
@@ -520,24 +561,34 @@ impl Module {
         Some(group)
     }
 
-    /// `Authorization: Bearer` with a JWT one of our providers issued for this app. Tokens of
-    /// other issuers are not ours to judge (the app may have its own) and are ignored; a token
-    /// of our provider that fails validation is refused with 401.
-    fn bearer(&self, req: &Request, net: Network) -> Result<Option<Caller>, Outcome> {
-        let Some(token) = req
-            .header("Authorization")
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-        else {
-            return Ok(None);
+    /// `Authorization: Bearer` with a JWT one of our providers issued for this app. A token of
+    /// our provider that fails validation is refused with 401 wherever it is sent. A token ezauth
+    /// cannot attribute (not a JWT, another issuer) may be the app's own where the app admits
+    /// anonymous callers, so it passes there as anonymous; on a protected path it is refused by
+    /// [`Module::unusable_bearer`]. Two `Authorization` lines with a bearer among them: 400.
+    fn bearer(
+        &self,
+        req: &Request,
+        origin: &Origin,
+        net: Network,
+    ) -> Result<Option<Caller>, Outcome> {
+        let token = match challenge::authorization(&req.headers) {
+            Authorization::Token(t) => t,
+            Authorization::NotBearer | Authorization::Empty => return Ok(None),
+            Authorization::Ambiguous => {
+                self.log.warn(format_args!(
+                    "400: request from {} has more than one Authorization header, one of them Bearer",
+                    req.client_addr
+                ));
+                let mut r = Response::error(400, "More than one Authorization header.");
+                r.headers.push((
+                    "WWW-Authenticate".into(),
+                    challenge::invalid_request(&origin.host),
+                ));
+                return Err(Outcome::Finish(r));
+            }
         };
-        let Some(issuer) = crate::crypto::jwt::parse(token)
-            .ok()
-            .and_then(|p| p.str_claim("iss").map(str::to_owned))
-        else {
+        let Some(issuer) = token_issuer(token) else {
             return Ok(None);
         };
         let blocking = || Outcome::Blocking(Box::new(req.to_owned_request()));
@@ -565,20 +616,98 @@ impl Module {
                 }
                 Err(ProviderError::NeedsNetwork) => Err(blocking()),
                 Err(e) => {
-                    let mut refusal = Response::error(401, "The bearer token is not valid.");
-                    refusal.headers.push((
-                        "WWW-Authenticate".into(),
-                        "Bearer error=\"invalid_token\"".into(),
-                    ));
                     self.log.warn(format_args!(
                         "bearer token of {} refused: {e}",
                         provider.name()
                     ));
-                    Err(Outcome::Finish(refusal))
+                    Err(self.invalid_bearer(origin, InvalidToken::Rejected))
                 }
             };
         }
         Ok(None)
+    }
+
+    /// On a protected path, the answer to an anonymous request that presented `Authorization:
+    /// Bearer`: a token ezauth could not attribute gets 401 `invalid_token`, an empty one 401
+    /// with the challenge alone (RFC 6750 §3.1), whatever the unauthenticated action: an API
+    /// client cannot follow a login page. `None`: no bearer credential, the action applies.
+    fn unusable_bearer(&self, req: &Request, origin: &Origin) -> Option<Outcome> {
+        match challenge::authorization(&req.headers) {
+            Authorization::Token(token) => {
+                let issuer = token_issuer(token);
+                // A configured provider's issuer that was not matched: its metadata could not
+                // be read (logged by `bearer`), so the token could not be judged either way.
+                if let Some(iss) = &issuer {
+                    if self
+                        .settings
+                        .providers
+                        .iter()
+                        .any(|p| configured_issuer(p) == iss)
+                    {
+                        return Some(self.refuse(
+                            503,
+                            &format!(
+                                "bearer token from {} not judged: its provider's metadata is unavailable",
+                                req.client_addr
+                            ),
+                            "The identity provider could not be reached.",
+                        ));
+                    }
+                }
+                let why = match issuer {
+                    None => InvalidToken::Malformed,
+                    Some(_) => InvalidToken::ForeignIssuer,
+                };
+                self.log.warn(format_args!(
+                    "401: bearer token from {} refused on a protected path: {}",
+                    req.client_addr,
+                    match why {
+                        InvalidToken::Malformed => "not a JWT",
+                        _ => "no configured provider has its issuer",
+                    }
+                ));
+                Some(self.invalid_bearer(origin, why))
+            }
+            Authorization::Empty => {
+                self.log.info(format_args!(
+                    "401: empty bearer credential from {} on a protected path",
+                    req.client_addr
+                ));
+                let mut r = Response::error(401, "You are not signed in.");
+                r.headers.push((
+                    "WWW-Authenticate".into(),
+                    challenge::empty_bearer(&origin.host, self.aad_discovery.as_deref()),
+                ));
+                Some(Outcome::Finish(r))
+            }
+            Authorization::NotBearer | Authorization::Ambiguous => None,
+        }
+    }
+
+    /// 401 `invalid_token` for a refused bearer token.
+    fn invalid_bearer(&self, origin: &Origin, why: InvalidToken) -> Outcome {
+        let mut r = Response::error(401, "The bearer token is not valid.");
+        r.headers.push((
+            "WWW-Authenticate".into(),
+            challenge::invalid_token(&origin.host, self.aad_discovery.as_deref(), why),
+        ));
+        Outcome::Finish(r)
+    }
+
+    /// Logs why, and answers 401 with App Service's Azure AD challenge when Azure AD is
+    /// configured and `login.disableWWWAuthenticate` is not true.
+    pub fn unauthorized(&self, host: &str, why: &str, public: &str) -> Outcome {
+        self.log.warn(format_args!("401: {why}"));
+        Outcome::Finish(self.unauthorized_response(host, public))
+    }
+
+    /// A 401 with App Service's Azure AD challenge when one applies (see [`Module::unauthorized`]).
+    pub fn unauthorized_response(&self, host: &str, public: &str) -> Response {
+        let mut r = Response::error(401, public);
+        if let Some(c) = challenge::anonymous(host, self.aad_discovery.as_deref()) {
+            r.headers.push(("WWW-Authenticate".into(), c));
+        }
+        r
     }
 
     /// Reads the caller's stored record (kept on the caller for its token headers) and tells
@@ -679,8 +808,8 @@ impl Module {
                     .as_deref()
                     .and_then(|name| self.providers.get(name))
                 else {
-                    return self.refuse(
-                        401,
+                    return self.unauthorized(
+                        &origin.host,
                         "no default provider to redirect to",
                         "You are not signed in.",
                     );
@@ -710,8 +839,8 @@ impl Module {
             UnauthenticatedAction::Return404 => {
                 self.refuse(404, "anonymous request refused (Return404)", "Not found.")
             }
-            _ => self.refuse(
-                401,
+            _ => self.unauthorized(
+                &origin.host,
                 "anonymous request refused: authentication required",
                 "You are not signed in.",
             ),
@@ -864,6 +993,24 @@ fn follows_redirects(req: &Request) -> bool {
             .is_some_and(|p| p.eq_ignore_ascii_case(b"x-zumo-"))
             || n.eq_ignore_ascii_case("zumo-api-version")
     })
+}
+
+/// The issuer a provider is configured with (its discovery document must name the same).
+fn configured_issuer(p: &crate::config::ProviderSettings) -> &str {
+    match &p.endpoints {
+        crate::config::OidcEndpoints::Discovery { issuer, .. }
+        | crate::config::OidcEndpoints::Explicit { issuer, .. } => issuer,
+    }
+}
+
+/// The `iss` of a bearer token that is a JWT made of `b64token` characters; `None` otherwise.
+fn token_issuer(token: &str) -> Option<String> {
+    if !challenge::is_b64token(token) {
+        return None;
+    }
+    crate::crypto::jwt::parse(token)
+        .ok()
+        .and_then(|p| p.str_claim("iss").map(str::to_owned))
 }
 
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.

@@ -9,10 +9,20 @@
 //!   `login.allowedExternalRedirectUrls`.
 //!
 //! Everything else is refused, including whatever merely *looks* harmless to one parser: the
-//! target must be a plain RFC 3986 URI reference (ASCII only, well-formed `%XX`), must stay free
-//! of control characters and backslashes even after one or two rounds of percent-decoding, and
-//! an absolute URL must have the same host under a naive split as under the `url` crate, so that
-//! no browser, proxy or later decoding step can read a different destination into it.
+//! target must be a plain RFC 3986 URI reference (ASCII only, well-formed `%XX`; so no raw
+//! whitespace, tab, CR, LF or backslash, which browsers strip or read as `/`), its part before
+//! the first `?` or `#` must stay free of control characters and backslashes even after one or
+//! two rounds of percent-decoding, and an absolute URL must have the same host under a naive
+//! split as under the `url` crate, so that no browser, proxy or later decoding step can read a
+//! different destination into it.
+//!
+//! What follows the path of a same-origin target (`?returnUrl=https://x.example/`,
+//! `#https://x`, `?next=//evil`) is kept whatever it holds: a browser resolving `Location`
+//! takes the authority and path from before the first raw `?` or `#`, so the query and fragment
+//! cannot move it to another origin (an app that redirects on to a URL in its own query is
+//! reachable by a direct link anyway). An allowed *external* target keeps the stricter rule:
+//! no `//`, control character or backslash in its query, as that other site's own redirects are
+//! not ours to judge.
 
 use std::fmt;
 
@@ -96,6 +106,10 @@ pub fn validate(
         return Err(RedirectError::TooLong);
     }
     check_characters(target)?;
+    // The authority and path end at the first raw `?` or `#`, for browsers as for the `url`
+    // crate; what decoding could reveal matters there (a later layer reading `%5C` as `/`).
+    let (head, _) = split_query(target);
+    check_decoded(head)?;
     if target.starts_with('/') {
         validate_relative(target)
     } else {
@@ -103,9 +117,14 @@ pub fn validate(
     }
 }
 
-/// Allow-list of raw characters (RFC 3986 unreserved, reserved and `%XX`), then a block on what
-/// decoding could reveal: a later layer that decodes once or twice must not find a control
-/// character (header splitting, parsers that strip tabs/newlines) or a backslash (read as `/`).
+/// `(before, from)` the first `?` or `#`: where a browser ends the authority and path.
+fn split_query(target: &str) -> (&str, &str) {
+    target.split_at(target.find(['?', '#']).unwrap_or(target.len()))
+}
+
+/// Allow-list of raw characters (RFC 3986 unreserved, reserved and `%XX`): no raw whitespace,
+/// control character or backslash anywhere, so the `Location` the host writes is the target
+/// byte for byte and no browser strips or rewrites a character of it.
 fn check_characters(target: &str) -> Result<(), RedirectError> {
     let bytes = target.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
@@ -120,7 +139,14 @@ fn check_characters(target: &str) -> Result<(), RedirectError> {
             }
         }
     }
-    for view in &decoded_views(target)[1..] {
+    Ok(())
+}
+
+/// A block on what decoding could reveal: a later layer that decodes once or twice must not
+/// find a control character (header splitting, parsers that strip tabs/newlines) or a
+/// backslash (read as `/`).
+fn check_decoded(part: &str) -> Result<(), RedirectError> {
+    for view in &decoded_views(part)[1..] {
         if view.chars().any(|c| c.is_control() || c == '\\') {
             return Err(RedirectError::BadCharacter);
         }
@@ -132,9 +158,8 @@ fn check_characters(target: &str) -> Result<(), RedirectError> {
 /// so refuse that in every form, then let the `url` crate resolve dot segments (`..`, `%2e%2e`)
 /// against a placeholder base and return what remains of the path, query and fragment.
 fn validate_relative(target: &str) -> Result<String, RedirectError> {
-    let (path, rest) = target.split_at(target.find(['?', '#']).unwrap_or(target.len()));
+    let (path, _) = split_query(target);
     check_relative_path(path)?;
-    check_query_and_fragment(rest)?;
     // The placeholder never leaves this function: only the part from the path on is returned.
     let base = Url::parse("http://ezauth.invalid/")
         .map_err(|_| RedirectError::Malformed("internal base URL"))?;
@@ -146,12 +171,11 @@ fn validate_relative(target: &str) -> Result<String, RedirectError> {
     }
     let out = &joined[Position::BeforePath..];
     // Dot-segment removal can bring two slashes together (`/a/..//x`); check the result too.
-    let (out_path, out_rest) = out.split_at(out.find(['?', '#']).unwrap_or(out.len()));
+    let (out_path, _) = split_query(out);
     if !out_path.starts_with('/') {
         return Err(RedirectError::SchemeRelative);
     }
     check_relative_path(out_path)?;
-    check_query_and_fragment(out_rest)?;
     Ok(out.to_owned())
 }
 
@@ -185,14 +209,15 @@ fn check_no_empty_segment(path: &str) -> Result<(), RedirectError> {
     Ok(())
 }
 
-/// A raw `//` in the query or fragment is how a target chains into another redirect
-/// (`/redirect?url=//evil`, `?next=https://evil`); like oauth2-proxy, refuse it. A URL passed
-/// percent-encoded as a parameter value, as it should be, is left to the application.
-fn check_query_and_fragment(rest: &str) -> Result<(), RedirectError> {
+/// The query and fragment of an allowed *external* target: a raw `//` there is how a target
+/// chains into that site's own redirect (`/redirect?url=//evil`), and a decoded control
+/// character or backslash is for that site's parsers to misread; like oauth2-proxy, refuse
+/// them. (Same-origin targets keep theirs: see the module documentation.)
+fn check_external_query_and_fragment(rest: &str) -> Result<(), RedirectError> {
     if rest.contains("//") {
         return Err(RedirectError::Malformed("// in query or fragment"));
     }
-    Ok(())
+    check_decoded(rest)
 }
 
 /// An absolute URL: `http(s)://host[:port]/…`, checked by a naive split first and then by the
@@ -259,7 +284,6 @@ fn validate_absolute(
     let (raw_path, raw_query) =
         raw_rest.split_at(raw_rest.find(['?', '#']).unwrap_or(raw_rest.len()));
     check_no_empty_segment(raw_path)?;
-    check_query_and_fragment(raw_query)?;
 
     let url = Url::parse(target).map_err(|_| RedirectError::Malformed("unparsable URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -275,11 +299,14 @@ fn validate_absolute(
     }
     check_no_empty_segment(url.path())?;
 
-    if is_same_origin(&url, origin) || allowed.iter().any(|entry| matches_entry(&url, entry)) {
-        Ok(url.into())
-    } else {
-        Err(RedirectError::ForeignOrigin)
+    if is_same_origin(&url, origin) {
+        return Ok(url.into());
     }
+    if !allowed.iter().any(|entry| matches_entry(&url, entry)) {
+        return Err(RedirectError::ForeignOrigin);
+    }
+    check_external_query_and_fragment(raw_query)?;
+    Ok(url.into())
 }
 
 /// Schemes whose URLs run script or read local data in a browser: never a redirect target,
@@ -556,8 +583,11 @@ mod tests {
             "/%7f",
             "/%1f",
             "/%2509/evil.com",
-            "/x?%0d%0a",
+            "/x?a\tb",
+            "/x?a\r\nSet-Cookie:x",
+            "/x#a b",
             "https://app.example.com/%0a",
+            "https://partner.example.org/cb?x=%0d%0a",
         ] {
             assert_eq!(err(t), RedirectError::BadCharacter, "{t:?}");
         }
@@ -602,8 +632,83 @@ mod tests {
             "/%255cevil.com",
             "https:\\\\evil.com",
             "https://evil.com\\@app.example.com",
+            "/x?u=\\evil.com",
+            "/x#\\evil.com",
+            "https://partner.example.org/cb?u=%5Cevil.com",
         ] {
             assert_eq!(err(t), RedirectError::BadCharacter, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_a_same_origin_path_whatever_its_query_or_fragment_holds() {
+        for t in [
+            "/app?returnUrl=https://x.example/",
+            "/a?next=//evil.example",
+            "/a?next=///evil.example",
+            "/a?u=http%3A%2F%2Fx.example",
+            "/a?u=%2F%2Fevil.example",
+            "/a?u=%5C%5Cevil.example",
+            "/a?u=%0d%0aSet-Cookie:x",
+            "/a?u=%09",
+            "/a#https://x.example",
+            "/a#//evil.example",
+            "/#/route?next=https://x.example",
+            "/?url=//example.com&next=//example.com",
+            "/redirect?url=Https://example.com",
+            "/a?x=javascript:alert(1)",
+            "/a/b?c=d?e#f#g",
+            "/a?@evil.example",
+            "/a#@evil.example",
+            "/a?",
+            "/a#",
+            "/a/../b?next=//evil.example",
+        ] {
+            let out = ok(t);
+            // What a browser makes of `Location: out` on this origin: the same origin.
+            let base = Url::parse("https://app.example.com/x/y").unwrap();
+            let resolved = base.join(&out).unwrap();
+            assert_eq!(
+                resolved.origin(),
+                base.origin(),
+                "{t:?} -> {out:?} leaves the origin"
+            );
+            assert!(
+                out.starts_with('/') && !out.starts_with("//"),
+                "{t:?} -> {out:?}"
+            );
+        }
+        assert_eq!(
+            ok("/app?returnUrl=https://x.example/"),
+            "/app?returnUrl=https://x.example/"
+        );
+        assert_eq!(ok("/a/../b?next=//evil.example"), "/b?next=//evil.example");
+        // The same on an absolute same-origin target.
+        assert_eq!(
+            ok("https://app.example.com/a?next=https://evil.example#//x"),
+            "https://app.example.com/a?next=https://evil.example#//x"
+        );
+    }
+
+    #[test]
+    fn the_path_before_the_query_is_judged_in_every_form() {
+        for t in [
+            "//evil.example?x",
+            "/%2F%2Fevil.example?next=/a",
+            "/%2f/evil.example#x",
+            "/%5Cevil.example?x",
+            "/%2e%2e//evil.example?x",
+            "/a/..//evil.example?x",
+            "/https:evil.example?x=/",
+            "/a%0d%0a?x",
+            "/a%09/b?x",
+            "/\tevil.example?x",
+            "/%252F%252Fevil.example?x",
+            "https://evil.example?@app.example.com/",
+            "https://evil.example#@app.example.com/",
+            "https://evil.example/?next=https://app.example.com/",
+        ] {
+            assert!(validate(t, &ORIGIN, &allowed()).is_err(), "{t:?} accepted");
         }
     }
 
@@ -670,12 +775,11 @@ mod tests {
 
     #[test]
     fn refuses_double_slash_in_query_or_fragment() {
+        // Only an allowed external target: that site's redirects are not ours to judge.
         for t in [
-            "/redirect?url=//evil.com",
-            "/?next=https://evil.com",
-            "/x#//evil.com",
-            "https://app.example.com/?next=https://evil.com",
             "https://partner.example.org/cb?u=//evil.com",
+            "https://partner.example.org/cb#//evil.com",
+            "https://docs.example.net/guide/?next=https://evil.com",
         ] {
             assert_eq!(
                 err(t),

@@ -76,6 +76,9 @@ pub struct ProviderSettings {
     pub authorization: Authorization,
     /// Logout also ends the provider's session.
     pub sign_out_at_provider: bool,
+    /// Azure AD's 401s carry App Service's `WWW-Authenticate` challenge (false when
+    /// `login.disableWWWAuthenticate` is true, and for every other provider).
+    pub www_authenticate: bool,
 }
 
 /// Allow-lists from Azure AD's validation settings; an empty list allows everyone.
@@ -860,6 +863,7 @@ fn resolve_providers(
                 is_aad: true,
                 authorization,
                 sign_out_at_provider: true,
+                www_authenticate: !login.disable_www_authenticate.unwrap_or(false),
             });
         }
     }
@@ -978,6 +982,7 @@ fn resolve_providers(
             is_aad: false,
             authorization: Authorization::default(),
             sign_out_at_provider: false,
+            www_authenticate: false,
         });
     }
     Ok(out)

@@ -47,12 +47,28 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "The body must carry an id_token or an access_token.",
         );
     };
+    // `expires_in` says when the posted access token ends (App Service stores it as the
+    // token's `expires_on`); it describes nothing else, so it is read only beside an access
+    // token that is kept.
+    let expires_in = match (used, body.get("expires_in")) {
+        ("access_token", Some(v)) if !v.is_null() => match seconds(v) {
+            Some(s) => Some(s),
+            None => {
+                return module.refuse(
+                    400,
+                    "client login: expires_in is not a whole number of seconds up to a year",
+                    "expires_in must be a whole number of seconds.",
+                )
+            }
+        },
+        _ => None,
+    };
     let ignored: Vec<&str> = body
         .as_object()
         .into_iter()
         .flat_map(|o| o.keys())
         .map(String::as_str)
-        .filter(|k| *k != used)
+        .filter(|k| *k != used && !(*k == "expires_in" && expires_in.is_some()))
         .collect();
     if !ignored.is_empty() {
         module.log().info(format_args!(
@@ -90,10 +106,18 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         Ok(p) => p,
         Err(why) => return super::unusable_identity(module, &why),
     };
+    let now = session::now();
     if let Some(store) = module.store() {
-        let expires_on = session::claims::find(&identity.claims, "exp")
-            .and_then(|e| e.parse::<i64>().ok())
-            .map(format_expires_on);
+        // The provider's `expires_in`, never past the token's own `exp`: a longer one would
+        // only be the client's word.
+        let exp_claim =
+            session::claims::find(&identity.claims, "exp").and_then(|e| e.parse::<i64>().ok());
+        let from_body = expires_in.map(|s| now + s);
+        let expires_on = match (from_body, exp_claim) {
+            (Some(b), Some(e)) => Some(b.min(e)),
+            (b, e) => b.or(e),
+        }
+        .map(format_expires_on);
         let record = TokenRecord {
             provider_name: provider.name().to_owned(),
             user_id: principal.name.clone(),
@@ -110,7 +134,6 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             return Outcome::Finish(Response::error(503, "The token store is not available."));
         }
     }
-    let now = session::now();
     let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
     let exp = module.settings().session_expiry(now, token_exp);
     let session = Session::start(principal, now, exp);
@@ -124,4 +147,23 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         .debug(format_args!("{sid} is {:?}", session.principal.name));
     let body = super::session_token_json(module, &ctx.origin, &session);
     Outcome::Finish(Response::json(200, &body))
+}
+
+/// Longest `expires_in` taken: a year. Access tokens live minutes to hours; more is a typo or
+/// a lie.
+const MAX_EXPIRES_IN: i64 = 365 * 24 * 3600;
+
+/// `expires_in` as a provider writes it: a JSON integer, or (Azure AD v1, some SDKs) a string of
+/// digits; positive and at most [`MAX_EXPIRES_IN`].
+fn seconds(v: &Value) -> Option<i64> {
+    let s = match v {
+        Value::Number(n) => n.as_i64()?,
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()?
+        }
+        _ => return None,
+    };
+    (1..=MAX_EXPIRES_IN).contains(&s).then_some(s)
 }

@@ -12,7 +12,9 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         return Outcome::Finish(Response::error(404, "The token store is not enabled."));
     };
     let Some(caller) = &ctx.caller else {
-        return Outcome::Finish(Response::error(401, "You are not signed in."));
+        return Outcome::Finish(
+            module.unauthorized_response(&ctx.origin.host, "You are not signed in."),
+        );
     };
     let Some(params) = parse_unique_params(ctx.req.query()) else {
         return module.refuse(
@@ -35,12 +37,14 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         .load_record(store, &caller.principal.sid)
         .into_iter()
         .filter(|record| wanted.is_none_or(|p| record.provider_name.eq_ignore_ascii_case(p)))
-        // serde_json's map is ordered by key: fields come out alphabetically, as App Service's.
         .filter_map(|record| serde_json::to_value(&*record).ok())
         .map(|mut entry| {
-            // Revocations are the store's bookkeeping, not part of App Service's answer.
             if let Some(fields) = entry.as_object_mut() {
+                // Revocations are the store's bookkeeping, not part of App Service's answer.
                 fields.remove("revoked");
+                // Fields alphabetically, as App Service's captures show them; the claims
+                // inside keep the provider's order (serde_json keeps insertion order here).
+                fields.sort_keys();
             }
             entry
         })

@@ -304,15 +304,42 @@ const ROUTES: &[Route] = &[
     },
 ];
 
-/// Is this path (after the prefix) the refresh route? Expired sessions are accepted there
-/// for `tokenRefreshExtensionHours`.
+/// Is this path (after the prefix, as [`route_rest`] gives it) the refresh route? Expired
+/// sessions are accepted there for `tokenRefreshExtensionHours`.
 pub fn is_refresh(rest: &str) -> bool {
-    rest == "/refresh"
+    rest.eq_ignore_ascii_case("/refresh")
+}
+
+/// The part of a raw path after the route prefix (`/login/aad` of `/.auth/login/aad`), when the
+/// module serves that path itself; `None` when it goes to the app. Matched as IIS matches paths:
+/// ASCII case-insensitive (`/.AUTH/Me`), one trailing `/` tolerated (`/.auth/me/`). The
+/// decision is on raw bytes: an escaped or dotted spelling (`/%2eauth/me`, `//.auth/me`) is not
+/// a route (the pipeline refuses it, see [`crate::paths::reaches_prefix`]); everything under the
+/// prefix is answered here, 404 when no route matches, and never forwarded.
+pub fn route_rest<'p>(settings: &crate::config::Settings, path: &'p str) -> Option<&'p str> {
+    let trimmed = |rest: &'p str| match rest.strip_suffix('/') {
+        Some(r) if !r.is_empty() && !r.ends_with('/') => r,
+        _ => rest,
+    };
+    if let Some(endpoint) = &settings.logout_endpoint {
+        let p = trimmed(path);
+        if p.eq_ignore_ascii_case(endpoint) || path.eq_ignore_ascii_case(endpoint) {
+            return Some("/logout");
+        }
+    }
+    let prefix = settings.api_prefix.as_bytes();
+    let head = path.as_bytes().get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let rest = path.get(prefix.len()..)?;
+    (rest.is_empty() || rest.starts_with('/')).then(|| trimmed(rest))
 }
 
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
 pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
-    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    // One leading `/` only: `/.auth//me` is no route (404), decided on the raw bytes.
+    let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or(rest).split('/').collect();
     let matching: Vec<&Route> = ROUTES
         .iter()
         .filter(|r| {
@@ -320,7 +347,7 @@ pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
                 && r.segments
                     .iter()
                     .zip(&segments)
-                    .all(|(want, got)| *want == "*" || want == got)
+                    .all(|(want, got)| *want == "*" || want.eq_ignore_ascii_case(got))
         })
         .collect();
     if matching.is_empty() {

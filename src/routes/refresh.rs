@@ -27,8 +27,8 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         return Outcome::Finish(Response::error(404, "The token store is not enabled."));
     };
     let Some(caller) = &ctx.caller else {
-        return module.refuse(
-            401,
+        return module.unauthorized(
+            &ctx.origin.host,
             "refresh: not signed in (or past the refresh window)",
             "You are not signed in.",
         );

@@ -537,6 +537,7 @@ mod tests {
             is_aad: false,
             authorization: Default::default(),
             sign_out_at_provider: false,
+            www_authenticate: false,
         };
         let claim = |typ: &str, val: &str| Claim {
             typ: typ.into(),

@@ -60,6 +60,33 @@ export const HOSTILE = [
 
 const ACCEPTED_RELATIVE = ['/x', '/deep/path?a=1&b=2', '/.auth/login/done', '/'];
 
+/** Same-origin paths whose query or fragment holds a URL: kept as given through the login. */
+export const KEPT_WITH_URLS = [
+  '/app?returnUrl=https://x.example/',
+  '/app?returnUrl=https%3A%2F%2Fx.example%2F',
+  '/a?next=//evil.example',
+  '/a?u=http%3A%2F%2Fx',
+  '/a?u=%5C%5Cevil.example',
+  '/a#https://x.example',
+  '/a#//evil.example',
+  '/#/route?next=https://x.example/',
+];
+
+/** The public corpora's lines that are such same-origin paths (a URL in the query, aimed at an
+ * application's own redirect): accepted, and the login must end on the origin. */
+const CORPUS_SAME_ORIGIN = new Set([
+  '/?url=//example.com&next=//example.com&redirect=//example.com&redir=//example.com&rurl=//example.com&redirect_uri=//example.com',
+  '/?url=Https://example.com&next=Https://example.com&redirect=Https://example.com&redir=Https://example.com&rurl=Https://example.com&redirect_uri=Https://example.com',
+  '/ReceiveAutoRedirect/false?desiredLocationUrl=http://xssposed.org',
+  '/redirect?url=//example.com&next=//example.com&redirect=//example.com&redir=//example.com&rurl=//example.com&redirect_uri=//example.com',
+  '/redirect?url=Https://example.com&next=Https://example.com&redirect=Https://example.com&redir=Https://example.com&rurl=Https://example.com&redirect_uri=Https://example.com',
+]);
+
+/** Would a browser on `origin` that follows `Location: location` stay on `origin`? */
+function staysOn(location, origin) {
+  return new URL(location, `${origin}/some/page`).origin === origin;
+}
+
 function loginUrl(s, target, param = 'post_login_redirect_uri') {
   return s.at(`/.auth/login/testidp?${param}=${encodeURIComponent(target)}`);
 }
@@ -97,6 +124,29 @@ for (const host of hosts) {
       const c = s.client();
       for (const t of [...ACCEPTED_RELATIVE, s.at('/abs/path?q=1')]) {
         assertRedirectToIdp(await c.get(loginUrl(s, t)), s, `target ${t}:`);
+      }
+    });
+
+    it('a same-origin path keeps its query and fragment, URLs and all, through the login', async () => {
+      for (const target of KEPT_WITH_URLS) {
+        const r = await s.signIn(s.client(), { login: 'quinn', target });
+        assert.equal(r.response.rawLocation, target, `${target}: ${r.response.describe()}`);
+        assert.ok(staysOn(r.response.rawLocation, s.origin), target);
+      }
+    });
+
+    it('a protected page with a URL in its query is where the login comes back to', async () => {
+      for (const p of ['/app?returnUrl=https://x.example/', '/a?next=//evil.example', '/a?u=http%3A%2F%2Fx']) {
+        const c = s.client();
+        const r = await s.signIn(c, { login: 'rhea', startUrl: `${s.origin}${p}` });
+        assert.equal(r.response.rawLocation, p, `${p}: ${r.response.describe()}`);
+      }
+    });
+
+    it('the path part is still judged: a URL hidden before the query is refused', async () => {
+      for (const t of ['//evil.example?next=/a', '/%2F%2Fevil.example?x=/a', '/%5Cevil.example?x', '/a/..//evil.example?x', '/https:evil.example?x=/', '/a?x=\\evil.example']) {
+        const res = await s.client().get(loginUrl(s, t));
+        assert.equal(res.status, 400, `${JSON.stringify(t)}: ${res.describe()}`);
       }
     });
 
@@ -143,6 +193,7 @@ for (const host of hosts) {
       }
       const c = s.client();
       const failures = [];
+      const sameOrigin = [];
       let n = 0;
       for (const f of files) {
         const lines = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
@@ -156,12 +207,20 @@ for (const host of hosts) {
           for (const v of forms) {
             n += 1;
             const res = await c.get(loginUrl(s, v), { cookies: false });
-            if (res.status !== 400) failures.push(`${f}: ${JSON.stringify(v)} -> ${res.status}`);
+            if (res.status === 302 && CORPUS_SAME_ORIGIN.has(v)) sameOrigin.push(v);
+            else if (res.status !== 400) failures.push(`${f}: ${JSON.stringify(v)} -> ${res.status}`);
           }
         }
       }
       assert.ok(n > 1000, `only ${n} corpus entries`);
       assert.equal(failures.length, 0, `${failures.length} of ${n} corpus entries were not refused, e.g.:\n${failures.slice(0, 40).join('\n')}`);
+      // The same-origin paths among them: the login ends exactly there, on the origin.
+      assert.deepEqual(new Set(sameOrigin), CORPUS_SAME_ORIGIN);
+      for (const target of CORPUS_SAME_ORIGIN) {
+        const r = await s.signIn(s.client(), { login: 'sam', target });
+        assert.equal(r.response.rawLocation, target);
+        assert.ok(staysOn(r.response.rawLocation, s.origin), target);
+      }
     });
   });
 }
