@@ -735,8 +735,9 @@ fn v1_documents_are_refused_where_they_are_ambiguous_or_stale() {
             "googleClientId",
             "not supported by this build",
         ),
-        // v1 and v2 keys together: read as v2, where the v1 keys are unknown.
-        (json!({"platform": {}}), "clientId", "unknown field"),
+        // v1 and v2 keys together: read as v2, where the v1 keys are unknown (the first in the
+        // document is named).
+        (json!({"platform": {}}), "enabled", "unknown field"),
     ] {
         let mut v: Value = serde_json::from_str(V1).unwrap();
         merge(&mut v, change.clone());
