@@ -8,6 +8,7 @@ mod logout;
 mod me;
 mod pages;
 mod refresh;
+pub mod repost;
 
 pub use login::start_login;
 
@@ -161,6 +162,7 @@ fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String
         names,
         https,
         sent.part_count(),
+        crate::session::browser_lifetime(session, crate::session::now(), settings.refresh_window()),
     ));
     out.into_iter()
         .map(|c| ("Set-Cookie".to_owned(), c))
