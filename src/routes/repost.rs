@@ -123,7 +123,7 @@ mod tests {
             ("<b>".to_owned(), "&amp;".to_owned()),
         ];
         let a = page("/.auth/login/aad/callback", &hostile);
-        let body = String::from_utf8(a.body).unwrap();
+        let body = String::from_utf8(a.body.clone()).unwrap();
         assert_eq!(body.matches("<script").count(), 1, "{body}");
         assert!(!body.contains("'onmouseover"), "{body}");
         assert!(body.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
