@@ -1,0 +1,305 @@
+// Cookie sessions in a real Chromium: the refresh grace window (issue 7 item 6), the
+// ezauth.cookieSameSite values, and response_mode=form_post from a provider on another site
+// (issue 7 item 7).
+//
+// The clock: short real lifetimes, not a faked one. `cookieExpiration.timeToExpiration` of a
+// few seconds and a fractional `tokenRefreshExtensionHours`; the test waits (polling, bounded)
+// until the server says the session expired, or until Chromium dropped the cookie, and asserts
+// only what it then observes; no assertion depends on how long anything took. The window
+// before refresh is two minutes, far more than the few requests inside it need.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchChromium, passIdp, skipWithoutBrowser as skip } from './lib/browser.js';
+import { hostsUnderTest } from './lib/hosts/index.js';
+import { startStack } from './lib/stack.js';
+import { Client } from './lib/http.js';
+import { signIn } from './lib/flow.js';
+
+const hosts = await hostsUnderTest();
+const SESSION = 'AppServiceAuthSession';
+const POLL_MS = 250;
+const POLL_LIMIT = 240; // 60 s at most
+
+async function echoJson(page) {
+  return JSON.parse(await page.locator('body').innerText());
+}
+
+/** Polls `probe` until it returns a truthy value (bounded). */
+async function until(what, probe) {
+  for (let i = 0; i < POLL_LIMIT; i += 1) {
+    const v = await probe();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** fetch() from the page (mode cors: the module answers 401, never a redirect). */
+function pageFetch(page, path) {
+  return page.evaluate(async (p) => {
+    const r = await fetch(p, { credentials: 'same-origin' });
+    return { status: r.status, body: await r.text() };
+  }, path);
+}
+
+/** Every Set-Cookie the page's responses carried, by URL path. */
+function recordSetCookies(page) {
+  const seen = [];
+  page.on('response', async (res) => {
+    try {
+      const v = await res.headerValue('set-cookie');
+      if (v) for (const line of v.split('\n')) seen.push({ path: new URL(res.url()).pathname, line });
+    } catch {
+      // the page navigated away before the headers were read
+    }
+  });
+  return seen;
+}
+
+async function signInWithChromium(page, s, target = '/hello', login = 'cookie-user') {
+  await page.goto(s.at(target));
+  await passIdp(page, s.origin, login);
+  await page.waitForURL((u) => u.href === s.at(target));
+  const echo = await echoJson(page);
+  assert.equal(echo.headers['x-ms-client-principal-id'], login);
+}
+
+const sessionCookie = async (context, s) => (await context.cookies(s.url)).find((c) => c.name === SESSION);
+
+for (const host of hosts) {
+  describe(`browser cookies: the refresh grace window [${host.name}]`, { skip }, () => {
+    let browser;
+    before(async () => {
+      browser = await launchChromium();
+    });
+    after(async () => {
+      await browser?.close();
+    });
+
+    it('past expiry: not signed in, Chromium keeps and sends the cookie, /.auth/refresh renews it, signed in again', async () => {
+      const s = await startStack(host, {
+        configure: (cfg) => {
+          cfg.login.cookieExpiration = { convention: 'FixedTime', timeToExpiration: '00:00:03' };
+          cfg.login.tokenStore.tokenRefreshExtensionHours = 120 / 3600;
+        },
+      });
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        const setCookies = recordSetCookies(page);
+        await signInWithChromium(page, s);
+        // The browser lifetime is the session's 3 s plus the 120 s window.
+        const written = setCookies.find((c) => c.line.startsWith(`${SESSION}=`) && !c.line.startsWith(`${SESSION}=;`));
+        assert.ok(written, JSON.stringify(setCookies));
+        assert.match(written.line, /Max-Age=123;/);
+        assert.ok(await sessionCookie(context, s));
+
+        // Wait until the server says the session expired: fetch answers 401.
+        const expired = await until('the session expired', async () => {
+          const r = await pageFetch(page, '/hello');
+          return r.status === 401 ? r : null;
+        });
+        assert.equal(expired.status, 401);
+        // Chromium still holds it, and nothing deleted it.
+        const held = await sessionCookie(context, s);
+        assert.ok(held, 'Chromium dropped the session cookie at the session expiry');
+        assert.ok(!setCookies.some((c) => c.line.startsWith(`${SESSION}=;`)), JSON.stringify(setCookies));
+        // A navigation to a protected page goes to the provider (RedirectToLoginPage); the
+        // provider's page is stubbed so it cannot sign the browser straight back in.
+        const idpOrigin = new URL(s.idp.issuer).origin;
+        await page.route(`${idpOrigin}/**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'at the provider' }));
+        await page.goto(s.at('/hello'));
+        assert.equal(new URL(page.url()).origin, idpOrigin);
+        await page.unroute(`${idpOrigin}/**`);
+        assert.ok(await sessionCookie(context, s), 'the redirect deleted the cookie');
+
+        // /.auth/refresh from the app's page: the cookie is sent, accepted, and renewed.
+        await page.goto(s.at('/public/page'));
+        const refreshed = await pageFetch(page, '/.auth/refresh');
+        assert.equal(refreshed.status, 200, `${refreshed.body}\n${s.logs().slice(-2000)}`);
+        const renewed = await sessionCookie(context, s);
+        assert.notEqual(renewed.value, held.value, 'the refresh did not renew the session cookie');
+        await page.goto(s.at('/hello'));
+        assert.equal((await echoJson(page)).headers['x-ms-client-principal-id'], 'cookie-user');
+      } finally {
+        await context.close();
+        await s.stop();
+      }
+    });
+
+    it('past the grace window: Chromium has dropped the cookie, and the server refuses it too (401)', async () => {
+      const s = await startStack(host, {
+        configure: (cfg) => {
+          cfg.login.cookieExpiration = { convention: 'FixedTime', timeToExpiration: '00:00:02' };
+          cfg.login.tokenStore.tokenRefreshExtensionHours = 2 / 3600;
+        },
+      });
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await signInWithChromium(page, s, '/hello', 'late-user');
+        const held = await sessionCookie(context, s);
+        assert.ok(held);
+        await until('Chromium dropped the cookie', async () => !(await sessionCookie(context, s)));
+        await page.goto(s.at('/public/page'));
+        assert.equal((await pageFetch(page, '/.auth/refresh')).status, 401);
+        // The same cookie put back (a copy kept elsewhere): the server's window is over too.
+        await context.addCookies([{ ...held, expires: -1 }]);
+        assert.ok(await sessionCookie(context, s));
+        const r = await pageFetch(page, '/.auth/refresh');
+        assert.equal(r.status, 401, r.body);
+      } finally {
+        await context.close();
+        await s.stop();
+      }
+    });
+  });
+
+  describe(`browser cookies: ezauth.cookieSameSite [${host.name}]`, { skip }, () => {
+    let browser;
+    before(async () => {
+      browser = await launchChromium();
+    });
+    after(async () => {
+      await browser?.close();
+    });
+
+    for (const value of [undefined, 'Lax', 'Strict']) {
+      it(`${value ?? 'default'}: Chromium signs in, holds SameSite=${value ?? 'Lax'}, and lands signed in`, async () => {
+        const s = await startStack(host, {
+          configure: (cfg) => {
+            if (value) cfg.ezauth = { ...cfg.ezauth, cookieSameSite: value };
+          },
+        });
+        const context = await browser.newContext();
+        try {
+          const page = await context.newPage();
+          // Strict: the first page after the provider's cross-site redirect chain must carry
+          // the Strict cookie (the callback's same-origin landing page sees to it).
+          await signInWithChromium(page, s, '/hello?same-site=1', `samesite-${(value ?? 'default').toLowerCase()}`);
+          const held = await sessionCookie(context, s);
+          assert.equal(held.sameSite, value ?? 'Lax');
+          // A cross-site POST carrying the session cookie is refused (CSRF check).
+          const r = await new Client({ headers: {} }).request(s.at('/api/transfer'), {
+            method: 'POST',
+            body: 'amount=1',
+            headers: { cookie: `${SESSION}=${held.value}`, 'sec-fetch-site': 'cross-site', origin: 'http://127.0.0.2:1' },
+          });
+          assert.equal(r.status, 403, r.describe());
+        } finally {
+          await context.close();
+          await s.stop();
+        }
+      });
+    }
+
+    it('None (behind a TLS terminator): every cookie SameSite=None; Secure; CSRF still refuses cross-site POSTs', async () => {
+      const s = await startStack(host, {
+        callbackOrigins: (port) => [`https://127.0.0.1:${port}`],
+        configure: (cfg) => {
+          cfg.httpSettings = { requireHttps: true, forwardProxy: { convention: 'Standard' } };
+          cfg.ezauth = { ...cfg.ezauth, cookieSameSite: 'None' };
+        },
+      });
+      try {
+        const APP = `https://127.0.0.1:${s.port}`;
+        const c = new Client({ tlsTerminated: true });
+        const out = await signIn(c, APP, { login: 'none-user', expectSuccess: false });
+        assert.equal(out.response.status, 302, out.response.describe());
+        const all = [...(out.start?.setCookies || []), ...out.response.setCookies];
+        assert.ok(all.length >= 3, out.response.describe());
+        for (const k of all) assert.ok(/; SameSite=None/.test(k.raw) && k.secure, k.raw);
+        const session = c.jar.get(SESSION, `${APP}/`);
+        assert.ok(session?.value);
+        const me = await c.get(`${APP}/.auth/me`);
+        assert.equal(me.status, 200, me.describe());
+        const r = await c.request(`${APP}/api/transfer`, {
+          method: 'POST',
+          body: 'amount=1',
+          headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+        });
+        assert.equal(r.status, 403, r.describe());
+      } finally {
+        await s.stop();
+      }
+    });
+
+    it('None without requireHttps: the host refuses to start, naming the setting', async () => {
+      await assert.rejects(
+        startStack(host, { idp: 'none', configure: (cfg) => { cfg.ezauth = { ...cfg.ezauth, cookieSameSite: 'None' }; } }),
+        /cookieSameSite/,
+      );
+    });
+  });
+
+  describe(`browser: response_mode=form_post from a provider on another site [${host.name}]`, { skip }, () => {
+    let browser;
+    let s;
+    before(async () => {
+      browser = await launchChromium();
+      s = await startStack(host, {
+        idpHost: '127.0.0.2',
+        configure: (cfg) => {
+          cfg.identityProviders.customOpenIdConnectProviders.testidp.login.loginParameters = ['response_mode=form_post'];
+        },
+      });
+    });
+    after(async () => {
+      await browser?.close();
+      await s?.stop();
+    });
+
+    it('the IdP on 127.0.0.2 posts the code cross-site; the re-post page completes the sign-in', async () => {
+      assert.equal(new URL(s.idp.issuer).hostname, '127.0.0.2');
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        const callbacks = [];
+        page.on('request', (req) => {
+          if (new URL(req.url()).pathname.endsWith('/callback')) {
+            callbacks.push({ method: req.method(), body: req.postData() || '', headers: req.headers() });
+          }
+        });
+        await signInWithChromium(page, s, '/hello?form-post=1', 'form-post-user');
+        // Two POSTs: the provider's (cross-site, without the Lax login cookie) and ours.
+        assert.deepEqual(callbacks.map((c) => c.method), ['POST', 'POST'], JSON.stringify(callbacks));
+        assert.ok(!callbacks[0].body.includes('ezauth_reposted'));
+        assert.ok(callbacks[1].body.includes('ezauth_reposted=1'));
+        const held = await sessionCookie(context, s);
+        assert.equal(held.sameSite, 'Lax');
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('HTTP level: a cross-site post without the cookie gets the re-post page; re-posted again without it, 400; tampered state, 400', async () => {
+      const c = new Client();
+      const start = await c.get(s.at('/.auth/login/testidp'));
+      assert.equal(start.status, 302, start.describe());
+      const state = new URL(start.location).searchParams.get('state');
+      assert.equal(new URL(start.location).searchParams.get('response_mode'), 'form_post');
+      const cross = { 'sec-fetch-site': 'cross-site', origin: new URL(s.idp.issuer).origin };
+      const page = await c.request(s.at('/.auth/login/testidp/callback'), {
+        form: { code: '"><script>alert(1)</script>', state },
+        cookies: false,
+        headers: cross,
+      });
+      assert.equal(page.status, 200, page.describe());
+      assert.equal(page.headers.get('x-frame-options'), 'DENY');
+      assert.match(page.headers.get('content-security-policy'), /frame-ancestors 'none'/);
+      assert.ok(page.text.includes('&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;'));
+      assert.equal(page.text.split('<script').length - 1, 1);
+      const again = await c.request(s.at('/.auth/login/testidp/callback'), {
+        form: { code: 'c', state, ezauth_reposted: '1' },
+        cookies: false,
+        headers: { 'sec-fetch-site': 'same-origin', origin: s.origin },
+      });
+      assert.equal(again.status, 400, again.describe());
+      const tampered = await c.request(s.at('/.auth/login/testidp/callback'), {
+        form: { code: 'c', state: `${state.slice(0, 16)}${'A'.repeat(state.length - 16)}` },
+        headers: { 'sec-fetch-site': 'same-origin', origin: s.origin },
+      });
+      assert.equal(tampered.status, 400, tampered.describe());
+    });
+  });
+}
