@@ -166,7 +166,10 @@ for (const host of hosts) {
 
     for (const value of [undefined, 'Lax', 'Strict']) {
       it(`${value ?? 'default'}: Chromium signs in, holds SameSite=${value ?? 'Lax'}, and lands signed in`, async () => {
+        // The provider on another site, as in production: the sign-in comes back through a
+        // cross-site navigation (on 127.0.0.1 with another port it would be same-site).
         const s = await startStack(host, {
+          idpHost: '127.0.0.2',
           configure: (cfg) => {
             if (value) cfg.ezauth = { ...cfg.ezauth, cookieSameSite: value };
           },
