@@ -477,7 +477,7 @@ fn complete_login(
     };
     response
         .headers
-        .extend(super::session_cookies(module, ctx, &session));
+        .extend(super::session_cookies(module, ctx, &session, now));
     response
         .headers
         .push(super::login_loop::marker(module, ctx, now));

@@ -146,10 +146,16 @@ fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> se
     serde_json::json!({"authenticationToken": token, "user": {"userId": session.principal.sid}})
 }
 
-/// `Set-Cookie` headers that store `session` in the browser (replacing the parts it sent).
+/// `Set-Cookie` headers that store `session` in the browser (replacing the parts it sent),
+/// written at `now` (the time its expiry was computed from, so `Max-Age` is exact).
 /// Planted variants of the session cookie the request carried (`Domain=`, `Path=`) are deleted
 /// first, so the cookie written here is the only one the browser sends back.
-fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String, String)> {
+fn session_cookies(
+    module: &Module,
+    ctx: &Ctx,
+    session: &Session,
+    now: i64,
+) -> Vec<(String, String)> {
     let settings = module.settings();
     let names = settings.cookie_names();
     let https = ctx.origin.is_https();
@@ -162,7 +168,7 @@ fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String
         names,
         https,
         sent.part_count(),
-        crate::session::browser_lifetime(session, crate::session::now(), settings.refresh_window()),
+        crate::session::browser_lifetime(session, now, settings.refresh_window()),
     ));
     out.into_iter()
         .map(|c| ("Set-Cookie".to_owned(), c))
