@@ -58,7 +58,7 @@ function recordSetCookies(page) {
 
 async function signInWithChromium(page, s, target = '/hello', login = 'cookie-user') {
   // prompt=consent: the test IdP grants offline_access (a refresh token) only with consent
-  await page.goto(s.at(`/.auth/login/testidp?prompt=consent&post_login_redirect_uri=${encodeURIComponent(target)}`));
+  await page.goto(s.at(`/.auth/login/${s.provider}?prompt=consent&post_login_redirect_uri=${encodeURIComponent(target)}`));
   await passIdp(page, s.origin, login);
   await page.waitForURL((u) => u.href === s.at(target));
   const echo = await echoJson(page);
@@ -252,28 +252,37 @@ for (const host of hosts) {
       await s?.stop();
     });
 
-    it('the IdP on 127.0.0.2 posts the code cross-site; the re-post page completes the sign-in', async () => {
-      assert.equal(new URL(s.idp.issuer).hostname, '127.0.0.2');
-      const context = await browser.newContext();
-      try {
-        const page = await context.newPage();
-        const callbacks = [];
-        page.on('request', (req) => {
-          if (new URL(req.url()).pathname.endsWith('/callback')) {
-            callbacks.push({ method: req.method(), body: req.postData() || '', headers: req.headers() });
-          }
+    for (const provider of ['testidp', 'aad']) {
+      it(`${provider}: the IdP on 127.0.0.2 posts the code cross-site; the re-post page completes the sign-in`, async () => {
+        const st = provider === 'testidp' ? s : await startStack(host, {
+          provider: 'aad',
+          idpHost: '127.0.0.2',
+          configure: (cfg) => {
+            cfg.identityProviders.azureActiveDirectory.login.loginParameters.push('response_mode=form_post');
+          },
         });
-        await signInWithChromium(page, s, '/hello?form-post=1', 'form-post-user');
-        // Two POSTs: the provider's (cross-site, without the Lax login cookie) and ours.
-        assert.deepEqual(callbacks.map((c) => c.method), ['POST', 'POST'], JSON.stringify(callbacks));
-        assert.ok(!callbacks[0].body.includes('ezauth_reposted'));
-        assert.ok(callbacks[1].body.includes('ezauth_reposted=1'));
-        const held = await sessionCookie(context, s);
-        assert.equal(held.sameSite, 'Lax');
-      } finally {
-        await context.close();
-      }
-    });
+        assert.equal(new URL(st.idp.issuer).hostname, '127.0.0.2');
+        const context = await browser.newContext();
+        try {
+          const page = await context.newPage();
+          const callbacks = [];
+          page.on('request', (req) => {
+            if (new URL(req.url()).pathname.endsWith('/callback')) callbacks.push({ method: req.method(), body: req.postData() || '' });
+          });
+          await signInWithChromium(page, st, '/hello?form-post=1', `form-post-${provider}`);
+          // Two POSTs: the provider's (cross-site, without the Lax login cookie) and ours.
+          assert.deepEqual(callbacks.map((c) => c.method), ['POST', 'POST'], JSON.stringify(callbacks));
+          assert.ok(!callbacks[0].body.includes('ezauth_reposted'));
+          assert.ok(callbacks[1].body.includes('ezauth_reposted=1'));
+          const held = await sessionCookie(context, st);
+          assert.equal(held.sameSite, 'Lax');
+          assert.match(st.logs(), /form_post from .* re-posting it from this origin/);
+        } finally {
+          await context.close();
+          if (st !== s) await st.stop();
+        }
+      });
+    }
 
     it('HTTP level: a cross-site post without the cookie gets the re-post page; re-posted again without it, 400; tampered state, 400', async () => {
       const c = new Client();
