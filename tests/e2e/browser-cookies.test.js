@@ -9,11 +9,14 @@
 // before refresh is two minutes, far more than the few requests inside it need.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { once } from 'node:events';
 import { launchChromium, passIdp, skipWithoutBrowser as skip } from './lib/browser.js';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { startStack } from './lib/stack.js';
 import { Client } from './lib/http.js';
 import { signIn } from './lib/flow.js';
+import { startTlsTerminator } from './lib/tls-terminator.js';
 
 const hosts = await hostsUnderTest();
 const SESSION = 'AppServiceAuthSession';
@@ -233,6 +236,109 @@ for (const host of hosts) {
         /cookieSameSite/,
       );
     });
+  });
+
+  describe(`browser cookies: another site's link, form and iframe, behind a TLS terminator [${host.name}]`, { skip }, () => {
+    let browser;
+    before(async () => {
+      browser = await launchChromium({ args: ['--ignore-certificate-errors'] });
+    });
+    after(async () => {
+      await browser?.close();
+    });
+
+    // The app at https://127.0.0.1:TLS (TLS terminated in front of the host), the provider on
+    // 127.0.0.2, and another site's page on http://127.0.0.2 that links to the app, posts a
+    // form to it and frames it. What Chromium sends, per SameSite value:
+    //   top-level link (GET)      Lax, None: the cookie (signed in)  Strict: none (401)
+    //   top-level form POST       None: the cookie -> the CSRF check answers 403
+    //                             Lax, Strict: none (401, Return401 here)
+    //   iframe                    Lax, Strict: none. None: the cookie, where the browser allows
+    //                             third-party cookies (it says so: Sec-Fetch-Storage-Access)
+    const EXPECT = {
+      None: { link: 200, post: 403 },
+      Lax: { link: 200, post: 401 },
+      Strict: { link: 401, post: 401 },
+    };
+    for (const [value, expect] of Object.entries(EXPECT)) {
+      it(`${value}: a link from another site ${expect.link === 200 ? 'arrives signed in' : 'arrives signed out'}; its form POST gets ${expect.post}; its iframe follows the browser's third-party cookie policy`, async (t) => {
+        const tls = await startTlsTerminator();
+        let s;
+        const context = await browser.newContext({ ignoreHTTPSErrors: true });
+        let embedder;
+        try {
+          s = await startStack(host, {
+            idpHost: '127.0.0.2',
+            action: 'Return401',
+            callbackOrigins: () => [tls.origin],
+            configure: (cfg) => {
+              cfg.httpSettings = { requireHttps: true, forwardProxy: { convention: 'Standard' } };
+              cfg.ezauth = { ...cfg.ezauth, cookieSameSite: value };
+            },
+          });
+          tls.setUpstream(s.port);
+          const app = { ...s, origin: tls.origin, at: (p) => new URL(p, tls.origin).href };
+          const page = await context.newPage();
+          const login = `site-${value.toLowerCase()}`;
+          await signInWithChromium(page, app, '/hello', login);
+          const held = await sessionCookie(context, app);
+          assert.equal(held.sameSite, value);
+          assert.equal(held.secure, true);
+
+          // The other site's page, served from 127.0.0.2 (a real server: Chromium's local
+          // network access checks then see a loopback page reaching a loopback app, as a
+          // public page reaching a public app would in production).
+          embedder = http.createServer((req, res) => {
+            res.writeHead(200, { 'content-type': 'text/html' });
+            res.end(req.url === '/frame'
+              ? `<!DOCTYPE html><iframe src="${tls.origin}/hello?framed=1"></iframe>`
+              : `<!DOCTYPE html><a id="a" href="${tls.origin}/hello?linked=1">app</a>
+                 <form id="f" method="post" action="${tls.origin}/api/transfer"><input name="amount" value="1"></form>`);
+          });
+          embedder.listen(0, '127.0.0.2');
+          await once(embedder, 'listening');
+          const other = `http://127.0.0.2:${embedder.address().port}`;
+
+          await page.goto(`${other}/`);
+          const [linked] = await Promise.all([page.waitForNavigation(), page.click('#a')]);
+          assert.equal(linked.status(), expect.link, await page.content());
+          if (expect.link === 200) assert.equal((await echoJson(page)).headers['x-ms-client-principal-id'], login);
+
+          await page.goto(`${other}/`);
+          const [posted] = await Promise.all([
+            page.waitForResponse((r) => r.url().endsWith('/api/transfer')),
+            page.evaluate(() => document.getElementById('f').submit()),
+          ]);
+          assert.equal(posted.status(), expect.post, await posted.text());
+
+          let framedRequest = null;
+          page.on('request', (r) => {
+            if (r.url().includes('framed=1')) framedRequest = r;
+          });
+          await page.goto(`${other}/frame`);
+          const frame = await until('the iframe loaded', async () => {
+            const f = page.frames().find((x) => x.url().includes('framed=1'));
+            if (!f) return null;
+            await f.waitForLoadState('load');
+            return f;
+          });
+          const text = await frame.locator('body').innerText();
+          const sent = await framedRequest.allHeaders();
+          if (value === 'None' && sent['sec-fetch-storage-access'] !== 'none') {
+            assert.equal(JSON.parse(text).headers['x-ms-client-principal-id'], login, text);
+          } else {
+            if (value === 'None') t.diagnostic('this Chromium blocks third-party cookies (Sec-Fetch-Storage-Access: none): the framed app cannot see its session');
+            assert.ok(!/AppServiceAuthSession/.test(sent.cookie || ''), JSON.stringify(sent));
+            assert.match(text, /not signed in/, text);
+          }
+        } finally {
+          await context.close();
+          embedder?.close();
+          await s?.stop();
+          await tls.close();
+        }
+      });
+    }
   });
 
   describe(`browser: response_mode=form_post from a provider on another site [${host.name}]`, { skip }, () => {
