@@ -235,7 +235,7 @@ impl Module {
                 .filter(|rest| rest.is_empty() || rest.starts_with('/'))
         };
         let grace = match api_rest {
-            Some(rest) if routes::is_refresh(rest) => {
+            Some(rest) if routes::accepts_expired_session(rest) => {
                 self.settings.refresh_extension.as_secs() as i64
             }
             _ => 0,

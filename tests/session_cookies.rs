@@ -195,7 +195,22 @@ fn past_its_expiry_a_session_is_anonymous_but_its_cookie_is_kept_for_refresh() {
             "{action}: renewed: {ok:?}"
         );
 
+        // Signing out with an expired cookie signs that session out: a copy of the cookie
+        // (the browser kept it for the window) cannot be refreshed afterwards.
+        let copy = aged(&m, &fresh, now - 7200, now - 30);
+        let out = finished(run(
+            &m,
+            "GET",
+            "/.auth/logout",
+            &[("Cookie", &expired)],
+            b"",
+        ));
+        assert_eq!(out.status, 302, "{action}");
+        let r = finished(run(&m, "GET", "/.auth/refresh", &[("Cookie", &copy)], b""));
+        assert_eq!(r.status, 401, "{action}: a copy refreshed after logout");
+
         // Past the window: refresh is 401, and the useless cookie is deleted.
+
         let dead = aged(&m, &fresh, now - 4 * 3600, now - 3601);
         let r = finished(run(&m, "GET", "/.auth/refresh", &[("Cookie", &dead)], b""));
         assert_eq!(r.status, 401, "{action}");

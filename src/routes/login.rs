@@ -328,7 +328,7 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         );
     };
     let cookie = cookie_name(module, state_param);
-    let secure = ctx.origin.is_https();
+    let https = ctx.origin.is_https();
     let Some(sent) = ctx.req.cookie(&cookie) else {
         // A provider's cross-site form_post arrives without the (SameSite) login-state cookie:
         // re-posted from this origin, it will carry it (see `repost`).
@@ -350,7 +350,7 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     };
     let clear_state = (
         "Set-Cookie".to_owned(),
-        expire_login_cookie(module, &cookie, secure),
+        expire_login_cookie(module, &cookie, https),
     );
     let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
     if !crypto::ct_eq(state.state.as_bytes(), state_param.as_bytes())
@@ -487,7 +487,8 @@ fn complete_login(
 /// Where a sign-in ends under `ezauth.cookieSameSite: Strict`. The callback is the end of a
 /// redirect chain that started on the provider's site, so a `302` from it is still a
 /// cross-site navigation and the browser would leave the new `Strict` session cookie off the
-/// first page: the user would land signed out (and be sent to sign in again). A page of this
+/// first page: the user would land signed out and be sent to sign in again, round and round
+/// (Chromium: `ERR_TOO_MANY_REDIRECTS`; the loop breaker's marker is `Strict` too). A page of this
 /// origin that moves on by itself (`<meta http-equiv="refresh">`: no script, so the CSP
 /// forbids all) starts a same-site navigation, which carries it. `target` was validated
 /// when the login started (same-origin path or an allowed external URL); it is HTML-escaped.

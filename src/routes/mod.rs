@@ -318,6 +318,14 @@ pub fn is_refresh(rest: &str) -> bool {
     rest == "/refresh"
 }
 
+/// Does this route (the path after the prefix) take a session past its expiry, for
+/// `tokenRefreshExtensionHours`? Refresh, which renews it; and logout, which must sign it out:
+/// the browser keeps such a cookie through the window (`session::browser_lifetime`), and a
+/// copy of it would otherwise stay refreshable after the user signed out.
+pub fn accepts_expired_session(rest: &str) -> bool {
+    is_refresh(rest) || rest == "/logout"
+}
+
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
 pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
