@@ -506,6 +506,41 @@ fn a_cross_site_form_post_without_the_login_cookie_is_re_posted_from_this_origin
 }
 
 #[test]
+fn every_way_a_browser_marks_a_cross_site_post_gets_the_re_post_page() {
+    let idp = TestIdp::start();
+    let m = module(&idp, "{}", Captured::default().logger());
+    let (state, _, _) = start_login(&m);
+    let body = form(&[("code", "c"), ("state", &state)]);
+    for headers in [
+        &[("Sec-Fetch-Site", "cross-site")][..],
+        &[
+            ("Sec-Fetch-Site", "same-site"),
+            ("Origin", "http://login.example"),
+        ][..],
+        // browsers without Sec-Fetch-*: Origin, or a Referer of another origin
+        &[("Origin", IDP_SITE)][..],
+        &[("Origin", "null")][..],
+        &[(
+            "Referer",
+            "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        )][..],
+    ] {
+        let r = finished(run(
+            &m,
+            "POST",
+            "/.auth/login/idp/callback",
+            headers,
+            body.as_bytes(),
+        ));
+        assert_eq!(r.status, 200, "{headers:?}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("<form"),
+            "{headers:?}"
+        );
+    }
+}
+
+#[test]
 fn a_re_posted_callback_still_without_the_cookie_fails_with_400_and_never_loops() {
     let idp = TestIdp::start();
     let m = module(&idp, "{}", Captured::default().logger());
