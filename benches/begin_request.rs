@@ -92,6 +92,7 @@ fn setup() -> (*mut ezauth_module, String) {
         settings.cookie_names(),
         false,
         0,
+        3600,
     );
     let cookie = cookies[0].split(';').next().unwrap().to_owned();
     (module, cookie)

@@ -268,9 +268,16 @@ impl Outcome {
     }
 }
 
-/// A `Set-Cookie` value for one of the module's cookies: HttpOnly, SameSite=Lax, Secure over
+/// A `Set-Cookie` value for one of the module's cookies: HttpOnly, `same_site`, Secure over
 /// https. `max_age` 0 deletes the cookie (with a past `Expires` for old browsers).
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    secure: bool,
+    same_site: crate::session::SameSite,
+) -> String {
     let expires = if max_age <= 0 {
         "; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
     } else {
@@ -278,7 +285,8 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
     };
     let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}{expires}; HttpOnly; SameSite=Lax{secure}"
+        "{name}={value}; Path={path}; Max-Age={max_age}{expires}; HttpOnly; SameSite={}{secure}",
+        same_site.as_str()
     )
 }
 

@@ -285,7 +285,7 @@ impl Module {
             );
         }
         let grace = match api_rest {
-            Some(rest) if routes::is_refresh(rest) => {
+            Some(rest) if routes::accepts_expired_session(rest) => {
                 self.settings.refresh_extension.as_secs() as i64
             }
             _ => 0,
@@ -467,26 +467,43 @@ impl Module {
         }
         let names = self.settings.cookie_names();
         let cookies = session::SessionCookies::parse(req, names);
+        // A session past its expiry but inside the refresh window is still ours on every
+        // path: only `/.auth/refresh` accepts it (`grace`), elsewhere it is anonymous but its
+        // cookie is kept, not deleted (deleting it would end the window the browser keeps it
+        // for; see `session::browser_lifetime`).
+        let window = self.settings.refresh_window().max(grace);
         let found = cookies.resolve(
             |value| {
-                let mut caller = self.open_session(value, now - grace)?;
+                let (mut caller, exp) = self.open_session(value, now - window)?;
                 if self.signed_out(&mut caller) {
                     return Err(session::Rejected(format!(
                         "the session of {} was signed out",
                         caller.principal.sid
                     )));
                 }
-                Ok(caller)
+                Ok((caller, exp))
             },
-            Caller::same_session,
+            |a, b| Caller::same_session(&a.0, &b.0),
         );
         let (host, https) = (&origin.host, origin.is_https());
         let (caller, deletes) = match found {
             session::Found::None => return Ok(None),
-            session::Found::One { session, parts } => (
-                Some(session),
-                cookies.clear_unused(parts, host, req.path(), https),
-            ),
+            session::Found::One {
+                session: (caller, exp),
+                parts,
+            } => {
+                let kept = cookies.clear_unused(parts, host, req.path(), https);
+                if exp <= now - grace {
+                    self.log.debug(format_args!(
+                        "session of {} expired at {exp}: not signed in here, its cookie kept \
+                         for /.auth/refresh",
+                        caller.principal.sid
+                    ));
+                    (None, kept)
+                } else {
+                    (Some(caller), kept)
+                }
+            }
             session::Found::Unusable(why) => {
                 self.log.warn(format_args!(
                     "ignored session cookie from {}: {}",
@@ -495,7 +512,10 @@ impl Module {
                 (None, cookies.clear_all(host, req.path(), https))
             }
             session::Found::Ambiguous { sessions, why } => {
-                let who: Vec<&str> = sessions.iter().map(|c| c.principal.sid.as_str()).collect();
+                let who: Vec<&str> = sessions
+                    .iter()
+                    .map(|(c, _)| c.principal.sid.as_str())
+                    .collect();
                 self.log.warn(format_args!(
                     "refused the session cookies from {}: {why} (sessions of {}); treated as \
                      not signed in, every variant deleted",
@@ -516,7 +536,7 @@ impl Module {
     /// Opens a session cookie, from the cache when this exact value was opened before: the
     /// per-request path then skips base64, AES-GCM and JSON. Entries are keyed by the value's
     /// tail (the GCM tag) and compared in full; only values that opened are cached.
-    fn open_session(&self, value: &str, now: i64) -> Result<Caller, session::Rejected> {
+    fn open_session(&self, value: &str, now: i64) -> Result<(Caller, i64), session::Rejected> {
         // A value that is not ASCII is not base64url: it opens nowhere, cached or not.
         if !value.is_ascii() {
             return Err(session::Rejected("session cookie is not base64url".into()));
@@ -525,7 +545,7 @@ impl Module {
         if let Some(hit) = self.sessions.lock().get(key) {
             if hit.cookie == value {
                 return if hit.exp > now {
-                    Ok(hit.caller.clone())
+                    Ok((hit.caller.clone(), hit.exp))
                 } else {
                     Err(session::Rejected(format!("session expired at {}", hit.exp)))
                 };
@@ -542,7 +562,7 @@ impl Module {
                 caller: caller.clone(),
             },
         );
-        Ok(caller)
+        Ok((caller, exp))
     }
 
     /// The `X-MS-TOKEN-*` headers of a user, rendered once per stored record: the store hands

@@ -52,6 +52,9 @@ fn only_allowed_query_parameters_reach_the_provider() {
         ("display", "popup"),
         ("access_type", "offline"),
         ("resource", "api://backend"), // configured loginParameters still pass
+        // a configured response_mode=form_post passes (the callback takes the POST); the
+        // caller's response_mode=fragment does not
+        ("response_mode", "form_post"),
         ("client_id", CLIENT_ID),
         (
             "redirect_uri",
@@ -60,7 +63,7 @@ fn only_allowed_query_parameters_reach_the_provider() {
     ] {
         assert_eq!(get(&params, name), [value], "{name} in {location}");
     }
-    for name in ["request", "request_uri", "claims", "response_mode", "foo"] {
+    for name in ["request", "request_uri", "claims", "foo"] {
         assert!(get(&params, name).is_empty(), "{name} in {location}");
     }
     // The dropped ones are named in a debug line, without their values.
@@ -81,6 +84,32 @@ fn only_allowed_query_parameters_reach_the_provider() {
         assert!(dropped.1.contains(name), "{name}: {}", dropped.1);
     }
     assert!(!log.text().contains("evil.example") && !log.text().contains("bar\""));
+}
+
+#[test]
+fn a_configured_response_mode_passes_only_as_query_or_form_post() {
+    let idp = TestIdp::start();
+    for (configured, want) in [
+        ("form_post", Some("form_post")),
+        ("query", Some("query")),
+        ("fragment", None),
+        ("form_post.jwt", None),
+        ("FORM_POST", None),
+        ("", None),
+    ] {
+        let m = module(
+            &idp,
+            &format!(r#"{{"loginParameters":["response_mode={configured}"]}}"#),
+            Captured::default().logger(),
+        );
+        let r = finished(run(&m, "GET", "/.auth/login/idp", &[], b""));
+        let params = authorize_params(header(&r, "Location").unwrap());
+        assert_eq!(
+            get(&params, "response_mode"),
+            want.into_iter().collect::<Vec<_>>(),
+            "{configured}"
+        );
+    }
 }
 
 #[test]

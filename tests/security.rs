@@ -231,6 +231,7 @@ impl App {
             self.settings.cookie_names(),
             false,
             0,
+            3600,
         );
         set[0].split(';').next().unwrap().to_owned()
     }

@@ -205,6 +205,8 @@ pub struct Settings {
     /// that ezauth does not act on, a provider without a client id, ...): one line each, for
     /// the host's log and `ezauth check-config`.
     pub warnings: Vec<String>,
+    /// `ezauth.cookieSameSite`: the `SameSite` attribute of the module's cookies.
+    pub cookie_same_site: crate::session::SameSite,
 }
 
 /// The CORS grant for preflights the module answers (`ezauth.cors`).
@@ -228,6 +230,17 @@ impl Settings {
     /// The names (and so the rules) of the module's cookies.
     pub fn cookie_names(&self) -> crate::session::CookieNames {
         crate::session::CookieNames::new(self.host_prefix_cookies)
+            .with_same_site(self.cookie_same_site)
+    }
+
+    /// Seconds past a session's expiry the browser keeps its cookie: the refresh route's
+    /// extension window, when there is a token store to refresh from (without one
+    /// `/.auth/refresh` answers 404, and an expired cookie is good for nothing).
+    pub fn refresh_window(&self) -> i64 {
+        match self.token_store {
+            Some(_) => self.refresh_extension.as_secs() as i64,
+            None => 0,
+        }
     }
 
     /// When a session started (or renewed) at `now` ends: after `cookieExpiration`, or with the
@@ -659,6 +672,27 @@ fn resolve(
             "needs httpSettings.requireHttps: true (browsers accept __Host- cookies only over https)",
         ));
     }
+    let cookie_same_site = match ext.cookie_same_site.as_deref() {
+        None | Some("Lax") => crate::session::SameSite::Lax,
+        Some("Strict") => crate::session::SameSite::Strict,
+        Some("None") if require_https => crate::session::SameSite::None,
+        // Browsers drop a `SameSite=None` cookie without `Secure`, and a `Secure` cookie is
+        // only sent over https: on plain http nobody could sign in. Refused rather than
+        // silently downgraded, so an app that needs it for its iframe learns at start.
+        Some("None") => {
+            return Err(invalid(
+                "ezauth.cookieSameSite",
+                "None needs httpSettings.requireHttps: true (browsers accept SameSite=None \
+                 cookies only with Secure, and send Secure cookies only over https)",
+            ))
+        }
+        Some(_) => {
+            return Err(invalid(
+                "ezauth.cookieSameSite",
+                "must be \"Lax\", \"Strict\" or \"None\"",
+            ))
+        }
+    };
     let seconds = |v: Option<f64>, default: f64, path: &str| -> Result<Duration, ConfigError> {
         let s = v.unwrap_or(default);
         if s > 0.0 && s <= 600.0 {
@@ -698,6 +732,7 @@ fn resolve(
         host_prefix_cookies,
         cache_bytes: cache_bytes(ext.cache_megabytes)?,
         warnings,
+        cookie_same_site,
     })
 }
 

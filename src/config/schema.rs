@@ -403,6 +403,9 @@ pub struct Extensions {
     pub cors: Option<Cors>,
     /// How the module names its cookies (`ezauth.cookies`).
     pub cookies: Option<Cookies>,
+    /// `SameSite` of the module's cookies: `Lax` (default), `Strict`, or `None` (App Service's
+    /// choice, for apps in another site's iframe; needs `httpSettings.requireHttps`).
+    pub cookie_same_site: Option<String>,
     /// Memory for the per-process caches (opened sessions, token headers, token records), in
     /// MiB per process (nginx worker); default 64.
     pub cache_megabytes: Option<u64>,

@@ -317,6 +317,13 @@ const RESERVED: &[&str] = &[
     "code_challenge_method",
 ];
 
+/// `response_mode` is the module's, but the configuration may ask for `form_post` (Azure AD's
+/// and Apple's way of returning the code in a cross-site `POST`; the callback takes both, see
+/// `routes::repost`) or `query` (the default). `fragment` never reaches a server: dropped.
+fn is_configured_response_mode(name: &str, value: &str) -> bool {
+    name == "response_mode" && matches!(value, "form_post" | "query")
+}
+
 impl Provider for OidcProvider {
     fn name(&self) -> &str {
         &self.settings.name
@@ -337,8 +344,11 @@ impl Provider for OidcProvider {
         // Configured parameters first, then the caller's, which override them.
         let mut params: Vec<(String, String)> =
             vec![("scope".into(), self.settings.scopes.join(" "))];
-        for (k, v) in self.settings.login_parameters.iter().chain(req.extra) {
-            if RESERVED.contains(&k.as_str()) {
+        let configured = self.settings.login_parameters.iter().map(|p| (p, true));
+        for ((k, v), is_configured) in configured.chain(req.extra.iter().map(|p| (p, false))) {
+            if RESERVED.contains(&k.as_str())
+                && !(is_configured && is_configured_response_mode(k, v))
+            {
                 continue;
             }
             params.retain(|(name, _)| name != k);

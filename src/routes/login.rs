@@ -9,7 +9,7 @@ use crate::crypto::{self, Purpose};
 use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
 use crate::pipeline::Module;
 use crate::providers::{AuthorizeRequest, Identity, Provider};
-use crate::session::{self, Principal, Session};
+use crate::session::{self, Principal, SameSite, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
 /// Login-state cookies are named by a prefix (`CookieNames::login_state_prefix`) plus the start
@@ -199,25 +199,22 @@ pub fn start_login(
         module.settings().app_id.as_bytes(),
         &serde_json::to_vec(&state).expect("login state serializes"),
     );
-    let secure = module
-        .settings()
-        .cookie_names()
-        .secure(ctx.origin.is_https());
+    let https = ctx.origin.is_https();
     let mut response = Response::redirect(&url);
     for name in stale_login_cookies(module, ctx.req) {
         response.headers.push((
             "Set-Cookie".into(),
-            expire_login_cookie(module, &name, secure),
+            expire_login_cookie(module, &name, https),
         ));
     }
     response.headers.push((
         "Set-Cookie".into(),
-        http::set_cookie(
+        login_cookie(
+            module,
             &cookie_name(module, &state.state),
             &crypto::b64url(&sealed),
-            &login_cookie_path(module),
             settings.nonce_lifetime.as_secs() as i64,
-            secure,
+            https,
         ),
     ));
     Outcome::Finish(response)
@@ -255,8 +252,16 @@ fn login_cookie_path(module: &Module) -> String {
         .login_state_path(&settings.api_prefix)
 }
 
-fn expire_login_cookie(module: &Module, name: &str, secure: bool) -> String {
-    http::set_cookie(name, "", &login_cookie_path(module), 0, secure)
+/// A login-state cookie: `SameSite=Lax` unless `None` is configured (see
+/// [`crate::session::CookieNames::login_state_same_site`]).
+fn login_cookie(module: &Module, name: &str, value: &str, max_age: i64, https: bool) -> String {
+    let names = module.settings().cookie_names();
+    let names = names.with_same_site(names.login_state_same_site());
+    names.set_cookie(name, value, &login_cookie_path(module), max_age, https)
+}
+
+fn expire_login_cookie(module: &Module, name: &str, https: bool) -> String {
+    login_cookie(module, name, "", 0, https)
 }
 
 /// The login cookies to drop before adding one more: unreadable or expired ones, then the
@@ -323,15 +328,20 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         );
     };
     let cookie = cookie_name(module, state_param);
-    let secure = module
-        .settings()
-        .cookie_names()
-        .secure(ctx.origin.is_https());
-    let Some(state) = ctx
-        .req
-        .cookie(&cookie)
-        .and_then(|v| open_login_state(module, v))
-    else {
+    let https = ctx.origin.is_https();
+    let Some(sent) = ctx.req.cookie(&cookie) else {
+        // A provider's cross-site form_post arrives without the (SameSite) login-state cookie:
+        // re-posted from this origin, it will carry it (see `repost`).
+        if let Some(outcome) = super::repost::answer(module, ctx, provider.name(), &params) {
+            return outcome;
+        }
+        return module.refuse(
+            400,
+            "callback: no login-state cookie for the state parameter (unknown, expired, replayed or another browser)",
+            "This sign-in link is not valid any more. Please sign in again.",
+        );
+    };
+    let Some(state) = open_login_state(module, sent) else {
         return module.refuse(
             400,
             "callback: no login state matches the state parameter (unknown, expired, replayed or another browser)",
@@ -340,7 +350,7 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     };
     let clear_state = (
         "Set-Cookie".to_owned(),
-        expire_login_cookie(module, &cookie, secure),
+        expire_login_cookie(module, &cookie, https),
     );
     let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
     if !crypto::ct_eq(state.state.as_bytes(), state_param.as_bytes())
@@ -460,12 +470,44 @@ fn complete_login(
             fragment.replace('+', "%20")
         )));
     }
-    let mut response = Response::redirect(&state.redirect);
+    let mut response = if module.settings().cookie_same_site == SameSite::Strict {
+        strict_landing(&state.redirect)
+    } else {
+        Response::redirect(&state.redirect)
+    };
     response
         .headers
-        .extend(super::session_cookies(module, ctx, &session));
+        .extend(super::session_cookies(module, ctx, &session, now));
     response
         .headers
         .push(super::login_loop::marker(module, ctx, now));
     Ok(response)
+}
+
+/// Where a sign-in ends under `ezauth.cookieSameSite: Strict`. The callback is the end of a
+/// redirect chain that started on the provider's site, so a `302` from it is still a
+/// cross-site navigation and the browser would leave the new `Strict` session cookie off the
+/// first page: the user would land signed out and be sent to sign in again, round and round
+/// (Chromium: `ERR_TOO_MANY_REDIRECTS`; the loop breaker's marker is `Strict` too). A page of this
+/// origin that moves on by itself (`<meta http-equiv="refresh">`: no script, so the CSP
+/// forbids all) starts a same-site navigation, which carries it. `target` was validated
+/// when the login started (same-origin path or an allowed external URL); it is HTML-escaped.
+fn strict_landing(target: &str) -> Response {
+    let href = http::html_escape(target);
+    let mut r = Response::new(200)
+        .with_header("Content-Type", "text/html; charset=utf-8")
+        .with_header("Cache-Control", "no-store")
+        .with_header(
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("Referrer-Policy", "no-referrer");
+    r.body = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={href}\"><title>Signed in</title></head>\
+         <body><p>Signed in. <a href=\"{href}\">Continue</a></p></body></html>\n"
+    )
+    .into_bytes();
+    r
 }

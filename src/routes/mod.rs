@@ -8,6 +8,7 @@ mod logout;
 mod me;
 mod pages;
 mod refresh;
+pub mod repost;
 
 pub use login::start_login;
 
@@ -145,10 +146,16 @@ fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> se
     serde_json::json!({"authenticationToken": token, "user": {"userId": session.principal.sid}})
 }
 
-/// `Set-Cookie` headers that store `session` in the browser (replacing the parts it sent).
+/// `Set-Cookie` headers that store `session` in the browser (replacing the parts it sent),
+/// written at `now` (the time its expiry was computed from, so `Max-Age` is exact).
 /// Planted variants of the session cookie the request carried (`Domain=`, `Path=`) are deleted
 /// first, so the cookie written here is the only one the browser sends back.
-fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String, String)> {
+fn session_cookies(
+    module: &Module,
+    ctx: &Ctx,
+    session: &Session,
+    now: i64,
+) -> Vec<(String, String)> {
     let settings = module.settings();
     let names = settings.cookie_names();
     let https = ctx.origin.is_https();
@@ -161,6 +168,7 @@ fn session_cookies(module: &Module, ctx: &Ctx, session: &Session) -> Vec<(String
         names,
         https,
         sent.part_count(),
+        crate::session::browser_lifetime(session, now, settings.refresh_window()),
     ));
     out.into_iter()
         .map(|c| ("Set-Cookie".to_owned(), c))
@@ -334,6 +342,14 @@ pub fn route_rest<'p>(settings: &crate::config::Settings, path: &'p str) -> Opti
     }
     let rest = path.get(prefix.len()..)?;
     (rest.is_empty() || rest.starts_with('/')).then(|| trimmed(rest))
+}
+
+/// Does this route (the path after the prefix) take a session past its expiry, for
+/// `tokenRefreshExtensionHours`? Refresh, which renews it; and logout, which must sign it out:
+/// the browser keeps such a cookie through the window (`session::browser_lifetime`), and a
+/// copy of it would otherwise stay refreshable after the user signed out.
+pub fn accepts_expired_session(rest: &str) -> bool {
+    is_refresh(rest) || rest.eq_ignore_ascii_case("/logout")
 }
 
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).

@@ -91,7 +91,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             // The session may have been inside its extension window: renew it.
             let mut r = Response::json(200, &json!({"user": {"userId": sid}}));
             r.headers
-                .extend(super::session_cookies(module, ctx, &renewed));
+                .extend(super::session_cookies(module, ctx, &renewed, now));
             Outcome::Finish(r)
         }
     }

@@ -44,17 +44,98 @@ pub const SIGNED_IN_WINDOW: i64 = 60;
 /// `__Host-` + App Service's. Browsers keep a `__Host-` cookie only when it is `Secure`, has
 /// `Path=/` and no `Domain`: no other host, a sibling subdomain included, can set or shadow it.
 /// Every cookie the module writes under these names then follows those rules.
+///
+/// It also carries the `SameSite` rule of those cookies (`ezauth.cookieSameSite`), so every
+/// `Set-Cookie` the module writes, deletions included, follows one policy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CookieNames {
     host_prefix: bool,
+    same_site: SameSite,
+}
+
+/// The `SameSite` attribute of the module's cookies (`ezauth.cookieSameSite`).
+///
+/// - `Lax` (default): sent on same-site requests and on top-level `GET` navigations from other
+///   sites; not on cross-site `POST`s, iframes or subresources. The first CSRF defence.
+/// - `Strict`: not even on a top-level navigation from another site (a link in a mail arrives
+///   signed out). The login-state cookie stays `Lax` (the provider's redirect back is such a
+///   navigation), and the callback ends on a same-origin page that moves on, so the first page
+///   after sign-in (reached through the provider's cross-site redirect chain) gets the session.
+/// - `None`: sent in every context, an app in another site's iframe included (App Service's
+///   own choice). Browsers require `Secure` with it, so the configuration requires https; the
+///   CSRF check of unsafe methods (`Origin`/`Referer`/`Sec-Fetch-Site`) is then the only
+///   defence against cross-site form posts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SameSite {
+    #[default]
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
 }
 
 impl CookieNames {
-    pub const APP_SERVICE: CookieNames = CookieNames { host_prefix: false };
-    pub const HOST_PREFIXED: CookieNames = CookieNames { host_prefix: true };
+    pub const APP_SERVICE: CookieNames = CookieNames {
+        host_prefix: false,
+        same_site: SameSite::Lax,
+    };
+    pub const HOST_PREFIXED: CookieNames = CookieNames {
+        host_prefix: true,
+        same_site: SameSite::Lax,
+    };
 
     pub fn new(host_prefix: bool) -> CookieNames {
-        CookieNames { host_prefix }
+        CookieNames {
+            host_prefix,
+            same_site: SameSite::Lax,
+        }
+    }
+
+    /// The same names, with `same_site` for every cookie written under them.
+    pub fn with_same_site(self, same_site: SameSite) -> CookieNames {
+        CookieNames { same_site, ..self }
+    }
+
+    pub fn same_site(self) -> SameSite {
+        self.same_site
+    }
+
+    /// `SameSite` of the login-state cookie: `Lax` unless `None` is configured. `Strict` would
+    /// keep it from the provider's redirect back (a cross-site navigation): no sign-in at all.
+    pub fn login_state_same_site(self) -> SameSite {
+        match self.same_site {
+            SameSite::None => SameSite::None,
+            SameSite::Lax | SameSite::Strict => SameSite::Lax,
+        }
+    }
+
+    /// A `Set-Cookie` value under these rules (`Secure` as [`CookieNames::secure`] says).
+    pub fn set_cookie(
+        self,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age: i64,
+        https: bool,
+    ) -> String {
+        http::set_cookie(
+            name,
+            value,
+            path,
+            max_age,
+            self.secure(https),
+            self.same_site,
+        )
     }
 
     pub fn host_prefix(self) -> bool {
@@ -98,9 +179,10 @@ impl CookieNames {
     }
 
     /// The `Secure` flag of a cookie written for a request over https or not: always with the
-    /// prefix (browsers drop a `__Host-` cookie without it; the configuration requires https).
+    /// prefix or `SameSite=None` (browsers drop such a cookie without it; the configuration
+    /// requires https for both).
     pub fn secure(self, https: bool) -> bool {
-        https || self.host_prefix
+        https || self.host_prefix || self.same_site == SameSite::None
     }
 
     /// The path of login-state cookies: under the API prefix, so the application never sees
@@ -380,7 +462,7 @@ impl<'a> SessionCookies<'a> {
     /// At most [`MAX_DELETES`] lines, the likeliest variants first.
     pub fn clear_all(&self, host: &str, path: &str, secure: bool) -> Vec<String> {
         let names = self.names_to_delete(0, true);
-        let mut d = Deletes::new(self.names.secure(secure));
+        let mut d = Deletes::new(self.names, secure);
         for name in &names {
             d.push(name, None, "/");
         }
@@ -398,7 +480,7 @@ impl<'a> SessionCookies<'a> {
         if !planted && !self.marker {
             return Vec::new();
         }
-        let mut d = Deletes::new(self.names.secure(secure));
+        let mut d = Deletes::new(self.names, secure);
         if self.marker {
             d.push(self.names.signed_in(), None, "/");
         }
@@ -425,7 +507,7 @@ impl<'a> SessionCookies<'a> {
         if !self.present() {
             return Vec::new();
         }
-        let mut d = Deletes::new(self.names.secure(secure));
+        let mut d = Deletes::new(self.names, secure);
         let names = self.names_to_delete(0, false);
         self.delete_variants(&mut d, &names, host, path, true);
         d.out
@@ -569,27 +651,38 @@ fn path_variants(path: &str) -> Vec<&str> {
 /// Deletion lines, at most [`MAX_DELETES`].
 struct Deletes {
     out: Vec<String>,
-    secure: bool,
+    names: CookieNames,
+    https: bool,
 }
 
 impl Deletes {
-    fn new(secure: bool) -> Deletes {
+    fn new(names: CookieNames, https: bool) -> Deletes {
         Deletes {
             out: Vec::new(),
-            secure,
+            names,
+            https,
         }
     }
 
     fn push(&mut self, name: &str, domain: Option<&str>, path: &str) {
         if self.out.len() < MAX_DELETES {
-            self.out.push(expire(name, domain, path, self.secure));
+            self.out
+                .push(expire(self.names, name, domain, path, self.https));
         }
     }
 }
 
 /// A `Set-Cookie` that deletes the cookie of that name, domain (host-only without) and path.
-pub fn expire(name: &str, domain: Option<&str>, path: &str, secure: bool) -> String {
-    let cookie = http::set_cookie(name, "", path, 0, secure);
+/// It carries the cookies' `SameSite` rule: a browser refuses a `Lax` or `Strict` `Set-Cookie`
+/// in a cross-site context (an app in an iframe), so a deletion there must be `None` too.
+pub fn expire(
+    names: CookieNames,
+    name: &str,
+    domain: Option<&str>,
+    path: &str,
+    https: bool,
+) -> String {
+    let cookie = names.set_cookie(name, "", path, 0, https);
     match domain {
         None => cookie,
         Some(d) => cookie.replacen("; Path=", &format!("; Domain={d}; Path="), 1),
@@ -601,12 +694,12 @@ pub fn expire(name: &str, domain: Option<&str>, path: &str, secure: bool) -> Str
 /// means the browser did not keep or send the session cookie it was just given (cookies
 /// blocked, or planted ones in the way): another redirect to the provider would only loop.
 pub fn signed_in_marker(names: CookieNames, now: i64, https: bool) -> String {
-    http::set_cookie(
+    names.set_cookie(
         names.signed_in(),
         &now.to_string(),
         "/",
         SIGNED_IN_WINDOW,
-        names.secure(https),
+        https,
     )
 }
 
@@ -652,7 +745,7 @@ mod tests {
 
     /// The cookies (`name`, `value`) that store `s` under `names`.
     fn cookies_of(s: &Session, names: CookieNames) -> Vec<(String, String)> {
-        let set = write_cookie(s, &keys(), "app", names, false, 0);
+        let set = write_cookie(s, &keys(), "app", names, false, 0, 1000);
         set.iter()
             .map(|c| {
                 let pair = c.split(';').next().unwrap();
@@ -909,13 +1002,14 @@ mod tests {
                 APP,
                 false,
                 0,
+                1000,
             );
             let v = set[0].split(';').next().unwrap().split_once('=').unwrap().1;
             vec![c(COOKIE_NAME, v)]
         };
         let other_app = {
             let s = session("mallory", "m3", 1);
-            let set = write_cookie(&s, &keys(), "other-app", APP, false, 0);
+            let set = write_cookie(&s, &keys(), "other-app", APP, false, 0, 1000);
             let v = set[0].split(';').next().unwrap().split_once('=').unwrap().1;
             vec![c(COOKIE_NAME, v)]
         };
@@ -1312,7 +1406,15 @@ mod tests {
         assert_eq!(HOST.login_state_path("/.auth"), "/");
         assert!(!APP.secure(false) && APP.secure(true) && HOST.secure(false));
         // every cookie the prefixed names write satisfies the browser's `__Host-` rules
-        for s in write_cookie(&session("alice", "s1", 2), &keys(), "app", HOST, false, 4) {
+        for s in write_cookie(
+            &session("alice", "s1", 2),
+            &keys(),
+            "app",
+            HOST,
+            false,
+            4,
+            1000,
+        ) {
             assert!(s.starts_with("__Host-"), "{s}");
             assert!(
                 s.contains("; Path=/;") && s.contains("; Secure") && !s.contains("Domain"),

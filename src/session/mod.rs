@@ -9,11 +9,11 @@ use serde_json::json;
 
 use crate::config::ProviderSettings;
 use crate::crypto::{self, jwt, Keys, Purpose};
-use crate::http::{self, Request};
+use crate::http::Request;
 use crate::store::Claim;
 
 pub use cookies::{
-    expire, signed_in_at, signed_in_marker, CookieNames, Found, Rejected, SessionCookies,
+    expire, signed_in_at, signed_in_marker, CookieNames, Found, Rejected, SameSite, SessionCookies,
     CHUNK_SIZE, COOKIE_NAME, MAX_CHUNKS,
 };
 
@@ -192,23 +192,34 @@ pub fn new_cookie(
         settings.cookie_names(),
         secure,
         0,
+        browser_lifetime(session, now(), settings.refresh_window()),
     )
 }
 
+/// How long the browser keeps a session cookie written at `now`: until the session expires,
+/// plus `refresh_window` (the refresh route's extension window, `tokenRefreshExtensionHours`).
+/// Past its expiry the server treats the session as anonymous everywhere but
+/// `/.auth/refresh`; the browser must still hold and send it there, or "refresh within 72
+/// hours" could never work for a browser. Counted from `now`, not from the sign-in: a renewed
+/// session keeps its original `iat`.
+pub fn browser_lifetime(session: &Session, now: i64, refresh_window: i64) -> i64 {
+    (session.exp - now).max(0) + refresh_window.max(0)
+}
+
 /// `Set-Cookie` values that store `session` under `names`, split into numbered cookies when
-/// large, and clear any higher-numbered parts a previous, larger session left behind.
+/// large, and clear any higher-numbered parts a previous, larger session left behind. The
+/// browser keeps them `max_age` seconds (see [`browser_lifetime`]).
 pub fn write_cookie(
     session: &Session,
     keys: &Keys,
     app: &str,
     names: CookieNames,
-    secure: bool,
+    https: bool,
     previous_chunks: usize,
+    max_age: i64,
 ) -> Vec<String> {
-    let secure = names.secure(secure);
     let plain = serde_json::to_vec(session).expect("sessions serialize");
     let value = crypto::b64url(&keys.seal(Purpose::Session, app.as_bytes(), &plain));
-    let max_age = session.exp - session.iat;
     let mut out: Vec<String> = value
         .as_bytes()
         .chunks(CHUNK_SIZE)
@@ -216,13 +227,13 @@ pub fn write_cookie(
         .map(|(i, part)| {
             let part = std::str::from_utf8(part).expect("base64url is ASCII");
             // The session cookie is for the whole site, never for scripts.
-            http::set_cookie(&names.session_part(i), part, "/", max_age, secure)
+            names.set_cookie(&names.session_part(i), part, "/", max_age, https)
         })
         .collect();
     let written = out.len();
     out.extend(
         (written..previous_chunks.min(MAX_CHUNKS))
-            .map(|i| cookies::expire(&names.session_part(i), None, "/", secure)),
+            .map(|i| cookies::expire(names, &names.session_part(i), None, "/", https)),
     );
     out
 }
@@ -366,7 +377,7 @@ mod tests {
         let k = keys(1);
         for len in [10, 9000] {
             let s = session(len);
-            let set = write_cookie(&s, &k, "app", CookieNames::APP_SERVICE, false, 0);
+            let set = write_cookie(&s, &k, "app", CookieNames::APP_SERVICE, false, 0, 1000);
             assert_eq!(set.len() > 1, len > 1000);
             let header = cookie_header(&set);
             let got = read_cookie(
@@ -384,7 +395,15 @@ mod tests {
     #[test]
     fn bad_cookies_are_rejected_with_a_reason() {
         let k = keys(1);
-        let set = write_cookie(&session(10), &k, "app", CookieNames::APP_SERVICE, true, 0);
+        let set = write_cookie(
+            &session(10),
+            &k,
+            "app",
+            CookieNames::APP_SERVICE,
+            true,
+            0,
+            1000,
+        );
         assert!(set[0].contains("Secure") && set[0].contains("HttpOnly"));
         let good = cookie_header(&set);
         let value = good.split_once('=').unwrap().1.to_owned();
@@ -497,6 +516,7 @@ mod tests {
             CookieNames::APP_SERVICE,
             false,
             3,
+            1000,
         );
         assert_eq!(set.len(), 3);
         assert!(set[1].starts_with("AppServiceAuthSession1=;") && set[1].contains("Max-Age=0"));

@@ -38,6 +38,8 @@ export function moduleEnv(keys = {}) {
  *   upstreamPort  the application behind the host (on 127.0.0.1), instead of the host's echo app
  *   callbackOrigins  (port) => ['https://app.example.test:PORT', ...]: more origins the IdP
  *              accepts callbacks to (host names mapped to 127.0.0.1, a TLS terminator's https)
+ *   idpHost    the address the real IdP listens on (default 127.0.0.1); '127.0.0.2' puts it on
+ *              another site than the app (another port alone is the same site)
  */
 export async function startStack(host, opts = {}) {
   const { provider = 'testidp', idp = 'real', configure, action, tokenStore = true, env = {}, omitEnv = [], keys } = opts;
@@ -52,7 +54,10 @@ export async function startStack(host, opts = {}) {
   if (idp === 'real') {
     const origins = opts.callbackOrigins ? opts.callbackOrigins(port) : [];
     const extra = origins.flatMap((o) => ['testidp', 'aad'].map((p) => `${o}/.auth/login/${p}/callback`));
-    idpObj = await startIdp({ redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), ...extra] });
+    idpObj = await startIdp({
+      redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), ...extra],
+      ...(opts.idpHost ? { host: opts.idpHost } : {}),
+    });
     ownIdp = true;
   } else if (idp && typeof idp === 'object') {
     idpObj = idp;
