@@ -259,14 +259,18 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
                 assert_eq!(s.forward_proxy.convention, config::ProxyConvention::NoProxy);
                 assert!(!s.session_follows_provider);
                 assert_eq!(store_dir(&s).as_deref(), Some("/home/data/.auth"));
-                assert_eq!(aad(&s).login_parameters.len(), 2);
-                assert_eq!(
-                    w,
-                    &[
-                        "legacyProperties is accepted but ezauth does not act on it: it records \
-                       App Service's own migration state"
-                    ]
-                );
+                // `response_type=code id_token` is the module's own: ignored, with a warning
+                assert_eq!(aad(&s).login_parameters.len(), 1);
+                assert_eq!(w.len(), 2, "{w:?}");
+                assert!(w.contains(
+                    &"legacyProperties is accepted but ezauth does not act on it: it records \
+                      App Service's own migration state"
+                        .to_owned()
+                ));
+                assert!(w.iter().any(|x| x.starts_with(
+                    "identityProviders.azureActiveDirectory.login.loginParameters[0]: \
+                     response_type is set by ezauth itself"
+                )));
             }
             "file-based-numeric.json" => {
                 assert_eq!(s.action, UnauthenticatedAction::Return403);
@@ -301,19 +305,20 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
             "v1/az-webapp-auth-show-classic.json" => {
                 assert_eq!(aad(&s).client_secret.as_deref(), Some(INLINE_V1_SECRET));
                 assert_eq!(s.refresh_extension, Duration::from_secs(48 * 3600));
-                assert_eq!(
-                    aad(&s).login_parameters[0],
-                    ("response_type".to_owned(), "code id_token".to_owned())
-                );
+                // `response_type=code id_token`: the module's own, ignored with a warning
+                assert_eq!(aad(&s).login_parameters[0].0, "resource");
                 assert_eq!(
                     s.allowed_external_redirect_urls,
                     ["https://expenses.contoso.example"]
                 );
-                assert_eq!(w.len(), 2, "{w:?}");
+                assert_eq!(w.len(), 3, "{w:?}");
                 assert!(w[0].starts_with("clientSecret holds the secret inline"));
                 assert!(w[0].contains("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET"));
                 assert!(!w[0].contains(INLINE_V1_SECRET));
-                assert_eq!(w[1], DEFAULT_DIRECTORY_WARNING);
+                assert!(w
+                    .iter()
+                    .any(|x| x.contains("response_type is set by ezauth itself")));
+                assert!(w.contains(&DEFAULT_DIRECTORY_WARNING.to_owned()));
             }
             "v1/template-authsettings.json" => {
                 assert_eq!(s.action, UnauthenticatedAction::AllowAnonymous);
@@ -1087,4 +1092,46 @@ fn the_authsettings_v2_printout_loads_to_the_same_settings() {
     );
     // A configuration that does not load prints nothing.
     assert!(config::authsettings_v2(r#"{"globalValidaton":{}}"#, &env()).is_err());
+}
+
+#[test]
+fn login_parameters_the_module_sets_itself_are_ignored_with_a_warning_each() {
+    let v = json!({"globalValidation": {"unauthenticatedClientAction": "Return401"},
+        "identityProviders": {"azureActiveDirectory": {
+            "registration": {"clientId": "c",
+                "openIdIssuer": "https://login.microsoftonline.com/t/v2.0"},
+            "login": {"loginParameters": [
+                "response_type=code id_token", "resource=api://x", "response_mode=fragment",
+                "response_mode=form_post", "redirect_uri=https://evil.example/", "nonce=1",
+                "domain_hint=contoso.com"]}}}});
+    let s = parse(&v.to_string(), &env()).unwrap();
+    let pairs: Vec<(&str, &str)> = aad(&s)
+        .login_parameters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("resource", "api://x"),
+            ("response_mode", "form_post"),
+            ("domain_hint", "contoso.com")
+        ]
+    );
+    let base = "identityProviders.azureActiveDirectory.login.loginParameters";
+    for (i, name) in [
+        (0, "response_type"),
+        (2, "response_mode"),
+        (4, "redirect_uri"),
+        (5, "nonce"),
+    ] {
+        let prefix = format!("{base}[{i}]: {name} is set by ezauth itself");
+        assert_eq!(
+            s.warnings.iter().filter(|w| w.starts_with(&prefix)).count(),
+            1,
+            "{prefix}: {:?}",
+            s.warnings
+        );
+    }
+    assert_eq!(s.warnings.len(), 4, "{:?}", s.warnings);
 }

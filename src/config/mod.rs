@@ -860,6 +860,7 @@ fn resolve_providers(
             let login_parameters = parse_login_parameters(
                 &login.login_parameters,
                 &format!("{base}.login.loginParameters"),
+                warnings,
             )?;
             let discovery = format!(
                 "{}/.well-known/openid-configuration",
@@ -1009,6 +1010,7 @@ fn resolve_providers(
             login_parameters: parse_login_parameters(
                 &login.login_parameters,
                 &format!("{base}.login.loginParameters"),
+                warnings,
             )?,
             name_claim_type: login.name_claim_type.unwrap_or_else(|| {
                 "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()
@@ -1052,19 +1054,43 @@ fn secret(
     }
 }
 
+/// Authorization-request parameters the module sets itself. A configured one is ignored, with
+/// a warning (v1 exports often carry `response_type=code id_token`; ezauth always uses the code
+/// flow with PKCE), except `response_mode=form_post` or `query`, which is passed on.
+const MODULE_OWNED_PARAMETERS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// `loginParameters` (`"key=value"` each), without the module's own parameters, which are
+/// named in `warnings`.
 fn parse_login_parameters(
     raw: &[String],
     path: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, ConfigError> {
-    raw.iter()
-        .enumerate()
-        .map(|(i, kv)| {
-            kv.split_once('=')
-                .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| invalid(&format!("{path}[{i}]"), "expected key=value"))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, kv) in raw.iter().enumerate() {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| invalid(&format!("{path}[{i}]"), "expected key=value"))?;
+        let passed_on = k == "response_mode" && matches!(v, "form_post" | "query");
+        if MODULE_OWNED_PARAMETERS.contains(&k) && !passed_on {
+            warnings.push(format!(
+                "{path}[{i}]: {k} is set by ezauth itself (the code flow with PKCE;                  response_mode may only be form_post or query): ignored"
+            ));
+            continue;
+        }
+        out.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(out)
 }
 
 fn resolve_keys(env: &dyn Environment, previous: &[String]) -> Result<Keys, ConfigError> {
