@@ -13,9 +13,19 @@
 //! (`initgroups`, `setgid`, `setuid`); the child only makes system calls on paths prepared
 //! before the fork, so forking a threaded process is safe.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, renameat, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{fchmodat, lstat, stat, FchmodatFlags, Mode, SFlag};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{
+    faccessat, fork, getegid, geteuid, getgrouplist, mkdir, pipe2, setgid, setgroups, setuid,
+    unlink, write, AccessFlags, ForkResult, Gid, Group, Uid, User,
+};
 
 use super::generations;
 use crate::crypto;
@@ -32,11 +42,10 @@ pub struct Worker {
 impl Worker {
     /// The current process's effective user.
     pub fn current() -> Worker {
-        // SAFETY: geteuid and getegid have no preconditions.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let uid = geteuid().as_raw();
         Worker {
             uid,
-            gid,
+            gid: getegid().as_raw(),
             name: user_name(uid),
         }
     }
@@ -52,17 +61,16 @@ impl Worker {
 
     /// The user called `name` (its primary group), as nginx's `user` directive resolves it.
     pub fn by_name(name: &str) -> Result<Worker, String> {
-        let c = CString::new(name).map_err(|_| format!("no user {name:?}"))?;
-        lookup(|pw, buf, out| {
-            // SAFETY: valid pointers to a passwd, a buffer of buf.len() bytes, and a result.
-            unsafe { libc::getpwnam_r(c.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), out) }
-        })
-        .map(|(uid, gid, _)| Worker {
-            uid,
-            gid,
+        // A name with a NUL is no user (`Ok(None)`), as is a failed lookup.
+        let user = User::from_name(name)
+            .ok()
+            .flatten()
+            .ok_or_else(|| format!("no user {name:?}"))?;
+        Ok(Worker {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
             name: Some(name.to_owned()),
         })
-        .ok_or_else(|| format!("no user {name:?}"))
     }
 
     /// "www-data (uid 33, gid 33)".
@@ -83,80 +91,28 @@ impl Worker {
     }
 
     /// The supplementary groups the user's processes get (`initgroups`), primary group first.
-    fn groups(&self) -> Vec<libc::gid_t> {
-        let Some(name) = self.name.as_deref().and_then(|n| CString::new(n).ok()) else {
-            return vec![self.gid];
-        };
-        let mut n: libc::c_int = 64;
-        loop {
-            let mut groups = vec![0 as libc::gid_t; n as usize];
-            let mut count = n;
-            // SAFETY: a NUL-terminated name and a buffer of `count` gids.
-            let rc = unsafe {
-                libc::getgrouplist(name.as_ptr(), self.gid, groups.as_mut_ptr(), &mut count)
-            };
-            if rc >= 0 {
-                groups.truncate(count.max(0) as usize);
-                return groups;
-            }
-            if n >= 65536 {
-                return vec![self.gid];
-            }
-            n = count.max(n * 2);
-        }
+    fn groups(&self) -> Vec<Gid> {
+        let gid = Gid::from_raw(self.gid);
+        self.name
+            .as_deref()
+            .and_then(|n| CString::new(n).ok())
+            .and_then(|name| getgrouplist(&name, gid).ok())
+            .unwrap_or_else(|| vec![gid])
     }
-}
-
-/// Runs `f` (a `get*_r` call) with a growing buffer; the (uid, gid, name) found.
-fn lookup(
-    f: impl Fn(&mut libc::passwd, &mut Vec<libc::c_char>, &mut *mut libc::passwd) -> libc::c_int,
-) -> Option<(u32, u32, String)> {
-    let mut size = 1024;
-    while size <= 1 << 20 {
-        let mut buf = vec![0 as libc::c_char; size];
-        // SAFETY: an all-zero passwd is a valid value to be overwritten.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out = std::ptr::null_mut();
-        match f(&mut pw, &mut buf, &mut out) {
-            libc::ERANGE => size *= 4,
-            0 if !out.is_null() => {
-                // SAFETY: on success pw_name points to a NUL-terminated string in buf.
-                let name = unsafe { CStr::from_ptr(pw.pw_name) };
-                return Some((pw.pw_uid, pw.pw_gid, name.to_string_lossy().into_owned()));
-            }
-            _ => return None,
-        }
-    }
-    None
 }
 
 fn user_name(uid: u32) -> Option<String> {
-    lookup(|pw, buf, out| {
-        // SAFETY: valid pointers to a passwd, a buffer of buf.len() bytes, and a result.
-        unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), out) }
-    })
-    .map(|(_, _, name)| name)
+    User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 fn group_name(gid: u32) -> Option<String> {
-    let mut size = 1024;
-    while size <= 1 << 20 {
-        let mut buf = vec![0 as libc::c_char; size];
-        // SAFETY: an all-zero group is a valid value to be overwritten.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut out = std::ptr::null_mut();
-        // SAFETY: valid pointers to a group, a buffer of buf.len() bytes, and a result.
-        match unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) } {
-            libc::ERANGE => size *= 4,
-            0 if !out.is_null() => {
-                // SAFETY: on success gr_name points to a NUL-terminated string in buf.
-                let name = unsafe { CStr::from_ptr(gr.gr_name) };
-                return Some(name.to_string_lossy().into_owned());
-            }
-            _ => return None,
-        }
-    }
-    None
+    Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 /// The steps of the check, in order; a failure names one.
@@ -195,7 +151,8 @@ struct Failure {
     extra: u32,
 }
 
-/// Everything the steps need, made before any fork: the steps themselves allocate nothing.
+/// Everything the steps need, made before any fork: the steps themselves allocate nothing
+/// (nix takes the `CStr` paths as they are, without copying them).
 struct Prepared {
     dir: CString,
     /// Every proper ancestor of `dir`, from `/` down.
@@ -204,9 +161,9 @@ struct Prepared {
     renamed: CString,
     table: CString,
     markers: CString,
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-    groups: Vec<libc::gid_t>,
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
     /// Take the worker's ids first (in a child).
     switch: bool,
 }
@@ -216,101 +173,91 @@ fn c_path(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn fail(step: Step, index: usize, errno: i32) -> Failure {
+/// A failure at `step` with `errno` (`Errno::UnknownErrno`, 0: none).
+fn fail(step: Step, index: usize, errno: Errno) -> Failure {
     Failure {
         step,
         index: index as u32,
-        errno,
+        errno: errno as i32,
         extra: 0,
     }
 }
 
 /// The steps, with system calls only (async-signal-safe: they may run in a forked child).
 fn steps(p: &Prepared) -> Result<(), Failure> {
-    // SAFETY (all calls below): NUL-terminated paths prepared by the caller, stack buffers.
-    unsafe {
-        if p.switch
-            && (libc::setgroups(p.groups.len(), p.groups.as_ptr()) != 0
-                || libc::setgid(p.gid) != 0
-                || libc::setuid(p.uid) != 0)
-        {
-            return Err(fail(Step::Become, 0, errno()));
+    if p.switch {
+        setgroups(&p.groups)
+            .and_then(|()| setgid(p.gid))
+            .and_then(|()| setuid(p.uid))
+            .map_err(|e| fail(Step::Become, 0, e))?;
+    }
+    for (i, a) in p.ancestors.iter().enumerate() {
+        match stat(a.as_c_str()) {
+            Ok(_) => faccessat(
+                AT_FDCWD,
+                a.as_c_str(),
+                AccessFlags::X_OK,
+                AtFlags::AT_EACCESS,
+            )
+            .map_err(|e| fail(Step::Enter, i, e))?,
+            Err(Errno::ENOENT) => match mkdir(a.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(fail(Step::MakeParent, i, e)),
+            },
+            Err(e) => return Err(fail(Step::Enter, i, e)),
         }
-        let mut st: libc::stat = std::mem::zeroed();
-        for (i, a) in p.ancestors.iter().enumerate() {
-            if libc::stat(a.as_ptr(), &mut st) == 0 {
-                if libc::faccessat(libc::AT_FDCWD, a.as_ptr(), libc::X_OK, libc::AT_EACCESS) != 0 {
-                    return Err(fail(Step::Enter, i, errno()));
-                }
-                continue;
-            }
-            let e = errno();
-            if e != libc::ENOENT {
-                return Err(fail(Step::Enter, i, e));
-            }
-            if libc::mkdir(a.as_ptr(), 0o755) != 0 && errno() != libc::EEXIST {
-                return Err(fail(Step::MakeParent, i, errno()));
-            }
-        }
-        if libc::mkdir(p.dir.as_ptr(), 0o700) != 0 && errno() != libc::EEXIST {
-            return Err(fail(Step::MakeDir, 0, errno()));
-        }
-        if libc::lstat(p.dir.as_ptr(), &mut st) != 0 {
-            return Err(fail(Step::MakeDir, 0, errno()));
-        }
-        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            return Err(fail(Step::NotDir, 0, 0));
-        }
-        if st.st_uid != p.uid {
-            return Err(Failure {
-                extra: st.st_uid,
-                ..fail(Step::Owner, 0, 0)
-            });
-        }
-        if st.st_mode & 0o077 != 0 {
-            // Owner-only, as the store makes it; a read-only mount is told by the next step.
-            libc::chmod(p.dir.as_ptr(), st.st_mode & 0o700);
-        }
-        let fd = libc::open(
-            p.probe.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o600,
+    }
+    match mkdir(p.dir.as_c_str(), Mode::S_IRWXU) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(fail(Step::MakeDir, 0, e)),
+    }
+    let st = lstat(p.dir.as_c_str()).map_err(|e| fail(Step::MakeDir, 0, e))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+        return Err(fail(Step::NotDir, 0, Errno::UnknownErrno));
+    }
+    if st.st_uid != p.uid.as_raw() {
+        return Err(Failure {
+            extra: st.st_uid,
+            ..fail(Step::Owner, 0, Errno::UnknownErrno)
+        });
+    }
+    if st.st_mode & 0o077 != 0 {
+        // Owner-only, as the store makes it; a read-only mount is told by the next step.
+        let _ = fchmodat(
+            AT_FDCWD,
+            p.dir.as_c_str(),
+            Mode::from_bits_truncate(st.st_mode & 0o700),
+            FchmodatFlags::FollowSymlink,
         );
-        if fd < 0 {
-            return Err(fail(Step::CreateFile, 0, errno()));
-        }
-        libc::close(fd);
-        if libc::rename(p.probe.as_ptr(), p.renamed.as_ptr()) != 0 {
-            let e = errno();
-            libc::unlink(p.probe.as_ptr());
-            return Err(fail(Step::RenameFile, 0, e));
-        }
-        if libc::unlink(p.renamed.as_ptr()) != 0 {
-            return Err(fail(Step::RemoveFile, 0, errno()));
-        }
-        let fd = libc::open(
-            p.table.as_ptr(),
-            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        );
-        if fd >= 0 {
-            libc::close(fd);
-        } else if errno() != libc::ENOENT {
-            return Err(fail(Step::Table, 0, errno()));
-        }
-        if libc::lstat(p.markers.as_ptr(), &mut st) == 0
-            && libc::faccessat(
-                libc::AT_FDCWD,
-                p.markers.as_ptr(),
-                libc::W_OK | libc::X_OK,
-                libc::AT_EACCESS,
-            ) != 0
-        {
-            return Err(fail(Step::Markers, 0, errno()));
-        }
+    }
+    // The descriptor is closed when dropped.
+    open(
+        p.probe.as_c_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .map_err(|e| fail(Step::CreateFile, 0, e))?;
+    if let Err(e) = renameat(AT_FDCWD, p.probe.as_c_str(), AT_FDCWD, p.renamed.as_c_str()) {
+        let _ = unlink(p.probe.as_c_str());
+        return Err(fail(Step::RenameFile, 0, e));
+    }
+    unlink(p.renamed.as_c_str()).map_err(|e| fail(Step::RemoveFile, 0, e))?;
+    match open(
+        p.table.as_c_str(),
+        OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(_) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(fail(Step::Table, 0, e)),
+    }
+    if lstat(p.markers.as_c_str()).is_ok() {
+        faccessat(
+            AT_FDCWD,
+            p.markers.as_c_str(),
+            AccessFlags::W_OK | AccessFlags::X_OK,
+            AtFlags::AT_EACCESS,
+        )
+        .map_err(|e| fail(Step::Markers, 0, e))?;
     }
     Ok(())
 }
@@ -318,75 +265,59 @@ fn steps(p: &Prepared) -> Result<(), Failure> {
 /// Runs the steps in a child that takes the worker's ids; the parent reads the failure, if
 /// any, from a pipe.
 fn in_child(p: &Prepared) -> Result<(), Failure> {
-    let mut fds = [0; 2];
-    // SAFETY: a two-int array for pipe2.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(fail(Step::Child, 0, errno()));
-    }
-    let (read_end, write_end) = (fds[0], fds[1]);
-    // SAFETY: the child runs only `steps` (system calls on prepared data), write and _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let code = match steps(p) {
-            Ok(()) => 0,
-            Err(f) => {
-                let words: [u32; 4] = [f.step as u32, f.index, f.errno as u32, f.extra];
-                // SAFETY: writes 16 bytes from a stack array to our pipe.
-                unsafe { libc::write(write_end, words.as_ptr().cast(), 16) };
-                1
-            }
-        };
-        // SAFETY: leaves the child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    // SAFETY: closing our copy of the write end; the child holds its own.
-    unsafe { libc::close(write_end) };
-    if pid < 0 {
-        let e = errno();
-        // SAFETY: our descriptor.
-        unsafe { libc::close(read_end) };
-        return Err(fail(Step::Child, 0, e));
-    }
-    let mut words = [0u32; 4];
-    let mut got = 0usize;
-    while got < 16 {
-        // SAFETY: reads into the rest of a 16-byte stack array.
-        let n = unsafe {
-            libc::read(
-                read_end,
-                words.as_mut_ptr().cast::<u8>().add(got).cast(),
-                16 - got,
-            )
-        };
-        if n > 0 {
-            got += n as usize;
-        } else if n == 0 || errno() != libc::EINTR {
-            break;
+    let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(Step::Child, 0, e))?;
+    // SAFETY: the child runs only `steps` (system calls on data prepared before the fork, no
+    // allocation), one write to the pipe and _exit.
+    let child = match unsafe { fork() } {
+        Err(e) => return Err(fail(Step::Child, 0, e)),
+        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Child) => {
+            let code = match steps(p) {
+                Ok(()) => 0,
+                Err(f) => {
+                    let mut bytes = [0u8; 16];
+                    let words = [f.step as u32, f.index, f.errno as u32, f.extra];
+                    for (chunk, w) in bytes.chunks_exact_mut(4).zip(words) {
+                        chunk.copy_from_slice(&w.to_ne_bytes());
+                    }
+                    let _ = write(&write_end, &bytes);
+                    1
+                }
+            };
+            // SAFETY: leaves the child without running the parent's exit handlers or
+            // destructors (nix has no `_exit`).
+            unsafe { libc::_exit(code) };
         }
-    }
-    // SAFETY: our descriptor.
-    unsafe { libc::close(read_end) };
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
-    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    if got == 16 {
+    };
+    // Our copy of the write end: once the child's is closed too, the read sees the end.
+    drop(write_end);
+    let mut bytes = [0u8; 16];
+    let answered = std::fs::File::from(read_end).read_exact(&mut bytes).is_ok();
+    let status = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    let exited_ok = matches!(status, Ok(WaitStatus::Exited(_, 0)));
+    if answered {
+        let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
         let step = STEPS
             .iter()
             .copied()
-            .find(|s| *s as u32 == words[0])
+            .find(|s| *s as u32 == word(0))
             .unwrap_or(Step::Child);
         return Err(Failure {
             step,
-            index: words[1],
-            errno: words[2] as i32,
-            extra: words[3],
+            index: word(1),
+            errno: word(2) as i32,
+            extra: word(3),
         });
     }
     if exited_ok {
         Ok(())
     } else {
-        Err(fail(Step::Child, 0, 0))
+        Err(fail(Step::Child, 0, Errno::UnknownErrno))
     }
 }
 
@@ -414,8 +345,7 @@ pub fn check_directory(dir: &Path, worker: &Worker) -> Result<(), String> {
             dir.display()
         ));
     }
-    // SAFETY: geteuid and getegid have no preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (geteuid().as_raw(), getegid().as_raw());
     let switch = worker.uid != euid || worker.gid != egid;
     if switch && euid != 0 {
         return Err(format!(
@@ -435,8 +365,8 @@ pub fn check_directory(dir: &Path, worker: &Worker) -> Result<(), String> {
         renamed: c_path(&dir.join(format!("{}check-{tag}-renamed", super::file::TEMP_PREFIX))),
         table: c_path(&dir.join(generations::FILE_NAME)),
         markers: c_path(&dir.join(super::file::USED_DIR)),
-        uid: worker.uid,
-        gid: worker.gid,
+        uid: Uid::from_raw(worker.uid),
+        gid: Gid::from_raw(worker.gid),
         groups: if switch { worker.groups() } else { Vec::new() },
         switch,
     };

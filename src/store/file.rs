@@ -19,11 +19,14 @@
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use nix::sys::stat::futimens;
+use nix::sys::time::TimeSpec;
+use nix::unistd::geteuid;
 
 use super::generations::{self, Refreshed, Table};
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
@@ -162,8 +165,7 @@ impl FileStore {
                     dir.display()
                 )));
             }
-            // SAFETY: geteuid has no preconditions.
-            Ok(meta) if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 => {
+            Ok(meta) if meta.uid() == geteuid().as_raw() && meta.mode() & 0o077 != 0 => {
                 // Owner-only, keeping the owner's bits (a directory made read-only stays so).
                 let owner_only = fs::Permissions::from_mode(meta.mode() & 0o700);
                 if let Err(e) = fs::set_permissions(dir, owner_only) {
@@ -524,7 +526,7 @@ impl FileStore {
                 }
                 other => other?,
             };
-            flock(&lock, libc::LOCK_EX)?;
+            lock_exclusive(&lock)?;
             if names(&path, &lock)? {
                 break lock;
             }
@@ -595,16 +597,14 @@ struct Sweeper {
     running: Arc<AtomicBool>,
 }
 
-/// `flock` with `op`, retried when interrupted.
-fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+/// Takes `f`'s exclusive lock (`flock(LOCK_EX)`, std's `File::lock`), waiting, and retried
+/// when a signal interrupts the wait (nginx installs its handlers without `SA_RESTART`). The
+/// lock is released when the file closes.
+fn lock_exclusive(f: &File) -> std::io::Result<()> {
     loop {
-        // SAFETY: flock on a descriptor we own; the lock is released when the file closes.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
+        match f.lock() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
         }
     }
 }
@@ -653,29 +653,14 @@ fn remove_unused_lock(path: &Path) -> bool {
     else {
         return false;
     };
-    flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok()
-        && names(path, &f).unwrap_or(false)
-        && fs::remove_file(path).is_ok()
+    f.try_lock().is_ok() && names(path, &f).unwrap_or(false) && fs::remove_file(path).is_ok()
 }
 
 /// Sets a file's modification time (seconds and nanoseconds).
 fn set_mtime(f: &File, secs: i64, nanos: i64) -> std::io::Result<()> {
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_NOW,
-        },
-        libc::timespec {
-            tv_sec: secs as libc::time_t,
-            tv_nsec: nanos as libc::c_long,
-        },
-    ];
-    // SAFETY: a valid descriptor and a two-element timespec array, as futimens requires.
-    if unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    // The access time becomes now, as before; std's `File::set_times` would leave it alone.
+    futimens(f, &TimeSpec::UTIME_NOW, &TimeSpec::new(secs as _, nanos as _))?;
+    Ok(())
 }
 
 /// Sets the file's modification time to now with random nanoseconds, so that a record that
@@ -1148,7 +1133,7 @@ mod tests {
             .mode(0o600)
             .open(&path)
             .unwrap();
-        flock(&stale, libc::LOCK_EX).unwrap();
+        lock_exclusive(&stale).unwrap();
         fs::remove_file(&path).unwrap();
         // The lock of the removed file does not hold anyone up, nor count as the user's lock.
         s.save("sid:w", &record("1")).unwrap();
@@ -1170,10 +1155,7 @@ mod tests {
         });
         rx.recv().unwrap();
         let f = OpenOptions::new().read(true).open(&path).unwrap();
-        assert!(
-            flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_err(),
-            "the path's file is locked"
-        );
+        assert!(f.try_lock().is_err(), "the path's file is locked");
         entered.store(true, Ordering::SeqCst);
         holder.join().unwrap();
         assert!(!path.exists(), "the holder removed it");
@@ -1208,7 +1190,7 @@ mod tests {
             STALE_TEMP_AFTER - Duration::from_secs(60),
         );
         let held = File::open(dir.join("b.lock")).unwrap();
-        flock(&held, libc::LOCK_EX).unwrap();
+        lock_exclusive(&held).unwrap();
         assert_eq!(
             s.sweep(),
             Swept {
@@ -1310,9 +1292,8 @@ mod tests {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    // SAFETY: geteuid and setfsuid (this thread only) have no preconditions.
-                    if unsafe { libc::geteuid() } == 0 {
-                        unsafe { libc::setfsuid(65534) };
+                    if geteuid().is_root() {
+                        nix::unistd::setfsuid(nix::unistd::Uid::from_raw(65534));
                     }
                     f()
                 })
@@ -1337,12 +1318,9 @@ mod tests {
         s.save("sid:1", &record("mine")).unwrap();
         let path = s.path_for("sid:1");
         let good = fs::read(&path).unwrap();
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
+        if geteuid().is_root() {
             // The directory is nobody's (who can lock and write), the record root's alone.
-            let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: valid C strings.
-            assert_eq!(unsafe { libc::chown(c(&dir).as_ptr(), 65534, 65534) }, 0);
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
         } else {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
         }

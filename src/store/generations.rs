@@ -15,6 +15,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
+use nix::fcntl::posix_fallocate;
 use parking_lot::Mutex;
 
 const SLOTS: usize = 4096;
@@ -56,11 +57,7 @@ impl Generations {
         if meta.len() < SIZE as u64 || meta.blocks() * 512 < SIZE as u64 {
             // Allocates only what is missing, and extends with zeros: processes racing here
             // agree, and a file already reserved needs no free space.
-            // SAFETY: a descriptor we own; offsets in range.
-            let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, SIZE as libc::off_t) };
-            if rc != 0 {
-                return Err(std::io::Error::from_raw_os_error(rc));
-            }
+            posix_fallocate(&file, 0, SIZE as libc::off_t)?;
         }
         // SAFETY: a shared read-write mapping of SIZE bytes of a file we hold open, which is at
         // least SIZE long with every block allocated; it is unmapped in Drop. The mapping stays
