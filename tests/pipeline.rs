@@ -374,11 +374,8 @@ fn excluded_paths_cannot_be_escaped_with_dot_segments() {
         run(&m, "GET", "/public/a.css", "http", &[]),
         Outcome::Continue(_)
     ));
-    assert!(matches!(
-        run(&m, "GET", "/publi%63/a.css", "http", &[]),
-        Outcome::Continue(_)
-    ));
     for target in [
+        "/publi%63/a.css",
         "/public/../admin",
         "/public/%2e%2e/admin",
         "/public/..%2fadmin",

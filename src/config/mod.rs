@@ -253,24 +253,25 @@ impl Settings {
     }
 
     /// Is this raw request path excluded from authentication? Only an unambiguous path can be
-    /// (see [`crate::paths`]); its canonical form is compared byte for byte, case-sensitively,
-    /// with entries that are exact paths, or prefixes when they end in `/*`.
+    /// (see [`crate::paths`]), and the entry must match its **raw** bytes, case-sensitively: an
+    /// exact path, or, for an entry ending in `/*`, a non-empty remainder under that prefix. A
+    /// router that does not decode (WHATWG URL, Express) sends `/pub%6cic/a` or `/heal%74h` to
+    /// another handler than one that does (Werkzeug), so an escape in the part an entry names
+    /// leaves the path protected; escapes in the remainder (`/public/a%20b.css`) are harmless.
     pub fn is_excluded(&self, raw_path: &str) -> bool {
-        if self.excluded_paths.is_empty() {
+        if self.excluded_paths.is_empty() || crate::paths::unambiguous(raw_path).is_none() {
             return false;
         }
-        let Some(path) = crate::paths::unambiguous(raw_path) else {
-            return false;
-        };
         self.excluded_paths
             .iter()
             .any(|p| match p.strip_suffix("/*") {
-                // `/public/*` is what lies under `/public/`, not `/public` itself: a backend
-                // may route the bare name to another (protected) handler.
-                Some(prefix) => path
+                // `/public/*` is what lies under `/public/`: not `/public` nor `/public/`
+                // itself, which a backend may route to another (protected) handler.
+                Some(prefix) => raw_path
                     .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('/')),
-                None => *path == **p,
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|rest| !rest.is_empty()),
+                None => raw_path == p,
             })
     }
 }
@@ -1304,9 +1305,19 @@ mod tests {
         assert!(!s.is_excluded("/healthz"));
         assert!(s.is_excluded("/public/a/b"));
         assert!(!s.is_excluded("/public"));
-        assert!(s.is_excluded("/public/"));
+        assert!(!s.is_excluded("/public/"));
         assert!(!s.is_excluded("/publicity"));
-        assert!(s.is_excluded("/publi%63/a"));
+        assert!(s.is_excluded("/public/a%20b.css"));
+        // an escape in the part an entry names: raw routers read another path
+        for escaped in [
+            "/publi%63/a",
+            "/pub%6cic/a",
+            "/%70%75%62%6c%69%63/x",
+            "/heal%74h",
+            "/%68ealth",
+        ] {
+            assert!(!s.is_excluded(escaped), "{escaped}");
+        }
         assert!(!s.is_excluded("/Health"));
         assert!(!s.is_excluded("/public/../admin"));
         assert!(!s.is_excluded("/admin/x/%2e%2e/%2e%2e/health"));

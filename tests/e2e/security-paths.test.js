@@ -62,6 +62,15 @@ const TRICKS = [
   ['/PUBLIC/a.css', 'case of the prefix'],
   ['/admin/x?/health', 'an excluded path in the query only'],
   ['/admin?/public/a.css', 'an excluded prefix in the query only'],
+  // raw routers (WHATWG URL, Express) do not decode before routing: an escape in the part an
+  // exclusion names sends the path to another handler there
+  ['/pub%6cic/a', 'an escaped letter in the excluded prefix'],
+  ['/publi%63/a.css', 'an escaped last letter of the prefix'],
+  ['/%70%75%62%6c%69%63/x', 'the whole prefix escaped'],
+  ['/pu%62lic/anything/deep', 'an escaped letter, deep'],
+  ['/heal%74h', 'an escaped letter of an exact path'],
+  ['/%68ealth', 'an escaped first letter of an exact path'],
+  ['/public/', "the prefix itself: Werkzeug's <path:p> needs a remainder"],
 ];
 
 /** Plain excluded paths: the application's excluded handler answers, anonymously. */
