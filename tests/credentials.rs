@@ -138,6 +138,11 @@ fn only_access_tokens_of_this_app_or_an_allowed_client_are_bearer_credentials() 
             "expired beyond five minutes",
             access_token(&idp, json!({"exp": ezauth::session::now() - 301})),
         ),
+        ("no exp", access_token(&idp, json!({"exp": null}))),
+        (
+            "exp as a string",
+            access_token(&idp, json!({"exp": "9999999999"})),
+        ),
     ];
     for (what, token) in &refused {
         let bearer = format!("Bearer {token}");

@@ -292,9 +292,18 @@ pub fn verify_token(
     if parsed.str_claim("app") != Some(app) {
         return Err(Rejected("X-ZUMO-AUTH: issued for another app".into()));
     }
+    // `nbf` is judged with the usual tolerance (another node's clock may be behind ours), but
+    // `exp` without any: we set it, and an expired session token is as anonymous as an
+    // expired cookie everywhere but the refresh window.
     parsed
         .check_lifetime(now, jwt::CLOCK_SKEW, grace)
         .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
+    if let Some(exp) = parsed.num_claim("exp").filter(|exp| now > exp + grace) {
+        return Err(Rejected(format!(
+            "X-ZUMO-AUTH: session expired at {exp}, {} s ago",
+            now - exp
+        )));
+    }
     let sid = parsed
         .str_claim("sub")
         .filter(|s| s.starts_with("sid:"))
@@ -370,6 +379,23 @@ mod tests {
             .filter(|c| !c.ends_with('='))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    #[test]
+    fn a_session_token_expires_exactly_at_its_exp_but_within_the_grace_it_is_given() {
+        let (k, aud) = (keys(7), "https://app.example/");
+        let token = mint_token(&k, &session(4), aud, "app");
+        // iat 1000, exp 2000; nbf keeps the usual tolerance for a node whose clock is behind
+        assert!(verify_token(&token, &k, aud, "app", 2000, 0).is_ok());
+        assert!(verify_token(&token, &k, aud, "app", 1000 - 200, 0).is_ok());
+        for late in [1, 5, 60, 295, 299] {
+            assert!(
+                verify_token(&token, &k, aud, "app", 2000 + late, 0).is_err(),
+                "{late} s after exp"
+            );
+            assert!(verify_token(&token, &k, aud, "app", 2000 + late, 300).is_ok());
+        }
+        assert!(verify_token(&token, &k, aud, "app", 2000 + 301, 300).is_err());
     }
 
     #[test]
