@@ -71,26 +71,40 @@ impl<'a> Request<'a> {
     }
 
     /// The site that started this request, when it is not `own_origin`: `Sec-Fetch-Site` says
-    /// `cross-site` or `same-site` (a sibling subdomain is another site's page too), or, from a
-    /// browser that sends no `Sec-Fetch-Site`, `Origin` or `Referer` names another origin.
-    /// `None` for same-origin requests and direct ones (typed, bookmarked, an SDK, curl).
+    /// `cross-site` or `same-site` (a sibling subdomain is another site's page too) or anything
+    /// but `same-origin`/`none`, or any `Origin` or `Referer` line names another origin. Browsers
+    /// never send a foreign `Origin` beside `Sec-Fetch-Site: same-origin`, nor two `Origin`
+    /// lines: such a request is forged, and taken as foreign. `None` for same-origin requests
+    /// and direct ones (typed, bookmarked, an SDK, curl).
     pub fn foreign_initiator(&self, own_origin: &str) -> Option<String> {
-        if let Some(site) = self.header("Sec-Fetch-Site") {
-            let site = site.trim();
-            let foreign =
-                site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site");
-            return foreign.then(|| {
-                self.header("Origin")
-                    .or(self.header("Referer"))
-                    .unwrap_or(site)
-                    .to_owned()
-            });
-        }
-        let source = self
-            .header("Origin")
+        let lines = |name: &'static str| {
+            self.headers
+                .iter()
+                .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        };
+        let foreign_site = lines("Sec-Fetch-Site").find(|site| {
+            !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none")
+        });
+        let foreign_source = lines("Origin")
             .map(str::to_owned)
-            .or_else(|| self.header("Referer").map(referer_origin))?;
-        (!source.eq_ignore_ascii_case(own_origin)).then_some(source)
+            .chain(lines("Referer").map(referer_origin))
+            .find(|source| !source.eq_ignore_ascii_case(own_origin));
+        match (foreign_site, foreign_source) {
+            (_, Some(source)) => Some(source),
+            (Some(site), None) => Some(site.to_owned()),
+            (None, None) => None,
+        }
+    }
+
+    /// A WebSocket handshake (`Upgrade: websocket`): a browser sends it from any site's page
+    /// with the site's cookies and no CORS check, so it is guarded like an unsafe method.
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("Upgrade")
+                && v.split(',')
+                    .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
+        })
     }
 
     pub fn to_owned_request(&self) -> OwnedRequest {

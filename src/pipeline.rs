@@ -744,9 +744,10 @@ impl Module {
             .is_some_and(|r| r.revoked.revokes(&at.id, at.iat))
     }
 
-    /// A cookie-authenticated unsafe request from another site's page is refused (CSRF).
+    /// A cookie-authenticated unsafe request (or WebSocket handshake) from another site's page
+    /// is refused (CSRF, cross-site WebSocket hijacking).
     fn cross_site(&self, req: &Request, origin: &Origin) -> Option<Outcome> {
-        if !req.is_unsafe_method() {
+        if !req.is_unsafe_method() && !req.is_websocket_upgrade() {
             return None;
         }
         let source = req.foreign_initiator(&origin.base())?;

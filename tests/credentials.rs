@@ -436,6 +436,58 @@ fn cookie_requests_another_site_started_cannot_change_anything() {
             "POST",
             &[("X-HTTP-Method-Override", "GET"), ("Origin", "null")],
         ),
+        // cross-site WebSocket hijacking: the handshake is a GET a page on any site can make
+        (
+            "GET",
+            &[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Origin", "https://evil.example"),
+                ("Sec-Fetch-Site", "cross-site"),
+                ("Sec-Fetch-Mode", "websocket"),
+            ],
+        ),
+        (
+            "GET",
+            &[("Upgrade", "WebSocket"), ("Origin", "https://evil.example")],
+        ),
+        (
+            "GET",
+            &[
+                ("Upgrade", "h2c, websocket"),
+                ("Sec-Fetch-Site", "same-site"),
+            ],
+        ),
+        // what no browser sends is taken as forged: a foreign line beside a same-origin one
+        (
+            "POST",
+            &[
+                ("Origin", "http://app.example"),
+                ("Origin", "https://evil.example"),
+            ],
+        ),
+        (
+            "POST",
+            &[
+                ("Origin", "http://app.example"),
+                ("Referer", "https://evil.example/x"),
+            ],
+        ),
+        (
+            "POST",
+            &[
+                ("Sec-Fetch-Site", "same-origin"),
+                ("Origin", "https://evil.example"),
+            ],
+        ),
+        ("POST", &[("Sec-Fetch-Site", "somewhere-else")]),
+        (
+            "POST",
+            &[
+                ("Sec-Fetch-Site", "same-origin"),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+        ),
     ];
     for (method, headers) in refused {
         let mut h = headers.to_vec();
@@ -455,6 +507,16 @@ fn cookie_requests_another_site_started_cannot_change_anything() {
                 ("Sec-Fetch-Site", "same-origin"),
             ],
         ),
+        (
+            "GET",
+            &[
+                ("Upgrade", "websocket"),
+                ("Origin", "http://app.example"),
+                ("Sec-Fetch-Site", "same-origin"),
+            ],
+        ),
+        ("GET", &[("Upgrade", "websocket")]),
+        ("POST", &[("Sec-Fetch-Site", "none")]),
     ];
     for (method, headers) in passed {
         let mut h = headers.to_vec();

@@ -50,6 +50,18 @@ for (const host of hosts) {
       assert.equal(form.status, 403, form.describe());
     });
 
+    it('a WebSocket handshake from another site with the session cookie → 403, not forwarded (variants)', async () => {
+      for (const headers of [
+        { upgrade: 'websocket', connection: 'Upgrade', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+        { upgrade: 'WebSocket', connection: 'Upgrade', origin: 'http://sibling.example' },
+        { upgrade: 'websocket', connection: 'Upgrade', 'sec-fetch-site': 'same-site' },
+      ]) {
+        const res = await c.get(s.at('/ws'), { headers });
+        assert.equal(res.status, 403, `${JSON.stringify(headers)}: ${res.describe()}`);
+        assert.ok(!res.text.includes('"headers"'), 'the app must not see the request');
+      }
+    });
+
     it('a Referer from another site (no Origin) → 403', async () => {
       const res = await c.post(s.at('/api'), { ...JSON_BODY, headers: { ...JSON_BODY.headers, referer: 'https://evil.example/page' } });
       assert.equal(res.status, 403, res.describe());
