@@ -1,6 +1,6 @@
 //! The identity headers the application sees. Every client-sent header in our namespace is
-//! scrubbed first (case-insensitive, `_` and `-` alike, since some servers map one to the
-//! other), then the module's own values are set.
+//! scrubbed first (case-insensitive, `_`, `.` and any other non-alphanumeric byte alike, since
+//! servers and frameworks map them to one another), then the module's own values are set.
 
 use crate::session::Principal;
 use crate::store::TokenRecord;
@@ -19,10 +19,13 @@ pub fn is_reserved(name: &[u8]) -> bool {
     })
 }
 
+/// Letters and digits compare case-insensitively; every other byte stands for `-`: servers and
+/// frameworks map `_` (CGI), `.` and others to one another.
 fn normalize(b: u8) -> u8 {
-    match b {
-        b'_' => b'-',
-        b => b.to_ascii_lowercase(),
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
     }
 }
 
@@ -45,11 +48,22 @@ pub fn is_safe_value(v: &str) -> bool {
         .fold(false, |found, b| found | (b < 0x20) | (b == 0x7f))
 }
 
-/// Names (as sent) of the request headers to remove.
+/// Is this a header some frameworks route on instead of the request line (`X-Original-URL`,
+/// `X-Rewrite-URL`: Symfony, Laminas, IIS's URL Rewrite)? ezauth judges the request line; a
+/// client-sent override could take an excluded path's anonymous pass to a protected handler.
+pub fn is_routing_override(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 2] = [b"x-original-url", b"x-rewrite-url"];
+    NAMES.iter().any(|n| {
+        name.len() == n.len() && name.iter().zip(n.iter()).all(|(a, b)| normalize(*a) == *b)
+    })
+}
+
+/// Names (as sent) of the request headers to remove: identity headers only the module may set,
+/// and routing overrides.
 pub fn spoofed<'a>(headers: &[(&'a str, &'a str)]) -> Vec<String> {
     headers
         .iter()
-        .filter(|(n, _)| is_reserved(n.as_bytes()))
+        .filter(|(n, _)| is_reserved(n.as_bytes()) || is_routing_override(n.as_bytes()))
         .map(|(n, _)| (*n).to_owned())
         .collect()
 }
@@ -88,12 +102,37 @@ mod tests {
             "x-ms-token-aad-access-token",
             "X-MS_TOKEN_AAD_ACCESS_TOKEN",
             "X_MS_TOKEN_x",
+            "X.MS.CLIENT.PRINCIPAL.NAME",
+            "x~ms~token~aad~access~token",
+            "X-MS.Client_Principal",
         ] {
             assert!(is_reserved(n.as_bytes()), "{n}");
         }
         for n in ["X-MS-OTHER", "X-MS-TOKEN", "Authorization", "x-ms-client"] {
             assert!(!is_reserved(n.as_bytes()), "{n}");
         }
+    }
+
+    #[test]
+    fn routing_overrides_are_removed_in_any_spelling() {
+        for n in [
+            "X-Original-URL",
+            "x-original-url",
+            "X_ORIGINAL_URL",
+            "X-Rewrite-Url",
+        ] {
+            assert!(is_routing_override(n.as_bytes()), "{n}");
+        }
+        for n in [
+            "X-Original-URLs",
+            "X-Original",
+            "X-Forwarded-Host",
+            "Referer",
+        ] {
+            assert!(!is_routing_override(n.as_bytes()), "{n}");
+        }
+        let removed = spoofed(&[("X-Rewrite-URL", "/admin"), ("Accept", "*/*")]);
+        assert_eq!(removed, ["X-Rewrite-URL"]);
     }
 
     #[test]

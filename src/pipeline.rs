@@ -237,7 +237,7 @@ impl Module {
         let remove = headers::spoofed(&req.headers);
         if !remove.is_empty() {
             self.log.warn(format_args!(
-                "removed client-sent identity headers from {}: {}",
+                "removed client-sent identity or routing headers from {}: {}",
                 req.client_addr,
                 remove.join(", ")
             ));

@@ -452,7 +452,8 @@ eh_header_valid(const ezauth_header *h)
 
 /*
  * Is this a client-sent name that only the module may set? X-MS-CLIENT-PRINCIPAL* and
- * X-MS-TOKEN-*, any case, '_' for '-', after any leading whitespace (an obs-fold line).
+ * X-MS-TOKEN-*, any case, any byte but a letter or digit for '-' ('_', '.'), after any
+ * leading whitespace (an obs-fold line).
  * The host removes these itself, whatever their values, before the module or the
  * application sees the request: the module reads only UTF-8 headers.
  */
@@ -480,7 +481,9 @@ eh_reserved_name(ezauth_str name)
 
         for (i = 0; i < n; i++) {
             ch = name.ptr[skip + i];
-            ch = (ch == '_') ? '-' : eh_lower(ch);
+            /* any separator for '-': '_' (CGI), '.', '~' (frameworks that map them) */
+            ch = ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
+                 ? eh_lower(ch) : '-';
             if (ch != (uint8_t) (*p)[i]) {
                 break;
             }

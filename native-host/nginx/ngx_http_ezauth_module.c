@@ -1598,9 +1598,10 @@ ngx_http_ezauth_match_reserved(ngx_str_t *name, void *data)
 
 /*
  * Is this a name only the module may set?  X-MS-CLIENT-PRINCIPAL* and
- * X-MS-TOKEN-*, compared on the raw bytes, case-insensitively, with '_' as
- * '-' (underscores_in_headers, and the CGI-style names fastcgi and uwsgi
- * make of both) and after any leading whitespace (an obs-fold line, kept as
+ * X-MS-TOKEN-*, compared on the raw bytes, case-insensitively, with any byte
+ * but a letter or digit as '-' ('_' under underscores_in_headers and in the
+ * CGI-style names fastcgi and uwsgi make, '.' under "ignore_invalid_headers
+ * off") and after any leading whitespace (an obs-fold line, kept as
  * a name under "ignore_invalid_headers off").  The library reads only UTF-8
  * headers; the module removes these itself, whatever their values.
  */
@@ -1630,7 +1631,9 @@ ngx_http_ezauth_reserved_name(u_char *p, size_t len)
         }
 
         for (i = 0; i < prefix->len; i++) {
-            c = (p[i] == '_') ? '-' : ngx_tolower(p[i]);
+            c = ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z')
+                 || (p[i] >= 'A' && p[i] <= 'Z'))
+                ? ngx_tolower(p[i]) : '-';
 
             if (c != prefix->data[i]) {
                 break;

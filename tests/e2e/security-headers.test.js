@@ -52,6 +52,9 @@ const NAMES = [
   'X_MS_TOKEN_AAD_ACCESS_TOKEN',
   'X-MS_CLIENT-PRINCIPAL_NAME',
   'x_Ms-Token_aad-ACCESS_token',
+  'X.MS.CLIENT.PRINCIPAL.NAME',
+  'x.ms.token.aad.access.token',
+  'X-MS.Client~Principal-Id',
 ];
 
 /** Value bytes (latin1 strings: one char per byte). */

@@ -94,6 +94,15 @@ for (const host of hosts) {
       assertNoIdentity(echo, 'anonymous /public/x');
     });
 
+    it('routing overrides (X-Original-URL, X-Rewrite-URL) never reach the app: it would route an excluded path elsewhere', async () => {
+      for (const p of ['/public/x', '/health', '/anything']) {
+        const headers = { 'X-Original-URL': '/admin/x', 'x-rewrite-url': '/admin/y', X_Original_Url: '/admin/z' };
+        const echo = echoOf(await s.client().get(s.at(p), { headers }));
+        const names = Object.keys(echo.headers).filter((n) => /^x.original.url$|^x.rewrite.url$/i.test(n));
+        assert.deepEqual(names, [], `${p}: the app received ${names.join(', ')}`);
+      }
+    });
+
     it('never reach the app when repeated, padded or odd-cased on the wire', async () => {
       const r = await rawSpoof(s.origin, '/anything');
       assert.equal(r.status, 200, r.text.slice(0, 500));

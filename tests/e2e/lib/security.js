@@ -106,7 +106,7 @@ function parseResponse(buf) {
 
 /** Is this header name one only the module may set (X-MS-CLIENT-PRINCIPAL*, X-MS-TOKEN-*, any case, `_` for `-`)? */
 export function isReservedName(n) {
-  const k = n.toLowerCase().replace(/_/g, '-');
+  const k = n.toLowerCase().replace(/[^a-z0-9]/g, '-');
   return k.startsWith('x-ms-client-principal') || k.startsWith('x-ms-token-');
 }
 
