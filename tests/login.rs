@@ -206,3 +206,33 @@ fn a_provider_s_error_description_is_logged_at_debug_only() {
     assert!(log.text().contains("access_denied"), "{}", log.text());
     assert_no_pii_above_debug(&log, &[]);
 }
+
+#[test]
+fn an_error_or_codeless_callback_spends_no_one_time_marker() {
+    let idp = TestIdp::start();
+    let m = module(&idp, "{}", Captured::default().logger());
+    let r = finished(run(&m, "GET", "/.auth/login/idp", &[], b""));
+    let params = authorize_params(header(&r, "Location").unwrap());
+    let (state, nonce) = (get(&params, "state")[0], get(&params, "nonce")[0]);
+    let cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
+    let callback = |query: &str| {
+        finished(run(
+            &m,
+            "GET",
+            &format!("/.auth/login/idp/callback?state={state}&{query}"),
+            &[("Cookie", cookie)],
+            b"",
+        ))
+    };
+    // An anonymous client can repeat these as often as it likes: nothing is written for them.
+    for _ in 0..3 {
+        assert_eq!(callback("error=access_denied").status, 401);
+        assert_eq!(callback("nothing=here").status, 400);
+    }
+    // The state is still unspent: the real answer signs in, once.
+    let answer = serde_json::json!({"expires_in": 3600, "token_type": "Bearer",
+        "access_token": "a-0123456789", "id_token": idp.mint(serde_json::json!({"nonce": nonce}))});
+    idp.behavior.lock().unwrap().token_response = answer;
+    assert_eq!(callback("code=the-code").status, 302);
+    assert_eq!(callback("code=the-code").status, 400, "a replay");
+}

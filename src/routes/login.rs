@@ -369,13 +369,8 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "The sign-in took too long. Please sign in again.",
         ));
     }
-    if !module.consume_state(&state.state, state.exp) {
-        return fail(module.refuse(
-            400,
-            "callback: state already used (replay)",
-            "This sign-in link was already used.",
-        ));
-    }
+    // An error or a callback without a code redeems nothing: answered before the state's
+    // one-time marker is spent, so a flood of them leaves nothing in the store.
     if let Some(error) = param(&params, "error") {
         // Descriptions may name the user (Azure AD's do): debug only.
         if let Some(detail) = param(&params, "error_description") {
@@ -397,6 +392,13 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "Malformed callback: no code.",
         ));
     };
+    if !module.consume_state(&state.state, state.exp) {
+        return fail(module.refuse(
+            400,
+            "callback: state already used (replay)",
+            "This sign-in link was already used.",
+        ));
+    }
     let redirect_uri = callback_uri(module, ctx, provider.as_ref());
     let identity = match provider.finish_login(code, &redirect_uri, &state.verifier, &state.nonce) {
         Ok(i) => i,
