@@ -659,7 +659,11 @@ fn remove_unused_lock(path: &Path) -> bool {
 /// Sets a file's modification time (seconds and nanoseconds).
 fn set_mtime(f: &File, secs: i64, nanos: i64) -> std::io::Result<()> {
     // The access time becomes now, as before; std's `File::set_times` would leave it alone.
-    futimens(f, &TimeSpec::UTIME_NOW, &TimeSpec::new(secs as _, nanos as _))?;
+    futimens(
+        f,
+        &TimeSpec::UTIME_NOW,
+        &TimeSpec::new(secs as _, nanos as _),
+    )?;
     Ok(())
 }
 
@@ -705,7 +709,6 @@ impl TokenStore for FileStore {
             match change(current) {
                 Update::Keep => Ok(()),
                 Update::Replace(next) => self.write(user, &next),
-                Update::Delete => self.remove(user),
             }
         })
     }
@@ -751,10 +754,6 @@ impl TokenStore for FileStore {
         self.markers
             .prune_passed(&self.dir.join(USED_DIR), crate::session::now());
         claimed
-    }
-
-    fn is_remote(&self) -> bool {
-        false
     }
 }
 
@@ -1239,10 +1238,6 @@ mod tests {
         let before = syncs();
         s.delete("sid:1").unwrap();
         assert_eq!(syncs(), before + 1, "delete syncs the directory");
-        s.save("sid:1", &record("a")).unwrap();
-        let before = syncs();
-        s.update("sid:1", &mut |_| Update::Delete).unwrap();
-        assert_eq!(syncs(), before + 1, "an update that deletes syncs it");
         assert!(s.load("sid:1").unwrap().is_none());
     }
 
@@ -1328,7 +1323,7 @@ mod tests {
             let mut called = false;
             let updated = s.update("sid:1", &mut |_| {
                 called = true;
-                Update::Delete
+                Update::Keep
             });
             (updated, s.sign_in("sid:1", &record("other")), called)
         });

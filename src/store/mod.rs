@@ -160,7 +160,6 @@ pub enum Update {
     /// Leave the entry exactly as it is (nothing is written).
     Keep,
     Replace(Box<TokenRecord>),
-    Delete,
 }
 
 /// A store of token records keyed by the user's `sid:...` id.
@@ -192,8 +191,6 @@ pub trait TokenStore: Send + Sync {
     /// seconds); false when it already was. Holds across processes and threads, so a replayed
     /// callback is refused whichever nginx worker it reaches.
     fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
-    /// Whether calls may block on the network (the host then runs them off its event loop).
-    fn is_remote(&self) -> bool;
 }
 
 /// Seals a record for `user`; the user id is authenticated data, so the sealed bytes open
