@@ -797,7 +797,7 @@ if command -v python3 >/dev/null; then
     check "echo body is valid JSON" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' \
         "$TMP/echo.json"
 fi
-# Spoofed identity headers never reach the app (needs the real core, SPEC section 5).
+# Spoofed identity headers never reach the app (needs the real core, README, "What the application sees").
 if grep -qi 'x-ms-client-principal-name' "$TMP/echo.json"; then
     fail "spoofed X-MS-CLIENT-PRINCIPAL-NAME is scrubbed" "$(cat "$TMP/echo.json")"
 else
