@@ -173,8 +173,11 @@ pub fn paths(data: &[u8]) {
 
 /// How common backends route a raw path (before `?`), each reduced to a decoded path.
 fn backend_routes(raw: &str) -> Vec<(&'static str, String)> {
-    let decode =
-        |s: &str| String::from_utf8_lossy(&crate::http::percent_decode(s.as_bytes())).into_owned();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let resolve = |path: &str, merge: bool| {
         let mut out: Vec<&str> = Vec::new();
         let segments: Vec<&str> = path.split('/').skip(1).collect();

@@ -366,29 +366,6 @@ pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> 
         .map(|(_, v)| v.as_str())
 }
 
-/// `%XX` decoding (no `+` handling: this is a URL, not a form); malformed escapes stay as they are.
-pub fn percent_decode(input: &[u8]) -> Vec<u8> {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-    }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'%' {
-            if let (Some(&h), Some(&l)) = (input.get(i + 1), input.get(i + 2)) {
-                if let (Some(h), Some(l)) = (hex(h), hex(l)) {
-                    out.push((h << 4) | l);
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        out.push(input[i]);
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

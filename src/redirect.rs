@@ -1,4 +1,4 @@
-//! Validation of post-login / post-logout redirect targets (SPEC §4).
+//! Validation of post-login / post-logout redirect targets (README, "Routes").
 //!
 //! A target comes from the client (`post_login_redirect_uri`, `post_logout_redirect_uri`) and
 //! ends up in a `Location` header, so a mistake here is an open redirect. The validator is an
@@ -28,7 +28,7 @@ use std::fmt;
 
 use url::{Position, Url};
 
-use crate::http::percent_decode;
+use percent_encoding::percent_decode;
 
 /// Longest target accepted, in bytes: longer ones are not plausible redirect targets and only
 /// serve to smuggle payloads or bloat state.
@@ -396,10 +396,11 @@ fn matches_entry(url: &Url, entry: &str) -> bool {
 }
 
 /// The text as given, percent-decoded once, and decoded twice (lossily as UTF-8: what matters
-/// is which ASCII characters appear).
+/// is which ASCII characters appear). `%XX` only (no `+`: a URL, not a form); a malformed
+/// escape stays as it is.
 fn decoded_views(s: &str) -> [String; 3] {
-    let once = percent_decode(s.as_bytes());
-    let twice = percent_decode(&once);
+    let once: Vec<u8> = percent_decode(s.as_bytes()).collect();
+    let twice: Vec<u8> = percent_decode(&once).collect();
     [
         s.to_owned(),
         String::from_utf8_lossy(&once).into_owned(),
@@ -415,6 +416,34 @@ mod tests {
         scheme: "https",
         host: "app.example.com",
     };
+
+    #[test]
+    fn decoded_views_decode_twice_and_keep_malformed_escapes() {
+        let views = |s: &str| decoded_views(s).map(|v| v.into_bytes());
+        assert_eq!(
+            views("/a%252Fb")[1..],
+            [b"/a%2Fb".to_vec(), b"/a/b".to_vec()]
+        );
+        assert_eq!(views("/A%5c")[1..], [b"/A\\".to_vec(), b"/A\\".to_vec()]);
+        for malformed in ["/%", "/%2", "/%zz", "/%2g", "/%%41"] {
+            let expected = if malformed == "/%%41" {
+                "/%A"
+            } else {
+                malformed
+            };
+            assert_eq!(views(malformed)[1], expected.as_bytes(), "{malformed}");
+        }
+        assert_eq!(
+            views("/%ff")[1],
+            "/\u{fffd}".as_bytes(),
+            "not UTF-8: replaced"
+        );
+        assert_eq!(
+            views("/a+b")[1],
+            b"/a+b",
+            "no `+` handling: a URL, not a form"
+        );
+    }
 
     fn allowed() -> Vec<String> {
         vec![

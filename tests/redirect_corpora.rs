@@ -1,4 +1,4 @@
-//! Every line of the two public open-redirect corpora (SPEC §4, `tests/data/corpora/README.md`)
+//! Every line of the two public open-redirect corpora (README, "Routes"; `tests/data/corpora/README.md`)
 //! must be refused by the redirect validator, tried as given and once percent-decoded. The module's
 //! own origin is a host that appears in neither corpus, and the corpora's "allowed" domain is on
 //! the allow-list, so tricks built around an allowed host are exercised too.
@@ -24,25 +24,9 @@ const CORPORA: [&str; 2] = [
 /// `%XX` decoding as the oauth2-proxy suite does it (once, no `+`); bytes that are not UTF-8
 /// become U+FFFD, which the validator must refuse like any other non-ASCII character.
 fn percent_decode_once(s: &str) -> String {
-    let b = s.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let (Some(h), Some(l)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            ) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The corpus lines (file, 1-based line) accepted as same-origin paths with a URL in the query.

@@ -6,8 +6,8 @@
  *                 [-m MAX] [-p PER_IP] [-t HEADER_SECONDS] [-b BODY_SECONDS]
  *                 [-i IDLE_SECONDS]
  *
- * The application is an upstream HTTP server (-u) or, without -u, a built-in echo
- * application that answers with the request it saw as JSON. The host exists for tests,
+ * The application is an upstream HTTP server (-u, reached through libcurl) or, without
+ * -u, a built-in echo application that answers with the request it saw as JSON. The host exists for tests,
  * demos and benchmarks; nginx is the production host.
  *
  * Built on libmicrohttpd with a thread per connection, so every call into the module,
@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <microhttpd.h>
 
 #include "ezauth.h"
@@ -94,10 +95,11 @@ typedef struct {
 } eh_request_t;
 
 
-/* What the application answered; the header and body views point into raw. */
+/* What the application answered; the header views point into head, the body into raw. */
 typedef struct {
     unsigned        status;
     eh_headers_t    headers;
+    eh_buf_t        head;
     eh_buf_t        raw;
     const char     *body;
     size_t          body_len;
@@ -153,6 +155,7 @@ static ezauth_module  *eh_module;
 static eh_log_conf_t   eh_log_conf;
 static eh_addr_t       eh_listen;
 static eh_addr_t       eh_upstream;
+static char            eh_upstream_url[INET6_ADDRSTRLEN + 32];   /* http://ADDR:PORT */
 static int             eh_have_upstream;
 static eh_conns_t      eh_conns = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -1251,304 +1254,170 @@ eh_echo(const ezauth_request *req, const eh_headers_t *fwd, eh_app_response_t *a
 }
 
 
-/* the upstream application: HTTP/1.1, one connection per request */
-
-static int
-eh_send_all(int fd, const char *p, size_t n)
-{
-    ssize_t  k;
-
-    while (n) {
-        k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += k;
-        n -= (size_t) k;
-    }
-
-    return 0;
-}
-
-
-static const char *
-eh_find_crlf(const char *p, const char *end)
-{
-    for ( /* void */ ; p + 1 < end; p++) {
-        if (p[0] == '\r' && p[1] == '\n') {
-            return p;
-        }
-    }
-
-    return NULL;
-}
-
-
-static int
-eh_value_has_token(ezauth_str v, const char *token)
-{
-    size_t  i, n = strlen(token);
-
-    for (i = 0; i + n <= v.len; i++) {
-        if (eh_str_eq_ci(eh_str(v.ptr + i, n), eh_str(token, n))) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* The size on a chunk line: hex digits, then an optional ";extension". */
-static int
-eh_chunk_size(const char *p, const char *eol, size_t *size)
-{
-    int          d;
-    const char  *v;
-
-    *size = 0;
-
-    for (v = p; v < eol && *v != ';' && *v != ' ' && *v != '\t'; v++) {
-        d = (*v >= '0' && *v <= '9') ? *v - '0'
-            : (eh_lower(*v) >= 'a' && eh_lower(*v) <= 'f') ? eh_lower(*v) - 'a' + 10
-            : -1;
-
-        if (d < 0 || *size > EH_MAX_UPSTREAM) {
-            return -1;
-        }
-
-        *size = *size * 16 + (size_t) d;
-    }
-
-    return v == p ? -1 : 0;
-}
-
+/*
+ * the upstream application, on libcurl: HTTP/1.1, one connection per request. The request
+ * target goes out byte for byte (CURLOPT_REQUEST_TARGET: no dot-segment squashing, no
+ * fragment cut), the edited headers as they are, and libcurl adds none of its own.
+ */
 
 /*
- * Parses the upstream response in b. Returns 1 when it is complete (and fills app), 0 when
- * more bytes are needed, -1 when it is malformed. Nothing is modified until it is complete,
- * so the buffer may grow (and move) between calls.
+ * What one transfer collects: the final response's header lines (those after its status
+ * line; interim 1xx responses and a chunked body's trailers are left out) and its body.
  */
+typedef struct {
+    eh_app_response_t  *app;
+    unsigned            status;       /* of the last status line */
+    unsigned            head_done:1;
+    unsigned            malformed:1;
+    unsigned            too_large:1;
+} eh_transfer_t;
+
+
 static int
-eh_parse_upstream(eh_buf_t *b, int eof, int no_body, eh_app_response_t *app)
+eh_blank_line(const char *p, size_t len)
 {
-    int           chunked, have_length, decode;
-    char         *w;
-    size_t        length, size;
-    unsigned      status;
-    const char   *p, *end, *head, *line, *eol, *colon, *v, *ve, *body;
-    ezauth_str    name, value;
+    return (len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n');
+}
 
-    end = b->data + b->len;
-    head = b->data;
 
-again:
+static size_t
+eh_upstream_header(char *p, size_t size, size_t n, void *userdata)
+{
+    eh_transfer_t  *t = userdata;
+    size_t          len = size * n, k;
 
-    /* status line: HTTP/1.x NNN reason */
-    eol = eh_find_crlf(head, end);
-    if (eol == NULL) {
-        return eof ? -1 : 0;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0 && !t->head_done) {
+        /* a status line ("HTTP/1.1 200 OK"): the lines after it belong to this response */
+        for (k = 5; k < len && p[k] != ' '; k++) { /* void */ }
+        t->status = (k + 4 <= len) ? (unsigned) strtoul(p + k + 1, NULL, 10) : 0;
+        t->app->head.len = 0;
+        return len;
     }
 
-    if (eol - head < 12 || memcmp(head, "HTTP/1.", 7) != 0 || head[8] != ' '
-        || head[9] < '1' || head[9] > '9' || head[10] < '0' || head[10] > '9'
-        || head[11] < '0' || head[11] > '9')
-    {
+    if (t->head_done) {
+        return len;
+    }
+
+    if (eh_blank_line(p, len)) {
+        t->head_done = t->status >= 200;
+        return len;
+    }
+
+    /* a line with no name, or an obs-fold continuation */
+    if (memchr(p, ':', len) == NULL || p[0] == ':' || p[0] == ' ' || p[0] == '\t') {
+        t->malformed = 1;
+        return 0;
+    }
+
+    if (t->app->head.len + len > EH_MAX_UPSTREAM || eh_buf_add(&t->app->head, p, len) != 0) {
+        t->too_large = 1;
+        return 0;
+    }
+
+    return len;
+}
+
+
+static size_t
+eh_upstream_body(char *p, size_t size, size_t n, void *userdata)
+{
+    eh_transfer_t  *t = userdata;
+    size_t          len = size * n;
+
+    if (t->app->raw.len + len > EH_MAX_UPSTREAM || eh_buf_add(&t->app->raw, p, len) != 0) {
+        t->too_large = 1;
+        return 0;
+    }
+
+    return len;
+}
+
+
+/* Views the collected header lines as app->headers: blanks around the name and value go. */
+static int
+eh_upstream_headers(eh_app_response_t *app)
+{
+    const char  *line, *eol, *end, *colon, *ne, *v, *ve;
+
+    end = app->head.data + app->head.len;
+
+    for (line = app->head.data; line < end; line = eol + 1) {
+        eol = memchr(line, '\n', (size_t) (end - line));
+        colon = eol ? memchr(line, ':', (size_t) (eol - line)) : NULL;
+        if (colon == NULL) {
+            return -1;
+        }
+
+        for (ne = colon; ne > line && (ne[-1] == ' ' || ne[-1] == '\t'); ne--) { /* void */ }
+        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) { /* void */ }
+        for (ve = eol; ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'); ve--) {
+            /* void */
+        }
+
+        if (eh_headers_add(&app->headers, eh_str(line, (size_t) (ne - line)),
+                           eh_str(v, (size_t) (ve - v))) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Can libcurl send these bytes as they are? It takes C strings, one header per line. */
+static int
+eh_curl_safe(ezauth_str s)
+{
+    return memchr(s.ptr, '\0', s.len) == NULL && memchr(s.ptr, '\r', s.len) == NULL
+           && memchr(s.ptr, '\n', s.len) == NULL;
+}
+
+
+/* Appends "name: value" ("name;" for an empty value: libcurl's spelling of one). */
+static int
+eh_curl_header(struct curl_slist **list, ezauth_str name, ezauth_str value)
+{
+    char               *line;
+    struct curl_slist  *next;
+
+    line = malloc(name.len + value.len + 3);
+    if (line == NULL) {
         return -1;
     }
 
-    status = (unsigned) (head[9] - '0') * 100 + (unsigned) (head[10] - '0') * 10
-             + (unsigned) (head[11] - '0');
-
-    /* find the end of the header block, noting the framing headers on the way */
-    chunked = 0;
-    have_length = 0;
-    length = 0;
-
-    for (line = eol + 2; ; line = eol + 2) {
-        eol = eh_find_crlf(line, end);
-        if (eol == NULL) {
-            return eof ? -1 : 0;
-        }
-
-        if (eol == line) {
-            break;
-        }
-
-        colon = memchr(line, ':', (size_t) (eol - line));
-        if (colon == NULL || colon == line) {
-            return -1;
-        }
-
-        name = eh_str(line, (size_t) (colon - line));
-        value = eh_str(colon + 1, (size_t) (eol - colon - 1));
-
-        if (eh_name_is(name, "transfer-encoding") && eh_value_has_token(value, "chunked")) {
-            chunked = 1;
-
-        } else if (eh_name_is(name, "content-length")) {
-            have_length = 1;
-            length = 0;
-            for (v = colon + 1; v < eol; v++) {
-                if (*v >= '0' && *v <= '9') {
-                    if (length > EH_MAX_UPSTREAM) {
-                        return -1;
-                    }
-                    length = length * 10 + (size_t) (*v - '0');
-                } else if (*v != ' ' && *v != '\t') {
-                    return -1;
-                }
-            }
-        }
-    }
-
-    body = eol + 2;
-
-    /* interim responses (100 Continue, 103 Early Hints) precede the real one */
-    if (status >= 100 && status < 200) {
-        if (status == 101) {
-            return -1;
-        }
-        head = body;
-        goto again;
-    }
-
-    decode = 0;
-
-    if (no_body || status == 204 || status == 304) {
-        size = 0;
-
-    } else if (chunked) {
-        /* walk the chunks first; decode only once all of them are here */
-        for (p = body; ; ) {
-            eol = eh_find_crlf(p, end);
-            if (eol == NULL) {
-                return eof ? -1 : 0;
-            }
-
-            if (eh_chunk_size(p, eol, &size) != 0) {
-                return -1;
-            }
-
-            p = eol + 2;
-
-            if (size == 0) {
-                /* trailers, then an empty line */
-                for ( ;; ) {
-                    eol = eh_find_crlf(p, end);
-                    if (eol == NULL) {
-                        return eof ? -1 : 0;
-                    }
-                    if (eol == p) {
-                        break;
-                    }
-                    p = eol + 2;
-                }
-                break;
-            }
-
-            if ((size_t) (end - p) < size + 2) {
-                return eof ? -1 : 0;
-            }
-
-            if (p[size] != '\r' || p[size + 1] != '\n') {
-                return -1;
-            }
-
-            p += size + 2;
-        }
-
-        decode = 1;
-        size = 0;
-
-    } else if (have_length) {
-        if ((size_t) (end - body) < length) {
-            return eof ? -1 : 0;
-        }
-        size = length;
-
+    memcpy(line, name.ptr, name.len);
+    if (value.len) {
+        memcpy(line + name.len, ": ", 2);
+        memcpy(line + name.len + 2, value.ptr, value.len);
+        line[name.len + 2 + value.len] = '\0';
     } else {
-        /* framed by the end of the connection */
-        if (!eof) {
-            return 0;
-        }
-        size = (size_t) (end - body);
+        memcpy(line + name.len, ";", 2);
     }
 
-    /* complete: collect the headers and decode the body in place */
-    app->status = status;
-
-    /* the lines between the status line and the empty line before body, checked above */
-    for (line = eh_find_crlf(head, end) + 2; line < body - 2; line = eol + 2) {
-        eol = eh_find_crlf(line, end);
-        colon = memchr(line, ':', (size_t) (eol - line));
-
-        for (ve = colon; ve > line && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) { /* void */ }
-        name = eh_str(line, (size_t) (ve - line));
-
-        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) { /* void */ }
-        for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) { /* void */ }
-        value = eh_str(v, (size_t) (ve - v));
-
-        if (eh_headers_add(&app->headers, name, value) != 0) {
-            return -1;
-        }
+    next = curl_slist_append(*list, line);
+    free(line);
+    if (next == NULL) {
+        return -1;
     }
 
-    if (decode) {
-        w = (char *) body;
-
-        for (p = body; ; ) {
-            eol = eh_find_crlf(p, end);
-            (void) eh_chunk_size(p, eol, &length);
-            p = eol + 2;
-            if (length == 0) {
-                break;
-            }
-            memmove(w, p, length);
-            w += length;
-            p += length + 2;
-        }
-
-        size = (size_t) (w - body);
-    }
-
-    app->body = body;
-    app->body_len = size;
-
-    return 1;
+    *list = next;
+    return 0;
 }
 
 
 static int
-eh_connect_upstream(void)
+eh_curl_line(struct curl_slist **list, const char *line)
 {
-    int             fd;
-    struct timeval  tv;
+    struct curl_slist  *next;
 
-    fd = socket(eh_upstream.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    next = curl_slist_append(*list, line);
+    if (next == NULL) {
         return -1;
     }
 
-    /* on Linux SO_SNDTIMEO bounds connect() too */
-    tv.tv_sec = EH_CONNECT_TIMEOUT;
-    tv.tv_usec = 0;
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-
-    if (connect(fd, (struct sockaddr *) &eh_upstream.addr, eh_upstream.addrlen) != 0) {
-        close(fd);
-        return -1;
-    }
-
-    tv.tv_sec = EH_UPSTREAM_TIMEOUT;
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-
-    return fd;
+    *list = next;
+    return 0;
 }
 
 
@@ -1556,110 +1425,147 @@ eh_connect_upstream(void)
 static unsigned
 eh_proxy(const ezauth_request *req, const eh_headers_t *fwd, eh_app_response_t *app)
 {
-    int        fd, rc, eof, no_body;
-    char       num[32];
-    size_t     i;
-    ssize_t    n;
-    eh_buf_t   head = { NULL, 0, 0 };
-    unsigned   status;
-
-    fd = eh_connect_upstream();
-    if (fd < 0) {
-        eh_log("upstream %s unreachable: %s", eh_upstream.authority, strerror(errno));
-        return MHD_HTTP_BAD_GATEWAY;
-    }
+    int                 rc;
+    char               *method, *target, error[CURL_ERROR_SIZE];
+    size_t              i;
+    CURL               *curl;
+    CURLcode            res;
+    long                code;
+    curl_off_t          connected;
+    eh_transfer_t       t;
+    struct curl_slist  *headers = NULL;
+    unsigned            status;
 
     status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    memset(&t, 0, sizeof(t));
+    t.app = app;
+    error[0] = '\0';
 
-    /* each eh_buf_add*() returns 0 or -1: one check after the whole head is built */
-    rc = eh_buf_add(&head, req->method.ptr, req->method.len)
-         | eh_buf_add(&head, " ", 1)
-         | eh_buf_add(&head, req->target.ptr, req->target.len)
-         | eh_buf_adds(&head, " HTTP/1.1\r\n");
+    method = strndup((const char *) req->method.ptr, req->method.len);
+    target = strndup((const char *) req->target.ptr, req->target.len);
+    curl = curl_easy_init();
+    if (method == NULL || target == NULL || curl == NULL) {
+        goto done;
+    }
 
+    if (!eh_curl_safe(req->method) || !eh_curl_safe(req->target)) {
+        eh_log("upstream %s: a request line libcurl cannot send as it is",
+               eh_upstream.authority);
+        goto done;
+    }
+
+    rc = 0;
     for (i = 0; i < fwd->nelts; i++) {
         if (eh_hop_by_hop(fwd->elts[i].name)) {
             continue;
         }
-        rc |= eh_buf_add(&head, fwd->elts[i].name.ptr, fwd->elts[i].name.len)
-              | eh_buf_add(&head, ": ", 2)
-              | eh_buf_add(&head, fwd->elts[i].value.ptr, fwd->elts[i].value.len)
-              | eh_buf_add(&head, "\r\n", 2);
+        if (!eh_curl_safe(fwd->elts[i].name) || !eh_curl_safe(fwd->elts[i].value)) {
+            eh_log("upstream %s: a header libcurl cannot send as it is", eh_upstream.authority);
+            goto done;
+        }
+        rc |= eh_curl_header(&headers, fwd->elts[i].name, fwd->elts[i].value);
     }
 
     if (eh_find_header(fwd, "host").ptr == NULL) {
-        rc |= eh_buf_adds(&head, "Host: ") | eh_buf_adds(&head, eh_upstream.authority)
-              | eh_buf_adds(&head, "\r\n");
+        rc |= eh_curl_header(&headers, eh_lit("Host"),
+                             eh_str(eh_upstream.authority, strlen(eh_upstream.authority)));
     }
 
-    if (req->body.len || eh_name_is(req->method, "POST") || eh_name_is(req->method, "PUT")
-        || eh_name_is(req->method, "PATCH"))
-    {
-        snprintf(num, sizeof(num), "%zu", req->body.len);
-        rc |= eh_buf_adds(&head, "Content-Length: ") | eh_buf_adds(&head, num)
-              | eh_buf_adds(&head, "\r\n");
+    /* "Name:" keeps libcurl from adding a Name of its own */
+    if (eh_find_header(fwd, "accept").ptr == NULL) {
+        rc |= eh_curl_line(&headers, "Accept:");
     }
-
-    rc |= eh_buf_adds(&head, "Connection: close\r\n\r\n");
+    if (eh_find_header(fwd, "content-type").ptr == NULL) {
+        rc |= eh_curl_line(&headers, "Content-Type:");
+    }
+    rc |= eh_curl_line(&headers, "Expect:");
+    rc |= eh_curl_line(&headers, "Connection: close");
 
     if (rc != 0) {
         goto done;
     }
 
-    if (eh_send_all(fd, head.data, head.len) != 0
-        || (req->body.len
-            && eh_send_all(fd, (const char *) req->body.ptr, req->body.len) != 0))
+    rc = curl_easy_setopt(curl, CURLOPT_URL, eh_upstream_url) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_REQUEST_TARGET, target) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long) EH_CONNECT_TIMEOUT) != CURLE_OK;
+    /* as a socket timeout did: 60 s without a byte either way ends the transfer */
+    rc |= curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, (long) EH_UPSTREAM_TIMEOUT) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, eh_upstream_header) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, eh_upstream_body) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t) != CURLE_OK;
+    rc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error) != CURLE_OK;
+
+    if (eh_name_is(req->method, "HEAD")) {
+        rc |= curl_easy_setopt(curl, CURLOPT_NOBODY, 1L) != CURLE_OK;
+
+    } else if (req->body.len || eh_name_is(req->method, "POST")
+               || eh_name_is(req->method, "PUT") || eh_name_is(req->method, "PATCH"))
     {
-        eh_log("upstream %s: send failed: %s", eh_upstream.authority, strerror(errno));
-        status = (errno == EAGAIN) ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY;
+        /* a body, with its Content-Length (0 for an empty POST, PUT or PATCH) */
+        rc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body.len)
+              != CURLE_OK;
+        rc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+                               req->body.len ? (const char *) req->body.ptr : "") != CURLE_OK;
+    }
+
+    if (rc != 0) {
         goto done;
     }
 
-    no_body = eh_name_is(req->method, "HEAD");
+    res = curl_easy_perform(curl);
 
-    for ( ;; ) {
-        if (eh_buf_reserve(&app->raw, 16384) != 0) {
-            goto done;
-        }
-
-        n = recv(fd, app->raw.data + app->raw.len, app->raw.size - app->raw.len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-
-        if (n < 0) {
-            eh_log("upstream %s: %s", eh_upstream.authority, strerror(errno));
-            status = (errno == EAGAIN) ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY;
-            goto done;
-        }
-
-        app->raw.len += (size_t) n;
-        eof = (n == 0);
-
-        if (app->raw.len > EH_MAX_UPSTREAM) {
-            eh_log("upstream %s: response too large", eh_upstream.authority);
-            status = MHD_HTTP_BAD_GATEWAY;
-            goto done;
-        }
-
-        rc = eh_parse_upstream(&app->raw, eof, no_body, app);
-
-        if (rc == 1) {
-            status = 0;
-            goto done;
-        }
-
-        if (rc < 0) {
-            eh_log("upstream %s: malformed response", eh_upstream.authority);
-            status = MHD_HTTP_BAD_GATEWAY;
-            goto done;
-        }
+    if (t.too_large) {
+        eh_log("upstream %s: response too large", eh_upstream.authority);
+        status = MHD_HTTP_BAD_GATEWAY;
+        goto done;
     }
+
+    if (t.malformed) {
+        eh_log("upstream %s: malformed response", eh_upstream.authority);
+        status = MHD_HTTP_BAD_GATEWAY;
+        goto done;
+    }
+
+    if (res != CURLE_OK) {
+        connected = 0;
+        (void) curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected);
+        eh_log("upstream %s%s: %s", eh_upstream.authority, connected ? "" : " unreachable",
+               error[0] ? error : curl_easy_strerror(res));
+        status = (res == CURLE_OPERATION_TIMEDOUT && connected) ? MHD_HTTP_GATEWAY_TIMEOUT
+                                                                 : MHD_HTTP_BAD_GATEWAY;
+        goto done;
+    }
+
+    code = 0;
+    (void) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code > 999 || !t.head_done || eh_upstream_headers(app) != 0) {
+        eh_log("upstream %s: malformed response", eh_upstream.authority);
+        status = MHD_HTTP_BAD_GATEWAY;
+        goto done;
+    }
+
+    app->status = (unsigned) code;
+    app->body = app->raw.data;
+    app->body_len = app->raw.len;
+    status = 0;
 
 done:
 
-    eh_buf_free(&head);
-    close(fd);
+    curl_slist_free_all(headers);
+    if (curl) {
+        curl_easy_cleanup(curl);
+    }
+    free(method);
+    free(target);
     return status;
 }
 
@@ -1764,6 +1670,7 @@ done:
 
     free(fwd.elts);
     free(app.headers.elts);
+    eh_buf_free(&app.head);
     eh_buf_free(&app.raw);
     return ret;
 }
@@ -2436,6 +2343,7 @@ main(int argc, char **argv)
     unsigned                        flags;
     pthread_t                       watchdog;
     const char                     *listen, *config, *upstream;
+    char                            addr[INET6_ADDRSTRLEN];
     sigset_t                        set;
     siginfo_t                       si;
     ezauth_str                      msg;
@@ -2499,6 +2407,23 @@ main(int argc, char **argv)
             return 1;
         }
         eh_have_upstream = 1;
+
+        /* the address resolved once, at startup, as the Host header's authority was */
+        if (getnameinfo((struct sockaddr *) &eh_upstream.addr, eh_upstream.addrlen, addr,
+                        sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+        {
+            eh_log("bad upstream address \"%s\"", upstream);
+            return 1;
+        }
+        snprintf(eh_upstream_url, sizeof(eh_upstream_url), "http://%s%s%s:%u",
+                 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "",
+                 eh_upstream.port);
+
+        /* before any thread starts: libcurl's global setup is not thread-safe */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            eh_log("cannot initialize libcurl");
+            return 1;
+        }
     }
 
     /*
@@ -2590,6 +2515,9 @@ main(int argc, char **argv)
         eh_watchdog_stop(watchdog);
     }
     ezauth_module_free(eh_module);
+    if (eh_have_upstream) {
+        curl_global_cleanup();
+    }
 
     return 0;
 }

@@ -15,7 +15,8 @@ use serde_json::{json, Map, Value};
 use super::document::Document;
 use super::{invalid, ConfigError, Environment};
 
-/// The v1 `SiteAuthSettings` properties (reference §4.3).
+/// The v1 `SiteAuthSettings` properties (Azure/azure-rest-api-specs, `WebApps.json`, definition
+/// `SiteAuthSettings`).
 pub const V1_KEYS: &[&str] = &[
     "enabled",
     "runtimeVersion",
@@ -69,7 +70,8 @@ enum Kind {
     SecretHere,
 }
 
-/// `WEBSITE_AUTH_*` settings that are v1 properties (reference §4.4).
+/// `WEBSITE_AUTH_*` settings that are v1 properties (MicrosoftDocs/azure-docs,
+/// `articles/app-service/reference-app-settings.md`, "Authentication & Authorization").
 const ENV_V1: &[(&str, &str, Kind)] = &[
     ("WEBSITE_AUTH_ENABLED", "enabled", Kind::Bool),
     ("WEBSITE_AUTH_RUNTIME_VERSION", "runtimeVersion", Kind::Text),

@@ -1,5 +1,7 @@
-//! The C ABI, modelled on an IIS native module. This is the only place with `unsafe` and C
-//! types; everything here converts, checks for NULL, catches panics and calls the pipeline.
+//! The C ABI, modelled on an IIS native module. The only place with C types, and with all
+//! `unsafe` but the store's shared memory map and its fork to check the workers' access
+//! (`store::generations`, `store::access`); everything here converts, checks for NULL, catches
+//! panics and calls the pipeline.
 //!
 //! Conventions (also in the README):
 //! - Handles are opaque. Each has one constructor and one `_free`; freeing NULL does nothing.

@@ -709,7 +709,6 @@ impl TokenStore for FileStore {
             match change(current) {
                 Update::Keep => Ok(()),
                 Update::Replace(next) => self.write(user, &next),
-                Update::Delete => self.remove(user),
             }
         })
     }
@@ -755,10 +754,6 @@ impl TokenStore for FileStore {
         self.markers
             .prune_passed(&self.dir.join(USED_DIR), crate::session::now());
         claimed
-    }
-
-    fn is_remote(&self) -> bool {
-        false
     }
 }
 
@@ -1243,10 +1238,6 @@ mod tests {
         let before = syncs();
         s.delete("sid:1").unwrap();
         assert_eq!(syncs(), before + 1, "delete syncs the directory");
-        s.save("sid:1", &record("a")).unwrap();
-        let before = syncs();
-        s.update("sid:1", &mut |_| Update::Delete).unwrap();
-        assert_eq!(syncs(), before + 1, "an update that deletes syncs it");
         assert!(s.load("sid:1").unwrap().is_none());
     }
 
@@ -1332,7 +1323,7 @@ mod tests {
             let mut called = false;
             let updated = s.update("sid:1", &mut |_| {
                 called = true;
-                Update::Delete
+                Update::Keep
             });
             (updated, s.sign_in("sid:1", &record("other")), called)
         });

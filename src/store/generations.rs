@@ -11,10 +11,10 @@
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
+use memmap2::{MmapOptions, MmapRaw};
 use nix::fcntl::posix_fallocate;
 use parking_lot::Mutex;
 
@@ -25,17 +25,14 @@ const SIZE: usize = SLOTS * std::mem::size_of::<u64>();
 pub const FILE_NAME: &str = ".generations";
 
 pub struct Generations {
-    counters: *const AtomicU64,
+    /// SIZE bytes shared read-write with every process mapping the file; unmapped on drop.
+    counters: MmapRaw,
     /// The file mapped (device, inode): a store directory removed and made again has another.
     dev: u64,
     ino: u64,
     /// Tells tables of one process apart: counters read from one mean nothing in another.
     epoch: u64,
 }
-
-// SAFETY: the mapping is only accessed through atomics, and lives as long as the value.
-unsafe impl Send for Generations {}
-unsafe impl Sync for Generations {}
 
 impl Generations {
     /// Maps the counter file at `path`, creating it (owner-only) when `create` and it does not
@@ -59,25 +56,12 @@ impl Generations {
             // agree, and a file already reserved needs no free space.
             posix_fallocate(&file, 0, SIZE as libc::off_t)?;
         }
-        // SAFETY: a shared read-write mapping of SIZE bytes of a file we hold open, which is at
-        // least SIZE long with every block allocated; it is unmapped in Drop. The mapping stays
-        // valid after the descriptor is closed.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        // A shared read-write mapping of SIZE bytes of a file at least SIZE long with every
+        // block allocated; it stays valid after the descriptor is closed.
+        let counters = MmapOptions::new().len(SIZE).map_raw(&file)?;
         static EPOCHS: AtomicU64 = AtomicU64::new(1);
         Ok(Generations {
-            counters: ptr as *const AtomicU64,
+            counters,
             dev: meta.dev(),
             ino: meta.ino(),
             epoch: EPOCHS.fetch_add(1, Ordering::Relaxed),
@@ -85,8 +69,10 @@ impl Generations {
     }
 
     fn counter(&self, slot: usize) -> &AtomicU64 {
-        // SAFETY: slot < SLOTS, the mapping holds SLOTS aligned u64s (page-aligned start).
-        unsafe { &*self.counters.add(slot % SLOTS) }
+        let counters = self.counters.as_ptr() as *const AtomicU64;
+        // SAFETY: slot % SLOTS < SLOTS, and the mapping holds SLOTS aligned u64s (it starts on
+        // a page) for as long as `self`; other processes touch them only atomically too.
+        unsafe { &*counters.add(slot % SLOTS) }
     }
 
     /// The counter of `slot` now; read it before reading the file it guards.
@@ -106,13 +92,6 @@ impl Generations {
     /// Is `meta` the file this table maps?
     fn is(&self, meta: &fs::Metadata) -> bool {
         meta.dev() == self.dev && meta.ino() == self.ino
-    }
-}
-
-impl Drop for Generations {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once.
-        unsafe { libc::munmap(self.counters as *mut libc::c_void, SIZE) };
     }
 }
 

@@ -160,7 +160,6 @@ pub enum Update {
     /// Leave the entry exactly as it is (nothing is written).
     Keep,
     Replace(Box<TokenRecord>),
-    Delete,
 }
 
 /// A store of token records keyed by the user's `sid:...` id.
@@ -192,8 +191,6 @@ pub trait TokenStore: Send + Sync {
     /// seconds); false when it already was. Holds across processes and threads, so a replayed
     /// callback is refused whichever nginx worker it reaches.
     fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
-    /// Whether calls may block on the network (the host then runs them off its event loop).
-    fn is_remote(&self) -> bool;
 }
 
 /// Seals a record for `user`; the user id is authenticated data, so the sealed bytes open
@@ -211,24 +208,21 @@ pub fn open_record(keys: &Keys, user: &str, sealed: &[u8]) -> Result<TokenRecord
 }
 
 /// Formats Unix seconds as App Service writes `expires_on`: `2021-06-08T15:35:58.0000000Z`.
+/// Times outside the years 1 to 9999 (which ISO 8601's four-digit year cannot write; only a
+/// provider's nonsense gets there) are written as the nearest end of that range.
 pub fn format_expires_on(unix: i64) -> String {
-    let days = unix.div_euclid(86400);
-    let secs = unix.rem_euclid(86400);
-    // Civil-from-days (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+    const RANGE: (i64, i64) = (-62_135_596_800, 253_402_300_799);
+    let t = time::OffsetDateTime::from_unix_timestamp(unix.clamp(RANGE.0, RANGE.1))
+        .expect("clamped into the range every build of `time` represents");
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.0000000Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.0000000Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -244,5 +238,12 @@ mod tests {
             "2021-06-08T15:35:58.0000000Z"
         );
         assert_eq!(format_expires_on(951782400), "2000-02-29T00:00:00.0000000Z");
+        assert_eq!(format_expires_on(-1), "1969-12-31T23:59:59.0000000Z");
+        assert_eq!(
+            format_expires_on(4107542399),
+            "2100-02-28T23:59:59.0000000Z"
+        );
+        assert_eq!(format_expires_on(i64::MAX), "9999-12-31T23:59:59.0000000Z");
+        assert_eq!(format_expires_on(i64::MIN), "0001-01-01T00:00:00.0000000Z");
     }
 }

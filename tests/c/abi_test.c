@@ -787,7 +787,7 @@ test_send_response(void)
 }
 
 
-/* Client-sent identity headers are scrubbed, whatever their spelling (SPEC section 5). */
+/* Client-sent identity headers are scrubbed, whatever their spelling (README, "What the application sees"). */
 static void
 test_spoofed_headers_removed(void)
 {
@@ -846,7 +846,7 @@ test_spoofed_headers_removed(void)
 }
 
 
-/* GET /.auth/version answers from the module itself (SPEC section 4). */
+/* GET /.auth/version answers from the module itself (README, "Routes"). */
 static void
 test_version_route(void)
 {

@@ -797,7 +797,7 @@ if command -v python3 >/dev/null; then
     check "echo body is valid JSON" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' \
         "$TMP/echo.json"
 fi
-# Spoofed identity headers never reach the app (needs the real core, SPEC section 5).
+# Spoofed identity headers never reach the app (needs the real core, README, "What the application sees").
 if grep -qi 'x-ms-client-principal-name' "$TMP/echo.json"; then
     fail "spoofed X-MS-CLIENT-PRINCIPAL-NAME is scrubbed" "$(cat "$TMP/echo.json")"
 else
@@ -916,10 +916,22 @@ def handle(c):
     open(tmp + "/up.request", "wb").write(head + b"\r\n\r\n" + body)
     with open(tmp + "/up.all", "ab") as f:
         f.write(head + b"\r\n\r\n" + body)
-    # chunked, with two Set-Cookie headers and a trailer
-    c.sendall(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n"
-              b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n"
-              b"6\r\nhello \r\n8;x=y\r\nupstream\r\n0\r\nX-T: t\r\n\r\n")
+    path = head.split(b" ")[1] if b" " in head else b""
+    if path == b"/interim":
+        # an interim 103 with a header of its own, then the answer
+        c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+                  b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Final: 1\r\n\r\nfin")
+    elif path == b"/folded":
+        c.sendall(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n continued\r\nContent-Length: 0\r\n\r\n")
+    elif path == b"/garbage":
+        c.sendall(b"HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 0\r\n\r\n")
+    elif path == b"/unframed":
+        c.sendall(b"HTTP/1.1 200 OK\r\n\r\nuntil the end")
+    else:
+        # chunked, with two Set-Cookie headers and a trailer
+        c.sendall(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n"
+                  b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n"
+                  b"6\r\nhello \r\n8;x=y\r\nupstream\r\n0\r\nX-T: t\r\n\r\n")
     c.close()
 while True:
     c, _ = srv.accept()
@@ -957,6 +969,43 @@ EOF
     else
         ok "proxy: spoofed X-MS-CLIENT-PRINCIPAL-NAME is scrubbed"
     fi
+
+    check "proxy: a trailer is not relayed" sh -c "! grep -qi '^X-T:' '$TMP/proxy.head'"
+
+    # the upstream client (libcurl) sends the target and headers as they came, and adds
+    # nothing of its own: no Accept, Content-Type, Expect or User-Agent the client did not send
+    python3 - "${BASE##*:}" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /a/./b/../c/%2e%2E/d?x=/../y HTTP/1.1\r\nHost: h.example\r\nX-Empty:\r\n"
+          b"x-lower: v\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n" + b"z" * 2000)
+s.settimeout(20)
+while s.recv(65536):
+    pass
+PY
+    python3 - "$TMP/up.request" > "$TMP/up.lines" <<'PY'
+import sys
+head = open(sys.argv[1], "rb").read().split(b"\r\n\r\n")[0]
+for line in head.split(b"\r\n"):
+    print(line.decode("latin-1"))
+PY
+    check "proxy: the raw target reaches the upstream (no dot segments removed)" \
+        grep -qx 'POST /a/./b/../c/%2e%2E/d?x=/../y HTTP/1.1' "$TMP/up.lines"
+    check "proxy: exactly the client's headers, the Host given, one Content-Length, Connection: close" \
+        sh -c "sed 1d '$TMP/up.lines' | grep -v '^X-Empty:' | LC_ALL=C sort | tr '\n' '|' | grep -qx 'Connection: close|Content-Length: 2000|Host: h.example|x-lower: v|'"
+    check "proxy: an empty header value is kept" grep -qx 'X-Empty: *' "$TMP/up.lines"
+    code=$($CURL -o "$TMP/interim.body" -D "$TMP/interim.head" -w '%{http_code}' "$BASE/interim")
+    check "proxy: an interim 103 is skipped, the final answer relayed (got $code)" \
+        sh -c "[ '$code' = 200 ] && grep -qx fin '$TMP/interim.body' && grep -qi '^X-Final: 1' '$TMP/interim.head' && ! grep -qi '^Link:' '$TMP/interim.head'"
+    code=$($CURL -o "$TMP/unframed.body" -w '%{http_code}' "$BASE/unframed")
+    check "proxy: a body framed by the connection's end is relayed (got $code)" \
+        sh -c "[ '$code' = 200 ] && grep -qx 'until the end' '$TMP/unframed.body'"
+    code=$($CURL -o /dev/null -w '%{http_code}' -I "$BASE/interim")
+    check "proxy: HEAD is answered without waiting for a body (got $code)" [ "$code" = 200 ]
+    for bad in folded garbage; do
+        code=$($CURL -o /dev/null -w '%{http_code}' "$BASE/$bad")
+        check "proxy: a malformed upstream answer ($bad) gets 502 (got $code)" [ "$code" = 502 ]
+    done
 
     # the raw identity headers, through the proxy: what the upstream received, byte for byte
     : > "$TMP/up.all"

@@ -1,7 +1,8 @@
 // Security, class 4: control bytes in a provider's claims, against real applications behind each
 // host.
 //
-// SPEC §5: "every value ezauth writes into a header is free of CR, LF and control bytes". The
+// README ("What the application sees"): every value ezauth writes into a header is free of CR, LF
+// and control bytes. The
 // test IdP issues users whose name and email (login `ctl-<kind>-...`, see idp.js) or sub (control
 // bytes typed into the login form) hold CR, LF, NUL, a folded line, ESC, DEL, or a whole second
 // request. The module either refuses the sign-in (4xx, no session) or signs the user in and writes

@@ -1,7 +1,7 @@
 // Security, class 1: spoofed identity headers, against real applications behind each host.
 //
-// SPEC §5: every client-sent X-MS-CLIENT-PRINCIPAL* / X-MS-TOKEN-* header is removed, "recognized
-// on raw bytes (any case, `_` for `-`, any value bytes)". Every reserved-name spelling × value
+// README ("What the application sees"): every client-sent X-MS-CLIENT-PRINCIPAL* / X-MS-TOKEN-*
+// header is removed, recognized on raw bytes (any case, `_` for `-`, any value bytes). Every reserved-name spelling × value
 // bytes × requester is sent byte for byte over a raw socket; the application (lib/backends) must
 // never see a reserved header the module did not write (anonymous: none at all; signed in:
 // exactly the module's own, as on a clean request), nor decode a forged principal. A host may

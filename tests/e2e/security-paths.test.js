@@ -1,8 +1,8 @@
 // Security, class 2: path judgement, against real applications behind each host.
 //
-// With /health and /public/* excluded, SPEC §5: "an exclusion applies only to a path whose raw
-// form is unambiguous (no `#`, `;`, `\`, encoded separators or dot segments — anything else is
-// judged as protected)". Each anonymous request below hides a protected path behind an excluded
+// With /health and /public/* excluded (README, "What the application sees", Excluded paths): an
+// exclusion applies only to a path whose raw form is unambiguous (no `#`, `;`, `\`, encoded
+// separators or dot segments — anything else is judged as protected). Each anonymous request below hides a protected path behind an excluded
 // one (or the other way round) with a trick some server or framework resolves differently from
 // the module; it must get the module's action (302 / 401) or a 400, and reach no application
 // handler: neither the protected one (an outright bypass) nor the excluded one (the module took an
