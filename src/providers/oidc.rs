@@ -503,6 +503,8 @@ fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
         expires_at: body
             .get("expires_in")
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
-            .map(|s| now() + s),
+            // a provider's number: never past a year (as a client login's `expires_in`), never
+            // an overflow
+            .map(|s| now().saturating_add(s.clamp(0, 365 * 24 * 3600))),
     }
 }
