@@ -837,6 +837,17 @@ describe('nginx removes identity headers itself, on raw bytes', { skip }, () => 
     }
   });
 
+  it("logs the library's lines about a request through the request's log: they name the client and the request", async () => {
+    for (const [i, cookie] of ['garbage', 'x.y.z', '%ff'].entries()) {
+      const probe = `/raw/log-probe-${i}-${Date.now()}`;
+      const r = await rawExchange(s.port, rawGet(probe, [`Cookie: AppServiceAuthSession=${cookie}`]));
+      assert.ok(r.status < 500, r.bytes.toString('latin1').slice(0, 300));
+      const line = s.logs().split('\n').find((l) => l.includes(`request: "GET ${probe} `));
+      assert.ok(line, `no log line names the request ${probe}`);
+      assert.match(line, /\[warn\].* ezauth: ignored session cookie from 127\.0\.0\.1: .*, client: 127\.0\.0\.1, server: .*, request: "GET /);
+    }
+  });
+
   it('logs each removed header by its name, never its value', () => {
     const log = s.logs();
     assert.match(log, /ezauth: removed client-sent identity header "x_ms_client_principal_name"/);
