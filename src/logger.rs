@@ -112,7 +112,10 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn recording() -> (Logger, Arc<Mutex<Vec<(String, RequestTag)>>>) {
+    /// The lines a logger got, each with its request tag.
+    type Lines = Arc<Mutex<Vec<(String, RequestTag)>>>;
+
+    fn recording() -> (Logger, Lines) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let log = Logger::with_request_tags(move |_, message, tag| {
