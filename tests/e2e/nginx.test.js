@@ -300,6 +300,15 @@ describe('nginx never blocks its event loop', { skip }, () => {
     );
     assert.ok(burstEnd - tBurst < DELAY_MS - 200, `the 200 requests took ${burstEnd - tBurst} ms`);
   });
+
+  it("the blocking step's lines (on a pool thread) are written through the request's log", () => {
+    // the sign-ins above: each callback's code exchange ran in the thread pool, and logged there
+    const lines = s.logs().split('\n').filter((l) => / ezauth: signed in \S+ with /.test(l));
+    assert.ok(lines.length >= 2, `${lines.length} sign-in lines`);
+    for (const l of lines) {
+      assert.match(l, /, client: 127\.0\.0\.1, server: .*, request: "(GET|POST) \/\.auth\/login\/[^/ ]+\/callback/, l);
+    }
+  });
 });
 
 describe('nginx request header edits', { skip }, () => {
