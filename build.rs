@@ -1,5 +1,11 @@
-//! Generates include/ezauth.h from the exported Rust items with cbindgen, and a copy in OUT_DIR
-//! that the `header_is_current` test compares with the committed header.
+//! Generates the C header from the exported Rust items with cbindgen, into OUT_DIR only: the
+//! committed `include/ezauth.h` is what hosts compile against, and the `header` test fails when
+//! it differs from this fresh copy (its message has the command that refreshes it). A build
+//! never writes into the source tree.
+//!
+//! Also gives the cdylib its SONAME, `libezauth.so.<EZAUTH_ABI_VERSION>`, read from the
+//! generated header so the number has one source (`src/ffi/mod.rs`): a host linked against one
+//! ABI records that name and is refused by the dynamic loader when handed another.
 
 use std::path::PathBuf;
 
@@ -23,6 +29,15 @@ fn main() {
         .with_config(config)
         .generate()
         .expect("cbindgen can read the ffi module");
-    bindings.write_to_file(out_dir.join("ezauth.h"));
-    bindings.write_to_file(crate_dir.join("include/ezauth.h"));
+    let mut header = Vec::new();
+    bindings.write(&mut header);
+    std::fs::write(out_dir.join("ezauth.h"), &header).expect("OUT_DIR is writable");
+
+    let header = String::from_utf8(header).expect("the header is UTF-8");
+    let abi = header
+        .lines()
+        .find_map(|l| l.strip_prefix("#define EZAUTH_ABI_VERSION "))
+        .map(str::trim)
+        .expect("the header defines EZAUTH_ABI_VERSION");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libezauth.so.{abi}");
 }

@@ -50,8 +50,6 @@ MINT="$ROOT/target/release/examples/mint_sessions"
 LIB_ENV=()
 if [ -n "${EZAUTH_LIB:-}" ]; then
     [ -f "$EZAUTH_LIB" ] || die "no such library: $EZAUTH_LIB"
-    # The module's run path is a RUNPATH: LD_LIBRARY_PATH comes first.
-    LIB_ENV=(env "LD_LIBRARY_PATH=$(dirname "$EZAUTH_LIB")")
 fi
 
 # nginx runs as Debian runs it (as root: "user www-data;"): its workers must be able to enter
@@ -74,6 +72,16 @@ cleanup() {
     rm -rf "$TMP" "$STORE"
 }
 trap cleanup EXIT
+
+if [ -n "${EZAUTH_LIB:-}" ]; then
+    # The module needs the library by its SONAME (libezauth.so.N, N the ABI version: another
+    # build must speak the same ABI); a copy by that name in a directory on LD_LIBRARY_PATH
+    # comes first (the module's run path is a RUNPATH).
+    SONAME="$(readelf -d "$MODULE" | sed -n 's/.*(NEEDED).*\[\(libezauth[^]]*\)\]$/\1/p')"
+    [ -n "$SONAME" ] || die "$MODULE needs no libezauth"
+    mkdir -p "$TMP/lib" && cp "$EZAUTH_LIB" "$TMP/lib/$SONAME"
+    LIB_ENV=(env "LD_LIBRARY_PATH=$TMP/lib")
+fi
 
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export WEBSITE_AUTH_ENCRYPTION_KEY="$(openssl rand -hex 32)"

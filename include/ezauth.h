@@ -11,8 +11,14 @@
 
 
 // The ABI version this library implements. A host compares `ezauth_abi_version()` with the
-// `EZAUTH_ABI_VERSION` it was compiled against before calling anything else.
-#define EZAUTH_ABI_VERSION 1
+// `EZAUTH_ABI_VERSION` it was compiled against before calling anything else. It is also the
+// number in the library's SONAME (`libezauth.so.2`), so a host linked against another ABI
+// is refused by the dynamic loader before it runs.
+//
+// 2: outcomes hold their module (`ezauth_outcome_run_blocking` and
+// `ezauth_module_send_response` take no module; `send_response` no status), a typed
+// `ezauth_header_set`, log events as `ezauth_log_event` with per-request userdata.
+#define EZAUTH_ABI_VERSION 2
 
 // What the host does with a request after `ezauth_module_begin_request`.
 enum ezauth_action
@@ -34,25 +40,6 @@ enum ezauth_action
 };
 #ifndef __cplusplus
 typedef uint32_t ezauth_action;
-#endif // __cplusplus
-
-// Which header list of an outcome to read (the `set` argument of the header accessors).
-enum ezauth_header_set
-#ifdef __cplusplus
-  : uint32_t
-#endif // __cplusplus
- {
-  // CONTINUE: request headers to remove, matched by name case-insensitively (values empty).
-  EZAUTH_HEADERS_REQUEST_REMOVE = 0,
-  // CONTINUE: request headers to set, replacing any of the same name.
-  EZAUTH_HEADERS_REQUEST_SET = 1,
-  // FINISH: the headers of the response to send.
-  EZAUTH_HEADERS_RESPONSE = 2,
-  // CONTINUE, after `ezauth_module_send_response`: headers to add to the app's response.
-  EZAUTH_HEADERS_RESPONSE_ADD = 3,
-};
-#ifndef __cplusplus
-typedef uint32_t ezauth_header_set;
 #endif // __cplusplus
 
 // Severity passed to the log callback.
@@ -104,11 +91,12 @@ typedef uint32_t ezauth_result;
 typedef struct ezauth_error ezauth_error;
 
 // A loaded configuration: providers, keys, the token store. Opaque; created by
-// `ezauth_module_new`, freed by `ezauth_module_free`. Immutable and thread-safe.
+// `ezauth_module_new`, released by `ezauth_module_free`. Immutable and thread-safe.
 typedef struct ezauth_module ezauth_module;
 
 // The module's answer for one request. Opaque; created by `ezauth_module_begin_request`, freed
-// by `ezauth_outcome_free`. Used by one thread at a time; it may move between threads.
+// by `ezauth_outcome_free`. Used by one thread at a time; it may move between threads. It
+// holds a reference to its module.
 typedef struct ezauth_outcome ezauth_outcome;
 
 // A byte string: pointer + length, not NUL-terminated. `ptr` may be NULL when `len` is 0.
@@ -117,10 +105,24 @@ typedef struct {
   size_t len;
 } ezauth_str;
 
+// One log line, as the library hands it to the host's `ezauth_log_callback`. Valid only during
+// the call; the host copies what it keeps. New fields are only ever added at the end.
+typedef struct {
+  // The line's severity.
+  ezauth_log_level level;
+  // The line (UTF-8, no NUL, no trailing newline).
+  ezauth_str message;
+  // The `log_userdata` the host gave `ezauth_module_begin_request` for the request this line
+  // is about (also while that outcome is run or answered), or NULL for a line about no
+  // request (configuration load, store checks, background work). nginx passes the request's
+  // connection log, so the line names the client and the request.
+  void *request_userdata;
+} ezauth_log_event;
+
 // The host's log sink. Called from any thread that calls into the library, possibly
-// concurrently; `message` is valid only during the call. `userdata` is what the host gave
-// `ezauth_module_new`.
-typedef void (*ezauth_log_callback)(void *userdata, ezauth_log_level level, ezauth_str message);
+// concurrently; `event` is valid only during the call. `userdata` is what the host gave
+// `ezauth_module_new` (for every line, with or without a request).
+typedef void (*ezauth_log_callback)(void *userdata, const ezauth_log_event *event);
 
 // One HTTP header as a name/value pair of byte strings.
 typedef struct {
@@ -148,6 +150,24 @@ typedef struct {
   ezauth_str body;
 } ezauth_request;
 
+// Which header list of an outcome to read (the `set` argument of the header accessors): one
+// of the `EZAUTH_HEADERS_*` values. An integer type rather than a C enum on purpose: whatever
+// number a host passes is well-defined (an unknown one is an empty list), where a Rust enum
+// given an unlisted value would be undefined behaviour.
+typedef uint32_t ezauth_header_set;
+
+// CONTINUE: request headers to remove, matched by name case-insensitively (values empty).
+#define EZAUTH_HEADERS_REQUEST_REMOVE 0
+
+// CONTINUE: request headers to set, replacing any of the same name.
+#define EZAUTH_HEADERS_REQUEST_SET 1
+
+// FINISH: the headers of the response to send.
+#define EZAUTH_HEADERS_RESPONSE 2
+
+// CONTINUE, after `ezauth_module_send_response`: headers to add to the app's response.
+#define EZAUTH_HEADERS_RESPONSE_ADD 3
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -165,8 +185,9 @@ ezauth_str ezauth_version(void);
 //
 // - `config_path`: the file's path (pointer + length).
 // - `log`, `log_userdata`: the log sink (may be NULL: no logging). It must stay callable, from
-//   any thread, until `ezauth_module_free` returns.
-// - `module_out`: on `EZAUTH_OK`, the new module; free it with `ezauth_module_free`.
+//   any thread, until the module is gone: `ezauth_module_free` has been called and every
+//   outcome made from it has been freed.
+// - `module_out`: on `EZAUTH_OK`, the new module; release it with `ezauth_module_free`.
 // - `error_out` (may be NULL): on failure, a detailed error naming the bad field; free it with
 //   `ezauth_error_free`.
 //
@@ -203,7 +224,9 @@ ezauth_result ezauth_module_check_store(const ezauth_module *module,
                                         ezauth_str user_name,
                                         ezauth_error **error_out);
 
-// Frees a module. Free exactly once, after every outcome made from it is done; NULL is a no-op.
+// Releases the host's module handle. Call it exactly once per `ezauth_module_new`; NULL is a
+// no-op. Outcomes made from the module hold their own reference: they stay usable until they
+// are freed, and the module (its store, caches and log sink) goes away with the last of them.
 void ezauth_module_free(ezauth_module *module);
 
 // The path prefix of the module's own routes (`httpSettings.routes.apiPrefix`, e.g.
@@ -225,14 +248,20 @@ void ezauth_error_free(ezauth_error *error);
 // The `OnBeginRequest` hook: decides what happens to one request.
 //
 // - `request`: the host's view of the request, valid for this call only.
-// - `outcome_out`: on `EZAUTH_OK`, a new outcome; read `ezauth_outcome_action` and free it with
-//   `ezauth_outcome_free` when the request is done (after `ezauth_module_send_response`).
+// - `log_userdata`: the host's context for this request's log lines (may be NULL). Every line
+//   the library logs about the request, in this call and in `ezauth_outcome_run_blocking` and
+//   `ezauth_module_send_response` on its outcome, reaches the log callback with it as
+//   `ezauth_log_event.request_userdata`. It must stay valid until the outcome is freed.
+// - `outcome_out`: on `EZAUTH_OK`, a new outcome (it holds a reference to `module`); read
+//   `ezauth_outcome_action` and free it with `ezauth_outcome_free` when the request is done
+//   (after `ezauth_module_send_response`).
 //
 // Does not block: it reads local files at most. When the request needs an identity provider or
 // a remote store, the action is `EZAUTH_ACTION_BLOCKING` (see `ezauth_outcome_run_blocking`).
 // Thread-safe: many requests may run concurrently on one module.
 ezauth_result ezauth_module_begin_request(const ezauth_module *module,
                                           const ezauth_request *request,
+                                          void *log_userdata,
                                           ezauth_outcome **outcome_out);
 
 // The action the host takes now.
@@ -240,37 +269,43 @@ ezauth_action ezauth_outcome_action(const ezauth_outcome *outcome);
 
 // Runs the blocking step of an outcome whose action is `EZAUTH_ACTION_BLOCKING`: calls to the
 // identity provider or the remote store, with timeouts. Call it on a thread that may block (a
-// thread pool); the outcome then holds `CONTINUE` or `FINISH`. Returns `EZAUTH_WRONG_STATE`
-// when the outcome was not blocking. Thread-safe with respect to the module.
-ezauth_result ezauth_outcome_run_blocking(const ezauth_module *module, ezauth_outcome *outcome);
+// thread pool); the outcome then holds `CONTINUE` or `FINISH`. It runs on the module the
+// outcome was made from. Returns `EZAUTH_WRONG_STATE` when the outcome was not blocking.
+// Other outcomes of the same module may run concurrently.
+ezauth_result ezauth_outcome_run_blocking(ezauth_outcome *outcome);
 
 // The status of a `FINISH` response (0 for other actions).
 uint16_t ezauth_outcome_status(const ezauth_outcome *outcome);
 
-// The number of headers in one of the outcome's lists (`set` is an `ezauth_header_set`);
-// 0 when the list does not apply to the current action.
-size_t ezauth_outcome_header_count(const ezauth_outcome *outcome, uint32_t set);
+// The number of headers in list `set` of the outcome; 0 when the list does not apply to the
+// current action, for an unknown `set` and for NULL.
+size_t ezauth_outcome_header_count(const ezauth_outcome *outcome, ezauth_header_set set);
 
 // Reads header `index` of list `set` into `header_out`. The views stay valid until the outcome
 // is changed (`ezauth_outcome_run_blocking`, `ezauth_module_send_response`) or freed.
+// Returns `EZAUTH_INVALID_PARAMETER` for an unknown `set` or an index past the list's end.
 ezauth_result ezauth_outcome_header(const ezauth_outcome *outcome,
-                                    uint32_t set,
+                                    ezauth_header_set set,
                                     size_t index,
                                     ezauth_header *header_out);
 
 // The body of a `FINISH` response (empty otherwise); valid until the outcome is freed.
 ezauth_str ezauth_outcome_body(const ezauth_outcome *outcome);
 
-// The `OnSendResponse` hook, for requests that continued to the application: `status` and
-// `headers` are what the application answered. Afterwards `EZAUTH_HEADERS_RESPONSE_ADD` lists
-// the headers to add (e.g. `Set-Cookie` for a renewed session). Does not block.
-ezauth_result ezauth_module_send_response(const ezauth_module *module,
-                                          ezauth_outcome *outcome,
-                                          uint16_t status,
+// The `OnSendResponse` hook, for requests that continued to the application: `headers` are
+// the headers of the application's response (`header_count` of them; `headers` may be NULL
+// when it is 0). The library judges them by name, on their raw bytes: an application that
+// answers CORS itself keeps its own answer, and one that states a `Cache-Control` keeps its
+// cache policy. No decision depends on the status, so none is taken. Afterwards
+// `EZAUTH_HEADERS_RESPONSE_ADD` lists the headers to add (e.g. `Cache-Control: private` on a
+// signed-in caller's page). Does not block. Returns `EZAUTH_WRONG_STATE` unless the action is
+// `EZAUTH_ACTION_CONTINUE`.
+ezauth_result ezauth_module_send_response(ezauth_outcome *outcome,
                                           const ezauth_header *headers,
                                           size_t header_count);
 
-// Frees an outcome. Free exactly once; NULL is a no-op.
+// Frees an outcome, and with it its reference to the module. Free exactly once; NULL is a
+// no-op.
 void ezauth_outcome_free(ezauth_outcome *outcome);
 
 // The name of a result code as a static NUL-terminated string (e.g. `"EZAUTH_PANIC"`), or

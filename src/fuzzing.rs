@@ -110,7 +110,13 @@ pub fn params(data: &[u8]) {
 }
 
 fn module() -> &'static Module {
-    static MODULE: OnceLock<Module> = OnceLock::new();
+    shared_module()
+}
+
+/// The fuzz module in an `Arc`, as the C ABI holds modules: the FFI target passes it as a
+/// handle (`Arc::as_ptr`), and this static's reference keeps it alive.
+fn shared_module() -> &'static std::sync::Arc<Module> {
+    static MODULE: OnceLock<std::sync::Arc<Module>> = OnceLock::new();
     MODULE.get_or_init(|| {
         let settings = config::parse(
             r#"{"globalValidation":{"unauthenticatedClientAction":"RedirectToLoginPage","excludedPaths":["/public/*"]},
@@ -122,7 +128,7 @@ fn module() -> &'static Module {
             &env(),
         )
         .expect("the fuzz configuration is valid");
-        Module::new(settings, Logger::silent()).expect("no store to open")
+        std::sync::Arc::new(Module::new(settings, Logger::silent()).expect("no store to open"))
     })
 }
 
@@ -257,24 +263,25 @@ pub fn scrub(data: &[u8]) {
         header_count: headers.len(),
         body: view(b""),
     };
-    let module = module() as *const Module as *const ezauth_module;
+    let module = std::sync::Arc::as_ptr(shared_module()) as *const ezauth_module;
     unsafe {
         let mut out = std::ptr::null_mut();
         assert_eq!(
-            ezauth_module_begin_request(module, &req, &mut out),
+            ezauth_module_begin_request(module, &req, std::ptr::null_mut(), &mut out),
             ezauth_result::EZAUTH_OK
         );
         let action = ezauth_outcome_action(out);
-        let removed: Vec<Vec<u8>> = (0..ezauth_outcome_header_count(out, 0))
-            .map(|i| {
-                let mut h = ezauth_header {
-                    name: view(b""),
-                    value: view(b""),
-                };
-                ezauth_outcome_header(out, 0, i, &mut h);
-                std::slice::from_raw_parts(h.name.ptr, h.name.len).to_vec()
-            })
-            .collect();
+        let removed: Vec<Vec<u8>> =
+            (0..ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_REMOVE))
+                .map(|i| {
+                    let mut h = ezauth_header {
+                        name: view(b""),
+                        value: view(b""),
+                    };
+                    ezauth_outcome_header(out, EZAUTH_HEADERS_REQUEST_REMOVE, i, &mut h);
+                    std::slice::from_raw_parts(h.name.ptr, h.name.len).to_vec()
+                })
+                .collect();
         let refused =
             action == ezauth_action::EZAUTH_ACTION_FINISH && ezauth_outcome_status(out) == 400;
         ezauth_outcome_free(out);

@@ -205,7 +205,6 @@ impl Module {
     /// `OnSendResponse`: the headers to add to the application's response.
     pub fn send_response(
         &self,
-        _status: u16,
         app_headers: &[(&str, &str)],
         forward: &Forward,
     ) -> Vec<(String, String)> {

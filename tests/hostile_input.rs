@@ -171,7 +171,7 @@ fn mutated_requests_never_panic_and_never_touch_the_store() {
             body: s(&body),
         };
         let mut out = ptr::null_mut();
-        let rc = unsafe { ezauth_module_begin_request(m, &req, &mut out) };
+        let rc = unsafe { ezauth_module_begin_request(m, &req, ptr::null_mut(), &mut out) };
         assert_eq!(
             rc,
             ezauth_result::EZAUTH_OK,
@@ -182,7 +182,7 @@ fn mutated_requests_never_panic_and_never_touch_the_store() {
         if action == ezauth_action::EZAUTH_ACTION_BLOCKING {
             // The provider's port is closed: blocking steps end quickly, in 502 at worst.
             assert_eq!(
-                unsafe { ezauth_outcome_run_blocking(m, out) },
+                unsafe { ezauth_outcome_run_blocking(out) },
                 ezauth_result::EZAUTH_OK
             );
             action = unsafe { ezauth_outcome_action(out) };

@@ -142,24 +142,21 @@ impl App {
         unsafe {
             let mut out = ptr::null_mut();
             assert_eq!(
-                ezauth_module_begin_request(self.module, &req, &mut out),
+                ezauth_module_begin_request(self.module, &req, ptr::null_mut(), &mut out),
                 ezauth_result::EZAUTH_OK
             );
             if ezauth_outcome_action(out) == ezauth_action::EZAUTH_ACTION_BLOCKING {
-                assert_eq!(
-                    ezauth_outcome_run_blocking(self.module, out),
-                    ezauth_result::EZAUTH_OK
-                );
+                assert_eq!(ezauth_outcome_run_blocking(out), ezauth_result::EZAUTH_OK);
             }
             let list = |set: ezauth_header_set| -> Vec<(String, String)> {
-                (0..ezauth_outcome_header_count(out, set as u32))
+                (0..ezauth_outcome_header_count(out, set))
                     .map(|i| {
                         let mut h = ezauth_header {
                             name: s(b""),
                             value: s(b""),
                         };
                         assert_eq!(
-                            ezauth_outcome_header(out, set as u32, i, &mut h),
+                            ezauth_outcome_header(out, set, i, &mut h),
                             ezauth_result::EZAUTH_OK
                         );
                         (string(h.name), string(h.value))
@@ -169,12 +166,12 @@ impl App {
             let answer = Answer {
                 action: ezauth_outcome_action(out),
                 status: ezauth_outcome_status(out),
-                remove: list(ezauth_header_set::EZAUTH_HEADERS_REQUEST_REMOVE)
+                remove: list(EZAUTH_HEADERS_REQUEST_REMOVE)
                     .into_iter()
                     .map(|(n, _)| n)
                     .collect(),
-                set: list(ezauth_header_set::EZAUTH_HEADERS_REQUEST_SET),
-                response: list(ezauth_header_set::EZAUTH_HEADERS_RESPONSE),
+                set: list(EZAUTH_HEADERS_REQUEST_SET),
+                response: list(EZAUTH_HEADERS_RESPONSE),
             };
             ezauth_outcome_free(out);
             for (n, v) in answer.set.iter().chain(&answer.response) {

@@ -39,13 +39,10 @@ pub fn run(module: *const ezauth_module, headers: &[ezauth_header]) -> usize {
     let mut outcome = ptr::null_mut();
     unsafe {
         assert_eq!(
-            ezauth_module_begin_request(module, &req, &mut outcome),
+            ezauth_module_begin_request(module, &req, ptr::null_mut(), &mut outcome),
             ezauth_result::EZAUTH_OK
         );
-        let n = ezauth_outcome_header_count(
-            outcome,
-            ezauth_header_set::EZAUTH_HEADERS_REQUEST_SET as u32,
-        );
+        let n = ezauth_outcome_header_count(outcome, EZAUTH_HEADERS_REQUEST_SET);
         ezauth_outcome_free(outcome);
         n
     }

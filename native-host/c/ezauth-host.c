@@ -195,20 +195,28 @@ eh_level_name(ezauth_log_level level)
 }
 
 
-/* The module's log sink: may run on any connection thread at once, hence the lock. */
+/*
+ * The module's log sink: may run on any connection thread at once, hence the lock. A line
+ * about a request carries the request userdata eh_handle gave ezauth_module_begin_request:
+ * the client's address, which ends the line as nginx ends its own ("client: ...").
+ */
 static void
-eh_log_module(void *userdata, ezauth_log_level level, ezauth_str message)
+eh_log_module(void *userdata, const ezauth_log_event *event)
 {
     eh_log_conf_t  *conf = userdata;
+    const char     *client = event->request_userdata;
 
-    if (level == EZAUTH_LOG_DEBUG && !conf->verbose) {
+    if (event->level == EZAUTH_LOG_DEBUG && !conf->verbose) {
         return;
     }
 
     flockfile(stderr);
-    fprintf(stderr, "ezauth: [%s] ", eh_level_name(level));
-    if (message.len) {
-        fwrite(message.ptr, 1, message.len, stderr);
+    fprintf(stderr, "ezauth: [%s] ", eh_level_name(event->level));
+    if (event->message.len) {
+        fwrite(event->message.ptr, 1, event->message.len, stderr);
+    }
+    if (client != NULL) {
+        fprintf(stderr, ", client: %s", client);
     }
     fputc('\n', stderr);
     funlockfile(stderr);
@@ -571,7 +579,7 @@ eh_response_header(struct MHD_Response *resp, ezauth_header *h)
  * that is not (its name; never a value).
  */
 static int
-eh_outcome_headers_valid(ezauth_outcome *out, uint32_t set, const char *what)
+eh_outcome_headers_valid(ezauth_outcome *out, ezauth_header_set set, const char *what)
 {
     char           buf[EH_PRINTABLE];
     size_t         i, n;
@@ -598,7 +606,8 @@ eh_outcome_headers_valid(ezauth_outcome *out, uint32_t set, const char *what)
 
 
 static void
-eh_response_outcome_headers(struct MHD_Response *resp, ezauth_outcome *out, uint32_t set)
+eh_response_outcome_headers(struct MHD_Response *resp, ezauth_outcome *out,
+    ezauth_header_set set)
 {
     size_t         i, n;
     ezauth_header  h;
@@ -1005,7 +1014,7 @@ eh_find_header(const eh_headers_t *h, const char *name)
  * and those it sets (which replace any of the same name), plus the ones it sets.
  */
 static int
-eh_listed(ezauth_outcome *out, uint32_t set, size_t n, ezauth_str name)
+eh_listed(ezauth_outcome *out, ezauth_header_set set, size_t n, ezauth_str name)
 {
     size_t         i;
     ezauth_header  h;
@@ -1642,8 +1651,7 @@ eh_continue(struct MHD_Connection *c, ezauth_outcome *out, const ezauth_request 
         goto done;
     }
 
-    rc = ezauth_module_send_response(eh_module, out, (uint16_t) app.status,
-                                     app.headers.elts, app.headers.nelts);
+    rc = ezauth_module_send_response(out, app.headers.elts, app.headers.nelts);
     if (rc != EZAUTH_OK) {
         /* the application's answer still stands; only the module's additions are lost */
         eh_log("ezauth_module_send_response: %s", ezauth_result_name(rc));
@@ -1716,7 +1724,8 @@ eh_handle(struct MHD_Connection *c, eh_request_t *r, const char *method)
     req.header_count = in.nelts;
     req.body = eh_str(r->body.data, r->body.len);
 
-    rc = ezauth_module_begin_request(eh_module, &req, &out);
+    /* addr outlives the outcome (freed below, in this function): the request's log tag */
+    rc = ezauth_module_begin_request(eh_module, &req, addr, &out);
     if (rc != EZAUTH_OK) {
         eh_log("ezauth_module_begin_request: %s", ezauth_result_name(rc));
         out = NULL;
@@ -1732,7 +1741,7 @@ eh_handle(struct MHD_Connection *c, eh_request_t *r, const char *method)
          * blocking it stalls this client only. An event-driven host (nginx) must hand this
          * step to a thread pool instead.
          */
-        rc = ezauth_outcome_run_blocking(eh_module, out);
+        rc = ezauth_outcome_run_blocking(out);
         if (rc != EZAUTH_OK) {
             eh_log("ezauth_outcome_run_blocking: %s", ezauth_result_name(rc));
             ret = eh_respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");

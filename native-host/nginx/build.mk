@@ -19,7 +19,8 @@ EZAUTH_NGX_TREE := $(BUILD)/nginx
 CARGO ?= cargo
 
 # native-host/Makefile passes LIB_DIR (and has run cargo already); on its own,
-# this file builds the library with cargo.
+# this file builds the library with cargo, and links libezauth.so.N (the
+# library's SONAME, which the module records) to it, as native-host/Makefile.
 ifdef LIB_DIR
 EZAUTH_LIB_DIR := $(abspath $(LIB_DIR))
 else
@@ -42,6 +43,10 @@ $(EZAUTH_LIB):
 else
 $(EZAUTH_LIB): FORCE
 	cd $(EZAUTH_ROOT) && $(CARGO) build --release --lib
+	@so=$$(readelf -d $@ | sed -n 's/.*(SONAME).*\[\(.*\)\]$$/\1/p'); \
+	    test -n "$$so" || { echo "$@ has no SONAME" >&2; exit 1; }; \
+	    test "$$(readlink $(EZAUTH_LIB_DIR)/$$so)" = libezauth.so || \
+	    ln -sfn libezauth.so $(EZAUTH_LIB_DIR)/$$so
 endif
 
 # configure runs again when the library directory (baked into the rpath) changes

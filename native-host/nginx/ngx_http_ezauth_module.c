@@ -174,8 +174,8 @@ static ngx_uint_t ngx_http_ezauth_adds(ezauth_outcome *outcome,
 static ngx_int_t ngx_http_ezauth_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
-static void ngx_http_ezauth_log(void *userdata, ezauth_log_level level,
-    ezauth_str message);
+static void ngx_http_ezauth_log(void *userdata,
+    const ezauth_log_event *event);
 static char *ngx_http_ezauth_config(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ezauth_module *ngx_http_ezauth_load(ngx_conf_t *cf, ngx_str_t *path);
@@ -555,7 +555,8 @@ ngx_http_ezauth_subrequest_handler(ngx_http_request_t *r)
 
     outcome = NULL;
 
-    erc = ezauth_module_begin_request(elcf->module, &req, &outcome);
+    erc = ezauth_module_begin_request(elcf->module, &req, r->connection->log,
+                                      &outcome);
 
     if (erc != EZAUTH_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -773,7 +774,8 @@ ngx_http_ezauth_begin(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
         }
     }
 
-    rc = ezauth_module_begin_request(ctx->module, &req, &ctx->outcome);
+    rc = ezauth_module_begin_request(ctx->module, &req, r->connection->log,
+                                     &ctx->outcome);
 
     if (rc != EZAUTH_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -979,12 +981,15 @@ ngx_http_ezauth_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_http_ezauth_ctx_t  *ctx = data;
 
-    /* a pool thread: nothing but the library is touched here */
+    /*
+     * a pool thread: nothing but the library is touched here; its log lines
+     * go to the request's connection log, which lives as long as the request
+     * (blocked, and not freed, until this task is done)
+     */
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0, "ezauth thread handler");
 
-    ctx->blocking_rc = ezauth_outcome_run_blocking(ctx->module,
-                                                   ctx->outcome);
+    ctx->blocking_rc = ezauth_outcome_run_blocking(ctx->outcome);
 }
 
 
@@ -1988,9 +1993,7 @@ ngx_http_ezauth_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    rc = ezauth_module_send_response(ctx->module, ctx->outcome,
-                                     (uint16_t) r->headers_out.status,
-                                     headers, n);
+    rc = ezauth_module_send_response(ctx->outcome, headers, n);
 
     if (rc != EZAUTH_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -2079,22 +2082,35 @@ ngx_http_ezauth_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 /*
- * The library's log sink.  The userdata is the configuration cycle that
- * loaded the module: the cycle outlives the module (a cleanup of its pool
- * frees the module), and cycle->log is the cycle's error_log once the cycle
- * is running (the previous cycle's while the configuration is read).  It is
- * called on the event loop and on pool threads; ngx_log_error() only writes
- * to the log files there, as nginx's own thread code does.
+ * The library's log sink.  A line about a request comes with the request's
+ * connection log (the log userdata given to ezauth_module_begin_request): it
+ * is written with the location's error_log and level, and nginx ends it with
+ * the client, server, request line and host, as its own lines about the
+ * request.  Outcomes are freed by a cleanup of the request's pool, before its
+ * connection is closed, so that log outlives every call that can pass it.
+ *
+ * Other lines (the configuration read, the store check) go to the cycle that
+ * loaded the module, the module's userdata: the cycle outlives the module
+ * handle (a cleanup of its pool releases it), and cycle->log is the cycle's
+ * error_log once the cycle is running (the previous cycle's while the
+ * configuration is read).
+ *
+ * It is called on the event loop and on pool threads (the blocking step of a
+ * request, which is blocked meanwhile: nothing else reads or changes it);
+ * ngx_log_error() only formats and writes to the log files there, as nginx's
+ * own thread code does.
  */
 
 static void
-ngx_http_ezauth_log(void *userdata, ezauth_log_level level,
-    ezauth_str message)
+ngx_http_ezauth_log(void *userdata, const ezauth_log_event *event)
 {
+    ngx_log_t    *log;
     ngx_cycle_t  *cycle = userdata;
     ngx_uint_t    nlevel;
 
-    switch (level) {
+    log = event->request_userdata ? event->request_userdata : cycle->log;
+
+    switch (event->level) {
 
     case EZAUTH_LOG_ERROR:
         nlevel = NGX_LOG_ERR;
@@ -2113,8 +2129,8 @@ ngx_http_ezauth_log(void *userdata, ezauth_log_level level,
         break;
     }
 
-    ngx_log_error(nlevel, cycle->log, 0, "ezauth: %*s",
-                  message.len, message.ptr);
+    ngx_log_error(nlevel, log, 0, "ezauth: %*s",
+                  event->message.len, event->message.ptr);
 }
 
 

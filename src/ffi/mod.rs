@@ -10,25 +10,36 @@
 //!   by the library say how long they live.
 //! - No panic crosses the boundary: it becomes `EZAUTH_PANIC`.
 //! - A module handle is immutable and thread-safe; an outcome belongs to one request and may be
-//!   used by one thread at a time (it may move between threads).
+//!   used by one thread at a time (it may move between threads). An outcome holds a reference
+//!   to the module it was made from, so it stays usable until it is freed, even after the host
+//!   has freed its module handle.
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 pub mod error;
+mod handle;
 mod panic;
 
 use std::ffi::c_void;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::http::{Outcome, Request, Response};
-use crate::logger::{Level, Logger};
+use crate::logger::{self, Level, Logger, RequestTag};
 use crate::pipeline::Module;
 use error::ezauth_result::*;
 pub use error::{ezauth_error, ezauth_result};
+use handle::{ArcHandle, BoxHandle};
 use panic::{guard, guard_value};
 
 /// The ABI version this library implements. A host compares `ezauth_abi_version()` with the
-/// `EZAUTH_ABI_VERSION` it was compiled against before calling anything else.
-pub const EZAUTH_ABI_VERSION: u32 = 1;
+/// `EZAUTH_ABI_VERSION` it was compiled against before calling anything else. It is also the
+/// number in the library's SONAME (`libezauth.so.2`), so a host linked against another ABI
+/// is refused by the dynamic loader before it runs.
+///
+/// 2: outcomes hold their module (`ezauth_outcome_run_blocking` and
+/// `ezauth_module_send_response` take no module; `send_response` no status), a typed
+/// `ezauth_header_set`, log events as `ezauth_log_event` with per-request userdata.
+pub const EZAUTH_ABI_VERSION: u32 = 2;
 
 /// A byte string: pointer + length, not NUL-terminated. `ptr` may be NULL when `len` is 0.
 #[repr(C)]
@@ -84,18 +95,42 @@ pub enum ezauth_action {
     EZAUTH_ACTION_ERROR = 3,
 }
 
-/// Which header list of an outcome to read (the `set` argument of the header accessors).
-#[repr(u32)]
+/// Which header list of an outcome to read (the `set` argument of the header accessors): one
+/// of the `EZAUTH_HEADERS_*` values. An integer type rather than a C enum on purpose: whatever
+/// number a host passes is well-defined (an unknown one is an empty list), where a Rust enum
+/// given an unlisted value would be undefined behaviour.
+#[repr(transparent)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ezauth_header_set {
-    /// CONTINUE: request headers to remove, matched by name case-insensitively (values empty).
-    EZAUTH_HEADERS_REQUEST_REMOVE = 0,
-    /// CONTINUE: request headers to set, replacing any of the same name.
-    EZAUTH_HEADERS_REQUEST_SET = 1,
-    /// FINISH: the headers of the response to send.
-    EZAUTH_HEADERS_RESPONSE = 2,
-    /// CONTINUE, after `ezauth_module_send_response`: headers to add to the app's response.
-    EZAUTH_HEADERS_RESPONSE_ADD = 3,
+pub struct ezauth_header_set(pub u32);
+
+/// CONTINUE: request headers to remove, matched by name case-insensitively (values empty).
+pub const EZAUTH_HEADERS_REQUEST_REMOVE: ezauth_header_set = ezauth_header_set(0);
+/// CONTINUE: request headers to set, replacing any of the same name.
+pub const EZAUTH_HEADERS_REQUEST_SET: ezauth_header_set = ezauth_header_set(1);
+/// FINISH: the headers of the response to send.
+pub const EZAUTH_HEADERS_RESPONSE: ezauth_header_set = ezauth_header_set(2);
+/// CONTINUE, after `ezauth_module_send_response`: headers to add to the app's response.
+pub const EZAUTH_HEADERS_RESPONSE_ADD: ezauth_header_set = ezauth_header_set(3);
+
+/// The header lists, as the library reads the selector.
+#[derive(Clone, Copy)]
+enum HeaderSet {
+    RequestRemove,
+    RequestSet,
+    Response,
+    ResponseAdd,
+}
+
+impl HeaderSet {
+    fn of(set: ezauth_header_set) -> Option<HeaderSet> {
+        Some(match set {
+            EZAUTH_HEADERS_REQUEST_REMOVE => HeaderSet::RequestRemove,
+            EZAUTH_HEADERS_REQUEST_SET => HeaderSet::RequestSet,
+            EZAUTH_HEADERS_RESPONSE => HeaderSet::Response,
+            EZAUTH_HEADERS_RESPONSE_ADD => HeaderSet::ResponseAdd,
+            _ => return None,
+        })
+    }
 }
 
 /// Severity passed to the log callback.
@@ -108,62 +143,91 @@ pub enum ezauth_log_level {
     EZAUTH_LOG_DEBUG = 4,
 }
 
+/// One log line, as the library hands it to the host's `ezauth_log_callback`. Valid only during
+/// the call; the host copies what it keeps. New fields are only ever added at the end.
+#[repr(C)]
+pub struct ezauth_log_event {
+    /// The line's severity.
+    pub level: ezauth_log_level,
+    /// The line (UTF-8, no NUL, no trailing newline).
+    pub message: ezauth_str,
+    /// The `log_userdata` the host gave `ezauth_module_begin_request` for the request this line
+    /// is about (also while that outcome is run or answered), or NULL for a line about no
+    /// request (configuration load, store checks, background work). nginx passes the request's
+    /// connection log, so the line names the client and the request.
+    pub request_userdata: *mut c_void,
+}
+
 /// The host's log sink. Called from any thread that calls into the library, possibly
-/// concurrently; `message` is valid only during the call. `userdata` is what the host gave
-/// `ezauth_module_new`.
-pub type ezauth_log_callback = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, level: ezauth_log_level, message: ezauth_str),
->;
+/// concurrently; `event` is valid only during the call. `userdata` is what the host gave
+/// `ezauth_module_new` (for every line, with or without a request).
+pub type ezauth_log_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const ezauth_log_event)>;
 
 /// A loaded configuration: providers, keys, the token store. Opaque; created by
-/// `ezauth_module_new`, freed by `ezauth_module_free`. Immutable and thread-safe.
+/// `ezauth_module_new`, released by `ezauth_module_free`. Immutable and thread-safe.
 pub struct ezauth_module {
     _private: [u8; 0],
 }
 
+impl ArcHandle for ezauth_module {
+    type Rust = Module;
+}
+
 /// The module's answer for one request. Opaque; created by `ezauth_module_begin_request`, freed
-/// by `ezauth_outcome_free`. Used by one thread at a time; it may move between threads.
+/// by `ezauth_outcome_free`. Used by one thread at a time; it may move between threads. It
+/// holds a reference to its module.
 pub struct ezauth_outcome {
     _private: [u8; 0],
 }
 
+impl BoxHandle for ezauth_outcome {
+    type Rust = OutcomeState;
+}
+
 /// Rust-side state behind an `ezauth_outcome` pointer.
 struct OutcomeState {
+    /// The module that made this outcome; kept alive by it, so the host's order of frees
+    /// cannot leave an outcome pointing at a freed module.
+    module: Arc<Module>,
+    /// The host's per-request log userdata (`ezauth_module_begin_request`), as a tag.
+    log_tag: RequestTag,
     outcome: Outcome,
     response_add: Vec<(String, String)>,
 }
 
 impl OutcomeState {
-    fn new(outcome: Outcome) -> Box<Self> {
-        Box::new(OutcomeState {
-            outcome,
-            response_add: Vec::new(),
-        })
-    }
-
-    fn header_count(&self, set: u32) -> Option<usize> {
-        Some(match (set, &self.outcome) {
-            (0, Outcome::Continue(f)) => f.remove.len(),
-            (1, Outcome::Continue(f)) => f.set_count(),
-            (2, Outcome::Finish(r)) => r.headers.len(),
-            (3, Outcome::Continue(_)) => self.response_add.len(),
-            (0..=3, _) => 0,
-            _ => return None,
-        })
+    fn header_count(&self, set: HeaderSet) -> usize {
+        match (set, &self.outcome) {
+            (HeaderSet::RequestRemove, Outcome::Continue(f)) => f.remove.len(),
+            (HeaderSet::RequestSet, Outcome::Continue(f)) => f.set_count(),
+            (HeaderSet::Response, Outcome::Finish(r)) => r.headers.len(),
+            (HeaderSet::ResponseAdd, Outcome::Continue(_)) => self.response_add.len(),
+            _ => 0,
+        }
     }
 
     /// Header `index` of list `set` as (name, value); names to remove have an empty value.
-    fn header_at(&self, set: u32, index: usize) -> Option<(&str, &str)> {
+    fn header_at(&self, set: HeaderSet, index: usize) -> Option<(&str, &str)> {
         fn pair(h: &(String, String)) -> (&str, &str) {
             (&h.0, &h.1)
         }
         match (set, &self.outcome) {
-            (0, Outcome::Continue(f)) => f.remove.get(index).map(|n| (n.as_str(), "")),
-            (1, Outcome::Continue(f)) => f.set_at(index).map(pair),
-            (2, Outcome::Finish(r)) => r.headers.get(index).map(pair),
-            (3, Outcome::Continue(_)) => self.response_add.get(index).map(pair),
+            (HeaderSet::RequestRemove, Outcome::Continue(f)) => {
+                f.remove.get(index).map(|n| (n.as_str(), ""))
+            }
+            (HeaderSet::RequestSet, Outcome::Continue(f)) => f.set_at(index).map(pair),
+            (HeaderSet::Response, Outcome::Finish(r)) => r.headers.get(index).map(pair),
+            (HeaderSet::ResponseAdd, Outcome::Continue(_)) => {
+                self.response_add.get(index).map(pair)
+            }
             _ => None,
         }
+    }
+
+    /// Runs `body` with the lines it logs tagged as this request's.
+    fn logging<T>(&self, body: impl FnOnce() -> T) -> T {
+        logger::with_request(self.log_tag, body)
     }
 }
 
@@ -190,18 +254,6 @@ unsafe fn text<'a>(s: ezauth_str) -> Option<&'a str> {
     std::str::from_utf8(bytes(s)?).ok()
 }
 
-unsafe fn module_ref<'a>(m: *const ezauth_module) -> Option<&'a Module> {
-    (m as *const Module).as_ref()
-}
-
-unsafe fn outcome_ref<'a>(o: *const ezauth_outcome) -> Option<&'a OutcomeState> {
-    (o as *const OutcomeState).as_ref()
-}
-
-unsafe fn outcome_mut<'a>(o: *mut ezauth_outcome) -> Option<&'a mut OutcomeState> {
-    (o as *mut OutcomeState).as_mut()
-}
-
 /// The ABI version of this library (`EZAUTH_ABI_VERSION` when header and library agree).
 /// Call it first and refuse to go on when it differs. Thread-safe.
 #[no_mangle]
@@ -216,7 +268,7 @@ pub extern "C" fn ezauth_version() -> ezauth_str {
 }
 
 struct HostLog {
-    callback: unsafe extern "C" fn(*mut c_void, ezauth_log_level, ezauth_str),
+    callback: unsafe extern "C" fn(*mut c_void, *const ezauth_log_event),
     userdata: *mut c_void,
 }
 // SAFETY: the header documents that the callback and its userdata must be callable from any
@@ -225,9 +277,15 @@ unsafe impl Send for HostLog {}
 unsafe impl Sync for HostLog {}
 
 impl HostLog {
-    fn emit(&self, level: ezauth_log_level, message: &str) {
-        // SAFETY: the callback and userdata are valid until the module is freed (documented).
-        unsafe { (self.callback)(self.userdata, level, str_of(message)) }
+    fn emit(&self, level: ezauth_log_level, message: &str, request: RequestTag) {
+        let event = ezauth_log_event {
+            level,
+            message: str_of(message),
+            request_userdata: request as *mut c_void,
+        };
+        // SAFETY: the callback and userdata are valid until the last reference to the module
+        // is gone, and a request's userdata until its outcome is freed (documented).
+        unsafe { (self.callback)(self.userdata, &event) }
     }
 }
 
@@ -236,14 +294,14 @@ fn host_logger(callback: ezauth_log_callback, userdata: *mut c_void) -> Logger {
         return Logger::silent();
     };
     let host = HostLog { callback, userdata };
-    Logger::new(move |level, message| {
+    Logger::with_request_tags(move |level, message, request| {
         let level = match level {
             Level::Error => ezauth_log_level::EZAUTH_LOG_ERROR,
             Level::Warn => ezauth_log_level::EZAUTH_LOG_WARN,
             Level::Info => ezauth_log_level::EZAUTH_LOG_INFO,
             Level::Debug => ezauth_log_level::EZAUTH_LOG_DEBUG,
         };
-        host.emit(level, message)
+        host.emit(level, message, request)
     })
 }
 
@@ -253,8 +311,9 @@ fn host_logger(callback: ezauth_log_callback, userdata: *mut c_void) -> Logger {
 ///
 /// - `config_path`: the file's path (pointer + length).
 /// - `log`, `log_userdata`: the log sink (may be NULL: no logging). It must stay callable, from
-///   any thread, until `ezauth_module_free` returns.
-/// - `module_out`: on `EZAUTH_OK`, the new module; free it with `ezauth_module_free`.
+///   any thread, until the module is gone: `ezauth_module_free` has been called and every
+///   outcome made from it has been freed.
+/// - `module_out`: on `EZAUTH_OK`, the new module; release it with `ezauth_module_free`.
 /// - `error_out` (may be NULL): on failure, a detailed error naming the bad field; free it with
 ///   `ezauth_error_free`.
 ///
@@ -278,7 +337,7 @@ pub unsafe extern "C" fn ezauth_module_new(
         };
         match Module::from_config_file(Path::new(path), host_logger(log, log_userdata)) {
             Ok(module) => {
-                *module_out = Box::into_raw(Box::new(module)) as *mut ezauth_module;
+                *module_out = ezauth_module::into_ptr(Arc::new(module));
                 EZAUTH_OK
             }
             Err(e) => {
@@ -327,7 +386,7 @@ pub unsafe extern "C" fn ezauth_module_check_store(
     error_out: *mut *mut ezauth_error,
 ) -> ezauth_result {
     guard(|| {
-        let Some(module) = module_ref(module) else {
+        let Some(module) = ezauth_module::as_ref(module) else {
             return EZAUTH_NULL_PARAMETER;
         };
         let Some(name) = text(user_name) else {
@@ -350,14 +409,12 @@ pub unsafe extern "C" fn ezauth_module_check_store(
     })
 }
 
-/// Frees a module. Free exactly once, after every outcome made from it is done; NULL is a no-op.
+/// Releases the host's module handle. Call it exactly once per `ezauth_module_new`; NULL is a
+/// no-op. Outcomes made from the module hold their own reference: they stay usable until they
+/// are freed, and the module (its store, caches and log sink) goes away with the last of them.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_module_free(module: *mut ezauth_module) {
-    guard_value((), || {
-        if !module.is_null() {
-            drop(Box::from_raw(module as *mut Module));
-        }
-    })
+    guard_value((), || ezauth_module::release(module))
 }
 
 /// The path prefix of the module's own routes (`httpSettings.routes.apiPrefix`, e.g.
@@ -368,7 +425,7 @@ pub unsafe extern "C" fn ezauth_module_free(module: *mut ezauth_module) {
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_module_api_prefix(module: *const ezauth_module) -> ezauth_str {
     guard_value(str_of(""), || {
-        module_ref(module).map_or(str_of(""), |m| str_of(&m.settings().api_prefix))
+        ezauth_module::as_ref(module).map_or(str_of(""), |m| str_of(&m.settings().api_prefix))
     })
 }
 
@@ -401,8 +458,13 @@ pub unsafe extern "C" fn ezauth_error_free(error: *mut ezauth_error) {
 /// The `OnBeginRequest` hook: decides what happens to one request.
 ///
 /// - `request`: the host's view of the request, valid for this call only.
-/// - `outcome_out`: on `EZAUTH_OK`, a new outcome; read `ezauth_outcome_action` and free it with
-///   `ezauth_outcome_free` when the request is done (after `ezauth_module_send_response`).
+/// - `log_userdata`: the host's context for this request's log lines (may be NULL). Every line
+///   the library logs about the request, in this call and in `ezauth_outcome_run_blocking` and
+///   `ezauth_module_send_response` on its outcome, reaches the log callback with it as
+///   `ezauth_log_event.request_userdata`. It must stay valid until the outcome is freed.
+/// - `outcome_out`: on `EZAUTH_OK`, a new outcome (it holds a reference to `module`); read
+///   `ezauth_outcome_action` and free it with `ezauth_outcome_free` when the request is done
+///   (after `ezauth_module_send_response`).
 ///
 /// Does not block: it reads local files at most. When the request needs an identity provider or
 /// a remote store, the action is `EZAUTH_ACTION_BLOCKING` (see `ezauth_outcome_run_blocking`).
@@ -411,23 +473,31 @@ pub unsafe extern "C" fn ezauth_error_free(error: *mut ezauth_error) {
 pub unsafe extern "C" fn ezauth_module_begin_request(
     module: *const ezauth_module,
     request: *const ezauth_request,
+    log_userdata: *mut c_void,
     outcome_out: *mut *mut ezauth_outcome,
 ) -> ezauth_result {
     guard(|| {
-        let (Some(module), Some(request)) = (module_ref(module), request.as_ref()) else {
+        let (Some(module), Some(request)) = (ezauth_module::clone_arc(module), request.as_ref())
+        else {
             return EZAUTH_NULL_PARAMETER;
         };
         if outcome_out.is_null() || (request.header_count > 0 && request.headers.is_null()) {
             return EZAUTH_NULL_PARAMETER;
         }
-        let outcome = match request_view(request) {
+        let log_tag = log_userdata as RequestTag;
+        let outcome = logger::with_request(log_tag, || match request_view(request) {
             Ok(view) => module.begin_request(&view),
             Err(why) => {
                 module.log().warn(format_args!("rejected request: {why}"));
                 Outcome::Finish(Response::error(400, why))
             }
-        };
-        *outcome_out = Box::into_raw(OutcomeState::new(outcome)) as *mut ezauth_outcome;
+        });
+        *outcome_out = ezauth_outcome::into_ptr(Box::new(OutcomeState {
+            module,
+            log_tag,
+            outcome,
+            response_add: Vec::new(),
+        }));
         EZAUTH_OK
     })
 }
@@ -481,34 +551,36 @@ unsafe fn request_view(r: &ezauth_request) -> Result<Request<'_>, &'static str> 
 /// The action the host takes now.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_action(outcome: *const ezauth_outcome) -> ezauth_action {
-    guard_value(ezauth_action::EZAUTH_ACTION_ERROR, || {
-        match outcome_ref(outcome).map(|o| &o.outcome) {
+    guard_value(
+        ezauth_action::EZAUTH_ACTION_ERROR,
+        || match ezauth_outcome::as_ref(outcome).map(|o| &o.outcome) {
             Some(Outcome::Continue(_)) => ezauth_action::EZAUTH_ACTION_CONTINUE,
             Some(Outcome::Blocking(_)) => ezauth_action::EZAUTH_ACTION_BLOCKING,
             Some(Outcome::Finish(_)) => ezauth_action::EZAUTH_ACTION_FINISH,
             None => ezauth_action::EZAUTH_ACTION_ERROR,
-        }
-    })
+        },
+    )
 }
 
 /// Runs the blocking step of an outcome whose action is `EZAUTH_ACTION_BLOCKING`: calls to the
 /// identity provider or the remote store, with timeouts. Call it on a thread that may block (a
-/// thread pool); the outcome then holds `CONTINUE` or `FINISH`. Returns `EZAUTH_WRONG_STATE`
-/// when the outcome was not blocking. Thread-safe with respect to the module.
+/// thread pool); the outcome then holds `CONTINUE` or `FINISH`. It runs on the module the
+/// outcome was made from. Returns `EZAUTH_WRONG_STATE` when the outcome was not blocking.
+/// Other outcomes of the same module may run concurrently.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_run_blocking(
-    module: *const ezauth_module,
     outcome: *mut ezauth_outcome,
 ) -> ezauth_result {
     guard(|| {
-        let (Some(module), Some(state)) = (module_ref(module), outcome_mut(outcome)) else {
+        let Some(state) = ezauth_outcome::as_mut(outcome) else {
             return EZAUTH_NULL_PARAMETER;
         };
         let Outcome::Blocking(request) = &state.outcome else {
             return EZAUTH_WRONG_STATE;
         };
-        let next = module.run_blocking(request);
-        *state = *OutcomeState::new(next);
+        let next = state.logging(|| state.module.run_blocking(request));
+        state.outcome = next;
+        state.response_add.clear();
         EZAUTH_OK
     })
 }
@@ -516,42 +588,49 @@ pub unsafe extern "C" fn ezauth_outcome_run_blocking(
 /// The status of a `FINISH` response (0 for other actions).
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_status(outcome: *const ezauth_outcome) -> u16 {
-    guard_value(0, || match outcome_ref(outcome).map(|o| &o.outcome) {
-        Some(Outcome::Finish(r)) => r.status,
-        _ => 0,
+    guard_value(0, || {
+        match ezauth_outcome::as_ref(outcome).map(|o| &o.outcome) {
+            Some(Outcome::Finish(r)) => r.status,
+            _ => 0,
+        }
     })
 }
 
-/// The number of headers in one of the outcome's lists (`set` is an `ezauth_header_set`);
-/// 0 when the list does not apply to the current action.
+/// The number of headers in list `set` of the outcome; 0 when the list does not apply to the
+/// current action, for an unknown `set` and for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_header_count(
     outcome: *const ezauth_outcome,
-    set: u32,
+    set: ezauth_header_set,
 ) -> usize {
     guard_value(0, || {
-        outcome_ref(outcome)
-            .and_then(|o| o.header_count(set))
-            .unwrap_or(0)
+        match (ezauth_outcome::as_ref(outcome), HeaderSet::of(set)) {
+            (Some(o), Some(set)) => o.header_count(set),
+            _ => 0,
+        }
     })
 }
 
 /// Reads header `index` of list `set` into `header_out`. The views stay valid until the outcome
 /// is changed (`ezauth_outcome_run_blocking`, `ezauth_module_send_response`) or freed.
+/// Returns `EZAUTH_INVALID_PARAMETER` for an unknown `set` or an index past the list's end.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_header(
     outcome: *const ezauth_outcome,
-    set: u32,
+    set: ezauth_header_set,
     index: usize,
     header_out: *mut ezauth_header,
 ) -> ezauth_result {
     guard(|| {
-        let Some(o) = outcome_ref(outcome) else {
+        let Some(o) = ezauth_outcome::as_ref(outcome) else {
             return EZAUTH_NULL_PARAMETER;
         };
         if header_out.is_null() {
             return EZAUTH_NULL_PARAMETER;
         }
+        let Some(set) = HeaderSet::of(set) else {
+            return EZAUTH_INVALID_PARAMETER;
+        };
         match o.header_at(set, index) {
             Some((name, value)) => {
                 *header_out = ezauth_header {
@@ -569,26 +648,29 @@ pub unsafe extern "C" fn ezauth_outcome_header(
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_body(outcome: *const ezauth_outcome) -> ezauth_str {
     guard_value(str_of(""), || {
-        match outcome_ref(outcome).map(|o| &o.outcome) {
+        match ezauth_outcome::as_ref(outcome).map(|o| &o.outcome) {
             Some(Outcome::Finish(r)) => str_of(&r.body),
             _ => str_of(""),
         }
     })
 }
 
-/// The `OnSendResponse` hook, for requests that continued to the application: `status` and
-/// `headers` are what the application answered. Afterwards `EZAUTH_HEADERS_RESPONSE_ADD` lists
-/// the headers to add (e.g. `Set-Cookie` for a renewed session). Does not block.
+/// The `OnSendResponse` hook, for requests that continued to the application: `headers` are
+/// the headers of the application's response (`header_count` of them; `headers` may be NULL
+/// when it is 0). The library judges them by name, on their raw bytes: an application that
+/// answers CORS itself keeps its own answer, and one that states a `Cache-Control` keeps its
+/// cache policy. No decision depends on the status, so none is taken. Afterwards
+/// `EZAUTH_HEADERS_RESPONSE_ADD` lists the headers to add (e.g. `Cache-Control: private` on a
+/// signed-in caller's page). Does not block. Returns `EZAUTH_WRONG_STATE` unless the action is
+/// `EZAUTH_ACTION_CONTINUE`.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_module_send_response(
-    module: *const ezauth_module,
     outcome: *mut ezauth_outcome,
-    status: u16,
     headers: *const ezauth_header,
     header_count: usize,
 ) -> ezauth_result {
     guard(|| {
-        let (Some(module), Some(state)) = (module_ref(module), outcome_mut(outcome)) else {
+        let Some(state) = ezauth_outcome::as_mut(outcome) else {
             return EZAUTH_NULL_PARAMETER;
         };
         if header_count > 0 && headers.is_null() {
@@ -602,21 +684,27 @@ pub unsafe extern "C" fn ezauth_module_send_response(
         } else {
             std::slice::from_raw_parts(headers, header_count)
         };
+        // Every header is in the view, as in the request view: one whose name or value is not
+        // UTF-8 still counts by its name (a non-UTF-8 name reads as U+FFFD, which matches none
+        // the library looks for; a non-UTF-8 value of a name it does look for still counts).
         let app_headers: Vec<(&str, &str)> = raw
             .iter()
-            .filter_map(|h| Some((text(h.name)?, text(h.value)?)))
+            .map(|h| {
+                (
+                    text(h.name).unwrap_or(NOT_UTF8),
+                    text(h.value).unwrap_or(NOT_UTF8),
+                )
+            })
             .collect();
-        state.response_add = module.send_response(status, &app_headers, forward);
+        let add = state.logging(|| state.module.send_response(&app_headers, forward));
+        state.response_add = add;
         EZAUTH_OK
     })
 }
 
-/// Frees an outcome. Free exactly once; NULL is a no-op.
+/// Frees an outcome, and with it its reference to the module. Free exactly once; NULL is a
+/// no-op.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_outcome_free(outcome: *mut ezauth_outcome) {
-    guard_value((), || {
-        if !outcome.is_null() {
-            drop(Box::from_raw(outcome as *mut OutcomeState));
-        }
-    })
+    guard_value((), || ezauth_outcome::free(outcome))
 }

@@ -445,11 +445,11 @@ test_begin_request_nulls(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, NULL, &out), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_begin_request(m, NULL, NULL, &out), EZAUTH_NULL_PARAMETER);
     CHECK(out == POISON);
-    CHECK_RC(ezauth_module_begin_request(NULL, &r, &out), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_begin_request(NULL, &r, NULL, &out), EZAUTH_NULL_PARAMETER);
     CHECK(out == POISON);
-    CHECK_RC(ezauth_module_begin_request(m, &r, NULL), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, NULL), EZAUTH_NULL_PARAMETER);
 
     ezauth_module_free(m);
 }
@@ -502,7 +502,7 @@ test_request_not_nul_terminated(void)
 
     CHECK(memcmp(buf + 98, "BODY", 4) == 0 && 102 == n);
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out) {
         CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE);
         ezauth_outcome_free(out);
@@ -525,7 +525,7 @@ test_headers_null_count_zero(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out) {
         CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE);
         ezauth_outcome_free(out);
@@ -535,7 +535,7 @@ test_headers_null_count_zero(void)
     out = NULL;
     r.header_count = 2;
     {
-        ezauth_result  rc = ezauth_module_begin_request(m, &r, &out);
+        ezauth_result  rc = ezauth_module_begin_request(m, &r, NULL, &out);
 
         CHECK(rc == EZAUTH_NULL_PARAMETER || rc == EZAUTH_OK);
         if (rc == EZAUTH_OK) {
@@ -561,18 +561,17 @@ test_run_blocking_on_continue(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out == NULL) {
         ezauth_module_free(m);
         return;
     }
 
     CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE);
-    CHECK_RC(ezauth_outcome_run_blocking(m, out), EZAUTH_WRONG_STATE);
+    CHECK_RC(ezauth_outcome_run_blocking(out), EZAUTH_WRONG_STATE);
     /* the refused call changed nothing */
     CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE);
-    CHECK_RC(ezauth_outcome_run_blocking(NULL, out), EZAUTH_NULL_PARAMETER);
-    CHECK_RC(ezauth_outcome_run_blocking(m, NULL), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_outcome_run_blocking(NULL), EZAUTH_NULL_PARAMETER);
 
     ezauth_outcome_free(out);
     ezauth_module_free(m);
@@ -583,7 +582,7 @@ static void
 test_header_index_out_of_range(void)
 {
     size_t           n;
-    uint32_t         set;
+    ezauth_header_set  set;
     ezauth_header    h;
     ezauth_module   *m;
     ezauth_outcome  *out = NULL;
@@ -594,7 +593,7 @@ test_header_index_out_of_range(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out == NULL) {
         ezauth_module_free(m);
         return;
@@ -628,14 +627,27 @@ typedef struct {
     int              calls;
     int              bad_userdata;
     int              bad_level;
+    /* what every event's request_userdata must be now (the request being worked on) */
+    void            *want_request;
+    int              wrong_request;
+    /* with per_thread: request_userdata is the calling thread's own tag */
+    int              per_thread;
     pthread_mutex_t  lock;
 } log_sink_t;
 
 
+/* a request's log userdata in the threads test: names the thread that made the request */
+typedef struct {
+    pthread_t  thread;
+    int        lines;
+} thread_tag_t;
+
+
 static void
-log_cb(void *userdata, ezauth_log_level level, ezauth_str message)
+log_cb(void *userdata, const ezauth_log_event *event)
 {
-    log_sink_t  *sink = userdata;
+    log_sink_t    *sink = userdata;
+    thread_tag_t  *tag;
 
     if (sink == NULL || sink->magic != 0x10c) {
         /* cannot count it anywhere: report directly */
@@ -646,11 +658,22 @@ log_cb(void *userdata, ezauth_log_level level, ezauth_str message)
 
     pthread_mutex_lock(&sink->lock);
     sink->calls++;
-    if (level < EZAUTH_LOG_ERROR || level > EZAUTH_LOG_DEBUG) {
+    if (event == NULL
+        || event->level < EZAUTH_LOG_ERROR || event->level > EZAUTH_LOG_DEBUG
+        || (event->message.len && event->message.ptr == NULL))
+    {
         sink->bad_level++;
-    }
-    if (message.len && message.ptr == NULL) {
-        sink->bad_level++;
+
+    } else if (sink->per_thread) {
+        tag = event->request_userdata;
+        if (tag == NULL || !pthread_equal(tag->thread, pthread_self())) {
+            sink->wrong_request++;
+        } else {
+            tag->lines++;
+        }
+
+    } else if (event->request_userdata != sink->want_request) {
+        sink->wrong_request++;
     }
     pthread_mutex_unlock(&sink->lock);
 }
@@ -676,7 +699,7 @@ test_log_callback_userdata(void)
     /* a request line that is not UTF-8 is refused, and the refusal is logged */
     r.method = S("G\xffT");
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out) {
         CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_FINISH);
         CHECK(ezauth_outcome_status(out) == 400);
@@ -685,9 +708,163 @@ test_log_callback_userdata(void)
 
     CHECK(sink.calls > 0);
     CHECK(sink.bad_level == 0);
+    CHECK(sink.wrong_request == 0);
 
     ezauth_module_free(m);
     pthread_mutex_destroy(&sink.lock);
+}
+
+
+/*
+ * Every line logged about a request carries the log userdata the host gave
+ * ezauth_module_begin_request, in that call and in ezauth_module_send_response
+ * on its outcome; the next request's lines carry its own; a request begun
+ * with NULL gets NULL.
+ */
+static void
+test_log_request_userdata(void)
+{
+    int              calls, i;
+    int              tags[3];
+    void            *want[3] = { &tags[0], &tags[1], NULL };
+    ezauth_module   *m;
+    ezauth_outcome  *out;
+    ezauth_header    spoofed[] = {
+        H("X-MS-CLIENT-PRINCIPAL-NAME", "mallory"),
+    };
+    ezauth_request   r;
+    log_sink_t       sink;
+
+    memset(&sink, 0, sizeof(sink));
+    sink.magic = 0x10c;
+    pthread_mutex_init(&sink.lock, NULL);
+
+    m = new_module(log_cb, &sink);
+    if (m == NULL) {
+        return;
+    }
+
+    for (i = 0; i < 3; i++) {
+        sink.want_request = want[i];
+
+        /* a refused request line: logged in begin_request, FINISH */
+        r = get_request("/", NULL, 0);
+        r.method = S("G\xffT");
+        calls = sink.calls;
+        out = NULL;
+        CHECK_RC(ezauth_module_begin_request(m, &r, want[i], &out), EZAUTH_OK);
+        CHECK(sink.calls > calls);
+        ezauth_outcome_free(out);
+
+        /* a client-sent identity header: removed and logged, CONTINUE */
+        r = get_request("/app", spoofed, NELTS(spoofed));
+        calls = sink.calls;
+        out = NULL;
+        CHECK_RC(ezauth_module_begin_request(m, &r, want[i], &out), EZAUTH_OK);
+        CHECK(sink.calls > calls);
+        if (out) {
+            CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE);
+            CHECK_RC(ezauth_module_send_response(out, NULL, 0), EZAUTH_OK);
+        }
+        ezauth_outcome_free(out);
+    }
+
+    CHECK(sink.bad_level == 0);
+    CHECK(sink.wrong_request == 0);
+
+    ezauth_module_free(m);
+    pthread_mutex_destroy(&sink.lock);
+}
+
+
+/*
+ * An outcome holds its module: the host may release its module handle first
+ * (nginx frees the old cycle's module on reload while requests are in
+ * flight) and go on using the outcome. Under ASan this also proves no
+ * use-after-free.
+ */
+static void
+test_outcome_outlives_module(void)
+{
+    size_t           i, n;
+    ezauth_header    h;
+    ezauth_module   *m;
+    ezauth_outcome  *out = NULL, *fin = NULL;
+    ezauth_header    spoofed[] = {
+        H("X-MS-CLIENT-PRINCIPAL-NAME", "mallory"),
+    };
+    ezauth_request   r = get_request("/app", spoofed, NELTS(spoofed));
+    ezauth_request   bad = get_request("/\xc0\xaf", NULL, 0);
+    log_sink_t       sink;
+
+    memset(&sink, 0, sizeof(sink));
+    sink.magic = 0x10c;
+    pthread_mutex_init(&sink.lock, NULL);
+
+    m = new_module(log_cb, &sink);
+    if (m == NULL) {
+        return;
+    }
+
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &bad, NULL, &fin), EZAUTH_OK);
+    ezauth_module_free(m);
+
+    if (out) {
+        CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE);
+        n = ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_REMOVE);
+        CHECK(n > 0);
+        for (i = 0; i < n; i++) {
+            CHECK_RC(ezauth_outcome_header(out, EZAUTH_HEADERS_REQUEST_REMOVE, i, &h),
+                     EZAUTH_OK);
+        }
+        CHECK_RC(ezauth_outcome_run_blocking(out), EZAUTH_WRONG_STATE);
+        CHECK_RC(ezauth_module_send_response(out, NULL, 0), EZAUTH_OK);
+    }
+    ezauth_outcome_free(out);
+
+    /* the last outcome frees the module; its log sink is still called until then */
+    if (fin) {
+        CHECK(ezauth_outcome_status(fin) == 400);
+        CHECK(ezauth_outcome_body(fin).len > 0);
+    }
+    ezauth_outcome_free(fin);
+
+    CHECK(sink.bad_level == 0);
+    pthread_mutex_destroy(&sink.lock);
+}
+
+
+/* An unknown header set is an empty list, whatever the number. */
+static void
+test_header_set_unknown(void)
+{
+    ezauth_header_set  sets[] = { 4, 5, 0x7fffffff, 0x80000000u, 0xffffffffu };
+    size_t             i;
+    ezauth_header      h;
+    ezauth_module     *m;
+    ezauth_outcome    *out = NULL;
+    ezauth_header      spoofed[] = {
+        H("X-MS-CLIENT-PRINCIPAL-NAME", "mallory"),
+    };
+    ezauth_request     r = get_request("/app", spoofed, NELTS(spoofed));
+
+    m = new_module(NULL, NULL);
+    if (m == NULL) {
+        return;
+    }
+
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
+    if (out) {
+        CHECK(ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_REMOVE) > 0);
+        for (i = 0; i < NELTS(sets); i++) {
+            CHECK(ezauth_outcome_header_count(out, sets[i]) == 0);
+            CHECK_RC(ezauth_outcome_header(out, sets[i], 0, &h), EZAUTH_INVALID_PARAMETER);
+        }
+    }
+
+    ezauth_outcome_free(out);
+    ezauth_module_free(m);
 }
 
 
@@ -709,7 +886,7 @@ test_finish_outcome(void)
 
     r.target = S("/\xc0\xaf");   /* not UTF-8: a 400 from the module */
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out == NULL) {
         ezauth_module_free(m);
         return;
@@ -733,8 +910,8 @@ test_finish_outcome(void)
     CHECK(ezauth_outcome_header_count(out, EZAUTH_HEADERS_REQUEST_SET) == 0);
     CHECK(ezauth_outcome_header_count(out, EZAUTH_HEADERS_RESPONSE_ADD) == 0);
 
-    CHECK_RC(ezauth_outcome_run_blocking(m, out), EZAUTH_WRONG_STATE);
-    CHECK_RC(ezauth_module_send_response(m, out, 200, NULL, 0), EZAUTH_WRONG_STATE);
+    CHECK_RC(ezauth_outcome_run_blocking(out), EZAUTH_WRONG_STATE);
+    CHECK_RC(ezauth_module_send_response(out, NULL, 0), EZAUTH_WRONG_STATE);
 
     ezauth_outcome_free(out);
     ezauth_module_free(m);
@@ -760,7 +937,7 @@ test_send_response(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out == NULL) {
         ezauth_module_free(m);
         return;
@@ -770,17 +947,16 @@ test_send_response(void)
     CHECK(ezauth_outcome_status(out) == 0);
     CHECK(ezauth_outcome_body(out).len == 0);
 
-    CHECK_RC(ezauth_module_send_response(m, out, 200, app, NELTS(app)), EZAUTH_OK);
+    CHECK_RC(ezauth_module_send_response(out, app, NELTS(app)), EZAUTH_OK);
 
     n = ezauth_outcome_header_count(out, EZAUTH_HEADERS_RESPONSE_ADD);
     for (i = 0; i < n; i++) {
         CHECK_RC(ezauth_outcome_header(out, EZAUTH_HEADERS_RESPONSE_ADD, i, &h), EZAUTH_OK);
     }
 
-    CHECK_RC(ezauth_module_send_response(m, out, 204, NULL, 0), EZAUTH_OK);
-    CHECK_RC(ezauth_module_send_response(m, out, 200, NULL, 1), EZAUTH_NULL_PARAMETER);
-    CHECK_RC(ezauth_module_send_response(NULL, out, 200, NULL, 0), EZAUTH_NULL_PARAMETER);
-    CHECK_RC(ezauth_module_send_response(m, NULL, 200, NULL, 0), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_send_response(out, NULL, 0), EZAUTH_OK);
+    CHECK_RC(ezauth_module_send_response(out, NULL, 1), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_send_response(NULL, NULL, 0), EZAUTH_NULL_PARAMETER);
 
     ezauth_outcome_free(out);
     ezauth_module_free(m);
@@ -808,7 +984,7 @@ test_spoofed_headers_removed(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out == NULL) {
         ezauth_module_free(m);
         return;
@@ -859,7 +1035,7 @@ test_version_route(void)
         return;
     }
 
-    CHECK_RC(ezauth_module_begin_request(m, &r, &out), EZAUTH_OK);
+    CHECK_RC(ezauth_module_begin_request(m, &r, NULL, &out), EZAUTH_OK);
     if (out) {
         CHECK(ezauth_outcome_action(out) == EZAUTH_ACTION_FINISH);
         CHECK(ezauth_outcome_status(out) == 200);
@@ -882,6 +1058,7 @@ hammer(void *arg)
     char             target[64];
     ezauth_module   *m = arg;
     ezauth_outcome  *out;
+    thread_tag_t     tag;
     ezauth_header    in[] = {
         H("Cookie", "AppServiceAuthSession=garbage"),
         H("X-MS-CLIENT-PRINCIPAL", "e30="),
@@ -889,23 +1066,31 @@ hammer(void *arg)
     ezauth_request   r;
     intptr_t         bad = 0;
 
+    tag.thread = pthread_self();
+    tag.lines = 0;
+
     for (i = 0; i < PER_THREAD; i++) {
         snprintf(target, sizeof(target), "/item/%d?x=%d", i, i * 7);
         r = get_request(target, in, NELTS(in));
         out = NULL;
 
-        if (ezauth_module_begin_request(m, &r, &out) != EZAUTH_OK || out == NULL) {
+        if (ezauth_module_begin_request(m, &r, &tag, &out) != EZAUTH_OK || out == NULL) {
             bad++;
             continue;
         }
 
         if (ezauth_outcome_action(out) == EZAUTH_ACTION_CONTINUE
-            && ezauth_module_send_response(m, out, 200, NULL, 0) != EZAUTH_OK)
+            && ezauth_module_send_response(out, NULL, 0) != EZAUTH_OK)
         {
             bad++;
         }
 
         ezauth_outcome_free(out);
+    }
+
+    /* each request logged the identity header it removed, tagged as this thread's */
+    if (tag.lines < PER_THREAD) {
+        bad++;
     }
 
     return (void *) bad;
@@ -919,8 +1104,15 @@ test_threads(void)
     void            *bad;
     pthread_t        t[THREADS];
     ezauth_module   *m;
+    log_sink_t       sink;
 
-    m = new_module(NULL, NULL);
+    /* every line carries the request userdata of the thread that logged it */
+    memset(&sink, 0, sizeof(sink));
+    sink.magic = 0x10c;
+    sink.per_thread = 1;
+    pthread_mutex_init(&sink.lock, NULL);
+
+    m = new_module(log_cb, &sink);
     if (m == NULL) {
         return;
     }
@@ -934,7 +1126,11 @@ test_threads(void)
         CHECK(bad == NULL);
     }
 
+    CHECK(sink.wrong_request == 0);
+    CHECK(sink.bad_level == 0);
+
     ezauth_module_free(m);
+    pthread_mutex_destroy(&sink.lock);
 }
 
 
@@ -958,6 +1154,9 @@ static const struct {
     { "run_blocking_on_continue", test_run_blocking_on_continue },
     { "header_index_out_of_range", test_header_index_out_of_range },
     { "log_callback_userdata", test_log_callback_userdata },
+    { "log_request_userdata", test_log_request_userdata },
+    { "outcome_outlives_module", test_outcome_outlives_module },
+    { "header_set_unknown", test_header_set_unknown },
     { "finish_outcome", test_finish_outcome },
     { "send_response", test_send_response },
     { "spoofed_headers_removed", test_spoofed_headers_removed },

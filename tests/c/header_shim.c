@@ -65,7 +65,7 @@ static const shim_header_t  shim_headers[] = {
 
 /* The header to add to list set, or NULL. */
 static const shim_header_t *
-shim_extra(uint32_t set)
+shim_extra(ezauth_header_set set)
 {
     char        *end, buf[64];
     FILE        *f;
@@ -109,7 +109,7 @@ shim_extra(uint32_t set)
 
 
 size_t
-ezauth_outcome_header_count(const ezauth_outcome *outcome, uint32_t set)
+ezauth_outcome_header_count(const ezauth_outcome *outcome, ezauth_header_set set)
 {
     eh_count_pt  real;
 
@@ -120,7 +120,7 @@ ezauth_outcome_header_count(const ezauth_outcome *outcome, uint32_t set)
 
 
 ezauth_result
-ezauth_outcome_header(const ezauth_outcome *outcome, uint32_t set, size_t index,
+ezauth_outcome_header(const ezauth_outcome *outcome, ezauth_header_set set, size_t index,
     ezauth_header *header_out)
 {
     eh_count_pt           count;

@@ -870,6 +870,15 @@ else
     ok "no header value reaches the log"
 fi
 
+# the library's lines about a request carry its log userdata: the host ends them with the
+# client's address (a session cookie that does not open is logged and cleared)
+for cookie in garbage x.y.z; do
+    $CURL -o /dev/null -H "Cookie: AppServiceAuthSession=$cookie" "$BASE/log-probe"
+done
+check "the library's lines about a request end with its client" \
+    grep -q '^ezauth: \[WARN\] ignored session cookie from 127\.0\.0\.1: .*, client: 127\.0\.0\.1$' \
+    "$TMP/stderr"
+
 # 6. the host is still alive and answering
 check "host still alive" kill -0 "$PID"
 code=$($CURL -o /dev/null -w '%{http_code}' "$BASE/after")

@@ -300,6 +300,15 @@ describe('nginx never blocks its event loop', { skip }, () => {
     );
     assert.ok(burstEnd - tBurst < DELAY_MS - 200, `the 200 requests took ${burstEnd - tBurst} ms`);
   });
+
+  it("the blocking step's lines (on a pool thread) are written through the request's log", () => {
+    // the sign-ins above: each callback's code exchange ran in the thread pool, and logged there
+    const lines = s.logs().split('\n').filter((l) => / ezauth: signed in \S+ with /.test(l));
+    assert.ok(lines.length >= 2, `${lines.length} sign-in lines`);
+    for (const l of lines) {
+      assert.match(l, /, client: 127\.0\.0\.1, server: .*, request: "(GET|POST) \/\.auth\/login\/[^/ ]+\/callback/, l);
+    }
+  });
 });
 
 describe('nginx request header edits', { skip }, () => {
@@ -834,6 +843,17 @@ describe('nginx removes identity headers itself, on raw bytes', { skip }, () => 
       const r = await rawExchange(s.port, rawGet('/raw/folded', ['X-A: b', line]));
       assert.equal(r.status, 400, JSON.stringify(line));
       assert.equal(rec.take().length, 0);
+    }
+  });
+
+  it("logs the library's lines about a request through the request's log: they name the client and the request", async () => {
+    for (const [i, cookie] of ['garbage', 'x.y.z', '%ff'].entries()) {
+      const probe = `/raw/log-probe-${i}-${Date.now()}`;
+      const r = await rawExchange(s.port, rawGet(probe, [`Cookie: AppServiceAuthSession=${cookie}`]));
+      assert.ok(r.status < 500, r.bytes.toString('latin1').slice(0, 300));
+      const line = s.logs().split('\n').find((l) => l.includes(`request: "GET ${probe} `));
+      assert.ok(line, `no log line names the request ${probe}`);
+      assert.match(line, /\[warn\].* ezauth: ignored session cookie from 127\.0\.0\.1: .*, client: 127\.0\.0\.1, server: .*, request: "GET /);
     }
   });
 

@@ -95,7 +95,9 @@ function ownScratch(dir, runAs) {
  * A master run as runAs loads the module itself: the README asks for a module and library that
  * nginx's user can read. The checkout may be where that user cannot enter (a clone under a
  * root-only /tmp), so both are copied into the scratch directory, the library found there
- * through LD_LIBRARY_PATH (the module's rpath is a RUNPATH, which it overrides).
+ * through LD_LIBRARY_PATH (the module's rpath is a RUNPATH, which it overrides). The module
+ * names the library by its SONAME, libezauth.so.N (make -C native-host links that name to
+ * libezauth.so), so the copy has that name.
  */
 function moduleCopy(dir, runAs) {
   if (!runAs) return { modulePath: NGINX_MODULE, env: {} };
@@ -103,8 +105,10 @@ function moduleCopy(dir, runAs) {
   fs.mkdirSync(libDir, { recursive: true });
   const modulePath = path.join(libDir, path.basename(NGINX_MODULE));
   fs.copyFileSync(NGINX_MODULE, modulePath);
-  const lib = path.join(process.env.EZAUTH_LIB_DIR || path.join(REPO_ROOT, 'target', 'release'), 'libezauth.so');
-  fs.copyFileSync(lib, path.join(libDir, 'libezauth.so'));
+  const from = process.env.EZAUTH_LIB_DIR || path.join(REPO_ROOT, 'target', 'release');
+  const sonames = fs.readdirSync(from).filter((f) => /^libezauth\.so\.\d+$/.test(f));
+  if (sonames.length === 0) throw new Error(`no libezauth.so.N in ${from}: run make -C native-host`);
+  for (const f of sonames) fs.copyFileSync(path.join(from, f), path.join(libDir, f));
   return { modulePath, env: { LD_LIBRARY_PATH: libDir } };
 }
 
