@@ -16,8 +16,9 @@
  * headers (X-MS-CLIENT-PRINCIPAL*, X-MS-TOKEN-*) on their raw bytes before
  * anything else happens to a request, writes no header from the library
  * that is not a valid one, judges a request again when an internal
- * redirect takes it under another configuration, and judges subrequests
- * (which get no access phase) in the precontent phase.
+ * redirect takes it under another configuration or to another target (on
+ * the target the upstream receives), and judges subrequests (which get no
+ * access phase) in the precontent phase.
  *
  * Each distinct configuration file is loaded once per configuration cycle,
  * in the master at configuration time, so that "nginx -t" reports ezauth's

@@ -1250,6 +1250,7 @@ describe('nginx judges a request again where an internal redirect from an exclud
         location /health { error_page 502 = /admin/from-errorpage; proxy_pass ${dead}; }
         location @app { proxy_set_header X-From-Named 1; proxy_pass ${up}; }
         location /public/idx-abs/ { root ${www}; index /admin/index.html; }
+        location /own/ { error_page 302 401 = /public/hello.txt; proxy_pass ${up}; }
 `,
       }),
       { upstreamPort: rec.port },
@@ -1371,6 +1372,13 @@ describe('nginx judges a request again where an internal redirect from an exclud
       assert.equal(headerValues(last, 'x-ms-client-principal').length, 1);
     });
   }
+
+  it('an error_page for the library\'s own 302 and 401 never runs: those answers are sent as made', async () => {
+    assertLogin(await send('/own/x'), '/own/x');
+    const post = await send('/own/x', { method: 'POST', body: 'a=1' });
+    assert.equal(post.status, 401, post.text.slice(0, 200));
+    assert.ok(!post.text.includes('static hello'), post.text.slice(0, 200));
+  });
 
   it('a named location (same URI): the anonymous judgement of the excluded path stands, not run again', async () => {
     const p = '/public/named/nonexistent';
