@@ -16,8 +16,9 @@
  * headers (X-MS-CLIENT-PRINCIPAL*, X-MS-TOKEN-*) on their raw bytes before
  * anything else happens to a request, writes no header from the library
  * that is not a valid one, judges a request again when an internal
- * redirect takes it under another configuration, and judges subrequests
- * (which get no access phase) in the precontent phase.
+ * redirect takes it under another configuration or to another target (on
+ * the target the upstream receives), and judges subrequests (which get no
+ * access phase) in the precontent phase.
  *
  * Each distinct configuration file is loaded once per configuration cycle,
  * in the master at configuration time, so that "nginx -t" reports ezauth's
@@ -85,6 +86,7 @@ typedef struct {
 typedef struct {
     ngx_http_request_t         *request;
     const ezauth_module        *module;     /* the configuration that judges */
+    ngx_str_t                   target;     /* the target it judges */
     ezauth_outcome             *outcome;
     ezauth_action               action;
     ezauth_result               blocking_rc;
@@ -113,6 +115,8 @@ static ngx_int_t ngx_http_ezauth_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ezauth_rejudge(ngx_http_request_t *r,
     ngx_http_ezauth_ctx_t *ctx, ngx_http_ezauth_loc_conf_t *elcf);
 static ngx_int_t ngx_http_ezauth_subrequest_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ezauth_target(ngx_http_request_t *r,
+    ngx_str_t *target);
 static ngx_uint_t ngx_http_ezauth_under_prefix(ngx_str_t *uri,
     const ezauth_module *module);
 static ngx_int_t ngx_http_ezauth_read_body(ngx_http_request_t *r,
@@ -283,18 +287,21 @@ static ngx_str_t  ngx_http_ezauth_content_type = ngx_string("Content-Type");
  * their raw bytes and before anything can end the request: an error page
  * ("error_page 413 = @app") must not carry them to an application.
  *
- * A request is judged once per configuration: an internal redirect
- * (error_page, try_files, X-Accel-Redirect, a named location) into a
- * location with the same ezauth_config keeps the judgement; into another
- * one (or "off"), the request is judged again; and a request that was never
- * let through (it failed, or the library answered it) is judged again
- * wherever it lands.
+ * A judgement holds for one configuration and one target: an internal
+ * redirect (error_page, try_files, X-Accel-Redirect, index) changes the URI
+ * the upstream receives, so the request is judged again, on its new target,
+ * even under the same ezauth_config.  Only a redirect that cannot change the
+ * answer keeps it: the same configuration and the same target (a named
+ * location keeps r->uri and r->args).  Into "off", the identity headers go.
+ * A request that was never let through (it failed, or the library answered
+ * it) is judged again wherever it lands.
  */
 
 static ngx_int_t
 ngx_http_ezauth_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_str_t                    target;
     ngx_uint_t                   restored;
     ngx_http_ezauth_ctx_t       *ctx;
     ngx_http_ezauth_loc_conf_t  *elcf;
@@ -335,7 +342,22 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
         if (ctx->state == NGX_HTTP_EZAUTH_JUDGED
             && ctx->module == elcf->module)
         {
-            return NGX_DECLINED;
+            if (ctx->module == NULL) {
+                /* "off" to "off": nothing was judged, nothing to remove */
+                return NGX_DECLINED;
+            }
+
+            if (ngx_http_ezauth_target(r, &target) != NGX_OK) {
+                ctx->state = NGX_HTTP_EZAUTH_DONE;
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (target.len == ctx->target.len
+                && ngx_memcmp(target.data, ctx->target.data, target.len) == 0)
+            {
+                /* the same question to the same configuration */
+                return NGX_DECLINED;
+            }
         }
 
         rc = ngx_http_ezauth_rejudge(r, ctx, elcf);
@@ -352,10 +374,15 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_EZAUTH_START:
 
+        if (ngx_http_ezauth_target(r, &ctx->target) != NGX_OK) {
+            ctx->state = NGX_HTTP_EZAUTH_DONE;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         /* the POST routes (client-directed login, form_post callbacks) */
 
         if (r->method == NGX_HTTP_POST
-            && ngx_http_ezauth_under_prefix(&r->unparsed_uri, ctx->module))
+            && ngx_http_ezauth_under_prefix(&ctx->target, ctx->module))
         {
             return ngx_http_ezauth_read_body(r, ctx);
         }
@@ -401,8 +428,9 @@ ngx_http_ezauth_handler(ngx_http_request_t *r)
 
 /*
  * After an internal redirect into a location whose configuration did not
- * let the request through: the identity headers of the previous judgement
- * go, and the request starts over under the location's configuration.
+ * let the request through, or to another target: the identity headers of
+ * the previous judgement go, and the request starts over under the
+ * location's configuration, on its new target.
  */
 
 static ngx_int_t
@@ -601,6 +629,55 @@ ngx_http_ezauth_subrequest_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The target the library judges: what the upstream will receive, built as
+ * ngx_http_proxy_module builds it.  The client's raw target while nginx
+ * still sends that on (r->valid_unparsed_uri); after a rewrite or an
+ * internal redirect, r->uri escaped again (NGX_ESCAPE_URI) and r->args,
+ * never the client's old target.  (What a proxy_pass with a URI part maps
+ * it to is the configuration's own business, as for any request.)
+ */
+
+static ngx_int_t
+ngx_http_ezauth_target(ngx_http_request_t *r, ngx_str_t *target)
+{
+    u_char     *p;
+    size_t      len;
+    uintptr_t   escape;
+
+    if (r->valid_unparsed_uri) {
+        *target = r->unparsed_uri;
+        return NGX_OK;
+    }
+
+    escape = 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
+                                NGX_ESCAPE_URI);
+    len = r->uri.len + escape + (r->args.len ? 1 + r->args.len : 0);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    target->data = p;
+    target->len = len;
+
+    if (escape) {
+        p = (u_char *) ngx_escape_uri(p, r->uri.data, r->uri.len,
+                                      NGX_ESCAPE_URI);
+    } else {
+        p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    }
+
+    if (r->args.len) {
+        *p++ = '?';
+        ngx_memcpy(p, r->args.data, r->args.len);
+    }
+
+    return NGX_OK;
+}
+
+
 /* is the target under the route prefix (httpSettings.routes.apiPrefix)? */
 
 static ngx_uint_t
@@ -753,8 +830,8 @@ ngx_http_ezauth_begin(ngx_http_request_t *r, ngx_http_ezauth_ctx_t *ctx)
 
     ngx_memzero(&req, sizeof(ezauth_request));
 
-    req.target.ptr = r->unparsed_uri.data;
-    req.target.len = r->unparsed_uri.len;
+    req.target.ptr = ctx->target.data;
+    req.target.len = ctx->target.len;
 
     if (ngx_http_ezauth_request_view(r, &req) != NGX_OK) {
         ctx->state = NGX_HTTP_EZAUTH_DONE;

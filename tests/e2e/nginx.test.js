@@ -10,8 +10,11 @@
 //   - identity headers as raw bytes (values that are not UTF-8, names nginx calls invalid) never
 //     reach the upstream, not even by way of "error_page 413 = @app", nor of an error_page after
 //     an early 500 (invalid headers from the library) or 503 (the thread pool's queue is full);
-//   - an internal redirect into another ezauth_config is judged again, into the same one not;
-//     subrequests (auth_request, SSI) into another configuration are refused;
+//   - an internal redirect into another ezauth_config is judged again; under the same one too,
+//     on the new target, unless the target is the same (a named location); so an excluded path
+//     (try_files, error_page, X-Accel-Redirect, rewrite, index) never carries its anonymous
+//     judgement to a protected URI or to /.auth; subrequests (auth_request, SSI) into another
+//     configuration are refused;
 //   - headers from the library that are not valid are never written (an LD_PRELOAD shim).
 // Skipped, with a message, when native-host/build/ngx_http_ezauth_module.so is not built.
 import { describe, it, before, after } from 'node:test';
@@ -26,6 +29,7 @@ import { deliverCallback, SESSION_COOKIE } from './lib/flow.js';
 import { echoOf } from './lib/common.js';
 import { rawExchange, startRecorder, reservedName, headerLines } from './lib/raw.js';
 import { BUILD_DIR, scratchDir, removeScratch } from './lib/paths.js';
+import { closedPort } from './lib/ports.js';
 
 const skip = nginx.available()
   ? false
@@ -1141,16 +1145,27 @@ describe('nginx judges a request again where an internal redirect takes it to an
     });
   }
 
-  it('into a location with the same configuration: the judgement stands, not run again', async () => {
-    for (const p of ['/try-same/x', '/accel-same/x']) {
-      const anon = await get(p);
-      assert.equal(anon.status, 200, `${p}: ${anon.text.slice(0, 200)}`);
-      const r = await get(p, { cookie: true });
-      assert.equal(r.status, 200, `${p}: ${r.text.slice(0, 200)}`);
-      const last = r.seen[r.seen.length - 1];
-      assert.equal(seenHeader(last, 'x-ms-client-principal-name'), 'User rita', `${p}: the identity stays`);
-      assert.doesNotMatch(s.logs(), new RegExp(`judged again.*request: "GET ${p}`), `${p} was judged again`);
-    }
+  it('into a named location with the same configuration (same URI): the judgement stands, not run again', async () => {
+    const p = '/try-same/x';
+    const anon = await get(p);
+    assert.equal(anon.status, 200, `${p}: ${anon.text.slice(0, 200)}`);
+    const r = await get(p, { cookie: true });
+    assert.equal(r.status, 200, `${p}: ${r.text.slice(0, 200)}`);
+    const last = r.seen[r.seen.length - 1];
+    assert.equal(seenHeader(last, 'x-ms-client-principal-name'), 'User rita', `${p}: the identity stays`);
+    assert.doesNotMatch(s.logs(), new RegExp(`judged again.*request: "GET ${p}`), `${p} was judged again`);
+  });
+
+  it('X-Accel-Redirect to another URI under the same configuration: judged again, still signed in, headers once', async () => {
+    const p = '/accel-same/x';
+    const anon = await get(p);
+    assert.equal(anon.status, 200, `${p}: ${anon.text.slice(0, 200)}`);
+    const r = await get(p, { cookie: true });
+    assert.equal(r.status, 200, `${p}: ${r.text.slice(0, 200)}`);
+    const last = r.seen[r.seen.length - 1];
+    assert.equal(last.path, '/raw/accel-same');
+    assert.deepEqual(headerValues(last, 'x-ms-client-principal-name'), ['User rita'], `${p}: the identity, once`);
+    assert.match(s.logs(), new RegExp(`internal redirect to "/raw/accel-same": judged again by its ezauth_config.*request: "GET ${p}`));
   });
 
   it('into a location with "ezauth_config off": the identity headers of the first judgement go', async () => {
@@ -1189,6 +1204,231 @@ describe('nginx judges a request again where an internal redirect takes it to an
     assert.ok(r.text.includes('recorded /raw/frag'), r.text);
     assert.match(r.text, /"version"/, 'the library answered the /.auth/version include');
   });
+});
+
+/** Every value of a header the upstream received, by its lower-cased name. */
+function headerValues(req, name) {
+  return headerLines(req.head)
+    .filter(([n]) => n.toString('latin1').toLowerCase() === name)
+    .map(([, v]) => v.toString('latin1').trim());
+}
+
+// The attacker's configuration: excludedPaths ["/public/*", "/health"], RedirectToLoginPage, one
+// ezauth_config for the whole server. An internal redirect from an excluded path to a protected
+// URI (or to /.auth) is judged again, on the URI the upstream receives: the anonymous judgement
+// of the excluded path never travels with it.
+describe('nginx judges a request again where an internal redirect from an excluded path takes it, under the same configuration', { skip }, () => {
+  let s;
+  let rec;
+  let dir;
+  let signedIn;
+  const WHERE = {}; // the X-Accel-Redirect target by the upstream path that answers with it
+  before(async () => {
+    rec = await startRecorder((req) => {
+      const to = WHERE[req.path.split('?')[0]];
+      // @app marks its requests: the X-Accel-Redirect to it is answered once
+      if (to && !/\r\nx-from-named: 1\r\n/i.test(`${req.head}\r\n`)) return { headers: { 'X-Accel-Redirect': to } };
+      if (req.path.startsWith('/public/app404/')) return { status: 404 };
+      return { body: `recorded ${req.path}\n` };
+    });
+    Object.assign(WHERE, {
+      '/public/app/accel-admin': '/admin/accel',
+      '/public/app/accel-args': '/admin/accel?x=1',
+      '/public/app/accel-me': '/.auth/me',
+      '/public/app/accel-public': '/public/app/landing',
+      '/public/app/accel-named': '@app',
+    });
+    dir = scratchDir('redir');
+    const www = path.join(dir, 'www');
+    fs.mkdirSync(path.join(www, 'public', 'spa'), { recursive: true });
+    fs.writeFileSync(path.join(www, 'public', 'hello.txt'), 'static hello\n');
+    fs.writeFileSync(path.join(www, 'public', 'index.html'), 'public index\n');
+    fs.writeFileSync(path.join(www, 'public', 'spa', 'index.html'), 'spa index\n');
+    fs.writeFileSync(path.join(www, 'index.html'), 'site index\n');
+    fs.mkdirSync(path.join(www, 'admin'));
+    fs.writeFileSync(path.join(www, 'admin', 'index.html'), 'admin index\n');
+    for (const d of [dir, www, path.join(www, 'admin'), path.join(www, 'public'), path.join(www, 'public', 'spa')]) fs.chmodSync(d, 0o755);
+    const up = `http://127.0.0.1:${rec.port}`;
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    s = await startStack(
+      nginxWith({
+        serverConf: `
+        location /public/ { root ${www}; try_files $uri /admin/dashboard; }
+        location /public/args/ { root ${www}; try_files $uri /admin/args?from=try; }
+        location /public/space/ { root ${www}; try_files $uri "/admin/a b"; }
+        location /public/me/ { root ${www}; try_files $uri /.auth/me; }
+        location /public/post/ { root ${www}; try_files $uri /.auth/login/testidp; }
+        location /public/spa/ { root ${www}; try_files $uri /public/spa/index.html; }
+        location /public/named/ { root ${www}; try_files $uri @app; }
+        location /public/missing/ { root ${www}; error_page 404 = /admin; }
+        location /public/app/ { proxy_pass ${up}; }
+        location /public/app404/ { proxy_pass ${up}; proxy_intercept_errors on; error_page 404 = /admin/from-404; }
+        location /public/dead-me/ { error_page 502 = /.auth/me; proxy_pass ${dead}; }
+        location /public/rewrite-break/ { rewrite ^/public/rewrite-break/(.*)$ /admin/$1 break; proxy_pass ${up}; }
+        location /public/rewrite-last/ { rewrite ^/public/rewrite-last/(.*)$ /admin/$1 last; }
+        location /public/idx/ { alias ${www}/; index index.html; }
+        location /health { error_page 502 = /admin/from-errorpage; proxy_pass ${dead}; }
+        location @app { proxy_set_header X-From-Named 1; proxy_pass ${up}; }
+        location /public/idx-abs/ { root ${www}; index /admin/index.html; }
+        location /own/ { error_page 302 401 = /public/hello.txt; proxy_pass ${up}; }
+`,
+      }),
+      { upstreamPort: rec.port },
+    );
+    signedIn = s.client();
+    await s.signIn(signedIn, { login: 'rita' });
+    rec.take();
+  });
+  after(async () => {
+    await s?.stop();
+    await rec?.close();
+    removeScratch(dir);
+  });
+
+  async function send(p, { cookie = false, method = 'GET', body, headers = {} } = {}) {
+    rec.take();
+    const h = { ...headers, ...(cookie ? { cookie: cookieHeader(signedIn, s.url) } : {}) };
+    if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
+    const r = await request(s.at(p), { method, headers: h, body });
+    return { ...r, seen: rec.take() };
+  }
+
+  /** The library's redirect to the login page (the provider's), nothing at the app. */
+  function assertLogin(r, p, upstreamMay = []) {
+    assert.equal(r.status, 302, `${p}: ${r.status} ${r.text.slice(0, 200)}`);
+    assert.match(r.headers.location || '', /\/auth\?response_type=code&client_id=ezauth-test&/, `${p}: ${r.headers.location}`);
+    const got = r.seen.map((q) => q.path).filter((x) => !upstreamMay.includes(x));
+    assert.deepEqual(got, [], `${p}: the app received something anonymously`);
+  }
+
+  it('baseline: a protected URI redirects to the login page, an excluded one is served anonymously', async () => {
+    assertLogin(await send('/admin/dashboard'), '/admin/dashboard');
+    const r = await send('/public/hello.txt');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'static hello\n');
+  });
+
+  // [client path, what takes it where, upstream requests allowed before the redirect]
+  const TO_PROTECTED = [
+    ['/public/nonexistent', 'try_files $uri /admin/dashboard'],
+    ['/public/args/nonexistent', 'try_files $uri /admin/args?from=try'],
+    ['/public/space/nonexistent', 'try_files $uri "/admin/a b" (escaped again: /admin/a%20b)'],
+    ['/health', 'error_page 502 = /admin/from-errorpage (dead upstream)'],
+    ['/public/missing/nonexistent', 'error_page 404 = /admin (static 404)'],
+    ['/public/app404/x', 'proxy_intercept_errors + error_page 404 = /admin/from-404', ['/public/app404/x']],
+    ['/public/app/accel-admin', 'X-Accel-Redirect: /admin/accel from the app', ['/public/app/accel-admin']],
+    ['/public/app/accel-args', 'X-Accel-Redirect: /admin/accel?x=1 from the app', ['/public/app/accel-args']],
+    ['/public/rewrite-break/secret', 'rewrite ^/public/... /admin/$1 break (before the access phase)'],
+    ['/public/rewrite-last/secret', 'rewrite ^/public/... /admin/$1 last (before the access phase)'],
+    ['/public/idx-abs/', 'index /admin/index.html'],
+  ];
+  for (const [p, how, before] of TO_PROTECTED) {
+    it(`anonymous ${p}, ${how}: the login redirect, never the app`, async () => {
+      assertLogin(await send(p), p, before);
+    });
+  }
+
+  it('the judgement is made on the URI the app would receive, and logged once as a judgement again', async () => {
+    assertLogin(await send('/public/args/nonexistent'), '/public/args/nonexistent');
+    const lines = s.logs().split('\n').filter((l) => /internal redirect to "\/admin\/args": judged again by its ezauth_config/.test(l));
+    assert.ok(lines.length >= 1, 'no info line for the judgement again');
+  });
+
+  for (const [p, how, before] of [
+    ['/public/me/nonexistent', 'try_files $uri /.auth/me', []],
+    ['/public/dead-me/x', 'error_page 502 = /.auth/me (dead upstream)', []],
+    ['/public/app/accel-me', 'X-Accel-Redirect: /.auth/me from the app', ['/public/app/accel-me']],
+  ]) {
+    it(`${p}, ${how}: answered by ezauth, never by the app`, async () => {
+      for (const cookie of [false, true]) {
+        const r = await send(p, { cookie });
+        const atApp = r.seen.map((q) => q.path).filter((x) => !before.includes(x));
+        assert.deepEqual(atApp, [], `${p}: the app received ${JSON.stringify(atApp)}`);
+        assert.ok(!r.seen.some((q) => q.path.startsWith('/.auth')), 'the app received a /.auth path');
+        if (cookie) {
+          assert.equal(r.status, 200, `${p}: ${r.status} ${r.text.slice(0, 200)}`);
+          const me = JSON.parse(r.text);
+          assert.ok(Array.isArray(me) && me.length === 1, r.text.slice(0, 200));
+          assert.equal(me[0].provider_name, 'testidp');
+        } else {
+          assert.notEqual(r.status, 200, `${p}: anonymous /.auth/me answered 200: ${r.text.slice(0, 200)}`);
+          assert.ok(!r.text.includes('recorded'), r.text.slice(0, 200));
+        }
+      }
+    });
+  }
+
+  it('a POST through try_files to a /.auth POST route: ezauth reads the body and answers, the app gets nothing', async () => {
+    const r = await send('/public/post/nonexistent', {
+      method: 'POST',
+      body: JSON.stringify({ access_token: 'not-a-token' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.ok(r.status >= 400 && r.status < 500, `${r.status} ${r.text.slice(0, 200)}`);
+    assert.deepEqual(r.seen.map((q) => q.path), []);
+  });
+
+  it('a POST through try_files to a protected URI: refused as a direct POST there is (401), never the app', async () => {
+    const direct = await send('/admin/dashboard', { method: 'POST', body: 'a=1' });
+    const r = await send('/public/nonexistent', { method: 'POST', body: 'a=1' });
+    assert.equal(r.status, direct.status, r.text.slice(0, 200));
+    assert.equal(r.status, 401, r.text.slice(0, 200));
+    assert.deepEqual(r.seen.map((q) => q.path), []);
+  });
+
+  for (const [p, how, target, before] of [
+    ['/public/nonexistent', 'try_files $uri /admin/dashboard', '/admin/dashboard', []],
+    ['/health', 'error_page 502 = /admin/from-errorpage', '/admin/from-errorpage', []],
+    ['/public/app/accel-admin', 'X-Accel-Redirect', '/admin/accel', ['/public/app/accel-admin']],
+    ['/public/rewrite-last/secret', 'rewrite ... last', '/admin/secret', []],
+  ]) {
+    it(`signed in, ${p} (${how}): still signed in at ${target}, its identity headers once`, async () => {
+      const r = await send(p, { cookie: true, headers: { 'x-ms-client-principal-name': 'forged' } });
+      assert.equal(r.status, 200, `${p}: ${r.status} ${r.text.slice(0, 200)}`);
+      assert.deepEqual(r.seen.map((q) => q.path), [...before, target]);
+      const last = r.seen[r.seen.length - 1];
+      assert.deepEqual(headerValues(last, 'x-ms-client-principal-name'), ['User rita']);
+      assert.equal(headerValues(last, 'x-ms-client-principal-id').length, 1);
+      assert.equal(headerValues(last, 'x-ms-client-principal').length, 1);
+    });
+  }
+
+  it('an error_page for the library\'s own 302 and 401 never runs: those answers are sent as made', async () => {
+    assertLogin(await send('/own/x'), '/own/x');
+    const post = await send('/own/x', { method: 'POST', body: 'a=1' });
+    assert.equal(post.status, 401, post.text.slice(0, 200));
+    assert.ok(!post.text.includes('static hello'), post.text.slice(0, 200));
+  });
+
+  it('a named location (same URI): the anonymous judgement of the excluded path stands, not run again', async () => {
+    const p = '/public/named/nonexistent';
+    const r = await send(p);
+    assert.equal(r.status, 200, `${p}: ${r.status} ${r.text.slice(0, 200)}`);
+    assert.deepEqual(r.seen.map((q) => q.path), [p]);
+    assert.deepEqual(headerLines(r.seen[0].head).filter(([n]) => reservedName(n)).map(([n]) => `${n}`), []);
+    const signed = await send(p, { cookie: true });
+    assert.deepEqual(headerValues(signed.seen[0], 'x-ms-client-principal-name'), ['User rita']);
+    assert.doesNotMatch(s.logs(), /judged again.*request: "GET \/public\/named\//);
+  });
+
+  it('X-Accel-Redirect to @named from an excluded path: the judgement stands (same URI)', async () => {
+    const r = await send('/public/app/accel-named');
+    assert.equal(r.status, 200, r.text.slice(0, 200));
+    assert.deepEqual(r.seen.map((q) => q.path), ['/public/app/accel-named', '/public/app/accel-named']);
+  });
+
+  it('from an excluded path to another excluded one: judged again, still served anonymously', async () => {
+    const spa = await send('/public/spa/route/x');
+    assert.equal(spa.status, 200, spa.text.slice(0, 200));
+    assert.equal(spa.text, 'spa index\n');
+    const idx = await send('/public/idx/public/');
+    assert.equal(idx.status, 200, idx.text.slice(0, 200));
+    assert.equal(idx.text, 'public index\n');
+    const accel = await send('/public/app/accel-public');
+    assert.equal(accel.status, 200, accel.text.slice(0, 200));
+    assert.deepEqual(accel.seen.map((q) => q.path), ['/public/app/accel-public', '/public/app/landing']);
+  });
+
 });
 
 describe('nginx writes no header from the library that is not valid', { skip }, () => {
