@@ -375,6 +375,35 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The origin the client addressed, after forward-proxy resolution.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+}
+
+impl Origin {
+    pub fn base(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    /// The `iss` and `aud` of session tokens: `https://host/`, as App Service writes them.
+    pub fn audience(&self) -> String {
+        format!("{}/", self.base())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == "https"
+    }
+
+    pub fn as_redirect_origin(&self) -> crate::redirect::Origin<'_> {
+        crate::redirect::Origin {
+            scheme: &self.scheme,
+            host: &self.host,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

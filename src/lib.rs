@@ -11,6 +11,7 @@
 //! Direction of knowledge: `ffi` knows `pipeline`; `pipeline` knows `routes`, `session`,
 //! `store`, `providers`; nothing in the core knows C, and `store`/`crypto` know nothing of HTTP.
 
+pub mod app;
 pub mod cache;
 pub mod challenge;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod redirect;
 pub mod replay;
+pub mod reply;
 pub mod routes;
 pub mod session;
 pub mod store;

@@ -12,117 +12,10 @@ pub mod repost;
 
 pub use login::start_login;
 
-use std::sync::Arc;
-
-use crate::http::{HeaderGroup, Outcome, Request, Response};
-use crate::pipeline::Module;
-use crate::session::{Principal, Session};
-use crate::store::TokenRecord;
-
-/// The origin the client addressed, after forward-proxy resolution.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-}
-
-impl Origin {
-    pub fn base(&self) -> String {
-        format!("{}://{}", self.scheme, self.host)
-    }
-
-    /// The `iss` and `aud` of session tokens: `https://host/`, as App Service writes them.
-    pub fn audience(&self) -> String {
-        format!("{}/", self.base())
-    }
-
-    pub fn is_https(&self) -> bool {
-        self.scheme == "https"
-    }
-
-    pub fn as_redirect_origin(&self) -> crate::redirect::Origin<'_> {
-        crate::redirect::Origin {
-            scheme: &self.scheme,
-            host: &self.host,
-        }
-    }
-}
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    Cookie,
-    SessionToken,
-    /// A provider-issued token in `Authorization: Bearer`.
-    ProviderToken,
-}
-
-/// A signed-in caller, with the principal headers the application will see (computed once
-/// per session and shared).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Arc<Principal>,
-    pub credential: Credential,
-    pub headers: HeaderGroup,
-    /// The sign-in behind a cookie or session token; a provider's bearer token has none.
-    pub session: Option<SessionRef>,
-    /// The user's stored record as read for this request (sessions, with a token store).
-    pub record: Option<Arc<TokenRecord>>,
-}
-
-/// What identifies one sign-in, for revocation and renewal.
-#[derive(Debug, Clone)]
-pub struct SessionRef {
-    pub id: Arc<str>,
-    pub iat: i64,
-    pub exp: i64,
-}
-
-impl Caller {
-    /// A caller signed in by a provider's bearer token.
-    pub fn bearer(principal: Principal) -> Caller {
-        Caller::new(principal, Credential::ProviderToken, None)
-    }
-
-    /// A caller signed in by a session cookie or session token.
-    pub fn from_session(session: Session, credential: Credential) -> Caller {
-        let at = SessionRef {
-            id: session.ssn.into(),
-            iat: session.iat,
-            exp: session.exp,
-        };
-        Caller::new(session.principal, credential, Some(at))
-    }
-
-    fn new(principal: Principal, credential: Credential, session: Option<SessionRef>) -> Caller {
-        let mut headers = Vec::with_capacity(4);
-        crate::headers::principal_headers(&principal, &mut headers);
-        Caller {
-            principal: Arc::new(principal),
-            credential,
-            headers: headers.into(),
-            session,
-            record: None,
-        }
-    }
-
-    /// Are these one sign-in (same user, same session id)? Two different ones among a
-    /// request's cookies make it ambiguous (see [`crate::session::SessionCookies::resolve`]).
-    pub fn same_session(a: &Caller, b: &Caller) -> bool {
-        a.principal.sid == b.principal.sid
-            && a.session.as_ref().map(|s| &s.id) == b.session.as_ref().map(|s| &s.id)
-    }
-
-    /// The session again, renewed until `exp` (same id and sign-in time).
-    pub fn renewed_session(&self, exp: i64) -> Option<Session> {
-        self.session.as_ref().map(|s| Session {
-            principal: (*self.principal).clone(),
-            ssn: s.id.to_string(),
-            iat: s.iat,
-            exp,
-        })
-    }
-}
+use crate::app::App;
+use crate::http::{Origin, Outcome, Request, Response};
+use crate::reply;
+use crate::session::{Caller, Session};
 
 /// Everything a route handler needs about the request.
 pub struct Ctx<'r, 'a> {
@@ -135,8 +28,8 @@ pub struct Ctx<'r, 'a> {
 
 /// A new `X-ZUMO-AUTH` session token as App Service answers it:
 /// `{"authenticationToken": ..., "user": {"userId": "sid:..."}}`.
-fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> serde_json::Value {
-    let settings = module.settings();
+fn session_token_json(app: &App, origin: &Origin, session: &Session) -> serde_json::Value {
+    let settings = app.settings();
     let token = crate::session::mint_token(
         &settings.keys,
         session,
@@ -150,13 +43,8 @@ fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> se
 /// written at `now` (the time its expiry was computed from, so `Max-Age` is exact).
 /// Planted variants of the session cookie the request carried (`Domain=`, `Path=`) are deleted
 /// first, so the cookie written here is the only one the browser sends back.
-fn session_cookies(
-    module: &Module,
-    ctx: &Ctx,
-    session: &Session,
-    now: i64,
-) -> Vec<(String, String)> {
-    let settings = module.settings();
+fn session_cookies(app: &App, ctx: &Ctx, session: &Session, now: i64) -> Vec<(String, String)> {
+    let settings = app.settings();
     let names = settings.cookie_names();
     let https = ctx.origin.is_https();
     let sent = crate::session::SessionCookies::parse(ctx.req, names);
@@ -177,8 +65,9 @@ fn session_cookies(
 
 /// The provider's claims cannot become the principal (control characters in the id or name):
 /// the sign-in is refused.
-fn unusable_identity(module: &Module, why: &crate::session::Rejected) -> Outcome {
-    module.refuse(
+fn unusable_identity(app: &App, why: &crate::session::Rejected) -> Outcome {
+    reply::refuse(
+        app.log(),
         403,
         &format!("sign-in refused: {}", why.0),
         "The identity provider returned a user name or id that cannot be used.",
@@ -236,7 +125,7 @@ fn names_for_log<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
     out.join(", ")
 }
 
-type Handler = fn(&Module, &Ctx, &[&str]) -> Outcome;
+type Handler = fn(&App, &Ctx, &[&str]) -> Outcome;
 
 /// One route: the path segments after the prefix (`*` matches one segment), the methods it
 /// answers, and whether it may call a provider or remote store (and so must block).
@@ -353,7 +242,7 @@ pub fn accepts_expired_session(rest: &str) -> bool {
 }
 
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
-pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
+pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Outcome {
     // One leading `/` only: `/.auth//me` is no route (404), decided on the raw bytes.
     let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or(rest).split('/').collect();
     let matching: Vec<&Route> = ROUTES
@@ -392,5 +281,5 @@ pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
         .filter(|(want, _)| **want == "*")
         .map(|(_, got)| *got)
         .collect();
-    (route.handler)(module, ctx, &wildcards)
+    (route.handler)(app, ctx, &wildcards)
 }
