@@ -113,8 +113,8 @@ impl App {
         &self.refreshes
     }
 
-    /// App Service's Azure AD challenge parameter, when one applies (see [`App::aad_discovery`]
-    /// field): `None` without Azure AD or with `login.disableWWWAuthenticate`.
+    /// App Service's Azure AD challenge parameter for 401s: `None` without Azure AD or with
+    /// `login.disableWWWAuthenticate`.
     pub fn aad_discovery(&self) -> Option<&str> {
         self.aad_discovery.as_deref()
     }

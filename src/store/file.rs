@@ -659,11 +659,7 @@ fn remove_unused_lock(path: &Path) -> bool {
 /// Sets a file's modification time (seconds and nanoseconds).
 fn set_mtime(f: &File, secs: i64, nanos: i64) -> std::io::Result<()> {
     // The access time becomes now, as before; std's `File::set_times` would leave it alone.
-    futimens(
-        f,
-        &TimeSpec::UTIME_NOW,
-        &TimeSpec::new(secs as _, nanos as _),
-    )?;
+    futimens(f, &TimeSpec::UTIME_NOW, &TimeSpec::new(secs as _, nanos as _))?;
     Ok(())
 }
 
