@@ -2,25 +2,19 @@
 //! signed the user in with the provider's own SDK posts the provider's token; once it is
 //! validated, the client gets an App Service session token for `X-ZUMO-AUTH`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::Ctx;
 use crate::app::App;
 use crate::http::{Outcome, Response};
-use crate::providers::{Network, Presented};
+use crate::providers::{Network, Presented, Provider};
 use crate::reply;
 use crate::session::{self, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
-pub fn client_login(app: &App, ctx: &Ctx, args: &[&str]) -> Outcome {
-    let Some(provider) = app.providers().get(args[0]) else {
-        return reply::refuse(
-            app.log(),
-            404,
-            &format!("client login: unknown provider {:?}", args[0]),
-            "Unknown identity provider.",
-        );
-    };
+pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let body: Value = match serde_json::from_slice(ctx.req.body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {

@@ -2,6 +2,8 @@
 //! `state`, `nonce` and PKCE; the callback checks the state against a short-lived sealed cookie,
 //! redeems the code, stores the tokens and starts a session.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
@@ -73,15 +75,7 @@ fn callback_uri(app: &App, ctx: &Ctx, provider: &dyn Provider) -> String {
 }
 
 /// `GET /.auth/login/{provider}`.
-pub fn start(app: &App, ctx: &Ctx, args: &[&str]) -> Outcome {
-    let Some(provider) = app.providers().get(args[0]) else {
-        return reply::refuse(
-            app.log(),
-            404,
-            &format!("login: unknown provider {:?}", args[0]),
-            "Unknown identity provider.",
-        );
-    };
+pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
         return reply::refuse(
             app.log(),
@@ -298,15 +292,7 @@ fn open_login_state(app: &App, value: &str) -> Option<LoginState> {
 }
 
 /// `GET|POST /.auth/login/{provider}/callback`.
-pub fn callback(app: &App, ctx: &Ctx, args: &[&str]) -> Outcome {
-    let Some(provider) = app.providers().get(args[0]) else {
-        return reply::refuse(
-            app.log(),
-            404,
-            &format!("callback: unknown provider {:?}", args[0]),
-            "Unknown identity provider.",
-        );
-    };
+pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let raw = if ctx.req.method == "POST" {
         match std::str::from_utf8(ctx.req.body) {
             Ok(b) => b,

@@ -12,7 +12,7 @@ use crate::session;
 use crate::session::Credential;
 use crate::store::{TokenRecord, Update};
 
-pub fn logout(app: &App, ctx: &Ctx, _: &[&str]) -> Outcome {
+pub fn logout(app: &App, ctx: &Ctx) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
         return reply::refuse(
             app.log(),

@@ -8,18 +8,9 @@ use crate::app::App;
 use crate::http::{param, parse_unique_params, Outcome, Response};
 use crate::reply;
 use crate::session::Caller;
+use crate::store::TokenStore;
 
-pub fn me(app: &App, ctx: &Ctx, _: &[&str]) -> Outcome {
-    let Some(store) = app.store() else {
-        return Outcome::Finish(Response::error(404, "The token store is not enabled."));
-    };
-    let Some(caller) = &ctx.caller else {
-        return Outcome::Finish(reply::unauthorized_response(
-            app.aad_discovery(),
-            &ctx.origin.host,
-            "You are not signed in.",
-        ));
-    };
+pub fn me(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
         return reply::refuse(
             app.log(),

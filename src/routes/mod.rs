@@ -12,10 +12,14 @@ pub mod repost;
 
 pub use login::start_login;
 
+use std::sync::Arc;
+
 use crate::app::App;
 use crate::http::{Origin, Outcome, Request, Response};
+use crate::providers::Provider;
 use crate::reply;
 use crate::session::{Caller, Session};
+use crate::store::TokenStore;
 
 /// Everything a route handler needs about the request.
 pub struct Ctx<'r, 'a> {
@@ -125,87 +129,122 @@ fn names_for_log<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
     out.join(", ")
 }
 
-type Handler = fn(&App, &Ctx, &[&str]) -> Outcome;
+/// A route's handler, typed by what it needs: dispatch resolves that before the handler runs
+/// (and before any blocking step), so a handler never checks it again.
+#[derive(Clone, Copy)]
+enum Handler {
+    /// Needs nothing beyond the request.
+    Plain(fn(&App, &Ctx) -> Outcome),
+    /// The configured provider the `{provider}` segment names; an unknown one is 404.
+    Provider(fn(&App, &Ctx, &Arc<dyn Provider>) -> Outcome),
+    /// The token store (404 without one) and a signed-in caller (401 without one).
+    SignedIn(fn(&App, &Ctx, &dyn TokenStore, &Caller) -> Outcome),
+}
 
-/// One route: the path segments after the prefix (`*` matches one segment), the methods it
-/// answers, and whether it may call a provider or remote store (and so must block).
+/// One route and its policy: the path segments after the prefix (`{provider}` matches one
+/// segment and names a configured provider), the methods it answers, whether it may call a
+/// provider or take a store lock (and so must run in the host's blocking step), whether it
+/// takes a session past its expiry (`tokenRefreshExtensionHours`), and its handler.
 struct Route {
+    /// How log lines name the route.
+    name: &'static str,
     segments: &'static [&'static str],
     methods: &'static [&'static str],
     blocks: bool,
+    /// Refresh renews a session inside the window; logout must be able to sign it out: the
+    /// browser keeps such a cookie through the window (`session::browser_lifetime`), and a
+    /// copy of it would otherwise stay refreshable after the user signed out.
+    grace: bool,
     handler: Handler,
 }
 
+/// The segment that names a provider.
+const PROVIDER: &str = "{provider}";
+
 const ROUTES: &[Route] = &[
     Route {
+        name: "login done",
         segments: &["login", "done"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::login_done,
+        grace: false,
+        handler: Handler::Plain(pages::login_done),
     },
     Route {
-        segments: &["login", "*"],
+        name: "login",
+        segments: &["login", PROVIDER],
         methods: &["GET", "HEAD"],
         blocks: true,
-        handler: login::start,
+        grace: false,
+        handler: Handler::Provider(login::start),
     },
     Route {
-        segments: &["login", "*"],
+        name: "client login",
+        segments: &["login", PROVIDER],
         methods: &["POST"],
         blocks: true,
-        handler: client_login::client_login,
+        grace: false,
+        handler: Handler::Provider(client_login::client_login),
     },
     Route {
-        segments: &["login", "*", "callback"],
+        name: "callback",
+        segments: &["login", PROVIDER, "callback"],
         methods: &["GET", "POST"],
         blocks: true,
-        handler: login::callback,
+        grace: false,
+        handler: Handler::Provider(login::callback),
     },
     Route {
+        name: "me",
         segments: &["me"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: me::me,
+        grace: false,
+        handler: Handler::SignedIn(me::me),
     },
     Route {
+        name: "logout",
         segments: &["logout"],
         methods: &["GET", "HEAD", "POST"],
         // Deleting the tokens takes the user's store lock, which a refresh may hold across a
         // provider call: never on the host's event loop.
         blocks: true,
-        handler: logout::logout,
+        grace: true,
+        handler: Handler::Plain(logout::logout),
     },
     Route {
+        name: "logout complete",
         segments: &["logout", "complete"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::logout_complete,
+        grace: false,
+        handler: Handler::Plain(pages::logout_complete),
     },
     Route {
+        name: "logout done",
         segments: &["logout", "done"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::logout_complete,
+        grace: false,
+        handler: Handler::Plain(pages::logout_complete),
     },
     Route {
+        name: "refresh",
         segments: &["refresh"],
         methods: &["GET", "POST"],
         blocks: true,
-        handler: refresh::refresh,
+        grace: true,
+        handler: Handler::SignedIn(refresh::refresh),
     },
     Route {
+        name: "version",
         segments: &["version"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::version,
+        grace: false,
+        handler: Handler::Plain(pages::version),
     },
 ];
-
-/// Is this path (after the prefix, as [`route_rest`] gives it) the refresh route? Expired
-/// sessions are accepted there for `tokenRefreshExtensionHours`.
-pub fn is_refresh(rest: &str) -> bool {
-    rest.eq_ignore_ascii_case("/refresh")
-}
 
 /// The part of a raw path after the route prefix (`/login/aad` of `/.auth/login/aad`), when the
 /// module serves that path itself; `None` when it goes to the app. Matched as IIS matches paths:
@@ -233,32 +272,38 @@ pub fn route_rest<'p>(settings: &crate::config::Settings, path: &'p str) -> Opti
     (rest.is_empty() || rest.starts_with('/')).then(|| trimmed(rest))
 }
 
-/// Does this route (the path after the prefix) take a session past its expiry, for
-/// `tokenRefreshExtensionHours`? Refresh, which renews it; and logout, which must sign it out:
-/// the browser keeps such a cookie through the window (`session::browser_lifetime`), and a
-/// copy of it would otherwise stay refreshable after the user signed out.
-pub fn accepts_expired_session(rest: &str) -> bool {
-    is_refresh(rest) || rest.eq_ignore_ascii_case("/logout")
-}
-
-/// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
-pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Outcome {
-    // One leading `/` only: `/.auth//me` is no route (404), decided on the raw bytes.
+/// The routes whose path this is (the path after the prefix, as [`route_rest`] gives it), in
+/// table order, and the path's segments. One leading `/` only: `/.auth//me` is no route,
+/// decided on the raw bytes.
+fn routes_at(rest: &str) -> (Vec<&'static Route>, Vec<&str>) {
     let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or(rest).split('/').collect();
-    let matching: Vec<&Route> = ROUTES
+    let matching = ROUTES
         .iter()
         .filter(|r| {
             r.segments.len() == segments.len()
                 && r.segments
                     .iter()
                     .zip(&segments)
-                    .all(|(want, got)| *want == "*" || want.eq_ignore_ascii_case(got))
+                    .all(|(want, got)| *want == PROVIDER || want.eq_ignore_ascii_case(got))
         })
         .collect();
+    (matching, segments)
+}
+
+/// Does this path take a session past its expiry, for `tokenRefreshExtensionHours`? The
+/// table's `grace` column (refresh and logout); authentication runs before dispatch, so the
+/// pipeline asks by path.
+pub fn accepts_expired_session(rest: &str) -> bool {
+    routes_at(rest).0.iter().any(|r| r.grace)
+}
+
+/// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
+pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Outcome {
+    let (matching, segments) = routes_at(rest);
     if matching.is_empty() {
         return Outcome::Finish(Response::error(404, "No such authentication route."));
     }
-    // Table order decides between matches: /login/done comes before the /login/* wildcard.
+    // Table order decides between matches: /login/done comes before /login/{provider}.
     let Some(route) = matching
         .iter()
         .find(|r| r.methods.contains(&ctx.req.method))
@@ -271,15 +316,88 @@ pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Outcome {
         r.headers.push(("Allow".into(), allowed.join(", ")));
         return Outcome::Finish(r);
     };
+    // What the route needs is judged before any blocking step: a request that cannot be
+    // served never takes a worker thread.
+    let handler = match resolve(app, ctx, route, &segments) {
+        Ok(h) => h,
+        Err(refusal) => return refusal,
+    };
     if route.blocks && !ctx.can_block {
         return Outcome::Blocking(Box::new(ctx.req.to_owned_request()));
     }
-    let wildcards: Vec<&str> = route
-        .segments
-        .iter()
-        .zip(&segments)
-        .filter(|(want, _)| **want == "*")
-        .map(|(_, got)| *got)
-        .collect();
-    (route.handler)(app, ctx, &wildcards)
+    match handler {
+        Resolved::Plain(h) => h(app, ctx),
+        Resolved::Provider(h, provider) => h(app, ctx, provider),
+        Resolved::SignedIn(h, store, caller) => h(app, ctx, store, caller),
+    }
+}
+
+/// A handler with what it needs in hand.
+enum Resolved<'a> {
+    Plain(fn(&App, &Ctx) -> Outcome),
+    Provider(
+        fn(&App, &Ctx, &Arc<dyn Provider>) -> Outcome,
+        &'a Arc<dyn Provider>,
+    ),
+    SignedIn(
+        fn(&App, &Ctx, &dyn TokenStore, &Caller) -> Outcome,
+        &'a dyn TokenStore,
+        &'a Caller,
+    ),
+}
+
+/// Finds what `route` needs: the provider its `{provider}` segment names (404 when none is
+/// configured by that name), or the token store (404 without one) and the signed-in caller
+/// (401 without one).
+fn resolve<'a>(
+    app: &'a App,
+    ctx: &'a Ctx,
+    route: &Route,
+    segments: &[&str],
+) -> Result<Resolved<'a>, Outcome> {
+    match route.handler {
+        Handler::Plain(h) => Ok(Resolved::Plain(h)),
+        Handler::Provider(h) => {
+            let name = route
+                .segments
+                .iter()
+                .zip(segments)
+                .find(|(want, _)| **want == PROVIDER)
+                .map_or("", |(_, got)| *got);
+            match app.providers().get(name) {
+                Some(p) => Ok(Resolved::Provider(h, p)),
+                None => Err(reply::refuse(
+                    app.log(),
+                    404,
+                    &format!("{}: unknown provider {name:?}", route.name),
+                    "Unknown identity provider.",
+                )),
+            }
+        }
+        Handler::SignedIn(h) => {
+            let Some(store) = app.store() else {
+                return Err(Outcome::Finish(Response::error(
+                    404,
+                    "The token store is not enabled.",
+                )));
+            };
+            let Some(caller) = &ctx.caller else {
+                app.log().info(format_args!(
+                    "401: {}: not signed in{}",
+                    route.name,
+                    if route.grace {
+                        " (or past the refresh window)"
+                    } else {
+                        ""
+                    }
+                ));
+                return Err(Outcome::Finish(reply::unauthorized_response(
+                    app.aad_discovery(),
+                    &ctx.origin.host,
+                    "You are not signed in.",
+                )));
+            };
+            Ok(Resolved::SignedIn(h, store, caller))
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::http::{Outcome, Response};
 use crate::providers::{Provider, ProviderError};
 use crate::reply;
 use crate::session;
-use crate::session::Credential;
+use crate::session::{Caller, Credential};
 use crate::store::{format_expires_on, TokenStore, Update};
 
 enum Failure {
@@ -24,19 +24,7 @@ enum Failure {
     Provider(ProviderError),
 }
 
-pub fn refresh(app: &App, ctx: &Ctx, _: &[&str]) -> Outcome {
-    let Some(store) = app.store() else {
-        return Outcome::Finish(Response::error(404, "The token store is not enabled."));
-    };
-    let Some(caller) = &ctx.caller else {
-        return reply::unauthorized(
-            app.log(),
-            app.aad_discovery(),
-            &ctx.origin.host,
-            "refresh: not signed in (or past the refresh window)",
-            "You are not signed in.",
-        );
-    };
+pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) -> Outcome {
     if caller.credential == Credential::ProviderToken {
         return reply::refuse(
             app.log(),
