@@ -23,6 +23,7 @@ pub mod flight;
 pub mod fuzzing;
 pub mod headers;
 pub mod http;
+pub mod io;
 pub mod logger;
 pub mod paths;
 pub mod pipeline;

@@ -11,17 +11,33 @@ use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
 use crate::headers;
-use crate::http::{self, Forward, HeaderGroup, Origin, Outcome, OwnedRequest, Request, Response};
+use crate::http::{
+    self, Forward, HeaderGroup, Origin, Outcome, Pending, PendingStep, Request, Response,
+};
+use crate::io::Io;
 use crate::logger::Logger;
-use crate::providers::{Network, Presented, ProviderError};
+use crate::providers::{Presented, Provider, ProviderError};
 use crate::reply;
-use crate::routes::{self, Ctx};
+use crate::routes::{self, Ctx, Dispatch};
 use crate::session::{self, Caller, Credential};
 use crate::store::{TokenRecord, TokenStore};
 
 /// The pipeline over a loaded [`App`]: the handle the C ABI hands out.
 pub struct Module {
     app: App,
+}
+
+/// Why authentication stopped short of a caller: an answer, or a step that needs I/O (which
+/// the blocking step resumes).
+enum Stop {
+    Answer(Outcome),
+    NeedsIo,
+}
+
+impl From<Outcome> for Stop {
+    fn from(outcome: Outcome) -> Stop {
+        Stop::Answer(outcome)
+    }
 }
 
 /// Characters of a session cookie's tail that key the cache: they encode the GCM tag.
@@ -70,15 +86,57 @@ impl Module {
         self.app.log()
     }
 
-    /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
+    /// `OnBeginRequest`, on the host's request thread: never blocks on I/O ([`Io::CacheOnly`]).
     pub fn begin_request(&self, req: &Request) -> Outcome {
-        self.checked(self.challenged(req, self.process(req, false)))
+        self.checked(self.challenged(req, self.process(req)))
     }
 
-    /// The blocking step of an outcome that asked for one, on a worker thread.
-    pub fn run_blocking(&self, req: &OwnedRequest) -> Outcome {
-        let req = req.view();
-        self.checked(self.challenged(&req, self.process(&req, true)))
+    /// The blocking step of an outcome that asked for one, on a worker thread: resumes at the
+    /// step that stopped, with what the steps before it found.
+    pub fn run_blocking(&self, pending: &Pending) -> Outcome {
+        let req = pending.request.view();
+        self.checked(self.challenged(&req, self.resume(&req, &pending.step)))
+    }
+
+    fn resume(&self, req: &Request, step: &PendingStep) -> Outcome {
+        match step {
+            PendingStep::Authenticate {
+                remove,
+                origin,
+                grace,
+            } => self.authenticated(req, remove.clone(), origin.clone(), *grace, Io::Allowed),
+            PendingStep::Route {
+                rest,
+                origin,
+                caller,
+                route,
+                response_add,
+            } => {
+                let ctx = Ctx {
+                    req,
+                    origin: origin.clone(),
+                    caller: caller.clone(),
+                    io: Io::Allowed,
+                };
+                routes::resume(&self.app, &ctx, rest, *route)
+                    .with_pending_headers(response_add.clone())
+            }
+            PendingStep::Login {
+                origin,
+                provider,
+                response_add,
+            } => self
+                .start_login(req, origin.clone(), provider.as_ref())
+                .with_response_headers(response_add.clone()),
+        }
+    }
+
+    /// Stops here: the host runs the rest in its blocking step, from `step`.
+    fn pending(req: &Request, step: PendingStep) -> Outcome {
+        Outcome::Blocking(Box::new(Pending {
+            request: req.to_owned_request(),
+            step,
+        }))
     }
 
     /// Every 401 of an Azure AD app carries App Service's challenge (RFC 7235 wants one on
@@ -164,7 +222,8 @@ impl Module {
         add
     }
 
-    fn process(&self, req: &Request, can_block: bool) -> Outcome {
+    /// Everything up to authentication, on the host's event loop.
+    fn process(&self, req: &Request) -> Outcome {
         let remove = headers::spoofed(&req.headers);
         if !remove.is_empty() {
             self.app.log().warn(format_args!(
@@ -179,15 +238,6 @@ impl Module {
                 ..Forward::default()
             });
         }
-        // On to the app: with the identity headers, and the CORS grant its response gets.
-        let pass = |set: Vec<HeaderGroup>, mut response_add: Vec<(String, String)>| {
-            self.cors_grant(req, &mut response_add);
-            Outcome::Continue(Forward {
-                remove: remove.clone(),
-                set,
-                response_add,
-            })
-        };
         let origin = match self.origin(req) {
             Ok(o) => o,
             Err(why) => {
@@ -224,25 +274,64 @@ impl Module {
             }
             _ => 0,
         };
+        self.authenticated(req, remove, origin, grace, Io::CacheOnly)
+    }
+
+    /// Authentication and what follows it: a route, the app, or the unauthenticated action.
+    fn authenticated(
+        &self,
+        req: &Request,
+        remove: Vec<String>,
+        origin: Origin,
+        grace: i64,
+        io: Io,
+    ) -> Outcome {
         let mut response_add = Vec::new();
-        let net = if can_block {
-            Network::Allowed
-        } else {
-            Network::CacheOnly
-        };
-        let caller = match self.authenticate(req, &origin, grace, net, &mut response_add) {
+        let caller = match self.authenticate(req, &origin, grace, io, &mut response_add) {
             Ok(c) => c,
-            Err(outcome) => return outcome,
+            Err(Stop::Answer(outcome)) => return outcome,
+            Err(Stop::NeedsIo) => {
+                return Self::pending(
+                    req,
+                    PendingStep::Authenticate {
+                        remove,
+                        origin,
+                        grace,
+                    },
+                )
+            }
         };
 
-        if let Some(rest) = api_rest {
+        // On to the app: with the identity headers, and the CORS grant its response gets.
+        let pass = |set: Vec<HeaderGroup>, mut response_add: Vec<(String, String)>| {
+            self.cors_grant(req, &mut response_add);
+            Outcome::Continue(Forward {
+                remove,
+                set,
+                response_add,
+            })
+        };
+        let path = req.path();
+        if let Some(rest) = routes::route_rest(self.app.settings(), path) {
             let ctx = Ctx {
                 req,
                 origin,
                 caller,
-                can_block,
+                io,
             };
-            return routes::dispatch(&self.app, &ctx, rest);
+            return match routes::dispatch(&self.app, &ctx, rest) {
+                Dispatch::Answer(outcome) => outcome.with_pending_headers(response_add),
+                Dispatch::Blocks(route) => Self::pending(
+                    req,
+                    PendingStep::Route {
+                        rest: rest.to_owned(),
+                        origin: ctx.origin,
+                        caller: ctx.caller,
+                        route,
+                        response_add,
+                    },
+                ),
+            };
         }
 
         if let Some(caller) = caller {
@@ -279,8 +368,7 @@ impl Module {
         if is_preflight(req) {
             return Outcome::Finish(self.preflight(req)).with_response_headers(response_add);
         }
-        let outcome = self.unauthenticated(req, origin, can_block);
-        outcome.with_response_headers(response_add)
+        self.unauthenticated(req, origin, io, response_add)
     }
 
     /// The origin the client addressed: Host (or the forward proxy's headers when configured).
@@ -361,11 +449,11 @@ impl Module {
         req: &Request,
         origin: &Origin,
         grace: i64,
-        net: Network,
+        io: Io,
         response_add: &mut Vec<(String, String)>,
-    ) -> Result<Option<Caller>, Outcome> {
+    ) -> Result<Option<Caller>, Stop> {
         let now = session::now();
-        if let Some(caller) = self.bearer(req, origin, net)? {
+        if let Some(caller) = self.bearer(req, origin, io)? {
             return Ok(Some(caller));
         }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
@@ -390,11 +478,11 @@ impl Module {
             )
             .map_err(|e| invalid(&e.0))?;
             if self.app.providers().get(&session.principal.idp).is_none() {
-                return Err(invalid("X-ZUMO-AUTH: provider no longer configured"));
+                return Err(invalid("X-ZUMO-AUTH: provider no longer configured").into());
             }
             let mut caller = Caller::from_session(session, Credential::SessionToken);
             if self.signed_out(&mut caller) {
-                return Err(invalid("X-ZUMO-AUTH: the session was signed out"));
+                return Err(invalid("X-ZUMO-AUTH: the session was signed out").into());
             }
             return Ok(Some(caller));
         }
@@ -534,12 +622,7 @@ impl Module {
     /// cannot attribute (not a JWT, another issuer) may be the app's own where the app admits
     /// anonymous callers, so it passes there as anonymous; on a protected path it is refused by
     /// [`Module::unusable_bearer`]. Two `Authorization` lines with a bearer among them: 400.
-    fn bearer(
-        &self,
-        req: &Request,
-        origin: &Origin,
-        net: Network,
-    ) -> Result<Option<Caller>, Outcome> {
+    fn bearer(&self, req: &Request, origin: &Origin, io: Io) -> Result<Option<Caller>, Stop> {
         let token = match challenge::authorization(&req.headers) {
             Authorization::Token(t) => t,
             Authorization::NotBearer | Authorization::Empty => return Ok(None),
@@ -553,18 +636,17 @@ impl Module {
                     "WWW-Authenticate".into(),
                     challenge::invalid_request(&origin.host),
                 ));
-                return Err(Outcome::Finish(r));
+                return Err(Stop::Answer(Outcome::Finish(r)));
             }
         };
         let Some(issuer) = token_issuer(token) else {
             return Ok(None);
         };
-        let blocking = || Outcome::Blocking(Box::new(req.to_owned_request()));
         for provider in self.app.providers().iter() {
-            match provider.issuer(net) {
+            match provider.issuer(io) {
                 Ok(i) if i == issuer => {}
                 Ok(_) => continue,
-                Err(ProviderError::NeedsNetwork) => return Err(blocking()),
+                Err(ProviderError::NeedsIo) => return Err(Stop::NeedsIo),
                 Err(e) => {
                     self.app.log().warn(format_args!(
                         "bearer: {} metadata unavailable: {e}",
@@ -573,7 +655,7 @@ impl Module {
                     continue;
                 }
             }
-            return match provider.validate_token(token, Presented::Bearer, net) {
+            return match provider.validate_token(token, Presented::Bearer, io) {
                 Ok(identity) => {
                     self.app.authorize(
                         provider.as_ref(),
@@ -593,13 +675,15 @@ impl Module {
                         })?;
                     Ok(Some(Caller::bearer(principal)))
                 }
-                Err(ProviderError::NeedsNetwork) => Err(blocking()),
+                Err(ProviderError::NeedsIo) => Err(Stop::NeedsIo),
                 Err(e) => {
                     self.app.log().warn(format_args!(
                         "bearer token of {} refused: {e}",
                         provider.name()
                     ));
-                    Err(self.invalid_bearer(origin, InvalidToken::Rejected))
+                    Err(Stop::Answer(
+                        self.invalid_bearer(origin, InvalidToken::Rejected),
+                    ))
                 }
             };
         }
@@ -769,8 +853,15 @@ impl Module {
         out.push(("Vary".into(), "Origin".into()));
     }
 
-    fn unauthenticated(&self, req: &Request, origin: Origin, can_block: bool) -> Outcome {
-        match self.app.settings().action {
+    /// The unauthenticated action, with the response headers authentication left pending.
+    fn unauthenticated(
+        &self,
+        req: &Request,
+        origin: Origin,
+        io: Io,
+        response_add: Vec<(String, String)>,
+    ) -> Outcome {
+        let outcome = match self.app.settings().action {
             UnauthenticatedAction::RedirectToLoginPage if follows_redirects(req) => {
                 let Some(provider) = self
                     .app
@@ -785,27 +876,23 @@ impl Module {
                         &origin.host,
                         "no default provider to redirect to",
                         "You are not signed in.",
-                    );
+                    )
+                    .with_response_headers(response_add);
                 };
                 if self.app.settings().preserve_url_fragments {
-                    return Outcome::Finish(self.fragment_keeper(provider.name()));
+                    Outcome::Finish(self.fragment_keeper(provider.name()))
+                } else if io == Io::CacheOnly {
+                    return Self::pending(
+                        req,
+                        PendingStep::Login {
+                            origin,
+                            provider: Arc::clone(provider),
+                            response_add,
+                        },
+                    );
+                } else {
+                    self.start_login(req, origin, provider.as_ref())
                 }
-                if !can_block {
-                    return Outcome::Blocking(Box::new(req.to_owned_request()));
-                }
-                let ctx = Ctx {
-                    req,
-                    origin,
-                    caller: None,
-                    can_block,
-                };
-                // The original target is same-origin by construction, but a path such as
-                // `//evil.example` would read as another host in `Location`.
-                let back = self
-                    .app
-                    .validate_redirect(&ctx.origin, req.target)
-                    .unwrap_or_else(|_| "/".into());
-                routes::start_login(&self.app, &ctx, provider.as_ref(), back, false, &[])
             }
             UnauthenticatedAction::Return403 => reply::refuse(
                 self.app.log(),
@@ -826,7 +913,26 @@ impl Module {
                 "anonymous request refused: authentication required",
                 "You are not signed in.",
             ),
-        }
+        };
+        outcome.with_response_headers(response_add)
+    }
+
+    /// The redirect to `provider`'s login, back to this request's target afterwards; in the
+    /// host's blocking step (starting a login may fetch the provider's metadata).
+    fn start_login(&self, req: &Request, origin: Origin, provider: &dyn Provider) -> Outcome {
+        let ctx = Ctx {
+            req,
+            origin,
+            caller: None,
+            io: Io::Allowed,
+        };
+        // The original target is same-origin by construction, but a path such as
+        // `//evil.example` would read as another host in `Location`.
+        let back = self
+            .app
+            .validate_redirect(&ctx.origin, req.target)
+            .unwrap_or_else(|_| "/".into());
+        routes::start_login(&self.app, &ctx, provider, back, false, &[])
     }
 
     /// `preserveUrlFragmentsForLogins`: browsers never send `#fragment`, so instead of the

@@ -29,7 +29,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "foundation",
-        &["cache", "crypto", "flight", "logger", "paths", "replay"],
+        &[
+            "cache", "crypto", "flight", "io", "logger", "paths", "replay",
+        ],
     ),
 ];
 

@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::Ctx;
 use crate::app::App;
 use crate::http::{Outcome, Response};
-use crate::providers::{Network, Presented, Provider};
+use crate::io::Io;
+use crate::providers::{Presented, Provider};
 use crate::reply;
 use crate::session::{self, Session};
 use crate::store::{format_expires_on, TokenRecord};
@@ -76,7 +77,7 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
             super::names_for_log(ignored)
         ));
     }
-    let identity = match provider.validate_token(token, Presented::ClientLogin, Network::Allowed) {
+    let identity = match provider.validate_token(token, Presented::ClientLogin, Io::Allowed) {
         Ok(i) => i,
         Err(e) => return reply::provider_failure(app.log(), "client login", provider.name(), &e),
     };

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::http::{Origin, Outcome, Request, Response};
+use crate::io::Io;
 use crate::providers::Provider;
 use crate::reply;
 use crate::session::{Caller, Session};
@@ -26,8 +27,8 @@ pub struct Ctx<'r, 'a> {
     pub req: &'r Request<'a>,
     pub origin: Origin,
     pub caller: Option<Caller>,
-    /// True when running in the host's blocking step.
-    pub can_block: bool,
+    /// [`Io::Allowed`] in the host's blocking step.
+    pub io: Io,
 }
 
 /// A new `X-ZUMO-AUTH` session token as App Service answers it:
@@ -276,7 +277,7 @@ pub fn route_rest<'p>(settings: &crate::config::Settings, path: &'p str) -> Opti
 /// table order, and the path's segments. One leading `/` only: `/.auth//me` is no route,
 /// decided on the raw bytes.
 fn routes_at(rest: &str) -> (Vec<&'static Route>, Vec<&str>) {
-    let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or(rest).split('/').collect();
+    let segments = segments(rest);
     let matching = ROUTES
         .iter()
         .filter(|r| {
@@ -290,6 +291,10 @@ fn routes_at(rest: &str) -> (Vec<&'static Route>, Vec<&str>) {
     (matching, segments)
 }
 
+fn segments(rest: &str) -> Vec<&str> {
+    rest.strip_prefix('/').unwrap_or(rest).split('/').collect()
+}
+
 /// Does this path take a session past its expiry, for `tokenRefreshExtensionHours`? The
 /// table's `grace` column (refresh and logout); authentication runs before dispatch, so the
 /// pipeline asks by path.
@@ -297,11 +302,21 @@ pub fn accepts_expired_session(rest: &str) -> bool {
     routes_at(rest).0.iter().any(|r| r.grace)
 }
 
+/// What dispatch decided: the answer, or the route (its index in the table) to run in the
+/// host's blocking step, where [`resume`] picks it up.
+pub enum Dispatch {
+    Answer(Outcome),
+    Blocks(usize),
+}
+
 /// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
-pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Outcome {
+pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Dispatch {
     let (matching, segments) = routes_at(rest);
     if matching.is_empty() {
-        return Outcome::Finish(Response::error(404, "No such authentication route."));
+        return Dispatch::Answer(Outcome::Finish(Response::error(
+            404,
+            "No such authentication route.",
+        )));
     }
     // Table order decides between matches: /login/done comes before /login/{provider}.
     let Some(route) = matching
@@ -314,17 +329,35 @@ pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Outcome {
             .collect();
         let mut r = Response::error(405, "Method not allowed on this route.");
         r.headers.push(("Allow".into(), allowed.join(", ")));
-        return Outcome::Finish(r);
+        return Dispatch::Answer(Outcome::Finish(r));
     };
     // What the route needs is judged before any blocking step: a request that cannot be
     // served never takes a worker thread.
     let handler = match resolve(app, ctx, route, &segments) {
         Ok(h) => h,
-        Err(refusal) => return refusal,
+        Err(refusal) => return Dispatch::Answer(refusal),
     };
-    if route.blocks && !ctx.can_block {
-        return Outcome::Blocking(Box::new(ctx.req.to_owned_request()));
+    if route.blocks && ctx.io == Io::CacheOnly {
+        let index = ROUTES.iter().position(|r| std::ptr::eq(r, *route));
+        return Dispatch::Blocks(index.unwrap_or_default());
     }
+    Dispatch::Answer(run(app, ctx, handler))
+}
+
+/// Runs, in the host's blocking step, the route [`dispatch`] chose for `rest`
+/// (`Dispatch::Blocks(route)`). Its needs are found again: lookups without I/O or logs, which
+/// found them before.
+pub fn resume(app: &App, ctx: &Ctx, rest: &str, route: usize) -> Outcome {
+    let Some(route) = ROUTES.get(route) else {
+        return Outcome::Finish(Response::error(500, "Internal error."));
+    };
+    match resolve(app, ctx, route, &segments(rest)) {
+        Ok(handler) => run(app, ctx, handler),
+        Err(refusal) => refusal,
+    }
+}
+
+fn run(app: &App, ctx: &Ctx, handler: Resolved) -> Outcome {
     match handler {
         Resolved::Plain(h) => h(app, ctx),
         Resolved::Provider(h, provider) => h(app, ctx, provider),
