@@ -276,11 +276,12 @@ pub fn route_rest<'p>(settings: &crate::config::Settings, path: &'p str) -> Opti
 /// The routes whose path this is (the path after the prefix, as [`route_rest`] gives it), in
 /// table order, and the path's segments. One leading `/` only: `/.auth//me` is no route,
 /// decided on the raw bytes.
-fn routes_at(rest: &str) -> (Vec<&'static Route>, Vec<&str>) {
+fn routes_at(rest: &str) -> (Vec<(usize, &'static Route)>, Vec<&str>) {
     let segments = segments(rest);
     let matching = ROUTES
         .iter()
-        .filter(|r| {
+        .enumerate()
+        .filter(|(_, r)| {
             r.segments.len() == segments.len()
                 && r.segments
                     .iter()
@@ -299,7 +300,7 @@ fn segments(rest: &str) -> Vec<&str> {
 /// table's `grace` column (refresh and logout); authentication runs before dispatch, so the
 /// pipeline asks by path.
 pub fn accepts_expired_session(rest: &str) -> bool {
-    routes_at(rest).0.iter().any(|r| r.grace)
+    routes_at(rest).0.iter().any(|(_, r)| r.grace)
 }
 
 /// What dispatch decided: the answer, or the route (its index in the table) to run in the
@@ -319,13 +320,13 @@ pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Dispatch {
         )));
     }
     // Table order decides between matches: /login/done comes before /login/{provider}.
-    let Some(route) = matching
+    let Some(&(index, route)) = matching
         .iter()
-        .find(|r| r.methods.contains(&ctx.req.method))
+        .find(|(_, r)| r.methods.contains(&ctx.req.method))
     else {
         let allowed: Vec<&str> = matching
             .iter()
-            .flat_map(|r| r.methods.iter().copied())
+            .flat_map(|(_, r)| r.methods.iter().copied())
             .collect();
         let mut r = Response::error(405, "Method not allowed on this route.");
         r.headers.push(("Allow".into(), allowed.join(", ")));
@@ -338,8 +339,7 @@ pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Dispatch {
         Err(refusal) => return Dispatch::Answer(refusal),
     };
     if route.blocks && ctx.io == Io::CacheOnly {
-        let index = ROUTES.iter().position(|r| std::ptr::eq(r, *route));
-        return Dispatch::Blocks(index.unwrap_or_default());
+        return Dispatch::Blocks(index);
     }
     Dispatch::Answer(run(app, ctx, handler))
 }
