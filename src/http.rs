@@ -262,7 +262,59 @@ pub enum Outcome {
     Finish(Response),
     /// This request needs work that may block (identity provider, remote store); the host runs
     /// it on a worker thread, which turns the outcome into `Continue` or `Finish`.
-    Blocking(Box<OwnedRequest>),
+    Blocking(Box<Pending>),
+}
+
+/// A request stopped at a step that needs I/O: the request, owned, and the step, with what the
+/// steps before it found. The blocking step resumes there, so nothing before it runs (or logs)
+/// twice and the response headers those steps left pending reach the answer.
+#[derive(Debug)]
+pub struct Pending {
+    pub request: OwnedRequest,
+    pub step: PendingStep,
+}
+
+/// Where the blocking step resumes.
+pub enum PendingStep {
+    /// Authentication needs I/O (a provider's metadata or keys, to judge a bearer token). It
+    /// stopped before anything else: only the scrub and the origin are behind it.
+    Authenticate {
+        remove: Vec<String>,
+        origin: Origin,
+        /// Seconds past expiry a session is accepted on this path.
+        grace: i64,
+    },
+    /// A route that blocks (its index in the routes table, and the path after the prefix), for
+    /// the caller authentication found.
+    Route {
+        rest: String,
+        origin: Origin,
+        caller: Option<crate::session::Caller>,
+        route: usize,
+        response_add: Vec<(String, String)>,
+    },
+    /// The unauthenticated action: the redirect to the default provider's login.
+    Login {
+        origin: Origin,
+        provider: std::sync::Arc<dyn crate::providers::Provider>,
+        response_add: Vec<(String, String)>,
+    },
+}
+
+impl std::fmt::Debug for PendingStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PendingStep::Authenticate { origin, .. } => {
+                write!(f, "Authenticate({})", origin.base())
+            }
+            PendingStep::Route { origin, route, .. } => {
+                write!(f, "Route({route}, {})", origin.base())
+            }
+            PendingStep::Login {
+                origin, provider, ..
+            } => write!(f, "Login({}, {})", provider.name(), origin.base()),
+        }
+    }
 }
 
 impl Outcome {
@@ -279,6 +331,31 @@ impl Outcome {
             }
             other => other,
         }
+    }
+
+    /// Puts response headers an earlier step left pending (cookie deletions) in front of a
+    /// finished answer's own. A cookie the answer sets itself supersedes a pending one of that
+    /// name: the answer made its cookies knowing what the request sent (a new session deletes
+    /// the variants it replaces), and a deletion after it would undo it.
+    pub fn with_pending_headers(self, pending: Vec<(String, String)>) -> Outcome {
+        let Outcome::Finish(mut r) = self else {
+            return self;
+        };
+        if pending.is_empty() {
+            return Outcome::Finish(r);
+        }
+        let cookie_name = |(n, v): &(String, String)| {
+            n.eq_ignore_ascii_case("Set-Cookie")
+                .then(|| v.split('=').next().unwrap_or("").trim().to_owned())
+        };
+        let own: HashSet<String> = r.headers.iter().filter_map(cookie_name).collect();
+        let mut headers: Vec<(String, String)> = pending
+            .into_iter()
+            .filter(|h| cookie_name(h).is_none_or(|name| !own.contains(&name)))
+            .collect();
+        headers.append(&mut r.headers);
+        r.headers = headers;
+        Outcome::Finish(r)
     }
 }
 
@@ -364,6 +441,35 @@ pub fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> 
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The origin the client addressed, after forward-proxy resolution.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+}
+
+impl Origin {
+    pub fn base(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    /// The `iss` and `aud` of session tokens: `https://host/`, as App Service writes them.
+    pub fn audience(&self) -> String {
+        format!("{}/", self.base())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.scheme == "https"
+    }
+
+    pub fn as_redirect_origin(&self) -> crate::redirect::Origin<'_> {
+        crate::redirect::Origin {
+            scheme: &self.scheme,
+            host: &self.host,
+        }
+    }
 }
 
 #[cfg(test)]

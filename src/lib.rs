@@ -8,9 +8,12 @@
 //! talk to an identity provider or a remote store are handed back to the host as blocking work so
 //! event-driven hosts can run them off their event loop.
 //!
-//! Direction of knowledge: `ffi` knows `pipeline`; `pipeline` knows `routes`, `session`,
-//! `store`, `providers`; nothing in the core knows C, and `store`/`crypto` know nothing of HTTP.
+//! Direction of knowledge, top to bottom: `ffi` knows `pipeline`; `pipeline` knows `routes`;
+//! `routes` know the [`app::App`] context and the [`reply`] helpers; those know `session`,
+//! `store`, `providers`, `config`, `http`. Nothing knows a layer above it (`tests/layering.rs`),
+//! nothing in the core knows C, and `store`/`crypto` know nothing of HTTP.
 
+pub mod app;
 pub mod cache;
 pub mod challenge;
 pub mod config;
@@ -20,12 +23,14 @@ pub mod flight;
 pub mod fuzzing;
 pub mod headers;
 pub mod http;
+pub mod io;
 pub mod logger;
 pub mod paths;
 pub mod pipeline;
 pub mod providers;
 pub mod redirect;
 pub mod replay;
+pub mod reply;
 pub mod routes;
 pub mod session;
 pub mod store;

@@ -5,72 +5,43 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cache::{self, BoundedCache};
+use crate::app::{App, CachedSession};
 use crate::challenge::{self, Authorization, InvalidToken};
 use crate::config::{
     self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
 };
-use crate::flight::SingleFlight;
 use crate::headers;
-use crate::http::{self, Forward, HeaderGroup, Outcome, OwnedRequest, Request, Response};
+use crate::http::{
+    self, Forward, HeaderGroup, Origin, Outcome, Pending, PendingStep, Request, Response,
+};
+use crate::io::Io;
 use crate::logger::Logger;
-use crate::providers::{Network, Presented, Provider, ProviderError, Providers};
-use crate::redirect::{self, RedirectError};
-use crate::replay::UsedOnce;
-use crate::routes::{self, Caller, Credential, Ctx, Origin};
-use crate::session;
-use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
+use crate::providers::{Presented, Provider, ProviderError};
+use crate::reply;
+use crate::routes::{self, Ctx, Dispatch};
+use crate::session::{self, Caller, Credential};
+use crate::store::{TokenRecord, TokenStore};
 
-/// A loaded configuration, shared by every request (thread-safe, immutable but for caches).
+/// The pipeline over a loaded [`App`]: the handle the C ABI hands out.
 pub struct Module {
-    settings: Settings,
-    providers: Providers,
-    store: Option<Box<dyn TokenStore>>,
-    log: Logger,
-    /// Login states already redeemed in this process, until they expire: a replayed callback
-    /// is refused even when the browser still holds the state cookie.
-    used_states: UsedOnce,
-    /// Session cookies already opened, by the tail of their value.
-    sessions: BoundedCache<CachedSession>,
-    /// Rendered token headers per user, with the record they were rendered from.
-    token_groups: BoundedCache<(Arc<TokenRecord>, HeaderGroup)>,
-    /// Refreshes in flight, per user: the new expiry or the refusal, shared with waiters.
-    refreshes: SingleFlight<Result<Option<i64>, Response>>,
-    /// `authorization_uri="…"` of App Service's Azure AD challenge; `None` without Azure AD or
-    /// with `login.disableWWWAuthenticate`.
-    aad_discovery: Option<String>,
+    app: App,
 }
 
-/// How many requests may wait for one user's refresh in flight (beyond: 429).
-const MAX_REFRESH_WAITERS: usize = 8;
-
-/// An opened session cookie: its full value (to compare), expiry, and the caller it makes.
-struct CachedSession {
-    cookie: String,
-    exp: i64,
-    caller: Caller,
+/// Why authentication stopped short of a caller: an answer, or a step that needs I/O (which
+/// the blocking step resumes).
+enum Stop {
+    Answer(Outcome),
+    NeedsIo,
 }
 
-impl CachedSession {
-    /// What the entry holds on the heap, for the cache's byte bound.
-    fn heap_bytes(&self) -> usize {
-        let p = &self.caller.principal;
-        self.cookie.len()
-            + std::mem::size_of::<crate::session::Principal>()
-            + [&p.sid, &p.idp, &p.id, &p.name, &p.header]
-                .iter()
-                .map(|s| s.len())
-                .sum::<usize>()
-            + cache::headers_bytes(&self.caller.headers)
-            + self.caller.session.as_ref().map_or(0, |s| s.id.len())
+impl From<Outcome> for Stop {
+    fn from(outcome: Outcome) -> Stop {
+        Stop::Answer(outcome)
     }
 }
 
 /// Characters of a session cookie's tail that key the cache: they encode the GCM tag.
 const COOKIE_CACHE_KEY_LEN: usize = 22;
-
-/// Bound on remembered states in one process; beyond it the oldest are forgotten early.
-const MAX_USED_STATES: usize = 10_000;
 
 impl Module {
     pub fn from_config_file(path: &Path, log: Logger) -> Result<Module, ConfigError> {
@@ -82,37 +53,20 @@ impl Module {
     }
 
     pub fn new(settings: Settings, log: Logger) -> Result<Module, ConfigError> {
-        let budget = cache::Budget::of(settings.cache_bytes);
-        let store: Option<Box<dyn TokenStore>> = match &settings.token_store {
-            None => None,
-            Some(StoreSettings::File { directory }) => Some(Box::new(
-                FileStore::open_with(directory, settings.keys.clone(), budget.records, &log)
-                    .map_err(|e| ConfigError {
-                        path: "login.tokenStore.fileSystem.directory".into(),
-                        message: format!("cannot use {}: {e}", directory.display()),
-                        unreadable: false,
-                    })?,
-            )),
-        };
         Ok(Module {
-            providers: Providers::from_settings(&settings),
-            aad_discovery: challenge::aad_discovery(&settings.providers),
-            settings,
-            store,
-            log,
-            used_states: UsedOnce::new(MAX_USED_STATES),
-            sessions: BoundedCache::new(budget.sessions, CachedSession::heap_bytes),
-            token_groups: BoundedCache::new(budget.token_groups, |(record, group)| {
-                record.approx_bytes() + cache::headers_bytes(group)
-            }),
-            refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
+            app: App::new(settings, log)?,
         })
+    }
+
+    /// What route handlers share: settings, providers, store, logger, caches.
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     /// Can `worker` (the user the host's workers run as) use the token store? The store makes
     /// its files lazily, in the processes that use it; this says at startup whether they can.
     pub fn check_store(&self, worker: &crate::store::access::Worker) -> Result<(), String> {
-        match &self.settings.token_store {
+        match &self.app.settings().token_store {
             Some(StoreSettings::File { directory }) => {
                 crate::store::access::check_directory(directory, worker)
             }
@@ -121,34 +75,68 @@ impl Module {
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    pub fn providers(&self) -> &Providers {
-        &self.providers
+        self.app.settings()
     }
 
     pub fn store(&self) -> Option<&dyn TokenStore> {
-        self.store.as_deref()
+        self.app.store()
     }
 
     pub fn log(&self) -> &Logger {
-        &self.log
+        self.app.log()
     }
 
-    pub fn refreshes(&self) -> &SingleFlight<Result<Option<i64>, Response>> {
-        &self.refreshes
-    }
-
-    /// `OnBeginRequest`, on the host's request thread: never blocks on the network.
+    /// `OnBeginRequest`, on the host's request thread: never blocks on I/O ([`Io::CacheOnly`]).
     pub fn begin_request(&self, req: &Request) -> Outcome {
-        self.checked(self.challenged(req, self.process(req, false)))
+        self.checked(self.challenged(req, self.process(req)))
     }
 
-    /// The blocking step of an outcome that asked for one, on a worker thread.
-    pub fn run_blocking(&self, req: &OwnedRequest) -> Outcome {
-        let req = req.view();
-        self.checked(self.challenged(&req, self.process(&req, true)))
+    /// The blocking step of an outcome that asked for one, on a worker thread: resumes at the
+    /// step that stopped, with what the steps before it found.
+    pub fn run_blocking(&self, pending: &Pending) -> Outcome {
+        let req = pending.request.view();
+        self.checked(self.challenged(&req, self.resume(&req, &pending.step)))
+    }
+
+    fn resume(&self, req: &Request, step: &PendingStep) -> Outcome {
+        match step {
+            PendingStep::Authenticate {
+                remove,
+                origin,
+                grace,
+            } => self.authenticated(req, remove.clone(), origin.clone(), *grace, Io::Allowed),
+            PendingStep::Route {
+                rest,
+                origin,
+                caller,
+                route,
+                response_add,
+            } => {
+                let ctx = Ctx {
+                    req,
+                    origin: origin.clone(),
+                    caller: caller.clone(),
+                    io: Io::Allowed,
+                };
+                routes::resume(&self.app, &ctx, rest, *route)
+                    .with_pending_headers(response_add.clone())
+            }
+            PendingStep::Login {
+                origin,
+                provider,
+                response_add,
+            } => self
+                .start_login(req, origin.clone(), provider.as_ref())
+                .with_response_headers(response_add.clone()),
+        }
+    }
+
+    /// Stops here: the host runs the rest in its blocking step, from `step`.
+    fn pending(req: &Request, step: PendingStep) -> Outcome {
+        Outcome::Blocking(Box::new(Pending {
+            request: req.to_owned_request(),
+            step,
+        }))
     }
 
     /// Every 401 of an Azure AD app carries App Service's challenge (RFC 7235 wants one on
@@ -159,7 +147,7 @@ impl Module {
             return outcome;
         };
         if r.status != 401
-            || self.aad_discovery.is_none()
+            || self.app.aad_discovery().is_none()
             || r.headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
@@ -169,7 +157,7 @@ impl Module {
         if let Some(c) = self
             .origin(req)
             .ok()
-            .and_then(|o| challenge::anonymous(&o.host, self.aad_discovery.as_deref()))
+            .and_then(|o| challenge::anonymous(&o.host, self.app.aad_discovery()))
         {
             r.headers.push(("WWW-Authenticate".into(), c));
         }
@@ -194,7 +182,8 @@ impl Module {
         };
         match bad {
             None => outcome,
-            Some(name) => self.refuse(
+            Some(name) => reply::refuse(
+                self.app.log(),
                 500,
                 &format!("refused to write header {name:?}: control characters in its value"),
                 "Internal error.",
@@ -232,82 +221,116 @@ impl Module {
         add
     }
 
-    fn process(&self, req: &Request, can_block: bool) -> Outcome {
+    /// Everything up to authentication, on the host's event loop.
+    fn process(&self, req: &Request) -> Outcome {
         let remove = headers::spoofed(&req.headers);
         if !remove.is_empty() {
-            self.log.warn(format_args!(
+            self.app.log().warn(format_args!(
                 "removed client-sent identity or routing headers from {}: {}",
                 req.client_addr,
                 remove.join(", ")
             ));
         }
-        if !self.settings.enabled {
+        if !self.app.settings().enabled {
             return Outcome::Continue(Forward {
                 remove,
                 ..Forward::default()
             });
         }
-        // On to the app: with the identity headers, and the CORS grant its response gets.
-        let pass = |set: Vec<HeaderGroup>, mut response_add: Vec<(String, String)>| {
-            self.cors_grant(req, &mut response_add);
-            Outcome::Continue(Forward {
-                remove: remove.clone(),
-                set,
-                response_add,
-            })
-        };
         let origin = match self.origin(req) {
             Ok(o) => o,
             Err(why) => {
-                return self.refuse(
+                return reply::refuse(
+                    self.app.log(),
                     400,
                     &format!("request refused: {why}"),
                     "Invalid Host header.",
                 )
             }
         };
-        if self.settings.require_https && origin.scheme != "https" {
+        if self.app.settings().require_https && origin.scheme != "https" {
             return self.require_https(req, &origin);
         }
 
         let path = req.path();
-        let api_rest = routes::route_rest(&self.settings, path);
-        if api_rest.is_none() && crate::paths::reaches_prefix(path, &self.settings.api_prefix) {
-            return self.refuse(
+        let api_rest = routes::route_rest(self.app.settings(), path);
+        if api_rest.is_none() && crate::paths::reaches_prefix(path, &self.app.settings().api_prefix)
+        {
+            return reply::refuse(
+                self.app.log(),
                 400,
                 &format!(
                     "request refused: path {:?} could be read as one under {} by the app",
                     path.chars().take(200).collect::<String>(),
-                    self.settings.api_prefix
+                    self.app.settings().api_prefix
                 ),
                 "Ambiguous request path.",
             );
         }
         let grace = match api_rest {
             Some(rest) if routes::accepts_expired_session(rest) => {
-                self.settings.refresh_extension.as_secs() as i64
+                self.app.settings().refresh_extension.as_secs() as i64
             }
             _ => 0,
         };
+        self.authenticated(req, remove, origin, grace, Io::CacheOnly)
+    }
+
+    /// Authentication and what follows it: a route, the app, or the unauthenticated action.
+    fn authenticated(
+        &self,
+        req: &Request,
+        remove: Vec<String>,
+        origin: Origin,
+        grace: i64,
+        io: Io,
+    ) -> Outcome {
         let mut response_add = Vec::new();
-        let net = if can_block {
-            Network::Allowed
-        } else {
-            Network::CacheOnly
-        };
-        let caller = match self.authenticate(req, &origin, grace, net, &mut response_add) {
+        let caller = match self.authenticate(req, &origin, grace, io, &mut response_add) {
             Ok(c) => c,
-            Err(outcome) => return outcome,
+            Err(Stop::Answer(outcome)) => return outcome,
+            Err(Stop::NeedsIo) => {
+                return Self::pending(
+                    req,
+                    PendingStep::Authenticate {
+                        remove,
+                        origin,
+                        grace,
+                    },
+                )
+            }
         };
 
-        if let Some(rest) = api_rest {
+        // On to the app: with the identity headers, and the CORS grant its response gets.
+        let pass = |set: Vec<HeaderGroup>, mut response_add: Vec<(String, String)>| {
+            self.cors_grant(req, &mut response_add);
+            Outcome::Continue(Forward {
+                remove,
+                set,
+                response_add,
+            })
+        };
+        let path = req.path();
+        if let Some(rest) = routes::route_rest(self.app.settings(), path) {
             let ctx = Ctx {
                 req,
                 origin,
                 caller,
-                can_block,
+                io,
             };
-            return routes::dispatch(self, &ctx, rest);
+            return match routes::dispatch(&self.app, &ctx, rest) {
+                Dispatch::Answer(outcome) => outcome.with_pending_headers(response_add),
+                Dispatch::Blocks(route) => Self::pending(
+                    req,
+                    PendingStep::Route {
+                        rest: rest.to_owned(),
+                        origin: ctx.origin,
+                        caller: ctx.caller,
+                        route,
+                        response_add,
+                    },
+                ),
+            };
         }
 
         if let Some(caller) = caller {
@@ -329,9 +352,9 @@ impl Module {
             return pass(set, response_add);
         }
 
-        if !self.settings.require_authentication
-            || self.settings.action == UnauthenticatedAction::AllowAnonymous
-            || self.settings.is_excluded(path)
+        if !self.app.settings().require_authentication
+            || self.app.settings().action == UnauthenticatedAction::AllowAnonymous
+            || self.app.settings().is_excluded(path)
         {
             return pass(Vec::new(), response_add);
         }
@@ -344,13 +367,12 @@ impl Module {
         if is_preflight(req) {
             return Outcome::Finish(self.preflight(req)).with_response_headers(response_add);
         }
-        let outcome = self.unauthenticated(req, origin, can_block);
-        outcome.with_response_headers(response_add)
+        self.unauthenticated(req, origin, io, response_add)
     }
 
     /// The origin the client addressed: Host (or the forward proxy's headers when configured).
     fn origin(&self, req: &Request) -> Result<Origin, String> {
-        let fp = &self.settings.forward_proxy;
+        let fp = &self.app.settings().forward_proxy;
         let (host_header, proto_header) = match fp.convention {
             ProxyConvention::NoProxy => (None, None),
             ProxyConvention::Standard => (Some("X-Forwarded-Host"), Some("X-Forwarded-Proto")),
@@ -407,7 +429,8 @@ impl Module {
                 origin.host, req.target
             )))
         } else {
-            self.refuse(
+            reply::refuse(
+                self.app.log(),
                 403,
                 "HTTPS required (httpSettings.requireHttps)",
                 "HTTPS is required.",
@@ -425,17 +448,24 @@ impl Module {
         req: &Request,
         origin: &Origin,
         grace: i64,
-        net: Network,
+        io: Io,
         response_add: &mut Vec<(String, String)>,
-    ) -> Result<Option<Caller>, Outcome> {
+    ) -> Result<Option<Caller>, Stop> {
         let now = session::now();
-        if let Some(caller) = self.bearer(req, origin, net)? {
+        if let Some(caller) = self.bearer(req, origin, io)? {
             return Ok(Some(caller));
         }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
-            let invalid =
-                |why: &str| self.unauthorized(&origin.host, why, "The session token is not valid.");
-            let settings = &self.settings;
+            let invalid = |why: &str| {
+                reply::unauthorized(
+                    self.app.log(),
+                    self.app.aad_discovery(),
+                    &origin.host,
+                    why,
+                    "The session token is not valid.",
+                )
+            };
+            let settings = &self.app.settings();
             let audience = origin.audience();
             let session = session::verify_token(
                 token.trim(),
@@ -446,12 +476,12 @@ impl Module {
                 grace,
             )
             .map_err(|e| invalid(&e.0))?;
-            if self.providers.get(&session.principal.idp).is_none() {
-                return Err(invalid("X-ZUMO-AUTH: provider no longer configured"));
+            if self.app.providers().get(&session.principal.idp).is_none() {
+                return Err(invalid("X-ZUMO-AUTH: provider no longer configured").into());
             }
             let mut caller = Caller::from_session(session, Credential::SessionToken);
             if self.signed_out(&mut caller) {
-                return Err(invalid("X-ZUMO-AUTH: the session was signed out"));
+                return Err(invalid("X-ZUMO-AUTH: the session was signed out").into());
             }
             return Ok(Some(caller));
         }
@@ -464,13 +494,13 @@ impl Module {
         {
             return Ok(None);
         }
-        let names = self.settings.cookie_names();
+        let names = self.app.settings().cookie_names();
         let cookies = session::SessionCookies::parse(req, names);
         // A session past its expiry but inside the refresh window is still ours on every
         // path: only `/.auth/refresh` accepts it (`grace`), elsewhere it is anonymous but its
         // cookie is kept, not deleted (deleting it would end the window the browser keeps it
         // for; see `session::browser_lifetime`).
-        let window = self.settings.refresh_window().max(grace);
+        let window = self.app.settings().refresh_window().max(grace);
         let found = cookies.resolve(
             |value| {
                 let (mut caller, exp) = self.open_session(value, now - window)?;
@@ -493,7 +523,7 @@ impl Module {
             } => {
                 let kept = cookies.clear_unused(parts, host, req.path(), https);
                 if exp <= now - grace {
-                    self.log.debug(format_args!(
+                    self.app.log().debug(format_args!(
                         "session of {} expired at {exp}: not signed in here, its cookie kept \
                          for /.auth/refresh",
                         caller.principal.sid
@@ -504,7 +534,7 @@ impl Module {
                 }
             }
             session::Found::Unusable(why) => {
-                self.log.warn(format_args!(
+                self.app.log().warn(format_args!(
                     "ignored session cookie from {}: {}",
                     req.client_addr, why.0
                 ));
@@ -515,7 +545,7 @@ impl Module {
                     .iter()
                     .map(|(c, _)| c.principal.sid.as_str())
                     .collect();
-                self.log.warn(format_args!(
+                self.app.log().warn(format_args!(
                     "refused the session cookies from {}: {why} (sessions of {}); treated as \
                      not signed in, every variant deleted",
                     req.client_addr,
@@ -541,7 +571,7 @@ impl Module {
             return Err(session::Rejected("session cookie is not base64url".into()));
         }
         let key = &value[value.len().saturating_sub(COOKIE_CACHE_KEY_LEN)..];
-        if let Some(hit) = self.sessions.lock().get(key) {
+        if let Some(hit) = self.app.sessions.lock().get(key) {
             if hit.cookie == value {
                 return if hit.exp > now {
                     Ok((hit.caller.clone(), hit.exp))
@@ -550,10 +580,15 @@ impl Module {
                 };
             }
         }
-        let opened = session::open_cookie(value, &self.settings.keys, &self.settings.app_id, now)?;
+        let opened = session::open_cookie(
+            value,
+            &self.app.settings().keys,
+            &self.app.settings().app_id,
+            now,
+        )?;
         let exp = opened.exp;
         let caller = Caller::from_session(opened, Credential::Cookie);
-        self.sessions.insert(
+        self.app.sessions.insert(
             key.to_owned(),
             CachedSession {
                 cookie: value.to_owned(),
@@ -567,7 +602,7 @@ impl Module {
     /// The `X-MS-TOKEN-*` headers of a user, rendered once per stored record: the store hands
     /// out the same `Arc` while the record is unchanged.
     fn token_headers(&self, sid: &str, record: Arc<TokenRecord>) -> Option<HeaderGroup> {
-        if let Some((cached, group)) = self.token_groups.lock().get(sid) {
+        if let Some((cached, group)) = self.app.token_groups.lock().get(sid) {
             if Arc::ptr_eq(cached, &record) {
                 return Some(Arc::clone(group));
             }
@@ -575,7 +610,8 @@ impl Module {
         let mut rendered = Vec::with_capacity(6);
         headers::token_headers(&record, &mut rendered);
         let group: HeaderGroup = rendered.into();
-        self.token_groups
+        self.app
+            .token_groups
             .insert(sid.to_owned(), (record, Arc::clone(&group)));
         Some(group)
     }
@@ -585,17 +621,12 @@ impl Module {
     /// cannot attribute (not a JWT, another issuer) may be the app's own where the app admits
     /// anonymous callers, so it passes there as anonymous; on a protected path it is refused by
     /// [`Module::unusable_bearer`]. Two `Authorization` lines with a bearer among them: 400.
-    fn bearer(
-        &self,
-        req: &Request,
-        origin: &Origin,
-        net: Network,
-    ) -> Result<Option<Caller>, Outcome> {
+    fn bearer(&self, req: &Request, origin: &Origin, io: Io) -> Result<Option<Caller>, Stop> {
         let token = match challenge::authorization(&req.headers) {
             Authorization::Token(t) => t,
             Authorization::NotBearer | Authorization::Empty => return Ok(None),
             Authorization::Ambiguous => {
-                self.log.warn(format_args!(
+                self.app.log().warn(format_args!(
                     "400: request from {} has more than one Authorization header, one of them Bearer",
                     req.client_addr
                 ));
@@ -604,42 +635,54 @@ impl Module {
                     "WWW-Authenticate".into(),
                     challenge::invalid_request(&origin.host),
                 ));
-                return Err(Outcome::Finish(r));
+                return Err(Stop::Answer(Outcome::Finish(r)));
             }
         };
         let Some(issuer) = token_issuer(token) else {
             return Ok(None);
         };
-        let blocking = || Outcome::Blocking(Box::new(req.to_owned_request()));
-        for provider in self.providers.iter() {
-            match provider.issuer(net) {
+        for provider in self.app.providers().iter() {
+            match provider.issuer(io) {
                 Ok(i) if i == issuer => {}
                 Ok(_) => continue,
-                Err(ProviderError::NeedsNetwork) => return Err(blocking()),
+                Err(ProviderError::NeedsIo) => return Err(Stop::NeedsIo),
                 Err(e) => {
-                    self.log.warn(format_args!(
+                    self.app.log().warn(format_args!(
                         "bearer: {} metadata unavailable: {e}",
                         provider.name()
                     ));
                     continue;
                 }
             }
-            return match provider.validate_token(token, Presented::Bearer, net) {
+            return match provider.validate_token(token, Presented::Bearer, io) {
                 Ok(identity) => {
-                    self.authorize(provider.as_ref(), &identity.claims, Some(Presented::Bearer))?;
+                    self.app.authorize(
+                        provider.as_ref(),
+                        &identity.claims,
+                        Some(Presented::Bearer),
+                    )?;
                     let sid =
                         session::sid_for(provider.name(), &identity.issuer, &identity.subject);
                     let principal = session::principal(sid, provider.settings(), &identity.claims)
-                        .map_err(|e| self.refuse(403, &e.0, "The identity cannot be passed on."))?;
+                        .map_err(|e| {
+                            reply::refuse(
+                                self.app.log(),
+                                403,
+                                &e.0,
+                                "The identity cannot be passed on.",
+                            )
+                        })?;
                     Ok(Some(Caller::bearer(principal)))
                 }
-                Err(ProviderError::NeedsNetwork) => Err(blocking()),
+                Err(ProviderError::NeedsIo) => Err(Stop::NeedsIo),
                 Err(e) => {
-                    self.log.warn(format_args!(
+                    self.app.log().warn(format_args!(
                         "bearer token of {} refused: {e}",
                         provider.name()
                     ));
-                    Err(self.invalid_bearer(origin, InvalidToken::Rejected))
+                    Err(Stop::Answer(
+                        self.invalid_bearer(origin, InvalidToken::Rejected),
+                    ))
                 }
             };
         }
@@ -658,12 +701,13 @@ impl Module {
                 // be read (logged by `bearer`), so the token could not be judged either way.
                 if let Some(iss) = &issuer {
                     if self
-                        .settings
+                        .app
+                        .settings()
                         .providers
                         .iter()
                         .any(|p| configured_issuer(p) == iss)
                     {
-                        return Some(self.refuse(
+                        return Some(reply::refuse(self.app.log(),
                             503,
                             &format!(
                                 "bearer token from {} not judged: its provider's metadata is unavailable",
@@ -677,7 +721,7 @@ impl Module {
                     None => InvalidToken::Malformed,
                     Some(_) => InvalidToken::ForeignIssuer,
                 };
-                self.log.warn(format_args!(
+                self.app.log().warn(format_args!(
                     "401: bearer token from {} refused on a protected path: {}",
                     req.client_addr,
                     match why {
@@ -688,14 +732,14 @@ impl Module {
                 Some(self.invalid_bearer(origin, why))
             }
             Authorization::Empty => {
-                self.log.info(format_args!(
+                self.app.log().info(format_args!(
                     "401: empty bearer credential from {} on a protected path",
                     req.client_addr
                 ));
                 let mut r = Response::error(401, "You are not signed in.");
                 r.headers.push((
                     "WWW-Authenticate".into(),
-                    challenge::empty_bearer(&origin.host, self.aad_discovery.as_deref()),
+                    challenge::empty_bearer(&origin.host, self.app.aad_discovery()),
                 ));
                 Some(Outcome::Finish(r))
             }
@@ -708,25 +752,9 @@ impl Module {
         let mut r = Response::error(401, "The bearer token is not valid.");
         r.headers.push((
             "WWW-Authenticate".into(),
-            challenge::invalid_token(&origin.host, self.aad_discovery.as_deref(), why),
+            challenge::invalid_token(&origin.host, self.app.aad_discovery(), why),
         ));
         Outcome::Finish(r)
-    }
-
-    /// Logs why, and answers 401 with App Service's Azure AD challenge when Azure AD is
-    /// configured and `login.disableWWWAuthenticate` is not true.
-    pub fn unauthorized(&self, host: &str, why: &str, public: &str) -> Outcome {
-        self.log.warn(format_args!("401: {why}"));
-        Outcome::Finish(self.unauthorized_response(host, public))
-    }
-
-    /// A 401 with App Service's Azure AD challenge when one applies (see [`Module::unauthorized`]).
-    pub fn unauthorized_response(&self, host: &str, public: &str) -> Response {
-        let mut r = Response::error(401, public);
-        if let Some(c) = challenge::anonymous(host, self.aad_discovery.as_deref()) {
-            r.headers.push(("WWW-Authenticate".into(), c));
-        }
-        r
     }
 
     /// Reads the caller's stored record (kept on the caller for its token headers) and tells
@@ -736,7 +764,7 @@ impl Module {
         let (Some(store), Some(at)) = (self.store(), &caller.session) else {
             return false;
         };
-        caller.record = self.load_record(store, &caller.principal.sid);
+        caller.record = self.app.load_record(store, &caller.principal.sid);
         caller
             .record
             .as_ref()
@@ -750,7 +778,8 @@ impl Module {
             return None;
         }
         let source = req.foreign_initiator(&origin.base())?;
-        Some(self.refuse(
+        Some(reply::refuse(
+            self.app.log(),
             403,
             &format!(
                 "cross-site {} from {source:?} with a session cookie refused",
@@ -776,10 +805,15 @@ impl Module {
             .split(',')
             .map(str::trim)
             .all(|h| h.is_empty() || headers::is_token(h.as_bytes()));
-        let policy = self.settings.cors.as_ref().filter(|c| c.allows(origin));
+        let policy = self
+            .app
+            .settings()
+            .cors
+            .as_ref()
+            .filter(|c| c.allows(origin));
         let Some(policy) = policy.filter(|_| headers::is_token(method.as_bytes()) && asked_ok)
         else {
-            self.log.info(format_args!(
+            self.app.log().info(format_args!(
                 "preflight from {} to a protected path answered without a CORS grant",
                 req.client_addr
             ));
@@ -802,7 +836,7 @@ impl Module {
     /// `Access-Control-Allow-Origin` (and `-Credentials`) for a request whose `Origin`
     /// `ezauth.cors` allows; nothing otherwise.
     fn cors_grant(&self, req: &Request, out: &mut Vec<(String, String)>) {
-        let Some(policy) = &self.settings.cors else {
+        let Some(policy) = &self.app.settings().cors else {
             return;
         };
         let Some(origin) = req.header("Origin").filter(|o| policy.allows(o)) else {
@@ -819,59 +853,93 @@ impl Module {
         out.push(("Vary".into(), "Origin".into()));
     }
 
-    fn unauthenticated(&self, req: &Request, origin: Origin, can_block: bool) -> Outcome {
-        match self.settings.action {
+    /// The unauthenticated action, with the response headers authentication left pending.
+    fn unauthenticated(
+        &self,
+        req: &Request,
+        origin: Origin,
+        io: Io,
+        response_add: Vec<(String, String)>,
+    ) -> Outcome {
+        let outcome = match self.app.settings().action {
             UnauthenticatedAction::RedirectToLoginPage if follows_redirects(req) => {
                 let Some(provider) = self
-                    .settings
+                    .app
+                    .settings()
                     .default_provider
                     .as_deref()
-                    .and_then(|name| self.providers.get(name))
+                    .and_then(|name| self.app.providers().get(name))
                 else {
-                    return self.unauthorized(
+                    return reply::unauthorized(
+                        self.app.log(),
+                        self.app.aad_discovery(),
                         &origin.host,
                         "no default provider to redirect to",
                         "You are not signed in.",
+                    )
+                    .with_response_headers(response_add);
+                };
+                if self.app.settings().preserve_url_fragments {
+                    Outcome::Finish(self.fragment_keeper(provider.name()))
+                } else if io == Io::CacheOnly {
+                    return Self::pending(
+                        req,
+                        PendingStep::Login {
+                            origin,
+                            provider: Arc::clone(provider),
+                            response_add,
+                        },
                     );
-                };
-                if self.settings.preserve_url_fragments {
-                    return Outcome::Finish(self.fragment_keeper(provider.name()));
+                } else {
+                    self.start_login(req, origin, provider.as_ref())
                 }
-                if !can_block {
-                    return Outcome::Blocking(Box::new(req.to_owned_request()));
-                }
-                let ctx = Ctx {
-                    req,
-                    origin,
-                    caller: None,
-                    can_block,
-                };
-                // The original target is same-origin by construction, but a path such as
-                // `//evil.example` would read as another host in `Location`.
-                let back = self
-                    .validate_redirect(&ctx, req.target)
-                    .unwrap_or_else(|_| "/".into());
-                routes::start_login(self, &ctx, provider.as_ref(), back, false, &[])
             }
-            UnauthenticatedAction::Return403 => {
-                self.refuse(403, "anonymous request refused (Return403)", "Forbidden.")
-            }
-            UnauthenticatedAction::Return404 => {
-                self.refuse(404, "anonymous request refused (Return404)", "Not found.")
-            }
-            _ => self.unauthorized(
+            UnauthenticatedAction::Return403 => reply::refuse(
+                self.app.log(),
+                403,
+                "anonymous request refused (Return403)",
+                "Forbidden.",
+            ),
+            UnauthenticatedAction::Return404 => reply::refuse(
+                self.app.log(),
+                404,
+                "anonymous request refused (Return404)",
+                "Not found.",
+            ),
+            _ => reply::unauthorized(
+                self.app.log(),
+                self.app.aad_discovery(),
                 &origin.host,
                 "anonymous request refused: authentication required",
                 "You are not signed in.",
             ),
-        }
+        };
+        outcome.with_response_headers(response_add)
+    }
+
+    /// The redirect to `provider`'s login, back to this request's target afterwards; in the
+    /// host's blocking step (starting a login may fetch the provider's metadata).
+    fn start_login(&self, req: &Request, origin: Origin, provider: &dyn Provider) -> Outcome {
+        let ctx = Ctx {
+            req,
+            origin,
+            caller: None,
+            io: Io::Allowed,
+        };
+        // The original target is same-origin by construction, but a path such as
+        // `//evil.example` would read as another host in `Location`.
+        let back = self
+            .app
+            .validate_redirect(&ctx.origin, req.target)
+            .unwrap_or_else(|_| "/".into());
+        routes::start_login(&self.app, &ctx, provider, back, false, &[])
     }
 
     /// `preserveUrlFragmentsForLogins`: browsers never send `#fragment`, so instead of the
     /// redirect, a page whose script reads its own URL, fragment included, and starts the
     /// login with it as the post-login target.
     fn fragment_keeper(&self, provider: &str) -> Response {
-        let login = format!("{}/login/{provider}", self.settings.api_prefix);
+        let login = format!("{}/login/{provider}", self.app.settings().api_prefix);
         let login_js = serde_json::to_string(&login)
             .unwrap_or_default()
             .replace('<', "\\u003c");
@@ -887,105 +955,6 @@ impl Module {
         )
         .into_bytes();
         r
-    }
-
-    /// Applies the provider's allow-lists (Azure AD's group, identity and application checks)
-    /// to a signed-in identity: 403 when they refuse it. A token a client `presented` must
-    /// also come from this app or an allowed client application.
-    pub fn authorize(
-        &self,
-        provider: &dyn Provider,
-        claims: &[Claim],
-        presented: Option<Presented>,
-    ) -> Result<(), Outcome> {
-        let settings = provider.settings();
-        let rules = &settings.authorization;
-        presented
-            .map_or(Ok(()), |_| rules.check_client(claims, &settings.client_id))
-            .and_then(|()| rules.check(claims, &settings.client_id))
-            .map_err(|why| {
-                self.refuse(
-                    403,
-                    &format!("{}: access denied: {why}", provider.name()),
-                    "You do not have permission to use this application.",
-                )
-            })
-    }
-
-    /// Logs why, and answers `status` with a short public message.
-    pub fn refuse(&self, status: u16, why: &str, public: &str) -> Outcome {
-        self.log.warn(format_args!("{status}: {why}"));
-        Outcome::Finish(Response::error(status, public))
-    }
-
-    pub fn provider_failure(&self, step: &str, provider: &str, e: &ProviderError) -> Outcome {
-        self.log.error(format_args!(
-            "{step} with {provider} failed ({}): {e}",
-            e.status()
-        ));
-        Outcome::Finish(Response::error(e.status(), e.public_message()))
-    }
-
-    /// The redirect target the client asked for in `parameter`, validated, or `default` when
-    /// it asked for none; a refused target is a 400 (never a redirect), with the reason logged.
-    pub fn redirect_target(
-        &self,
-        ctx: &Ctx,
-        requested: Option<&str>,
-        default: String,
-        parameter: &str,
-    ) -> Result<String, Outcome> {
-        let Some(target) = requested else {
-            return Ok(default);
-        };
-        self.validate_redirect(ctx, target).map_err(|why| {
-            self.refuse(
-                400,
-                &format!("{parameter} {target:?} refused: {why}"),
-                "The redirect target is not allowed.",
-            )
-        })
-    }
-
-    pub fn validate_redirect(&self, ctx: &Ctx, target: &str) -> Result<String, RedirectError> {
-        redirect::validate(
-            target,
-            &ctx.origin.as_redirect_origin(),
-            &self.settings.allowed_external_redirect_urls,
-        )
-    }
-
-    /// Marks a login state as redeemed; false if it already was, in this process or (with a
-    /// token store) in any other process sharing the store.
-    pub fn consume_state(&self, state: &str, exp: i64) -> bool {
-        if !self.used_states.first_use(state, exp, session::now()) {
-            return false;
-        }
-        match self.store() {
-            None => true,
-            Some(store) => match store.claim_once(state, exp) {
-                Ok(first) => first,
-                Err(e) => {
-                    // Refusing would lock everyone out while the store is down; the provider
-                    // still refuses a reused code.
-                    self.log
-                        .error(format_args!("could not record a used login state: {e}"));
-                    true
-                }
-            },
-        }
-    }
-
-    /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).
-    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<Arc<TokenRecord>> {
-        match store.load(sid) {
-            Ok(r) => r,
-            Err(e) => {
-                self.log
-                    .warn(format_args!("tokens of {sid} unavailable: {e}"));
-                None
-            }
-        }
     }
 }
 

@@ -8,9 +8,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ezauth::http::Outcome;
+use ezauth::io::Io;
 use ezauth::providers::oidc::OidcProvider;
 use ezauth::providers::outbound::Http;
-use ezauth::providers::{Network, Presented, Provider, ProviderError};
+use ezauth::providers::{Presented, Provider, ProviderError};
 use serde_json::json;
 use support::*;
 
@@ -29,30 +30,26 @@ fn a_cache_only_check_does_not_wait_for_a_first_key_fetch() {
     let idp = TestIdp::start();
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
     let p = provider(&idp);
-    p.issuer(Network::Allowed).unwrap(); // discovery is cached; the keys are not
+    p.issuer(Io::Allowed).unwrap(); // discovery is cached; the keys are not
     let token = idp.mint(json!({}));
 
     let fetcher = {
         let (p, token) = (p.clone(), token.clone());
-        thread::spawn(move || p.validate_token(&token, Presented::ClientLogin, Network::Allowed))
+        thread::spawn(move || p.validate_token(&token, Presented::ClientLogin, Io::Allowed))
     };
     idp.wait_for("GET /keys", 1);
     let started = Instant::now();
-    let r = p.validate_token(&token, Presented::ClientLogin, Network::CacheOnly);
+    let r = p.validate_token(&token, Presented::ClientLogin, Io::CacheOnly);
     let took = started.elapsed();
     assert!(
         took < PROMPT,
         "a cache-only check waited {took:?} for a key fetch"
     );
-    assert!(
-        matches!(r, Err(ProviderError::NeedsNetwork)),
-        "{:?}",
-        r.err()
-    );
+    assert!(matches!(r, Err(ProviderError::NeedsIo)), "{:?}", r.err());
     assert!(fetcher.join().unwrap().is_ok(), "the blocking fetch works");
     // And now the keys are cached: the cache-only path validates.
     assert!(p
-        .validate_token(&token, Presented::ClientLogin, Network::CacheOnly)
+        .validate_token(&token, Presented::ClientLogin, Io::CacheOnly)
         .is_ok());
 }
 
@@ -67,19 +64,19 @@ fn a_cache_only_check_does_not_wait_for_a_key_refetch() {
     );
     let good = idp.mint(json!({}));
     assert!(p
-        .validate_token(&good, Presented::ClientLogin, Network::Allowed)
+        .validate_token(&good, Presented::ClientLogin, Io::Allowed)
         .is_ok()); // keys cached
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
     // A token naming a key we do not know starts a (slow) re-fetch in a blocking step...
     let unknown = sign_rs256(&idp.key, "rotated-key", &idp.claims(json!({})));
     let fetcher = {
         let p = p.clone();
-        thread::spawn(move || p.validate_token(&unknown, Presented::ClientLogin, Network::Allowed))
+        thread::spawn(move || p.validate_token(&unknown, Presented::ClientLogin, Io::Allowed))
     };
     idp.wait_for("GET /keys", 2);
     // ...while a token signed with a known key is checked from the cache, at once.
     let started = Instant::now();
-    let r = p.validate_token(&good, Presented::ClientLogin, Network::CacheOnly);
+    let r = p.validate_token(&good, Presented::ClientLogin, Io::CacheOnly);
     let took = started.elapsed();
     assert!(
         took < PROMPT,
@@ -96,11 +93,11 @@ fn a_cache_only_check_does_not_wait_for_a_key_refetch() {
 fn the_non_blocking_path_never_fetches_keys() {
     let idp = TestIdp::start();
     let p = provider(&idp);
-    p.issuer(Network::Allowed).unwrap();
+    p.issuer(Io::Allowed).unwrap();
     let token = idp.mint(json!({}));
     assert!(matches!(
-        p.validate_token(&token, Presented::ClientLogin, Network::CacheOnly),
-        Err(ProviderError::NeedsNetwork)
+        p.validate_token(&token, Presented::ClientLogin, Io::CacheOnly),
+        Err(ProviderError::NeedsIo)
     ));
     assert_eq!(idp.count("GET /keys"), 0, "{:?}", idp.requests());
 }
@@ -306,7 +303,7 @@ fn a_token_signed_with_a_short_rsa_key_is_refused() {
     idp.behavior.lock().unwrap().jwks = jwks_of(&weak, "weak");
     let p = provider(&idp);
     let token = sign_rs256(&weak, "weak", &idp.claims(json!({})));
-    match p.validate_token(&token, Presented::ClientLogin, Network::Allowed) {
+    match p.validate_token(&token, Presented::ClientLogin, Io::Allowed) {
         Err(ProviderError::Rejected(why)) => assert!(why.contains("1024"), "{why}"),
         other => panic!("{:?}", other.map(|i| i.subject)),
     }

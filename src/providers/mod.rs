@@ -11,6 +11,7 @@ pub mod outbound;
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::io::Io;
 use crate::store::Claim;
 
 /// Why a provider step failed; each kind has the status the user sees.
@@ -26,16 +27,9 @@ pub enum ProviderError {
     Rejected(String),
     /// The request itself is wrong (e.g. an authorization code that was already used): 400.
     BadRequest(String),
-    /// The step needs the network but was asked to use caches only: the pipeline then hands
-    /// the request to the host's blocking step. Never shown to a user.
-    NeedsNetwork,
-}
-
-/// May a provider step call the provider, or must it make do with what is cached?
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Network {
-    Allowed,
-    CacheOnly,
+    /// The step needs I/O but was asked to use caches only ([`Io::CacheOnly`]): the pipeline
+    /// then hands the request to the host's blocking step. Never shown to a user.
+    NeedsIo,
 }
 
 impl ProviderError {
@@ -45,7 +39,7 @@ impl ProviderError {
             ProviderError::Timeout(_) => 504,
             ProviderError::Rejected(_) => 401,
             ProviderError::BadRequest(_) => 400,
-            ProviderError::NeedsNetwork => 500,
+            ProviderError::NeedsIo => 500,
         }
     }
 
@@ -56,7 +50,7 @@ impl ProviderError {
             | ProviderError::BadResponse(m)
             | ProviderError::Rejected(m)
             | ProviderError::BadRequest(m) => m,
-            ProviderError::NeedsNetwork => "a blocking step was needed",
+            ProviderError::NeedsIo => "a blocking step was needed",
         }
     }
 
@@ -70,7 +64,7 @@ impl ProviderError {
                 "Sign-in failed: the identity provider's answer was not accepted."
             }
             ProviderError::BadRequest(_) => "Sign-in failed: the request was not valid.",
-            ProviderError::NeedsNetwork => "Internal error.",
+            ProviderError::NeedsIo => "Internal error.",
         }
     }
 }
@@ -138,13 +132,13 @@ pub trait Provider: Send + Sync {
         nonce: &str,
     ) -> Result<Identity, ProviderError>;
     /// The issuer the provider's tokens carry.
-    fn issuer(&self, net: Network) -> Result<String, ProviderError>;
+    fn issuer(&self, io: Io) -> Result<String, ProviderError>;
     /// Validates a token this provider signed for this app, as `presented` by a client.
     fn validate_token(
         &self,
         token: &str,
         presented: Presented,
-        net: Network,
+        io: Io,
     ) -> Result<Identity, ProviderError>;
     /// Where to send the browser to end the provider's own session (RP-initiated logout), if
     /// the provider offers it; it comes back to `post_logout_redirect_uri` (absolute). May

@@ -8,9 +8,10 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::outbound::Http;
-use super::{AuthorizeRequest, Identity, Network, Presented, Provider, ProviderError, Tokens};
+use super::{AuthorizeRequest, Identity, Presented, Provider, ProviderError, Tokens};
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
+use crate::io::Io;
 use crate::session::{claims, now};
 
 /// Discovery documents are re-read this often.
@@ -63,7 +64,7 @@ impl OidcProvider {
         self
     }
 
-    fn metadata(&self, net: Network) -> Result<Arc<Metadata>, ProviderError> {
+    fn metadata(&self, io: Io) -> Result<Arc<Metadata>, ProviderError> {
         let (url, expected_issuer) = match &self.settings.endpoints {
             OidcEndpoints::Explicit {
                 issuer,
@@ -88,12 +89,12 @@ impl OidcProvider {
             .as_ref()
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = &cached {
-            if fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly {
+            if fetched.elapsed() < METADATA_TTL || io == Io::CacheOnly {
                 return Ok(value.clone());
             }
         }
-        if net == Network::CacheOnly {
-            return Err(ProviderError::NeedsNetwork);
+        if io == Io::CacheOnly {
+            return Err(ProviderError::NeedsIo);
         }
         let fetched = self
             .http
@@ -119,7 +120,7 @@ impl OidcProvider {
         &self,
         meta: &Metadata,
         wanted_kid: Option<&str>,
-        net: Network,
+        io: Io,
     ) -> Result<Arc<Jwks>, ProviderError> {
         // The lock is taken for the look-up only, and again to store what was fetched: never
         // across the fetch, which a cache-only caller (the event loop) must not wait for.
@@ -130,15 +131,15 @@ impl OidcProvider {
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = cached {
             let knows = wanted_kid.is_none_or(|k| value.has_kid(k));
-            if (knows && (fetched.elapsed() < METADATA_TTL || net == Network::CacheOnly))
+            if (knows && (fetched.elapsed() < METADATA_TTL || io == Io::CacheOnly))
                 || fetched.elapsed() < self.jwks_refetch_interval
             {
                 return Ok(value);
             }
         }
         // Keys are fetched only in a blocking step.
-        if net == Network::CacheOnly {
-            return Err(ProviderError::NeedsNetwork);
+        if io == Io::CacheOnly {
+            return Err(ProviderError::NeedsIo);
         }
         let doc = self.http.get_json(&meta.jwks_uri)?;
         let jwks = Jwks::from_json(&doc)
@@ -158,7 +159,7 @@ impl OidcProvider {
         token: &str,
         nonce: Option<&str>,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        self.validate_jwt(token, nonce, None, &[], Network::Allowed)
+        self.validate_jwt(token, nonce, None, &[], Io::Allowed)
     }
 
     /// Validates a token the provider signed: the id_token of a login (with its nonce), or a
@@ -170,12 +171,12 @@ impl OidcProvider {
         nonce: Option<&str>,
         presented: Option<Presented>,
         extra_audiences: &[String],
-        net: Network,
+        io: Io,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        let meta = self.metadata(net)?;
+        let meta = self.metadata(io)?;
         let reject = |why: String| ProviderError::Rejected(format!("token refused: {why}"));
         let parsed = jwt::parse(token).map_err(|e| reject(e.to_string()))?;
-        let jwks = self.jwks(&meta, parsed.kid(), net)?;
+        let jwks = self.jwks(&meta, parsed.kid(), io)?;
         parsed
             .verify_with_jwks(&jwks)
             .map_err(|e| reject(e.to_string()))?;
@@ -334,7 +335,7 @@ impl Provider for OidcProvider {
     }
 
     fn authorize_url(&self, req: &AuthorizeRequest) -> Result<String, ProviderError> {
-        let meta = self.metadata(Network::Allowed)?;
+        let meta = self.metadata(Io::Allowed)?;
         let mut url = url::Url::parse(&meta.authorization_endpoint).map_err(|_| {
             ProviderError::BadResponse(format!(
                 "authorization endpoint {:?} is not a URL",
@@ -387,7 +388,7 @@ impl Provider for OidcProvider {
             ProviderError::BadResponse("token endpoint answered without an id_token".into())
         })?;
         let jwt_claims = self.validate_id_token(&id_token, Some(nonce))?;
-        let meta = self.metadata(Network::Allowed)?;
+        let meta = self.metadata(Io::Allowed)?;
         Ok(Identity {
             issuer: meta.issuer.clone(),
             subject: jwt_claims
@@ -400,25 +401,25 @@ impl Provider for OidcProvider {
         })
     }
 
-    fn issuer(&self, net: Network) -> Result<String, ProviderError> {
-        Ok(self.metadata(net)?.issuer.clone())
+    fn issuer(&self, io: Io) -> Result<String, ProviderError> {
+        Ok(self.metadata(io)?.issuer.clone())
     }
 
     fn validate_token(
         &self,
         token: &str,
         presented: Presented,
-        net: Network,
+        io: Io,
     ) -> Result<Identity, ProviderError> {
         let claims = self.validate_jwt(
             token,
             None,
             Some(presented),
             &self.settings.allowed_audiences,
-            net,
+            io,
         )?;
         Ok(Identity {
-            issuer: self.metadata(net)?.issuer.clone(),
+            issuer: self.metadata(io)?.issuer.clone(),
             subject: claims
                 .get("sub")
                 .and_then(Value::as_str)
@@ -436,7 +437,7 @@ impl Provider for OidcProvider {
     ) -> Option<String> {
         // Logout runs in the blocking step, so discovery may be fetched (this process may not
         // have served a login yet); a provider that cannot be reached means a local logout.
-        let meta = self.metadata(Network::Allowed).ok()?;
+        let meta = self.metadata(Io::Allowed).ok()?;
         let mut url = url::Url::parse(meta.end_session_endpoint.as_deref()?).ok()?;
         {
             let mut q = url.query_pairs_mut();
@@ -469,7 +470,7 @@ impl OidcProvider {
         &self,
         grant: &[(&str, &str)],
     ) -> Result<(Value, Option<String>), ProviderError> {
-        let meta = self.metadata(Network::Allowed)?;
+        let meta = self.metadata(Io::Allowed)?;
         let mut form = grant.to_vec();
         form.push(("client_id", self.settings.client_id.as_str()));
         if let Some(secret) = &self.settings.client_secret {

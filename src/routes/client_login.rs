@@ -2,27 +2,25 @@
 //! signed the user in with the provider's own SDK posts the provider's token; once it is
 //! validated, the client gets an App Service session token for `X-ZUMO-AUTH`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::Ctx;
+use crate::app::App;
 use crate::http::{Outcome, Response};
-use crate::pipeline::Module;
-use crate::providers::{Network, Presented};
+use crate::io::Io;
+use crate::providers::{Presented, Provider};
+use crate::reply;
 use crate::session::{self, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
-pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
-    let Some(provider) = module.providers().get(args[0]) else {
-        return module.refuse(
-            404,
-            &format!("client login: unknown provider {:?}", args[0]),
-            "Unknown identity provider.",
-        );
-    };
+pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let body: Value = match serde_json::from_slice(ctx.req.body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
-            return module.refuse(
+            return reply::refuse(
+                app.log(),
                 400,
                 "client login: body is not a JSON object",
                 "The body must be a JSON object with the provider's token.",
@@ -41,7 +39,8 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         .into_iter()
         .find_map(|name| Some((name, field(name)?)))
     else {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "client login: no id_token or access_token in the body",
             "The body must carry an id_token or an access_token.",
@@ -54,7 +53,8 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         ("access_token", Some(v)) if !v.is_null() => match seconds(v) {
             Some(s) => Some(s),
             None => {
-                return module.refuse(
+                return reply::refuse(
+                    app.log(),
                     400,
                     "client login: expires_in is not a whole number of seconds up to a year",
                     "expires_in must be a whole number of seconds.",
@@ -71,21 +71,22 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         .filter(|k| *k != used && !(*k == "expires_in" && expires_in.is_some()))
         .collect();
     if !ignored.is_empty() {
-        module.log().info(format_args!(
+        app.log().info(format_args!(
             "client login: {} ignored the body's unverified fields {} (only the {used} is kept)",
             provider.name(),
             super::names_for_log(ignored)
         ));
     }
-    let identity = match provider.validate_token(token, Presented::ClientLogin, Network::Allowed) {
+    let identity = match provider.validate_token(token, Presented::ClientLogin, Io::Allowed) {
         Ok(i) => i,
-        Err(e) => return module.provider_failure("client login", provider.name(), &e),
+        Err(e) => return reply::provider_failure(app.log(), "client login", provider.name(), &e),
     };
     // An id_token of one of our own browser sign-ins was handed to the browser, not to a
     // client: whoever holds it (it leaves in logout's `id_token_hint`) is not the user.
     let nonce = session::claims::find(&identity.claims, "nonce");
-    if nonce.is_some_and(|n| super::login::is_login_nonce(&module.settings().keys, n)) {
-        return module.refuse(
+    if nonce.is_some_and(|n| super::login::is_login_nonce(&app.settings().keys, n)) {
+        return reply::refuse(
+            app.log(),
             401,
             &format!(
                 "client login: {} refused an id_token of a browser sign-in (our nonce)",
@@ -94,7 +95,7 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             "This token cannot be used to sign in.",
         );
     }
-    if let Err(refusal) = module.authorize(
+    if let Err(refusal) = app.authorize(
         provider.as_ref(),
         &identity.claims,
         Some(Presented::ClientLogin),
@@ -104,10 +105,10 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
     let principal = match session::principal(sid.clone(), provider.settings(), &identity.claims) {
         Ok(p) => p,
-        Err(why) => return super::unusable_identity(module, &why),
+        Err(why) => return super::unusable_identity(app, &why),
     };
     let now = session::now();
-    if let Some(store) = module.store() {
+    if let Some(store) = app.store() {
         // The provider's `expires_in`, never past the token's own `exp`: a longer one would
         // only be the client's word.
         let exp_claim =
@@ -128,24 +129,23 @@ pub fn client_login(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
             ..Default::default()
         };
         if let Err(e) = store.sign_in(&sid, &record) {
-            module.log().error(format_args!(
+            app.log().error(format_args!(
                 "client login: could not store tokens for {sid}: {e}"
             ));
             return Outcome::Finish(Response::error(503, "The token store is not available."));
         }
     }
     let token_exp = session::claims::find(&identity.claims, "exp").and_then(|e| e.parse().ok());
-    let exp = module.settings().session_expiry(now, token_exp);
+    let exp = app.settings().session_expiry(now, token_exp);
     let session = Session::start(principal, now, exp);
     // The user's name is personal data: debug only; the info line has the pseudonymous id.
-    module.log().info(format_args!(
+    app.log().info(format_args!(
         "client login of {sid} with {}",
         provider.name()
     ));
-    module
-        .log()
+    app.log()
         .debug(format_args!("{sid} is {:?}", session.principal.name));
-    let body = super::session_token_json(module, &ctx.origin, &session);
+    let body = super::session_token_json(app, &ctx.origin, &session);
     Outcome::Finish(Response::json(200, &body))
 }
 

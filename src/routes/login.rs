@@ -2,13 +2,16 @@
 //! `state`, `nonce` and PKCE; the callback checks the state against a short-lived sealed cookie,
 //! redeems the code, stores the tokens and starts a session.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
+use crate::app::App;
 use crate::crypto::{self, Purpose};
 use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
-use crate::pipeline::Module;
 use crate::providers::{AuthorizeRequest, Identity, Provider};
+use crate::reply;
 use crate::session::{self, Principal, SameSite, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
@@ -57,34 +60,25 @@ struct LoginState {
     exp: i64,
 }
 
-fn cookie_name(module: &Module, state: &str) -> String {
+fn cookie_name(app: &App, state: &str) -> String {
     let id: String = state.chars().take(LOGIN_COOKIE_ID_LEN).collect();
-    format!(
-        "{}{id}",
-        module.settings().cookie_names().login_state_prefix()
-    )
+    format!("{}{id}", app.settings().cookie_names().login_state_prefix())
 }
 
-fn callback_uri(module: &Module, ctx: &Ctx, provider: &dyn Provider) -> String {
+fn callback_uri(app: &App, ctx: &Ctx, provider: &dyn Provider) -> String {
     format!(
         "{}{}/login/{}/callback",
         ctx.origin.base(),
-        module.settings().api_prefix,
+        app.settings().api_prefix,
         provider.name()
     )
 }
 
 /// `GET /.auth/login/{provider}`.
-pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
-    let Some(provider) = module.providers().get(args[0]) else {
-        return module.refuse(
-            404,
-            &format!("login: unknown provider {:?}", args[0]),
-            "Unknown identity provider.",
-        );
-    };
+pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "login: duplicate query parameters",
             "Duplicate query parameters.",
@@ -92,27 +86,31 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     };
     let requested =
         param(&params, "post_login_redirect_uri").or(param(&params, "post_login_redirect_url"));
-    let default_target = format!("{}/login/done", module.settings().api_prefix);
-    let redirect =
-        match module.redirect_target(ctx, requested, default_target, "post_login_redirect_uri") {
-            Ok(t) => t,
-            Err(refusal) => return refusal,
-        };
+    let default_target = format!("{}/login/done", app.settings().api_prefix);
+    let redirect = match app.redirect_target(
+        &ctx.origin,
+        requested,
+        default_target,
+        "post_login_redirect_uri",
+    ) {
+        Ok(t) => t,
+        Err(refusal) => return refusal,
+    };
     let token_mode = param(&params, "session_mode") == Some("token");
     if token_mode {
         // The session token is a bearer credential in a URL fragment: it goes only where a
         // client waits for it. A page of the app could pass the fragment on (its own redirect
         // keeps it), so no other page of this site receives it.
-        let done = format!("{}/login/done", module.settings().api_prefix);
+        let done = format!("{}/login/done", app.settings().api_prefix);
         if !delivers_token_safely(&redirect, &done, ctx) {
-            return module.refuse(
+            return reply::refuse(app.log(),
                 400,
                 &format!("login: session_mode=token to {redirect:?} refused: the token goes only to {done} or an allowed external URL"),
                 "With session_mode=token, post_login_redirect_uri must be /.auth/login/done or an allowed external URL.",
             );
         }
         if let Some(site) = super::foreign_initiator(ctx) {
-            module.log().warn(format_args!(
+            app.log().warn(format_args!(
                 "login: session_mode=token started by {site:?}: asking the user first"
             ));
             return super::confirmation_page(
@@ -132,13 +130,13 @@ pub fn start(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
         .filter(|(k, _)| !OWN_PARAMETERS.contains(&k.as_str()))
         .partition(|(k, _)| PROVIDER_PARAMETERS.contains(&k.as_str()));
     if !dropped.is_empty() {
-        module.log().debug(format_args!(
+        app.log().debug(format_args!(
             "login: query parameters not passed to {}: {}",
             provider.name(),
             super::names_for_log(dropped.iter().map(|(k, _)| k.as_str()))
         ));
     }
-    start_login(module, ctx, provider.as_ref(), redirect, token_mode, &extra)
+    start_login(app, ctx, provider.as_ref(), redirect, token_mode, &extra)
 }
 
 /// Where a token-mode login may end: the module's own landing page (where SDK web views read
@@ -160,16 +158,16 @@ fn delivers_token_safely(redirect: &str, done: &str, ctx: &Ctx) -> bool {
 /// Sends the browser to `provider`; after the callback it lands on `redirect` (validated by
 /// the caller). Also used by `RedirectToLoginPage` for unauthenticated requests.
 pub fn start_login(
-    module: &Module,
+    app: &App,
     ctx: &Ctx,
     provider: &dyn Provider,
     redirect: String,
     token_mode: bool,
     extra: &[(String, String)],
 ) -> Outcome {
-    let settings = module.settings();
+    let settings = app.settings();
     if !token_mode && ctx.caller.is_none() {
-        if let Some(page) = super::login_loop::did_not_stick(module, ctx) {
+        if let Some(page) = super::login_loop::did_not_stick(app, ctx) {
             return page;
         }
     }
@@ -183,7 +181,7 @@ pub fn start_login(
         exp: session::now() + settings.nonce_lifetime.as_secs() as i64,
     };
     let challenge = crypto::b64url(&crypto::sha256(state.verifier.as_bytes()));
-    let redirect_uri = callback_uri(module, ctx, provider);
+    let redirect_uri = callback_uri(app, ctx, provider);
     let url = match provider.authorize_url(&AuthorizeRequest {
         redirect_uri: &redirect_uri,
         state: &state.state,
@@ -192,26 +190,25 @@ pub fn start_login(
         extra,
     }) {
         Ok(url) => url,
-        Err(e) => return module.provider_failure("login", provider.name(), &e),
+        Err(e) => return reply::provider_failure(app.log(), "login", provider.name(), &e),
     };
-    let sealed = module.settings().keys.seal(
+    let sealed = app.settings().keys.seal(
         Purpose::LoginState,
-        module.settings().app_id.as_bytes(),
+        app.settings().app_id.as_bytes(),
         &serde_json::to_vec(&state).expect("login state serializes"),
     );
     let https = ctx.origin.is_https();
     let mut response = Response::redirect(&url);
-    for name in stale_login_cookies(module, ctx.req) {
-        response.headers.push((
-            "Set-Cookie".into(),
-            expire_login_cookie(module, &name, https),
-        ));
+    for name in stale_login_cookies(app, ctx.req) {
+        response
+            .headers
+            .push(("Set-Cookie".into(), expire_login_cookie(app, &name, https)));
     }
     response.headers.push((
         "Set-Cookie".into(),
         login_cookie(
-            module,
-            &cookie_name(module, &state.state),
+            app,
+            &cookie_name(app, &state.state),
             &crypto::b64url(&sealed),
             settings.nonce_lifetime.as_secs() as i64,
             https,
@@ -245,8 +242,8 @@ pub(super) fn is_login_nonce(keys: &crypto::Keys, nonce: &str) -> bool {
 
 /// Login-state cookies go only to the module's own routes, never to the application (but for
 /// `__Host-` cookies, which must have `Path=/`).
-fn login_cookie_path(module: &Module) -> String {
-    let settings = module.settings();
+fn login_cookie_path(app: &App) -> String {
+    let settings = app.settings();
     settings
         .cookie_names()
         .login_state_path(&settings.api_prefix)
@@ -254,27 +251,27 @@ fn login_cookie_path(module: &Module) -> String {
 
 /// A login-state cookie: `SameSite=Lax` unless `None` is configured (see
 /// [`crate::session::CookieNames::login_state_same_site`]).
-fn login_cookie(module: &Module, name: &str, value: &str, max_age: i64, https: bool) -> String {
-    let names = module.settings().cookie_names();
+fn login_cookie(app: &App, name: &str, value: &str, max_age: i64, https: bool) -> String {
+    let names = app.settings().cookie_names();
     let names = names.with_same_site(names.login_state_same_site());
-    names.set_cookie(name, value, &login_cookie_path(module), max_age, https)
+    names.set_cookie(name, value, &login_cookie_path(app), max_age, https)
 }
 
-fn expire_login_cookie(module: &Module, name: &str, https: bool) -> String {
-    login_cookie(module, name, "", 0, https)
+fn expire_login_cookie(app: &App, name: &str, https: bool) -> String {
+    login_cookie(app, name, "", 0, https)
 }
 
 /// The login cookies to drop before adding one more: unreadable or expired ones, then the
 /// oldest, so at most `MAX_PENDING_LOGINS` remain.
-fn stale_login_cookies(module: &Module, req: &Request) -> Vec<String> {
+fn stale_login_cookies(app: &App, req: &Request) -> Vec<String> {
     let now = session::now();
     let mut live: Vec<(i64, String)> = Vec::new();
     let mut stale = Vec::new();
     for (name, value) in req
         .cookies()
-        .filter(|(n, _)| n.starts_with(module.settings().cookie_names().login_state_prefix()))
+        .filter(|(n, _)| n.starts_with(app.settings().cookie_names().login_state_prefix()))
     {
-        match open_login_state(module, value) {
+        match open_login_state(app, value) {
             Some(s) if s.exp > now => live.push((s.exp, name.to_owned())),
             _ => stale.push(name.to_owned()),
         }
@@ -285,9 +282,9 @@ fn stale_login_cookies(module: &Module, req: &Request) -> Vec<String> {
     stale
 }
 
-fn open_login_state(module: &Module, value: &str) -> Option<LoginState> {
+fn open_login_state(app: &App, value: &str) -> Option<LoginState> {
     let sealed = crypto::b64url_decode(value)?;
-    let settings = module.settings();
+    let settings = app.settings();
     let plain = settings
         .keys
         .open(Purpose::LoginState, settings.app_id.as_bytes(), &sealed)?;
@@ -295,54 +292,54 @@ fn open_login_state(module: &Module, value: &str) -> Option<LoginState> {
 }
 
 /// `GET|POST /.auth/login/{provider}/callback`.
-pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
-    let Some(provider) = module.providers().get(args[0]) else {
-        return module.refuse(
-            404,
-            &format!("callback: unknown provider {:?}", args[0]),
-            "Unknown identity provider.",
-        );
-    };
+pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let raw = if ctx.req.method == "POST" {
         match std::str::from_utf8(ctx.req.body) {
             Ok(b) => b,
             Err(_) => {
-                return module.refuse(400, "callback: body is not UTF-8", "Malformed callback.")
+                return reply::refuse(
+                    app.log(),
+                    400,
+                    "callback: body is not UTF-8",
+                    "Malformed callback.",
+                )
             }
         }
     } else {
         ctx.req.query()
     };
     let Some(params) = parse_unique_params(raw) else {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "callback: duplicate parameters",
             "Malformed callback: a parameter appears twice.",
         );
     };
     let Some(state_param) = param(&params, "state") else {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "callback: no state parameter",
             "Malformed callback: no state.",
         );
     };
-    let cookie = cookie_name(module, state_param);
+    let cookie = cookie_name(app, state_param);
     let https = ctx.origin.is_https();
     let Some(sent) = ctx.req.cookie(&cookie) else {
         // A provider's cross-site form_post arrives without the (SameSite) login-state cookie:
         // re-posted from this origin, it will carry it (see `repost`).
-        if let Some(outcome) = super::repost::answer(module, ctx, provider.name(), &params) {
+        if let Some(outcome) = super::repost::answer(app, ctx, provider.name(), &params) {
             return outcome;
         }
-        return module.refuse(
+        return reply::refuse(app.log(),
             400,
             "callback: no login-state cookie for the state parameter (unknown, expired, replayed or another browser)",
             "This sign-in link is not valid any more. Please sign in again.",
         );
     };
-    let Some(state) = open_login_state(module, sent) else {
-        return module.refuse(
+    let Some(state) = open_login_state(app, sent) else {
+        return reply::refuse(app.log(),
             400,
             "callback: no login state matches the state parameter (unknown, expired, replayed or another browser)",
             "This sign-in link is not valid any more. Please sign in again.",
@@ -350,20 +347,22 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     };
     let clear_state = (
         "Set-Cookie".to_owned(),
-        expire_login_cookie(module, &cookie, https),
+        expire_login_cookie(app, &cookie, https),
     );
     let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
     if !crypto::ct_eq(state.state.as_bytes(), state_param.as_bytes())
         || !state.provider.eq_ignore_ascii_case(provider.name())
     {
-        return fail(module.refuse(
+        return fail(reply::refuse(
+            app.log(),
             400,
             "callback: state does not match the login",
             "Sign-in state mismatch.",
         ));
     }
     if state.exp <= session::now() {
-        return fail(module.refuse(
+        return fail(reply::refuse(
+            app.log(),
             400,
             "callback: login state expired",
             "The sign-in took too long. Please sign in again.",
@@ -374,55 +373,65 @@ pub fn callback(module: &Module, ctx: &Ctx, args: &[&str]) -> Outcome {
     if let Some(error) = param(&params, "error") {
         // Descriptions may name the user (Azure AD's do): debug only.
         if let Some(detail) = param(&params, "error_description") {
-            module.log().debug(format_args!(
+            app.log().debug(format_args!(
                 "callback: {} described {error:?} as {detail:?}",
                 provider.name()
             ));
         }
-        return fail(module.refuse(
+        return fail(reply::refuse(
+            app.log(),
             401,
             &format!("callback: provider {} reported {error:?}", provider.name()),
             &format!("The identity provider did not sign you in ({error})."),
         ));
     }
     let Some(code) = param(&params, "code") else {
-        return fail(module.refuse(
+        return fail(reply::refuse(
+            app.log(),
             400,
             "callback: no code parameter",
             "Malformed callback: no code.",
         ));
     };
-    if !module.consume_state(&state.state, state.exp) {
-        return fail(module.refuse(
+    if !app.consume_state(&state.state, state.exp) {
+        return fail(reply::refuse(
+            app.log(),
             400,
             "callback: state already used (replay)",
             "This sign-in link was already used.",
         ));
     }
-    let redirect_uri = callback_uri(module, ctx, provider.as_ref());
+    let redirect_uri = callback_uri(app, ctx, provider.as_ref());
     let identity = match provider.finish_login(code, &redirect_uri, &state.verifier, &state.nonce) {
         Ok(i) => i,
-        Err(e) => return fail(module.provider_failure("callback", provider.name(), &e)),
+        Err(e) => {
+            return fail(reply::provider_failure(
+                app.log(),
+                "callback",
+                provider.name(),
+                &e,
+            ))
+        }
     };
-    complete_login(module, ctx, provider.as_ref(), identity, &state).map_or_else(fail, |r| {
+    complete_login(app, ctx, provider.as_ref(), identity, &state).map_or_else(fail, |r| {
         Outcome::Finish(r).with_response_headers([clear_state.clone()])
     })
 }
 
 /// Stores the tokens, starts the session and sends the browser on.
 fn complete_login(
-    module: &Module,
+    app: &App,
     ctx: &Ctx,
     provider: &dyn Provider,
     identity: Identity,
     state: &LoginState,
 ) -> Result<Response, Outcome> {
-    module.authorize(provider, &identity.claims, None)?;
+    app.authorize(provider, &identity.claims, None)?;
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
     let principal: Principal =
         session::principal(sid.clone(), provider.settings(), &identity.claims)
-            .map_err(|why| super::unusable_identity(module, &why))?;
-    if let Some(store) = module.store() {
+            .map_err(|why| super::unusable_identity(app, &why))?;
+    if let Some(store) = app.store() {
         let record = TokenRecord {
             provider_name: provider.name().to_owned(),
             user_id: principal.name.clone(),
@@ -434,7 +443,7 @@ fn complete_login(
             ..Default::default()
         };
         if let Err(e) = store.sign_in(&sid, &record) {
-            module.log().error(format_args!(
+            app.log().error(format_args!(
                 "callback: could not store tokens for {sid}: {e}"
             ));
             return Err(Outcome::Finish(Response::error(
@@ -444,24 +453,23 @@ fn complete_login(
         }
     }
     let now = session::now();
-    let exp = module
+    let exp = app
         .settings()
         .session_expiry(now, identity.tokens.expires_at);
     // The user's name is personal data: debug only; the info line has the pseudonymous id.
-    module.log().info(format_args!(
+    app.log().info(format_args!(
         "signed in {} with {}",
         principal.sid,
         provider.name()
     ));
-    module
-        .log()
+    app.log()
         .debug(format_args!("{} is {:?}", principal.sid, principal.name));
     let session = Session::start(principal, now, exp);
     if state.token_mode {
-        let body = super::session_token_json(module, &ctx.origin, &session);
+        let body = super::session_token_json(app, &ctx.origin, &session);
         let fragment: String =
             form_urlencoded::byte_serialize(body.to_string().as_bytes()).collect();
-        let done = format!("{}/login/done", module.settings().api_prefix);
+        let done = format!("{}/login/done", app.settings().api_prefix);
         let base = if state.redirect == done {
             &done
         } else {
@@ -472,17 +480,17 @@ fn complete_login(
             fragment.replace('+', "%20")
         )));
     }
-    let mut response = if module.settings().cookie_same_site == SameSite::Strict {
+    let mut response = if app.settings().cookie_same_site == SameSite::Strict {
         strict_landing(&state.redirect)
     } else {
         Response::redirect(&state.redirect)
     };
     response
         .headers
-        .extend(super::session_cookies(module, ctx, &session, now));
+        .extend(super::session_cookies(app, ctx, &session, now));
     response
         .headers
-        .push(super::login_loop::marker(module, ctx, now));
+        .push(super::login_loop::marker(app, ctx, now));
     Ok(response)
 }
 

@@ -8,13 +8,13 @@
 //! every variant of our cookies deleted, instead of another redirect.
 
 use super::Ctx;
+use crate::app::App;
 use crate::http::{self, Outcome, Response};
-use crate::pipeline::Module;
 use crate::session::{self, SessionCookies};
 
 /// The marker `Set-Cookie` for a sign-in completed at `now`.
-pub(super) fn marker(module: &Module, ctx: &Ctx, now: i64) -> (String, String) {
-    let names = module.settings().cookie_names();
+pub(super) fn marker(app: &App, ctx: &Ctx, now: i64) -> (String, String) {
+    let names = app.settings().cookie_names();
     (
         "Set-Cookie".to_owned(),
         session::signed_in_marker(names, now, ctx.origin.is_https()),
@@ -26,8 +26,8 @@ pub(super) fn marker(module: &Module, ctx: &Ctx, now: i64) -> (String, String) {
 /// A session that opens but is no longer accepted (signed out everywhere from another device,
 /// a moment after this sign-in) did stick: signing in again is the right answer there, and
 /// cannot loop.
-pub(super) fn did_not_stick(module: &Module, ctx: &Ctx) -> Option<Outcome> {
-    let settings = module.settings();
+pub(super) fn did_not_stick(app: &App, ctx: &Ctx) -> Option<Outcome> {
+    let settings = app.settings();
     let names = settings.cookie_names();
     let now = session::now();
     let at = session::signed_in_at(ctx.req, names, now)?;
@@ -45,7 +45,7 @@ pub(super) fn did_not_stick(module: &Module, ctx: &Ctx) -> Option<Outcome> {
         .cookies()
         .map(|(n, _)| n)
         .filter(|n| n.contains("AppServiceAuth"));
-    module.log().warn(format_args!(
+    app.log().warn(format_args!(
         "login loop stopped for {}: a sign-in completed {}s ago, but the browser sent no usable \
          session cookie back (its cookies: {}); answered an error page instead of another \
          redirect to the provider",
@@ -71,8 +71,8 @@ pub(super) fn did_not_stick(module: &Module, ctx: &Ctx) -> Option<Outcome> {
     } else {
         format!(" and of {}", parents.join(", "))
     };
-    let again = module
-        .validate_redirect(ctx, ctx.req.target)
+    let again = app
+        .validate_redirect(&ctx.origin, ctx.req.target)
         .unwrap_or_else(|_| "/".into());
     let title = "Signing in did not stick";
     let mut r = Response::html(400, title, "");

@@ -4,27 +4,34 @@
 //! to a validated `post_logout_redirect_uri` (default `/.auth/logout/complete`) — by way of
 //! the provider's end-session endpoint when the provider signs out too (Azure AD by default).
 
-use super::{Credential, Ctx};
+use super::Ctx;
+use crate::app::App;
 use crate::http::{param, parse_unique_params, Outcome, Response};
-use crate::pipeline::Module;
+use crate::reply;
 use crate::session;
+use crate::session::Credential;
 use crate::store::{TokenRecord, Update};
 
-pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
+pub fn logout(app: &App, ctx: &Ctx) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "logout: duplicate query parameters",
             "Duplicate query parameters.",
         );
     };
-    let default_target = format!("{}/logout/complete", module.settings().api_prefix);
+    let default_target = format!("{}/logout/complete", app.settings().api_prefix);
     let requested = param(&params, "post_logout_redirect_uri");
-    let target =
-        match module.redirect_target(ctx, requested, default_target, "post_logout_redirect_uri") {
-            Ok(t) => t,
-            Err(refusal) => return refusal,
-        };
+    let target = match app.redirect_target(
+        &ctx.origin,
+        requested,
+        default_target,
+        "post_logout_redirect_uri",
+    ) {
+        Ok(t) => t,
+        Err(refusal) => return refusal,
+    };
     // A link on another site must not sign the user out (and delete their tokens) unasked;
     // only the session cookie rides along with such a link.
     if ctx
@@ -34,7 +41,8 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     {
         if let Some(site) = super::foreign_initiator(ctx) {
             if ctx.req.method != "GET" && ctx.req.method != "HEAD" {
-                return module.refuse(
+                return reply::refuse(
+                    app.log(),
                     403,
                     &format!(
                         "logout: cross-site {} from {site:?} refused",
@@ -43,7 +51,7 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
                     "Cross-site request refused.",
                 );
             }
-            module.log().warn(format_args!(
+            app.log().warn(format_args!(
                 "logout: started by {site:?}: asking the user first"
             ));
             return super::confirmation_page(
@@ -66,10 +74,10 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         .caller
         .as_ref()
         .and_then(|c| Some((c, c.session.as_ref()?)));
-    if let (Some((caller, at)), Some(store)) = (session, module.store()) {
+    if let (Some((caller, at)), Some(store)) = (session, app.store()) {
         let now = session::now();
         // A revoked session could still be presented until its refresh window closes.
-        let grace = module.settings().refresh_extension.as_secs() as i64;
+        let grace = app.settings().refresh_extension.as_secs() as i64;
         let signed_out = store.update(&caller.principal.sid, &mut |current| {
             id_token = current.as_ref().and_then(|r| r.id_token.clone());
             // The tokens and claims go; what remains says which sessions are signed out.
@@ -86,8 +94,7 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             }))
         });
         if let Err(e) = signed_out {
-            module
-                .log()
+            app.log()
                 .error(format_args!("logout: could not sign the session out: {e}"));
             return Outcome::Finish(Response::error(503, "The token store is not available."));
         }
@@ -95,7 +102,7 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     let provider = ctx
         .caller
         .as_ref()
-        .and_then(|c| module.providers().get(&c.principal.idp))
+        .and_then(|c| app.providers().get(&c.principal.idp))
         .filter(|p| p.settings().sign_out_at_provider);
     let absolute = if target.starts_with('/') {
         format!("{}{target}", ctx.origin.base())
@@ -108,7 +115,7 @@ pub fn logout(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     let mut response = Response::redirect(&location);
     // Every variant: a cookie planted under a parent domain or a longer path would otherwise
     // outlive the logout and sign the browser in again (as whoever planted it).
-    let sent = session::SessionCookies::parse(ctx.req, module.settings().cookie_names());
+    let sent = session::SessionCookies::parse(ctx.req, app.settings().cookie_names());
     for c in sent.clear_all(&ctx.origin.host, ctx.req.path(), ctx.origin.is_https()) {
         response.headers.push(("Set-Cookie".into(), c));
     }

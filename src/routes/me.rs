@@ -3,21 +3,17 @@
 
 use serde_json::{json, Value};
 
-use super::{Caller, Ctx};
+use super::Ctx;
+use crate::app::App;
 use crate::http::{param, parse_unique_params, Outcome, Response};
-use crate::pipeline::Module;
+use crate::reply;
+use crate::session::Caller;
+use crate::store::TokenStore;
 
-pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
-    let Some(store) = module.store() else {
-        return Outcome::Finish(Response::error(404, "The token store is not enabled."));
-    };
-    let Some(caller) = &ctx.caller else {
-        return Outcome::Finish(
-            module.unauthorized_response(&ctx.origin.host, "You are not signed in."),
-        );
-    };
+pub fn me(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "me: duplicate query parameters",
             "Duplicate query parameters.",
@@ -33,7 +29,7 @@ pub fn me(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             .collect();
         return Outcome::Finish(Response::json(200, &Value::Array(entries)));
     }
-    let entries: Vec<Value> = module
+    let entries: Vec<Value> = app
         .load_record(store, &caller.principal.sid)
         .into_iter()
         .filter(|record| wanted.is_none_or(|p| record.provider_name.eq_ignore_ascii_case(p)))

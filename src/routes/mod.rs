@@ -14,129 +14,27 @@ pub use login::start_login;
 
 use std::sync::Arc;
 
-use crate::http::{HeaderGroup, Outcome, Request, Response};
-use crate::pipeline::Module;
-use crate::session::{Principal, Session};
-use crate::store::TokenRecord;
-
-/// The origin the client addressed, after forward-proxy resolution.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-}
-
-impl Origin {
-    pub fn base(&self) -> String {
-        format!("{}://{}", self.scheme, self.host)
-    }
-
-    /// The `iss` and `aud` of session tokens: `https://host/`, as App Service writes them.
-    pub fn audience(&self) -> String {
-        format!("{}/", self.base())
-    }
-
-    pub fn is_https(&self) -> bool {
-        self.scheme == "https"
-    }
-
-    pub fn as_redirect_origin(&self) -> crate::redirect::Origin<'_> {
-        crate::redirect::Origin {
-            scheme: &self.scheme,
-            host: &self.host,
-        }
-    }
-}
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    Cookie,
-    SessionToken,
-    /// A provider-issued token in `Authorization: Bearer`.
-    ProviderToken,
-}
-
-/// A signed-in caller, with the principal headers the application will see (computed once
-/// per session and shared).
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub principal: Arc<Principal>,
-    pub credential: Credential,
-    pub headers: HeaderGroup,
-    /// The sign-in behind a cookie or session token; a provider's bearer token has none.
-    pub session: Option<SessionRef>,
-    /// The user's stored record as read for this request (sessions, with a token store).
-    pub record: Option<Arc<TokenRecord>>,
-}
-
-/// What identifies one sign-in, for revocation and renewal.
-#[derive(Debug, Clone)]
-pub struct SessionRef {
-    pub id: Arc<str>,
-    pub iat: i64,
-    pub exp: i64,
-}
-
-impl Caller {
-    /// A caller signed in by a provider's bearer token.
-    pub fn bearer(principal: Principal) -> Caller {
-        Caller::new(principal, Credential::ProviderToken, None)
-    }
-
-    /// A caller signed in by a session cookie or session token.
-    pub fn from_session(session: Session, credential: Credential) -> Caller {
-        let at = SessionRef {
-            id: session.ssn.into(),
-            iat: session.iat,
-            exp: session.exp,
-        };
-        Caller::new(session.principal, credential, Some(at))
-    }
-
-    fn new(principal: Principal, credential: Credential, session: Option<SessionRef>) -> Caller {
-        let mut headers = Vec::with_capacity(4);
-        crate::headers::principal_headers(&principal, &mut headers);
-        Caller {
-            principal: Arc::new(principal),
-            credential,
-            headers: headers.into(),
-            session,
-            record: None,
-        }
-    }
-
-    /// Are these one sign-in (same user, same session id)? Two different ones among a
-    /// request's cookies make it ambiguous (see [`crate::session::SessionCookies::resolve`]).
-    pub fn same_session(a: &Caller, b: &Caller) -> bool {
-        a.principal.sid == b.principal.sid
-            && a.session.as_ref().map(|s| &s.id) == b.session.as_ref().map(|s| &s.id)
-    }
-
-    /// The session again, renewed until `exp` (same id and sign-in time).
-    pub fn renewed_session(&self, exp: i64) -> Option<Session> {
-        self.session.as_ref().map(|s| Session {
-            principal: (*self.principal).clone(),
-            ssn: s.id.to_string(),
-            iat: s.iat,
-            exp,
-        })
-    }
-}
+use crate::app::App;
+use crate::http::{Origin, Outcome, Request, Response};
+use crate::io::Io;
+use crate::providers::Provider;
+use crate::reply;
+use crate::session::{Caller, Session};
+use crate::store::TokenStore;
 
 /// Everything a route handler needs about the request.
 pub struct Ctx<'r, 'a> {
     pub req: &'r Request<'a>,
     pub origin: Origin,
     pub caller: Option<Caller>,
-    /// True when running in the host's blocking step.
-    pub can_block: bool,
+    /// [`Io::Allowed`] in the host's blocking step.
+    pub io: Io,
 }
 
 /// A new `X-ZUMO-AUTH` session token as App Service answers it:
 /// `{"authenticationToken": ..., "user": {"userId": "sid:..."}}`.
-fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> serde_json::Value {
-    let settings = module.settings();
+fn session_token_json(app: &App, origin: &Origin, session: &Session) -> serde_json::Value {
+    let settings = app.settings();
     let token = crate::session::mint_token(
         &settings.keys,
         session,
@@ -150,13 +48,8 @@ fn session_token_json(module: &Module, origin: &Origin, session: &Session) -> se
 /// written at `now` (the time its expiry was computed from, so `Max-Age` is exact).
 /// Planted variants of the session cookie the request carried (`Domain=`, `Path=`) are deleted
 /// first, so the cookie written here is the only one the browser sends back.
-fn session_cookies(
-    module: &Module,
-    ctx: &Ctx,
-    session: &Session,
-    now: i64,
-) -> Vec<(String, String)> {
-    let settings = module.settings();
+fn session_cookies(app: &App, ctx: &Ctx, session: &Session, now: i64) -> Vec<(String, String)> {
+    let settings = app.settings();
     let names = settings.cookie_names();
     let https = ctx.origin.is_https();
     let sent = crate::session::SessionCookies::parse(ctx.req, names);
@@ -177,8 +70,9 @@ fn session_cookies(
 
 /// The provider's claims cannot become the principal (control characters in the id or name):
 /// the sign-in is refused.
-fn unusable_identity(module: &Module, why: &crate::session::Rejected) -> Outcome {
-    module.refuse(
+fn unusable_identity(app: &App, why: &crate::session::Rejected) -> Outcome {
+    reply::refuse(
+        app.log(),
         403,
         &format!("sign-in refused: {}", why.0),
         "The identity provider returned a user name or id that cannot be used.",
@@ -236,87 +130,122 @@ fn names_for_log<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
     out.join(", ")
 }
 
-type Handler = fn(&Module, &Ctx, &[&str]) -> Outcome;
+/// A route's handler, typed by what it needs: dispatch resolves that before the handler runs
+/// (and before any blocking step), so a handler never checks it again.
+#[derive(Clone, Copy)]
+enum Handler {
+    /// Needs nothing beyond the request.
+    Plain(fn(&App, &Ctx) -> Outcome),
+    /// The configured provider the `{provider}` segment names; an unknown one is 404.
+    Provider(fn(&App, &Ctx, &Arc<dyn Provider>) -> Outcome),
+    /// The token store (404 without one) and a signed-in caller (401 without one).
+    SignedIn(fn(&App, &Ctx, &dyn TokenStore, &Caller) -> Outcome),
+}
 
-/// One route: the path segments after the prefix (`*` matches one segment), the methods it
-/// answers, and whether it may call a provider or remote store (and so must block).
+/// One route and its policy: the path segments after the prefix (`{provider}` matches one
+/// segment and names a configured provider), the methods it answers, whether it may call a
+/// provider or take a store lock (and so must run in the host's blocking step), whether it
+/// takes a session past its expiry (`tokenRefreshExtensionHours`), and its handler.
 struct Route {
+    /// How log lines name the route.
+    name: &'static str,
     segments: &'static [&'static str],
     methods: &'static [&'static str],
     blocks: bool,
+    /// Refresh renews a session inside the window; logout must be able to sign it out: the
+    /// browser keeps such a cookie through the window (`session::browser_lifetime`), and a
+    /// copy of it would otherwise stay refreshable after the user signed out.
+    grace: bool,
     handler: Handler,
 }
 
+/// The segment that names a provider.
+const PROVIDER: &str = "{provider}";
+
 const ROUTES: &[Route] = &[
     Route {
+        name: "login done",
         segments: &["login", "done"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::login_done,
+        grace: false,
+        handler: Handler::Plain(pages::login_done),
     },
     Route {
-        segments: &["login", "*"],
+        name: "login",
+        segments: &["login", PROVIDER],
         methods: &["GET", "HEAD"],
         blocks: true,
-        handler: login::start,
+        grace: false,
+        handler: Handler::Provider(login::start),
     },
     Route {
-        segments: &["login", "*"],
+        name: "client login",
+        segments: &["login", PROVIDER],
         methods: &["POST"],
         blocks: true,
-        handler: client_login::client_login,
+        grace: false,
+        handler: Handler::Provider(client_login::client_login),
     },
     Route {
-        segments: &["login", "*", "callback"],
+        name: "callback",
+        segments: &["login", PROVIDER, "callback"],
         methods: &["GET", "POST"],
         blocks: true,
-        handler: login::callback,
+        grace: false,
+        handler: Handler::Provider(login::callback),
     },
     Route {
+        name: "me",
         segments: &["me"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: me::me,
+        grace: false,
+        handler: Handler::SignedIn(me::me),
     },
     Route {
+        name: "logout",
         segments: &["logout"],
         methods: &["GET", "HEAD", "POST"],
         // Deleting the tokens takes the user's store lock, which a refresh may hold across a
         // provider call: never on the host's event loop.
         blocks: true,
-        handler: logout::logout,
+        grace: true,
+        handler: Handler::Plain(logout::logout),
     },
     Route {
+        name: "logout complete",
         segments: &["logout", "complete"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::logout_complete,
+        grace: false,
+        handler: Handler::Plain(pages::logout_complete),
     },
     Route {
+        name: "logout done",
         segments: &["logout", "done"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::logout_complete,
+        grace: false,
+        handler: Handler::Plain(pages::logout_complete),
     },
     Route {
+        name: "refresh",
         segments: &["refresh"],
         methods: &["GET", "POST"],
         blocks: true,
-        handler: refresh::refresh,
+        grace: true,
+        handler: Handler::SignedIn(refresh::refresh),
     },
     Route {
+        name: "version",
         segments: &["version"],
         methods: &["GET", "HEAD"],
         blocks: false,
-        handler: pages::version,
+        grace: false,
+        handler: Handler::Plain(pages::version),
     },
 ];
-
-/// Is this path (after the prefix, as [`route_rest`] gives it) the refresh route? Expired
-/// sessions are accepted there for `tokenRefreshExtensionHours`.
-pub fn is_refresh(rest: &str) -> bool {
-    rest.eq_ignore_ascii_case("/refresh")
-}
 
 /// The part of a raw path after the route prefix (`/login/aad` of `/.auth/login/aad`), when the
 /// module serves that path itself; `None` when it goes to the app. Matched as IIS matches paths:
@@ -344,53 +273,164 @@ pub fn route_rest<'p>(settings: &crate::config::Settings, path: &'p str) -> Opti
     (rest.is_empty() || rest.starts_with('/')).then(|| trimmed(rest))
 }
 
-/// Does this route (the path after the prefix) take a session past its expiry, for
-/// `tokenRefreshExtensionHours`? Refresh, which renews it; and logout, which must sign it out:
-/// the browser keeps such a cookie through the window (`session::browser_lifetime`), and a
-/// copy of it would otherwise stay refreshable after the user signed out.
-pub fn accepts_expired_session(rest: &str) -> bool {
-    is_refresh(rest) || rest.eq_ignore_ascii_case("/logout")
-}
-
-/// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
-pub fn dispatch(module: &Module, ctx: &Ctx, rest: &str) -> Outcome {
-    // One leading `/` only: `/.auth//me` is no route (404), decided on the raw bytes.
-    let segments: Vec<&str> = rest.strip_prefix('/').unwrap_or(rest).split('/').collect();
-    let matching: Vec<&Route> = ROUTES
+/// The routes whose path this is (the path after the prefix, as [`route_rest`] gives it), in
+/// table order, and the path's segments. One leading `/` only: `/.auth//me` is no route,
+/// decided on the raw bytes.
+fn routes_at(rest: &str) -> (Vec<(usize, &'static Route)>, Vec<&str>) {
+    let segments = segments(rest);
+    let matching = ROUTES
         .iter()
-        .filter(|r| {
+        .enumerate()
+        .filter(|(_, r)| {
             r.segments.len() == segments.len()
                 && r.segments
                     .iter()
                     .zip(&segments)
-                    .all(|(want, got)| *want == "*" || want.eq_ignore_ascii_case(got))
+                    .all(|(want, got)| *want == PROVIDER || want.eq_ignore_ascii_case(got))
         })
         .collect();
+    (matching, segments)
+}
+
+fn segments(rest: &str) -> Vec<&str> {
+    rest.strip_prefix('/').unwrap_or(rest).split('/').collect()
+}
+
+/// Does this path take a session past its expiry, for `tokenRefreshExtensionHours`? The
+/// table's `grace` column (refresh and logout); authentication runs before dispatch, so the
+/// pipeline asks by path.
+pub fn accepts_expired_session(rest: &str) -> bool {
+    routes_at(rest).0.iter().any(|(_, r)| r.grace)
+}
+
+/// What dispatch decided: the answer, or the route (its index in the table) to run in the
+/// host's blocking step, where [`resume`] picks it up.
+pub enum Dispatch {
+    Answer(Outcome),
+    Blocks(usize),
+}
+
+/// Serves a path under the prefix; `rest` is what follows the prefix (e.g. `/login/aad`).
+pub fn dispatch(app: &App, ctx: &Ctx, rest: &str) -> Dispatch {
+    let (matching, segments) = routes_at(rest);
     if matching.is_empty() {
-        return Outcome::Finish(Response::error(404, "No such authentication route."));
+        return Dispatch::Answer(Outcome::Finish(Response::error(
+            404,
+            "No such authentication route.",
+        )));
     }
-    // Table order decides between matches: /login/done comes before the /login/* wildcard.
-    let Some(route) = matching
+    // Table order decides between matches: /login/done comes before /login/{provider}.
+    let Some(&(index, route)) = matching
         .iter()
-        .find(|r| r.methods.contains(&ctx.req.method))
+        .find(|(_, r)| r.methods.contains(&ctx.req.method))
     else {
         let allowed: Vec<&str> = matching
             .iter()
-            .flat_map(|r| r.methods.iter().copied())
+            .flat_map(|(_, r)| r.methods.iter().copied())
             .collect();
         let mut r = Response::error(405, "Method not allowed on this route.");
         r.headers.push(("Allow".into(), allowed.join(", ")));
-        return Outcome::Finish(r);
+        return Dispatch::Answer(Outcome::Finish(r));
     };
-    if route.blocks && !ctx.can_block {
-        return Outcome::Blocking(Box::new(ctx.req.to_owned_request()));
+    // What the route needs is judged before any blocking step: a request that cannot be
+    // served never takes a worker thread.
+    let handler = match resolve(app, ctx, route, &segments) {
+        Ok(h) => h,
+        Err(refusal) => return Dispatch::Answer(refusal),
+    };
+    if route.blocks && ctx.io == Io::CacheOnly {
+        return Dispatch::Blocks(index);
     }
-    let wildcards: Vec<&str> = route
-        .segments
-        .iter()
-        .zip(&segments)
-        .filter(|(want, _)| **want == "*")
-        .map(|(_, got)| *got)
-        .collect();
-    (route.handler)(module, ctx, &wildcards)
+    Dispatch::Answer(run(app, ctx, handler))
+}
+
+/// Runs, in the host's blocking step, the route [`dispatch`] chose for `rest`
+/// (`Dispatch::Blocks(route)`). Its needs are found again: lookups without I/O or logs, which
+/// found them before.
+pub fn resume(app: &App, ctx: &Ctx, rest: &str, route: usize) -> Outcome {
+    let Some(route) = ROUTES.get(route) else {
+        return Outcome::Finish(Response::error(500, "Internal error."));
+    };
+    match resolve(app, ctx, route, &segments(rest)) {
+        Ok(handler) => run(app, ctx, handler),
+        Err(refusal) => refusal,
+    }
+}
+
+fn run(app: &App, ctx: &Ctx, handler: Resolved) -> Outcome {
+    match handler {
+        Resolved::Plain(h) => h(app, ctx),
+        Resolved::Provider(h, provider) => h(app, ctx, provider),
+        Resolved::SignedIn(h, store, caller) => h(app, ctx, store, caller),
+    }
+}
+
+/// A handler with what it needs in hand.
+enum Resolved<'a> {
+    Plain(fn(&App, &Ctx) -> Outcome),
+    Provider(
+        fn(&App, &Ctx, &Arc<dyn Provider>) -> Outcome,
+        &'a Arc<dyn Provider>,
+    ),
+    SignedIn(
+        fn(&App, &Ctx, &dyn TokenStore, &Caller) -> Outcome,
+        &'a dyn TokenStore,
+        &'a Caller,
+    ),
+}
+
+/// Finds what `route` needs: the provider its `{provider}` segment names (404 when none is
+/// configured by that name), or the token store (404 without one) and the signed-in caller
+/// (401 without one).
+fn resolve<'a>(
+    app: &'a App,
+    ctx: &'a Ctx,
+    route: &Route,
+    segments: &[&str],
+) -> Result<Resolved<'a>, Outcome> {
+    match route.handler {
+        Handler::Plain(h) => Ok(Resolved::Plain(h)),
+        Handler::Provider(h) => {
+            let name = route
+                .segments
+                .iter()
+                .zip(segments)
+                .find(|(want, _)| **want == PROVIDER)
+                .map_or("", |(_, got)| *got);
+            match app.providers().get(name) {
+                Some(p) => Ok(Resolved::Provider(h, p)),
+                None => Err(reply::refuse(
+                    app.log(),
+                    404,
+                    &format!("{}: unknown provider {name:?}", route.name),
+                    "Unknown identity provider.",
+                )),
+            }
+        }
+        Handler::SignedIn(h) => {
+            let Some(store) = app.store() else {
+                return Err(Outcome::Finish(Response::error(
+                    404,
+                    "The token store is not enabled.",
+                )));
+            };
+            let Some(caller) = &ctx.caller else {
+                app.log().info(format_args!(
+                    "401: {}: not signed in{}",
+                    route.name,
+                    if route.grace {
+                        " (or past the refresh window)"
+                    } else {
+                        ""
+                    }
+                ));
+                return Err(Outcome::Finish(reply::unauthorized_response(
+                    app.aad_discovery(),
+                    &ctx.origin.host,
+                    "You are not signed in.",
+                )));
+            };
+            Ok(Resolved::SignedIn(h, store, caller))
+        }
+    }
 }

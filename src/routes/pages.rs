@@ -3,10 +3,10 @@
 use serde_json::json;
 
 use super::Ctx;
+use crate::app::App;
 use crate::http::{Outcome, Response};
-use crate::pipeline::Module;
 
-pub fn login_done(_: &Module, _: &Ctx, _: &[&str]) -> Outcome {
+pub fn login_done(_: &App, _: &Ctx) -> Outcome {
     let mut r = Response::html(200, "Signed in", "You have signed in.");
     r.body = b"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head>\
 <body><h1>Signed in</h1><p>You have signed in. <a href=\"/\">Return to the site</a>.</p></body></html>\n"
@@ -14,10 +14,10 @@ pub fn login_done(_: &Module, _: &Ctx, _: &[&str]) -> Outcome {
     Outcome::Finish(r)
 }
 
-pub fn logout_complete(_: &Module, _: &Ctx, _: &[&str]) -> Outcome {
+pub fn logout_complete(_: &App, _: &Ctx) -> Outcome {
     Outcome::Finish(Response::html(200, "Signed out", "You have signed out."))
 }
 
-pub fn version(_: &Module, _: &Ctx, _: &[&str]) -> Outcome {
+pub fn version(_: &App, _: &Ctx) -> Outcome {
     Outcome::Finish(Response::json(200, &json!({ "version": crate::VERSION })))
 }

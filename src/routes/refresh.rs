@@ -7,11 +7,13 @@
 
 use serde_json::json;
 
-use super::{Credential, Ctx};
+use super::Ctx;
+use crate::app::App;
 use crate::http::{Outcome, Response};
-use crate::pipeline::Module;
 use crate::providers::{Provider, ProviderError};
+use crate::reply;
 use crate::session;
+use crate::session::{Caller, Credential};
 use crate::store::{format_expires_on, TokenStore, Update};
 
 enum Failure {
@@ -22,19 +24,10 @@ enum Failure {
     Provider(ProviderError),
 }
 
-pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
-    let Some(store) = module.store() else {
-        return Outcome::Finish(Response::error(404, "The token store is not enabled."));
-    };
-    let Some(caller) = &ctx.caller else {
-        return module.unauthorized(
-            &ctx.origin.host,
-            "refresh: not signed in (or past the refresh window)",
-            "You are not signed in.",
-        );
-    };
+pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) -> Outcome {
     if caller.credential == Credential::ProviderToken {
-        return module.refuse(
+        return reply::refuse(
+            app.log(),
             400,
             "refresh: a bearer token has no session to refresh",
             "A provider token cannot be refreshed here; sign in to get a session.",
@@ -42,7 +35,8 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
     }
     if caller.credential == Credential::Cookie {
         if let Some(site) = super::foreign_initiator(ctx) {
-            return module.refuse(
+            return reply::refuse(
+                app.log(),
                 403,
                 &format!("refresh: cross-site request from {site:?} with a session cookie refused"),
                 "Cross-site request refused.",
@@ -50,8 +44,9 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         }
     }
     let sid = &caller.principal.sid;
-    let Some(provider) = module.providers().get(&caller.principal.idp) else {
-        return module.refuse(
+    let Some(provider) = app.providers().get(&caller.principal.idp) else {
+        return reply::refuse(
+            app.log(),
             400,
             &format!(
                 "refresh: provider {} is not configured",
@@ -60,15 +55,15 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
             "This sign-in cannot be refreshed.",
         );
     };
-    let store_lock_wait = module.settings().http_timeout * 2;
-    let redeemed = module.refreshes().run(sid, store_lock_wait, || {
-        redeem(module, provider.as_ref(), store, sid)
+    let store_lock_wait = app.settings().http_timeout * 2;
+    let redeemed = app.refreshes().run(sid, store_lock_wait, || {
+        redeem(app, provider.as_ref(), store, sid)
     });
     let expires_at = match redeemed {
         Ok(Ok(expires_at)) => expires_at,
         Ok(Err(refusal)) => return Outcome::Finish(refusal),
         Err(busy) => {
-            module.log().warn(format_args!(
+            app.log().warn(format_args!(
                 "refresh of {sid} refused: {busy:?} (a refresh of this user is in progress)"
             ));
             let r = Response::error(429, "A refresh of this sign-in is in progress: try again.")
@@ -77,21 +72,21 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
         }
     };
     let now = session::now();
-    let exp = module.settings().session_expiry(now, expires_at);
+    let exp = app.settings().session_expiry(now, expires_at);
     // The same sign-in, renewed: its id stays, so signing it out still works.
     let Some(renewed) = caller.renewed_session(exp) else {
         return Outcome::Finish(Response::error(400, "This sign-in cannot be refreshed."));
     };
     match caller.credential {
         Credential::SessionToken => {
-            let body = super::session_token_json(module, &ctx.origin, &renewed);
+            let body = super::session_token_json(app, &ctx.origin, &renewed);
             Outcome::Finish(Response::json(200, &body))
         }
         Credential::Cookie | Credential::ProviderToken => {
             // The session may have been inside its extension window: renew it.
             let mut r = Response::json(200, &json!({"user": {"userId": sid}}));
             r.headers
-                .extend(super::session_cookies(module, ctx, &renewed, now));
+                .extend(super::session_cookies(app, ctx, &renewed, now));
             Outcome::Finish(r)
         }
     }
@@ -101,7 +96,7 @@ pub fn refresh(module: &Module, ctx: &Ctx, _: &[&str]) -> Outcome {
 /// returns: the new expiry, or the response that says why not. Concurrent callers in this
 /// process share one run (see [`crate::flight`]); other processes wait on the store lock.
 fn redeem(
-    module: &Module,
+    app: &App,
     provider: &dyn Provider,
     store: &dyn TokenStore,
     sid: &str,
@@ -118,7 +113,7 @@ fn redeem(
             return Update::Keep;
         };
         // Allow-lists may have changed since the sign-in: a refused user is not renewed.
-        if let Err(refused) = module.authorize(provider, &record.user_claims, None) {
+        if let Err(refused) = app.authorize(provider, &record.user_claims, None) {
             failure = Some(Failure::Refused(refused));
             return Update::Keep;
         }
@@ -146,26 +141,27 @@ fn redeem(
         }
     });
     if let Err(e) = stored {
-        module
-            .log()
+        app.log()
             .error(format_args!("refresh: token store failed for {sid}: {e}"));
         return Err(Response::error(503, "The token store is not available."));
     }
     match failure {
         None => {
-            module.log().info(format_args!(
+            app.log().info(format_args!(
                 "refreshed tokens of {sid} with {}",
                 provider.name()
             ));
             Ok(expires_at)
         }
-        Some(Failure::NoRecord) | Some(Failure::NoRefreshToken) => Err(refusal(module.refuse(
+        Some(Failure::NoRecord) | Some(Failure::NoRefreshToken) => Err(refusal(reply::refuse(
+            app.log(),
             400,
             &format!("refresh: no refresh token stored for {sid}"),
             "No refresh token is available: sign in again, asking for offline access.",
         ))),
         Some(Failure::Refused(outcome)) => Err(refusal(outcome)),
-        Some(Failure::Provider(ProviderError::Rejected(why))) => Err(refusal(module.refuse(
+        Some(Failure::Provider(ProviderError::Rejected(why))) => Err(refusal(reply::refuse(
+            app.log(),
             403,
             &format!(
                 "refresh: {} refused the refresh token of {sid}: {why}",
@@ -173,7 +169,8 @@ fn redeem(
             ),
             "The identity provider refused to refresh the sign-in: sign in again.",
         ))),
-        Some(Failure::Provider(e)) => Err(refusal(module.provider_failure(
+        Some(Failure::Provider(e)) => Err(refusal(reply::provider_failure(
+            app.log(),
             "refresh",
             provider.name(),
             &e,

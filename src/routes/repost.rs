@@ -19,9 +19,10 @@
 //!   origin (`form-action 'self'`), and the body it repeats is bounded.
 
 use super::Ctx;
+use crate::app::App;
 use crate::crypto;
 use crate::http::{html_escape, Outcome, Response};
-use crate::pipeline::Module;
+use crate::reply;
 
 /// The hidden field that marks a callback as re-posted by our page. Providers send no such
 /// field; a second `POST` without the cookie carrying it is refused instead of re-posted.
@@ -36,7 +37,7 @@ pub const MAX_REPOST_FIELDS: usize = 32;
 /// the re-post page when another site posted it and it was not re-posted yet; otherwise `None`
 /// (the caller refuses it: re-posting a same-origin or already re-posted form cannot help).
 pub fn answer(
-    module: &Module,
+    app: &App,
     ctx: &Ctx,
     provider: &str,
     params: &[(String, String)],
@@ -45,7 +46,8 @@ pub fn answer(
         return None;
     }
     if params.iter().any(|(k, _)| k == REPOSTED_FIELD) {
-        return Some(module.refuse(
+        return Some(reply::refuse(
+            app.log(),
             400,
             "callback: the re-posted form_post callback still carries no login-state cookie \
              (cookies blocked for this site, another browser, or not this browser's sign-in)",
@@ -55,7 +57,8 @@ pub fn answer(
     }
     let site = super::foreign_initiator(ctx)?;
     if ctx.req.body.len() > MAX_REPOST_BODY || params.len() > MAX_REPOST_FIELDS {
-        return Some(module.refuse(
+        return Some(reply::refuse(
+            app.log(),
             413,
             &format!(
                 "callback: form_post from {site:?} too large to re-post ({} bytes, {} fields)",
@@ -65,11 +68,11 @@ pub fn answer(
             "The sign-in response is too large.",
         ));
     }
-    module.log().info(format_args!(
+    app.log().info(format_args!(
         "callback: form_post from {site:?} without the login-state cookie (SameSite): \
          re-posting it from this origin"
     ));
-    let action = format!("{}/login/{provider}/callback", module.settings().api_prefix);
+    let action = format!("{}/login/{provider}/callback", app.settings().api_prefix);
     Some(Outcome::Finish(page(&action, params)))
 }
 

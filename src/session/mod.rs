@@ -1,6 +1,7 @@
 //! Who is calling: the session cookie `AppServiceAuthSession` (sealed, split into numbered
 //! cookies when large), the `X-ZUMO-AUTH` session token (HS256), and the principal both produce.
 
+mod caller;
 pub mod claims;
 pub mod cookies;
 
@@ -12,6 +13,7 @@ use crate::crypto::{self, jwt, Keys, Purpose};
 use crate::http::Request;
 use crate::store::Claim;
 
+pub use caller::{Caller, Credential, SessionRef};
 pub use cookies::{
     expire, signed_in_at, signed_in_marker, CookieNames, Found, Rejected, SameSite, SessionCookies,
     CHUNK_SIZE, COOKIE_NAME, MAX_CHUNKS,

@@ -1,0 +1,212 @@
+//! The loaded application: settings, providers, token store, logger, the replay guard and the
+//! caches, shared by every request (thread-safe, immutable but for caches). Route handlers and
+//! the pipeline both depend on it; it depends on neither (see `tests/layering.rs`).
+
+use std::sync::Arc;
+
+use crate::cache::{self, BoundedCache};
+use crate::challenge;
+use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::flight::SingleFlight;
+use crate::http::{HeaderGroup, Origin, Outcome, Response};
+use crate::logger::Logger;
+use crate::providers::{Presented, Provider, Providers};
+use crate::redirect::{self, RedirectError};
+use crate::replay::UsedOnce;
+use crate::reply;
+use crate::session::{self, Caller};
+use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
+
+pub struct App {
+    settings: Settings,
+    providers: Providers,
+    store: Option<Box<dyn TokenStore>>,
+    log: Logger,
+    /// Login states already redeemed in this process, until they expire: a replayed callback
+    /// is refused even when the browser still holds the state cookie.
+    used_states: UsedOnce,
+    /// Session cookies already opened, by the tail of their value.
+    pub(crate) sessions: BoundedCache<CachedSession>,
+    /// Rendered token headers per user, with the record they were rendered from.
+    pub(crate) token_groups: BoundedCache<(Arc<TokenRecord>, HeaderGroup)>,
+    /// Refreshes in flight, per user: the new expiry or the refusal, shared with waiters.
+    refreshes: SingleFlight<Result<Option<i64>, Response>>,
+    /// `authorization_uri="…"` of App Service's Azure AD challenge; `None` without Azure AD or
+    /// with `login.disableWWWAuthenticate`.
+    aad_discovery: Option<String>,
+}
+
+/// How many requests may wait for one user's refresh in flight (beyond: 429).
+const MAX_REFRESH_WAITERS: usize = 8;
+
+/// Bound on remembered states in one process; beyond it the oldest are forgotten early.
+const MAX_USED_STATES: usize = 10_000;
+
+/// An opened session cookie: its full value (to compare), expiry, and the caller it makes.
+pub(crate) struct CachedSession {
+    pub(crate) cookie: String,
+    pub(crate) exp: i64,
+    pub(crate) caller: Caller,
+}
+
+impl CachedSession {
+    /// What the entry holds on the heap, for the cache's byte bound.
+    fn heap_bytes(&self) -> usize {
+        let p = &self.caller.principal;
+        self.cookie.len()
+            + std::mem::size_of::<crate::session::Principal>()
+            + [&p.sid, &p.idp, &p.id, &p.name, &p.header]
+                .iter()
+                .map(|s| s.len())
+                .sum::<usize>()
+            + cache::headers_bytes(&self.caller.headers)
+            + self.caller.session.as_ref().map_or(0, |s| s.id.len())
+    }
+}
+
+impl App {
+    pub fn new(settings: Settings, log: Logger) -> Result<App, ConfigError> {
+        let budget = cache::Budget::of(settings.cache_bytes);
+        let store: Option<Box<dyn TokenStore>> = match &settings.token_store {
+            None => None,
+            Some(StoreSettings::File { directory }) => Some(Box::new(
+                FileStore::open_with(directory, settings.keys.clone(), budget.records, &log)
+                    .map_err(|e| ConfigError {
+                        path: "login.tokenStore.fileSystem.directory".into(),
+                        message: format!("cannot use {}: {e}", directory.display()),
+                        unreadable: false,
+                    })?,
+            )),
+        };
+        Ok(App {
+            providers: Providers::from_settings(&settings),
+            aad_discovery: challenge::aad_discovery(&settings.providers),
+            settings,
+            store,
+            log,
+            used_states: UsedOnce::new(MAX_USED_STATES),
+            sessions: BoundedCache::new(budget.sessions, CachedSession::heap_bytes),
+            token_groups: BoundedCache::new(budget.token_groups, |(record, group)| {
+                record.approx_bytes() + cache::headers_bytes(group)
+            }),
+            refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    pub fn store(&self) -> Option<&dyn TokenStore> {
+        self.store.as_deref()
+    }
+
+    pub fn log(&self) -> &Logger {
+        &self.log
+    }
+
+    pub fn refreshes(&self) -> &SingleFlight<Result<Option<i64>, Response>> {
+        &self.refreshes
+    }
+
+    /// App Service's Azure AD challenge parameter for 401s: `None` without Azure AD or with
+    /// `login.disableWWWAuthenticate`.
+    pub fn aad_discovery(&self) -> Option<&str> {
+        self.aad_discovery.as_deref()
+    }
+
+    /// Applies the provider's allow-lists (Azure AD's group, identity and application checks)
+    /// to a signed-in identity: 403 when they refuse it. A token a client `presented` must
+    /// also come from this app or an allowed client application.
+    pub fn authorize(
+        &self,
+        provider: &dyn Provider,
+        claims: &[Claim],
+        presented: Option<Presented>,
+    ) -> Result<(), Outcome> {
+        let settings = provider.settings();
+        let rules = &settings.authorization;
+        presented
+            .map_or(Ok(()), |_| rules.check_client(claims, &settings.client_id))
+            .and_then(|()| rules.check(claims, &settings.client_id))
+            .map_err(|why| {
+                reply::refuse(
+                    &self.log,
+                    403,
+                    &format!("{}: access denied: {why}", provider.name()),
+                    "You do not have permission to use this application.",
+                )
+            })
+    }
+
+    /// The redirect target the client asked for in `parameter`, validated, or `default` when
+    /// it asked for none; a refused target is a 400 (never a redirect), with the reason logged.
+    pub fn redirect_target(
+        &self,
+        origin: &Origin,
+        requested: Option<&str>,
+        default: String,
+        parameter: &str,
+    ) -> Result<String, Outcome> {
+        let Some(target) = requested else {
+            return Ok(default);
+        };
+        self.validate_redirect(origin, target).map_err(|why| {
+            reply::refuse(
+                &self.log,
+                400,
+                &format!("{parameter} {target:?} refused: {why}"),
+                "The redirect target is not allowed.",
+            )
+        })
+    }
+
+    pub fn validate_redirect(
+        &self,
+        origin: &Origin,
+        target: &str,
+    ) -> Result<String, RedirectError> {
+        redirect::validate(
+            target,
+            &origin.as_redirect_origin(),
+            &self.settings.allowed_external_redirect_urls,
+        )
+    }
+
+    /// Marks a login state as redeemed; false if it already was, in this process or (with a
+    /// token store) in any other process sharing the store.
+    pub fn consume_state(&self, state: &str, exp: i64) -> bool {
+        if !self.used_states.first_use(state, exp, session::now()) {
+            return false;
+        }
+        match self.store() {
+            None => true,
+            Some(store) => match store.claim_once(state, exp) {
+                Ok(first) => first,
+                Err(e) => {
+                    // Refusing would lock everyone out while the store is down; the provider
+                    // still refuses a reused code.
+                    self.log
+                        .error(format_args!("could not record a used login state: {e}"));
+                    true
+                }
+            },
+        }
+    }
+
+    /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).
+    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<Arc<TokenRecord>> {
+        match store.load(sid) {
+            Ok(r) => r,
+            Err(e) => {
+                self.log
+                    .warn(format_args!("tokens of {sid} unavailable: {e}"));
+                None
+            }
+        }
+    }
+}
