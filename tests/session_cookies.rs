@@ -6,7 +6,7 @@
 mod support;
 
 use ezauth::config;
-use ezauth::http::{Outcome, Request, Response};
+use ezauth::http::{Outcome, Response};
 use ezauth::pipeline::Module;
 use ezauth::routes::repost::REPOSTED_FIELD;
 use ezauth::session::{self, Session};
@@ -21,29 +21,6 @@ fn module_with(idp: &TestIdp, edit: impl FnOnce(&mut Value)) -> Module {
     edit(&mut cfg);
     let settings = config::parse(&cfg.to_string(), &env()).unwrap_or_else(|e| panic!("{e}"));
     Module::new(settings, Captured::default().logger()).unwrap()
-}
-
-fn run_as(
-    m: &Module,
-    scheme: &str,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Outcome {
-    let req = Request {
-        method,
-        target,
-        scheme,
-        host: "app.example",
-        client_addr: "127.0.0.1",
-        headers: headers.to_vec(),
-        body,
-    };
-    match m.begin_request(&req) {
-        Outcome::Blocking(owned) => m.run_blocking(&owned),
-        other => other,
-    }
 }
 
 fn set_cookies(r: &Response) -> Vec<&str> {

@@ -1055,10 +1055,10 @@ fn secret(
     }
 }
 
-/// Authorization-request parameters the module sets itself. A configured one is ignored, with
-/// a warning (v1 exports often carry `response_type=code id_token`; ezauth always uses the code
+/// Authorization-request parameters the module sets itself: never taken from a caller's login
+/// query. A configured one is ignored, with a warning (v1 exports often carry `response_type=code id_token`; ezauth always uses the code
 /// flow with PKCE), except `response_mode=form_post` or `query`, which is passed on.
-const MODULE_OWNED_PARAMETERS: &[&str] = &[
+pub const MODULE_OWNED_PARAMETERS: &[&str] = &[
     "client_id",
     "redirect_uri",
     "response_type",

@@ -306,18 +306,6 @@ fn parse_metadata(
     })
 }
 
-/// Parameters the module owns in an authorization request: never taken from the caller.
-const RESERVED: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "response_mode",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
-
 /// `response_mode` is the module's, but the configuration may ask for `form_post` (Azure AD's
 /// and Apple's way of returning the code in a cross-site `POST`; the callback takes both, see
 /// `routes::repost`) or `query` (the default). `fragment` never reaches a server: dropped.
@@ -347,7 +335,7 @@ impl Provider for OidcProvider {
             vec![("scope".into(), self.settings.scopes.join(" "))];
         let configured = self.settings.login_parameters.iter().map(|p| (p, true));
         for ((k, v), is_configured) in configured.chain(req.extra.iter().map(|p| (p, false))) {
-            if RESERVED.contains(&k.as_str())
+            if crate::config::MODULE_OWNED_PARAMETERS.contains(&k.as_str())
                 && !(is_configured && is_configured_response_mode(k, v))
             {
                 continue;

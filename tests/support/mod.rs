@@ -289,10 +289,22 @@ pub fn run(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Outcome {
+    run_as(m, "http", method, target, headers, body)
+}
+
+/// [`run`] with another scheme (`https`: as behind TLS).
+pub fn run_as(
+    m: &Module,
+    scheme: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Outcome {
     let req = Request {
         method,
         target,
-        scheme: "http",
+        scheme,
         host: "app.example",
         client_addr: "127.0.0.1",
         headers: headers.to_vec(),
