@@ -228,6 +228,9 @@ fn an_error_or_codeless_callback_spends_no_one_time_marker() {
     for _ in 0..3 {
         assert_eq!(callback("error=access_denied").status, 401);
         assert_eq!(callback("nothing=here").status, 400);
+        for empty in ["code=", "code", "code=%20", "code=+%09"] {
+            assert_eq!(callback(empty).status, 400, "{empty}");
+        }
     }
     // The state is still unspent: the real answer signs in, once.
     let answer = serde_json::json!({"expires_in": 3600, "token_type": "Bearer",

@@ -155,6 +155,7 @@ static ngx_uint_t ngx_http_ezauth_match_names(ngx_str_t *name, void *data);
 static ngx_uint_t ngx_http_ezauth_match_reserved(ngx_str_t *name,
     void *data);
 static ngx_uint_t ngx_http_ezauth_reserved_name(u_char *p, size_t len);
+static ngx_uint_t ngx_http_ezauth_routing_override(u_char *p, size_t len);
 static ngx_uint_t ngx_http_ezauth_token(u_char *p, size_t len);
 static ngx_uint_t ngx_http_ezauth_field_value(u_char *p, size_t len);
 static u_char *ngx_http_ezauth_printable(u_char *buf, size_t size,
@@ -1674,7 +1675,53 @@ ngx_http_ezauth_match_names(ngx_str_t *name, void *data)
 static ngx_uint_t
 ngx_http_ezauth_match_reserved(ngx_str_t *name, void *data)
 {
-    return ngx_http_ezauth_reserved_name(name->data, name->len);
+    return ngx_http_ezauth_reserved_name(name->data, name->len)
+           || ngx_http_ezauth_routing_override(name->data, name->len);
+}
+
+
+/*
+ * X-Original-URL and X-Rewrite-URL: some frameworks route on them instead of
+ * the request line.  Removed with the identity headers, in "ezauth_config
+ * off" locations too: an override sent through one would reach a protected
+ * handler of the same application.  Compared as the identity names are.
+ */
+
+static ngx_uint_t
+ngx_http_ezauth_routing_override(u_char *p, size_t len)
+{
+    static ngx_str_t  names[] = {
+        ngx_string("x-original-url"),
+        ngx_string("x-rewrite-url"),
+        ngx_null_string
+    };
+
+    u_char      c;
+    size_t      i;
+    ngx_str_t  *name;
+
+    for (name = names; name->len; name++) {
+
+        if (len != name->len) {
+            continue;
+        }
+
+        for (i = 0; i < len; i++) {
+            c = ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z')
+                 || (p[i] >= 'A' && p[i] <= 'Z'))
+                ? ngx_tolower(p[i]) : '-';
+
+            if (c != name->data[i]) {
+                break;
+            }
+        }
+
+        if (i == len) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -385,7 +385,8 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             &format!("The identity provider did not sign you in ({error})."),
         ));
     }
-    let Some(code) = param(&params, "code") else {
+    // An empty code is no code: it would spend the state and a call to the token endpoint.
+    let Some(code) = param(&params, "code").filter(|c| !c.trim().is_empty()) else {
         return fail(reply::refuse(
             app.log(),
             400,
