@@ -260,8 +260,8 @@ impl Forward {
 pub enum Outcome {
     Continue(Forward),
     Finish(Response),
-    /// This request needs work that may block (identity provider, remote store); the host runs
-    /// it on a worker thread, which turns the outcome into `Continue` or `Finish`.
+    /// This request needs work that may block (an identity provider, a user's store lock); the
+    /// host runs it on a worker thread, which turns the outcome into `Continue` or `Finish`.
     Blocking(Box<Pending>),
 }
 

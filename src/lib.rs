@@ -5,8 +5,8 @@
 //! module scrubs spoofed identity headers, authenticates the caller (session cookie, `X-ZUMO-AUTH`
 //! session token or provider bearer token), serves the `/.auth/*` routes, and tells the host
 //! either to continue with request-header edits or to finish with a complete response. Steps that
-//! talk to an identity provider or a remote store are handed back to the host as blocking work so
-//! event-driven hosts can run them off their event loop.
+//! talk to an identity provider or take a user's store lock are handed back to the host as
+//! blocking work so event-driven hosts can run them off their event loop (`ARCHITECTURE.md`).
 //!
 //! Direction of knowledge, top to bottom: `ffi` knows `pipeline`; `pipeline` knows `routes`;
 //! `routes` know the [`app::App`] context and the [`reply`] helpers; those know `session`,

@@ -759,7 +759,9 @@ impl Module {
 
     /// Reads the caller's stored record (kept on the caller for its token headers) and tells
     /// whether it signs this session out (this session, or all of the user's). Known where a
-    /// token store keeps the user's revocations; the record is cached, so this costs no I/O.
+    /// token store keeps the user's revocations. On the event loop: the file store answers
+    /// from its cache (an `lstat` at most once a second, a file read on a miss); a remote
+    /// store would block here.
     fn signed_out(&self, caller: &mut Caller) -> bool {
         let (Some(store), Some(at)) = (self.store(), &caller.session) else {
             return false;

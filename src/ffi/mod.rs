@@ -1,7 +1,8 @@
 //! The C ABI, modelled on an IIS native module. The only place with C types, and with all
 //! `unsafe` but the store's shared memory map and its fork to check the workers' access
-//! (`store::generations`, `store::access`); everything here converts, checks for NULL, catches
-//! panics and calls the pipeline.
+//! (`store::generations`, `store::access`) and the fuzz entry point that drives this ABI
+//! (`fuzzing`); everything here converts, checks for NULL, catches panics and calls the
+//! pipeline.
 //!
 //! Conventions (also in the README):
 //! - Handles are opaque. Each has one constructor and one `_free`; freeing NULL does nothing.

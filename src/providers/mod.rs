@@ -1,9 +1,9 @@
 //! Identity providers behind one trait. OpenID Connect providers (Azure AD, custom ones) share
 //! [`oidc::OidcProvider`]; providers that are not OpenID Connect will implement the same trait.
-//! Methods that take a [`Network`] answer from caches on the host's event loop
-//! (`Network::CacheOnly`, failing with `ProviderError::NeedsNetwork` on a miss) and may call the
-//! provider only in a blocking step (`Network::Allowed`); the others (`authorize_url`,
-//! `finish_login`, `end_session_url`, `refresh`) may block and are called only in a blocking step.
+//! Methods that take an [`Io`] answer from caches on the host's event loop (`Io::CacheOnly`,
+//! failing with `ProviderError::NeedsIo` on a miss) and may call the provider only in a
+//! blocking step (`Io::Allowed`); the others (`authorize_url`, `finish_login`,
+//! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
 pub mod oidc;
 pub mod outbound;
