@@ -841,6 +841,20 @@ describe('nginx removes identity headers itself, on raw bytes', { skip }, () => 
     }
   });
 
+  it('routing overrides (X-Original-URL, X-Rewrite-URL) never reach the upstream, in an "ezauth_config off" location too', async () => {
+    const lines = ['X-Original-URL: /admin', 'x-rewrite-url: /admin', 'X_Original_URL: /admin', 'X.Rewrite.URL: /admin', 'X-Kept: kept'];
+    for (const path of ['/raw/override', '/off/override']) {
+      rec.take();
+      const r = await rawExchange(s.port, rawGet(path, lines));
+      assert.equal(r.status, 200, `${path}: ${r.bytes.toString('latin1').slice(0, 300)}`);
+      const seen = rec.take();
+      assert.equal(seen.length, 1);
+      const head = seen[0].head.toString('latin1');
+      assert.doesNotMatch(head, /original.url|rewrite.url/i, `${path}: ${head}`);
+      assert.ok(seen[0].head.includes('X-Kept: kept'), `${path}: other headers stay`);
+    }
+  });
+
   it('an obs-fold line (a name starting with whitespace) gets 400 from nginx and reaches nothing', async () => {
     for (const line of FOLDED_LINES) {
       rec.take();
