@@ -4,12 +4,14 @@
 
 pub mod document;
 pub mod legacy;
+pub mod path;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::crypto::{self, Keys};
+pub use path::JsonPath;
 pub use schema::{ProxyConvention, UnauthenticatedAction};
 
 /// A configuration problem; `path` is the JSON path (or variable) at fault.
@@ -454,7 +456,9 @@ fn resolve(
     for (i, p) in gv.excluded_paths.iter().enumerate() {
         if !p.starts_with('/') {
             return Err(invalid(
-                &format!("globalValidation.excludedPaths[{i}]"),
+                &JsonPath::root("globalValidation")
+                    .key("excludedPaths")
+                    .index(i),
                 "must start with /",
             ));
         }
@@ -559,7 +563,9 @@ fn resolve(
             .unwrap_or(false);
         if !ok {
             return Err(invalid(
-                &format!("login.allowedExternalRedirectUrls[{i}]"),
+                &JsonPath::root("login")
+                    .key("allowedExternalRedirectUrls")
+                    .index(i),
                 "must be an absolute URL",
             ));
         }
@@ -651,7 +657,7 @@ fn resolve(
                     .is_some_and(|u| u.origin().ascii_serialization() == o.to_ascii_lowercase());
                 if !(exact || (o == "*" && !credentials)) {
                     return Err(invalid(
-                        &format!("ezauth.cors.allowedOrigins[{i}]"),
+                        &JsonPath::root("ezauth").key("cors").key("allowedOrigins").index(i),
                         "must be an origin such as https://app.example (or * without supportCredentials)",
                     ));
                 }
@@ -800,7 +806,7 @@ fn resolve_providers(
         let Some(p) = p.as_ref().filter(|p| p.enabled.unwrap_or(true)) else {
             continue;
         };
-        let path = format!("identityProviders.{name}");
+        let path = JsonPath::root("identityProviders").key(name);
         if other_provider_client_id(p).is_none() {
             warnings.push(not_configured(&path));
             continue;
@@ -812,17 +818,18 @@ fn resolve_providers(
     }
 
     if let Some(aad) = idp.azure_active_directory {
-        let base = "identityProviders.azureActiveDirectory";
+        let base = JsonPath::root("identityProviders").key("azureActiveDirectory");
         let reg = aad.registration.unwrap_or_default();
         let configured = reg.client_id.as_deref().is_some_and(|id| !id.is_empty());
         if aad.enabled.unwrap_or(true) && !configured {
-            warnings.push(not_configured(base));
+            warnings.push(not_configured(&base));
         }
         if aad.enabled.unwrap_or(true) && configured {
             if aad.is_auto_provisioned == Some(true) {
                 warnings.push(format!(
-                    "{base}.isAutoProvisioned is accepted but ezauth does not act on it: it \
-                     records that the portal created the app registration"
+                    "{} is accepted but ezauth does not act on it: it records that the portal \
+                     created the app registration",
+                    base.key("isAutoProvisioned")
                 ));
             }
             for (field, set) in [
@@ -842,25 +849,26 @@ fn resolve_providers(
             ] {
                 if set {
                     warnings.push(format!(
-                        "{base}.registration.{field} is accepted but ezauth does not act on it: \
-                         ezauth authenticates to Azure AD with clientSecretSettingName only"
+                        "{} is accepted but ezauth does not act on it: ezauth authenticates to \
+                         Azure AD with clientSecretSettingName only",
+                        base.key("registration").key(field)
                     ));
                 }
             }
             let issuer = reg.open_id_issuer.ok_or_else(|| {
-                invalid(&format!("{base}.registration.openIdIssuer"), "is required")
+                invalid(&base.key("registration").key("openIdIssuer"), "is required")
             })?;
-            check_url(&issuer, &format!("{base}.registration.openIdIssuer"))?;
-            let client_id = required(reg.client_id, &format!("{base}.registration.clientId"))?;
+            check_url(&issuer, &base.key("registration").key("openIdIssuer"))?;
+            let client_id = required(reg.client_id, &base.key("registration").key("clientId"))?;
             let client_secret = secret(
                 reg.client_secret_setting_name,
                 env,
-                &format!("{base}.registration.clientSecretSettingName"),
+                &base.key("registration").key("clientSecretSettingName"),
             )?;
             let login = aad.login.unwrap_or_default();
             let login_parameters = parse_login_parameters(
                 &login.login_parameters,
-                &format!("{base}.login.loginParameters"),
+                &base.key("login").key("loginParameters"),
                 warnings,
             )?;
             let discovery = format!(
@@ -906,7 +914,9 @@ fn resolve_providers(
     }
 
     for (name, p) in idp.custom_open_id_connect_providers {
-        let base = format!("identityProviders.customOpenIdConnectProviders.{name}");
+        let base = JsonPath::root("identityProviders")
+            .key("customOpenIdConnectProviders")
+            .key(&name);
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(invalid(
                 &base,
@@ -933,12 +943,15 @@ fn resolve_providers(
             continue;
         }
         let reg = p.registration.unwrap_or_default();
-        let client_id = required(reg.client_id, &format!("{base}.registration.clientId"))?;
+        let client_id = required(reg.client_id, &base.key("registration").key("clientId"))?;
         let cred = reg.client_credential.unwrap_or_default();
         if let Some(m) = &cred.method {
             if !m.eq_ignore_ascii_case("ClientSecretPost") {
                 return Err(invalid(
-                    &format!("{base}.registration.clientCredential.method"),
+                    &base
+                        .key("registration")
+                        .key("clientCredential")
+                        .key("method"),
                     format!("unknown method {m:?}, expected ClientSecretPost"),
                 ));
             }
@@ -946,13 +959,16 @@ fn resolve_providers(
         let client_secret = secret(
             cred.client_secret_setting_name,
             env,
-            &format!("{base}.registration.clientCredential.clientSecretSettingName"),
+            &base
+                .key("registration")
+                .key("clientCredential")
+                .key("clientSecretSettingName"),
         )?;
         let oc = reg.open_id_connect_configuration.unwrap_or_default();
-        let oc_path = format!("{base}.registration.openIdConnectConfiguration");
+        let oc_path = base.key("registration").key("openIdConnectConfiguration");
         let endpoints = match oc.well_known_open_id_configuration {
             Some(url) => {
-                let path = format!("{oc_path}.wellKnownOpenIdConfiguration");
+                let path = oc_path.key("wellKnownOpenIdConfiguration");
                 check_url(&url, &path)?;
                 // The document must name the issuer it was found under (Discovery §4.3), or
                 // the one configured beside it (providers such as Azure AD B2C differ).
@@ -973,7 +989,7 @@ fn resolve_providers(
             }
             None => {
                 let field = |v: Option<String>, f: &str| -> Result<String, ConfigError> {
-                    let path = format!("{oc_path}.{f}");
+                    let path = oc_path.key(f);
                     let v = v.ok_or_else(|| {
                         invalid(
                             &path,
@@ -988,10 +1004,7 @@ fn resolve_providers(
                     token: field(oc.token_endpoint, "tokenEndpoint")?,
                     jwks: field(oc.certification_uri, "certificationUri")?,
                     issuer: oc.issuer.ok_or_else(|| {
-                        invalid(
-                            &format!("{oc_path}.issuer"),
-                            "is required without discovery",
-                        )
+                        invalid(&oc_path.key("issuer"), "is required without discovery")
                     })?,
                 }
             }
@@ -1010,7 +1023,7 @@ fn resolve_providers(
             scopes,
             login_parameters: parse_login_parameters(
                 &login.login_parameters,
-                &format!("{base}.login.loginParameters"),
+                &base.key("login").key("loginParameters"),
                 warnings,
             )?,
             name_claim_type: login.name_claim_type.unwrap_or_else(|| {
@@ -1073,7 +1086,7 @@ const MODULE_OWNED_PARAMETERS: &[&str] = &[
 /// named in `warnings`.
 fn parse_login_parameters(
     raw: &[String],
-    path: &str,
+    path: &JsonPath,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::with_capacity(raw.len());
@@ -1081,11 +1094,12 @@ fn parse_login_parameters(
         let (k, v) = kv
             .split_once('=')
             .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| invalid(&format!("{path}[{i}]"), "expected key=value"))?;
+            .ok_or_else(|| invalid(&path.index(i), "expected key=value"))?;
         let passed_on = k == "response_mode" && matches!(v, "form_post" | "query");
         if MODULE_OWNED_PARAMETERS.contains(&k) && !passed_on {
             warnings.push(format!(
-                "{path}[{i}]: {k} is set by ezauth itself (the code flow with PKCE;                  response_mode may only be form_post or query): ignored"
+                "{}: {k} is set by ezauth itself (the code flow with PKCE;                  response_mode may only be form_post or query): ignored",
+                path.index(i)
             ));
             continue;
         }
