@@ -5,6 +5,7 @@
 pub mod document;
 pub mod legacy;
 pub mod path;
+pub mod providers;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,8 @@ pub struct ProviderSettings {
     /// Azure AD's 401s carry App Service's `WWW-Authenticate` challenge (false when
     /// `login.disableWWWAuthenticate` is true, and for every other provider).
     pub www_authenticate: bool,
+    /// How it signs users in (which provider type runs it).
+    pub flow: providers::Flow,
 }
 
 /// Allow-lists from Azure AD's validation settings; an empty list allows everyone.
@@ -464,10 +467,12 @@ fn resolve(
         }
     }
 
-    let mut providers = resolve_providers(
+    let mut providers = providers::resolve(
         raw.identity_providers.unwrap_or_default(),
-        env,
-        &mut warnings,
+        &mut providers::Resolving {
+            env,
+            warnings: &mut warnings,
+        },
     )?;
     if let Some(all) = ext.sign_out_at_provider {
         for p in &mut providers {
@@ -477,10 +482,7 @@ fn resolve(
 
     let default_provider = match gv.redirect_to_provider {
         Some(name) => {
-            let wanted = match name.to_ascii_lowercase().as_str() {
-                "azureactivedirectory" => "aad".to_owned(),
-                other => other.to_owned(),
-            };
+            let wanted = providers::redirect_name(&name);
             let found = providers
                 .iter()
                 .find(|p| p.name.eq_ignore_ascii_case(&wanted))
@@ -758,354 +760,6 @@ fn cache_bytes(megabytes: Option<u64>) -> Result<usize, ConfigError> {
             format!("must be a whole number of MiB from 1 to {MAX_CACHE_MEGABYTES}"),
         )),
     }
-}
-
-/// The client id a provider App Service has no ezauth support for names, if any: App Service
-/// treats a provider without one as not configured (exports carry such placeholders).
-fn other_provider_client_id(p: &schema::OtherProvider) -> Option<&str> {
-    let reg = p.rest.get("registration")?.as_object()?;
-    ["clientId", "appId", "consumerKey"]
-        .iter()
-        .find_map(|k| reg.get(*k)?.as_str())
-        .filter(|id| !id.is_empty())
-}
-
-fn not_configured(path: &str) -> String {
-    format!("{path} has no client id: not configured (as App Service treats it)")
-}
-
-fn resolve_providers(
-    idp: schema::IdentityProviders,
-    env: &dyn Environment,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<ProviderSettings>, ConfigError> {
-    let mut out = Vec::new();
-    if let Some(swa) = idp
-        .azure_static_web_apps
-        .as_ref()
-        .filter(|p| p.enabled.unwrap_or(true))
-    {
-        let path = "identityProviders.azureStaticWebApps";
-        warnings.push(match other_provider_client_id(swa) {
-            None => not_configured(path),
-            Some(_) => format!(
-                "{path} is accepted but ezauth does not act on it: it is Azure Static Web \
-                 Apps' own provider"
-            ),
-        });
-    }
-    let others = [
-        ("google", &idp.google),
-        ("facebook", &idp.facebook),
-        ("gitHub", &idp.git_hub),
-        ("twitter", &idp.twitter),
-        ("apple", &idp.apple),
-        ("legacyMicrosoftAccount", &idp.legacy_microsoft_account),
-    ];
-    for (name, p) in others {
-        let Some(p) = p.as_ref().filter(|p| p.enabled.unwrap_or(true)) else {
-            continue;
-        };
-        let path = JsonPath::root("identityProviders").key(name);
-        if other_provider_client_id(p).is_none() {
-            warnings.push(not_configured(&path));
-            continue;
-        }
-        return Err(invalid(
-            &path,
-            "this provider is not supported by this build yet (set \"enabled\": false)",
-        ));
-    }
-
-    if let Some(aad) = idp.azure_active_directory {
-        let base = JsonPath::root("identityProviders").key("azureActiveDirectory");
-        let reg = aad.registration.unwrap_or_default();
-        let configured = reg.client_id.as_deref().is_some_and(|id| !id.is_empty());
-        if aad.enabled.unwrap_or(true) && !configured {
-            warnings.push(not_configured(&base));
-        }
-        if aad.enabled.unwrap_or(true) && configured {
-            if aad.is_auto_provisioned == Some(true) {
-                warnings.push(format!(
-                    "{} is accepted but ezauth does not act on it: it records that the portal \
-                     created the app registration",
-                    base.key("isAutoProvisioned")
-                ));
-            }
-            for (field, set) in [
-                (
-                    "clientSecretCertificateThumbprint",
-                    reg.client_secret_certificate_thumbprint.is_some(),
-                ),
-                (
-                    "clientSecretCertificateSubjectAlternativeName",
-                    reg.client_secret_certificate_subject_alternative_name
-                        .is_some(),
-                ),
-                (
-                    "clientSecretCertificateIssuer",
-                    reg.client_secret_certificate_issuer.is_some(),
-                ),
-            ] {
-                if set {
-                    warnings.push(format!(
-                        "{} is accepted but ezauth does not act on it: ezauth authenticates to \
-                         Azure AD with clientSecretSettingName only",
-                        base.key("registration").key(field)
-                    ));
-                }
-            }
-            let issuer = reg.open_id_issuer.ok_or_else(|| {
-                invalid(&base.key("registration").key("openIdIssuer"), "is required")
-            })?;
-            check_url(&issuer, &base.key("registration").key("openIdIssuer"))?;
-            let client_id = required(reg.client_id, &base.key("registration").key("clientId"))?;
-            let client_secret = secret(
-                reg.client_secret_setting_name,
-                env,
-                &base.key("registration").key("clientSecretSettingName"),
-            )?;
-            let login = aad.login.unwrap_or_default();
-            let login_parameters = parse_login_parameters(
-                &login.login_parameters,
-                &base.key("login").key("loginParameters"),
-                warnings,
-            )?;
-            let discovery = format!(
-                "{}/.well-known/openid-configuration",
-                issuer.trim_end_matches('/')
-            );
-            let validation = aad.validation.unwrap_or_default();
-            let checks = validation.jwt_claim_checks.unwrap_or_default();
-            let policy = validation.default_authorization_policy.unwrap_or_default();
-            let principals = policy.allowed_principals.unwrap_or_default();
-            let authorization = Authorization {
-                groups: checks
-                    .allowed_groups
-                    .into_iter()
-                    .chain(principals.groups)
-                    .collect(),
-                identities: principals.identities,
-                applications: checks
-                    .allowed_client_applications
-                    .into_iter()
-                    .chain(policy.allowed_applications)
-                    .collect(),
-            };
-            out.push(ProviderSettings {
-                name: "aad".into(),
-                client_id,
-                client_secret,
-                endpoints: OidcEndpoints::Discovery {
-                    url: discovery,
-                    issuer,
-                },
-                scopes: vec!["openid".into(), "profile".into(), "email".into()],
-                login_parameters,
-                name_claim_type:
-                    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(),
-                allowed_audiences: validation.allowed_audiences,
-                is_aad: true,
-                authorization,
-                sign_out_at_provider: true,
-                www_authenticate: !login.disable_www_authenticate.unwrap_or(false),
-            });
-        }
-    }
-
-    for (name, p) in idp.custom_open_id_connect_providers {
-        let base = JsonPath::root("identityProviders")
-            .key("customOpenIdConnectProviders")
-            .key(&name);
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(invalid(
-                &base,
-                "provider names may hold only letters, digits and _",
-            ));
-        }
-        if [
-            "aad",
-            "google",
-            "facebook",
-            "twitter",
-            "github",
-            "apple",
-            "microsoftaccount",
-        ]
-        .contains(&name.to_ascii_lowercase().as_str())
-        {
-            return Err(invalid(
-                &base,
-                "the name of a built-in provider cannot be reused",
-            ));
-        }
-        if !p.enabled.unwrap_or(true) {
-            continue;
-        }
-        let reg = p.registration.unwrap_or_default();
-        let client_id = required(reg.client_id, &base.key("registration").key("clientId"))?;
-        let cred = reg.client_credential.unwrap_or_default();
-        if let Some(m) = &cred.method {
-            if !m.eq_ignore_ascii_case("ClientSecretPost") {
-                return Err(invalid(
-                    &base
-                        .key("registration")
-                        .key("clientCredential")
-                        .key("method"),
-                    format!("unknown method {m:?}, expected ClientSecretPost"),
-                ));
-            }
-        }
-        let client_secret = secret(
-            cred.client_secret_setting_name,
-            env,
-            &base
-                .key("registration")
-                .key("clientCredential")
-                .key("clientSecretSettingName"),
-        )?;
-        let oc = reg.open_id_connect_configuration.unwrap_or_default();
-        let oc_path = base.key("registration").key("openIdConnectConfiguration");
-        let endpoints = match oc.well_known_open_id_configuration {
-            Some(url) => {
-                let path = oc_path.key("wellKnownOpenIdConfiguration");
-                check_url(&url, &path)?;
-                // The document must name the issuer it was found under (Discovery §4.3), or
-                // the one configured beside it (providers such as Azure AD B2C differ).
-                let issuer = match oc.issuer {
-                    Some(issuer) => issuer,
-                    None => url
-                        .strip_suffix("/.well-known/openid-configuration")
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            invalid(
-                                &path,
-                                "does not end in /.well-known/openid-configuration: set \
-                                 openIdConnectConfiguration.issuer to the issuer it names",
-                            )
-                        })?,
-                };
-                OidcEndpoints::Discovery { url, issuer }
-            }
-            None => {
-                let field = |v: Option<String>, f: &str| -> Result<String, ConfigError> {
-                    let path = oc_path.key(f);
-                    let v = v.ok_or_else(|| {
-                        invalid(
-                            &path,
-                            "is required when wellKnownOpenIdConfiguration is absent",
-                        )
-                    })?;
-                    check_url(&v, &path)?;
-                    Ok(v)
-                };
-                OidcEndpoints::Explicit {
-                    authorization: field(oc.authorization_endpoint, "authorizationEndpoint")?,
-                    token: field(oc.token_endpoint, "tokenEndpoint")?,
-                    jwks: field(oc.certification_uri, "certificationUri")?,
-                    issuer: oc.issuer.ok_or_else(|| {
-                        invalid(&oc_path.key("issuer"), "is required without discovery")
-                    })?,
-                }
-            }
-        };
-        let login = p.login.unwrap_or_default();
-        let scopes = if login.scopes.is_empty() {
-            vec!["openid".into(), "profile".into(), "email".into()]
-        } else {
-            login.scopes
-        };
-        out.push(ProviderSettings {
-            name,
-            client_id,
-            client_secret,
-            endpoints,
-            scopes,
-            login_parameters: parse_login_parameters(
-                &login.login_parameters,
-                &base.key("login").key("loginParameters"),
-                warnings,
-            )?,
-            name_claim_type: login.name_claim_type.unwrap_or_else(|| {
-                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()
-            }),
-            allowed_audiences: Vec::new(),
-            is_aad: false,
-            authorization: Authorization::default(),
-            sign_out_at_provider: false,
-            www_authenticate: false,
-        });
-    }
-    Ok(out)
-}
-
-fn required(v: Option<String>, path: &str) -> Result<String, ConfigError> {
-    v.filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid(path, "is required"))
-}
-
-/// Provider endpoints are https (plain http only to loopback hosts).
-fn check_url(v: &str, path: &str) -> Result<(), ConfigError> {
-    crate::providers::outbound::check_endpoint(v)
-        .map(drop)
-        .map_err(|why| invalid(path, why))
-}
-
-/// A `...SettingName` field names an environment variable holding the secret; naming one that
-/// is not set is an error, never an empty secret.
-fn secret(
-    setting: Option<String>,
-    env: &dyn Environment,
-    path: &str,
-) -> Result<Option<String>, ConfigError> {
-    let Some(name) = setting else { return Ok(None) };
-    match env.var(&name) {
-        Some(v) if !v.is_empty() => Ok(Some(v)),
-        _ => Err(invalid(
-            path,
-            format!("environment variable {name} (the secret this setting names) is not set"),
-        )),
-    }
-}
-
-/// Authorization-request parameters the module sets itself. A configured one is ignored, with
-/// a warning (v1 exports often carry `response_type=code id_token`; ezauth always uses the code
-/// flow with PKCE), except `response_mode=form_post` or `query`, which is passed on.
-const MODULE_OWNED_PARAMETERS: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "response_mode",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
-
-/// `loginParameters` (`"key=value"` each), without the module's own parameters, which are
-/// named in `warnings`.
-fn parse_login_parameters(
-    raw: &[String],
-    path: &JsonPath,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, kv) in raw.iter().enumerate() {
-        let (k, v) = kv
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| invalid(&path.index(i), "expected key=value"))?;
-        let passed_on = k == "response_mode" && matches!(v, "form_post" | "query");
-        if MODULE_OWNED_PARAMETERS.contains(&k) && !passed_on {
-            warnings.push(format!(
-                "{}: {k} is set by ezauth itself (the code flow with PKCE;                  response_mode may only be form_post or query): ignored",
-                path.index(i)
-            ));
-            continue;
-        }
-        out.push((k.to_owned(), v.to_owned()));
-    }
-    Ok(out)
 }
 
 fn resolve_keys(env: &dyn Environment, previous: &[String]) -> Result<Keys, ConfigError> {
