@@ -150,50 +150,8 @@ pub(super) fn login(
             "false asks to skip nonce checks; ezauth always checks the nonce",
         ));
     }
-    let store = login.token_store.unwrap_or_default();
-    // `"azureBlobStorage": {}` is how exports say "no blob store".
-    let blob_configured = store.azure_blob_storage.as_ref().is_some_and(|b| {
-        b.sas_url_setting_name
-            .as_deref()
-            .is_some_and(|n| !n.is_empty())
-    });
-    let token_store = if store.enabled.unwrap_or(false) {
-        if blob_configured || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some() {
-            return Err(invalid(
-                "login.tokenStore.azureBlobStorage",
-                "the Azure Blob token store is not supported by this build yet",
-            ));
-        }
-        let directory = match store
-            .file_system
-            .and_then(|f| f.directory)
-            .filter(|d| !d.is_empty())
-            .or_else(|| {
-                env.var("WEBSITE_AUTH_STATE_DIRECTORY")
-                    .filter(|d| !d.is_empty())
-            }) {
-            Some(d) => d,
-            None => {
-                warnings.push(format!(
-                    "login.tokenStore.fileSystem.directory is not set (nor \
-                     WEBSITE_AUTH_STATE_DIRECTORY): the token store is {DEFAULT_TOKEN_DIRECTORY}"
-                ));
-                DEFAULT_TOKEN_DIRECTORY.to_owned()
-            }
-        };
-        Some(StoreSettings::File {
-            directory: PathBuf::from(directory),
-        })
-    } else {
-        None
-    };
-    let refresh_hours = store.token_refresh_extension_hours.unwrap_or(72.0);
-    if !(0.0..=24.0 * 365.0).contains(&refresh_hours) {
-        return Err(invalid(
-            "login.tokenStore.tokenRefreshExtensionHours",
-            "must be between 0 and 8760",
-        ));
-    }
+    let (token_store, refresh_extension) =
+        token_store(login.token_store.unwrap_or_default(), env, warnings)?;
 
     for (i, url) in login.allowed_external_redirect_urls.iter().enumerate() {
         let ok = url::Url::parse(url)
@@ -239,7 +197,7 @@ pub(super) fn login(
 
     Ok(Login {
         token_store,
-        refresh_extension: Duration::from_secs_f64(refresh_hours * 3600.0),
+        refresh_extension,
         allowed_external_redirect_urls: login.allowed_external_redirect_urls,
         cookie_lifetime,
         session_follows_provider,
@@ -247,6 +205,59 @@ pub(super) fn login(
         logout_endpoint,
         nonce_lifetime,
     })
+}
+
+/// `login.tokenStore`: where sessions' provider tokens are kept, and how long past a
+/// session's end they may still refresh it.
+fn token_store(
+    store: schema::TokenStore,
+    env: &dyn Environment,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<StoreSettings>, Duration), ConfigError> {
+    // `"azureBlobStorage": {}` is how exports say "no blob store".
+    let blob_configured = store.azure_blob_storage.as_ref().is_some_and(|b| {
+        b.sas_url_setting_name
+            .as_deref()
+            .is_some_and(|n| !n.is_empty())
+    });
+    let token_store = if store.enabled.unwrap_or(false) {
+        if blob_configured || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some() {
+            return Err(invalid(
+                "login.tokenStore.azureBlobStorage",
+                "the Azure Blob token store is not supported by this build yet",
+            ));
+        }
+        let directory = match store
+            .file_system
+            .and_then(|f| f.directory)
+            .filter(|d| !d.is_empty())
+            .or_else(|| {
+                env.var("WEBSITE_AUTH_STATE_DIRECTORY")
+                    .filter(|d| !d.is_empty())
+            }) {
+            Some(d) => d,
+            None => {
+                warnings.push(format!(
+                    "login.tokenStore.fileSystem.directory is not set (nor \
+                     WEBSITE_AUTH_STATE_DIRECTORY): the token store is {DEFAULT_TOKEN_DIRECTORY}"
+                ));
+                DEFAULT_TOKEN_DIRECTORY.to_owned()
+            }
+        };
+        Some(StoreSettings::File {
+            directory: PathBuf::from(directory),
+        })
+    } else {
+        None
+    };
+    let refresh_hours = store.token_refresh_extension_hours.unwrap_or(72.0);
+    if !(0.0..=24.0 * 365.0).contains(&refresh_hours) {
+        return Err(invalid(
+            "login.tokenStore.tokenRefreshExtensionHours",
+            "must be between 0 and 8760",
+        ));
+    }
+    Ok((token_store, Duration::from_secs_f64(refresh_hours * 3600.0)))
 }
 
 /// `httpSettings`, resolved.
