@@ -4,12 +4,16 @@
 
 pub mod document;
 pub mod legacy;
+pub mod path;
+pub mod providers;
 pub mod schema;
+mod sections;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::crypto::{self, Keys};
+pub use path::JsonPath;
 pub use schema::{ProxyConvention, UnauthenticatedAction};
 
 /// A configuration problem; `path` is the JSON path (or variable) at fault.
@@ -79,6 +83,8 @@ pub struct ProviderSettings {
     /// Azure AD's 401s carry App Service's `WWW-Authenticate` challenge (false when
     /// `login.disableWWWAuthenticate` is true, and for every other provider).
     pub www_authenticate: bool,
+    /// How it signs users in (which provider type runs it).
+    pub flow: providers::Flow,
 }
 
 /// Allow-lists from Azure AD's validation settings; an empty list allows everyone.
@@ -402,338 +408,59 @@ fn resolve(
     env: &dyn Environment,
     mut warnings: Vec<String>,
 ) -> Result<Settings, ConfigError> {
-    let not_acted_on =
-        |path: &str, why: &str| format!("{path} is accepted but ezauth does not act on it: {why}");
-    if let Some(p) = &raw.platform {
-        // "~1" is the only runtime App Service's v2 settings name; ezauth follows it.
-        if p.runtime_version.as_deref().is_some_and(|v| v != "~1") {
-            warnings.push(not_acted_on(
-                "platform.runtimeVersion",
-                "ezauth's behavior follows its own version",
-            ));
-        }
-        if let Some(file) = &p.config_file_path {
-            warnings.push(not_acted_on(
-                "platform.configFilePath",
-                &format!("ezauth reads the file its host names (to use {file:?}, name that file)"),
-            ));
-        }
-    }
-    if raw.legacy_properties.is_some() {
-        warnings.push(not_acted_on(
-            "legacyProperties",
-            "it records App Service's own migration state",
-        ));
-    }
-    if raw.clear_inbound_claims_mapping == Some(schema::BoolOrString(true)) {
-        warnings.push(not_acted_on(
-            "clearInboundClaimsMapping",
-            "ezauth always maps claim types as App Service does by default (short JWT names to \
-             the .NET claim URIs in X-MS-CLIENT-PRINCIPAL)",
-        ));
-    }
+    sections::platform_notes(&raw, &mut warnings);
     let enabled = raw
         .platform
         .as_ref()
         .and_then(|p| p.enabled)
         .unwrap_or(true);
     let gv = raw.global_validation.unwrap_or_default();
-    let login = raw.login.unwrap_or_default();
-    let http = raw.http_settings.unwrap_or_default();
     let ext = raw.ezauth.unwrap_or_default();
-
-    let action = gv
-        .unauthenticated_client_action
-        .unwrap_or(UnauthenticatedAction::RedirectToLoginPage);
-    // App Service applies the action when authentication is required; a config that names a
-    // rejecting action without the flag means it, so only an explicit `false` turns it off.
-    let require_authentication = gv
-        .require_authentication
-        .unwrap_or(action != UnauthenticatedAction::AllowAnonymous);
-
-    for (i, p) in gv.excluded_paths.iter().enumerate() {
-        if !p.starts_with('/') {
-            return Err(invalid(
-                &format!("globalValidation.excludedPaths[{i}]"),
-                "must start with /",
-            ));
-        }
-    }
-
-    let mut providers = resolve_providers(
+    let access = sections::global_validation(&gv)?;
+    let mut providers = providers::resolve(
         raw.identity_providers.unwrap_or_default(),
-        env,
-        &mut warnings,
+        &mut providers::Resolving {
+            env,
+            warnings: &mut warnings,
+        },
     )?;
     if let Some(all) = ext.sign_out_at_provider {
         for p in &mut providers {
             p.sign_out_at_provider = all;
         }
     }
-
-    let default_provider = match gv.redirect_to_provider {
-        Some(name) => {
-            let wanted = match name.to_ascii_lowercase().as_str() {
-                "azureactivedirectory" => "aad".to_owned(),
-                other => other.to_owned(),
-            };
-            let found = providers
-                .iter()
-                .find(|p| p.name.eq_ignore_ascii_case(&wanted))
-                .ok_or_else(|| {
-                    invalid(
-                        "globalValidation.redirectToProvider",
-                        format!("no enabled provider named {name:?}"),
-                    )
-                })?;
-            Some(found.name.clone())
-        }
-        None if providers.len() == 1 => Some(providers[0].name.clone()),
-        None => None,
-    };
-    if enabled
-        && require_authentication
-        && action == UnauthenticatedAction::RedirectToLoginPage
-        && default_provider.is_none()
-    {
-        return Err(invalid(
-            "globalValidation.redirectToProvider",
-            "RedirectToLoginPage needs a provider: set redirectToProvider (or enable exactly one provider)",
-        ));
-    }
-
-    if login.nonce.as_ref().and_then(|n| n.validate_nonce) == Some(false) {
-        warnings.push(not_acted_on(
-            "login.nonce.validateNonce",
-            "false asks to skip nonce checks; ezauth always checks the nonce",
-        ));
-    }
-    let store = login.token_store.unwrap_or_default();
-    // `"azureBlobStorage": {}` is how exports say "no blob store".
-    let blob_configured = store.azure_blob_storage.as_ref().is_some_and(|b| {
-        b.sas_url_setting_name
-            .as_deref()
-            .is_some_and(|n| !n.is_empty())
-    });
-    let token_store = if store.enabled.unwrap_or(false) {
-        if blob_configured || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some() {
-            return Err(invalid(
-                "login.tokenStore.azureBlobStorage",
-                "the Azure Blob token store is not supported by this build yet",
-            ));
-        }
-        let directory = match store
-            .file_system
-            .and_then(|f| f.directory)
-            .filter(|d| !d.is_empty())
-            .or_else(|| {
-                env.var("WEBSITE_AUTH_STATE_DIRECTORY")
-                    .filter(|d| !d.is_empty())
-            }) {
-            Some(d) => d,
-            None => {
-                warnings.push(format!(
-                    "login.tokenStore.fileSystem.directory is not set (nor \
-                     WEBSITE_AUTH_STATE_DIRECTORY): the token store is {DEFAULT_TOKEN_DIRECTORY}"
-                ));
-                DEFAULT_TOKEN_DIRECTORY.to_owned()
-            }
-        };
-        Some(StoreSettings::File {
-            directory: PathBuf::from(directory),
-        })
-    } else {
-        None
-    };
-    let refresh_hours = store.token_refresh_extension_hours.unwrap_or(72.0);
-    if !(0.0..=24.0 * 365.0).contains(&refresh_hours) {
-        return Err(invalid(
-            "login.tokenStore.tokenRefreshExtensionHours",
-            "must be between 0 and 8760",
-        ));
-    }
-
-    for (i, url) in login.allowed_external_redirect_urls.iter().enumerate() {
-        let ok = url::Url::parse(url)
-            .map(|u| matches!(u.scheme(), "http" | "https") || !u.cannot_be_a_base())
-            .unwrap_or(false);
-        if !ok {
-            return Err(invalid(
-                &format!("login.allowedExternalRedirectUrls[{i}]"),
-                "must be an absolute URL",
-            ));
-        }
-    }
-
-    let logout_endpoint = login.routes.and_then(|r| r.logout_endpoint);
-    if let Some(p) = &logout_endpoint {
-        if !p.starts_with('/') || p.contains(['?', '#', ' ']) || p.len() < 2 {
-            return Err(invalid(
-                "login.routes.logoutEndpoint",
-                "must be a path like /signout",
-            ));
-        }
-    }
-    let cookie_expiration = login.cookie_expiration.unwrap_or_default();
-    let session_follows_provider =
-        cookie_expiration.convention == Some(schema::CookieConvention::IdentityProviderDerived);
-    let cookie_lifetime = match cookie_expiration.time_to_expiration {
-        Some(t) => parse_timespan(&t).filter(|d| !d.is_zero()).ok_or_else(|| {
-            invalid(
-                "login.cookieExpiration.timeToExpiration",
-                "expected hh:mm:ss (or d.hh:mm:ss), greater than zero",
-            )
-        })?,
-        None => Duration::from_secs(8 * 3600),
-    };
-    let nonce_lifetime = match login.nonce.and_then(|n| n.nonce_expiration_interval) {
-        Some(t) => parse_timespan(&t)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| invalid("login.nonce.nonceExpirationInterval", "expected hh:mm:ss"))?,
-        None => Duration::from_secs(300),
-    };
-
-    let api_prefix = http
-        .routes
-        .and_then(|r| r.api_prefix)
-        .unwrap_or_else(|| "/.auth".to_owned());
-    let api_prefix = api_prefix.trim_end_matches('/').to_owned();
-    if !api_prefix.starts_with('/') || api_prefix.len() < 2 || api_prefix.contains(['?', '#', ' '])
-    {
-        return Err(invalid(
-            "httpSettings.routes.apiPrefix",
-            "must be a path like /.auth",
-        ));
-    }
-
-    let fp = http.forward_proxy.unwrap_or_default();
-    let forward_proxy = ForwardProxy {
-        convention: fp.convention.unwrap_or(ProxyConvention::NoProxy),
-        host_header: fp.custom_host_header_name,
-        proto_header: fp.custom_proto_header_name,
-    };
-    if forward_proxy.convention == ProxyConvention::Custom
-        && forward_proxy.host_header.is_none()
-        && forward_proxy.proto_header.is_none()
-    {
-        return Err(invalid(
-            "httpSettings.forwardProxy",
-            "the Custom convention needs customHostHeaderName or customProtoHeaderName",
-        ));
-    }
-
-    let keys = resolve_keys(env, &ext.previous_encryption_key_setting_names)?;
-    let app_id = match ext.app_id {
-        Some(id) if id.is_empty() || id.len() > 256 => {
-            return Err(invalid("ezauth.appId", "must be 1 to 256 characters"))
-        }
-        Some(id) => id,
-        None => {
-            // Apps that admit different users never accept each other's credentials; a key
-            // rotation or a restart from another path changes nothing here.
-            let mut parts: Vec<String> = providers
-                .iter()
-                .map(|p| format!("{}={} {:?}", p.name, p.client_id, p.authorization))
-                .collect();
-            parts.sort();
-            parts.push(api_prefix.clone());
-            derive_app_id(&parts)
-        }
-    };
-    let cors = match ext.cors {
-        None => None,
-        Some(c) => {
-            let credentials = c.support_credentials.unwrap_or(false);
-            for (i, o) in c.allowed_origins.iter().enumerate() {
-                let exact = url::Url::parse(o)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .is_some_and(|u| u.origin().ascii_serialization() == o.to_ascii_lowercase());
-                if !(exact || (o == "*" && !credentials)) {
-                    return Err(invalid(
-                        &format!("ezauth.cors.allowedOrigins[{i}]"),
-                        "must be an origin such as https://app.example (or * without supportCredentials)",
-                    ));
-                }
-            }
-            Some(CorsPolicy {
-                allowed_origins: c.allowed_origins,
-                support_credentials: credentials,
-                max_age: c.max_age_seconds.unwrap_or(600),
-            })
-        }
-    };
-    let require_https = http.require_https.unwrap_or(true);
-    let host_prefix_cookies = ext.cookies.and_then(|c| c.host_prefix).unwrap_or(false);
-    if host_prefix_cookies && !require_https {
-        // Browsers keep a `__Host-` cookie only when it is `Secure`, set over https: on plain
-        // http every sign-in would be dropped by the browser.
-        return Err(invalid(
-            "ezauth.cookies.hostPrefix",
-            "needs httpSettings.requireHttps: true (browsers accept __Host- cookies only over https)",
-        ));
-    }
-    let cookie_same_site = match ext.cookie_same_site.as_deref() {
-        None | Some("Lax") => crate::session::SameSite::Lax,
-        Some("Strict") => crate::session::SameSite::Strict,
-        Some("None") if require_https => crate::session::SameSite::None,
-        // Browsers drop a `SameSite=None` cookie without `Secure`, and a `Secure` cookie is
-        // only sent over https: on plain http nobody could sign in. Refused rather than
-        // silently downgraded, so an app that needs it for its iframe learns at start.
-        Some("None") => {
-            return Err(invalid(
-                "ezauth.cookieSameSite",
-                "None needs httpSettings.requireHttps: true (browsers accept SameSite=None \
-                 cookies only with Secure, and send Secure cookies only over https)",
-            ))
-        }
-        Some(_) => {
-            return Err(invalid(
-                "ezauth.cookieSameSite",
-                "must be \"Lax\", \"Strict\" or \"None\"",
-            ))
-        }
-    };
-    let seconds = |v: Option<f64>, default: f64, path: &str| -> Result<Duration, ConfigError> {
-        let s = v.unwrap_or(default);
-        if s > 0.0 && s <= 600.0 {
-            Ok(Duration::from_secs_f64(s))
-        } else {
-            Err(invalid(path, "must be between 0 and 600 seconds"))
-        }
-    };
-
+    let default_provider =
+        sections::default_provider(gv.redirect_to_provider, &providers, enabled, &access)?;
+    let login = sections::login(raw.login.unwrap_or_default(), env, &mut warnings)?;
+    let http = sections::http_settings(raw.http_settings.unwrap_or_default())?;
+    let ext = sections::ezauth(ext, env, &providers, &http)?;
     Ok(Settings {
         enabled,
-        require_authentication,
-        action,
+        require_authentication: access.require_authentication,
+        action: access.action,
         default_provider,
         excluded_paths: gv.excluded_paths,
         providers,
-        token_store,
-        refresh_extension: Duration::from_secs_f64(refresh_hours * 3600.0),
+        token_store: login.token_store,
+        refresh_extension: login.refresh_extension,
         allowed_external_redirect_urls: login.allowed_external_redirect_urls,
-        cookie_lifetime,
-        session_follows_provider,
-        preserve_url_fragments: login.preserve_url_fragments_for_logins.unwrap_or(false),
-        logout_endpoint,
-        nonce_lifetime,
-        require_https,
-        api_prefix,
-        forward_proxy,
-        keys,
-        http_timeout: seconds(ext.http_timeout_seconds, 10.0, "ezauth.httpTimeoutSeconds")?,
-        http_connect_timeout: seconds(
-            ext.http_connect_timeout_seconds,
-            3.0,
-            "ezauth.httpConnectTimeoutSeconds",
-        )?,
-        app_id,
-        cors,
-        host_prefix_cookies,
-        cache_bytes: cache_bytes(ext.cache_megabytes)?,
+        cookie_lifetime: login.cookie_lifetime,
+        session_follows_provider: login.session_follows_provider,
+        preserve_url_fragments: login.preserve_url_fragments,
+        logout_endpoint: login.logout_endpoint,
+        nonce_lifetime: login.nonce_lifetime,
+        require_https: http.require_https,
+        api_prefix: http.api_prefix,
+        forward_proxy: http.forward_proxy,
+        keys: ext.keys,
+        http_timeout: ext.http_timeout,
+        http_connect_timeout: ext.http_connect_timeout,
+        app_id: ext.app_id,
+        cors: ext.cors,
+        host_prefix_cookies: ext.host_prefix_cookies,
+        cache_bytes: ext.cache_bytes,
         warnings,
-        cookie_same_site,
+        cookie_same_site: ext.cookie_same_site,
     })
 }
 
@@ -752,346 +479,6 @@ fn cache_bytes(megabytes: Option<u64>) -> Result<usize, ConfigError> {
             format!("must be a whole number of MiB from 1 to {MAX_CACHE_MEGABYTES}"),
         )),
     }
-}
-
-/// The client id a provider App Service has no ezauth support for names, if any: App Service
-/// treats a provider without one as not configured (exports carry such placeholders).
-fn other_provider_client_id(p: &schema::OtherProvider) -> Option<&str> {
-    let reg = p.rest.get("registration")?.as_object()?;
-    ["clientId", "appId", "consumerKey"]
-        .iter()
-        .find_map(|k| reg.get(*k)?.as_str())
-        .filter(|id| !id.is_empty())
-}
-
-fn not_configured(path: &str) -> String {
-    format!("{path} has no client id: not configured (as App Service treats it)")
-}
-
-fn resolve_providers(
-    idp: schema::IdentityProviders,
-    env: &dyn Environment,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<ProviderSettings>, ConfigError> {
-    let mut out = Vec::new();
-    if let Some(swa) = idp
-        .azure_static_web_apps
-        .as_ref()
-        .filter(|p| p.enabled.unwrap_or(true))
-    {
-        let path = "identityProviders.azureStaticWebApps";
-        warnings.push(match other_provider_client_id(swa) {
-            None => not_configured(path),
-            Some(_) => format!(
-                "{path} is accepted but ezauth does not act on it: it is Azure Static Web \
-                 Apps' own provider"
-            ),
-        });
-    }
-    let others = [
-        ("google", &idp.google),
-        ("facebook", &idp.facebook),
-        ("gitHub", &idp.git_hub),
-        ("twitter", &idp.twitter),
-        ("apple", &idp.apple),
-        ("legacyMicrosoftAccount", &idp.legacy_microsoft_account),
-    ];
-    for (name, p) in others {
-        let Some(p) = p.as_ref().filter(|p| p.enabled.unwrap_or(true)) else {
-            continue;
-        };
-        let path = format!("identityProviders.{name}");
-        if other_provider_client_id(p).is_none() {
-            warnings.push(not_configured(&path));
-            continue;
-        }
-        return Err(invalid(
-            &path,
-            "this provider is not supported by this build yet (set \"enabled\": false)",
-        ));
-    }
-
-    if let Some(aad) = idp.azure_active_directory {
-        let base = "identityProviders.azureActiveDirectory";
-        let reg = aad.registration.unwrap_or_default();
-        let configured = reg.client_id.as_deref().is_some_and(|id| !id.is_empty());
-        if aad.enabled.unwrap_or(true) && !configured {
-            warnings.push(not_configured(base));
-        }
-        if aad.enabled.unwrap_or(true) && configured {
-            if aad.is_auto_provisioned == Some(true) {
-                warnings.push(format!(
-                    "{base}.isAutoProvisioned is accepted but ezauth does not act on it: it \
-                     records that the portal created the app registration"
-                ));
-            }
-            for (field, set) in [
-                (
-                    "clientSecretCertificateThumbprint",
-                    reg.client_secret_certificate_thumbprint.is_some(),
-                ),
-                (
-                    "clientSecretCertificateSubjectAlternativeName",
-                    reg.client_secret_certificate_subject_alternative_name
-                        .is_some(),
-                ),
-                (
-                    "clientSecretCertificateIssuer",
-                    reg.client_secret_certificate_issuer.is_some(),
-                ),
-            ] {
-                if set {
-                    warnings.push(format!(
-                        "{base}.registration.{field} is accepted but ezauth does not act on it: \
-                         ezauth authenticates to Azure AD with clientSecretSettingName only"
-                    ));
-                }
-            }
-            let issuer = reg.open_id_issuer.ok_or_else(|| {
-                invalid(&format!("{base}.registration.openIdIssuer"), "is required")
-            })?;
-            check_url(&issuer, &format!("{base}.registration.openIdIssuer"))?;
-            let client_id = required(reg.client_id, &format!("{base}.registration.clientId"))?;
-            let client_secret = secret(
-                reg.client_secret_setting_name,
-                env,
-                &format!("{base}.registration.clientSecretSettingName"),
-            )?;
-            let login = aad.login.unwrap_or_default();
-            let login_parameters = parse_login_parameters(
-                &login.login_parameters,
-                &format!("{base}.login.loginParameters"),
-                warnings,
-            )?;
-            let discovery = format!(
-                "{}/.well-known/openid-configuration",
-                issuer.trim_end_matches('/')
-            );
-            let validation = aad.validation.unwrap_or_default();
-            let checks = validation.jwt_claim_checks.unwrap_or_default();
-            let policy = validation.default_authorization_policy.unwrap_or_default();
-            let principals = policy.allowed_principals.unwrap_or_default();
-            let authorization = Authorization {
-                groups: checks
-                    .allowed_groups
-                    .into_iter()
-                    .chain(principals.groups)
-                    .collect(),
-                identities: principals.identities,
-                applications: checks
-                    .allowed_client_applications
-                    .into_iter()
-                    .chain(policy.allowed_applications)
-                    .collect(),
-            };
-            out.push(ProviderSettings {
-                name: "aad".into(),
-                client_id,
-                client_secret,
-                endpoints: OidcEndpoints::Discovery {
-                    url: discovery,
-                    issuer,
-                },
-                scopes: vec!["openid".into(), "profile".into(), "email".into()],
-                login_parameters,
-                name_claim_type:
-                    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(),
-                allowed_audiences: validation.allowed_audiences,
-                is_aad: true,
-                authorization,
-                sign_out_at_provider: true,
-                www_authenticate: !login.disable_www_authenticate.unwrap_or(false),
-            });
-        }
-    }
-
-    for (name, p) in idp.custom_open_id_connect_providers {
-        let base = format!("identityProviders.customOpenIdConnectProviders.{name}");
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(invalid(
-                &base,
-                "provider names may hold only letters, digits and _",
-            ));
-        }
-        if [
-            "aad",
-            "google",
-            "facebook",
-            "twitter",
-            "github",
-            "apple",
-            "microsoftaccount",
-        ]
-        .contains(&name.to_ascii_lowercase().as_str())
-        {
-            return Err(invalid(
-                &base,
-                "the name of a built-in provider cannot be reused",
-            ));
-        }
-        if !p.enabled.unwrap_or(true) {
-            continue;
-        }
-        let reg = p.registration.unwrap_or_default();
-        let client_id = required(reg.client_id, &format!("{base}.registration.clientId"))?;
-        let cred = reg.client_credential.unwrap_or_default();
-        if let Some(m) = &cred.method {
-            if !m.eq_ignore_ascii_case("ClientSecretPost") {
-                return Err(invalid(
-                    &format!("{base}.registration.clientCredential.method"),
-                    format!("unknown method {m:?}, expected ClientSecretPost"),
-                ));
-            }
-        }
-        let client_secret = secret(
-            cred.client_secret_setting_name,
-            env,
-            &format!("{base}.registration.clientCredential.clientSecretSettingName"),
-        )?;
-        let oc = reg.open_id_connect_configuration.unwrap_or_default();
-        let oc_path = format!("{base}.registration.openIdConnectConfiguration");
-        let endpoints = match oc.well_known_open_id_configuration {
-            Some(url) => {
-                let path = format!("{oc_path}.wellKnownOpenIdConfiguration");
-                check_url(&url, &path)?;
-                // The document must name the issuer it was found under (Discovery §4.3), or
-                // the one configured beside it (providers such as Azure AD B2C differ).
-                let issuer = match oc.issuer {
-                    Some(issuer) => issuer,
-                    None => url
-                        .strip_suffix("/.well-known/openid-configuration")
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            invalid(
-                                &path,
-                                "does not end in /.well-known/openid-configuration: set \
-                                 openIdConnectConfiguration.issuer to the issuer it names",
-                            )
-                        })?,
-                };
-                OidcEndpoints::Discovery { url, issuer }
-            }
-            None => {
-                let field = |v: Option<String>, f: &str| -> Result<String, ConfigError> {
-                    let path = format!("{oc_path}.{f}");
-                    let v = v.ok_or_else(|| {
-                        invalid(
-                            &path,
-                            "is required when wellKnownOpenIdConfiguration is absent",
-                        )
-                    })?;
-                    check_url(&v, &path)?;
-                    Ok(v)
-                };
-                OidcEndpoints::Explicit {
-                    authorization: field(oc.authorization_endpoint, "authorizationEndpoint")?,
-                    token: field(oc.token_endpoint, "tokenEndpoint")?,
-                    jwks: field(oc.certification_uri, "certificationUri")?,
-                    issuer: oc.issuer.ok_or_else(|| {
-                        invalid(
-                            &format!("{oc_path}.issuer"),
-                            "is required without discovery",
-                        )
-                    })?,
-                }
-            }
-        };
-        let login = p.login.unwrap_or_default();
-        let scopes = if login.scopes.is_empty() {
-            vec!["openid".into(), "profile".into(), "email".into()]
-        } else {
-            login.scopes
-        };
-        out.push(ProviderSettings {
-            name,
-            client_id,
-            client_secret,
-            endpoints,
-            scopes,
-            login_parameters: parse_login_parameters(
-                &login.login_parameters,
-                &format!("{base}.login.loginParameters"),
-                warnings,
-            )?,
-            name_claim_type: login.name_claim_type.unwrap_or_else(|| {
-                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()
-            }),
-            allowed_audiences: Vec::new(),
-            is_aad: false,
-            authorization: Authorization::default(),
-            sign_out_at_provider: false,
-            www_authenticate: false,
-        });
-    }
-    Ok(out)
-}
-
-fn required(v: Option<String>, path: &str) -> Result<String, ConfigError> {
-    v.filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid(path, "is required"))
-}
-
-/// Provider endpoints are https (plain http only to loopback hosts).
-fn check_url(v: &str, path: &str) -> Result<(), ConfigError> {
-    crate::providers::outbound::check_endpoint(v)
-        .map(drop)
-        .map_err(|why| invalid(path, why))
-}
-
-/// A `...SettingName` field names an environment variable holding the secret; naming one that
-/// is not set is an error, never an empty secret.
-fn secret(
-    setting: Option<String>,
-    env: &dyn Environment,
-    path: &str,
-) -> Result<Option<String>, ConfigError> {
-    let Some(name) = setting else { return Ok(None) };
-    match env.var(&name) {
-        Some(v) if !v.is_empty() => Ok(Some(v)),
-        _ => Err(invalid(
-            path,
-            format!("environment variable {name} (the secret this setting names) is not set"),
-        )),
-    }
-}
-
-/// Authorization-request parameters the module sets itself: never taken from a caller's login
-/// query. A configured one is ignored, with a warning (v1 exports often carry `response_type=code id_token`; ezauth always uses the code
-/// flow with PKCE), except `response_mode=form_post` or `query`, which is passed on.
-pub const MODULE_OWNED_PARAMETERS: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "response_mode",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
-
-/// `loginParameters` (`"key=value"` each), without the module's own parameters, which are
-/// named in `warnings`.
-fn parse_login_parameters(
-    raw: &[String],
-    path: &str,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, kv) in raw.iter().enumerate() {
-        let (k, v) = kv
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| invalid(&format!("{path}[{i}]"), "expected key=value"))?;
-        let passed_on = k == "response_mode" && matches!(v, "form_post" | "query");
-        if MODULE_OWNED_PARAMETERS.contains(&k) && !passed_on {
-            warnings.push(format!(
-                "{path}[{i}]: {k} is set by ezauth itself (the code flow with PKCE;                  response_mode may only be form_post or query): ignored"
-            ));
-            continue;
-        }
-        out.push((k.to_owned(), v.to_owned()));
-    }
-    Ok(out)
 }
 
 fn resolve_keys(env: &dyn Environment, previous: &[String]) -> Result<Keys, ConfigError> {

@@ -10,6 +10,7 @@ pub mod outbound;
 
 use std::sync::Arc;
 
+use crate::config::providers::Flow;
 use crate::config::Settings;
 use crate::io::Io;
 use crate::store::Claim;
@@ -167,8 +168,10 @@ impl Providers {
         let list = settings
             .providers
             .iter()
-            .map(|p| {
-                Arc::new(oidc::OidcProvider::new(p.clone(), http.clone())) as Arc<dyn Provider>
+            .map(|p| match p.flow {
+                Flow::OpenIdConnect => {
+                    Arc::new(oidc::OidcProvider::new(p.clone(), http.clone())) as Arc<dyn Provider>
+                }
             })
             .collect();
         Providers { list }

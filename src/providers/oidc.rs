@@ -335,7 +335,7 @@ impl Provider for OidcProvider {
             vec![("scope".into(), self.settings.scopes.join(" "))];
         let configured = self.settings.login_parameters.iter().map(|p| (p, true));
         for ((k, v), is_configured) in configured.chain(req.extra.iter().map(|p| (p, false))) {
-            if crate::config::MODULE_OWNED_PARAMETERS.contains(&k.as_str())
+            if crate::config::providers::MODULE_OWNED_PARAMETERS.contains(&k.as_str())
                 && !(is_configured && is_configured_response_mode(k, v))
             {
                 continue;

@@ -586,6 +586,7 @@ mod tests {
             authorization: Default::default(),
             sign_out_at_provider: false,
             www_authenticate: false,
+            flow: crate::config::providers::Flow::OpenIdConnect,
         };
         let claim = |typ: &str, val: &str| Claim {
             typ: typ.into(),
