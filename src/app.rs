@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::cache::{self, BoundedCache};
 use crate::challenge;
-use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::config::{ConfigError, Settings};
 use crate::flight::SingleFlight;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
 use crate::logger::Logger;
@@ -15,7 +15,7 @@ use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::reply;
 use crate::session::{self, Caller};
-use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
+use crate::store::{self, Claim, TokenRecord, TokenStore};
 
 pub struct App {
     settings: Settings,
@@ -67,18 +67,20 @@ impl CachedSession {
 impl App {
     pub fn new(settings: Settings, log: Logger) -> Result<App, ConfigError> {
         let budget = cache::Budget::of(settings.cache_bytes);
-        let store: Option<Box<dyn TokenStore>> = match &settings.token_store {
-            None => None,
-            Some(StoreSettings::File { directory }) => Some(Box::new(
-                FileStore::open_with(directory, settings.keys.clone(), budget.records, &log)
-                    .map_err(|e| ConfigError {
-                        path: "login.tokenStore.fileSystem.directory".into(),
-                        message: format!("cannot use {}: {e}", directory.display()),
-                        unreadable: false,
-                    })?,
-            )),
-        };
-        Ok(App {
+        let store = store::open(
+            settings.token_store.as_ref(),
+            &settings.keys,
+            budget.records,
+            &log,
+        )?;
+        Ok(App::with_store(settings, log, store))
+    }
+
+    /// The app over a store made elsewhere (tests: a backend the configuration cannot name,
+    /// such as a remote store's stand-in); `new` is this with the configured store.
+    pub fn with_store(settings: Settings, log: Logger, store: Option<Box<dyn TokenStore>>) -> App {
+        let budget = cache::Budget::of(settings.cache_bytes);
+        App {
             providers: Providers::from_settings(&settings),
             aad_discovery: challenge::aad_discovery(&settings.providers),
             settings,
@@ -90,7 +92,7 @@ impl App {
                 record.approx_bytes() + cache::headers_bytes(group)
             }),
             refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
-        })
+        }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -58,6 +58,18 @@ impl Module {
         })
     }
 
+    /// The pipeline over a store made elsewhere instead of the configured one (see
+    /// [`App::with_store`]).
+    pub fn with_store(
+        settings: Settings,
+        log: Logger,
+        store: Option<Box<dyn TokenStore>>,
+    ) -> Module {
+        Module {
+            app: App::with_store(settings, log, store),
+        }
+    }
+
     /// What route handlers share: settings, providers, store, logger, caches.
     pub fn app(&self) -> &App {
         &self.app

@@ -10,7 +10,35 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigError, StoreSettings};
 use crate::crypto::{Keys, Purpose};
+use crate::logger::Logger;
+
+/// The configured token store, `None` without one: the one place that knows the store kinds,
+/// so a new kind is a backend file plus an arm here. `cache_bytes` bounds the records it keeps
+/// in memory. Errors name the setting that caused them, as config errors do.
+pub fn open(
+    settings: Option<&StoreSettings>,
+    keys: &Keys,
+    cache_bytes: usize,
+    log: &Logger,
+) -> Result<Option<Box<dyn TokenStore>>, ConfigError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    match settings {
+        StoreSettings::File { directory } => {
+            match file::FileStore::open_with(directory, keys.clone(), cache_bytes, log) {
+                Ok(store) => Ok(Some(Box::new(store))),
+                Err(e) => Err(ConfigError {
+                    path: "login.tokenStore.fileSystem.directory".into(),
+                    message: format!("cannot use {}: {e}", directory.display()),
+                    unreadable: false,
+                }),
+            }
+        }
+    }
+}
 
 /// One claim as `/.auth/me` and `X-MS-CLIENT-PRINCIPAL` show it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
