@@ -9,13 +9,14 @@ use crate::challenge;
 use crate::config::{ConfigError, Settings};
 use crate::flight::SingleFlight;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
+use crate::io::Io;
 use crate::logger::Logger;
 use crate::providers::{Presented, Provider, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::reply;
 use crate::session::{self, Caller};
-use crate::store::{self, Claim, TokenRecord, TokenStore};
+use crate::store::{self, Cached, Claim, TokenRecord, TokenStore};
 
 pub struct App {
     settings: Settings,
@@ -200,15 +201,21 @@ impl App {
         }
     }
 
-    /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).
-    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<Arc<TokenRecord>> {
-        match store.load(sid) {
-            Ok(r) => r,
-            Err(e) => {
-                self.log
-                    .warn(format_args!("tokens of {sid} unavailable: {e}"));
-                None
-            }
-        }
+    /// The user's record as far as `io` allows: on the event loop ([`Io::CacheOnly`]) what the
+    /// store knows without waiting ([`Cached::NeedsIo`] when only a remote read can tell), in
+    /// the blocking step the stored record. A missing, unreadable or foreign entry reads as
+    /// [`Cached::Absent`] (and is logged).
+    pub fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Cached {
+        let read = match io {
+            Io::CacheOnly => store.cached(sid),
+            Io::Allowed => store
+                .load(sid)
+                .map(|r| r.map_or(Cached::Absent, Cached::Hit)),
+        };
+        read.unwrap_or_else(|e| {
+            self.log
+                .warn(format_args!("tokens of {sid} unavailable: {e}"));
+            Cached::Absent
+        })
     }
 }

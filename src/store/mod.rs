@@ -190,8 +190,28 @@ pub enum Update {
     Replace(Box<TokenRecord>),
 }
 
-/// A store of token records keyed by the user's `sid:...` id.
+/// What a store knows of a record without waiting on another service: what the host's event
+/// loop may use ([`TokenStore::cached`]).
+#[derive(Debug, Clone)]
+pub enum Cached {
+    Hit(Arc<TokenRecord>),
+    /// The user has no record (or an unusable one, which reads as none).
+    Absent,
+    /// Only a remote read can tell: the caller stops and reads in the host's blocking step.
+    NeedsIo,
+}
+
+/// A store of token records keyed by the user's `sid:...` id. Every method but
+/// [`TokenStore::cached`] may block (on a lock, a remote service); the pipeline calls them in
+/// the host's blocking step only ([`crate::io::Io::Allowed`]).
 pub trait TokenStore: Send + Sync {
+    /// The record as far as the store knows it without waiting on another service: what the
+    /// host's event loop may ask (revocations, token headers, the `X-ZUMO-AUTH` principal,
+    /// `/.auth/me`). A local store (the file store) reads its local disk here when its cache
+    /// misses, as cheap as a page-cache read, and never answers [`Cached::NeedsIo`]; a remote
+    /// store answers from its cache or [`Cached::NeedsIo`], and the request continues in the
+    /// blocking step, which calls [`TokenStore::load`].
+    fn cached(&self, user: &str) -> Result<Cached, StoreError>;
     /// The record, `Ok(None)` if there is none. Shared: stores may hand out the same record to
     /// many requests while it is unchanged (callers compare with `Arc::ptr_eq` to reuse work).
     fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError>;
