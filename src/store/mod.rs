@@ -204,6 +204,42 @@ pub enum Cached {
 /// A store of token records keyed by the user's `sid:...` id. Every method but
 /// [`TokenStore::cached`] may block (on a lock, a remote service); the pipeline calls them in
 /// the host's blocking step only ([`crate::io::Io::Allowed`]).
+///
+/// # The lock contract
+///
+/// A refresh spends the stored refresh token. A provider that rotates refresh tokens refuses
+/// a spent one, and the OAuth 2.0 Security BCP (RFC 9700, section 4.14.2) has it revoke the
+/// whole grant when a spent one comes back: the user is signed out of the provider. So a
+/// refresh runs **exactly once** per stored refresh token, under the user's lock, which every
+/// store must give [`TokenStore::update`]:
+///
+/// - **Mutual exclusion across processes and machines**, per user: while `change` runs, no
+///   other `update` of that user (in any nginx worker, on any host sharing the store) starts.
+///   The file store holds `flock(LOCK_EX)` on the user's lock file, released when the file
+///   closes, so a crashed process never leaves it held. A remote store takes a lease that
+///   expires by itself: Redis `SET lock:{user} {random} NX PX {ttl}`, released only by the
+///   holder (compare the random value, then delete, in one script); Azure Blob a blob lease.
+///   The lease's time-to-live outlasts the longest `change` (one provider call, bounded by
+///   `ezauth.httpTimeoutSeconds`, plus the write), so it does not lapse while a refresh is on
+///   the wire.
+/// - **Read inside the lock**: `change` sees the record as the previous holder wrote it, never
+///   a cached copy from before the lock (the file store re-reads the file), so a refresh that
+///   waited sees the rotated token instead of spending the old one.
+/// - **Write before release**: the new record is durable (renamed into place; `SET`, a blob
+///   put under the lease) before the lock is given up.
+/// - **Never an optimistic retry**: no compare-and-swap loop (`WATCH`/`MULTI`, ETag
+///   `If-Match`) that runs `change` again after losing a race: `change` calls the provider,
+///   and running it twice would spend a rotated refresh token twice. A store without a lock
+///   cannot implement `update`.
+/// - **Never unlocked**: a store that cannot get the lock fails with [`StoreError`] (the
+///   refresh answers an error); it never runs `change` without it. A remote store bounds its
+///   wait (a few lease lifetimes); the file store waits on `flock`, which a holder keeps for
+///   at most one provider call and the kernel releases when the holder dies.
+/// - **`claim_once` is atomic** the same way (file: `create_new`; Redis: `SET NX PX` until
+///   the value expires), so a replayed login callback loses whichever process it reaches.
+///
+/// Within one process, `App::refreshes` (a single-flight per user) makes concurrent refreshes
+/// of the same user share one run, so the lock is contended across processes only.
 pub trait TokenStore: Send + Sync {
     /// The record as far as the store knows it without waiting on another service: what the
     /// host's event loop may ask (revocations, token headers, the `X-ZUMO-AUTH` principal,
