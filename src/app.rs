@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use crate::cache::{self, BoundedCache};
 use crate::challenge;
-use crate::config::{ConfigError, Settings, StoreSettings};
+use crate::config::{ConfigError, Settings};
 use crate::flight::SingleFlight;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
+use crate::io::Io;
 use crate::logger::Logger;
 use crate::providers::{Presented, Provider, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::reply;
 use crate::session::{self, Caller};
-use crate::store::{file::FileStore, Claim, TokenRecord, TokenStore};
+use crate::store::{self, Cached, Claim, TokenRecord, TokenStore};
 
 pub struct App {
     settings: Settings,
@@ -67,18 +68,20 @@ impl CachedSession {
 impl App {
     pub fn new(settings: Settings, log: Logger) -> Result<App, ConfigError> {
         let budget = cache::Budget::of(settings.cache_bytes);
-        let store: Option<Box<dyn TokenStore>> = match &settings.token_store {
-            None => None,
-            Some(StoreSettings::File { directory }) => Some(Box::new(
-                FileStore::open_with(directory, settings.keys.clone(), budget.records, &log)
-                    .map_err(|e| ConfigError {
-                        path: "login.tokenStore.fileSystem.directory".into(),
-                        message: format!("cannot use {}: {e}", directory.display()),
-                        unreadable: false,
-                    })?,
-            )),
-        };
-        Ok(App {
+        let store = store::open(
+            settings.token_store.as_ref(),
+            &settings.keys,
+            budget.records,
+            &log,
+        )?;
+        Ok(App::with_store(settings, log, store))
+    }
+
+    /// The app over a store made elsewhere (tests: a backend the configuration cannot name,
+    /// such as a remote store's stand-in); `new` is this with the configured store.
+    pub fn with_store(settings: Settings, log: Logger, store: Option<Box<dyn TokenStore>>) -> App {
+        let budget = cache::Budget::of(settings.cache_bytes);
+        App {
             providers: Providers::from_settings(&settings),
             aad_discovery: challenge::aad_discovery(&settings.providers),
             settings,
@@ -90,7 +93,7 @@ impl App {
                 record.approx_bytes() + cache::headers_bytes(group)
             }),
             refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
-        })
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -198,15 +201,21 @@ impl App {
         }
     }
 
-    /// The user's record; a missing, unreadable or foreign entry reads as none (and is logged).
-    pub fn load_record(&self, store: &dyn TokenStore, sid: &str) -> Option<Arc<TokenRecord>> {
-        match store.load(sid) {
-            Ok(r) => r,
-            Err(e) => {
-                self.log
-                    .warn(format_args!("tokens of {sid} unavailable: {e}"));
-                None
-            }
-        }
+    /// The user's record as far as `io` allows: on the event loop ([`Io::CacheOnly`]) what the
+    /// store knows without waiting ([`Cached::NeedsIo`] when only a remote read can tell), in
+    /// the blocking step the stored record. A missing, unreadable or foreign entry reads as
+    /// [`Cached::Absent`] (and is logged).
+    pub fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Cached {
+        let read = match io {
+            Io::CacheOnly => store.cached(sid),
+            Io::Allowed => store
+                .load(sid)
+                .map(|r| r.map_or(Cached::Absent, Cached::Hit)),
+        };
+        read.unwrap_or_else(|e| {
+            self.log
+                .warn(format_args!("tokens of {sid} unavailable: {e}"));
+            Cached::Absent
+        })
     }
 }

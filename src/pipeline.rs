@@ -20,7 +20,7 @@ use crate::providers::{Presented, Provider, ProviderError};
 use crate::reply;
 use crate::routes::{self, Ctx, Dispatch};
 use crate::session::{self, Caller, Credential};
-use crate::store::{TokenRecord, TokenStore};
+use crate::store::{Cached, TokenRecord, TokenStore};
 
 /// The pipeline over a loaded [`App`]: the handle the C ABI hands out.
 pub struct Module {
@@ -56,6 +56,18 @@ impl Module {
         Ok(Module {
             app: App::new(settings, log)?,
         })
+    }
+
+    /// The pipeline over a store made elsewhere instead of the configured one (see
+    /// [`App::with_store`]).
+    pub fn with_store(
+        settings: Settings,
+        log: Logger,
+        store: Option<Box<dyn TokenStore>>,
+    ) -> Module {
+        Module {
+            app: App::with_store(settings, log, store),
+        }
     }
 
     /// What route handlers share: settings, providers, store, logger, caches.
@@ -480,7 +492,7 @@ impl Module {
                 return Err(invalid("X-ZUMO-AUTH: provider no longer configured").into());
             }
             let mut caller = Caller::from_session(session, Credential::SessionToken);
-            if self.signed_out(&mut caller) {
+            if self.signed_out(&mut caller, io)? {
                 return Err(invalid("X-ZUMO-AUTH: the session was signed out").into());
             }
             return Ok(Some(caller));
@@ -501,19 +513,29 @@ impl Module {
         // cookie is kept, not deleted (deleting it would end the window the browser keeps it
         // for; see `session::browser_lifetime`).
         let window = self.app.settings().refresh_window().max(grace);
+        // A cookie whose record only a remote read can tell about: the blocking step resumes
+        // authentication (nothing below has logged or answered yet).
+        let needs_io = std::cell::Cell::new(false);
         let found = cookies.resolve(
             |value| {
                 let (mut caller, exp) = self.open_session(value, now - window)?;
-                if self.signed_out(&mut caller) {
-                    return Err(session::Rejected(format!(
+                match self.signed_out(&mut caller, io) {
+                    Ok(false) => Ok((caller, exp)),
+                    Ok(true) => Err(session::Rejected(format!(
                         "the session of {} was signed out",
                         caller.principal.sid
-                    )));
+                    ))),
+                    Err(_) => {
+                        needs_io.set(true);
+                        Err(session::Rejected("its record needs a remote read".into()))
+                    }
                 }
-                Ok((caller, exp))
             },
             |a, b| Caller::same_session(&a.0, &b.0),
         );
+        if needs_io.get() {
+            return Err(Stop::NeedsIo);
+        }
         let (host, https) = (&origin.host, origin.is_https());
         let (caller, deletes) = match found {
             session::Found::None => return Ok(None),
@@ -757,20 +779,24 @@ impl Module {
         Outcome::Finish(r)
     }
 
-    /// Reads the caller's stored record (kept on the caller for its token headers) and tells
-    /// whether it signs this session out (this session, or all of the user's). Known where a
-    /// token store keeps the user's revocations. On the event loop: the file store answers
-    /// from its cache (an `lstat` at most once a second, a file read on a miss); a remote
-    /// store would block here.
-    fn signed_out(&self, caller: &mut Caller) -> bool {
+    /// Reads the caller's stored record (kept on the caller for its token headers and
+    /// `/.auth/me`) and tells whether it signs this session out (this session, or all of the
+    /// user's). Known where a token store keeps the user's revocations. On the event loop only
+    /// what the store knows without waiting (the file store, local, answers from its cache or
+    /// its disk): [`Stop::NeedsIo`] when a remote read must tell.
+    fn signed_out(&self, caller: &mut Caller, io: Io) -> Result<bool, Stop> {
         let (Some(store), Some(at)) = (self.store(), &caller.session) else {
-            return false;
+            return Ok(false);
         };
-        caller.record = self.app.load_record(store, &caller.principal.sid);
-        caller
+        caller.record = match self.app.record(store, &caller.principal.sid, io) {
+            Cached::Hit(record) => Some(record),
+            Cached::Absent => None,
+            Cached::NeedsIo => return Err(Stop::NeedsIo),
+        };
+        Ok(caller
             .record
             .as_ref()
-            .is_some_and(|r| r.revoked.revokes(&at.id, at.iat))
+            .is_some_and(|r| r.revoked.revokes(&at.id, at.iat)))
     }
 
     /// A cookie-authenticated unsafe request (or WebSocket handshake) from another site's page

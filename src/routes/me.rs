@@ -1,5 +1,6 @@
-//! `GET /.auth/me`: the caller's provider identity and tokens from the token store;
-//! `?provider=<name>` keeps only that provider's entry (the Mobile Apps server SDK asks so).
+//! `GET /.auth/me`: the caller's provider identity and tokens from the token store (the record
+//! authentication read); `?provider=<name>` keeps only that provider's entry (the Mobile Apps
+//! server SDK asks so).
 
 use serde_json::{json, Value};
 
@@ -10,7 +11,7 @@ use crate::reply;
 use crate::session::Caller;
 use crate::store::TokenStore;
 
-pub fn me(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) -> Outcome {
+pub fn me(app: &App, ctx: &Ctx, _store: &dyn TokenStore, caller: &Caller) -> Outcome {
     let Some(params) = parse_unique_params(ctx.req.query()) else {
         return reply::refuse(
             app.log(),
@@ -29,11 +30,13 @@ pub fn me(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) -> Outc
             .collect();
         return Outcome::Finish(Response::json(200, &Value::Array(entries)));
     }
-    let entries: Vec<Value> = app
-        .load_record(store, &caller.principal.sid)
-        .into_iter()
+    // Authentication read the session's record (to check revocations) as far as the event
+    // loop may, or in the blocking step when only a remote read could tell: no second read.
+    let entries: Vec<Value> = caller
+        .record
+        .iter()
         .filter(|record| wanted.is_none_or(|p| record.provider_name.eq_ignore_ascii_case(p)))
-        .filter_map(|record| serde_json::to_value(&*record).ok())
+        .filter_map(|record| serde_json::to_value(&**record).ok())
         .map(|mut entry| {
             if let Some(fields) = entry.as_object_mut() {
                 // Revocations are the store's bookkeeping, not part of App Service's answer.

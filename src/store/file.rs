@@ -684,6 +684,15 @@ fn stamp_uniquely(f: &File) -> std::io::Result<()> {
 }
 
 impl TokenStore for FileStore {
+    /// Local: the cache, else the file on this machine's disk (no lock taken, a page-cache
+    /// read in the common case), as cheap as the event loop tolerates; never
+    /// [`super::Cached::NeedsIo`].
+    fn cached(&self, user: &str) -> Result<super::Cached, StoreError> {
+        Ok(self
+            .load(user)?
+            .map_or(super::Cached::Absent, super::Cached::Hit))
+    }
+
     fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
         match self.read_cached(user)? {
             None => self.read_previous(user),

@@ -10,7 +10,35 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigError, StoreSettings};
 use crate::crypto::{Keys, Purpose};
+use crate::logger::Logger;
+
+/// The configured token store, `None` without one: the one place that knows the store kinds,
+/// so a new kind is a backend file plus an arm here. `cache_bytes` bounds the records it keeps
+/// in memory. Errors name the setting that caused them, as config errors do.
+pub fn open(
+    settings: Option<&StoreSettings>,
+    keys: &Keys,
+    cache_bytes: usize,
+    log: &Logger,
+) -> Result<Option<Box<dyn TokenStore>>, ConfigError> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    match settings {
+        StoreSettings::File { directory } => {
+            match file::FileStore::open_with(directory, keys.clone(), cache_bytes, log) {
+                Ok(store) => Ok(Some(Box::new(store))),
+                Err(e) => Err(ConfigError {
+                    path: "login.tokenStore.fileSystem.directory".into(),
+                    message: format!("cannot use {}: {e}", directory.display()),
+                    unreadable: false,
+                }),
+            }
+        }
+    }
+}
 
 /// One claim as `/.auth/me` and `X-MS-CLIENT-PRINCIPAL` show it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -162,8 +190,64 @@ pub enum Update {
     Replace(Box<TokenRecord>),
 }
 
-/// A store of token records keyed by the user's `sid:...` id.
+/// What a store knows of a record without waiting on another service: what the host's event
+/// loop may use ([`TokenStore::cached`]).
+#[derive(Debug, Clone)]
+pub enum Cached {
+    Hit(Arc<TokenRecord>),
+    /// The user has no record (or an unusable one, which reads as none).
+    Absent,
+    /// Only a remote read can tell: the caller stops and reads in the host's blocking step.
+    NeedsIo,
+}
+
+/// A store of token records keyed by the user's `sid:...` id. Every method but
+/// [`TokenStore::cached`] may block (on a lock, a remote service); the pipeline calls them in
+/// the host's blocking step only ([`crate::io::Io::Allowed`]).
+///
+/// # The lock contract
+///
+/// A refresh spends the stored refresh token. A provider that rotates refresh tokens refuses
+/// a spent one, and the OAuth 2.0 Security BCP (RFC 9700, section 4.14.2) has it revoke the
+/// whole grant when a spent one comes back: the user is signed out of the provider. So a
+/// refresh runs **exactly once** per stored refresh token, under the user's lock, which every
+/// store must give [`TokenStore::update`]:
+///
+/// - **Mutual exclusion across processes and machines**, per user: while `change` runs, no
+///   other `update` of that user (in any nginx worker, on any host sharing the store) starts.
+///   The file store holds `flock(LOCK_EX)` on the user's lock file, released when the file
+///   closes, so a crashed process never leaves it held. A remote store takes a lease that
+///   expires by itself: Redis `SET lock:{user} {random} NX PX {ttl}`, released only by the
+///   holder (compare the random value, then delete, in one script); Azure Blob a blob lease.
+///   The lease's time-to-live outlasts the longest `change` (one provider call, bounded by
+///   `ezauth.httpTimeoutSeconds`, plus the write), so it does not lapse while a refresh is on
+///   the wire.
+/// - **Read inside the lock**: `change` sees the record as the previous holder wrote it, never
+///   a cached copy from before the lock (the file store re-reads the file), so a refresh that
+///   waited sees the rotated token instead of spending the old one.
+/// - **Write before release**: the new record is durable (renamed into place; `SET`, a blob
+///   put under the lease) before the lock is given up.
+/// - **Never an optimistic retry**: no compare-and-swap loop (`WATCH`/`MULTI`, ETag
+///   `If-Match`) that runs `change` again after losing a race: `change` calls the provider,
+///   and running it twice would spend a rotated refresh token twice. A store without a lock
+///   cannot implement `update`.
+/// - **Never unlocked**: a store that cannot get the lock fails with [`StoreError`] (the
+///   refresh answers an error); it never runs `change` without it. A remote store bounds its
+///   wait (a few lease lifetimes); the file store waits on `flock`, which a holder keeps for
+///   at most one provider call and the kernel releases when the holder dies.
+/// - **`claim_once` is atomic** the same way (file: `create_new`; Redis: `SET NX PX` until
+///   the value expires), so a replayed login callback loses whichever process it reaches.
+///
+/// Within one process, `App::refreshes` (a single-flight per user) makes concurrent refreshes
+/// of the same user share one run, so the lock is contended across processes only.
 pub trait TokenStore: Send + Sync {
+    /// The record as far as the store knows it without waiting on another service: what the
+    /// host's event loop may ask (revocations, token headers, the `X-ZUMO-AUTH` principal,
+    /// `/.auth/me`). A local store (the file store) reads its local disk here when its cache
+    /// misses, as cheap as a page-cache read, and never answers [`Cached::NeedsIo`]; a remote
+    /// store answers from its cache or [`Cached::NeedsIo`], and the request continues in the
+    /// blocking step, which calls [`TokenStore::load`].
+    fn cached(&self, user: &str) -> Result<Cached, StoreError>;
     /// The record, `Ok(None)` if there is none. Shared: stores may hand out the same record to
     /// many requests while it is unchanged (callers compare with `Arc::ptr_eq` to reuse work).
     fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError>;
