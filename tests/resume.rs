@@ -7,7 +7,7 @@ mod support;
 use ezauth::http::{Outcome, Request, Response};
 use ezauth::pipeline::Module;
 use serde_json::json;
-use support::{env, finished, header, Captured, TestIdp};
+use support::{env, finished, login_started, Captured, TestIdp};
 
 const SPOOFED: (&str, &str) = ("X-MS-CLIENT-PRINCIPAL-NAME", "admin");
 const BAD_COOKIE: (&str, &str) = ("Cookie", "AppServiceAuthSession=not-a-session");
@@ -174,24 +174,12 @@ fn a_new_session_is_not_undone_by_a_pending_deletion() {
         "AppServiceAuthSession1=stale-part",
     ] {
         let login = finished(two_steps(&m, "/.auth/login/idp", &[]).1);
-        let location = url::Url::parse(header(&login, "Location").unwrap()).unwrap();
-        let param = |name: &str| {
-            location
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        let state_cookie = header(&login, "Set-Cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap();
-        let id_token = idp.mint(json!({ "nonce": param("nonce") }));
+        let (state, nonce, state_cookie) = login_started(&login);
+        let id_token = idp.mint(json!({ "nonce": nonce }));
         idp.behavior.lock().unwrap().token_response =
             json!({"expires_in": 3600, "token_type": "Bearer", "id_token": id_token});
         let cookies = format!("{state_cookie}; {junk}");
-        let target = format!("/.auth/login/idp/callback?code=c&state={}", param("state"));
+        let target = format!("/.auth/login/idp/callback?code=c&state={state}");
         let r = finished(two_steps(&m, &target, &[("Cookie", &cookies)]).1);
         assert_eq!(r.status, 302, "{junk}: {}", log.text());
         let set = session_cookies(&r);

@@ -344,6 +344,21 @@ pub fn json_body(r: &Response) -> Value {
 /// /.auth/login/idp?{query}`, then the callback with the state cookie, the provider answering
 /// an id_token (with the login's nonce, and `claims`) and `tokens` (`expires_in` 3600 unless
 /// given).
+/// What a login's redirect to the provider carries: its `state`, its `nonce`, and the
+/// login-state cookie (as a `Cookie` header value).
+pub fn login_started(r: &Response) -> (String, String, String) {
+    let location = url::Url::parse(header(r, "Location").unwrap()).unwrap();
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let cookie = header(r, "Set-Cookie").unwrap().split(';').next().unwrap();
+    (param("state"), param("nonce"), cookie.to_owned())
+}
+
 pub fn through_provider(
     m: &Module,
     idp: &TestIdp,
@@ -358,16 +373,8 @@ pub fn through_provider(
         &[],
         b"",
     ));
-    let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
-    let param = |name: &str| {
-        location
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
-    let (state, nonce) = (param("state"), param("nonce"));
-    let state_cookie = header(&r, "Set-Cookie").unwrap().split(';').next().unwrap();
+    let (state, nonce, state_cookie) = login_started(&r);
+    let state_cookie = state_cookie.as_str();
     let mut id_claims = json!({ "nonce": nonce });
     let mut answer = json!({"expires_in": 3600, "token_type": "Bearer"});
     if let (Value::Object(c), Value::Object(extra)) = (&mut id_claims, claims) {
