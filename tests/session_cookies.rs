@@ -23,6 +23,11 @@ fn module_with(idp: &TestIdp, edit: impl FnOnce(&mut Value)) -> Module {
     Module::new(settings, Captured::default().logger()).unwrap()
 }
 
+/// A POST to the callback (a `form_post` answer, or its re-post), as the host runs it.
+fn post_callback(m: &Module, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    finished(run(m, "POST", "/.auth/login/idp/callback", headers, body))
+}
+
 fn set_cookies(r: &Response) -> Vec<&str> {
     r.headers
         .iter()
@@ -405,13 +410,7 @@ fn a_cross_site_form_post_without_the_login_cookie_is_re_posted_from_this_origin
     let (state, nonce, cookie) = start_login(&m);
     let body = form(&[("code", "the-code"), ("state", &state)]);
     // The provider's page posts cross-site: no login-state cookie (SameSite=Lax).
-    let page = finished(run(
-        &m,
-        "POST",
-        "/.auth/login/idp/callback",
-        &CROSS_SITE,
-        body.as_bytes(),
-    ));
+    let page = post_callback(&m, &CROSS_SITE, body.as_bytes());
     assert_eq!(page.status, 200);
     assert!(set_cookies(&page).is_empty(), "{:?}", page.headers);
     assert_eq!(header(&page, "X-Frame-Options"), Some("DENY"));
@@ -451,17 +450,15 @@ fn a_cross_site_form_post_without_the_login_cookie_is_re_posted_from_this_origin
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect::<Vec<_>>(),
     );
-    let done = finished(run(
+    let done = post_callback(
         &m,
-        "POST",
-        "/.auth/login/idp/callback",
         &[
             ("Cookie", &cookie),
             ("Sec-Fetch-Site", "same-origin"),
             ("Origin", "http://app.example"),
         ],
         again.as_bytes(),
-    ));
+    );
     assert_eq!(done.status, 302, "{}", String::from_utf8_lossy(&done.body));
     let session = session_cookie(&done);
     assert!(matches!(
@@ -469,13 +466,11 @@ fn a_cross_site_form_post_without_the_login_cookie_is_re_posted_from_this_origin
         Outcome::Continue(_)
     ));
     // Replaying the same form: the state is spent.
-    let replay = finished(run(
+    let replay = post_callback(
         &m,
-        "POST",
-        "/.auth/login/idp/callback",
         &[("Cookie", &cookie), ("Sec-Fetch-Site", "same-origin")],
         again.as_bytes(),
-    ));
+    );
     assert_eq!(replay.status, 400);
     assert!(set_cookies(&replay)
         .iter()
@@ -502,13 +497,7 @@ fn every_way_a_browser_marks_a_cross_site_post_gets_the_re_post_page() {
             "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
         )][..],
     ] {
-        let r = finished(run(
-            &m,
-            "POST",
-            "/.auth/login/idp/callback",
-            headers,
-            body.as_bytes(),
-        ));
+        let r = post_callback(&m, headers, body.as_bytes());
         assert_eq!(r.status, 200, "{headers:?}");
         assert!(
             String::from_utf8_lossy(&r.body).contains("<form"),
@@ -531,13 +520,7 @@ fn a_re_posted_callback_still_without_the_cookie_fails_with_400_and_never_loops(
         &[][..],
     ] {
         let body = form(&[("code", "c"), ("state", &state), (REPOSTED_FIELD, "1")]);
-        let r = finished(run(
-            &m,
-            "POST",
-            "/.auth/login/idp/callback",
-            headers,
-            body.as_bytes(),
-        ));
+        let r = post_callback(&m, headers, body.as_bytes());
         assert_eq!(r.status, 400, "{headers:?}");
         let text = String::from_utf8_lossy(&r.body);
         assert!(
@@ -555,13 +538,7 @@ fn a_re_posted_callback_still_without_the_cookie_fails_with_400_and_never_loops(
         &[][..],
     ] {
         let body = form(&[("code", "c"), ("state", &state)]);
-        let r = finished(run(
-            &m,
-            "POST",
-            "/.auth/login/idp/callback",
-            headers,
-            body.as_bytes(),
-        ));
+        let r = post_callback(&m, headers, body.as_bytes());
         assert_eq!(r.status, 400, "{headers:?}");
         assert!(!String::from_utf8_lossy(&r.body).contains("<form"));
     }
@@ -605,13 +582,7 @@ fn tampered_states_and_cookies_are_refused_not_re_posted() {
         let body = form(&[("code", "c"), ("state", state)]);
         let mut headers = CROSS_SITE.to_vec();
         headers.push(("Cookie", cookie));
-        let r = finished(run(
-            &m,
-            "POST",
-            "/.auth/login/idp/callback",
-            &headers,
-            body.as_bytes(),
-        ));
+        let r = post_callback(&m, &headers, body.as_bytes());
         assert_eq!(r.status, 400, "{what}");
         assert!(
             !String::from_utf8_lossy(&r.body).contains("<form"),
@@ -625,13 +596,7 @@ fn tampered_states_and_cookies_are_refused_not_re_posted() {
     let body = form(&[("code", "attacker-code"), ("state", &attacker_state)]);
     let mut headers = CROSS_SITE.to_vec();
     headers.push(("Cookie", &victim_cookie));
-    let page = finished(run(
-        &m,
-        "POST",
-        "/.auth/login/idp/callback",
-        &headers,
-        body.as_bytes(),
-    ));
+    let page = post_callback(&m, &headers, body.as_bytes());
     assert_eq!(page.status, 200, "re-post page");
     let fields = hidden_fields(&String::from_utf8_lossy(&page.body));
     let again = form(
@@ -640,16 +605,14 @@ fn tampered_states_and_cookies_are_refused_not_re_posted() {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect::<Vec<_>>(),
     );
-    let r = finished(run(
+    let r = post_callback(
         &m,
-        "POST",
-        "/.auth/login/idp/callback",
         &[
             ("Cookie", &victim_cookie),
             ("Sec-Fetch-Site", "same-origin"),
         ],
         again.as_bytes(),
-    ));
+    );
     assert_eq!(r.status, 400);
     assert!(set_cookies(&r)
         .iter()
@@ -672,13 +635,7 @@ fn hostile_posted_values_are_escaped_and_the_page_is_bounded() {
     ];
     for h in hostile {
         let body = form(&[("code", h), ("state", &state), (h, h)]);
-        let r = finished(run(
-            &m,
-            "POST",
-            "/.auth/login/idp/callback",
-            &CROSS_SITE,
-            body.as_bytes(),
-        ));
+        let r = post_callback(&m, &CROSS_SITE, body.as_bytes());
         assert_eq!(r.status, 200, "{h:?}");
         let html = String::from_utf8_lossy(&r.body);
         assert_eq!(html.matches("<script").count(), 1, "{h:?}: {html}");
@@ -694,25 +651,13 @@ fn hostile_posted_values_are_escaped_and_the_page_is_bounded() {
     // Too large or too many fields: 413, no page.
     let big = "x".repeat(40 * 1024);
     let body = form(&[("code", big.as_str()), ("state", &state)]);
-    let r = finished(run(
-        &m,
-        "POST",
-        "/.auth/login/idp/callback",
-        &CROSS_SITE,
-        body.as_bytes(),
-    ));
+    let r = post_callback(&m, &CROSS_SITE, body.as_bytes());
     assert_eq!(r.status, 413);
     let many: Vec<(String, String)> = (0..40).map(|i| (format!("f{i}"), "v".to_owned())).collect();
     let mut fields: Vec<(&str, &str)> =
         many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     fields.push(("state", &state));
     let body = form(&fields);
-    let r = finished(run(
-        &m,
-        "POST",
-        "/.auth/login/idp/callback",
-        &CROSS_SITE,
-        body.as_bytes(),
-    ));
+    let r = post_callback(&m, &CROSS_SITE, body.as_bytes());
     assert_eq!(r.status, 413);
 }
