@@ -156,6 +156,8 @@ static ngx_uint_t ngx_http_ezauth_match_reserved(ngx_str_t *name,
     void *data);
 static ngx_uint_t ngx_http_ezauth_reserved_name(u_char *p, size_t len);
 static ngx_uint_t ngx_http_ezauth_routing_override(u_char *p, size_t len);
+static ngx_uint_t ngx_http_ezauth_name_matches(u_char *p, size_t len,
+    ngx_str_t *names, ngx_uint_t prefix);
 static ngx_uint_t ngx_http_ezauth_token(u_char *p, size_t len);
 static ngx_uint_t ngx_http_ezauth_field_value(u_char *p, size_t len);
 static u_char *ngx_http_ezauth_printable(u_char *buf, size_t size,
@@ -1696,17 +1698,31 @@ ngx_http_ezauth_routing_override(u_char *p, size_t len)
         ngx_null_string
     };
 
+    return ngx_http_ezauth_name_matches(p, len, names, 0);
+}
+
+
+/*
+ * Does the name match one of "names" (lower case, '-' for a separator):
+ * letters and digits case-insensitively, any other byte as '-'?  With
+ * "prefix", the name may go on after it; otherwise it must end there.
+ */
+
+static ngx_uint_t
+ngx_http_ezauth_name_matches(u_char *p, size_t len, ngx_str_t *names,
+    ngx_uint_t prefix)
+{
     u_char      c;
     size_t      i;
     ngx_str_t  *name;
 
     for (name = names; name->len; name++) {
 
-        if (len != name->len) {
+        if (prefix ? len < name->len : len != name->len) {
             continue;
         }
 
-        for (i = 0; i < len; i++) {
+        for (i = 0; i < name->len; i++) {
             c = ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z')
                  || (p[i] >= 'A' && p[i] <= 'Z'))
                 ? ngx_tolower(p[i]) : '-';
@@ -1716,7 +1732,7 @@ ngx_http_ezauth_routing_override(u_char *p, size_t len)
             }
         }
 
-        if (i == len) {
+        if (i == name->len) {
             return 1;
         }
     }
@@ -1744,37 +1760,12 @@ ngx_http_ezauth_reserved_name(u_char *p, size_t len)
         ngx_null_string
     };
 
-    u_char      c;
-    size_t      i;
-    ngx_str_t  *prefix;
-
     while (len && (*p == ' ' || *p == '\t' || *p == CR || *p == LF)) {
         p++;
         len--;
     }
 
-    for (prefix = prefixes; prefix->len; prefix++) {
-
-        if (len < prefix->len) {
-            continue;
-        }
-
-        for (i = 0; i < prefix->len; i++) {
-            c = ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z')
-                 || (p[i] >= 'A' && p[i] <= 'Z'))
-                ? ngx_tolower(p[i]) : '-';
-
-            if (c != prefix->data[i]) {
-                break;
-            }
-        }
-
-        if (i == prefix->len) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return ngx_http_ezauth_name_matches(p, len, prefixes, 1);
 }
 
 
