@@ -404,9 +404,9 @@ fn v2_files() -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn a_misspelled_key_anywhere_in_a_known_object_is_refused_by_its_path() {
-    let mut variants = 0;
+/// Every v2 corpus file with every key path of its settings tree: (file, document, path).
+fn every_key_of_the_v2_corpus() -> Vec<(PathBuf, Value, Vec<String>)> {
+    let mut out = Vec::new();
     for path in v2_files() {
         let original: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -416,20 +416,29 @@ fn a_misspelled_key_anywhere_in_a_known_object_is_refused_by_its_path() {
             &mut Vec::new(),
             &mut all,
         );
-        for key_path in all {
-            let mut doc = original.clone();
-            let settings = settings_of(&mut doc);
-            let (last, parent) = key_path.split_last().unwrap();
-            let obj = at(settings, parent).as_object_mut().unwrap();
-            let v = obj.remove(last).unwrap();
-            let misspelled = format!("{last}x");
-            obj.insert(misspelled.clone(), v);
-            let e = err(&doc.to_string(), &env());
-            let mut want = parent.to_vec();
-            want.push(misspelled);
-            assert_eq!(e.path, want.join("."), "{}: {e}", name(&path));
-            variants += 1;
-        }
+        out.extend(
+            all.into_iter()
+                .map(|key_path| (path.clone(), original.clone(), key_path)),
+        );
+    }
+    out
+}
+
+#[test]
+fn a_misspelled_key_anywhere_in_a_known_object_is_refused_by_its_path() {
+    let mut variants = 0;
+    for (path, mut doc, key_path) in every_key_of_the_v2_corpus() {
+        let settings = settings_of(&mut doc);
+        let (last, parent) = key_path.split_last().unwrap();
+        let obj = at(settings, parent).as_object_mut().unwrap();
+        let v = obj.remove(last).unwrap();
+        let misspelled = format!("{last}x");
+        obj.insert(misspelled.clone(), v);
+        let e = err(&doc.to_string(), &env());
+        let mut want = parent.to_vec();
+        want.push(misspelled);
+        assert_eq!(e.path, want.join("."), "{}: {e}", name(&path));
+        variants += 1;
     }
     println!("{variants} variants");
     assert!(variants > 300, "{variants}");
@@ -438,30 +447,19 @@ fn a_misspelled_key_anywhere_in_a_known_object_is_refused_by_its_path() {
 #[test]
 fn an_ill_typed_value_in_a_known_object_is_refused_by_its_path() {
     let mut variants = 0;
-    for path in v2_files() {
-        let original: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let mut all = Vec::new();
-        keys(
-            settings_of(&mut original.clone()),
-            &mut Vec::new(),
-            &mut all,
-        );
-        for key_path in all {
-            let mut doc = original.clone();
-            let target = at(settings_of(&mut doc), &key_path);
-            // A boolean or number gets a word; a string gets an object; lists and objects get
-            // a number. Each is wrong for every field of the tree.
-            *target = match target {
-                Value::Bool(_) | Value::Number(_) => json!("yes"),
-                Value::String(_) => json!({"value": 1}),
-                Value::Array(_) | Value::Object(_) => json!(7),
-                Value::Null => continue,
-            };
-            let e = err(&doc.to_string(), &env());
-            assert_eq!(e.path, key_path.join("."), "{}: {e}", name(&path));
-            variants += 1;
-        }
+    for (path, mut doc, key_path) in every_key_of_the_v2_corpus() {
+        let target = at(settings_of(&mut doc), &key_path);
+        // A boolean or number gets a word; a string gets an object; lists and objects get
+        // a number. Each is wrong for every field of the tree.
+        *target = match target {
+            Value::Bool(_) | Value::Number(_) => json!("yes"),
+            Value::String(_) => json!({"value": 1}),
+            Value::Array(_) | Value::Object(_) => json!(7),
+            Value::Null => continue,
+        };
+        let e = err(&doc.to_string(), &env());
+        assert_eq!(e.path, key_path.join("."), "{}: {e}", name(&path));
+        variants += 1;
     }
     println!("{variants} variants");
     assert!(variants > 300, "{variants}");
