@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ezauth::http::{Forward, Outcome, Request};
+use ezauth::http::{Forward, Outcome};
 use ezauth::pipeline::Module;
 use ezauth::store::{Cached, StoreError, TokenRecord, TokenStore, Update};
 use serde_json::{json, Value};
@@ -99,23 +99,6 @@ fn module_with(idp: &TestIdp, remote: &Arc<Remote>, log: &Captured) -> Module {
         log.logger(),
         Some(Box::new(Handle(Arc::clone(remote)))),
     )
-}
-
-/// `OnBeginRequest` and, when it asks for one, the blocking step; says whether it did.
-fn two_steps(m: &Module, target: &str, headers: &[(&str, &str)]) -> (bool, Outcome) {
-    let req = Request {
-        method: "GET",
-        target,
-        scheme: "http",
-        host: "app.example",
-        client_addr: "127.0.0.1",
-        headers: headers.to_vec(),
-        body: b"",
-    };
-    match m.begin_request(&req) {
-        Outcome::Blocking(pending) => (true, m.run_blocking(&pending)),
-        other => (false, other),
-    }
 }
 
 fn forwarded(o: Outcome) -> Forward {

@@ -4,10 +4,10 @@
 
 mod support;
 
-use ezauth::http::{Outcome, Request, Response};
+use ezauth::http::{Outcome, Response};
 use ezauth::pipeline::Module;
 use serde_json::json;
-use support::{env, finished, login_started, Captured, TestIdp};
+use support::{env, finished, login_started, two_steps, Captured, TestIdp};
 
 const SPOOFED: (&str, &str) = ("X-MS-CLIENT-PRINCIPAL-NAME", "admin");
 const BAD_COOKIE: (&str, &str) = ("Cookie", "AppServiceAuthSession=not-a-session");
@@ -24,24 +24,6 @@ fn app(idp: &TestIdp, protected: bool, log: &Captured) -> Module {
     }
     let settings = ezauth::config::parse(&config, &env()).unwrap_or_else(|e| panic!("{e}"));
     Module::new(settings, log.logger()).unwrap()
-}
-
-/// A request as an event-driven host runs it: `OnBeginRequest`, then the blocking step when
-/// one is asked for. Also says whether it was.
-fn two_steps(m: &Module, target: &str, headers: &[(&str, &str)]) -> (bool, Outcome) {
-    let req = Request {
-        method: "GET",
-        target,
-        scheme: "http",
-        host: "app.example",
-        client_addr: "127.0.0.1",
-        headers: headers.to_vec(),
-        body: b"",
-    };
-    match m.begin_request(&req) {
-        Outcome::Blocking(pending) => (true, m.run_blocking(&pending)),
-        other => (false, other),
-    }
 }
 
 fn count(log: &Captured, text: &str) -> usize {

@@ -310,10 +310,30 @@ pub fn run_as(
         headers: headers.to_vec(),
         body,
     };
-    match m.begin_request(&req) {
-        Outcome::Blocking(owned) => m.run_blocking(&owned),
-        other => other,
+    through(m, &req).1
+}
+
+/// `OnBeginRequest` and, when it asks for one, the blocking step, as an event-driven host runs
+/// a request; says whether there was one.
+pub fn through(m: &Module, req: &Request) -> (bool, Outcome) {
+    match m.begin_request(req) {
+        Outcome::Blocking(pending) => (true, m.run_blocking(&pending)),
+        other => (false, other),
     }
+}
+
+/// A GET through [`through`].
+pub fn two_steps(m: &Module, target: &str, headers: &[(&str, &str)]) -> (bool, Outcome) {
+    let req = Request {
+        method: "GET",
+        target,
+        scheme: "http",
+        host: "app.example",
+        client_addr: "127.0.0.1",
+        headers: headers.to_vec(),
+        body: b"",
+    };
+    through(m, &req)
 }
 
 pub fn finished(o: Outcome) -> Response {
