@@ -59,7 +59,7 @@ pub fn jwt(data: &[u8]) {
     };
     if let Ok(parsed) = jwt::parse(token) {
         let _ = parsed.verify_hs256(b"key");
-        let _ = parsed.check_lifetime(1_700_000_000, 60, 3600);
+        let _ = parsed.check_lifetime(1_700_000_000, 60, 3660);
         let _ = parsed.has_audience("a");
         let _ = parsed.verify_with_jwks(&jwt::Jwks::default());
     }

@@ -160,31 +160,27 @@ impl Parsed<'_> {
         }
     }
 
-    /// Checks `exp` (required) and `nbf` (optional) against `now`, allowing `skew` seconds of
-    /// clock difference, and `exp_grace` more seconds past expiry (nbf stays strict).
-    pub fn check_lifetime(&self, now: i64, skew: i64, exp_grace: i64) -> Result<(), JwtError> {
+    /// Checks `exp` (required) and `nbf` (optional) against `now`: `nbf_skew` seconds of clock
+    /// difference before `nbf`, and `exp_leeway` seconds past `exp` (a provider's token: the
+    /// clock skew; our own session token: only the refresh window, since we set its `exp`).
+    pub fn check_lifetime(&self, now: i64, nbf_skew: i64, exp_leeway: i64) -> Result<(), JwtError> {
         let exp = self
             .num_claim("exp")
             .ok_or_else(|| JwtError::Claim("token has no exp".into()))?;
         // The log line says what this host's clock read: a refusal from clock skew shows as
         // a difference near the tolerance.
-        if now > exp + skew + exp_grace {
+        if now > exp.saturating_add(exp_leeway) {
             return Err(JwtError::Claim(format!(
                 "token expired at {exp}; this host's clock reads {now}, {} s later \
-                 (tolerance {skew} s{})",
-                now - exp,
-                if exp_grace > 0 {
-                    format!(" + {exp_grace} s grace")
-                } else {
-                    String::new()
-                }
+                 (tolerance {exp_leeway} s)",
+                now - exp
             )));
         }
         if let Some(nbf) = self.num_claim("nbf") {
-            if now + skew < nbf {
+            if now + nbf_skew < nbf {
                 return Err(JwtError::Claim(format!(
                     "token not valid before {nbf}; this host's clock reads {now}, {} s earlier \
-                     (tolerance {skew} s)",
+                     (tolerance {nbf_skew} s)",
                     nbf - now
                 )));
             }
@@ -425,10 +421,10 @@ mod tests {
         );
         assert!(p.has_audience("b") && !p.has_audience("c"));
         // Five minutes either way, and the refusal says what this host's clock read.
-        assert!(p.check_lifetime(400, CLOCK_SKEW, 0).is_ok());
-        assert!(p.check_lifetime(-250, CLOCK_SKEW, 0).is_ok());
+        assert!(p.check_lifetime(400, CLOCK_SKEW, CLOCK_SKEW).is_ok());
+        assert!(p.check_lifetime(-250, CLOCK_SKEW, CLOCK_SKEW).is_ok());
         let late = p
-            .check_lifetime(401, CLOCK_SKEW, 0)
+            .check_lifetime(401, CLOCK_SKEW, CLOCK_SKEW)
             .unwrap_err()
             .to_string();
         assert!(
@@ -436,7 +432,7 @@ mod tests {
             "{late}"
         );
         let early = p
-            .check_lifetime(-251, CLOCK_SKEW, 0)
+            .check_lifetime(-251, CLOCK_SKEW, CLOCK_SKEW)
             .unwrap_err()
             .to_string();
         assert!(early.contains("reads -251, 301 s earlier"), "{early}");

@@ -204,7 +204,7 @@ impl OidcProvider {
             self.check_presented(&parsed, presented).map_err(reject)?;
         }
         parsed
-            .check_lifetime(now(), jwt::CLOCK_SKEW, 0)
+            .check_lifetime(now(), jwt::CLOCK_SKEW, jwt::CLOCK_SKEW)
             .map_err(|e| reject(e.to_string()))?;
         if let Some(expected) = nonce {
             let got = parsed.str_claim("nonce").unwrap_or("");
