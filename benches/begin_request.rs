@@ -66,8 +66,13 @@ fn setup() -> (*mut ezauth_module, String) {
         ]),
     )
     .unwrap();
-    let principal: Principal =
-        session::principal("sid:0123".into(), &settings.providers[0], &claims).unwrap();
+    let principal: Principal = session::principal(
+        "sid:0123".into(),
+        &settings.providers[0],
+        settings.providers[0].id_claim_type,
+        &claims,
+    )
+    .unwrap();
     let store = FileStore::open(&dir.join("tokens"), keys.clone()).unwrap();
     store
         .save(

@@ -130,14 +130,14 @@ impl App {
         provider: &dyn Provider,
         claims: &[Claim],
         presented: Option<Presented>,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), Response> {
         let settings = provider.settings();
         let rules = &settings.authorization;
         presented
             .map_or(Ok(()), |_| rules.check_client(claims, &settings.client_id))
             .and_then(|()| rules.check(claims, &settings.client_id))
             .map_err(|why| {
-                reply::refuse(
+                reply::refusal(
                     &self.log,
                     403,
                     &format!("{}: access denied: {why}", provider.name()),

@@ -99,7 +99,7 @@ impl InvalidToken {
 /// `authorization_uri="…"` derived from the configured issuer, or `None` when no Azure AD
 /// provider is configured or `login.disableWWWAuthenticate` is true.
 pub fn aad_discovery(providers: &[ProviderSettings]) -> Option<String> {
-    let aad = providers.iter().find(|p| p.is_aad && p.www_authenticate)?;
+    let aad = providers.iter().find(|p| p.www_authenticate)?;
     let issuer = match &aad.endpoints {
         OidcEndpoints::Discovery { issuer, .. } | OidcEndpoints::Explicit { issuer, .. } => issuer,
     };

@@ -16,7 +16,7 @@ use crate::http::{
 };
 use crate::io::Io;
 use crate::logger::Logger;
-use crate::providers::{Presented, Provider, ProviderError};
+use crate::providers::{Bearer, Presented, Provider, ProviderError};
 use crate::reply;
 use crate::routes::{self, Ctx, Dispatch};
 use crate::session::{self, Caller, Credential};
@@ -660,13 +660,15 @@ impl Module {
                 return Err(Stop::Answer(Outcome::Finish(r)));
             }
         };
-        let Some(issuer) = token_issuer(token) else {
-            return Ok(None);
+        let issuer = token_issuer(token);
+        let bearer = Bearer {
+            token,
+            issuer: issuer.as_deref(),
         };
         for provider in self.app.providers().iter() {
-            match provider.issuer(io) {
-                Ok(i) if i == issuer => {}
-                Ok(_) => continue,
+            match provider.accepts_bearer(&bearer, io) {
+                Ok(true) => {}
+                Ok(false) => continue,
                 Err(ProviderError::NeedsIo) => return Err(Stop::NeedsIo),
                 Err(e) => {
                     self.app.log().warn(format_args!(
@@ -676,24 +678,27 @@ impl Module {
                     continue;
                 }
             }
-            return match provider.validate_token(token, Presented::Bearer, io) {
+            return match provider.validate_bearer(token, io) {
                 Ok(identity) => {
-                    self.app.authorize(
-                        provider.as_ref(),
-                        &identity.claims,
-                        Some(Presented::Bearer),
-                    )?;
+                    self.app
+                        .authorize(provider.as_ref(), &identity.claims, Some(Presented::Bearer))
+                        .map_err(Outcome::Finish)?;
                     let sid =
                         session::sid_for(provider.name(), &identity.issuer, &identity.subject);
-                    let principal = session::principal(sid, provider.settings(), &identity.claims)
-                        .map_err(|e| {
-                            reply::refuse(
-                                self.app.log(),
-                                403,
-                                &e.0,
-                                "The identity cannot be passed on.",
-                            )
-                        })?;
+                    let principal = session::principal(
+                        sid,
+                        provider.settings(),
+                        identity.id_claim,
+                        &identity.claims,
+                    )
+                    .map_err(|e| {
+                        reply::refuse(
+                            self.app.log(),
+                            403,
+                            &e.0,
+                            "The identity cannot be passed on.",
+                        )
+                    })?;
                     Ok(Some(Caller::bearer(principal)))
                 }
                 Err(ProviderError::NeedsIo) => Err(Stop::NeedsIo),

@@ -9,17 +9,32 @@ use crate::providers::ProviderError;
 
 /// Logs why, and answers `status` with a short public message.
 pub fn refuse(log: &Logger, status: u16, why: &str, public: &str) -> Outcome {
+    Outcome::Finish(refusal(log, status, why, public))
+}
+
+/// [`refuse`]'s response, for a step that returns one (kept for waiters, say).
+pub fn refusal(log: &Logger, status: u16, why: &str, public: &str) -> Response {
     log.warn(format_args!("{status}: {why}"));
-    Outcome::Finish(Response::error(status, public))
+    Response::error(status, public)
 }
 
 /// Logs a failed provider step and answers the status and message the error carries.
 pub fn provider_failure(log: &Logger, step: &str, provider: &str, e: &ProviderError) -> Outcome {
+    Outcome::Finish(provider_failure_response(log, step, provider, e))
+}
+
+/// [`provider_failure`]'s response.
+pub fn provider_failure_response(
+    log: &Logger,
+    step: &str,
+    provider: &str,
+    e: &ProviderError,
+) -> Response {
     log.error(format_args!(
         "{step} with {provider} failed ({}): {e}",
         e.status()
     ));
-    Outcome::Finish(Response::error(e.status(), e.public_message()))
+    Response::error(e.status(), e.public_message())
 }
 
 /// Logs why, and answers 401 with App Service's Azure AD challenge when `aad_discovery` is

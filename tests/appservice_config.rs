@@ -4,6 +4,7 @@
 //! refused by its JSON path; legacy input (v1, `WEBSITE_AUTH_*`) resolves as its authsettingsV2
 //! printout does.
 
+use ezauth::providers::client_auth::ClientAuth;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -162,7 +163,10 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
                 assert_eq!(s.action, UnauthenticatedAction::RedirectToLoginPage);
                 assert_eq!(s.default_provider.as_deref(), Some("aad"));
                 assert_eq!(aad(&s).client_id, "6b0e4f7a-2c9d-4e13-8a56-0f1b3d7c9e24");
-                assert_eq!(aad(&s).client_secret.as_deref(), Some("aad-secret"));
+                assert_eq!(
+                    aad(&s).client_auth,
+                    ClientAuth::SecretPost("aad-secret".into())
+                );
                 assert_eq!(store_dir(&s).as_deref(), Some("/var/lib/ezauth/tokens"));
                 assert_eq!(s.refresh_extension, Duration::from_secs(72 * 3600));
                 assert_eq!(w, &[DEFAULT_DIRECTORY_WARNING]);
@@ -222,7 +226,10 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
                 assert_eq!(s.default_provider.as_deref(), Some("partnerid"));
                 assert_eq!(s.providers.len(), 1, "AAD is disabled");
                 let p = &s.providers[0];
-                assert_eq!(p.client_secret.as_deref(), Some("partner-secret"));
+                assert_eq!(
+                    p.client_auth,
+                    ClientAuth::SecretPost("partner-secret".into())
+                );
                 assert_eq!(p.name_claim_type, "preferred_username");
                 assert_eq!(store_dir(&s).as_deref(), Some("/home/data/.auth/tokens"));
                 assert_eq!(s.refresh_extension, Duration::from_secs(24 * 3600));
@@ -280,7 +287,7 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
                     config::ProxyConvention::Standard
                 );
                 assert!(s.token_store.is_none());
-                assert_eq!(aad(&s).client_secret, None);
+                assert_eq!(aad(&s).client_auth, ClientAuth::None);
                 assert_eq!(w.len(), 2, "{w:?}");
                 assert!(w[0].starts_with("legacyProperties is accepted"));
                 assert!(w[1].starts_with("login.nonce.validateNonce is accepted"));
@@ -290,7 +297,10 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
                 assert!(s.require_authentication);
                 assert_eq!(s.default_provider.as_deref(), Some("aad"));
                 assert_eq!(aad(&s).client_id, "2d7b9e13-5f8c-4a26-b4e1-8c3f0a6d9b72");
-                assert_eq!(aad(&s).client_secret.as_deref(), Some("aad-secret"));
+                assert_eq!(
+                    aad(&s).client_auth,
+                    ClientAuth::SecretPost("aad-secret".into())
+                );
                 assert_eq!(
                     issuer(aad(&s)),
                     "https://sts.windows.net/3f6c1a52-8d0e-4b7a-9c21-5e4d2b7f0a19/"
@@ -303,7 +313,10 @@ fn every_file_of_the_corpus_loads_with_its_values_and_warnings() {
                 assert_eq!(w, &[DEFAULT_DIRECTORY_WARNING]);
             }
             "v1/az-webapp-auth-show-classic.json" => {
-                assert_eq!(aad(&s).client_secret.as_deref(), Some(INLINE_V1_SECRET));
+                assert_eq!(
+                    aad(&s).client_auth,
+                    ClientAuth::SecretPost(INLINE_V1_SECRET.into())
+                );
                 assert_eq!(s.refresh_extension, Duration::from_secs(48 * 3600));
                 // `response_type=code id_token`: the module's own, ignored with a warning
                 assert_eq!(aad(&s).login_parameters[0].0, "resource");
@@ -806,7 +819,7 @@ fn the_website_auth_settings_alone_configure_a_site_as_on_app_service() {
     assert_eq!(s.default_provider.as_deref(), Some("aad"));
     let a = aad(&s);
     assert_eq!(a.client_id, "env-client");
-    assert_eq!(a.client_secret.as_deref(), Some("env-secret"));
+    assert_eq!(a.client_auth, ClientAuth::SecretPost("env-secret".into()));
     assert_eq!(issuer(a), "https://login.microsoftonline.com/tenant/v2.0");
     assert_eq!(
         a.allowed_audiences,
@@ -937,7 +950,10 @@ fn precedence_between_documents_and_the_environment() {
     // A v1 document says what it says; the environment fills in only what it leaves out.
     let s = parse(V1, &legacy_env()).unwrap();
     assert_eq!(aad(&s).client_id, "v1-client");
-    assert_eq!(aad(&s).client_secret.as_deref(), Some("aad-secret"));
+    assert_eq!(
+        aad(&s).client_auth,
+        ClientAuth::SecretPost("aad-secret".into())
+    );
     assert_eq!(issuer(aad(&s)), "https://sts.windows.net/tenant/");
     assert!(s.token_store.is_none(), "tokenStoreEnabled: false wins");
     assert_eq!(s.refresh_extension, Duration::from_secs(24 * 3600));
@@ -952,7 +968,10 @@ fn precedence_between_documents_and_the_environment() {
         r#""clientSecret":"from-the-file""#,
     );
     let s = parse(&inline, &legacy_env()).unwrap();
-    assert_eq!(aad(&s).client_secret.as_deref(), Some("from-the-file"));
+    assert_eq!(
+        aad(&s).client_auth,
+        ClientAuth::SecretPost("from-the-file".into())
+    );
     // An authsettingsV2 document is the whole configuration: the legacy settings are ignored,
     // in one warning that names them.
     let v2 = r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"}}"#;

@@ -11,7 +11,7 @@ use ezauth::http::Outcome;
 use ezauth::io::Io;
 use ezauth::providers::oidc::OidcProvider;
 use ezauth::providers::outbound::Http;
-use ezauth::providers::{Presented, Provider, ProviderError};
+use ezauth::providers::{Bearer, Identity, Provider, ProviderError};
 use serde_json::json;
 use support::*;
 
@@ -25,21 +25,35 @@ fn provider(idp: &TestIdp) -> Arc<OidcProvider> {
     Arc::new(OidcProvider::new(settings.providers[0].clone(), http))
 }
 
+/// A client-directed login's check of an id_token.
+fn client_token(p: &OidcProvider, token: &str, io: Io) -> Result<Identity, ProviderError> {
+    p.validate_client_token(&[("id_token", token)], io)
+}
+
+/// Asking whether a JWT of some issuer is the provider's reads (and caches) its discovery.
+fn cache_discovery(p: &OidcProvider) {
+    let bearer = Bearer {
+        token: "",
+        issuer: Some("https://elsewhere.example"),
+    };
+    assert!(!p.accepts_bearer(&bearer, Io::Allowed).unwrap());
+}
+
 #[test]
 fn a_cache_only_check_does_not_wait_for_a_first_key_fetch() {
     let idp = TestIdp::start();
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
     let p = provider(&idp);
-    p.issuer(Io::Allowed).unwrap(); // discovery is cached; the keys are not
+    cache_discovery(&p); // discovery is cached; the keys are not
     let token = idp.mint(json!({}));
 
     let fetcher = {
         let (p, token) = (p.clone(), token.clone());
-        thread::spawn(move || p.validate_token(&token, Presented::ClientLogin, Io::Allowed))
+        thread::spawn(move || client_token(&p, &token, Io::Allowed))
     };
     idp.wait_for("GET /keys", 1);
     let started = Instant::now();
-    let r = p.validate_token(&token, Presented::ClientLogin, Io::CacheOnly);
+    let r = client_token(&p, &token, Io::CacheOnly);
     let took = started.elapsed();
     assert!(
         took < PROMPT,
@@ -48,9 +62,7 @@ fn a_cache_only_check_does_not_wait_for_a_first_key_fetch() {
     assert!(matches!(r, Err(ProviderError::NeedsIo)), "{:?}", r.err());
     assert!(fetcher.join().unwrap().is_ok(), "the blocking fetch works");
     // And now the keys are cached: the cache-only path validates.
-    assert!(p
-        .validate_token(&token, Presented::ClientLogin, Io::CacheOnly)
-        .is_ok());
+    assert!(client_token(&p, &token, Io::CacheOnly).is_ok());
 }
 
 #[test]
@@ -63,20 +75,18 @@ fn a_cache_only_check_does_not_wait_for_a_key_refetch() {
             .with_jwks_refetch_interval(Duration::ZERO),
     );
     let good = idp.mint(json!({}));
-    assert!(p
-        .validate_token(&good, Presented::ClientLogin, Io::Allowed)
-        .is_ok()); // keys cached
+    assert!(client_token(&p, &good, Io::Allowed).is_ok()); // keys cached
     idp.behavior.lock().unwrap().jwks_delay = SLOW;
     // A token naming a key we do not know starts a (slow) re-fetch in a blocking step...
     let unknown = sign_rs256(&idp.key, "rotated-key", &idp.claims(json!({})));
     let fetcher = {
         let p = p.clone();
-        thread::spawn(move || p.validate_token(&unknown, Presented::ClientLogin, Io::Allowed))
+        thread::spawn(move || client_token(&p, &unknown, Io::Allowed))
     };
     idp.wait_for("GET /keys", 2);
     // ...while a token signed with a known key is checked from the cache, at once.
     let started = Instant::now();
-    let r = p.validate_token(&good, Presented::ClientLogin, Io::CacheOnly);
+    let r = client_token(&p, &good, Io::CacheOnly);
     let took = started.elapsed();
     assert!(
         took < PROMPT,
@@ -93,10 +103,10 @@ fn a_cache_only_check_does_not_wait_for_a_key_refetch() {
 fn the_non_blocking_path_never_fetches_keys() {
     let idp = TestIdp::start();
     let p = provider(&idp);
-    p.issuer(Io::Allowed).unwrap();
+    cache_discovery(&p);
     let token = idp.mint(json!({}));
     assert!(matches!(
-        p.validate_token(&token, Presented::ClientLogin, Io::CacheOnly),
+        client_token(&p, &token, Io::CacheOnly),
         Err(ProviderError::NeedsIo)
     ));
     assert_eq!(idp.count("GET /keys"), 0, "{:?}", idp.requests());
@@ -303,7 +313,7 @@ fn a_token_signed_with_a_short_rsa_key_is_refused() {
     idp.behavior.lock().unwrap().jwks = jwks_of(&weak, "weak");
     let p = provider(&idp);
     let token = sign_rs256(&weak, "weak", &idp.claims(json!({})));
-    match p.validate_token(&token, Presented::ClientLogin, Io::Allowed) {
+    match client_token(&p, &token, Io::Allowed) {
         Err(ProviderError::Rejected(why)) => assert!(why.contains("1024"), "{why}"),
         other => panic!("{:?}", other.map(|i| i.subject)),
     }

@@ -36,7 +36,13 @@ fn claims(i: usize) -> Vec<Claim> {
 pub fn mint_one(settings: &Settings, store: &FileStore, i: usize, now: i64) -> String {
     let sid = format!("sid:{i:032x}");
     let claims = claims(i);
-    let principal = session::principal(sid.clone(), &settings.providers[0], &claims).unwrap();
+    let principal = session::principal(
+        sid.clone(),
+        &settings.providers[0],
+        settings.providers[0].id_claim_type,
+        &claims,
+    )
+    .unwrap();
     store
         .save(
             &sid,

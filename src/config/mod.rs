@@ -64,8 +64,8 @@ pub struct ProviderSettings {
     /// The name in `/.auth/login/{name}` and `X-MS-CLIENT-PRINCIPAL-IDP` (`aad`, custom name).
     pub name: String,
     pub client_id: String,
-    /// `None`: no secret configured (the token endpoint is called without one).
-    pub client_secret: Option<String>,
+    /// How the app authenticates at the token endpoint (`ClientAuth::None` without a secret).
+    pub client_auth: crate::providers::client_auth::ClientAuth,
     pub endpoints: OidcEndpoints,
     pub scopes: Vec<String>,
     /// Extra `key=value` parameters for the authorization request.
@@ -74,8 +74,9 @@ pub struct ProviderSettings {
     pub name_claim_type: String,
     /// Audiences accepted besides the client id (bearer tokens).
     pub allowed_audiences: Vec<String>,
-    /// Azure AD marks users by `oid`; others by `sub`.
-    pub is_aad: bool,
+    /// The claim type of the user's id for the application: Azure AD's object id
+    /// (`session::claims::OBJECT_ID`), others' name identifier (`NAME_ID`).
+    pub id_claim_type: &'static str,
     /// Who may sign in at all (Azure AD's `jwtClaimChecks` and `defaultAuthorizationPolicy`).
     pub authorization: Authorization,
     /// Logout also ends the provider's session.
@@ -524,6 +525,7 @@ pub fn parse_timespan(s: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::client_auth::ClientAuth;
     use std::collections::HashMap;
 
     fn env() -> HashMap<String, String> {
@@ -553,7 +555,10 @@ mod tests {
         assert_eq!(s.action, UnauthenticatedAction::Return401);
         assert!(s.require_authentication);
         assert_eq!(s.default_provider.as_deref(), Some("idp"));
-        assert_eq!(s.providers[0].client_secret.as_deref(), Some("s3cret"));
+        assert_eq!(
+            s.providers[0].client_auth,
+            ClientAuth::SecretPost("s3cret".into())
+        );
         assert_eq!(s.api_prefix, "/.auth");
         assert_eq!(s.cookie_lifetime, Duration::from_secs(8 * 3600));
     }

@@ -1,4 +1,5 @@
-//! JSON Web Tokens: HS256 session tokens we mint (`X-ZUMO-AUTH`), and verification of tokens
+//! JSON Web Tokens: HS256 session tokens we mint (`X-ZUMO-AUTH`), client assertions we sign
+//! (RS256, ES256: `private_key_jwt`, Apple's client secret), and verification of tokens
 //! identity providers sign (RS*, PS*, ES*), with keys from their JWKS. Hand-written on openssl
 //! because the JWT crates bring their own crypto stacks; the surface needed here is small.
 
@@ -7,9 +8,9 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Public};
+use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::rsa::{Padding, Rsa};
-use openssl::sign::Verifier;
+use openssl::sign::{Signer, Verifier};
 use serde_json::{Map, Value};
 
 use super::{b64url, b64url_decode, ct_eq, hmac_sha256};
@@ -318,6 +319,41 @@ pub fn sign_hs256(key: &[u8], claims: &Value) -> String {
     format!("{input}.{sig}")
 }
 
+/// Signs `claims` with a private key: RS256 for an RSA key, ES256 for a P-256 key (the JOSE
+/// form: `r || s`, 32 bytes each, not DER). `kid` names the key to the verifier.
+pub fn sign_with_key(
+    key: &PKey<Private>,
+    kid: Option<&str>,
+    claims: &Value,
+) -> Result<String, String> {
+    let alg = match key.id() {
+        Id::RSA if key.bits() >= MIN_RSA_BITS => "RS256",
+        Id::EC if key.bits() == 256 => "ES256",
+        _ => return Err("the key must be RSA (2048 bits or more) or EC P-256".into()),
+    };
+    let mut header = serde_json::json!({"alg": alg, "typ": "JWT"});
+    if let Some(kid) = kid {
+        header["kid"] = Value::from(kid);
+    }
+    let input = format!(
+        "{}.{}",
+        b64url(&serde_json::to_vec(&header).unwrap_or_default()),
+        b64url(&serde_json::to_vec(claims).unwrap_or_default())
+    );
+    let signed = Signer::new(MessageDigest::sha256(), key)
+        .and_then(|mut s| s.sign_oneshot_to_vec(input.as_bytes()))
+        .map_err(|e| format!("signing failed: {e}"))?;
+    let signature = if alg == "ES256" {
+        let sig = EcdsaSig::from_der(&signed).map_err(|e| format!("signing failed: {e}"))?;
+        let (r, s) = (sig.r().to_vec_padded(32), sig.s().to_vec_padded(32));
+        let (r, s) = (r.map_err(|e| e.to_string())?, s.map_err(|e| e.to_string())?);
+        [r, s].concat()
+    } else {
+        signed
+    };
+    Ok(format!("{input}.{}", b64url(&signature)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +379,40 @@ mod tests {
         let mut signer = Signer::new(MessageDigest::sha256(), key).unwrap();
         signer.update(input.as_bytes()).unwrap();
         format!("{input}.{}", b64url(&signer.sign_to_vec().unwrap()))
+    }
+
+    #[test]
+    fn assertions_we_sign_verify_as_providers_verify_them() {
+        let rsa = rsa_key();
+        let token = sign_with_key(&rsa, Some("r1"), &json!({"sub": "c"})).unwrap();
+        let parsed = parse(&token).unwrap();
+        assert_eq!((parsed.alg(), parsed.kid()), ("RS256", Some("r1")));
+        assert!(parsed.verify_with_jwks(&jwks_for(&rsa, "r1")).is_ok());
+
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let ec = EcKey::generate(&group).unwrap();
+        let (mut x, mut y) = (BigNum::new().unwrap(), BigNum::new().unwrap());
+        let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+        ec.public_key()
+            .affine_coordinates(&group, &mut x, &mut y, &mut ctx)
+            .unwrap();
+        let jwks = Jwks::from_json(&json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "e1",
+            "x": b64url(&x.to_vec_padded(32).unwrap()), "y": b64url(&y.to_vec_padded(32).unwrap())}]}))
+        .unwrap();
+        let ec = PKey::from_ec_key(ec).unwrap();
+        for _ in 0..20 {
+            // r or s with a leading zero byte must still be 32 bytes each
+            let token = sign_with_key(&ec, Some("e1"), &json!({"sub": "c"})).unwrap();
+            let parsed = parse(&token).unwrap();
+            assert_eq!(parsed.alg(), "ES256");
+            assert_eq!(parsed.signature.len(), 64);
+            assert!(parsed.verify_with_jwks(&jwks).is_ok());
+        }
+
+        let small = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+        assert!(sign_with_key(&small, None, &json!({})).is_err());
+        let p384 = EcKey::generate(&EcGroup::from_curve_name(Nid::SECP384R1).unwrap()).unwrap();
+        assert!(sign_with_key(&PKey::from_ec_key(p384).unwrap(), None, &json!({})).is_err());
     }
 
     #[test]

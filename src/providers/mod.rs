@@ -1,14 +1,23 @@
-//! Identity providers behind one trait. OpenID Connect providers (Azure AD, custom ones) share
-//! [`oidc::OidcProvider`]; providers that are not OpenID Connect will implement the same trait.
+//! Identity providers behind one trait, shaped by sign-in flows rather than by OpenID Connect:
+//! a browser sign-in is begun and finished (correlated by `state`, or by OAuth 1.0a's
+//! `oauth_token`), a client's token is validated, a bearer credential is recognized, tokens
+//! are refreshed where the provider can. OpenID Connect providers (Azure AD, custom ones)
+//! share [`oidc::OidcProvider`], which owns PKCE and the nonce check; how the app
+//! authenticates at the token endpoint is a [`client_auth::ClientAuth`].
+//!
 //! Methods that take an [`Io`] answer from caches on the host's event loop (`Io::CacheOnly`,
 //! failing with `ProviderError::NeedsIo` on a miss) and may call the provider only in a
-//! blocking step (`Io::Allowed`); the others (`authorize_url`, `finish_login`,
+//! blocking step (`Io::Allowed`); the others (`begin_login`, `finish_login`,
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
+pub mod client_auth;
 pub mod oidc;
 pub mod outbound;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::providers::Flow;
 use crate::config::Settings;
@@ -76,14 +85,71 @@ impl std::fmt::Display for ProviderError {
     }
 }
 
-/// What the authorization request needs from the login state.
-pub struct AuthorizeRequest<'a> {
+/// What a provider keeps between [`Provider::begin_login`] and [`Provider::finish_login`]:
+/// sealed into the login-state cookie with the module's own fields (the PKCE verifier of an
+/// OpenID Connect login, the request-token secret of OAuth 1.0a). Only this browser holds it,
+/// and only sealed.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Kept(BTreeMap<String, String>);
+
+impl Kept {
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Kept {
+        self.0.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// What the module brings to the start of a browser sign-in.
+pub struct BeginLogin<'a> {
+    /// This provider's callback URL, absolute.
     pub redirect_uri: &'a str,
+    /// A fresh random value: the correlation for providers that send one back (`state`).
     pub state: &'a str,
+    /// A nonce the module can recognize later (see `routes::login`): providers that issue ID
+    /// tokens put it in the request, and their ID tokens must carry it.
     pub nonce: &'a str,
-    pub code_challenge: &'a str,
     /// Query parameters of the login request, passed on (they override configured ones).
     pub extra: &'a [(String, String)],
+}
+
+/// A started sign-in.
+pub struct LoginStarted {
+    /// Where to send the browser.
+    pub url: String,
+    /// The value the callback's correlation parameter will carry ([`Callback::correlation`]):
+    /// the login-state cookie is named after it, and it is spent once.
+    pub correlation: String,
+    pub kept: Kept,
+}
+
+/// How a provider comes back to `/.auth/login/{name}/callback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Callback {
+    /// The parameter naming the sign-in in progress: `state` (OAuth 2.0), `oauth_token`
+    /// (OAuth 1.0a).
+    pub correlation: &'static str,
+    /// The parameter holding what is redeemed (`code`; OAuth 1.0a: `oauth_verifier`). A
+    /// callback without it redeems nothing and spends nothing.
+    pub proof: &'static str,
+    /// The provider may answer with a cross-site `form_post`, which arrives without the
+    /// SameSite login-state cookie: the callback then re-posts it from this origin.
+    pub form_post: bool,
+}
+
+/// What a provider can do beyond signing users in through the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub callback: Callback,
+    /// `/.auth/refresh` can renew its tokens (otherwise 400).
+    pub refresh: bool,
+    /// The bodies `POST /.auth/login/{name}` takes, in order of preference: each a set of
+    /// fields that must all be present (`["id_token"]`, `["access_token"]`; Twitter's
+    /// `["access_token", "access_token_secret"]`). Empty: no client-directed login.
+    pub client_bodies: &'static [&'static [&'static str]],
 }
 
 /// How a client presents a provider's token: each use accepts different tokens.
@@ -99,10 +165,20 @@ pub enum Presented {
     ClientLogin,
 }
 
+/// An `Authorization: Bearer` credential, as the pipeline sees it before any provider looks.
+pub struct Bearer<'a> {
+    pub token: &'a str,
+    /// The `iss` of a JWT, unverified (it only says which provider to ask); `None` for an
+    /// opaque token.
+    pub issuer: Option<&'a str>,
+}
+
 /// Tokens a provider issued.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tokens {
     pub access_token: Option<String>,
+    /// OAuth 1.0a's token secret.
+    pub access_token_secret: Option<String>,
     pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     /// Unix seconds.
@@ -115,43 +191,72 @@ pub struct Identity {
     pub issuer: String,
     pub subject: String,
     pub claims: Vec<Claim>,
+    /// The claim type whose value is the user's id for the application
+    /// (`X-MS-CLIENT-PRINCIPAL-ID`): Azure AD's object id, others' name identifier.
+    pub id_claim: &'static str,
     pub tokens: Tokens,
 }
 
+/// An identity provider, by the flows it signs users in with. Which methods may block is in
+/// the module doc; defaults are what a provider without the capability answers.
 pub trait Provider: Send + Sync {
     /// The name in `/.auth/login/{name}`.
     fn name(&self) -> &str;
     fn settings(&self) -> &crate::config::ProviderSettings;
-    /// The URL to send the browser to.
-    fn authorize_url(&self, req: &AuthorizeRequest) -> Result<String, ProviderError>;
-    /// Redeems the authorization code and validates what comes back.
+    fn capabilities(&self) -> Capabilities;
+    /// Starts a browser sign-in (may call the provider: OAuth 1.0a's request token, discovery).
+    fn begin_login(&self, login: &BeginLogin) -> Result<LoginStarted, ProviderError>;
+    /// Redeems the callback's parameters (query or `form_post` body; correlation and proof
+    /// checked present) with what [`Provider::begin_login`] kept.
     fn finish_login(
         &self,
-        code: &str,
+        params: &[(String, String)],
         redirect_uri: &str,
-        code_verifier: &str,
-        nonce: &str,
+        kept: &Kept,
     ) -> Result<Identity, ProviderError>;
-    /// The issuer the provider's tokens carry.
-    fn issuer(&self, io: Io) -> Result<String, ProviderError>;
-    /// Validates a token this provider signed for this app, as `presented` by a client.
-    fn validate_token(
+    /// Validates what a client posted to `POST /.auth/login/{name}`: `fields` are the
+    /// non-empty values of one of [`Capabilities::client_bodies`], in its order. The identity's
+    /// tokens are what may be kept: only what was validated.
+    fn validate_client_token(
         &self,
-        token: &str,
-        presented: Presented,
-        io: Io,
-    ) -> Result<Identity, ProviderError>;
+        _fields: &[(&str, &str)],
+        _io: Io,
+    ) -> Result<Identity, ProviderError> {
+        Err(ProviderError::BadRequest(format!(
+            "{} takes no client-directed login",
+            self.name()
+        )))
+    }
+    /// Is this bearer credential this provider's to judge? (A JWT by its issuer; an opaque
+    /// token only for providers whose API validates them.) May need metadata: `NeedsIo`.
+    fn accepts_bearer(&self, _bearer: &Bearer, _io: Io) -> Result<bool, ProviderError> {
+        Ok(false)
+    }
+    /// Validates a bearer credential [`Provider::accepts_bearer`] took.
+    fn validate_bearer(&self, _token: &str, _io: Io) -> Result<Identity, ProviderError> {
+        Err(ProviderError::Rejected(format!(
+            "{} takes no bearer tokens",
+            self.name()
+        )))
+    }
     /// Where to send the browser to end the provider's own session (RP-initiated logout), if
     /// the provider offers it; it comes back to `post_logout_redirect_uri` (absolute). May
     /// fetch the provider's metadata; `None` when it cannot.
     fn end_session_url(
         &self,
-        id_token_hint: Option<&str>,
-        post_logout_redirect_uri: &str,
-    ) -> Option<String>;
+        _id_token_hint: Option<&str>,
+        _post_logout_redirect_uri: &str,
+    ) -> Option<String> {
+        None
+    }
     /// Redeems a refresh token for new tokens. `Rejected` means the provider refused the grant
-    /// (revoked, expired, reused); providers that cannot refresh answer `BadRequest`.
-    fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError>;
+    /// (revoked, expired, reused). Called only when [`Capabilities::refresh`] says so.
+    fn refresh(&self, _refresh_token: &str) -> Result<Tokens, ProviderError> {
+        Err(ProviderError::BadRequest(format!(
+            "{} cannot refresh tokens",
+            self.name()
+        )))
+    }
 }
 
 /// The configured providers, looked up by name (case-insensitive, as App Service does).

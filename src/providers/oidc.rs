@@ -8,7 +8,10 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::outbound::Http;
-use super::{AuthorizeRequest, Identity, Presented, Provider, ProviderError, Tokens};
+use super::{
+    Bearer, BeginLogin, Callback, Capabilities, Identity, Kept, LoginStarted, Presented, Provider,
+    ProviderError, Tokens,
+};
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::io::Io;
@@ -220,6 +223,43 @@ impl OidcProvider {
 }
 
 impl OidcProvider {
+    /// Validates a token a client presents, which may also be addressed to one of the allowed
+    /// audiences.
+    fn validate_presented(
+        &self,
+        token: &str,
+        presented: Presented,
+        io: Io,
+    ) -> Result<serde_json::Map<String, Value>, ProviderError> {
+        self.validate_jwt(
+            token,
+            None,
+            Some(presented),
+            &self.settings.allowed_audiences,
+            io,
+        )
+    }
+
+    /// The identity validated `claims` describe (their `sub` is checked present).
+    fn identity(
+        &self,
+        jwt_claims: &serde_json::Map<String, Value>,
+        tokens: Tokens,
+        io: Io,
+    ) -> Result<Identity, ProviderError> {
+        Ok(Identity {
+            issuer: self.metadata(io)?.issuer.clone(),
+            subject: jwt_claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            claims: claims::from_jwt(jwt_claims),
+            id_claim: self.settings.id_claim_type,
+            tokens,
+        })
+    }
+
     /// What a bearer token must be beyond a valid signature and audience: an access token.
     /// (Which client obtained it is the allow-lists' question: see `Authorization`.)
     fn check_presented(&self, parsed: &jwt::Parsed, presented: Presented) -> Result<(), String> {
@@ -322,7 +362,21 @@ impl Provider for OidcProvider {
         &self.settings
     }
 
-    fn authorize_url(&self, req: &AuthorizeRequest) -> Result<String, ProviderError> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            callback: Callback {
+                correlation: "state",
+                proof: "code",
+                form_post: true,
+            },
+            refresh: true,
+            client_bodies: &[&["id_token"], &["access_token"]],
+        }
+    }
+
+    /// The authorization code flow with PKCE (S256) and the module's nonce; the verifier and
+    /// the nonce are kept for the callback.
+    fn begin_login(&self, login: &BeginLogin) -> Result<LoginStarted, ProviderError> {
         let meta = self.metadata(Io::Allowed)?;
         let mut url = url::Url::parse(&meta.authorization_endpoint).map_err(|_| {
             ProviderError::BadResponse(format!(
@@ -330,11 +384,13 @@ impl Provider for OidcProvider {
                 meta.authorization_endpoint
             ))
         })?;
+        let verifier = crate::crypto::random_token(32);
+        let challenge = crate::crypto::b64url(&crate::crypto::sha256(verifier.as_bytes()));
         // Configured parameters first, then the caller's, which override them.
         let mut params: Vec<(String, String)> =
             vec![("scope".into(), self.settings.scopes.join(" "))];
         let configured = self.settings.login_parameters.iter().map(|p| (p, true));
-        for ((k, v), is_configured) in configured.chain(req.extra.iter().map(|p| (p, false))) {
+        for ((k, v), is_configured) in configured.chain(login.extra.iter().map(|p| (p, false))) {
             if crate::config::providers::MODULE_OWNED_PARAMETERS.contains(&k.as_str())
                 && !(is_configured && is_configured_response_mode(k, v))
             {
@@ -347,75 +403,82 @@ impl Provider for OidcProvider {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
                 .append_pair("client_id", &self.settings.client_id)
-                .append_pair("redirect_uri", req.redirect_uri)
-                .append_pair("state", req.state)
-                .append_pair("nonce", req.nonce)
-                .append_pair("code_challenge", req.code_challenge)
+                .append_pair("redirect_uri", login.redirect_uri)
+                .append_pair("state", login.state)
+                .append_pair("nonce", login.nonce)
+                .append_pair("code_challenge", &challenge)
                 .append_pair("code_challenge_method", "S256");
             for (k, v) in &params {
                 q.append_pair(k, v);
             }
         }
-        Ok(url.into())
+        Ok(LoginStarted {
+            url: url.into(),
+            correlation: login.state.to_owned(),
+            kept: Kept::default()
+                .with(KEPT_VERIFIER, verifier)
+                .with(KEPT_NONCE, login.nonce),
+        })
     }
 
     fn finish_login(
         &self,
-        code: &str,
+        params: &[(String, String)],
         redirect_uri: &str,
-        code_verifier: &str,
-        nonce: &str,
+        kept: &Kept,
     ) -> Result<Identity, ProviderError> {
+        let lost = |what: &str| ProviderError::BadRequest(format!("the login state has no {what}"));
+        let code = crate::http::param(params, "code").ok_or_else(|| lost("code"))?;
+        let verifier = kept
+            .get(KEPT_VERIFIER)
+            .ok_or_else(|| lost("PKCE verifier"))?;
+        let nonce = kept.get(KEPT_NONCE).ok_or_else(|| lost("nonce"))?;
         let (body, id_token) = self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri),
-            ("code_verifier", code_verifier),
+            ("code_verifier", verifier),
         ])?;
         let id_token = id_token.ok_or_else(|| {
             ProviderError::BadResponse("token endpoint answered without an id_token".into())
         })?;
         let jwt_claims = self.validate_id_token(&id_token, Some(nonce))?;
-        let meta = self.metadata(Io::Allowed)?;
-        Ok(Identity {
-            issuer: meta.issuer.clone(),
-            subject: jwt_claims
-                .get("sub")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            claims: claims::from_jwt(&jwt_claims),
-            tokens: tokens_from(&body, Some(id_token)),
-        })
+        self.identity(&jwt_claims, tokens_from(&body, Some(id_token)), Io::Allowed)
     }
 
-    fn issuer(&self, io: Io) -> Result<String, ProviderError> {
-        Ok(self.metadata(io)?.issuer.clone())
-    }
-
-    fn validate_token(
+    fn validate_client_token(
         &self,
-        token: &str,
-        presented: Presented,
+        fields: &[(&str, &str)],
         io: Io,
     ) -> Result<Identity, ProviderError> {
-        let claims = self.validate_jwt(
-            token,
-            None,
-            Some(presented),
-            &self.settings.allowed_audiences,
-            io,
-        )?;
-        Ok(Identity {
-            issuer: self.metadata(io)?.issuer.clone(),
-            subject: claims
-                .get("sub")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            claims: claims::from_jwt(&claims),
-            tokens: Tokens::default(),
-        })
+        let [(used, token)] = fields else {
+            return Err(ProviderError::BadRequest("one token expected".into()));
+        };
+        let claims = self.validate_presented(token, Presented::ClientLogin, io)?;
+        let token = Some((*token).to_owned());
+        let tokens = match *used {
+            "id_token" => Tokens {
+                id_token: token,
+                ..Tokens::default()
+            },
+            _ => Tokens {
+                access_token: token,
+                ..Tokens::default()
+            },
+        };
+        self.identity(&claims, tokens, io)
+    }
+
+    fn accepts_bearer(&self, bearer: &Bearer, io: Io) -> Result<bool, ProviderError> {
+        let Some(issuer) = bearer.issuer else {
+            return Ok(false);
+        };
+        Ok(self.metadata(io)?.issuer == issuer)
+    }
+
+    fn validate_bearer(&self, token: &str, io: Io) -> Result<Identity, ProviderError> {
+        let claims = self.validate_presented(token, Presented::Bearer, io)?;
+        self.identity(&claims, Tokens::default(), io)
     }
 
     fn end_session_url(
@@ -451,6 +514,10 @@ impl Provider for OidcProvider {
     }
 }
 
+/// Names of what a login keeps for its callback ([`Kept`]).
+const KEPT_VERIFIER: &str = "verifier";
+const KEPT_NONCE: &str = "nonce";
+
 impl OidcProvider {
     /// POSTs to the token endpoint with the client's credentials; returns the JSON body and
     /// its id_token, if any. OAuth errors map to the status the user should see.
@@ -459,12 +526,18 @@ impl OidcProvider {
         grant: &[(&str, &str)],
     ) -> Result<(Value, Option<String>), ProviderError> {
         let meta = self.metadata(Io::Allowed)?;
+        let credentials = self
+            .settings
+            .client_auth
+            .credentials(&self.settings.client_id, &meta.token_endpoint, now())
+            .map_err(|e| ProviderError::BadRequest(format!("client credential: {e}")))?;
         let mut form = grant.to_vec();
-        form.push(("client_id", self.settings.client_id.as_str()));
-        if let Some(secret) = &self.settings.client_secret {
-            form.push(("client_secret", secret));
-        }
-        let (status, body) = self.http.post_form(&meta.token_endpoint, &form)?;
+        form.extend(credentials.form.iter().map(|(k, v)| (*k, v.as_str())));
+        let (status, body) = self.http.post_form(
+            &meta.token_endpoint,
+            &form,
+            credentials.authorization.as_deref(),
+        )?;
         if status != 200 {
             let error = body.get("error").and_then(Value::as_str).unwrap_or("");
             let detail = format!("token endpoint answered {status} {error}");
@@ -487,6 +560,7 @@ fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
     let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     Tokens {
         access_token: text("access_token"),
+        access_token_secret: None,
         id_token,
         refresh_token: text("refresh_token"),
         expires_at: body

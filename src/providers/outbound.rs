@@ -45,15 +45,20 @@ impl Http {
         parse_json(url, &body)
     }
 
-    /// POSTs a form (token endpoint) and returns the status with the JSON body; OAuth error
-    /// responses (400/401 with `{"error": ...}`) are returned, not turned into errors.
+    /// POSTs a form (token endpoint), with an `Authorization` header if given, and returns
+    /// the status with the JSON body; OAuth error responses (400/401 with `{"error": ...}`)
+    /// are returned, not turned into errors.
     pub fn post_form(
         &self,
         url: &str,
         form: &[(&str, &str)],
+        authorization: Option<&str>,
     ) -> Result<(u16, Value), ProviderError> {
         refuse_insecure(url)?;
-        let request = self.agent.post(url).set("Accept", "application/json");
+        let mut request = self.agent.post(url).set("Accept", "application/json");
+        if let Some(value) = authorization {
+            request = request.set("Authorization", value);
+        }
         let (status, body) = self.exchange(url, request.send_form(form))?;
         Ok((status, parse_json(url, &body)?))
     }
@@ -192,7 +197,7 @@ mod tests {
         assert!(matches!(e, ProviderError::BadResponse(_)), "{e:?}");
         assert!(e.message().contains("https"), "{e}");
         let e = http
-            .post_form("http://provider.invalid/token", &[("a", "b")])
+            .post_form("http://provider.invalid/token", &[("a", "b")], None)
             .unwrap_err();
         assert!(e.message().contains("https"), "{e}");
     }

@@ -32,25 +32,48 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
-    // The id_token is preferred when both are posted; only the token that is validated below
-    // is kept. Anything else in the body (an access token beside the id_token, a refresh
-    // token) is the client's word only and is never stored or forwarded to the app.
-    let Some((used, token)) = ["id_token", "access_token"]
-        .into_iter()
-        .find_map(|name| Some((name, field(name)?)))
-    else {
+    // The first body shape the provider takes whose fields are all there wins (the id_token
+    // before an access token); only what is validated below is kept. Anything else in the
+    // body (an access token beside the id_token, a refresh token) is the client's word only
+    // and is never stored or forwarded to the app.
+    let bodies = provider.capabilities().client_bodies;
+    let Some(fields) = bodies.iter().find_map(|shape| {
+        shape
+            .iter()
+            .map(|name| Some((*name, field(name)?)))
+            .collect::<Option<Vec<_>>>()
+    }) else {
+        let wanted = bodies
+            .iter()
+            .map(|shape| {
+                shape
+                    .iter()
+                    .map(|name| format!("an {name}"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
         return reply::refuse(
             app.log(),
             400,
-            "client login: no id_token or access_token in the body",
-            "The body must carry an id_token or an access_token.",
+            &format!(
+                "client login: the body has none of the tokens {} takes",
+                provider.name()
+            ),
+            &if wanted.is_empty() {
+                format!("{} takes no client-directed login.", provider.name())
+            } else {
+                format!("The body must carry {wanted}.")
+            },
         );
     };
+    let used = |name: &str| fields.iter().any(|(n, _)| *n == name);
     // `expires_in` says when the posted access token ends (App Service stores it as the
     // token's `expires_on`); it describes nothing else, so it is read only beside an access
     // token that is kept.
-    let expires_in = match (used, body.get("expires_in")) {
-        ("access_token", Some(v)) if !v.is_null() => match seconds(v) {
+    let expires_in = match body.get("expires_in") {
+        Some(v) if !v.is_null() && used("access_token") => match seconds(v) {
             Some(s) => Some(s),
             None => {
                 return reply::refuse(
@@ -68,16 +91,17 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
         .into_iter()
         .flat_map(|o| o.keys())
         .map(String::as_str)
-        .filter(|k| *k != used && !(*k == "expires_in" && expires_in.is_some()))
+        .filter(|k| !(used(k) || (*k == "expires_in" && expires_in.is_some())))
         .collect();
     if !ignored.is_empty() {
         app.log().info(format_args!(
-            "client login: {} ignored the body's unverified fields {} (only the {used} is kept)",
+            "client login: {} ignored the body's unverified fields {} (only the {} is kept)",
             provider.name(),
-            super::names_for_log(ignored)
+            super::names_for_log(ignored),
+            super::names_for_log(fields.iter().map(|(n, _)| *n))
         ));
     }
-    let identity = match provider.validate_token(token, Presented::ClientLogin, Io::Allowed) {
+    let identity = match provider.validate_client_token(&fields, Io::Allowed) {
         Ok(i) => i,
         Err(e) => return reply::provider_failure(app.log(), "client login", provider.name(), &e),
     };
@@ -100,10 +124,15 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
         &identity.claims,
         Some(Presented::ClientLogin),
     ) {
-        return refusal;
+        return Outcome::Finish(refusal);
     }
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
-    let principal = match session::principal(sid.clone(), provider.settings(), &identity.claims) {
+    let principal = match session::principal(
+        sid.clone(),
+        provider.settings(),
+        identity.id_claim,
+        &identity.claims,
+    ) {
         Ok(p) => p,
         Err(why) => return super::unusable_identity(app, &why),
     };
@@ -123,8 +152,9 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
             provider_name: provider.name().to_owned(),
             user_id: principal.name.clone(),
             user_claims: identity.claims.clone(),
-            access_token: (used == "access_token").then(|| token.to_owned()),
-            id_token: (used == "id_token").then(|| token.to_owned()),
+            access_token: identity.tokens.access_token.clone(),
+            access_token_secret: identity.tokens.access_token_secret.clone(),
+            id_token: identity.tokens.id_token.clone(),
             expires_on,
             ..Default::default()
         };

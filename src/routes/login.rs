@@ -1,6 +1,9 @@
-//! Server-directed login: `GET /.auth/login/{provider}` sends the browser to the provider with
-//! `state`, `nonce` and PKCE; the callback checks the state against a short-lived sealed cookie,
-//! redeems the code, stores the tokens and starts a session.
+//! Server-directed login: `GET /.auth/login/{provider}` has the provider begin a sign-in and
+//! sends the browser there; the callback finds the sign-in by its correlation parameter
+//! (`state`, or OAuth 1.0a's `oauth_token`) in a short-lived sealed cookie, spends it once,
+//! has the provider finish it, stores the tokens and starts a session. What is particular to
+//! a flow (PKCE, the nonce check, request-token secrets) is the provider's, kept in the same
+//! sealed cookie.
 
 use std::sync::Arc;
 
@@ -10,13 +13,13 @@ use super::Ctx;
 use crate::app::App;
 use crate::crypto::{self, Purpose};
 use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
-use crate::providers::{AuthorizeRequest, Identity, Provider};
+use crate::providers::{BeginLogin, Identity, Kept, Provider};
 use crate::reply;
 use crate::session::{self, Principal, SameSite, Session};
 use crate::store::{format_expires_on, TokenRecord};
 
 /// Login-state cookies are named by a prefix (`CookieNames::login_state_prefix`) plus the start
-/// of their `state`.
+/// of their correlation (a digest of it if that holds characters a cookie name cannot).
 const LOGIN_COOKIE_ID_LEN: usize = 16;
 /// At most this many logins may be pending in one browser; older ones are dropped, so a
 /// hundred tabs cannot grow the Cookie header without bound.
@@ -51,17 +54,23 @@ const PROVIDER_PARAMETERS: &[&str] = &[
 /// What a login in progress must remember, sealed into its cookie.
 #[derive(Serialize, Deserialize, Debug)]
 struct LoginState {
-    state: String,
-    nonce: String,
-    verifier: String,
+    /// What the callback's correlation parameter must carry.
+    correlation: String,
     provider: String,
     redirect: String,
     token_mode: bool,
     exp: i64,
+    /// The provider's own (PKCE verifier and nonce; a request-token secret).
+    kept: Kept,
 }
 
-fn cookie_name(app: &App, state: &str) -> String {
-    let id: String = state.chars().take(LOGIN_COOKIE_ID_LEN).collect();
+fn cookie_name(app: &App, correlation: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let id: String = if correlation.chars().all(safe) {
+        correlation.chars().take(LOGIN_COOKIE_ID_LEN).collect()
+    } else {
+        crypto::b64url(&crypto::sha256(correlation.as_bytes()))[..LOGIN_COOKIE_ID_LEN].to_owned()
+    };
     format!("{}{id}", app.settings().cookie_names().login_state_prefix())
 }
 
@@ -171,26 +180,23 @@ pub fn start_login(
             return page;
         }
     }
+    let redirect_uri = callback_uri(app, ctx, provider);
+    let started = match provider.begin_login(&BeginLogin {
+        redirect_uri: &redirect_uri,
+        state: &crypto::random_token(32),
+        nonce: &login_nonce(&settings.keys),
+        extra,
+    }) {
+        Ok(started) => started,
+        Err(e) => return reply::provider_failure(app.log(), "login", provider.name(), &e),
+    };
     let state = LoginState {
-        state: crypto::random_token(32),
-        nonce: login_nonce(&settings.keys),
-        verifier: crypto::random_token(32),
+        correlation: started.correlation,
         provider: provider.name().to_owned(),
         redirect,
         token_mode,
         exp: session::now() + settings.nonce_lifetime.as_secs() as i64,
-    };
-    let challenge = crypto::b64url(&crypto::sha256(state.verifier.as_bytes()));
-    let redirect_uri = callback_uri(app, ctx, provider);
-    let url = match provider.authorize_url(&AuthorizeRequest {
-        redirect_uri: &redirect_uri,
-        state: &state.state,
-        nonce: &state.nonce,
-        code_challenge: &challenge,
-        extra,
-    }) {
-        Ok(url) => url,
-        Err(e) => return reply::provider_failure(app.log(), "login", provider.name(), &e),
+        kept: started.kept,
     };
     let sealed = app.settings().keys.seal(
         Purpose::LoginState,
@@ -198,7 +204,7 @@ pub fn start_login(
         &serde_json::to_vec(&state).expect("login state serializes"),
     );
     let https = ctx.origin.is_https();
-    let mut response = Response::redirect(&url);
+    let mut response = Response::redirect(&started.url);
     for name in stale_login_cookies(app, ctx.req) {
         response
             .headers
@@ -208,7 +214,7 @@ pub fn start_login(
         "Set-Cookie".into(),
         login_cookie(
             app,
-            &cookie_name(app, &state.state),
+            &cookie_name(app, &state.correlation),
             &crypto::b64url(&sealed),
             settings.nonce_lifetime.as_secs() as i64,
             https,
@@ -316,32 +322,35 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             "Malformed callback: a parameter appears twice.",
         );
     };
-    let Some(state_param) = param(&params, "state") else {
+    let shape = provider.capabilities().callback;
+    let Some(correlation) = param(&params, shape.correlation) else {
         return reply::refuse(
             app.log(),
             400,
-            "callback: no state parameter",
-            "Malformed callback: no state.",
+            &format!("callback: no {} parameter", shape.correlation),
+            &format!("Malformed callback: no {}.", shape.correlation),
         );
     };
-    let cookie = cookie_name(app, state_param);
+    let cookie = cookie_name(app, correlation);
     let https = ctx.origin.is_https();
     let Some(sent) = ctx.req.cookie(&cookie) else {
         // A provider's cross-site form_post arrives without the (SameSite) login-state cookie:
         // re-posted from this origin, it will carry it (see `repost`).
-        if let Some(outcome) = super::repost::answer(app, ctx, provider.name(), &params) {
-            return outcome;
+        if shape.form_post {
+            if let Some(outcome) = super::repost::answer(app, ctx, provider.name(), &params) {
+                return outcome;
+            }
         }
         return reply::refuse(app.log(),
             400,
-            "callback: no login-state cookie for the state parameter (unknown, expired, replayed or another browser)",
+            &format!("callback: no login-state cookie for the {} parameter (unknown, expired, replayed or another browser)", shape.correlation),
             "This sign-in link is not valid any more. Please sign in again.",
         );
     };
     let Some(state) = open_login_state(app, sent) else {
         return reply::refuse(app.log(),
             400,
-            "callback: no login state matches the state parameter (unknown, expired, replayed or another browser)",
+            &format!("callback: no login state matches the {} parameter (unknown, expired, replayed or another browser)", shape.correlation),
             "This sign-in link is not valid any more. Please sign in again.",
         );
     };
@@ -350,7 +359,7 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         expire_login_cookie(app, &cookie, https),
     );
     let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
-    if !crypto::ct_eq(state.state.as_bytes(), state_param.as_bytes())
+    if !crypto::ct_eq(state.correlation.as_bytes(), correlation.as_bytes())
         || !state.provider.eq_ignore_ascii_case(provider.name())
     {
         return fail(reply::refuse(
@@ -368,8 +377,8 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             "The sign-in took too long. Please sign in again.",
         ));
     }
-    // An error or a callback without a code redeems nothing: answered before the state's
-    // one-time marker is spent, so a flood of them leaves nothing in the store.
+    // An error or a callback without its proof (a code) redeems nothing: answered before the
+    // state's one-time marker is spent, so a flood of them leaves nothing in the store.
     if let Some(error) = param(&params, "error") {
         // Descriptions may name the user (Azure AD's do): debug only.
         if let Some(detail) = param(&params, "error_description") {
@@ -386,15 +395,15 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         ));
     }
     // An empty code is no code: it would spend the state and a call to the token endpoint.
-    let Some(code) = param(&params, "code").filter(|c| !c.trim().is_empty()) else {
+    if param(&params, shape.proof).is_none_or(|c| c.trim().is_empty()) {
         return fail(reply::refuse(
             app.log(),
             400,
-            "callback: no code parameter",
-            "Malformed callback: no code.",
+            &format!("callback: no {} parameter", shape.proof),
+            &format!("Malformed callback: no {}.", shape.proof),
         ));
-    };
-    if !app.consume_state(&state.state, state.exp) {
+    }
+    if !app.consume_state(&state.correlation, state.exp) {
         return fail(reply::refuse(
             app.log(),
             400,
@@ -403,7 +412,7 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         ));
     }
     let redirect_uri = callback_uri(app, ctx, provider.as_ref());
-    let identity = match provider.finish_login(code, &redirect_uri, &state.verifier, &state.nonce) {
+    let identity = match provider.finish_login(&params, &redirect_uri, &state.kept) {
         Ok(i) => i,
         Err(e) => {
             return fail(reply::provider_failure(
@@ -427,17 +436,23 @@ fn complete_login(
     identity: Identity,
     state: &LoginState,
 ) -> Result<Response, Outcome> {
-    app.authorize(provider, &identity.claims, None)?;
+    app.authorize(provider, &identity.claims, None)
+        .map_err(Outcome::Finish)?;
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
-    let principal: Principal =
-        session::principal(sid.clone(), provider.settings(), &identity.claims)
-            .map_err(|why| super::unusable_identity(app, &why))?;
+    let principal: Principal = session::principal(
+        sid.clone(),
+        provider.settings(),
+        identity.id_claim,
+        &identity.claims,
+    )
+    .map_err(|why| super::unusable_identity(app, &why))?;
     if let Some(store) = app.store() {
         let record = TokenRecord {
             provider_name: provider.name().to_owned(),
             user_id: principal.name.clone(),
             user_claims: identity.claims.clone(),
             access_token: identity.tokens.access_token.clone(),
+            access_token_secret: identity.tokens.access_token_secret.clone(),
             id_token: identity.tokens.id_token.clone(),
             refresh_token: identity.tokens.refresh_token.clone(),
             expires_on: identity.tokens.expires_at.map(format_expires_on),

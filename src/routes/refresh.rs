@@ -20,7 +20,7 @@ enum Failure {
     NoRecord,
     NoRefreshToken,
     /// The provider's allow-lists no longer admit the user.
-    Refused(Outcome),
+    Refused(Response),
     Provider(ProviderError),
 }
 
@@ -55,6 +55,14 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
             "This sign-in cannot be refreshed.",
         );
     };
+    if !provider.capabilities().refresh {
+        return reply::refuse(
+            app.log(),
+            400,
+            &format!("refresh: {} cannot refresh tokens", provider.name()),
+            "This identity provider's sign-ins cannot be refreshed.",
+        );
+    }
     let store_lock_wait = app.settings().http_timeout * 2;
     let redeemed = app.refreshes().run(sid, store_lock_wait, || {
         redeem(app, provider.as_ref(), store, sid)
@@ -101,10 +109,6 @@ fn redeem(
     store: &dyn TokenStore,
     sid: &str,
 ) -> Result<Option<i64>, Response> {
-    let refusal = |outcome: Outcome| match outcome {
-        Outcome::Finish(r) => r,
-        _ => Response::error(500, "Internal error."),
-    };
     let mut failure = None;
     let mut expires_at = None;
     let stored = store.update(sid, &mut |current| {
@@ -153,14 +157,14 @@ fn redeem(
             ));
             Ok(expires_at)
         }
-        Some(Failure::NoRecord) | Some(Failure::NoRefreshToken) => Err(refusal(reply::refuse(
+        Some(Failure::NoRecord) | Some(Failure::NoRefreshToken) => Err(reply::refusal(
             app.log(),
             400,
             &format!("refresh: no refresh token stored for {sid}"),
             "No refresh token is available: sign in again, asking for offline access.",
-        ))),
-        Some(Failure::Refused(outcome)) => Err(refusal(outcome)),
-        Some(Failure::Provider(ProviderError::Rejected(why))) => Err(refusal(reply::refuse(
+        )),
+        Some(Failure::Refused(response)) => Err(response),
+        Some(Failure::Provider(ProviderError::Rejected(why))) => Err(reply::refusal(
             app.log(),
             403,
             &format!(
@@ -168,12 +172,12 @@ fn redeem(
                 provider.name()
             ),
             "The identity provider refused to refresh the sign-in: sign in again.",
-        ))),
-        Some(Failure::Provider(e)) => Err(refusal(reply::provider_failure(
+        )),
+        Some(Failure::Provider(e)) => Err(reply::provider_failure_response(
             app.log(),
             "refresh",
             provider.name(),
             &e,
-        ))),
+        )),
     }
 }

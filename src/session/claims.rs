@@ -6,6 +6,10 @@ use serde_json::{Map, Value};
 use crate::store::Claim;
 
 pub const ROLE_TYPE: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
+/// The user id most providers give (`sub`).
+pub const NAME_ID: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier";
+/// Azure AD's user id (`oid`), stable across the apps of a tenant.
+pub const OBJECT_ID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
 
 /// Short JWT names App Service maps to URIs (the .NET inbound claim map).
 const MAPPED: &[(&str, &str)] = &[
@@ -13,14 +17,8 @@ const MAPPED: &[(&str, &str)] = &[
         "email",
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
     ),
-    (
-        "sub",
-        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
-    ),
-    (
-        "oid",
-        "http://schemas.microsoft.com/identity/claims/objectidentifier",
-    ),
+    ("sub", NAME_ID),
+    ("oid", OBJECT_ID),
     (
         "tid",
         "http://schemas.microsoft.com/identity/claims/tenantid",

@@ -71,27 +71,19 @@ pub fn sid_for(provider: &str, issuer: &str, subject: &str) -> String {
     format!("sid:{}", crypto::hex(&digest[..16]))
 }
 
-/// Builds the principal from a provider identity's claims. An id or name that could not be
-/// written into a header as is (control characters: CR/LF would split the request behind a
-/// proxy) refuses the sign-in: the provider's claims are wrong, and no encoding of them would
-/// be what the application expects.
+/// Builds the principal from a provider identity's claims: the id from the identity's id
+/// claim (else the name identifier), the name from the provider's name claim type or the
+/// usual ones. An id or name that could not be written into a header as is (control
+/// characters: CR/LF would split the request behind a proxy) refuses the sign-in: the
+/// provider's claims are wrong, and no encoding of them would be what the application expects.
 pub fn principal(
     sid: String,
     provider: &ProviderSettings,
+    id_claim: &str,
     user_claims: &[Claim],
 ) -> Result<Principal, Rejected> {
-    let id_type = if provider.is_aad {
-        "http://schemas.microsoft.com/identity/claims/objectidentifier"
-    } else {
-        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
-    };
-    let id = claims::find(user_claims, id_type)
-        .or_else(|| {
-            claims::find(
-                user_claims,
-                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
-            )
-        })
+    let id = claims::find(user_claims, id_claim)
+        .or_else(|| claims::find(user_claims, claims::NAME_ID))
         .unwrap_or_default()
         .to_owned();
     let name_type = claims::claim_type(&provider.name_claim_type);
@@ -562,12 +554,11 @@ mod tests {
         assert!(verify_token(&t, &k, "https://h/", "app", 1000, 72 * 3600).is_ok());
     }
 
-    #[test]
-    fn control_characters_in_id_or_name_refuse_the_principal() {
-        let provider = ProviderSettings {
+    fn test_provider() -> ProviderSettings {
+        ProviderSettings {
             name: "idp".into(),
             client_id: "c".into(),
-            client_secret: None,
+            client_auth: Default::default(),
             endpoints: crate::config::OidcEndpoints::Discovery {
                 url: "https://idp.example/.well-known/openid-configuration".into(),
                 issuer: "https://idp.example".into(),
@@ -576,17 +567,24 @@ mod tests {
             login_parameters: Vec::new(),
             name_claim_type: "name".into(),
             allowed_audiences: Vec::new(),
-            is_aad: false,
+            id_claim_type: claims::NAME_ID,
             authorization: Default::default(),
             sign_out_at_provider: false,
             www_authenticate: false,
             flow: crate::config::providers::Flow::OpenIdConnect,
-        };
+        }
+    }
+
+    #[test]
+    fn control_characters_in_id_or_name_refuse_the_principal() {
+        let provider = test_provider();
         let claim = |typ: &str, val: &str| Claim {
             typ: typ.into(),
             val: val.into(),
         };
-        let nameid = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier";
+        let nameid = claims::NAME_ID;
+        let principal =
+            |sid: String, p: &ProviderSettings, c: &[Claim]| principal(sid, p, nameid, c);
         let ok = principal(
             "sid:1".into(),
             &provider,
@@ -622,5 +620,25 @@ mod tests {
             claim("address", "1\r\n2"),
         ];
         assert!(principal("sid:1".into(), &provider, &claims).is_ok());
+    }
+
+    #[test]
+    fn the_id_comes_from_the_identity_s_id_claim_else_the_name_identifier() {
+        let provider = test_provider();
+        let claim = |typ: &str, val: &str| Claim {
+            typ: typ.into(),
+            val: val.into(),
+        };
+        let both = [
+            claim(claims::NAME_ID, "sub-1"),
+            claim(claims::OBJECT_ID, "oid-1"),
+        ];
+        let by_oid = principal("sid:1".into(), &provider, claims::OBJECT_ID, &both).unwrap();
+        assert_eq!(by_oid.id, "oid-1");
+        let by_sub = principal("sid:1".into(), &provider, claims::NAME_ID, &both).unwrap();
+        assert_eq!(by_sub.id, "sub-1");
+        let only_sub = &both[..1];
+        let fallback = principal("sid:1".into(), &provider, claims::OBJECT_ID, only_sub).unwrap();
+        assert_eq!(fallback.id, "sub-1");
     }
 }

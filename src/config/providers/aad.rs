@@ -6,6 +6,8 @@ use super::{check_url, not_configured, parse_login_parameters, required, secret,
 use crate::config::{
     invalid, schema, Authorization, ConfigError, JsonPath, OidcEndpoints, ProviderSettings,
 };
+use crate::providers::client_auth::ClientAuth;
+use crate::session::claims;
 
 /// The `azureActiveDirectory` block: one provider named `aad` when it is enabled and names a
 /// client id; none (with a warning) when it names none, as App Service treats it.
@@ -93,7 +95,7 @@ pub(super) fn resolve(
         return Ok(vec![ProviderSettings {
             name: "aad".into(),
             client_id,
-            client_secret,
+            client_auth: client_secret.map_or(ClientAuth::None, ClientAuth::SecretPost),
             endpoints: OidcEndpoints::Discovery {
                 url: discovery,
                 issuer,
@@ -103,7 +105,7 @@ pub(super) fn resolve(
             name_claim_type: "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
                 .into(),
             allowed_audiences: validation.allowed_audiences,
-            is_aad: true,
+            id_claim_type: claims::OBJECT_ID,
             authorization,
             sign_out_at_provider: true,
             www_authenticate: !login.disable_www_authenticate.unwrap_or(false),

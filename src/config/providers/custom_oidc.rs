@@ -6,6 +6,8 @@ use super::{check_url, parse_login_parameters, required, secret, Flow, Resolving
 use crate::config::{
     invalid, schema, Authorization, ConfigError, JsonPath, OidcEndpoints, ProviderSettings,
 };
+use crate::providers::client_auth::ClientAuth;
+use crate::session::claims;
 
 /// Every entry of the block, in name order; disabled entries resolve to nothing (their
 /// names are still checked).
@@ -46,25 +48,29 @@ fn one(
     let reg = p.registration.unwrap_or_default();
     let client_id = required(reg.client_id, &base.key("registration").key("clientId"))?;
     let cred = reg.client_credential.unwrap_or_default();
-    if let Some(m) = &cred.method {
-        if !m.eq_ignore_ascii_case("ClientSecretPost") {
+    let cred_path = base.key("registration").key("clientCredential");
+    // App Service documents `ClientSecretPost`; `ClientSecretBasic` (RFC 6749 §2.3.1) is for
+    // providers that take only that.
+    let in_basic = match cred.method.as_deref() {
+        None => false,
+        Some(m) if m.eq_ignore_ascii_case("ClientSecretPost") => false,
+        Some(m) if m.eq_ignore_ascii_case("ClientSecretBasic") => true,
+        Some(m) => {
             return Err(invalid(
-                &base
-                    .key("registration")
-                    .key("clientCredential")
-                    .key("method"),
-                format!("unknown method {m:?}, expected ClientSecretPost"),
-            ));
+                &cred_path.key("method"),
+                format!("unknown method {m:?}, expected ClientSecretPost or ClientSecretBasic"),
+            ))
         }
-    }
-    let client_secret = secret(
+    };
+    let client_auth = match secret(
         cred.client_secret_setting_name,
         cx.env,
-        &base
-            .key("registration")
-            .key("clientCredential")
-            .key("clientSecretSettingName"),
-    )?;
+        &cred_path.key("clientSecretSettingName"),
+    )? {
+        None => ClientAuth::None,
+        Some(s) if in_basic => ClientAuth::SecretBasic(s),
+        Some(s) => ClientAuth::SecretPost(s),
+    };
     let oc = reg.open_id_connect_configuration.unwrap_or_default();
     let oc_path = base.key("registration").key("openIdConnectConfiguration");
     let endpoints = match oc.well_known_open_id_configuration {
@@ -119,7 +125,7 @@ fn one(
     Ok(Some(ProviderSettings {
         name,
         client_id,
-        client_secret,
+        client_auth,
         endpoints,
         scopes,
         login_parameters: parse_login_parameters(
@@ -131,7 +137,7 @@ fn one(
             .name_claim_type
             .unwrap_or_else(|| "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()),
         allowed_audiences: Vec::new(),
-        is_aad: false,
+        id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),
         sign_out_at_provider: false,
         www_authenticate: false,

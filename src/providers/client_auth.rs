@@ -1,0 +1,182 @@
+//! How the app proves who it is at a provider's token endpoint (RFC 6749 §2.3, OpenID Connect
+//! Core §9): a secret in the form, a secret in HTTP Basic, a JWT signed with a private key
+//! (Azure AD's certificate credentials), or nothing (public clients, App Service's implicit
+//! flow without a secret).
+
+use std::fmt;
+use std::sync::Arc;
+
+use openssl::pkey::{PKey, Private};
+use serde_json::json;
+
+use crate::crypto::{self, jwt};
+
+/// The client assertion's type (RFC 7523 §2.2).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// A client assertion is good for this long: only the one token request uses it.
+const ASSERTION_LIFETIME: i64 = 300;
+
+/// A client's credential at the token endpoint.
+#[derive(Clone, Default)]
+pub enum ClientAuth {
+    /// No credential: `client_id` in the form only.
+    #[default]
+    None,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form (App Service's
+    /// `ClientSecretPost`, what Azure AD, Google and most providers take).
+    SecretPost(String),
+    /// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and secret.
+    SecretBasic(String),
+    /// `private_key_jwt`: a short-lived JWT (`iss` = `sub` = client id, `aud` = the token
+    /// endpoint) signed with this key, RS256 or ES256 by the key's type.
+    PrivateKeyJwt {
+        key: Arc<PKey<Private>>,
+        /// Names the key to the provider (Azure AD: the certificate's base64url SHA-1
+        /// thumbprint as `x5t`, which goes here as `kid`).
+        key_id: Option<String>,
+    },
+}
+
+/// What a token request carries for the client: form fields, and the `Authorization` header
+/// for `client_secret_basic`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Credentials {
+    pub form: Vec<(&'static str, String)>,
+    pub authorization: Option<String>,
+}
+
+impl ClientAuth {
+    /// The credentials for one request to `token_endpoint` by `client_id` at time `now`.
+    pub fn credentials(
+        &self,
+        client_id: &str,
+        token_endpoint: &str,
+        now: i64,
+    ) -> Result<Credentials, String> {
+        let mut out = Credentials::default();
+        match self {
+            ClientAuth::None => out.form.push(("client_id", client_id.to_owned())),
+            ClientAuth::SecretPost(secret) => {
+                out.form.push(("client_id", client_id.to_owned()));
+                out.form.push(("client_secret", secret.clone()));
+            }
+            ClientAuth::SecretBasic(secret) => {
+                // RFC 6749 §2.3.1: each part form-encoded before it is joined and base64'd.
+                let enc =
+                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let pair = format!("{}:{}", enc(client_id), enc(secret));
+                out.authorization = Some(format!("Basic {}", crypto::b64(pair.as_bytes())));
+            }
+            ClientAuth::PrivateKeyJwt { key, key_id } => {
+                let claims = json!({
+                    "iss": client_id,
+                    "sub": client_id,
+                    "aud": token_endpoint,
+                    "jti": crypto::random_token(16),
+                    "iat": now,
+                    "nbf": now,
+                    "exp": now + ASSERTION_LIFETIME,
+                });
+                let assertion = jwt::sign_with_key(key, key_id.as_deref(), &claims)?;
+                out.form.push(("client_id", client_id.to_owned()));
+                out.form
+                    .push(("client_assertion_type", JWT_BEARER.to_owned()));
+                out.form.push(("client_assertion", assertion));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn has_credential(&self) -> bool {
+        !matches!(self, ClientAuth::None)
+    }
+}
+
+/// Secrets never reach logs: only the kind is shown.
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClientAuth::None => "None",
+            ClientAuth::SecretPost(_) => "SecretPost(..)",
+            ClientAuth::SecretBasic(_) => "SecretBasic(..)",
+            ClientAuth::PrivateKeyJwt { .. } => "PrivateKeyJwt(..)",
+        })
+    }
+}
+
+/// Two credentials are the same when they would authenticate the same way (keys compared by
+/// their public half).
+impl PartialEq for ClientAuth {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ClientAuth::None, ClientAuth::None) => true,
+            (ClientAuth::SecretPost(a), ClientAuth::SecretPost(b))
+            | (ClientAuth::SecretBasic(a), ClientAuth::SecretBasic(b)) => a == b,
+            (
+                ClientAuth::PrivateKeyJwt { key: a, key_id: x },
+                ClientAuth::PrivateKeyJwt { key: b, key_id: y },
+            ) => x == y && a.public_eq(b),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::rsa::Rsa;
+
+    #[test]
+    fn secrets_go_in_the_form_or_in_basic_encoded_as_rfc_6749_says() {
+        let post = ClientAuth::SecretPost("s e/cret".into())
+            .credentials("id", "https://idp/token", 0)
+            .unwrap();
+        assert_eq!(
+            post.form,
+            vec![
+                ("client_id", "id".into()),
+                ("client_secret", "s e/cret".into())
+            ]
+        );
+        assert_eq!(post.authorization, None);
+
+        let basic = ClientAuth::SecretBasic("s e/cret:".into())
+            .credentials("my id", "https://idp/token", 0)
+            .unwrap();
+        assert!(basic.form.is_empty());
+        let encoded = basic.authorization.unwrap();
+        let decoded = crypto::b64_decode(encoded.strip_prefix("Basic ").unwrap()).unwrap();
+        assert_eq!(decoded, b"my+id:s+e%2Fcret%3A");
+
+        let none = ClientAuth::None.credentials("id", "t", 0).unwrap();
+        assert_eq!(none.form, vec![("client_id", "id".into())]);
+        assert!(!ClientAuth::None.has_credential());
+    }
+
+    #[test]
+    fn a_private_key_jwt_names_the_client_and_the_token_endpoint_and_expires_soon() {
+        let key = Arc::new(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap());
+        let auth = ClientAuth::PrivateKeyJwt {
+            key: key.clone(),
+            key_id: Some("thumb".into()),
+        };
+        let creds = auth
+            .credentials("client-1", "https://idp/token", 1_000)
+            .unwrap();
+        let field = |n: &str| creds.form.iter().find(|(k, _)| *k == n).map(|(_, v)| v);
+        assert_eq!(field("client_assertion_type").unwrap(), JWT_BEARER);
+        let assertion = field("client_assertion").unwrap();
+        let parsed = jwt::parse(assertion).unwrap();
+        assert_eq!(parsed.kid(), Some("thumb"));
+        assert_eq!(parsed.str_claim("iss"), Some("client-1"));
+        assert_eq!(parsed.str_claim("sub"), Some("client-1"));
+        assert_eq!(parsed.str_claim("aud"), Some("https://idp/token"));
+        assert_eq!(parsed.num_claim("exp"), Some(1_000 + ASSERTION_LIFETIME));
+        // a fresh jti each time: the provider may refuse a replayed assertion
+        let again = auth
+            .credentials("client-1", "https://idp/token", 1_000)
+            .unwrap();
+        assert_ne!(creds.form, again.form);
+        assert!(!format!("{auth:?}").contains("BEGIN"));
+    }
+}
