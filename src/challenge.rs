@@ -7,7 +7,7 @@
 //! client sent is reflected into a challenge (the realm is the request's host, which the pipeline
 //! has already restricted to host-name characters).
 
-use crate::config::{OidcEndpoints, ProviderSettings};
+use crate::config::ProviderSettings;
 
 /// What the request's `Authorization` header says about bearer tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,9 +100,7 @@ impl InvalidToken {
 /// provider is configured or `login.disableWWWAuthenticate` is true.
 pub fn aad_discovery(providers: &[ProviderSettings]) -> Option<String> {
     let aad = providers.iter().find(|p| p.www_authenticate)?;
-    let issuer = match &aad.endpoints {
-        OidcEndpoints::Discovery { issuer, .. } | OidcEndpoints::Explicit { issuer, .. } => issuer,
-    };
+    let issuer = aad.issuer()?;
     Some(format!(
         "authorization_uri=\"{}\"",
         authorization_uri(issuer)?

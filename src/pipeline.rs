@@ -732,7 +732,7 @@ impl Module {
                         .settings()
                         .providers
                         .iter()
-                        .any(|p| configured_issuer(p) == iss)
+                        .any(|p| p.issuer() == Some(iss))
                     {
                         return Some(reply::refuse(self.app.log(),
                             503,
@@ -1018,13 +1018,6 @@ fn follows_redirects(req: &Request) -> bool {
 }
 
 /// The issuer a provider is configured with (its discovery document must name the same).
-fn configured_issuer(p: &crate::config::ProviderSettings) -> &str {
-    match &p.endpoints {
-        crate::config::OidcEndpoints::Discovery { issuer, .. }
-        | crate::config::OidcEndpoints::Explicit { issuer, .. } => issuer,
-    }
-}
-
 /// The `iss` of a bearer token that is a JWT made of `b64token` characters; `None` otherwise.
 fn token_issuer(token: &str) -> Option<String> {
     if !challenge::is_b64token(token) {

@@ -88,6 +88,18 @@ pub struct ProviderSettings {
     pub flow: providers::Flow,
 }
 
+impl ProviderSettings {
+    /// The issuer its tokens carry, as configured (before any discovery); `None` for a
+    /// provider whose tokens are not JWTs of an issuer.
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.endpoints {
+            OidcEndpoints::Discovery { issuer, .. } | OidcEndpoints::Explicit { issuer, .. } => {
+                Some(issuer)
+            }
+        }
+    }
+}
+
 /// Allow-lists from Azure AD's validation settings; an empty list allows everyone.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Authorization {
