@@ -11,6 +11,7 @@ use crate::flight::SingleFlight;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
 use crate::io::Io;
 use crate::logger::Logger;
+use crate::outbound::{HttpClient, UreqClient};
 use crate::providers::{Presented, Provider, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
@@ -81,8 +82,12 @@ impl App {
     /// such as a remote store's stand-in); `new` is this with the configured store.
     pub fn with_store(settings: Settings, log: Logger, store: Option<Box<dyn TokenStore>>) -> App {
         let budget = cache::Budget::of(settings.cache_bytes);
+        let http: Arc<dyn HttpClient> = Arc::new(UreqClient::new(
+            settings.http_connect_timeout,
+            settings.http_timeout,
+        ));
         App {
-            providers: Providers::from_settings(&settings),
+            providers: Providers::from_settings(&settings, &http),
             aad_discovery: challenge::aad_discovery(&settings.providers),
             settings,
             store,

@@ -25,6 +25,7 @@ pub mod headers;
 pub mod http;
 pub mod io;
 pub mod logger;
+pub mod outbound;
 pub mod paths;
 pub mod pipeline;
 pub mod providers;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use ezauth::http::Outcome;
 use ezauth::io::Io;
+use ezauth::outbound::{HttpClient, UreqClient};
 use ezauth::providers::oidc::OidcProvider;
-use ezauth::providers::outbound::Http;
 use ezauth::providers::{Presented, Provider, ProviderError};
 use serde_json::json;
 use support::*;
@@ -21,7 +21,10 @@ const PROMPT: Duration = Duration::from_millis(500);
 
 fn provider(idp: &TestIdp) -> Arc<OidcProvider> {
     let settings = ezauth::config::parse(&config(idp, "{}"), &env()).unwrap();
-    let http = Arc::new(Http::new(Duration::from_secs(2), Duration::from_secs(10)));
+    let http: Arc<dyn HttpClient> = Arc::new(UreqClient::new(
+        Duration::from_secs(2),
+        Duration::from_secs(10),
+    ));
     Arc::new(OidcProvider::new(settings.providers[0].clone(), http))
 }
 

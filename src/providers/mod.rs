@@ -6,13 +6,13 @@
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
 pub mod oidc;
-pub mod outbound;
 
 use std::sync::Arc;
 
 use crate::config::providers::Flow;
 use crate::config::Settings;
 use crate::io::Io;
+use crate::outbound::{self, HttpClient};
 use crate::store::Claim;
 
 /// Why a provider step failed; each kind has the status the user sees.
@@ -66,6 +66,17 @@ impl ProviderError {
             }
             ProviderError::BadRequest(_) => "Sign-in failed: the request was not valid.",
             ProviderError::NeedsIo => "Internal error.",
+        }
+    }
+}
+
+/// Outbound HTTP's failures keep their kind (and so their status).
+impl From<outbound::Error> for ProviderError {
+    fn from(e: outbound::Error) -> ProviderError {
+        match e {
+            outbound::Error::Unreachable(m) => ProviderError::Unreachable(m),
+            outbound::Error::Timeout(m) => ProviderError::Timeout(m),
+            outbound::Error::BadResponse(m) => ProviderError::BadResponse(m),
         }
     }
 }
@@ -160,11 +171,8 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_settings(settings: &Settings) -> Providers {
-        let http = Arc::new(outbound::Http::new(
-            settings.http_connect_timeout,
-            settings.http_timeout,
-        ));
+    /// The configured providers, calling out through `http`.
+    pub fn from_settings(settings: &Settings, http: &Arc<dyn HttpClient>) -> Providers {
         let list = settings
             .providers
             .iter()

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::outbound::Http;
 use super::{AuthorizeRequest, Identity, Presented, Provider, ProviderError, Tokens};
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::io::Io;
+use crate::outbound::{self, HttpClient};
 use crate::session::{claims, now};
 
 /// Discovery documents are re-read this often.
@@ -40,14 +40,14 @@ struct Cached<T> {
 /// answer wins, and both are current.
 pub struct OidcProvider {
     settings: ProviderSettings,
-    http: Arc<Http>,
+    http: Arc<dyn HttpClient>,
     metadata: Mutex<Option<Cached<Metadata>>>,
     jwks: Mutex<Option<Cached<Jwks>>>,
     jwks_refetch_interval: Duration,
 }
 
 impl OidcProvider {
-    pub fn new(settings: ProviderSettings, http: Arc<Http>) -> OidcProvider {
+    pub fn new(settings: ProviderSettings, http: Arc<dyn HttpClient>) -> OidcProvider {
         OidcProvider {
             settings,
             http,
@@ -99,6 +99,7 @@ impl OidcProvider {
         let fetched = self
             .http
             .get_json(url)
+            .map_err(ProviderError::from)
             .and_then(|doc| parse_metadata(url, expected_issuer, &doc));
         match fetched {
             Ok(m) => {
@@ -279,7 +280,7 @@ fn parse_metadata(
     };
     let required = |name: &str| field(name)?.ok_or_else(|| bad(format!("lacks {name}")));
     let check = |name: &str, v: &str| {
-        super::outbound::check_endpoint(v).map_err(|why| bad(format!("{name}: {why}")))
+        outbound::check_endpoint(v).map_err(|why| bad(format!("{name}: {why}")))
     };
     let endpoint = |name: &str| -> Result<String, ProviderError> {
         let v = required(name)?;
