@@ -67,6 +67,7 @@ impl CachedSession {
 }
 
 impl App {
+    /// The configured app: the configured store, outbound HTTP on ureq.
     pub fn new(settings: Settings, log: Logger) -> Result<App, ConfigError> {
         let budget = cache::Budget::of(settings.cache_bytes);
         let store = store::open(
@@ -79,13 +80,24 @@ impl App {
     }
 
     /// The app over a store made elsewhere (tests: a backend the configuration cannot name,
-    /// such as a remote store's stand-in); `new` is this with the configured store.
+    /// such as a remote store's stand-in), with outbound HTTP on ureq.
     pub fn with_store(settings: Settings, log: Logger, store: Option<Box<dyn TokenStore>>) -> App {
-        let budget = cache::Budget::of(settings.cache_bytes);
         let http: Arc<dyn HttpClient> = Arc::new(UreqClient::new(
             settings.http_connect_timeout,
             settings.http_timeout,
         ));
+        App::from_parts(settings, http, store, log)
+    }
+
+    /// The app from its parts: every way of making one ends here, so a test can put doubles
+    /// (a scripted provider behind `http`, an in-memory store) where the world would be.
+    pub fn from_parts(
+        settings: Settings,
+        http: Arc<dyn HttpClient>,
+        store: Option<Box<dyn TokenStore>>,
+        log: Logger,
+    ) -> App {
+        let budget = cache::Budget::of(settings.cache_bytes);
         App {
             providers: Providers::from_settings(&settings, &http),
             aad_discovery: challenge::aad_discovery(&settings.providers),
