@@ -1,7 +1,10 @@
 //! A small OpenID provider for Rust tests: a `std::net` listener on loopback serving discovery,
 //! a JWKS (optionally slowly), and a token endpoint, recording every request it sees; plus
-//! helpers to mint tokens and build a module that trusts it.
+//! helpers to mint tokens and build a module that trusts it. [`scripted`] plays a provider
+//! behind the `HttpClient` seam instead, at unit speed.
 #![allow(dead_code)]
+
+pub mod scripted;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -102,23 +105,29 @@ impl TestIdp {
 
     /// Standard claims of a token this provider issues for `CLIENT_ID`, merged with `extra`.
     pub fn claims(&self, extra: Value) -> Value {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let mut c = json!({"iss": self.issuer, "aud": CLIENT_ID, "sub": "user-1",
-            "iat": now, "exp": now + 3600, "name": "Ada Lovelace",
-            "email": "ada@example.com"});
-        if let (Value::Object(c), Value::Object(extra)) = (&mut c, extra) {
-            c.extend(extra);
-        }
-        c
+        standard_claims(&self.issuer, extra)
     }
 
     /// An RS256 token signed with the provider's key.
     pub fn mint(&self, extra: Value) -> String {
         sign_rs256(&self.key, &self.kid, &self.claims(extra))
     }
+}
+
+/// The claims of a token `issuer` issues for `CLIENT_ID` now, valid for an hour, merged with
+/// `extra`.
+pub fn standard_claims(issuer: &str, extra: Value) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut c = json!({"iss": issuer, "aud": CLIENT_ID, "sub": "user-1",
+        "iat": now, "exp": now + 3600, "name": "Ada Lovelace",
+        "email": "ada@example.com"});
+    if let (Value::Object(c), Value::Object(extra)) = (&mut c, extra) {
+        c.extend(extra);
+    }
+    c
 }
 
 pub fn jwks_of(key: &PKey<Private>, kid: &str) -> Value {
@@ -230,6 +239,17 @@ impl Captured {
 
     pub fn lines(&self) -> Vec<(Level, String)> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// Asserts that a line above debug says `why`.
+    pub fn says(&self, why: &str) {
+        assert!(
+            self.lines()
+                .iter()
+                .any(|(l, m)| *l != Level::Debug && m.contains(why)),
+            "no log line says {why:?}:\n{}",
+            self.text()
+        );
     }
 
     pub fn text(&self) -> String {
@@ -360,10 +380,6 @@ pub fn json_body(r: &Response) -> Value {
     })
 }
 
-/// A browser's login through the provider, up to the callback's answer: `GET
-/// /.auth/login/idp?{query}`, then the callback with the state cookie, the provider answering
-/// an id_token (with the login's nonce, and `claims`) and `tokens` (`expires_in` 3600 unless
-/// given).
 /// What a login's redirect to the provider carries: its `state`, its `nonce`, and the
 /// login-state cookie (as a `Cookie` header value).
 pub fn login_started(r: &Response) -> (String, String, String) {
@@ -379,6 +395,10 @@ pub fn login_started(r: &Response) -> (String, String, String) {
     (param("state"), param("nonce"), cookie.to_owned())
 }
 
+/// A browser's login through the provider, up to the callback's answer: `GET
+/// /.auth/login/idp?{query}`, then the callback with the state cookie, the provider answering
+/// an id_token (with the login's nonce, and `claims`) and `tokens` (`expires_in` 3600 unless
+/// given).
 pub fn through_provider(
     m: &Module,
     idp: &TestIdp,
