@@ -16,6 +16,7 @@
 pub mod app;
 pub mod cache;
 pub mod challenge;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod ffi;

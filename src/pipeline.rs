@@ -464,7 +464,7 @@ impl Module {
         io: Io,
         response_add: &mut Vec<(String, String)>,
     ) -> Result<Option<Caller>, Stop> {
-        let now = session::now();
+        let now = self.app.now();
         if let Some(caller) = self.bearer(req, origin, io)? {
             return Ok(Some(caller));
         }

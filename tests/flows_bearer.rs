@@ -10,13 +10,6 @@ use serde_json::{json, Value};
 use support::scripted::{self, Answer, ScriptedIdp};
 use support::*;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// An access token for this app, with `extra` claims.
 fn access(idp: &ScriptedIdp, extra: Value) -> String {
     let mut claims = json!({"scp": "user_impersonation", "azp": CLIENT_ID});

@@ -9,13 +9,6 @@ use serde_json::{json, Value};
 use support::scripted::{self, Answer, ScriptedIdp};
 use support::*;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn post(m: &ezauth::pipeline::Module, body: &Value) -> ezauth::http::Response {
     finished(run(
         m,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ezauth::clock::SystemClock;
 use ezauth::http::Outcome;
 use ezauth::io::Io;
 use ezauth::outbound::{HttpClient, UreqClient};
@@ -25,7 +26,11 @@ fn provider(idp: &TestIdp) -> Arc<OidcProvider> {
         Duration::from_secs(2),
         Duration::from_secs(10),
     ));
-    Arc::new(OidcProvider::new(settings.providers[0].clone(), http))
+    Arc::new(OidcProvider::new(
+        settings.providers[0].clone(),
+        http,
+        Arc::new(SystemClock),
+    ))
 }
 
 #[test]

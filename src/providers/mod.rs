@@ -9,6 +9,7 @@ pub mod oidc;
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::config::providers::Flow;
 use crate::config::Settings;
 use crate::io::Io;
@@ -171,15 +172,21 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// The configured providers, calling out through `http`.
-    pub fn from_settings(settings: &Settings, http: &Arc<dyn HttpClient>) -> Providers {
+    /// The configured providers, calling out through `http`, telling time by `clock`.
+    pub fn from_settings(
+        settings: &Settings,
+        http: &Arc<dyn HttpClient>,
+        clock: &Arc<dyn Clock>,
+    ) -> Providers {
         let list = settings
             .providers
             .iter()
             .map(|p| match p.flow {
-                Flow::OpenIdConnect => {
-                    Arc::new(oidc::OidcProvider::new(p.clone(), http.clone())) as Arc<dyn Provider>
-                }
+                Flow::OpenIdConnect => Arc::new(oidc::OidcProvider::new(
+                    p.clone(),
+                    http.clone(),
+                    clock.clone(),
+                )) as Arc<dyn Provider>,
             })
             .collect();
         Providers { list }

@@ -2,17 +2,18 @@
 //! providers: cached discovery and JWKS, the token request, and id_token validation.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::{AuthorizeRequest, Identity, Presented, Provider, ProviderError, Tokens};
+use crate::clock::Clock;
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::io::Io;
 use crate::outbound::{self, HttpClient};
-use crate::session::{claims, now};
+use crate::session::claims;
 
 /// Discovery documents are re-read this often.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -31,7 +32,8 @@ struct Metadata {
 
 struct Cached<T> {
     value: Arc<T>,
-    fetched: Instant,
+    /// When, by the provider's clock (Unix seconds).
+    fetched: i64,
 }
 
 /// The caches' locks guard only reading and replacing an `Arc`: no lock is ever held across a
@@ -41,20 +43,33 @@ struct Cached<T> {
 pub struct OidcProvider {
     settings: ProviderSettings,
     http: Arc<dyn HttpClient>,
+    clock: Arc<dyn Clock>,
     metadata: Mutex<Option<Cached<Metadata>>>,
     jwks: Mutex<Option<Cached<Jwks>>>,
     jwks_refetch_interval: Duration,
 }
 
 impl OidcProvider {
-    pub fn new(settings: ProviderSettings, http: Arc<dyn HttpClient>) -> OidcProvider {
+    pub fn new(
+        settings: ProviderSettings,
+        http: Arc<dyn HttpClient>,
+        clock: Arc<dyn Clock>,
+    ) -> OidcProvider {
         OidcProvider {
             settings,
             http,
+            clock,
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
             jwks_refetch_interval: JWKS_REFETCH_INTERVAL,
         }
+    }
+
+    /// Was something fetched at `fetched` less than `age` ago? A clock that went back makes
+    /// it old: it is fetched again rather than trusted for longer.
+    fn younger_than(&self, fetched: i64, age: Duration) -> bool {
+        let elapsed = self.clock.now().saturating_sub(fetched);
+        (0..age.as_secs() as i64).contains(&elapsed)
     }
 
     /// Tests: how soon a token naming an unknown key may trigger another JWKS fetch.
@@ -89,7 +104,7 @@ impl OidcProvider {
             .as_ref()
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = &cached {
-            if fetched.elapsed() < METADATA_TTL || io == Io::CacheOnly {
+            if self.younger_than(*fetched, METADATA_TTL) || io == Io::CacheOnly {
                 return Ok(value.clone());
             }
         }
@@ -106,7 +121,7 @@ impl OidcProvider {
                 let value = Arc::new(m);
                 *self.metadata.lock() = Some(Cached {
                     value: value.clone(),
-                    fetched: Instant::now(),
+                    fetched: self.clock.now(),
                 });
                 Ok(value)
             }
@@ -132,8 +147,8 @@ impl OidcProvider {
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = cached {
             let knows = wanted_kid.is_none_or(|k| value.has_kid(k));
-            if (knows && (fetched.elapsed() < METADATA_TTL || io == Io::CacheOnly))
-                || fetched.elapsed() < self.jwks_refetch_interval
+            if (knows && (self.younger_than(fetched, METADATA_TTL) || io == Io::CacheOnly))
+                || self.younger_than(fetched, self.jwks_refetch_interval)
             {
                 return Ok(value);
             }
@@ -148,7 +163,7 @@ impl OidcProvider {
         let value = Arc::new(jwks);
         *self.jwks.lock() = Some(Cached {
             value: value.clone(),
-            fetched: Instant::now(),
+            fetched: self.clock.now(),
         });
         Ok(value)
     }
@@ -205,7 +220,7 @@ impl OidcProvider {
             self.check_presented(&parsed, presented).map_err(reject)?;
         }
         parsed
-            .check_lifetime(now(), jwt::CLOCK_SKEW, jwt::CLOCK_SKEW)
+            .check_lifetime(self.clock.now(), jwt::CLOCK_SKEW, jwt::CLOCK_SKEW)
             .map_err(|e| reject(e.to_string()))?;
         if let Some(expected) = nonce {
             let got = parsed.str_claim("nonce").unwrap_or("");
@@ -386,7 +401,7 @@ impl Provider for OidcProvider {
                 .unwrap_or_default()
                 .to_owned(),
             claims: claims::from_jwt(&jwt_claims),
-            tokens: tokens_from(&body, Some(id_token)),
+            tokens: tokens_from(&body, Some(id_token), self.clock.now()),
         })
     }
 
@@ -448,7 +463,7 @@ impl Provider for OidcProvider {
         if let Some(t) = &id_token {
             self.validate_id_token(t, None)?;
         }
-        Ok(tokens_from(&body, id_token))
+        Ok(tokens_from(&body, id_token, self.clock.now()))
     }
 }
 
@@ -484,7 +499,8 @@ impl OidcProvider {
     }
 }
 
-fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
+/// The tokens of a token endpoint's answer received at `now`.
+fn tokens_from(body: &Value, id_token: Option<String>, now: i64) -> Tokens {
     let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     Tokens {
         access_token: text("access_token"),
@@ -495,6 +511,6 @@ fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
             // a provider's number: never past a year (as a client login's `expires_in`), never
             // an overflow
-            .map(|s| now().saturating_add(s.clamp(0, 365 * 24 * 3600))),
+            .map(|s| now.saturating_add(s.clamp(0, 365 * 24 * 3600))),
     }
 }

@@ -114,13 +114,16 @@ impl TestIdp {
     }
 }
 
+/// The host's time, Unix seconds.
+pub fn now() -> i64 {
+    use ezauth::clock::Clock;
+    ezauth::clock::SystemClock.now()
+}
+
 /// The claims of a token `issuer` issues for `CLIENT_ID` now, valid for an hour, merged with
 /// `extra`.
 pub fn standard_claims(issuer: &str, extra: Value) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = now();
     let mut c = json!({"iss": issuer, "aud": CLIENT_ID, "sub": "user-1",
         "iat": now, "exp": now + 3600, "name": "Ada Lovelace",
         "email": "ada@example.com"});

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ezauth::app::App;
+use ezauth::clock::{Clock, SystemClock};
 use ezauth::http::Response;
 use ezauth::logger::Logger;
 use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError, TransportKind};
@@ -266,12 +267,25 @@ pub fn config(login: &str) -> String {
     )
 }
 
-/// The whole pipeline around the scripted provider and an in-memory store.
+/// The whole pipeline around the scripted provider and an in-memory store, on the host's
+/// clock.
 pub fn module(idp: &Arc<ScriptedIdp>, login: &str, log: Logger) -> (Module, Arc<MemoryStore>) {
-    let settings = ezauth::config::parse(&config(login), &env()).unwrap_or_else(|e| panic!("{e}"));
+    module_on(idp, &config(login), log, Arc::new(SystemClock))
+}
+
+/// The pipeline of the configuration `json` around the scripted provider and an in-memory
+/// store, telling time by `clock`.
+pub fn module_on(
+    idp: &Arc<ScriptedIdp>,
+    json: &str,
+    log: Logger,
+    clock: Arc<dyn Clock>,
+) -> (Module, Arc<MemoryStore>) {
+    let settings = ezauth::config::parse(json, &env()).unwrap_or_else(|e| panic!("{e}"));
     let store = Arc::new(MemoryStore::default());
     let http: Arc<dyn HttpClient> = idp.clone();
-    let app = App::from_parts(settings, http, Some(Box::new(Shared(store.clone()))), log);
+    let store_handle = Some(Box::new(Shared(store.clone())) as Box<dyn TokenStore>);
+    let app = App::from_parts(settings, http, store_handle, log, clock);
     (Module::from_app(app), store)
 }
 
