@@ -162,38 +162,6 @@ fn the_keys_that_cannot_be_read_fail_the_callback_and_store_nothing() {
 }
 
 #[test]
-fn a_login_cannot_start_without_the_provider_s_metadata() {
-    for (answer, status, why) in [
-        (
-            Answer::Json(500, json!({})),
-            502,
-            "openid-configuration answered 500",
-        ),
-        (Answer::Raw(200, b"<html>"), 502, "not JSON"),
-        (
-            Answer::Fail(TransportKind::Timeout),
-            504,
-            "did not answer in time",
-        ),
-        (
-            Answer::Fail(TransportKind::Unreachable),
-            502,
-            "scripted Unreachable",
-        ),
-    ] {
-        let idp = ScriptedIdp::new();
-        let log = Captured::default();
-        let (m, _) = scripted::module(&idp, "{}", log.logger());
-        idp.once("GET /.well-known/openid-configuration", answer.clone());
-        let r = finished(run(&m, "GET", "/.auth/login/idp", &[], b""));
-        assert_eq!(r.status, status, "{answer:?}: {}", log.text());
-        log.says(&format!("login with idp failed ({status})"));
-        log.says(why);
-        assert!(header(&r, "Set-Cookie").is_none(), "{:?}", r.headers);
-    }
-}
-
-#[test]
 fn a_replayed_callback_redeems_nothing_twice() {
     let idp = ScriptedIdp::new();
     let log = Captured::default();

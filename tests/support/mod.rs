@@ -28,8 +28,6 @@ pub const CLIENT_ID: &str = "client-1";
 pub struct Behavior {
     /// The discovery document's `issuer` (default: the provider's own base URL).
     pub discovery_issuer: Option<String>,
-    /// Fields merged into the discovery document (e.g. an `http://` token endpoint).
-    pub discovery_extra: serde_json::Map<String, Value>,
     /// How long the JWKS endpoint waits before answering.
     pub jwks_delay: Duration,
     /// The JWKS document (default: the provider's key).
@@ -56,7 +54,6 @@ impl TestIdp {
         let kid = "key-1".to_owned();
         let behavior = Arc::new(Mutex::new(Behavior {
             discovery_issuer: None,
-            discovery_extra: serde_json::Map::new(),
             jwks_delay: Duration::ZERO,
             jwks: jwks_of(&key, &kid),
             token_response: json!({"error": "invalid_grant"}),
@@ -193,16 +190,13 @@ fn serve(conn: TcpStream, behavior: &Mutex<Behavior>, requests: &Mutex<Vec<Strin
     let (status, doc) = match (method.as_str(), path.as_str()) {
         ("GET", "/.well-known/openid-configuration") => {
             let b = behavior.lock().unwrap();
-            let mut doc = json!({
+            let doc = json!({
                 "issuer": b.discovery_issuer.clone().unwrap_or_else(|| base.to_owned()),
                 "authorization_endpoint": format!("{base}/authorize"),
                 "token_endpoint": format!("{base}/token"),
                 "jwks_uri": format!("{base}/keys"),
                 "end_session_endpoint": format!("{base}/logout"),
             });
-            doc.as_object_mut()
-                .unwrap()
-                .extend(b.discovery_extra.clone());
             (200, doc)
         }
         ("GET", "/keys") => {

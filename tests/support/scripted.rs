@@ -79,6 +79,11 @@ impl ScriptedIdp {
         self.script.lock().unwrap().token = answer;
     }
 
+    /// Sets `field` of the discovery document (`issuer`, `token_endpoint`, ...).
+    pub fn discovery(&self, field: &str, value: Value) {
+        self.script.lock().unwrap().discovery[field] = value;
+    }
+
     /// The JWKS endpoint's standing document.
     pub fn jwks(&self, jwks: Value) {
         self.script.lock().unwrap().jwks = jwks;
