@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ezauth::clock::{Clock, SystemClock};
 use ezauth::crypto::Keys;
 use ezauth::ffi::*;
 use ezauth::session::{self, Principal, Session};
@@ -89,7 +90,7 @@ fn setup() -> (*mut ezauth_module, String) {
             },
         )
         .unwrap();
-    let now = session::now();
+    let now = SystemClock.now();
     let cookies = session::write_cookie(
         &Session::start(principal, now, now + 3600),
         &keys,

@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use crate::cache::{self, BoundedCache};
 use crate::challenge;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::flight::SingleFlight;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
 use crate::io::Io;
 use crate::logger::Logger;
+use crate::outbound::{HttpClient, UreqClient};
 use crate::providers::{Presented, Provider, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::reply;
-use crate::session::{self, Caller};
+use crate::session::Caller;
 use crate::store::{self, Cached, Claim, TokenRecord, TokenStore};
 
 pub struct App {
@@ -23,6 +25,7 @@ pub struct App {
     providers: Providers,
     store: Option<Box<dyn TokenStore>>,
     log: Logger,
+    clock: Arc<dyn Clock>,
     /// Login states already redeemed in this process, until they expire: a replayed callback
     /// is refused even when the browser still holds the state cookie.
     used_states: UsedOnce,
@@ -66,6 +69,7 @@ impl CachedSession {
 }
 
 impl App {
+    /// The configured app: the configured store, outbound HTTP on ureq.
     pub fn new(settings: Settings, log: Logger) -> Result<App, ConfigError> {
         let budget = cache::Budget::of(settings.cache_bytes);
         let store = store::open(
@@ -78,11 +82,29 @@ impl App {
     }
 
     /// The app over a store made elsewhere (tests: a backend the configuration cannot name,
-    /// such as a remote store's stand-in); `new` is this with the configured store.
+    /// such as a remote store's stand-in), with outbound HTTP on ureq.
     pub fn with_store(settings: Settings, log: Logger, store: Option<Box<dyn TokenStore>>) -> App {
+        let http: Arc<dyn HttpClient> = Arc::new(UreqClient::new(
+            settings.http_connect_timeout,
+            settings.http_timeout,
+        ));
+        App::from_parts(settings, http, store, log, Arc::new(SystemClock))
+    }
+
+    /// The app from its parts: every way of making one ends here, so a test can put doubles
+    /// (a scripted provider behind `http`, an in-memory store, a clock it sets) where the world
+    /// would be.
+    pub fn from_parts(
+        settings: Settings,
+        http: Arc<dyn HttpClient>,
+        store: Option<Box<dyn TokenStore>>,
+        log: Logger,
+        clock: Arc<dyn Clock>,
+    ) -> App {
         let budget = cache::Budget::of(settings.cache_bytes);
         App {
-            providers: Providers::from_settings(&settings),
+            providers: Providers::from_settings(&settings, &http, &clock),
+            clock,
             aad_discovery: challenge::aad_discovery(&settings.providers),
             settings,
             store,
@@ -110,6 +132,12 @@ impl App {
 
     pub fn log(&self) -> &Logger {
         &self.log
+    }
+
+    /// The time, in Unix seconds, by the app's clock: what every time comparison on the request
+    /// path uses.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     pub fn refreshes(&self) -> &SingleFlight<Result<Option<i64>, Response>> {
@@ -183,7 +211,7 @@ impl App {
     /// Marks a login state as redeemed; false if it already was, in this process or (with a
     /// token store) in any other process sharing the store.
     pub fn consume_state(&self, state: &str, exp: i64) -> bool {
-        if !self.used_states.first_use(state, exp, session::now()) {
+        if !self.used_states.first_use(state, exp, self.now()) {
             return false;
         }
         match self.store() {

@@ -16,6 +16,7 @@
 pub mod app;
 pub mod cache;
 pub mod challenge;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod ffi;
@@ -25,6 +26,7 @@ pub mod headers;
 pub mod http;
 pub mod io;
 pub mod logger;
+pub mod outbound;
 pub mod paths;
 pub mod pipeline;
 pub mod providers;

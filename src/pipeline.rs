@@ -53,9 +53,12 @@ impl Module {
     }
 
     pub fn new(settings: Settings, log: Logger) -> Result<Module, ConfigError> {
-        Ok(Module {
-            app: App::new(settings, log)?,
-        })
+        App::new(settings, log).map(Module::from_app)
+    }
+
+    /// The pipeline over an app made elsewhere (tests: [`App::from_parts`] with doubles).
+    pub fn from_app(app: App) -> Module {
+        Module { app }
     }
 
     /// The pipeline over a store made elsewhere instead of the configured one (see
@@ -65,9 +68,7 @@ impl Module {
         log: Logger,
         store: Option<Box<dyn TokenStore>>,
     ) -> Module {
-        Module {
-            app: App::with_store(settings, log, store),
-        }
+        Module::from_app(App::with_store(settings, log, store))
     }
 
     /// What route handlers share: settings, providers, store, logger, caches.
@@ -463,7 +464,7 @@ impl Module {
         io: Io,
         response_add: &mut Vec<(String, String)>,
     ) -> Result<Option<Caller>, Stop> {
-        let now = session::now();
+        let now = self.app.now();
         if let Some(caller) = self.bearer(req, origin, io)? {
             return Ok(Some(caller));
         }

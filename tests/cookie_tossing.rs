@@ -361,7 +361,7 @@ fn a_sign_in_that_did_not_stick_ends_on_an_error_page() {
     assert_eq!(who(&o), None);
     assert!(is_provider_redirect(&o, &idp), "{o:?}");
     // Without the marker, or with a stale or future one, anonymous browsers go to sign in.
-    let now = ezauth::session::now();
+    let now = now();
     for cookies in [
         String::new(),
         format!("AppServiceAuthLoginDone={}", now - 61),

@@ -136,7 +136,7 @@ fn only_access_tokens_of_this_app_or_an_allowed_client_are_bearer_credentials() 
         ),
         (
             "expired beyond five minutes",
-            access_token(&idp, json!({"exp": ezauth::session::now() - 301})),
+            access_token(&idp, json!({"exp": now() - 301})),
         ),
         ("no exp", access_token(&idp, json!({"exp": null}))),
         (
@@ -189,7 +189,7 @@ fn only_access_tokens_of_this_app_or_an_allowed_client_are_bearer_credentials() 
         ),
         (
             "expired within five minutes (clock skew)",
-            access_token(&idp, json!({"exp": ezauth::session::now() - 200})),
+            access_token(&idp, json!({"exp": now() - 200})),
         ),
     ];
     for (what, token) in &accepted {

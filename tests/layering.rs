@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "cache", "crypto", "flight", "io", "logger", "paths", "replay",
+            "cache", "clock", "crypto", "flight", "io", "logger", "outbound", "paths", "replay",
         ],
     ),
 ];

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::ptr;
 
+use ezauth::clock::{Clock, SystemClock};
 use ezauth::config::Settings;
 use ezauth::crypto::Keys;
 use ezauth::ffi::*;
@@ -216,7 +217,7 @@ impl App {
             ..Default::default()
         };
         self.store().sign_in(&principal.sid, &record).unwrap();
-        let now = session::now();
+        let now = SystemClock.now();
         Session::start(principal, now, now + 3600)
     }
 

@@ -132,7 +132,7 @@ fn past_its_expiry_a_session_is_anonymous_but_its_cookie_is_kept_for_refresh() {
             c["login"]["tokenStore"]["tokenRefreshExtensionHours"] = json!(1.0);
         });
         let fresh = session_cookie(&sign_in(&m, &idp));
-        let now = session::now();
+        let now = now();
         // Inside its lifetime: signed in.
         let ok = run(&m, "GET", "/page", &[("Cookie", &fresh)], b"");
         assert!(matches!(ok, Outcome::Continue(_)), "{action}: {ok:?}");

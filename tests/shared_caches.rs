@@ -29,12 +29,12 @@ fn sign_in(m: &Module, user: &str) -> Session {
         ..Default::default()
     };
     m.store().unwrap().sign_in(&principal.sid, &record).unwrap();
-    let now = session::now();
+    let now = support::now();
     Session::start(principal, now, now + 3600)
 }
 
 fn cookie(m: &Module, s: &Session) -> String {
-    let set = session::new_cookie(m.settings(), s, false);
+    let set = session::new_cookie(m.settings(), s, false, support::now());
     set[0].split(';').next().unwrap().to_owned()
 }
 

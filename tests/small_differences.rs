@@ -11,13 +11,6 @@ use ezauth::store::format_expires_on;
 use serde_json::{json, Value};
 use support::*;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn app(idp: &TestIdp) -> Module {
     module(idp, "{}", Captured::default().logger())
 }

@@ -166,7 +166,7 @@ fn stored_access_token(m: &Module, cookie: &str) -> Option<String> {
 /// store (and the user's counter in the shared table) for them.
 fn cookies_without_records(m: &Module, n: usize) -> Vec<String> {
     let settings = m.settings();
-    let now = session::now();
+    let now = now();
     (0..n)
         .map(|i| {
             let principal = Principal {
@@ -177,7 +177,7 @@ fn cookies_without_records(m: &Module, n: usize) -> Vec<String> {
                 header: ezauth::crypto::b64(br#"{"auth_typ":"idp","claims":[]}"#),
             };
             let session = Session::start(principal, now, now + 3600);
-            let set = session::new_cookie(settings, &session, false);
+            let set = session::new_cookie(settings, &session, false, now);
             set[0].split(';').next().unwrap().to_owned()
         })
         .collect()

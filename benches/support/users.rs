@@ -2,6 +2,7 @@
 //! store and a session cookie, made with the library's own code (what a sign-in would store and
 //! set). Shared by `benches/active_users.rs` and `examples/mint_sessions.rs` (cookies for wrk).
 
+use ezauth::clock::{Clock, SystemClock};
 use ezauth::config::Settings;
 use ezauth::session::{self, Session};
 use ezauth::store::{file::FileStore, Claim, TokenRecord, TokenStore};
@@ -62,6 +63,7 @@ pub fn mint_one(settings: &Settings, store: &FileStore, i: usize, now: i64) -> S
         settings,
         &Session::start(principal, now, now + 86_400),
         false,
+        now,
     );
     assert_eq!(set.len(), 1, "one cookie chunk per user");
     set[0].split(';').next().unwrap().to_owned()
@@ -74,7 +76,7 @@ pub fn mint(
     n: usize,
     progress: &dyn Fn(usize),
 ) -> Vec<String> {
-    let now = session::now();
+    let now = SystemClock.now();
     let half = n / 2;
     let (a, b) = std::thread::scope(|s| {
         let first = s.spawn(|| {

@@ -12,16 +12,17 @@
 
 pub mod client_auth;
 pub mod oidc;
-pub mod outbound;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::config::providers::Flow;
 use crate::config::Settings;
 use crate::io::Io;
+use crate::outbound::{self, HttpClient};
 use crate::store::Claim;
 
 /// Why a provider step failed; each kind has the status the user sees.
@@ -75,6 +76,17 @@ impl ProviderError {
             }
             ProviderError::BadRequest(_) => "Sign-in failed: the request was not valid.",
             ProviderError::NeedsIo => "Internal error.",
+        }
+    }
+}
+
+/// Outbound HTTP's failures keep their kind (and so their status).
+impl From<outbound::Error> for ProviderError {
+    fn from(e: outbound::Error) -> ProviderError {
+        match e {
+            outbound::Error::Unreachable(m) => ProviderError::Unreachable(m),
+            outbound::Error::Timeout(m) => ProviderError::Timeout(m),
+            outbound::Error::BadResponse(m) => ProviderError::BadResponse(m),
         }
     }
 }
@@ -265,18 +277,21 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_settings(settings: &Settings) -> Providers {
-        let http = Arc::new(outbound::Http::new(
-            settings.http_connect_timeout,
-            settings.http_timeout,
-        ));
+    /// The configured providers, calling out through `http`, telling time by `clock`.
+    pub fn from_settings(
+        settings: &Settings,
+        http: &Arc<dyn HttpClient>,
+        clock: &Arc<dyn Clock>,
+    ) -> Providers {
         let list = settings
             .providers
             .iter()
             .map(|p| match p.flow {
-                Flow::OpenIdConnect => {
-                    Arc::new(oidc::OidcProvider::new(p.clone(), http.clone())) as Arc<dyn Provider>
-                }
+                Flow::OpenIdConnect => Arc::new(oidc::OidcProvider::new(
+                    p.clone(),
+                    http.clone(),
+                    clock.clone(),
+                )) as Arc<dyn Provider>,
             })
             .collect();
         Providers { list }

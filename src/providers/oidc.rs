@@ -2,20 +2,21 @@
 //! providers: cached discovery and JWKS, the token request, and id_token validation.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::outbound::Http;
 use super::{
     Bearer, BeginLogin, Callback, Capabilities, Identity, Kept, LoginStarted, Presented, Provider,
     ProviderError, Tokens,
 };
+use crate::clock::Clock;
 use crate::config::{OidcEndpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::io::Io;
-use crate::session::{claims, now};
+use crate::outbound::{self, HttpClient};
+use crate::session::claims;
 
 /// Discovery documents are re-read this often.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -34,7 +35,8 @@ struct Metadata {
 
 struct Cached<T> {
     value: Arc<T>,
-    fetched: Instant,
+    /// When, by the provider's clock (Unix seconds).
+    fetched: i64,
 }
 
 /// The caches' locks guard only reading and replacing an `Arc`: no lock is ever held across a
@@ -43,21 +45,34 @@ struct Cached<T> {
 /// answer wins, and both are current.
 pub struct OidcProvider {
     settings: ProviderSettings,
-    http: Arc<Http>,
+    http: Arc<dyn HttpClient>,
+    clock: Arc<dyn Clock>,
     metadata: Mutex<Option<Cached<Metadata>>>,
     jwks: Mutex<Option<Cached<Jwks>>>,
     jwks_refetch_interval: Duration,
 }
 
 impl OidcProvider {
-    pub fn new(settings: ProviderSettings, http: Arc<Http>) -> OidcProvider {
+    pub fn new(
+        settings: ProviderSettings,
+        http: Arc<dyn HttpClient>,
+        clock: Arc<dyn Clock>,
+    ) -> OidcProvider {
         OidcProvider {
             settings,
             http,
+            clock,
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
             jwks_refetch_interval: JWKS_REFETCH_INTERVAL,
         }
+    }
+
+    /// Was something fetched at `fetched` less than `age` ago? A clock that went back makes
+    /// it old: it is fetched again rather than trusted for longer.
+    fn younger_than(&self, fetched: i64, age: Duration) -> bool {
+        let elapsed = self.clock.now().saturating_sub(fetched);
+        (0..age.as_secs() as i64).contains(&elapsed)
     }
 
     /// Tests: how soon a token naming an unknown key may trigger another JWKS fetch.
@@ -92,7 +107,7 @@ impl OidcProvider {
             .as_ref()
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = &cached {
-            if fetched.elapsed() < METADATA_TTL || io == Io::CacheOnly {
+            if self.younger_than(*fetched, METADATA_TTL) || io == Io::CacheOnly {
                 return Ok(value.clone());
             }
         }
@@ -102,13 +117,14 @@ impl OidcProvider {
         let fetched = self
             .http
             .get_json(url)
+            .map_err(ProviderError::from)
             .and_then(|doc| parse_metadata(url, expected_issuer, &doc));
         match fetched {
             Ok(m) => {
                 let value = Arc::new(m);
                 *self.metadata.lock() = Some(Cached {
                     value: value.clone(),
-                    fetched: Instant::now(),
+                    fetched: self.clock.now(),
                 });
                 Ok(value)
             }
@@ -134,8 +150,8 @@ impl OidcProvider {
             .map(|c| (c.value.clone(), c.fetched));
         if let Some((value, fetched)) = cached {
             let knows = wanted_kid.is_none_or(|k| value.has_kid(k));
-            if (knows && (fetched.elapsed() < METADATA_TTL || io == Io::CacheOnly))
-                || fetched.elapsed() < self.jwks_refetch_interval
+            if (knows && (self.younger_than(fetched, METADATA_TTL) || io == Io::CacheOnly))
+                || self.younger_than(fetched, self.jwks_refetch_interval)
             {
                 return Ok(value);
             }
@@ -150,7 +166,7 @@ impl OidcProvider {
         let value = Arc::new(jwks);
         *self.jwks.lock() = Some(Cached {
             value: value.clone(),
-            fetched: Instant::now(),
+            fetched: self.clock.now(),
         });
         Ok(value)
     }
@@ -207,7 +223,7 @@ impl OidcProvider {
             self.check_presented(&parsed, presented).map_err(reject)?;
         }
         parsed
-            .check_lifetime(now(), jwt::CLOCK_SKEW, jwt::CLOCK_SKEW)
+            .check_lifetime(self.clock.now(), jwt::CLOCK_SKEW, jwt::CLOCK_SKEW)
             .map_err(|e| reject(e.to_string()))?;
         if let Some(expected) = nonce {
             let got = parsed.str_claim("nonce").unwrap_or("");
@@ -319,7 +335,7 @@ fn parse_metadata(
     };
     let required = |name: &str| field(name)?.ok_or_else(|| bad(format!("lacks {name}")));
     let check = |name: &str, v: &str| {
-        super::outbound::check_endpoint(v).map_err(|why| bad(format!("{name}: {why}")))
+        outbound::check_endpoint(v).map_err(|why| bad(format!("{name}: {why}")))
     };
     let endpoint = |name: &str| -> Result<String, ProviderError> {
         let v = required(name)?;
@@ -443,7 +459,11 @@ impl Provider for OidcProvider {
             ProviderError::BadResponse("token endpoint answered without an id_token".into())
         })?;
         let jwt_claims = self.validate_id_token(&id_token, Some(nonce))?;
-        self.identity(&jwt_claims, tokens_from(&body, Some(id_token)), Io::Allowed)
+        self.identity(
+            &jwt_claims,
+            tokens_from(&body, Some(id_token), self.clock.now()),
+            Io::Allowed,
+        )
     }
 
     fn validate_client_token(
@@ -510,7 +530,7 @@ impl Provider for OidcProvider {
         if let Some(t) = &id_token {
             self.validate_id_token(t, None)?;
         }
-        Ok(tokens_from(&body, id_token))
+        Ok(tokens_from(&body, id_token, self.clock.now()))
     }
 }
 
@@ -529,7 +549,11 @@ impl OidcProvider {
         let credentials = self
             .settings
             .client_auth
-            .credentials(&self.settings.client_id, &meta.token_endpoint, now())
+            .credentials(
+                &self.settings.client_id,
+                &meta.token_endpoint,
+                self.clock.now(),
+            )
             .map_err(|e| ProviderError::BadRequest(format!("client credential: {e}")))?;
         let mut form = grant.to_vec();
         form.extend(credentials.form.iter().map(|(k, v)| (*k, v.as_str())));
@@ -556,7 +580,8 @@ impl OidcProvider {
     }
 }
 
-fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
+/// The tokens of a token endpoint's answer received at `now`.
+fn tokens_from(body: &Value, id_token: Option<String>, now: i64) -> Tokens {
     let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     Tokens {
         access_token: text("access_token"),
@@ -568,6 +593,6 @@ fn tokens_from(body: &Value, id_token: Option<String>) -> Tokens {
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
             // a provider's number: never past a year (as a client login's `expires_in`), never
             // an overflow
-            .map(|s| now().saturating_add(s.clamp(0, 365 * 24 * 3600))),
+            .map(|s| now.saturating_add(s.clamp(0, 365 * 24 * 3600))),
     }
 }

@@ -136,7 +136,7 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
         Ok(p) => p,
         Err(why) => return super::unusable_identity(app, &why),
     };
-    let now = session::now();
+    let now = app.now();
     if let Some(store) = app.store() {
         // The provider's `expires_in`, never past the token's own `exp`: a longer one would
         // only be the client's word.

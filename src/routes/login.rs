@@ -195,7 +195,7 @@ pub fn start_login(
         provider: provider.name().to_owned(),
         redirect,
         token_mode,
-        exp: session::now() + settings.nonce_lifetime.as_secs() as i64,
+        exp: app.now() + settings.nonce_lifetime.as_secs() as i64,
         kept: started.kept,
     };
     let sealed = app.settings().keys.seal(
@@ -270,7 +270,7 @@ fn expire_login_cookie(app: &App, name: &str, https: bool) -> String {
 /// The login cookies to drop before adding one more: unreadable or expired ones, then the
 /// oldest, so at most `MAX_PENDING_LOGINS` remain.
 fn stale_login_cookies(app: &App, req: &Request) -> Vec<String> {
-    let now = session::now();
+    let now = app.now();
     let mut live: Vec<(i64, String)> = Vec::new();
     let mut stale = Vec::new();
     for (name, value) in req
@@ -369,7 +369,7 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             "Sign-in state mismatch.",
         ));
     }
-    if state.exp <= session::now() {
+    if state.exp <= app.now() {
         return fail(reply::refuse(
             app.log(),
             400,
@@ -468,7 +468,7 @@ fn complete_login(
             )));
         }
     }
-    let now = session::now();
+    let now = app.now();
     let exp = app
         .settings()
         .session_expiry(now, identity.tokens.expires_at);

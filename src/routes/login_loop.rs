@@ -29,7 +29,7 @@ pub(super) fn marker(app: &App, ctx: &Ctx, now: i64) -> (String, String) {
 pub(super) fn did_not_stick(app: &App, ctx: &Ctx) -> Option<Outcome> {
     let settings = app.settings();
     let names = settings.cookie_names();
-    let now = session::now();
+    let now = app.now();
     let at = session::signed_in_at(ctx.req, names, now)?;
     let sent = SessionCookies::parse(ctx.req, names);
     let opened = sent.resolve(

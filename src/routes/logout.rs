@@ -75,7 +75,7 @@ pub fn logout(app: &App, ctx: &Ctx) -> Outcome {
         .as_ref()
         .and_then(|c| Some((c, c.session.as_ref()?)));
     if let (Some((caller, at)), Some(store)) = (session, app.store()) {
-        let now = session::now();
+        let now = app.now();
         // A revoked session could still be presented until its refresh window closes.
         let grace = app.settings().refresh_extension.as_secs() as i64;
         let signed_out = store.update(&caller.principal.sid, &mut |current| {

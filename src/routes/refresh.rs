@@ -12,7 +12,6 @@ use crate::app::App;
 use crate::http::{Outcome, Response};
 use crate::providers::{Provider, ProviderError};
 use crate::reply;
-use crate::session;
 use crate::session::{Caller, Credential};
 use crate::store::{format_expires_on, TokenStore, Update};
 
@@ -79,7 +78,7 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
             return Outcome::Finish(r);
         }
     };
-    let now = session::now();
+    let now = app.now();
     let exp = app.settings().session_expiry(now, expires_at);
     // The same sign-in, renewed: its id stays, so signing it out still works.
     let Some(renewed) = caller.renewed_session(exp) else {

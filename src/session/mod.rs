@@ -59,12 +59,6 @@ impl Session {
     }
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// `sid:` + 32 hex digits, stable for one user of one provider (issuer + subject).
 pub fn sid_for(provider: &str, issuer: &str, subject: &str) -> String {
     let digest = crypto::sha256(format!("{provider}\n{issuer}\n{subject}").as_bytes());
@@ -173,11 +167,13 @@ pub fn open_cookie(value: &str, keys: &Keys, app: &str, now: i64) -> Result<Sess
 }
 
 /// `Set-Cookie` values that store `session` as `settings` names and seals it, for a browser
-/// that holds no session cookie yet (tools, tests and benchmarks minting sessions).
+/// that holds no session cookie yet (tools, tests and benchmarks minting sessions), written at
+/// `now`.
 pub fn new_cookie(
     settings: &crate::config::Settings,
     session: &Session,
     secure: bool,
+    now: i64,
 ) -> Vec<String> {
     write_cookie(
         session,
@@ -186,7 +182,7 @@ pub fn new_cookie(
         settings.cookie_names(),
         secure,
         0,
-        browser_lifetime(session, now(), settings.refresh_window()),
+        browser_lifetime(session, now, settings.refresh_window()),
     )
 }
 

@@ -31,6 +31,7 @@ use nix::unistd::geteuid;
 use super::generations::{self, Refreshed, Table};
 use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
 use crate::cache::BoundedCache;
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::{self, Keys};
 use crate::logger::Logger;
 
@@ -547,7 +548,7 @@ impl FileStore {
     /// Starts a sweep on a thread of its own when one is due (once per `SWEEP_EVERY_SECS` per
     /// process, the first at the first write): never on the request's thread.
     fn maybe_sweep(&self) {
-        let now = crate::session::now();
+        let now = SystemClock.now();
         let due = self.sweeper.due.load(Ordering::Relaxed);
         if now < due
             || self
@@ -761,7 +762,7 @@ impl TokenStore for FileStore {
             Err(e) => Err(e.into()),
         };
         self.markers
-            .prune_passed(&self.dir.join(USED_DIR), crate::session::now());
+            .prune_passed(&self.dir.join(USED_DIR), SystemClock.now());
         claimed
     }
 }
@@ -977,7 +978,7 @@ mod tests {
     fn one_time_claims_hold_across_store_instances() {
         let dir = temp_dir("fs7");
         let (a, b) = (store(&dir), store(&dir));
-        let later = crate::session::now() + 300;
+        let later = SystemClock.now() + 300;
         assert!(a.claim_once("state-1", later).unwrap());
         assert!(
             !b.claim_once("state-1", later).unwrap(),
@@ -998,7 +999,7 @@ mod tests {
     fn passed_minutes_of_markers_are_pruned_off_the_request_thread() {
         let dir = temp_dir("fs7b");
         let s = store(&dir);
-        let now = crate::session::now();
+        let now = SystemClock.now();
         for i in 0..50 {
             assert!(s.claim_once(&format!("old-{i}"), now - 600).unwrap());
         }
@@ -1284,7 +1285,7 @@ mod tests {
         );
         // A one-time marker (a login callback) makes the directory again, owner-only too.
         fs::remove_dir_all(&dir).unwrap();
-        assert!(a.claim_once("state", crate::session::now() + 300).unwrap());
+        assert!(a.claim_once("state", SystemClock.now() + 300).unwrap());
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join(USED_DIR)), 0o700);
         assert!(dir.join(generations::FILE_NAME).exists());

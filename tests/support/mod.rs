@@ -1,7 +1,10 @@
 //! A small OpenID provider for Rust tests: a `std::net` listener on loopback serving discovery,
 //! a JWKS (optionally slowly), and a token endpoint, recording every request it sees; plus
-//! helpers to mint tokens and build a module that trusts it.
+//! helpers to mint tokens and build a module that trusts it. [`scripted`] plays a provider
+//! behind the `HttpClient` seam instead, at unit speed.
 #![allow(dead_code)]
+
+pub mod scripted;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,8 +28,6 @@ pub const CLIENT_ID: &str = "client-1";
 pub struct Behavior {
     /// The discovery document's `issuer` (default: the provider's own base URL).
     pub discovery_issuer: Option<String>,
-    /// Fields merged into the discovery document (e.g. an `http://` token endpoint).
-    pub discovery_extra: serde_json::Map<String, Value>,
     /// How long the JWKS endpoint waits before answering.
     pub jwks_delay: Duration,
     /// The JWKS document (default: the provider's key).
@@ -53,7 +54,6 @@ impl TestIdp {
         let kid = "key-1".to_owned();
         let behavior = Arc::new(Mutex::new(Behavior {
             discovery_issuer: None,
-            discovery_extra: serde_json::Map::new(),
             jwks_delay: Duration::ZERO,
             jwks: jwks_of(&key, &kid),
             token_response: json!({"error": "invalid_grant"}),
@@ -102,23 +102,32 @@ impl TestIdp {
 
     /// Standard claims of a token this provider issues for `CLIENT_ID`, merged with `extra`.
     pub fn claims(&self, extra: Value) -> Value {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let mut c = json!({"iss": self.issuer, "aud": CLIENT_ID, "sub": "user-1",
-            "iat": now, "exp": now + 3600, "name": "Ada Lovelace",
-            "email": "ada@example.com"});
-        if let (Value::Object(c), Value::Object(extra)) = (&mut c, extra) {
-            c.extend(extra);
-        }
-        c
+        standard_claims(&self.issuer, extra)
     }
 
     /// An RS256 token signed with the provider's key.
     pub fn mint(&self, extra: Value) -> String {
         sign_rs256(&self.key, &self.kid, &self.claims(extra))
     }
+}
+
+/// The host's time, Unix seconds.
+pub fn now() -> i64 {
+    use ezauth::clock::Clock;
+    ezauth::clock::SystemClock.now()
+}
+
+/// The claims of a token `issuer` issues for `CLIENT_ID` now, valid for an hour, merged with
+/// `extra`.
+pub fn standard_claims(issuer: &str, extra: Value) -> Value {
+    let now = now();
+    let mut c = json!({"iss": issuer, "aud": CLIENT_ID, "sub": "user-1",
+        "iat": now, "exp": now + 3600, "name": "Ada Lovelace",
+        "email": "ada@example.com"});
+    if let (Value::Object(c), Value::Object(extra)) = (&mut c, extra) {
+        c.extend(extra);
+    }
+    c
 }
 
 pub fn jwks_of(key: &PKey<Private>, kid: &str) -> Value {
@@ -181,16 +190,13 @@ fn serve(conn: TcpStream, behavior: &Mutex<Behavior>, requests: &Mutex<Vec<Strin
     let (status, doc) = match (method.as_str(), path.as_str()) {
         ("GET", "/.well-known/openid-configuration") => {
             let b = behavior.lock().unwrap();
-            let mut doc = json!({
+            let doc = json!({
                 "issuer": b.discovery_issuer.clone().unwrap_or_else(|| base.to_owned()),
                 "authorization_endpoint": format!("{base}/authorize"),
                 "token_endpoint": format!("{base}/token"),
                 "jwks_uri": format!("{base}/keys"),
                 "end_session_endpoint": format!("{base}/logout"),
             });
-            doc.as_object_mut()
-                .unwrap()
-                .extend(b.discovery_extra.clone());
             (200, doc)
         }
         ("GET", "/keys") => {
@@ -230,6 +236,17 @@ impl Captured {
 
     pub fn lines(&self) -> Vec<(Level, String)> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// Asserts that a line above debug says `why`.
+    pub fn says(&self, why: &str) {
+        assert!(
+            self.lines()
+                .iter()
+                .any(|(l, m)| *l != Level::Debug && m.contains(why)),
+            "no log line says {why:?}:\n{}",
+            self.text()
+        );
     }
 
     pub fn text(&self) -> String {
@@ -360,10 +377,6 @@ pub fn json_body(r: &Response) -> Value {
     })
 }
 
-/// A browser's login through the provider, up to the callback's answer: `GET
-/// /.auth/login/idp?{query}`, then the callback with the state cookie, the provider answering
-/// an id_token (with the login's nonce, and `claims`) and `tokens` (`expires_in` 3600 unless
-/// given).
 /// What a login's redirect to the provider carries: its `state`, its `nonce`, and the
 /// login-state cookie (as a `Cookie` header value).
 pub fn login_started(r: &Response) -> (String, String, String) {
@@ -379,6 +392,10 @@ pub fn login_started(r: &Response) -> (String, String, String) {
     (param("state"), param("nonce"), cookie.to_owned())
 }
 
+/// A browser's login through the provider, up to the callback's answer: `GET
+/// /.auth/login/idp?{query}`, then the callback with the state cookie, the provider answering
+/// an id_token (with the login's nonce, and `claims`) and `tokens` (`expires_in` 3600 unless
+/// given).
 pub fn through_provider(
     m: &Module,
     idp: &TestIdp,

@@ -147,7 +147,7 @@ fn required(v: Option<String>, path: &str) -> Result<String, ConfigError> {
 
 /// Provider endpoints are https (plain http only to loopback hosts).
 fn check_url(v: &str, path: &str) -> Result<(), ConfigError> {
-    crate::providers::outbound::check_endpoint(v)
+    crate::outbound::check_endpoint(v)
         .map(drop)
         .map_err(|why| invalid(path, why))
 }
