@@ -261,6 +261,8 @@ pub fn env() -> HashMap<String, String> {
     HashMap::from([
         ("WEBSITE_AUTH_ENCRYPTION_KEY".to_owned(), "55".repeat(32)),
         ("WEBSITE_AUTH_SIGNING_KEY".to_owned(), "66".repeat(32)),
+        // named by `clientSecretSettingName` where a test configures a client secret
+        ("IDP_CLIENT_SECRET".to_owned(), "s3cret:/ x".to_owned()),
     ])
 }
 

@@ -112,13 +112,19 @@ impl ScriptedIdp {
 
     /// The form fields of the last token request.
     pub fn last_token_form(&self) -> HashMap<String, String> {
+        form_urlencoded::parse(&self.last_token_request().body)
+            .into_owned()
+            .collect()
+    }
+
+    /// The last token request as it went out.
+    pub fn last_token_request(&self) -> HttpRequest {
         let seen = self.seen.lock().unwrap();
-        let last = seen
-            .iter()
+        seen.iter()
             .rev()
             .find(|r| key_of(r) == "POST /token")
-            .expect("a token request");
-        form_urlencoded::parse(&last.body).into_owned().collect()
+            .expect("a token request")
+            .clone()
     }
 
     pub fn claims(&self, extra: Value) -> Value {
