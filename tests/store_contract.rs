@@ -227,24 +227,42 @@ fn remote() -> impl Fn() -> Remote {
     move || Remote(Arc::clone(&service))
 }
 
-/// Each contract, once per backend.
+/// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod file_backend {
-            $(#[test] fn $name() { super::$name(super::file()) })*
-        }
-        mod remote_backend {
-            $(#[test] fn $name() { super::$name(super::remote()) })*
+    ($backend:ident, $connect:expr) => {
+        mod $backend {
+            use super::*;
+            #[test]
+            fn save_load_delete() {
+                super::save_load_delete($connect)
+            }
+            #[test]
+            fn tampered_and_foreign_entries_are_refused() {
+                super::tampered_and_foreign_entries_are_refused($connect)
+            }
+            #[test]
+            fn concurrent_updates_lose_nothing() {
+                super::concurrent_updates_lose_nothing($connect)
+            }
+            #[test]
+            fn claim_once_holds_once() {
+                super::claim_once_holds_once($connect)
+            }
+            #[test]
+            fn cached_answers_what_it_knows_without_waiting() {
+                super::cached_answers_what_it_knows_without_waiting($connect)
+            }
+            #[test]
+            fn sign_in_keeps_revocations() {
+                super::sign_in_keeps_revocations($connect)
+            }
+            #[test]
+            fn entries_move_to_the_new_name_after_a_key_rotation() {
+                super::entries_move_to_the_new_name_after_a_key_rotation($connect)
+            }
         }
     };
 }
 
-contract!(
-    save_load_delete,
-    tampered_and_foreign_entries_are_refused,
-    concurrent_updates_lose_nothing,
-    claim_once_holds_once,
-    cached_answers_what_it_knows_without_waiting,
-    sign_in_keeps_revocations,
-    entries_move_to_the_new_name_after_a_key_rotation,
-);
+contract!(file_backend, file());
+contract!(remote_backend, remote());

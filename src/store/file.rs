@@ -587,6 +587,10 @@ impl Backend for FileBackend {
                     }))
                 }
                 Ok(_) => {}
+                // Still no file: the known absence stands.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && known.stamp.is_none() => {
+                    return Ok(Got::Unchanged(version))
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Ok(Got::Missing(version))
                 }

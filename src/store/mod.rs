@@ -49,6 +49,19 @@ pub fn open(
     }
 }
 
+/// Can `worker` (the user the host's workers run as) use the configured store? Asked at
+/// startup (`nginx -t`, `ezauth check-config`): stores make their files or connections
+/// lazily, in the processes that use them. The other place that knows the store kinds.
+pub fn check_access(
+    settings: Option<&StoreSettings>,
+    worker: &access::Worker,
+) -> Result<(), String> {
+    match settings {
+        Some(StoreSettings::File { directory }) => access::check_directory(directory, worker),
+        None => Ok(()),
+    }
+}
+
 /// One claim as `/.auth/me` and `X-MS-CLIENT-PRINCIPAL` show it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Claim {

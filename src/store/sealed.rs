@@ -239,11 +239,15 @@ impl<B: Backend> TokenStore for Sealed<B> {
     fn delete(&self, user: &str) -> Result<(), StoreError> {
         let name = self.name(user);
         let lock = self.backend.lock(&name)?;
+        let deleted = self
+            .keys
+            .previous_store_file_names(user)
+            .iter()
+            .chain([&name])
+            .try_for_each(|n| self.backend.delete(n, &lock));
+        // After the deletes: a copy a concurrent read cached meanwhile goes too.
         self.cache.lock().remove(user);
-        for old in self.keys.previous_store_file_names(user) {
-            self.backend.delete(&old, &lock)?;
-        }
-        self.backend.delete(&name, &lock)
+        deleted
     }
 
     fn update(
