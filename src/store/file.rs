@@ -268,10 +268,12 @@ impl FileBackend {
 
     /// The file of the entry `name`.
     fn path_of(&self, name: &str) -> PathBuf {
+        debug_assert!(is_hash(name), "{name:?} is not a name the layer makes");
         self.dir.join(format!("{name}{RECORD_SUFFIX}"))
     }
 
     fn lock_path_of(&self, name: &str) -> PathBuf {
+        debug_assert!(is_hash(name), "{name:?} is not a name the layer makes");
         self.dir.join(format!("{name}{LOCK_SUFFIX}"))
     }
 
@@ -454,6 +456,11 @@ impl FileBackend {
 struct Sweeper {
     due: AtomicI64,
     running: Arc<AtomicBool>,
+}
+
+/// Names come from the shared layer, a keyed hash in hex: never a path, never a dot file.
+fn is_hash(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Takes `f`'s exclusive lock (`flock(LOCK_EX)`, std's `File::lock`), waiting, and retried
