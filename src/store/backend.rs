@@ -94,7 +94,9 @@ pub trait Backend: Send + Sync {
     ) -> Result<Got<Self::Version>, StoreError>;
 
     /// Replaces the entry `name` with `bytes` atomically (a reader sees the old or the new
-    /// bytes, never a mix) and durably, under the user's lock; the version written.
+    /// bytes, never a mix) and durably, under the user's lock; the version written. Not
+    /// conditional on a version read earlier: the lock orders writers, and a conditional put
+    /// would invite the retry loop the lock contract forbids.
     fn put(
         &self,
         name: &str,

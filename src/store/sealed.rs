@@ -58,6 +58,7 @@ impl<B: Backend> Sealed<B> {
         }
     }
 
+    /// The backend, for what is its own (the file store's sweep) and for tests.
     pub fn backend(&self) -> &B {
         &self.backend
     }
