@@ -549,7 +549,7 @@ fn stamp_uniquely(f: &File) -> std::io::Result<()> {
     )
 }
 
-/// The user's lock ([`FileBackend::take_lock`]): held while the file is open; its holder
+/// The user's lock (`FileBackend::take_lock`): held while the file is open; its holder
 /// unlinks the file first, so nobody else holds this file's lock and thinks it valid.
 pub struct FileLock {
     path: PathBuf,
