@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use crate::app::{App, CachedSession};
 use crate::challenge::{self, Authorization, InvalidToken};
-use crate::config::{
-    self, ConfigError, ProxyConvention, Settings, StoreSettings, UnauthenticatedAction,
-};
+use crate::config::{self, ConfigError, ProxyConvention, Settings, UnauthenticatedAction};
 use crate::headers;
 use crate::http::{
     self, Forward, HeaderGroup, Origin, Outcome, Pending, PendingStep, Request, Response,
@@ -79,12 +77,7 @@ impl Module {
     /// Can `worker` (the user the host's workers run as) use the token store? The store makes
     /// its files lazily, in the processes that use it; this says at startup whether they can.
     pub fn check_store(&self, worker: &crate::store::access::Worker) -> Result<(), String> {
-        match &self.app.settings().token_store {
-            Some(StoreSettings::File { directory }) => {
-                crate::store::access::check_directory(directory, worker)
-            }
-            None => Ok(()),
-        }
+        crate::store::check_access(self.app.settings().token_store.as_ref(), worker)
     }
 
     pub fn settings(&self) -> &Settings {

@@ -1,104 +1,57 @@
-//! A store that is not local (a stand-in for Redis or a blob store: records in memory, and a
-//! "cache" of the users it has read) never makes the event loop wait: a signed-in request whose
-//! record the store does not hold in its cache becomes the host's blocking step, which reads
-//! it and resumes with the identity and token headers; once cached, no blocking step.
+//! A store that is not local (the stand-in for Redis or a blob store in `support::remote`,
+//! under the same shared layer as the file store) never makes the event loop wait: a
+//! signed-in request whose record the store does not hold in its cache becomes the host's
+//! blocking step, which reads it and resumes with the identity and token headers; once cached,
+//! no blocking step.
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use ezauth::clock::Clock;
+use std::sync::Arc;
 
 use ezauth::http::{Forward, Outcome};
+use ezauth::logger::Logger;
 use ezauth::pipeline::Module;
-use ezauth::store::{Cached, StoreError, TokenRecord, TokenStore, Update};
+use ezauth::store::{Sealed, TokenStore, Update};
 use serde_json::{json, Value};
+use support::remote::{Remote, Service};
 use support::*;
 
-/// The remote service and this process's cache of it.
-#[derive(Default)]
-struct Remote {
-    records: Mutex<HashMap<String, Arc<TokenRecord>>>,
-    /// Users whose record (or its absence) this process has read and may answer from cache.
-    warm: Mutex<HashSet<String>>,
-    claimed: Mutex<HashSet<String>>,
-    /// Reads that went to the service.
-    loads: AtomicUsize,
-}
-
-impl Remote {
-    /// Another process changed things, or the cache expired: nothing is known locally.
-    fn forget(&self) {
-        self.warm.lock().unwrap().clear();
-    }
-
-    fn only_user(&self) -> String {
-        let records = self.records.lock().unwrap();
-        assert_eq!(records.len(), 1, "one signed-in user");
-        records.keys().next().unwrap().clone()
-    }
-}
-
-/// What the module owns; the test keeps the other handle.
-struct Handle(Arc<Remote>);
-
-impl TokenStore for Handle {
-    fn cached(&self, user: &str) -> Result<Cached, StoreError> {
-        if !self.0.warm.lock().unwrap().contains(user) {
-            return Ok(Cached::NeedsIo);
-        }
-        Ok(match self.0.records.lock().unwrap().get(user) {
-            Some(r) => Cached::Hit(Arc::clone(r)),
-            None => Cached::Absent,
-        })
-    }
-
-    fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        self.0.loads.fetch_add(1, Ordering::SeqCst);
-        self.0.warm.lock().unwrap().insert(user.to_owned());
-        Ok(self.0.records.lock().unwrap().get(user).cloned())
-    }
-
-    fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
-        self.0.warm.lock().unwrap().insert(user.to_owned());
-        self.0
-            .records
-            .lock()
-            .unwrap()
-            .insert(user.to_owned(), Arc::new(record.clone()));
-        Ok(())
-    }
-
-    fn delete(&self, user: &str) -> Result<(), StoreError> {
-        self.0.records.lock().unwrap().remove(user);
-        Ok(())
-    }
-
-    fn update(
-        &self,
-        user: &str,
-        change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
-    ) -> Result<(), StoreError> {
-        let current = self.load(user)?.map(|r| (*r).clone());
-        match change(current) {
-            Update::Keep => Ok(()),
-            Update::Replace(next) => self.save(user, &next),
-        }
-    }
-
-    fn claim_once(&self, key: &str, _expires_at: i64) -> Result<bool, StoreError> {
-        Ok(self.0.claimed.lock().unwrap().insert(key.to_owned()))
-    }
-}
-
-fn module_with(idp: &TestIdp, remote: &Arc<Remote>, log: &Captured) -> Module {
+fn module_with(idp: &TestIdp, service: &Arc<Service>, log: &Captured) -> Module {
     let settings =
         ezauth::config::parse(&config(idp, "{}"), &env()).unwrap_or_else(|e| panic!("{e}"));
-    Module::with_store(
-        settings,
-        log.logger(),
-        Some(Box::new(Handle(Arc::clone(remote)))),
+    let store = Sealed::new(
+        Remote(Arc::clone(service)),
+        settings.keys.clone(),
+        1 << 20,
+        &Logger::silent(),
+    );
+    Module::with_store(settings, log.logger(), Some(Box::new(store)))
+}
+
+/// Another process's client of the same service, with the module's keys.
+fn other_process(m: &Module, service: &Arc<Service>) -> Sealed<Remote> {
+    Sealed::new(
+        Remote(Arc::clone(service)),
+        m.settings().keys.clone(),
+        1 << 20,
+        &Logger::silent(),
     )
+}
+
+/// The user id (`sid:...`) the session cookie names.
+fn user_of(m: &Module, cookie: &str) -> String {
+    let value = cookie.split_once('=').unwrap().1;
+    let settings = m.settings();
+    ezauth::session::open_cookie(
+        value,
+        &settings.keys,
+        &settings.app_id,
+        ezauth::clock::SystemClock.now(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"))
+    .principal
+    .sid
 }
 
 fn forwarded(o: Outcome) -> Forward {
@@ -132,14 +85,14 @@ fn signed_in(m: &Module, idp: &TestIdp) -> String {
 #[test]
 fn a_cookie_whose_record_is_not_cached_resumes_in_the_blocking_step_with_its_headers() {
     let idp = TestIdp::start();
-    let (log, remote) = (Captured::default(), Arc::new(Remote::default()));
+    let (log, remote) = (Captured::default(), Arc::new(Service::default()));
     let m = module_with(&idp, &remote, &log);
     let cookie = signed_in(&m, &idp);
     let auth = [("Cookie", cookie.as_str())];
 
     for round in 0..3 {
         remote.forget();
-        let loads = remote.loads.load(Ordering::SeqCst);
+        let loads = remote.gets();
         let (blocked, outcome) = two_steps(&m, "/page", &auth);
         assert!(
             blocked,
@@ -155,7 +108,7 @@ fn a_cookie_whose_record_is_not_cached_resumes_in_the_blocking_step_with_its_hea
             Some("the-access-token"),
             "round {round}: token headers after the blocking read"
         );
-        assert_eq!(remote.loads.load(Ordering::SeqCst), loads + 1, "one read");
+        assert_eq!(remote.gets(), loads + 1, "one read");
 
         // Now cached: answered on the event loop, same headers, no read.
         let (blocked, outcome) = two_steps(&m, "/page", &auth);
@@ -168,14 +121,14 @@ fn a_cookie_whose_record_is_not_cached_resumes_in_the_blocking_step_with_its_hea
             set_header(&f, "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
             Some("the-access-token")
         );
-        assert_eq!(remote.loads.load(Ordering::SeqCst), loads + 1, "no read");
+        assert_eq!(remote.gets(), loads + 1, "no read");
     }
 }
 
 #[test]
 fn me_and_the_session_token_resume_in_the_blocking_step() {
     let idp = TestIdp::start();
-    let (log, remote) = (Captured::default(), Arc::new(Remote::default()));
+    let (log, remote) = (Captured::default(), Arc::new(Service::default()));
     let m = module_with(&idp, &remote, &log);
     let body = json!({ "id_token": idp.mint(json!({})) }).to_string();
     let r = finished(run(&m, "POST", "/.auth/login/idp", &[], body.as_bytes()));
@@ -227,22 +180,25 @@ fn me_and_the_session_token_resume_in_the_blocking_step() {
 #[test]
 fn a_revocation_read_in_the_blocking_step_signs_the_session_out() {
     let idp = TestIdp::start();
-    let (log, remote) = (Captured::default(), Arc::new(Remote::default()));
+    let (log, remote) = (Captured::default(), Arc::new(Service::default()));
     let m = module_with(&idp, &remote, &log);
     let cookie = signed_in(&m, &idp);
-    let user = remote.only_user();
+    assert_eq!(remote.len(), 1, "one signed-in user");
+    let user = user_of(&m, &cookie);
     let auth = [("Cookie", cookie.as_str())];
 
     // Another process signs the user out everywhere; this one has the old record cached.
     let (blocked, outcome) = two_steps(&m, "/page", &auth);
     assert!(!blocked);
     assert!(set_header(&forwarded(outcome), "X-MS-CLIENT-PRINCIPAL-ID").is_some());
-    {
-        let mut records = remote.records.lock().unwrap();
-        let mut record = (*records[&user]).clone();
-        record.revoked.revoke_all(i64::MAX / 2);
-        records.insert(user.clone(), Arc::new(record));
-    }
+    let other = other_process(&m, &remote);
+    other
+        .update(&user, &mut |record| {
+            let mut record = record.expect("the user's record");
+            record.revoked.revoke_all(i64::MAX / 2);
+            Update::Replace(Box::new(record))
+        })
+        .unwrap();
     remote.forget();
     let (blocked, outcome) = two_steps(&m, "/page", &auth);
     assert!(blocked, "the revocation check needs the remote read");
@@ -255,7 +211,7 @@ fn a_revocation_read_in_the_blocking_step_signs_the_session_out() {
 
     // A record gone from the service: the session stands, without token headers; once the
     // absence is known it is answered without a blocking step.
-    remote.records.lock().unwrap().remove(&user);
+    other.delete(&user).unwrap();
     remote.forget();
     let (blocked, outcome) = two_steps(&m, "/page", &auth);
     assert!(blocked);

@@ -1,16 +1,18 @@
-//! The file token store: one file per user under a directory, named by a keyed hash of the
-//! user id, holding the sealed record. Writes go to an owner-only temp file that is fsynced and
-//! renamed into place, and the directory is fsynced after every rename and unlink, so a reader
-//! sees the old or the new record, never a torn one, even after `kill -9`, and a power cut
-//! cannot bring back a removed record. A per-user lock file taken with `flock` serializes
-//! writers across threads (each call opens its own descriptor) and across processes (nginx
-//! workers); it is unlinked by its holder when done, so lock files do not pile up.
+//! The file backend: one file per user under a directory, named by the entry's name (a keyed
+//! hash of the user id, chosen by the shared layer), holding the sealed record. Writes go to
+//! an owner-only temp file that is fsynced and renamed into place, and the directory is
+//! fsynced after every rename and unlink, so a reader sees the old or the new record, never a
+//! torn one, even after `kill -9`, and a power cut cannot bring back a removed record. A
+//! per-user lock file taken with `flock` serializes writers across threads (each call opens
+//! its own descriptor) and across processes (nginx workers); it is unlinked by its holder when
+//! done, so lock files do not pile up.
 //!
-//! Reads sit on the per-request path, so opened records are cached per process. A cached copy
-//! is current while the user's counter in the shared generation table (see `generations`) is
-//! unchanged: every write through any process bumps it. Files changed behind the store's back
-//! are caught by a `lstat` at least every `RECHECK_AFTER`: a file is never changed in place,
-//! only replaced by rename, so the same inode, size and modification time mean the same content.
+//! Reads sit on the per-request path: the shared layer caches opened records, and asks this
+//! backend whether a copy is current. It is while the user's counter in the shared generation
+//! table (see `generations`) is unchanged: every write through any process bumps it. Files
+//! changed behind the store's back are caught by a `lstat` at least every `RECHECK_AFTER`: a
+//! file is never changed in place, only replaced by rename, so the same inode, size and
+//! modification time mean the same content.
 //!
 //! Faults: without the table (a full or read-only disk) every cached read checks its file; a
 //! read-only directory serves reads and fails writes; a removed directory is made again,
@@ -28,9 +30,9 @@ use nix::sys::stat::futimens;
 use nix::sys::time::TimeSpec;
 use nix::unistd::geteuid;
 
+use super::backend::{Backend, Got};
 use super::generations::{self, Refreshed, Table};
-use super::{open_record, seal_record, StoreError, TokenRecord, TokenStore, Update};
-use crate::cache::BoundedCache;
+use super::{Sealed, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{self, Keys};
 use crate::logger::Logger;
@@ -56,12 +58,13 @@ const LOCK_ATTEMPTS: usize = 1000;
 
 pub(super) const TEMP_PREFIX: &str = ".tmp-";
 const LOCK_SUFFIX: &str = ".lock";
+const RECORD_SUFFIX: &str = ".tok";
 
-pub struct FileStore {
+/// The file token store: the shared layer over the file backend.
+pub type FileStore = Sealed<FileBackend>;
+
+pub struct FileBackend {
     dir: PathBuf,
-    keys: Keys,
-    /// Records by user id.
-    cache: BoundedCache<Cached>,
     /// The shared generation table; none when it cannot be mapped (every read then checks the
     /// file).
     table: Table,
@@ -79,20 +82,18 @@ pub struct FileStore {
     dir_syncs: std::sync::atomic::AtomicUsize,
 }
 
-/// A record as read, with the identity of the file it came from, the table and generation it
-/// was read at, and when its file was last checked.
-struct Cached {
-    /// The user's file (its name is a keyed hash: kept, not computed again at each check).
-    path: PathBuf,
+/// What a read or write saw of a user's file: the file's identity (none: there was no file),
+/// the table and generation it was read at, and when the file was last checked.
+#[derive(Clone, Copy)]
+pub struct FileVersion {
     /// The user's slot in the generation table.
     slot: usize,
-    stamp: Stamp,
+    stamp: Option<Stamp>,
     epoch: u64,
     generation: u64,
-    checked: Instant,
-    record: Arc<TokenRecord>,
-    /// What the entry holds on the heap, for the cache's byte bound.
-    bytes: usize,
+    /// When the file was last checked; none: at the next read (a version this process wrote,
+    /// whose file may be changed behind the store's back before anyone reads it).
+    checked: Option<Instant>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -137,7 +138,7 @@ fn make_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-impl FileStore {
+impl Sealed<FileBackend> {
     /// Opens the store directory, with the default cache size (see `open_with`).
     pub fn open(dir: &Path, keys: Keys) -> std::io::Result<FileStore> {
         let default = (crate::config::DEFAULT_CACHE_MEGABYTES as usize) << 20;
@@ -145,20 +146,37 @@ impl FileStore {
         Self::open_with(dir, keys, budget.records, &Logger::silent())
     }
 
-    /// Opens the store directory, with a cache of `cache_bytes`, logging to `log` what it
-    /// cannot do. Nothing is created here: the directory (owner-only), the shared table and
-    /// every other file are made by the process that first uses them. A store is opened where
-    /// the configuration is loaded, which may be another user than the one that uses it (the
-    /// nginx master, root, for workers running as `www-data`): a file made here would belong
-    /// to the wrong user. `access::check_directory` tells beforehand whether that user can.
-    /// Only a path that exists and is not a directory is an error: on a read-only or full
-    /// disk the store serves reads.
+    /// Opens the store directory (see [`FileBackend::open`]), with a cache of `cache_bytes`.
     pub fn open_with(
         dir: &Path,
         keys: Keys,
         cache_bytes: usize,
         log: &Logger,
     ) -> std::io::Result<FileStore> {
+        Ok(Sealed::new(
+            FileBackend::open(dir, log)?,
+            keys,
+            cache_bytes,
+            log,
+        ))
+    }
+
+    /// See [`FileBackend::sweep`].
+    pub fn sweep(&self) -> Swept {
+        self.backend().sweep()
+    }
+}
+
+impl FileBackend {
+    /// Opens the store directory, logging to `log` what it cannot do. Nothing is created
+    /// here: the directory (owner-only), the shared table and every other file are made by the
+    /// process that first uses them. A store is opened where the configuration is loaded,
+    /// which may be another user than the one that uses it (the nginx master, root, for
+    /// workers running as `www-data`): a file made here would belong to the wrong user.
+    /// `access::check_directory` tells beforehand whether that user can. Only a path that
+    /// exists and is not a directory is an error: on a read-only or full disk the store serves
+    /// reads.
+    pub fn open(dir: &Path, log: &Logger) -> std::io::Result<FileBackend> {
         match fs::symlink_metadata(dir) {
             Ok(meta) if !meta.is_dir() => {
                 return Err(std::io::Error::other(format!(
@@ -180,10 +198,8 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        Ok(FileStore {
+        Ok(FileBackend {
             dir: dir.to_owned(),
-            keys,
-            cache: BoundedCache::new(cache_bytes, |c: &Cached| c.bytes),
             table: Table::empty(),
             table_checked_ms: AtomicU64::new(0),
             table_tried: AtomicBool::new(false),
@@ -251,146 +267,44 @@ impl FileStore {
         Ok(())
     }
 
-    fn path_for(&self, user: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}.tok", self.keys.store_file_name(user)))
+    /// The file of the entry `name`.
+    fn path_of(&self, name: &str) -> PathBuf {
+        debug_assert!(is_hash(name), "{name:?} is not a name the layer makes");
+        self.dir.join(format!("{name}{RECORD_SUFFIX}"))
     }
 
-    /// Where the entry lived under previous encryption keys (key rotation).
-    fn previous_paths_for(&self, user: &str) -> Vec<PathBuf> {
-        self.keys
-            .previous_store_file_names(user)
-            .into_iter()
-            .map(|name| self.dir.join(format!("{name}.tok")))
-            .collect()
+    fn lock_path_of(&self, name: &str) -> PathBuf {
+        debug_assert!(is_hash(name), "{name:?} is not a name the layer makes");
+        self.dir.join(format!("{name}{LOCK_SUFFIX}"))
     }
 
-    /// An entry written before a key rotation, under its old name; it is moved to the current
-    /// name by the next write.
-    fn read_previous(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        for path in self.previous_paths_for(user) {
-            if let Some((record, _)) = self.read_file(user, &path)? {
-                return Ok(Some(Arc::new(record)));
-            }
-        }
-        Ok(None)
-    }
-
-    fn lock_path_for(&self, user: &str) -> PathBuf {
-        self.dir
-            .join(format!("{}{LOCK_SUFFIX}", self.keys.store_file_name(user)))
-    }
-
-    /// The record, from the cache when nothing was written since it was read.
-    fn read_cached(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let now = Instant::now();
-        // The fast path: no file name to compute, no system call. The generation is read
-        // before anything else: a write that lands after this is seen next time.
-        let known = {
-            let cache = self.cache.lock();
-            match (cache.get(user), self.table.get()) {
-                (Some(c), Some(g))
-                    if c.epoch == g.epoch()
-                        && c.generation == g.current(c.slot)
-                        && now.duration_since(c.checked) < self.recheck_after =>
-                {
-                    return Ok(Some(Arc::clone(&c.record)));
-                }
-                (Some(c), _) => Some((c.path.clone(), c.slot)),
-                (None, _) => None,
-            }
-        };
-        self.check_table(now);
-        let (path, slot) = known.unwrap_or_else(|| {
-            let path = self.path_for(user);
-            let slot = Self::slot(&path);
-            (path, slot)
-        });
+    /// The version of `slot` as of now, for a file with `stamp`. The generation is read
+    /// before the file is: a write that lands after this is seen next time.
+    fn version(&self, slot: usize, stamp: Option<Stamp>, now: Option<Instant>) -> FileVersion {
         let (epoch, generation) = self
             .table
             .get()
             .map_or((0, 0), |g| (g.epoch(), g.current(slot)));
-        let stamp = match fs::symlink_metadata(&path) {
-            Ok(meta) => Stamp::of(&meta),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.cache.lock().remove(user);
-                return Ok(None);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(mut c) = self.cache.lock().get_mut(user) {
-            if c.stamp == stamp {
-                c.epoch = epoch;
-                c.generation = generation;
-                c.checked = now;
-                return Ok(Some(Arc::clone(&c.record)));
-            }
+        FileVersion {
+            slot,
+            stamp,
+            epoch,
+            generation,
+            checked: now,
         }
-        let Some((record, stamp)) = self.read_file(user, &path)? else {
-            return Ok(None);
-        };
-        let record = Arc::new(record);
-        let bytes = record.approx_bytes() + path.as_os_str().len();
-        self.cache.insert(
-            user.to_owned(),
-            Cached {
-                path,
-                slot,
-                stamp,
-                epoch,
-                generation,
-                checked: now,
-                record: Arc::clone(&record),
-                bytes,
-            },
-        );
-        Ok(Some(record))
     }
 
-    /// Tells every process that `path` changed: bumps its counter in the directory's table
-    /// (mapping the table first if the directory has a new one).
-    fn bump(&self, path: &Path) {
+    /// Tells every process that the entry `name` changed: bumps its counter in the directory's
+    /// table (mapping the table first if the directory has a new one).
+    fn bump(&self, name: &str) {
         self.refresh_table(true);
         if let Some(g) = self.table.get() {
-            g.bump(Self::slot(path));
+            g.bump(generations::slot_of(name));
         }
     }
 
-    fn slot(path: &Path) -> usize {
-        generations::slot_of(&path.file_name().unwrap_or_default().to_string_lossy())
-    }
-
-    /// The current record for a read-modify-write. One that cannot be trusted (tampered,
-    /// foreign) is replaced; one that cannot be read (I/O, permissions) fails the update: a
-    /// write over it could bring signed-out sessions back, and "sign in again" would not help.
-    fn read_for_update(&self, user: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let trusted = |r| match r {
-            Err(StoreError::Corrupt(why)) => {
-                self.log.warn(format_args!(
-                    "token store: replacing the entry of {user}: {why}"
-                ));
-                Ok(None)
-            }
-            other => other,
-        };
-        let path = self.path_for(user);
-        match trusted(
-            self.read_file(user, &path)
-                .map(|r| r.map(|(record, _)| record)),
-        )? {
-            Some(record) => Ok(Some(record)),
-            None => trusted(
-                self.read_previous(user)
-                    .map(|r| r.map(Arc::unwrap_or_clone)),
-            ),
-        }
-    }
-
-    fn read_file(
-        &self,
-        user: &str,
-        path: &Path,
-    ) -> Result<Option<(TokenRecord, Stamp)>, StoreError> {
+    /// The file's bytes and stamp, `None` when there is no file.
+    fn read_file(&self, path: &Path) -> Result<Option<(Vec<u8>, Stamp)>, StoreError> {
         let mut file = match OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -417,8 +331,7 @@ impl FileStore {
         (&mut file)
             .take(MAX_FILE_SIZE + 1)
             .read_to_end(&mut sealed)?;
-        let record = open_record(&self.keys, user, &sealed)?;
-        Ok(Some((record, Stamp::of(&meta))))
+        Ok(Some((sealed, Stamp::of(&meta))))
     }
 
     /// A new owner-only temp file in the directory (made again if it was removed).
@@ -444,67 +357,20 @@ impl FileStore {
         }
     }
 
-    fn write(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
-        let sealed = seal_record(&self.keys, user, record);
-        let (tmp, mut f) = self.create_temp()?;
-        let result = (|| {
-            f.write_all(&sealed)?;
-            stamp_uniquely(&f)?;
-            f.sync_all()?;
-            let path = self.path_for(user);
-            fs::rename(&tmp, &path)?;
-            self.bump(&path);
-            self.remove_previous(user);
-            // The rename is durable once the directory is synced.
-            self.sync_dir()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        self.maybe_sweep();
-        result.map_err(StoreError::from)
-    }
-
     fn sync_dir(&self) -> std::io::Result<()> {
         #[cfg(test)]
         self.dir_syncs.fetch_add(1, Ordering::Relaxed);
         File::open(&self.dir)?.sync_all()
     }
 
-    /// Removes the entry's files under previous keys' names, once it lives under the current one.
-    fn remove_previous(&self, user: &str) {
-        for old in self.previous_paths_for(user) {
-            if fs::remove_file(&old).is_ok() {
-                self.bump(&old);
-            }
-        }
-    }
-
-    fn remove(&self, user: &str) -> Result<(), StoreError> {
-        self.remove_previous(user);
-        let path = self.path_for(user);
-        let removed = fs::remove_file(&path);
-        self.bump(&path);
-        self.maybe_sweep();
-        match removed {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            // The unlink is durable once the directory is synced: a power cut must not bring
-            // back the tokens of a user who signed out.
-            _ => self.sync_dir().map_err(StoreError::from),
-        }
-    }
-
-    /// Holds the user's lock while `f` runs: an exclusive `flock` on the user's lock file,
-    /// which the holder unlinks when done. A waiter that then gets the lock of the unlinked
-    /// file finds that the path no longer names it, and starts over with the path's new file.
-    fn locked<T>(
-        &self,
-        user: &str,
-        f: impl FnOnce() -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let path = self.lock_path_for(user);
+    /// Takes the user's lock: an exclusive `flock` on the entry's lock file, which the holder
+    /// unlinks when done ([`FileLock`]'s drop). A waiter that then gets the lock of the
+    /// unlinked file finds that the path no longer names it, and starts over with the path's
+    /// new file.
+    fn take_lock(&self, name: &str) -> Result<FileLock, StoreError> {
+        let path = self.lock_path_of(name);
         let mut attempts = 0;
-        let lock = loop {
+        loop {
             attempts += 1;
             if attempts > LOCK_ATTEMPTS {
                 return Err(StoreError::Io(std::io::Error::other(
@@ -520,23 +386,18 @@ impl FileStore {
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&path)
             };
-            let lock = match open() {
+            let file = match open() {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     self.remake_dir()?;
                     open()?
                 }
                 other => other?,
             };
-            lock_exclusive(&lock)?;
-            if names(&path, &lock)? {
-                break lock;
+            lock_exclusive(&file)?;
+            if names(&path, &file)? {
+                return Ok(FileLock { path, _file: file });
             }
-        };
-        let result = f();
-        // Unlinked while held: nobody else holds this file's lock and thinks it valid.
-        let _ = fs::remove_file(&path);
-        drop(lock);
-        result
+        }
     }
 
     /// Removes temp files that writers killed mid-write left (older than `STALE_TEMP_AFTER`)
@@ -596,6 +457,11 @@ impl FileStore {
 struct Sweeper {
     due: AtomicI64,
     running: Arc<AtomicBool>,
+}
+
+/// Names come from the shared layer, a keyed hash in hex: never a path, never a dot file.
+fn is_hash(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Takes `f`'s exclusive lock (`flock(LOCK_EX)`, std's `File::lock`), waiting, and retried
@@ -684,46 +550,113 @@ fn stamp_uniquely(f: &File) -> std::io::Result<()> {
     )
 }
 
-impl TokenStore for FileStore {
-    /// Local: the cache, else the file on this machine's disk (no lock taken, a page-cache
-    /// read in the common case), as cheap as the event loop tolerates; never
-    /// [`super::Cached::NeedsIo`].
-    fn cached(&self, user: &str) -> Result<super::Cached, StoreError> {
-        Ok(self
-            .load(user)?
-            .map_or(super::Cached::Absent, super::Cached::Hit))
-    }
+/// The user's lock (`FileBackend::take_lock`): held while the file is open; its holder
+/// unlinks the file first, so nobody else holds this file's lock and thinks it valid.
+pub struct FileLock {
+    path: PathBuf,
+    /// Holds the `flock`; closed (releasing it) after `drop` unlinked the path.
+    _file: File,
+}
 
-    fn load(&self, user: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        match self.read_cached(user)? {
-            None => self.read_previous(user),
-            found => Ok(found),
-        }
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
     }
+}
 
-    fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
-        self.locked(user, || self.write(user, record))
-    }
+impl Backend for FileBackend {
+    /// The disk is this machine's: a read is a page-cache read in the common case.
+    const LOCAL: bool = true;
 
-    fn delete(&self, user: &str) -> Result<(), StoreError> {
-        self.locked(user, || self.remove(user))
-    }
+    type Version = FileVersion;
+    type Guard<'a> = FileLock;
 
-    fn update(
-        &self,
-        user: &str,
-        change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
-    ) -> Result<(), StoreError> {
-        self.locked(user, || {
-            let current = self.read_for_update(user)?;
-            match change(current) {
-                Update::Keep => Ok(()),
-                Update::Replace(next) => self.write(user, &next),
-            }
+    fn is_current(&self, v: &FileVersion) -> bool {
+        // Reads the table's counter only: no file name to compute, no system call.
+        self.table.get().is_some_and(|g| {
+            v.epoch == g.epoch()
+                && v.generation == g.current(v.slot)
+                && v.checked.is_some_and(|c| c.elapsed() < self.recheck_after)
         })
     }
 
-    fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+    fn get(&self, name: &str, known: Option<&FileVersion>) -> Result<Got<FileVersion>, StoreError> {
+        let now = Instant::now();
+        self.check_table(now);
+        let slot = generations::slot_of(name);
+        let version = self.version(slot, None, Some(now));
+        let path = self.path_of(name);
+        if let Some(known) = known {
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if known.stamp == Some(Stamp::of(&meta)) => {
+                    return Ok(Got::Unchanged(FileVersion {
+                        stamp: known.stamp,
+                        ..version
+                    }))
+                }
+                Ok(_) => {}
+                // Still no file: the known absence stands.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && known.stamp.is_none() => {
+                    return Ok(Got::Unchanged(version))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Got::Missing(version))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(match self.read_file(&path)? {
+            Some((bytes, stamp)) => Got::Found(
+                bytes,
+                FileVersion {
+                    stamp: Some(stamp),
+                    ..version
+                },
+            ),
+            None => Got::Missing(version),
+        })
+    }
+
+    fn put(&self, name: &str, bytes: &[u8], _lock: &FileLock) -> Result<FileVersion, StoreError> {
+        let (tmp, mut f) = self.create_temp()?;
+        let result = (|| -> std::io::Result<FileVersion> {
+            f.write_all(bytes)?;
+            stamp_uniquely(&f)?;
+            f.sync_all()?;
+            let stamp = Stamp::of(&f.metadata()?);
+            fs::rename(&tmp, self.path_of(name))?;
+            self.bump(name);
+            // Read after this write's bump: any later write bumps again.
+            let version = self.version(generations::slot_of(name), Some(stamp), None);
+            // The rename is durable once the directory is synced.
+            self.sync_dir()?;
+            Ok(version)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        self.maybe_sweep();
+        result.map_err(StoreError::from)
+    }
+
+    fn delete(&self, name: &str, _lock: &FileLock) -> Result<(), StoreError> {
+        let removed = fs::remove_file(self.path_of(name));
+        self.bump(name);
+        self.maybe_sweep();
+        match removed {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+            // The unlink is durable once the directory is synced: a power cut must not bring
+            // back the tokens of a user who signed out.
+            Ok(()) => self.sync_dir().map_err(StoreError::from),
+        }
+    }
+
+    fn lock(&self, name: &str) -> Result<FileLock, StoreError> {
+        self.take_lock(name)
+    }
+
+    fn claim_once(&self, name: &str, expires_at: i64) -> Result<bool, StoreError> {
         // Markers live in one folder per minute of expiry: the same value always lands in the
         // same folder, and a whole folder goes once its minute has passed.
         let bucket = expires_at.div_euclid(60);
@@ -736,8 +669,7 @@ impl TokenStore for FileStore {
         if !self.dir.is_dir() {
             self.remake_dir()?;
         }
-        // The marker's name is a keyed hash: the state itself never touches the disk.
-        let marker = folder.join(self.keys.store_file_name(&format!("one-time:{key}")));
+        let marker = folder.join(name);
         let create = || {
             DirBuilder::new()
                 .recursive(true)
@@ -829,6 +761,7 @@ impl Markers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{TokenRecord, TokenStore, Update};
 
     pub(crate) fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ezauth-{tag}-{}", crypto::random_token(6)));
@@ -836,8 +769,21 @@ mod tests {
         d
     }
 
+    fn keys() -> Keys {
+        Keys::new(&[5u8; 32], &[6u8; 32], &[])
+    }
+
     fn store(dir: &Path) -> FileStore {
-        FileStore::open(dir, Keys::new(&[5u8; 32], &[6u8; 32], &[])).unwrap()
+        FileStore::open(dir, keys()).unwrap()
+    }
+
+    /// The file of `user`'s record.
+    fn path_for(s: &FileStore, user: &str) -> PathBuf {
+        s.backend().path_of(&s.name(user))
+    }
+
+    fn lock_path_for(s: &FileStore, user: &str) -> PathBuf {
+        s.backend().lock_path_of(&s.name(user))
     }
 
     fn record(token: &str) -> TokenRecord {
@@ -859,7 +805,7 @@ mod tests {
             s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
             Some("a")
         );
-        let mode = fs::metadata(s.path_for("sid:1"))
+        let mode = fs::metadata(path_for(&s, "sid:1"))
             .unwrap()
             .permissions()
             .mode();
@@ -875,7 +821,7 @@ mod tests {
         let s = store(&dir);
         s.save("sid:1", &record("a")).unwrap();
         s.save("sid:2", &record("b")).unwrap();
-        let p1 = s.path_for("sid:1");
+        let p1 = path_for(&s, "sid:1");
         let good = fs::read(&p1).unwrap();
 
         let mut flipped = good.clone();
@@ -887,7 +833,7 @@ mod tests {
         assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
 
         // user 2's file moved onto user 1's name
-        fs::copy(s.path_for("sid:2"), &p1).unwrap();
+        fs::copy(path_for(&s, "sid:2"), &p1).unwrap();
         assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
     }
 
@@ -897,9 +843,9 @@ mod tests {
         let s = store(&dir);
         let target = dir.join("elsewhere");
         fs::write(&target, b"x").unwrap();
-        std::os::unix::fs::symlink(&target, s.path_for("sid:1")).unwrap();
+        std::os::unix::fs::symlink(&target, path_for(&s, "sid:1")).unwrap();
         assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
-        fs::create_dir(s.path_for("sid:2")).unwrap();
+        fs::create_dir(path_for(&s, "sid:2")).unwrap();
         assert!(s.load("sid:2").is_err());
     }
 
@@ -960,13 +906,18 @@ mod tests {
         a.delete("sid:1").unwrap();
         assert!(b.load("sid:1").unwrap().is_none());
         // A file corrupted behind the store's back is noticed once the recheck interval passed.
-        let b = FileStore {
-            recheck_after: std::time::Duration::ZERO,
-            ..b
-        };
+        let b = Sealed::new(
+            FileBackend {
+                recheck_after: Duration::ZERO,
+                ..FileBackend::open(&dir, &Logger::silent()).unwrap()
+            },
+            keys(),
+            1 << 20,
+            &Logger::silent(),
+        );
         a.save("sid:2", &record("x")).unwrap();
         assert!(b.load("sid:2").unwrap().is_some());
-        let p = b.path_for("sid:2");
+        let p = path_for(&b, "sid:2");
         let mut bytes = fs::read(&p).unwrap();
         bytes[10] ^= 1;
         fs::write(dir.join("tmp"), &bytes).unwrap();
@@ -1009,7 +960,7 @@ mod tests {
         let settled = || {
             // Generous: a loaded machine may run the thread late; it must end, not be fast.
             for _ in 0..3000 {
-                if !s.markers.pruning.load(Ordering::Acquire) {
+                if !s.backend().markers.pruning.load(Ordering::Acquire) {
                     return;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -1018,7 +969,7 @@ mod tests {
         };
         settled();
         // The next claim in a new minute starts the pruning thread; it finishes on its own.
-        s.markers.pruned_until.store(0, Ordering::Relaxed);
+        s.backend().markers.pruned_until.store(0, Ordering::Relaxed);
         assert!(s.claim_once("new", now + 300).unwrap());
         settled();
         assert!(
@@ -1060,8 +1011,8 @@ mod tests {
                 Update::Replace(Box::new(r))
             })
             .unwrap();
-        assert!(!old.path_for("sid:r").exists(), "the old name is gone");
-        assert!(rotated.path_for("sid:r").exists());
+        assert!(!path_for(&old, "sid:r").exists(), "the old name is gone");
+        assert!(path_for(&rotated, "sid:r").exists());
         // Once rewritten, the entry needs only the new key; a key never configured finds nothing.
         let forgetful = FileStore::open(&dir, Keys::new(&[7u8; 32], &[2u8; 32], &[])).unwrap();
         assert_eq!(
@@ -1081,8 +1032,8 @@ mod tests {
     fn different_users_get_different_unguessable_names() {
         let dir = temp_dir("fs5");
         let s = store(&dir);
-        let a = s.path_for("sid:1");
-        assert_ne!(a, s.path_for("sid:2"));
+        let a = path_for(&s, "sid:1");
+        assert_ne!(a, path_for(&s, "sid:2"));
         assert!(!a.to_string_lossy().contains("sid"));
     }
 
@@ -1132,7 +1083,7 @@ mod tests {
     fn a_waiter_on_a_lock_file_its_holder_removed_takes_the_new_one() {
         let dir = temp_dir("relock");
         let s = Arc::new(store(&dir));
-        let path = s.lock_path_for("sid:w");
+        let path = lock_path_for(&s, "sid:w");
         // A waiter that opened the file before its holder removed it.
         let stale = OpenOptions::new()
             .read(true)
@@ -1174,7 +1125,7 @@ mod tests {
     /// sweep runs.
     fn sweep_settled(s: &FileStore) {
         for _ in 0..3000 {
-            if !s.sweeper.running.load(Ordering::Acquire) {
+            if !s.backend().sweeper.running.load(Ordering::Acquire) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -1233,7 +1184,7 @@ mod tests {
         s.save("sid:1", &record("b")).unwrap();
         settled();
         assert_eq!(files(&dir, TEMP_PREFIX), [".tmp-dead-2"]);
-        s.sweeper.due.store(0, Ordering::Relaxed);
+        s.backend().sweeper.due.store(0, Ordering::Relaxed);
         s.delete("sid:1").unwrap();
         settled();
         assert_eq!(files(&dir, TEMP_PREFIX), Vec::<String>::new());
@@ -1244,7 +1195,7 @@ mod tests {
         let dir = temp_dir("durable");
         let s = store(&dir);
         s.save("sid:1", &record("a")).unwrap();
-        let syncs = || s.dir_syncs.load(Ordering::Relaxed);
+        let syncs = || s.backend().dir_syncs.load(Ordering::Relaxed);
         let before = syncs();
         s.delete("sid:1").unwrap();
         assert_eq!(syncs(), before + 1, "delete syncs the directory");
@@ -1267,10 +1218,11 @@ mod tests {
         assert!(table.blocks() * 512 >= 32768, "the table is back, reserved");
         // The other process follows the new table once it checks (at most once a second),
         // and sees the next write at once, not a second later.
-        let before = b.table.get().unwrap().epoch();
-        b.check_table(b.opened + Duration::from_millis(2 * TABLE_CHECK_MS));
+        let before = b.backend().table.get().unwrap().epoch();
+        b.backend()
+            .check_table(b.backend().opened + Duration::from_millis(2 * TABLE_CHECK_MS));
         assert_ne!(
-            b.table.get().unwrap().epoch(),
+            b.backend().table.get().unwrap().epoch(),
             before,
             "b maps the new table"
         );
@@ -1321,7 +1273,7 @@ mod tests {
         };
         let s = store(&dir);
         s.save("sid:1", &record("mine")).unwrap();
-        let path = s.path_for("sid:1");
+        let path = path_for(&s, "sid:1");
         let good = fs::read(&path).unwrap();
         if geteuid().is_root() {
             // The directory is nobody's (who can lock and write), the record root's alone.

@@ -1,17 +1,23 @@
 //! The token store: one sealed record per signed-in user identity, holding the provider's
-//! tokens and the user's claims. One trait, so remote stores can join the file store; the
-//! record format (sealed JSON, bound to its user) is shared by all of them.
+//! tokens and the user's claims. A kind of store is a [`Backend`] (dumb byte operations, a
+//! lock, one-time claims); [`Sealed`] turns any backend into a [`TokenStore`], with the
+//! record format (sealed JSON, bound to its user), key rotation and the record cache shared.
 
 pub mod access;
+pub mod backend;
 pub mod file;
 mod generations;
+mod sealed;
+
+pub use backend::{Backend, Got};
+pub use sealed::Sealed;
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, StoreSettings};
-use crate::crypto::{Keys, Purpose};
+use crate::crypto::Keys;
 use crate::logger::Logger;
 
 /// The configured token store, `None` without one: the one place that knows the store kinds,
@@ -27,16 +33,32 @@ pub fn open(
         return Ok(None);
     };
     match settings {
-        StoreSettings::File { directory } => {
-            match file::FileStore::open_with(directory, keys.clone(), cache_bytes, log) {
-                Ok(store) => Ok(Some(Box::new(store))),
-                Err(e) => Err(ConfigError {
-                    path: "login.tokenStore.fileSystem.directory".into(),
-                    message: format!("cannot use {}: {e}", directory.display()),
-                    unreadable: false,
-                }),
-            }
-        }
+        StoreSettings::File { directory } => match file::FileBackend::open(directory, log) {
+            Ok(backend) => Ok(Some(Box::new(Sealed::new(
+                backend,
+                keys.clone(),
+                cache_bytes,
+                log,
+            )))),
+            Err(e) => Err(ConfigError {
+                path: "login.tokenStore.fileSystem.directory".into(),
+                message: format!("cannot use {}: {e}", directory.display()),
+                unreadable: false,
+            }),
+        },
+    }
+}
+
+/// Can `worker` (the user the host's workers run as) use the configured store? Asked at
+/// startup (`nginx -t`, `ezauth check-config`): stores make their files or connections
+/// lazily, in the processes that use them. The other place that knows the store kinds.
+pub fn check_access(
+    settings: Option<&StoreSettings>,
+    worker: &access::Worker,
+) -> Result<(), String> {
+    match settings {
+        Some(StoreSettings::File { directory }) => access::check_directory(directory, worker),
+        None => Ok(()),
     }
 }
 
@@ -205,41 +227,9 @@ pub enum Cached {
 /// [`TokenStore::cached`] may block (on a lock, a remote service); the pipeline calls them in
 /// the host's blocking step only ([`crate::io::Io::Allowed`]).
 ///
-/// # The lock contract
-///
-/// A refresh spends the stored refresh token. A provider that rotates refresh tokens refuses
-/// a spent one, and the OAuth 2.0 Security BCP (RFC 9700, section 4.14.2) has it revoke the
-/// whole grant when a spent one comes back: the user is signed out of the provider. So a
-/// refresh runs **exactly once** per stored refresh token, under the user's lock, which every
-/// store must give [`TokenStore::update`]:
-///
-/// - **Mutual exclusion across processes and machines**, per user: while `change` runs, no
-///   other `update` of that user (in any nginx worker, on any host sharing the store) starts.
-///   The file store holds `flock(LOCK_EX)` on the user's lock file, released when the file
-///   closes, so a crashed process never leaves it held. A remote store takes a lease that
-///   expires by itself: Redis `SET lock:{user} {random} NX PX {ttl}`, released only by the
-///   holder (compare the random value, then delete, in one script); Azure Blob a blob lease.
-///   The lease's time-to-live outlasts the longest `change` (one provider call, bounded by
-///   `ezauth.httpTimeoutSeconds`, plus the write), so it does not lapse while a refresh is on
-///   the wire.
-/// - **Read inside the lock**: `change` sees the record as the previous holder wrote it, never
-///   a cached copy from before the lock (the file store re-reads the file), so a refresh that
-///   waited sees the rotated token instead of spending the old one.
-/// - **Write before release**: the new record is durable (renamed into place; `SET`, a blob
-///   put under the lease) before the lock is given up.
-/// - **Never an optimistic retry**: no compare-and-swap loop (`WATCH`/`MULTI`, ETag
-///   `If-Match`) that runs `change` again after losing a race: `change` calls the provider,
-///   and running it twice would spend a rotated refresh token twice. A store without a lock
-///   cannot implement `update`.
-/// - **Never unlocked**: a store that cannot get the lock fails with [`StoreError`] (the
-///   refresh answers an error); it never runs `change` without it. A remote store bounds its
-///   wait (a few lease lifetimes); the file store waits on `flock`, which a holder keeps for
-///   at most one provider call and the kernel releases when the holder dies.
-/// - **`claim_once` is atomic** the same way (file: `create_new`; Redis: `SET NX PX` until
-///   the value expires), so a replayed login callback loses whichever process it reaches.
-///
-/// Within one process, `App::refreshes` (a single-flight per user) makes concurrent refreshes
-/// of the same user share one run, so the lock is contended across processes only.
+/// Every store is [`Sealed`] over a [`Backend`]; [`TokenStore::update`] keeps the lock
+/// contract written down on [`Backend`]: a refresh runs exactly once per stored refresh
+/// token, under the user's lock, never retried optimistically.
 pub trait TokenStore: Send + Sync {
     /// The record as far as the store knows it without waiting on another service: what the
     /// host's event loop may ask (revocations, token headers, the `X-ZUMO-AUTH` principal,
@@ -275,20 +265,6 @@ pub trait TokenStore: Send + Sync {
     /// seconds); false when it already was. Holds across processes and threads, so a replayed
     /// callback is refused whichever nginx worker it reaches.
     fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
-}
-
-/// Seals a record for `user`; the user id is authenticated data, so the sealed bytes open
-/// only under that user's name.
-pub fn seal_record(keys: &Keys, user: &str, record: &TokenRecord) -> Vec<u8> {
-    let plain = serde_json::to_vec(record).expect("records always serialize");
-    keys.seal(Purpose::TokenStore, user.as_bytes(), &plain)
-}
-
-pub fn open_record(keys: &Keys, user: &str, sealed: &[u8]) -> Result<TokenRecord, StoreError> {
-    let plain = keys
-        .open(Purpose::TokenStore, user.as_bytes(), sealed)
-        .ok_or_else(|| StoreError::Corrupt("does not open with this key for this user".into()))?;
-    serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("bad record: {e}")))
 }
 
 /// Formats Unix seconds as App Service writes `expires_on`: `2021-06-08T15:35:58.0000000Z`.

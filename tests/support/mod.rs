@@ -22,6 +22,8 @@ use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 use serde_json::{json, Value};
 
+pub mod remote;
+
 pub const CLIENT_ID: &str = "client-1";
 
 /// What the provider answers; tests change it while the server runs.

@@ -1,0 +1,272 @@
+//! What every token store promises, run over each backend under the shared layer: the file
+//! backend and the remote stand-in (`support::remote`). Two clients of one backend stand for
+//! two processes sharing the store.
+
+mod support;
+
+use ezauth::clock::Clock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ezauth::crypto::Keys;
+use ezauth::logger::Logger;
+use ezauth::store::file::FileBackend;
+use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
+use support::remote::{Remote, Service};
+use support::scratch;
+
+fn keys() -> Keys {
+    Keys::new(&[5u8; 32], &[6u8; 32], &[])
+}
+
+fn record(token: &str) -> TokenRecord {
+    TokenRecord {
+        provider_name: "idp".into(),
+        user_id: "u@example.test".into(),
+        access_token: Some(token.into()),
+        ..Default::default()
+    }
+}
+
+fn token(r: &TokenRecord) -> &str {
+    r.access_token.as_deref().unwrap()
+}
+
+/// A client (process) of the backend `connect` opens, with `keys`.
+fn client<B: Backend>(connect: &impl Fn() -> B, keys: Keys) -> Sealed<B> {
+    Sealed::new(connect(), keys, 1 << 20, &Logger::silent())
+}
+
+/// Replaces the bytes of `user`'s entry as someone with access to the backend could (under
+/// the lock, so nothing else writes meanwhile).
+fn rewrite<B: Backend>(store: &Sealed<B>, user: &str, change: impl FnOnce(Vec<u8>) -> Vec<u8>) {
+    let name = store.name(user);
+    let lock = store.backend().lock(&name).unwrap();
+    let Got::Found(bytes, _) = store.backend().get(&name, None).unwrap() else {
+        panic!("no entry for {user}")
+    };
+    store.backend().put(&name, &change(bytes), &lock).unwrap();
+}
+
+fn raw<B: Backend>(store: &Sealed<B>, user: &str) -> Vec<u8> {
+    match store.backend().get(&store.name(user), None).unwrap() {
+        Got::Found(bytes, _) => bytes,
+        _ => panic!("no entry for {user}"),
+    }
+}
+
+fn save_load_delete<B: Backend>(connect: impl Fn() -> B) {
+    let a = client(&connect, keys());
+    assert!(a.load("sid:1").unwrap().is_none());
+    a.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&a.load("sid:1").unwrap().unwrap()), "one");
+    let b = client(&connect, keys());
+    assert_eq!(
+        token(&b.load("sid:1").unwrap().unwrap()),
+        "one",
+        "another process reads it"
+    );
+    assert!(
+        b.load("sid:2").unwrap().is_none(),
+        "another user has no record"
+    );
+    a.save("sid:1", &record("two")).unwrap();
+    assert_eq!(token(&a.load("sid:1").unwrap().unwrap()), "two");
+    a.delete("sid:1").unwrap();
+    assert!(a.load("sid:1").unwrap().is_none());
+    assert!(client(&connect, keys()).load("sid:1").unwrap().is_none());
+    a.delete("sid:1").unwrap();
+}
+
+fn tampered_and_foreign_entries_are_refused<B: Backend>(connect: impl Fn() -> B) {
+    let a = client(&connect, keys());
+    a.save("sid:1", &record("one")).unwrap();
+    a.save("sid:2", &record("two")).unwrap();
+    let good = raw(&a, "sid:1");
+    let corrupt = |s: &Sealed<B>| matches!(s.load("sid:1"), Err(StoreError::Corrupt(_)));
+
+    rewrite(&a, "sid:1", |mut b| {
+        b[20] ^= 0x40;
+        b
+    });
+    assert!(corrupt(&client(&connect, keys())), "a flipped bit");
+    rewrite(&a, "sid:1", |_| good[..good.len() / 2].to_vec());
+    assert!(corrupt(&client(&connect, keys())), "truncated");
+    // User 2's entry moved onto user 1's name: sealed for user 2, it does not open as 1's.
+    let foreign = raw(&a, "sid:2");
+    rewrite(&a, "sid:1", |_| foreign);
+    assert!(corrupt(&client(&connect, keys())), "another user's entry");
+    let stranger = Keys::new(&[9u8; 32], &[6u8; 32], &[]);
+    assert!(
+        client(&connect, stranger).load("sid:2").unwrap().is_none(),
+        "another key neither finds nor opens it"
+    );
+
+    // A sign-in replaces an entry that cannot be trusted.
+    let c = client(&connect, keys());
+    c.sign_in("sid:1", &record("fresh")).unwrap();
+    assert_eq!(token(&c.load("sid:1").unwrap().unwrap()), "fresh");
+    assert_eq!(token(&c.load("sid:2").unwrap().unwrap()), "two");
+}
+
+fn concurrent_updates_lose_nothing<B: Backend + 'static>(connect: impl Fn() -> B) {
+    // Two processes, four threads each, all updating one user.
+    let stores = [
+        Arc::new(client(&connect, keys())),
+        Arc::new(client(&connect, keys())),
+    ];
+    let inside = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, inside) = (Arc::clone(&stores[i % 2]), Arc::clone(&inside));
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    s.update("sid:c", &mut |cur| {
+                        assert!(!inside.swap(true, Ordering::SeqCst), "two holders");
+                        std::thread::yield_now();
+                        inside.store(false, Ordering::SeqCst);
+                        let n: u32 = cur.map_or(0, |r| token(&r).parse().unwrap());
+                        Update::Replace(Box::new(record(&(n + 1).to_string())))
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let last = client(&connect, keys()).load("sid:c").unwrap().unwrap();
+    assert_eq!(token(&last), "200");
+}
+
+fn claim_once_holds_once<B: Backend>(connect: impl Fn() -> B) {
+    let (a, b) = (client(&connect, keys()), client(&connect, keys()));
+    let later = ezauth::clock::SystemClock.now() + 300;
+    assert!(a.claim_once("state-1", later).unwrap());
+    assert!(
+        !b.claim_once("state-1", later).unwrap(),
+        "another process sees the claim"
+    );
+    assert!(!a.claim_once("state-1", later).unwrap());
+    assert!(b.claim_once("state-2", later).unwrap());
+}
+
+fn cached_answers_what_it_knows_without_waiting<B: Backend>(connect: impl Fn() -> B) {
+    let a = client(&connect, keys());
+    a.save("sid:1", &record("one")).unwrap();
+    assert!(
+        matches!(a.cached("sid:1").unwrap(), Cached::Hit(r) if token(&r) == "one"),
+        "what this process wrote is cached"
+    );
+    let b = client(&connect, keys());
+    let first = b.cached("sid:1").unwrap();
+    let absent = b.cached("sid:2").unwrap();
+    if B::LOCAL {
+        assert!(matches!(first, Cached::Hit(_)), "{first:?}");
+        assert!(matches!(absent, Cached::Absent), "{absent:?}");
+    } else {
+        assert!(
+            matches!(first, Cached::NeedsIo),
+            "a miss needs I/O: {first:?}"
+        );
+        assert!(matches!(absent, Cached::NeedsIo), "{absent:?}");
+        assert!(b.load("sid:1").unwrap().is_some());
+        assert!(b.load("sid:2").unwrap().is_none());
+    }
+    assert!(matches!(b.cached("sid:1").unwrap(), Cached::Hit(r) if token(&r) == "one"));
+    assert!(
+        matches!(b.cached("sid:2").unwrap(), Cached::Absent),
+        "a known absence"
+    );
+}
+
+fn sign_in_keeps_revocations<B: Backend>(connect: impl Fn() -> B) {
+    let a = client(&connect, keys());
+    let mut first = record("one");
+    first.revoked.revoke("session-1", i64::MAX / 2, 0);
+    a.save("sid:1", &first).unwrap();
+    a.sign_in("sid:1", &record("two")).unwrap();
+    let now = client(&connect, keys()).load("sid:1").unwrap().unwrap();
+    assert_eq!(token(&now), "two");
+    assert!(now.revoked.revokes("session-1", 1), "{:?}", now.revoked);
+}
+
+fn entries_move_to_the_new_name_after_a_key_rotation<B: Backend>(connect: impl Fn() -> B) {
+    let old_keys = Keys::new(&[1u8; 32], &[2u8; 32], &[]);
+    let old = client(&connect, old_keys);
+    old.save("sid:r", &record("before")).unwrap();
+    let rotated = client(
+        &connect,
+        Keys::new(&[7u8; 32], &[2u8; 32], &[vec![1u8; 32]]),
+    );
+    assert_ne!(rotated.name("sid:r"), old.name("sid:r"));
+    for read in 0..2 {
+        let found = rotated.load("sid:r").unwrap();
+        assert_eq!(token(&found.unwrap()), "before", "read {read}");
+    }
+    rotated
+        .update("sid:r", &mut |cur| {
+            let mut r = cur.expect("update sees the old entry");
+            r.access_token = Some("after".into());
+            Update::Replace(Box::new(r))
+        })
+        .unwrap();
+    let old_name = old.name("sid:r");
+    assert!(
+        matches!(old.backend().get(&old_name, None), Ok(Got::Missing(_))),
+        "the old name is gone"
+    );
+    let forgetful = client(&connect, Keys::new(&[7u8; 32], &[2u8; 32], &[]));
+    assert_eq!(token(&forgetful.load("sid:r").unwrap().unwrap()), "after");
+}
+
+fn file() -> impl Fn() -> FileBackend {
+    let dir = scratch("contract");
+    move || FileBackend::open(&dir, &Logger::silent()).unwrap()
+}
+
+fn remote() -> impl Fn() -> Remote {
+    let service = Arc::new(Service::default());
+    move || Remote(Arc::clone(&service))
+}
+
+/// Every contract over one backend, in a module named after it; `$connect` opens a client.
+macro_rules! contract {
+    ($backend:ident, $connect:expr) => {
+        mod $backend {
+            use super::*;
+            #[test]
+            fn save_load_delete() {
+                super::save_load_delete($connect)
+            }
+            #[test]
+            fn tampered_and_foreign_entries_are_refused() {
+                super::tampered_and_foreign_entries_are_refused($connect)
+            }
+            #[test]
+            fn concurrent_updates_lose_nothing() {
+                super::concurrent_updates_lose_nothing($connect)
+            }
+            #[test]
+            fn claim_once_holds_once() {
+                super::claim_once_holds_once($connect)
+            }
+            #[test]
+            fn cached_answers_what_it_knows_without_waiting() {
+                super::cached_answers_what_it_knows_without_waiting($connect)
+            }
+            #[test]
+            fn sign_in_keeps_revocations() {
+                super::sign_in_keeps_revocations($connect)
+            }
+            #[test]
+            fn entries_move_to_the_new_name_after_a_key_rotation() {
+                super::entries_move_to_the_new_name_after_a_key_rotation($connect)
+            }
+        }
+    };
+}
+
+contract!(file_backend, file());
+contract!(remote_backend, remote());
