@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ezauth::clock::SystemClock;
@@ -50,35 +51,11 @@ fn refresh(idp: &ScriptedIdp, m: &ezauth::pipeline::Module, session: &str) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
-#[test]
-fn client_secret_post_sends_the_secret_in_the_form_on_every_grant() {
+/// Signs in and refreshes with `credential`, handing `check` each token request (the grant
+/// asserted): its form and its `Authorization` header.
+fn on_each_grant(credential: &str, check: impl Fn(&HashMap<String, String>, Option<String>)) {
     let idp = ScriptedIdp::new();
-    for credential in [
-        r#"{"clientSecretSettingName":"IDP_CLIENT_SECRET"}"#,
-        r#"{"method":"ClientSecretPost","clientSecretSettingName":"IDP_CLIENT_SECRET"}"#,
-    ] {
-        let m = module_with(&idp, credential);
-        let session = scripted::sign_in(&m, &idp, Some("r-1"));
-        for grant in ["authorization_code", "refresh_token"] {
-            if grant == "refresh_token" {
-                refresh(&idp, &m, &session);
-            }
-            let form = idp.last_token_form();
-            assert_eq!(form["grant_type"], grant);
-            assert_eq!(form["client_id"], CLIENT_ID);
-            assert_eq!(form["client_secret"], "s3cret:/ x", "{credential}");
-            assert_eq!(authorization(&idp), None);
-        }
-    }
-}
-
-#[test]
-fn client_secret_basic_sends_the_form_encoded_pair_in_authorization_only() {
-    let idp = ScriptedIdp::new();
-    let m = module_with(
-        &idp,
-        r#"{"method":"ClientSecretBasic","clientSecretSettingName":"IDP_CLIENT_SECRET"}"#,
-    );
+    let m = module_with(&idp, credential);
     let session = scripted::sign_in(&m, &idp, Some("r-1"));
     for grant in ["authorization_code", "refresh_token"] {
         if grant == "refresh_token" {
@@ -86,13 +63,36 @@ fn client_secret_basic_sends_the_form_encoded_pair_in_authorization_only() {
         }
         let form = idp.last_token_form();
         assert_eq!(form["grant_type"], grant);
+        check(&form, authorization(&idp));
+    }
+}
+
+#[test]
+fn client_secret_post_sends_the_secret_in_the_form_on_every_grant() {
+    for credential in [
+        r#"{"clientSecretSettingName":"IDP_CLIENT_SECRET"}"#,
+        r#"{"method":"ClientSecretPost","clientSecretSettingName":"IDP_CLIENT_SECRET"}"#,
+    ] {
+        on_each_grant(credential, |form, authorization| {
+            assert_eq!(form["client_id"], CLIENT_ID);
+            assert_eq!(form["client_secret"], "s3cret:/ x", "{credential}");
+            assert_eq!(authorization, None);
+        });
+    }
+}
+
+#[test]
+fn client_secret_basic_sends_the_form_encoded_pair_in_authorization_only() {
+    let credential =
+        r#"{"method":"ClientSecretBasic","clientSecretSettingName":"IDP_CLIENT_SECRET"}"#;
+    on_each_grant(credential, |form, authorization| {
         assert!(!form.contains_key("client_secret"), "{form:?}");
         assert!(!form.contains_key("client_id"), "{form:?}");
-        let basic = authorization(&idp).expect("an Authorization header");
+        let basic = authorization.expect("an Authorization header");
         let pair = ezauth::crypto::b64_decode(basic.strip_prefix("Basic ").unwrap()).unwrap();
         // RFC 6749 §2.3.1: id and secret form-encoded, then joined by ':'
         assert_eq!(String::from_utf8(pair).unwrap(), "client-1:s3cret%3A%2F+x");
-    }
+    });
 }
 
 #[test]
