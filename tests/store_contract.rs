@@ -217,8 +217,11 @@ fn entries_move_to_the_new_name_after_a_key_rotation<B: Backend>(connect: impl F
         matches!(old.backend().get(&old_name, None), Ok(Got::Missing(_))),
         "the old name is gone"
     );
+    // Once rewritten, the entry needs only the new key; a key never configured finds nothing.
     let forgetful = client(&connect, Keys::new(&[7u8; 32], &[2u8; 32], &[]));
     assert_eq!(token(&forgetful.load("sid:r").unwrap().unwrap()), "after");
+    let stranger = client(&connect, Keys::new(&[9u8; 32], &[2u8; 32], &[]));
+    assert!(stranger.load("sid:r").unwrap().is_none());
 }
 
 fn file() -> impl Fn() -> FileBackend {

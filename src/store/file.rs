@@ -990,42 +990,6 @@ mod tests {
     }
 
     #[test]
-    fn entries_survive_a_key_rotation_and_move_to_the_new_name() {
-        let dir = temp_dir("fs8");
-        let old = FileStore::open(&dir, Keys::new(&[1u8; 32], &[2u8; 32], &[])).unwrap();
-        old.save("sid:r", &record("before")).unwrap();
-        let rotated =
-            FileStore::open(&dir, Keys::new(&[7u8; 32], &[2u8; 32], &[vec![1u8; 32]])).unwrap();
-        let got = rotated
-            .load("sid:r")
-            .unwrap()
-            .expect("found under the old name");
-        assert_eq!(got.access_token.as_deref(), Some("before"));
-        rotated
-            .update("sid:r", &mut |cur| {
-                let mut r = cur.expect("update sees the old entry");
-                r.access_token = Some("after".into());
-                Update::Replace(Box::new(r))
-            })
-            .unwrap();
-        assert!(!path_for(&old, "sid:r").exists(), "the old name is gone");
-        assert!(path_for(&rotated, "sid:r").exists());
-        // Once rewritten, the entry needs only the new key; a key never configured finds nothing.
-        let forgetful = FileStore::open(&dir, Keys::new(&[7u8; 32], &[2u8; 32], &[])).unwrap();
-        assert_eq!(
-            forgetful
-                .load("sid:r")
-                .unwrap()
-                .unwrap()
-                .access_token
-                .as_deref(),
-            Some("after")
-        );
-        let lost = FileStore::open(&dir, Keys::new(&[9u8; 32], &[2u8; 32], &[])).unwrap();
-        assert!(lost.load("sid:r").unwrap().is_none());
-    }
-
-    #[test]
     fn different_users_get_different_unguessable_names() {
         let dir = temp_dir("fs5");
         let s = store(&dir);
