@@ -278,13 +278,14 @@ fn the_login_redirect_carries_what_github_documents_and_nothing_of_openid_connec
     // GitHub does not document is not passed on.
     let r = start(
         &m,
-        "scope=repo&login_hint=mona&prompt=select_account&max_age=5&redirect_uri=https://evil.example/",
+        "scope=repo&login_hint=mona&prompt=select_account&allow_signup=false&max_age=5&redirect_uri=https://evil.example/",
     );
     let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
     let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
     assert_eq!(q["scope"], "repo");
     assert_eq!(q["login"], "mona");
     assert_eq!(q["prompt"], "select_account");
+    assert_eq!(q["allow_signup"], "false");
     assert_eq!(
         q["redirect_uri"],
         "http://app.example/.auth/login/github/callback"
@@ -712,6 +713,17 @@ fn a_client_token_github_does_not_vouch_for_here_is_refused_and_nothing_is_store
             json!({"access_token": TOKEN}),
             401,
             "belongs to another app",
+        ),
+        (
+            Some(Reply::Json(
+                200,
+                &[],
+                json!({"id": 1, "user": {"id": 583231}}),
+            )),
+            None,
+            json!({"access_token": TOKEN}),
+            401,
+            "belongs to another app (None)",
         ),
         (
             None,

@@ -202,11 +202,12 @@ impl GitHub {
         match response.status {
             200 => {
                 let body = parse(&response)?;
+                // The path names this app already; the answer must say so too.
                 let app = body.pointer("/app/client_id").and_then(Value::as_str);
-                if app.is_some_and(|a| a != self.settings.client_id) {
-                    return Err(ProviderError::Rejected(
-                        "GitHub says the access token belongs to another app".into(),
-                    ));
+                if app != Some(self.settings.client_id.as_str()) {
+                    return Err(ProviderError::Rejected(format!(
+                        "GitHub says the access token belongs to another app ({app:?})"
+                    )));
                 }
                 Ok(())
             }
