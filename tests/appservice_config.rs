@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ezauth::config::{self, OidcEndpoints, Settings, UnauthenticatedAction};
+use ezauth::config::{self, Settings, UnauthenticatedAction};
 use serde_json::{json, Value};
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/appservice");
@@ -144,10 +144,7 @@ fn aad(s: &Settings) -> &config::ProviderSettings {
 }
 
 fn issuer(p: &config::ProviderSettings) -> &str {
-    match &p.endpoints {
-        OidcEndpoints::Discovery { issuer, .. } => issuer,
-        OidcEndpoints::Explicit { issuer, .. } => issuer,
-    }
+    p.issuer().expect("an OpenID Connect provider")
 }
 
 #[test]
@@ -379,7 +376,6 @@ fn is_loose(path: &[String]) -> bool {
                 "identityProviders",
                 "google"
                     | "facebook"
-                    | "gitHub"
                     | "twitter"
                     | "apple"
                     | "legacyMicrosoftAccount"
@@ -1151,4 +1147,160 @@ fn login_parameters_the_module_sets_itself_are_ignored_with_a_warning_each() {
         );
     }
     assert_eq!(s.warnings.len(), 4, "{:?}", s.warnings);
+}
+
+#[test]
+fn github_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_endpoints() {
+    let e = with(&[("GITHUB_PROVIDER_AUTHENTICATION_SECRET", "gh-secret")]);
+    let block = |extra: Value| {
+        let mut doc = json!({
+            "globalValidation": {"unauthenticatedClientAction": "RedirectToLoginPage",
+                                 "redirectToProvider": "github"},
+            "identityProviders": {"gitHub": {"enabled": true,
+                "registration": {"clientId": "Iv1.abc",
+                                 "clientSecretSettingName": "GITHUB_PROVIDER_AUTHENTICATION_SECRET"},
+                "login": {"scopes": ["user:email", "read:org"]}}}});
+        merge(&mut doc, extra);
+        doc.to_string()
+    };
+    let s = parse(&block(json!({})), &e).unwrap();
+    assert_eq!(s.default_provider.as_deref(), Some("github"));
+    let gh = &s.providers[0];
+    assert_eq!(
+        (gh.name.as_str(), gh.client_id.as_str()),
+        ("github", "Iv1.abc")
+    );
+    assert_eq!(gh.client_auth, ClientAuth::SecretPost("gh-secret".into()));
+    assert_eq!(gh.scopes, ["user:email", "read:org"]);
+    assert_eq!(gh.flow, ezauth::providers::github::FLOW);
+    assert_eq!(
+        gh.issuer(),
+        None,
+        "no JWT issuer: bearer tokens are not GitHub's"
+    );
+    assert_eq!(
+        gh.endpoints,
+        config::Endpoints::OAuth2 {
+            authorization: "https://github.com/login/oauth/authorize".into(),
+            token: "https://github.com/login/oauth/access_token".into(),
+            api: "https://api.github.com".into(),
+        }
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+
+    // Moved in the "ezauth" block, one endpoint or all.
+    let moved = parse(
+        &block(json!({"ezauth": {"providers": {"github": {
+            "apiEndpoint": "http://127.0.0.1:9000/api"}}}})),
+        &e,
+    )
+    .unwrap();
+    assert_eq!(
+        moved.providers[0].endpoints,
+        config::Endpoints::OAuth2 {
+            authorization: "https://github.com/login/oauth/authorize".into(),
+            token: "https://github.com/login/oauth/access_token".into(),
+            api: "http://127.0.0.1:9000/api".into(),
+        }
+    );
+
+    // Mistakes are named by their path.
+    for (extra, path, says) in [
+        (
+            json!({"ezauth": {"providers": {"github": {"tokenEndpoint": "http://gh.example/t"}}}}),
+            "ezauth.providers.github.tokenEndpoint",
+            "https",
+        ),
+        (
+            json!({"ezauth": {"providers": {"github": {"apiEndpont": "https://x"}}}}),
+            "ezauth.providers.github.apiEndpont",
+            "unknown field",
+        ),
+        (
+            json!({"ezauth": {"providers": {"gihub": {"apiEndpoint": "https://x"}}}}),
+            "ezauth.providers.gihub",
+            "no built-in provider",
+        ),
+        (
+            json!({"ezauth": {"providers": {"google": {"apiEndpoint": "https://x"}}}}),
+            "ezauth.providers.google",
+            "no built-in provider",
+        ),
+        (
+            json!({"identityProviders": {"gitHub": {"login": {"scopes": ["user email"]}}}}),
+            "identityProviders.gitHub.login.scopes[0]",
+            "GitHub scope",
+        ),
+        (
+            json!({"identityProviders": {"gitHub": {"registration": {"clientSecretSettingName": null}}}}),
+            "identityProviders.gitHub.registration.clientSecretSettingName",
+            "is required",
+        ),
+        (
+            json!({"identityProviders": {"gitHub": {"registration": {"clientSecretSettingName": "UNSET_SECRET"}}}}),
+            "identityProviders.gitHub.registration.clientSecretSettingName",
+            "UNSET_SECRET",
+        ),
+        (
+            json!({"identityProviders": {"gitHub": {"registration": {"appId": "x"}}}}),
+            "identityProviders.gitHub.registration.appId",
+            "unknown field",
+        ),
+    ] {
+        let got = err(&block(extra.clone()), &e);
+        assert_eq!(got.path, path, "{extra}: {got}");
+        assert!(got.message.contains(says), "{extra}: {got}");
+    }
+
+    // A placeholder stays "not configured"; a disabled block is nothing, its overrides kept
+    // quiet; the endpoints of an unconfigured provider may still be named.
+    let anon = json!({"globalValidation": {"unauthenticatedClientAction": "AllowAnonymous"}});
+    for (gh, warned) in [
+        (
+            json!({"enabled": true, "login": {}, "registration": {}}),
+            true,
+        ),
+        (
+            json!({"enabled": true, "registration": {"clientId": ""}}),
+            true,
+        ),
+        (
+            json!({"enabled": false, "registration": {"clientId": "x"}}),
+            false,
+        ),
+    ] {
+        let mut doc = anon.clone();
+        merge(
+            &mut doc,
+            json!({"identityProviders": {"gitHub": gh},
+                   "ezauth": {"providers": {"github": {"apiEndpoint": "https://ghe.example/api/v3"}}}}),
+        );
+        let s = parse(&doc.to_string(), &env()).unwrap();
+        assert!(s.providers.is_empty());
+        assert_eq!(
+            s.warnings,
+            if warned {
+                vec![not_configured("gitHub")]
+            } else {
+                vec![]
+            }
+        );
+    }
+
+    // App Service's v1 keys and WEBSITE_AUTH_* settings say the same.
+    let v1 = json!({"enabled": true, "unauthenticatedClientAction": "AllowAnonymous",
+        "gitHubClientId": "Iv1.abc", "gitHubClientSecretSettingName": "GITHUB_PROVIDER_AUTHENTICATION_SECRET",
+        "gitHubOAuthScopes": ["user:email"]});
+    let s = parse(&v1.to_string(), &e).unwrap();
+    assert_eq!(s.providers[0].name, "github");
+    assert_eq!(s.providers[0].scopes, ["user:email"]);
+    let mut vars = legacy_env();
+    vars.insert("WEBSITE_AUTH_GITHUB_CLIENT_ID".into(), "Iv1.abc".into());
+    vars.insert(
+        "WEBSITE_AUTH_GITHUB_CLIENT_SECRET".into(),
+        "gh-secret".into(),
+    );
+    let s = parse("", &vars).unwrap();
+    let gh = s.providers.iter().find(|p| p.name == "github").unwrap();
+    assert_eq!(gh.client_auth, ClientAuth::SecretPost("gh-secret".into()));
 }

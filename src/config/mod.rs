@@ -43,18 +43,25 @@ fn invalid(path: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// How a provider finds its OpenID Connect endpoints.
+/// Where a provider is.
 #[derive(Debug, Clone, PartialEq)]
-pub enum OidcEndpoints {
-    /// A discovery document URL, and the issuer its document must name exactly (OpenID Connect
-    /// Discovery 1.0 §4.3).
+pub enum Endpoints {
+    /// OpenID Connect: a discovery document URL, and the issuer its document must name exactly
+    /// (OpenID Connect Discovery 1.0 §4.3).
     Discovery { url: String, issuer: String },
-    /// Endpoints given one by one (custom providers without discovery).
+    /// OpenID Connect, endpoints given one by one (custom providers without discovery).
     Explicit {
         issuer: String,
         authorization: String,
         token: String,
         jwks: String,
+    },
+    /// OAuth 2.0 with an API that says who signed in (GitHub's REST API, Facebook's Graph API):
+    /// no issuer, no keys, an opaque access token. `api` is the API's base URL.
+    OAuth2 {
+        authorization: String,
+        token: String,
+        api: String,
     },
 }
 
@@ -66,7 +73,7 @@ pub struct ProviderSettings {
     pub client_id: String,
     /// How the app authenticates at the token endpoint (`ClientAuth::None` without a secret).
     pub client_auth: crate::providers::client_auth::ClientAuth,
-    pub endpoints: OidcEndpoints,
+    pub endpoints: Endpoints,
     pub scopes: Vec<String>,
     /// Extra `key=value` parameters for the authorization request.
     pub login_parameters: Vec<(String, String)>,
@@ -85,7 +92,7 @@ pub struct ProviderSettings {
     /// `login.disableWWWAuthenticate` is true, and for every other provider).
     pub www_authenticate: bool,
     /// How it signs users in (which provider type runs it).
-    pub flow: providers::Flow,
+    pub flow: crate::providers::Flow,
 }
 
 impl ProviderSettings {
@@ -93,9 +100,10 @@ impl ProviderSettings {
     /// provider whose tokens are not JWTs of an issuer.
     pub fn issuer(&self) -> Option<&str> {
         match &self.endpoints {
-            OidcEndpoints::Discovery { issuer, .. } | OidcEndpoints::Explicit { issuer, .. } => {
+            Endpoints::Discovery { issuer, .. } | Endpoints::Explicit { issuer, .. } => {
                 Some(issuer)
             }
+            Endpoints::OAuth2 { .. } => None,
         }
     }
 }
@@ -428,13 +436,14 @@ fn resolve(
         .and_then(|p| p.enabled)
         .unwrap_or(true);
     let gv = raw.global_validation.unwrap_or_default();
-    let ext = raw.ezauth.unwrap_or_default();
+    let mut ext = raw.ezauth.unwrap_or_default();
     let access = sections::global_validation(&gv)?;
     let mut providers = providers::resolve(
         raw.identity_providers.unwrap_or_default(),
         &mut providers::Resolving {
             env,
             warnings: &mut warnings,
+            overrides: std::mem::take(&mut ext.providers),
         },
     )?;
     if let Some(all) = ext.sign_out_at_provider {

@@ -135,7 +135,7 @@ pub struct IdentityProviders {
     pub custom_open_id_connect_providers: BTreeMap<String, CustomOpenIdConnectProvider>,
     pub google: Option<OtherProvider>,
     pub facebook: Option<OtherProvider>,
-    pub git_hub: Option<OtherProvider>,
+    pub git_hub: Option<GitHub>,
     pub twitter: Option<OtherProvider>,
     pub apple: Option<OtherProvider>,
     pub legacy_microsoft_account: Option<OtherProvider>,
@@ -250,6 +250,31 @@ pub struct OidcLogin {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub login_parameters: Vec<String>,
+}
+
+/// `identityProviders.gitHub` (App Service's `GitHub`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitHub {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+}
+
+/// App Service's `ClientRegistration` (GitHub, Google, Microsoft Account, Apple).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientRegistration {
+    pub client_id: Option<String>,
+    pub client_secret_setting_name: Option<String>,
+}
+
+/// App Service's `LoginScopes`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginScopes {
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// Providers this build reads but does not serve yet: their shape is checked loosely and
@@ -409,6 +434,23 @@ pub struct Extensions {
     /// Memory for the per-process caches (opened sessions, token headers, token records), in
     /// MiB per process (nginx worker); default 64.
     pub cache_megabytes: Option<u64>,
+    /// Built-in providers moved elsewhere (tests, sovereign clouds, look-alikes), by sign-in
+    /// name: `"providers": {"github": {"apiEndpoint": "http://127.0.0.1:9000"}}`.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderEndpoints>,
+}
+
+/// `ezauth.providers.{name}`: where a built-in provider's endpoints are instead of their
+/// documented places; any left out keep theirs.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderEndpoints {
+    /// Where the browser is sent to sign in.
+    pub authorization_endpoint: Option<String>,
+    /// Where the code is redeemed for tokens.
+    pub token_endpoint: Option<String>,
+    /// The base URL of the API that says who signed in (GitHub's REST API).
+    pub api_endpoint: Option<String>,
 }
 
 /// `ezauth.cookies`.

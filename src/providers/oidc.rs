@@ -8,15 +8,21 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use super::{
-    Bearer, BeginLogin, Callback, Capabilities, Identity, Kept, LoginStarted, Presented, Provider,
-    ProviderError, Tokens,
+    Bearer, BeginLogin, Callback, Capabilities, Flow, Identity, Kept, LoginStarted, Presented,
+    Provider, ProviderError, Tokens,
 };
 use crate::clock::Clock;
-use crate::config::{OidcEndpoints, ProviderSettings};
+use crate::config::{Endpoints, ProviderSettings};
 use crate::crypto::jwt::{self, Jwks};
 use crate::io::Io;
 use crate::outbound::{self, HttpClient};
 use crate::session::claims;
+
+/// Azure AD and custom OpenID Connect providers.
+pub const FLOW: Flow = Flow {
+    name: "OpenID Connect",
+    build: |settings, http, clock| Arc::new(OidcProvider::new(settings, http, clock)),
+};
 
 /// Discovery documents are re-read this often.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -84,7 +90,7 @@ impl OidcProvider {
 
     fn metadata(&self, io: Io) -> Result<Arc<Metadata>, ProviderError> {
         let (url, expected_issuer) = match &self.settings.endpoints {
-            OidcEndpoints::Explicit {
+            Endpoints::Explicit {
                 issuer,
                 authorization,
                 token,
@@ -98,7 +104,13 @@ impl OidcProvider {
                     end_session_endpoint: None,
                 }))
             }
-            OidcEndpoints::Discovery { url, issuer } => (url, issuer),
+            Endpoints::Discovery { url, issuer } => (url, issuer),
+            Endpoints::OAuth2 { .. } => {
+                return Err(ProviderError::BadResponse(format!(
+                    "{} has no OpenID Connect endpoints",
+                    self.settings.name
+                )))
+            }
         };
         // The lock is taken for the look-up only, and again to store what was fetched.
         let cached = self

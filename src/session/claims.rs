@@ -8,15 +8,17 @@ use crate::store::Claim;
 pub const ROLE_TYPE: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
 /// The user id most providers give (`sub`).
 pub const NAME_ID: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier";
+/// .NET's name claim type (`ClaimTypes.Name`): the display name of providers without ID
+/// tokens (GitHub's login).
+pub const NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
+/// .NET's e-mail claim type (`ClaimTypes.Email`), what `email` maps to.
+pub const EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
 /// Azure AD's user id (`oid`), stable across the apps of a tenant.
 pub const OBJECT_ID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
 
 /// Short JWT names App Service maps to URIs (the .NET inbound claim map).
 const MAPPED: &[(&str, &str)] = &[
-    (
-        "email",
-        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-    ),
+    ("email", EMAIL),
     ("sub", NAME_ID),
     ("oid", OBJECT_ID),
     (

@@ -555,7 +555,7 @@ mod tests {
             name: "idp".into(),
             client_id: "c".into(),
             client_auth: Default::default(),
-            endpoints: crate::config::OidcEndpoints::Discovery {
+            endpoints: crate::config::Endpoints::Discovery {
                 url: "https://idp.example/.well-known/openid-configuration".into(),
                 issuer: "https://idp.example".into(),
             },
@@ -567,7 +567,7 @@ mod tests {
             authorization: Default::default(),
             sign_out_at_provider: false,
             www_authenticate: false,
-            flow: crate::config::providers::Flow::OpenIdConnect,
+            flow: crate::providers::oidc::FLOW,
         }
     }
 

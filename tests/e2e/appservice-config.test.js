@@ -43,6 +43,38 @@ for (const host of hosts) {
       }
     });
 
+    it('the same export with a GitHub client id starts and sends users to GitHub', async () => {
+      const doc = JSON.parse(fs.readFileSync(path.join(corpus, 'portal-quick-setup.json'), 'utf8'));
+      const settings = doc.properties || doc;
+      settings.identityProviders.gitHub.registration = {
+        clientId: 'Iv1.0123456789abcdef',
+        clientSecretSettingName: 'GITHUB_PROVIDER_AUTHENTICATION_SECRET',
+      };
+      settings.identityProviders.gitHub.login = { scopes: ['user:email'] };
+      settings.httpSettings.requireHttps = false;
+      const env = { GITHUB_PROVIDER_AUTHENTICATION_SECRET: 'gh-secret' };
+      const s = await startStack(host, {
+        idp: 'none',
+        env,
+        configure: (_cfg, ctx) => {
+          env.WEBSITE_AUTH_STATE_DIRECTORY = ctx.tokenDir;
+          return JSON.stringify(doc);
+        },
+      });
+      try {
+        assert.doesNotMatch(s.logs(), /identityProviders\.gitHub has no client id/);
+        const res = await s.client().get(s.at('/.auth/login/github'));
+        assert.equal(res.status, 302, res.describe());
+        const to = new URL(res.location);
+        assert.equal(`${to.origin}${to.pathname}`, 'https://github.com/login/oauth/authorize');
+        assert.equal(to.searchParams.get('client_id'), 'Iv1.0123456789abcdef');
+        assert.equal(to.searchParams.get('redirect_uri'), s.at('/.auth/login/github/callback'));
+        assert.equal(to.searchParams.get('scope'), 'user:email');
+      } finally {
+        await s.stop();
+      }
+    });
+
     it('with an empty configuration file, the WEBSITE_AUTH_* settings sign a user in', async () => {
       const env = {
         WEBSITE_AUTH_ENABLED: 'True',

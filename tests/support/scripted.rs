@@ -292,9 +292,19 @@ pub fn module_on(
     log: Logger,
     clock: Arc<dyn Clock>,
 ) -> (Module, Arc<MemoryStore>) {
+    module_with(idp.clone(), json, log, clock)
+}
+
+/// The pipeline of the configuration `json` calling out through `http` (any scripted
+/// provider), with an in-memory store, telling time by `clock`.
+pub fn module_with(
+    http: Arc<dyn HttpClient>,
+    json: &str,
+    log: Logger,
+    clock: Arc<dyn Clock>,
+) -> (Module, Arc<MemoryStore>) {
     let settings = ezauth::config::parse(json, &env()).unwrap_or_else(|e| panic!("{e}"));
     let store = Arc::new(MemoryStore::default());
-    let http: Arc<dyn HttpClient> = idp.clone();
     let store_handle = Some(Box::new(Shared(store.clone())) as Box<dyn TokenStore>);
     let app = App::from_parts(settings, http, store_handle, log, clock);
     (Module::from_app(app), store)

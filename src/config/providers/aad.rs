@@ -2,9 +2,9 @@
 //! Connect, found by discovery under `registration.openIdIssuer`. Its allow-lists
 //! (`validation`) become the provider's [`Authorization`]; its users are marked by `oid`.
 
-use super::{check_url, not_configured, parse_login_parameters, required, secret, Flow, Resolving};
+use super::{check_url, not_configured, parse_login_parameters, required, secret, Resolving};
 use crate::config::{
-    invalid, schema, Authorization, ConfigError, JsonPath, OidcEndpoints, ProviderSettings,
+    invalid, schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings,
 };
 use crate::providers::client_auth::ClientAuth;
 use crate::session::claims;
@@ -96,7 +96,7 @@ pub(super) fn resolve(
             name: "aad".into(),
             client_id,
             client_auth: client_secret.map_or(ClientAuth::None, ClientAuth::SecretPost),
-            endpoints: OidcEndpoints::Discovery {
+            endpoints: Endpoints::Discovery {
                 url: discovery,
                 issuer,
             },
@@ -109,7 +109,7 @@ pub(super) fn resolve(
             authorization,
             sign_out_at_provider: true,
             www_authenticate: !login.disable_www_authenticate.unwrap_or(false),
-            flow: Flow::OpenIdConnect,
+            flow: crate::providers::oidc::FLOW,
         }]);
     }
     Ok(Vec::new())

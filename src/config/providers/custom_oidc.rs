@@ -2,9 +2,9 @@
 //! by discovery document or by endpoints given one by one. Each entry's key is the
 //! provider's name in `/.auth/login/{name}`.
 
-use super::{check_url, parse_login_parameters, required, secret, Flow, Resolving};
+use super::{check_url, parse_login_parameters, required, secret, Resolving};
 use crate::config::{
-    invalid, schema, Authorization, ConfigError, JsonPath, OidcEndpoints, ProviderSettings,
+    invalid, schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings,
 };
 use crate::providers::client_auth::ClientAuth;
 use crate::session::claims;
@@ -92,7 +92,7 @@ fn one(
                         )
                     })?,
             };
-            OidcEndpoints::Discovery { url, issuer }
+            Endpoints::Discovery { url, issuer }
         }
         None => {
             let field = |v: Option<String>, f: &str| -> Result<String, ConfigError> {
@@ -106,7 +106,7 @@ fn one(
                 check_url(&v, &path)?;
                 Ok(v)
             };
-            OidcEndpoints::Explicit {
+            Endpoints::Explicit {
                 authorization: field(oc.authorization_endpoint, "authorizationEndpoint")?,
                 token: field(oc.token_endpoint, "tokenEndpoint")?,
                 jwks: field(oc.certification_uri, "certificationUri")?,
@@ -141,6 +141,6 @@ fn one(
         authorization: Authorization::default(),
         sign_out_at_provider: false,
         www_authenticate: false,
-        flow: Flow::OpenIdConnect,
+        flow: crate::providers::oidc::FLOW,
     }))
 }

@@ -4,25 +4,52 @@
 //! `globalValidation.redirectToProvider` accepts for them, and the function (one file per
 //! kind) that resolves their block into [`ProviderSettings`]. Adding a provider is a file
 //! here plus a row there; [`crate::providers::Providers::from_settings`] builds each resolved
-//! provider by its [`Flow`].
+//! provider by its [`crate::providers::Flow`], which the resolver names.
 
 mod aad;
 mod custom_oidc;
+mod github;
 mod placeholder;
+
+use std::collections::BTreeMap;
 
 use super::{invalid, schema, ConfigError, Environment, JsonPath, ProviderSettings};
 
-/// How a resolved provider signs users in (which [`crate::providers`] type runs it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// OpenID Connect: authorization code with PKCE and nonce, ID token checked by issuer.
-    OpenIdConnect,
-}
-
-/// What a kind's resolver may use besides its block: secrets, and the warnings list.
+/// What a kind's resolver may use besides its block: secrets, the warnings list, and the
+/// endpoint overrides of the `"ezauth"` block.
 pub struct Resolving<'a> {
     pub env: &'a dyn Environment,
     pub warnings: &'a mut Vec<String>,
+    /// `ezauth.providers`, by sign-in name; each kind takes its own entry.
+    pub overrides: BTreeMap<String, schema::ProviderEndpoints>,
+}
+
+impl Resolving<'_> {
+    /// Takes the endpoint overrides `ezauth.providers.{name}` gives (none: all defaults), with
+    /// the entry's path for errors. Called whether or not the provider is enabled: an entry no
+    /// kind takes is an error (see [`resolve`]).
+    fn endpoints(&mut self, name: &str) -> (schema::ProviderEndpoints, JsonPath) {
+        (
+            self.overrides.remove(name).unwrap_or_default(),
+            JsonPath::root("ezauth").key("providers").key(name),
+        )
+    }
+}
+
+/// An endpoint: the override if there is one (https, or http to loopback), else the default.
+fn endpoint(
+    moved: Option<String>,
+    default: &str,
+    path: &JsonPath,
+    field: &str,
+) -> Result<String, ConfigError> {
+    match moved {
+        Some(url) => {
+            check_url(&url, &path.key(field))?;
+            Ok(url)
+        }
+        None => Ok(default.to_owned()),
+    }
 }
 
 /// One row of [`KINDS`].
@@ -70,7 +97,7 @@ pub const KINDS: &[Kind] = &[
         key: "gitHub",
         login_name: Some("github"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.git_hub.as_ref(), path, cx),
+        resolve: github::resolve,
     },
     Kind {
         key: "twitter",
@@ -115,6 +142,14 @@ pub fn resolve(
     let mut out = Vec::new();
     for kind in KINDS {
         out.extend((kind.resolve)(&mut idp, &root.key(kind.key), cx)?);
+    }
+    // A misspelled or unsupported entry would otherwise leave the provider at its real
+    // endpoints while the operator believes it moved.
+    if let Some(name) = cx.overrides.keys().next() {
+        return Err(invalid(
+            &JsonPath::root("ezauth").key("providers").key(name),
+            "names no built-in provider whose endpoints can be moved (github)",
+        ));
     }
     Ok(out)
 }
