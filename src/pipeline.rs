@@ -461,6 +461,23 @@ impl Module {
         if let Some(caller) = self.bearer(req, origin, io)? {
             return Ok(Some(caller));
         }
+        let mut zumo = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("X-ZUMO-AUTH"));
+        if let (Some(_), Some(_)) = (zumo.next(), zumo.next()) {
+            // Which one would the app read? Refused, as two Authorization lines are.
+            return Err(reply::refuse(
+                self.app.log(),
+                400,
+                &format!(
+                    "request from {} has more than one X-ZUMO-AUTH header",
+                    req.client_addr
+                ),
+                "More than one X-ZUMO-AUTH header.",
+            )
+            .into());
+        }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
             let invalid = |why: &str| {
                 reply::unauthorized(

@@ -183,3 +183,70 @@ fn a_replayed_callback_redeems_nothing_twice() {
     assert_eq!(idp.count("POST /token"), 1);
     assert_eq!(store.only(), first);
 }
+
+/// RFC 9207: the authorization response's `iss` names the provider that issued the code. One
+/// that names another issuer is a mix-up (another provider's code sent here) and is refused
+/// before the code is redeemed; a missing one is refused when the provider says it always
+/// sends it, accepted when it does not.
+#[test]
+fn the_callback_s_iss_must_name_the_provider() {
+    for sends_iss in [false, true] {
+        let idp = ScriptedIdp::new();
+        idp.discovery(
+            "authorization_response_iss_parameter_supported",
+            json!(sends_iss),
+        );
+        let log = Captured::default();
+        let (m, store) = scripted::module(&idp, "{}", log.logger());
+        let mut cases = vec![
+            ("&iss=https%3A%2F%2Fevil.test", 401, "is not the issuer"),
+            ("&iss=", 401, "is not the issuer"),
+            ("&iss=https%3A%2F%2Fidp.test%2F", 401, "is not the issuer"),
+        ];
+        cases.push(if sends_iss {
+            ("", 401, "has no iss")
+        } else {
+            ("", 302, "signed in")
+        });
+        cases.push(("&iss=https%3A%2F%2Fidp.test", 302, "signed in"));
+        for (iss, status, why) in cases {
+            let (state, nonce, cookie) = scripted::start_login(&m);
+            idp.token_answer(scripted::token_answer(&idp, &nonce, json!({}), json!({})));
+            let calls = idp.count("POST /token");
+            let r = finished(run(
+                &m,
+                "GET",
+                &format!("/.auth/login/idp/callback?code=c&state={state}{iss}"),
+                &[("Cookie", &cookie)],
+                b"",
+            ));
+            assert_eq!(r.status, status, "sends_iss={sends_iss} {iss:?}");
+            log.says(why);
+            if status != 302 {
+                clears_login_state(&r, &cookie);
+                assert_eq!(idp.count("POST /token"), calls, "no code redeemed: {iss:?}");
+                assert!(store.records().is_empty(), "{iss:?}");
+            }
+        }
+    }
+}
+
+/// A cookie planted under the login state's name (a sibling subdomain can set one) does not
+/// shadow the real one, wherever the browser puts it in the header.
+#[test]
+fn a_planted_login_state_cookie_does_not_shadow_the_real_one() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let (m, store) = scripted::module(&idp, "{}", log.logger());
+    let (_, _, other_login) = scripted::start_login(&m);
+    let other_value = other_login.split_once('=').unwrap().1.to_owned();
+    for planted in ["junk".to_owned(), "".to_owned(), other_value] {
+        let (state, nonce, cookie) = scripted::start_login(&m);
+        let name = cookie.split_once('=').unwrap().0;
+        idp.token_answer(scripted::token_answer(&idp, &nonce, json!({}), json!({})));
+        let header = format!("{name}={planted}; {cookie}");
+        let r = scripted::callback(&m, &state, &header);
+        assert_eq!(r.status, 302, "{planted:?}: {}", log.text());
+    }
+    assert_eq!(store.records().len(), 1, "one user, signed in three times");
+}

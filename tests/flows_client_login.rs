@@ -132,3 +132,29 @@ fn a_provider_that_cannot_vouch_for_the_token_gets_no_session() {
         assert_eq!(r.status, 200, "{case}: {}", log.text());
     }
 }
+
+/// Two `X-ZUMO-AUTH` lines: which would the app read? Refused whatever they hold, as two
+/// `Authorization` lines are; one line of the same token works.
+#[test]
+fn two_session_token_lines_are_refused_whatever_they_hold() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let (m, _) = scripted::module(&idp, "{}", log.logger());
+    let r = post(&m, &json!({"id_token": idp.mint(json!({}))}));
+    let token = json_body(&r)["authenticationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = |headers: &[(&str, &str)]| finished(run(&m, "GET", "/.auth/me", headers, b"")).status;
+    assert_eq!(me(&[("X-ZUMO-AUTH", &token)]), 200);
+    for (first, second) in [
+        (token.as_str(), token.as_str()),
+        (token.as_str(), "junk"),
+        ("junk", token.as_str()),
+        (token.as_str(), ""),
+    ] {
+        let status = me(&[("X-ZUMO-AUTH", first), ("x-zumo-auth", second)]);
+        assert_eq!(status, 400, "{first:.8} / {second:.8}");
+    }
+    log.says("more than one X-ZUMO-AUTH header");
+}

@@ -37,6 +37,9 @@ struct Metadata {
     jwks_uri: String,
     /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), when offered.
     end_session_endpoint: Option<String>,
+    /// The provider names itself in every authorization response (`iss`, RFC 9207), so a
+    /// callback without it is refused.
+    sends_iss: bool,
 }
 
 struct Cached<T> {
@@ -102,6 +105,7 @@ impl OidcProvider {
                     token_endpoint: token.clone(),
                     jwks_uri: jwks.clone(),
                     end_session_endpoint: None,
+                    sends_iss: false,
                 }))
             }
             Endpoints::Discovery { url, issuer } => (url, issuer),
@@ -251,6 +255,23 @@ impl OidcProvider {
 }
 
 impl OidcProvider {
+    /// RFC 9207: an authorization response that names an issuer must name this provider's
+    /// (a mix-up attack hands one provider's code to another's callback); one that does not
+    /// is refused when the provider says it always does.
+    fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), ProviderError> {
+        let meta = self.metadata(Io::Allowed)?;
+        match iss {
+            Some(iss) if iss != meta.issuer => Err(ProviderError::Rejected(format!(
+                "the callback's iss {iss:?} is not the issuer {:?} (RFC 9207)",
+                meta.issuer
+            ))),
+            None if meta.sends_iss => Err(ProviderError::Rejected(
+                "the callback has no iss, which the provider always sends (RFC 9207)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Validates a token a client presents, which may also be addressed to one of the allowed
     /// audiences.
     fn validate_presented(
@@ -371,6 +392,10 @@ fn parse_metadata(
         token_endpoint: endpoint("token_endpoint")?,
         jwks_uri: endpoint("jwks_uri")?,
         end_session_endpoint,
+        sends_iss: doc
+            .get("authorization_response_iss_parameter_supported")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -461,6 +486,7 @@ impl Provider for OidcProvider {
             .get(KEPT_VERIFIER)
             .ok_or_else(|| lost("PKCE verifier"))?;
         let nonce = kept.get(KEPT_NONCE).ok_or_else(|| lost("nonce"))?;
+        self.check_response_issuer(crate::http::param(params, "iss"))?;
         let (body, id_token) = self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),

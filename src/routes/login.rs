@@ -336,7 +336,16 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     };
     let cookie = cookie_name(app, correlation);
     let https = ctx.origin.is_https();
-    let Some(sent) = ctx.req.cookie(&cookie) else {
+    // Every cookie of that name: a sibling subdomain may have planted one beside ours (its
+    // order in the header is the browser's), so the one that opens and names this sign-in
+    // wins, wherever it stands.
+    let sent: Vec<&str> = ctx
+        .req
+        .cookies()
+        .filter(|(name, _)| *name == cookie)
+        .map(|(_, value)| value)
+        .collect();
+    if sent.is_empty() {
         // A provider's cross-site form_post arrives without the (SameSite) login-state cookie:
         // re-posted from this origin, it will carry it (see `repost`).
         if shape.form_post {
@@ -349,8 +358,17 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             &format!("callback: no login-state cookie for the {} parameter (unknown, expired, replayed or another browser)", shape.correlation),
             "This sign-in link is not valid any more. Please sign in again.",
         );
-    };
-    let Some(state) = open_login_state(app, sent) else {
+    }
+    let opened: Vec<LoginState> = sent
+        .iter()
+        .filter_map(|value| open_login_state(app, value))
+        .collect();
+    let names_this_login =
+        |s: &LoginState| crypto::ct_eq(s.correlation.as_bytes(), correlation.as_bytes());
+    let Some(state) = (match opened.iter().position(names_this_login) {
+        Some(i) => opened.into_iter().nth(i),
+        None => opened.into_iter().next(),
+    }) else {
         return reply::refuse(app.log(),
             400,
             &format!("callback: no login state matches the {} parameter (unknown, expired, replayed or another browser)", shape.correlation),

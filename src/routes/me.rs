@@ -21,17 +21,25 @@ pub fn me(app: &App, ctx: &Ctx, _store: &dyn TokenStore, caller: &Caller) -> Out
         );
     };
     let wanted = param(&params, "provider");
-    if caller.session.is_none() {
-        // A provider's bearer token: who the token says, and no stored tokens (they belong to
-        // the user's browser sessions, not to whoever holds a token for them).
-        let entries: Vec<Value> = bearer_entry(caller)
+    let without_tokens = || {
+        let entries: Vec<Value> = principal_entry(caller)
             .into_iter()
             .filter(|_| wanted.is_none_or(|p| caller.principal.idp.eq_ignore_ascii_case(p)))
             .collect();
-        return Outcome::Finish(Response::json(200, &Value::Array(entries)));
+        Outcome::Finish(Response::json(200, &Value::Array(entries)))
+    };
+    if caller.session.is_none() {
+        // A provider's bearer token: who the token says, and no stored tokens (they belong to
+        // the user's browser sessions, not to whoever holds a token for them).
+        return without_tokens();
     }
     // Authentication read the session's record (to check revocations) as far as the event
     // loop may, or in the blocking step when only a remote read could tell: no second read.
+    // A record that holds no identity any more is what another session's logout left (its
+    // revocations): this session still vouches for the user, with no stored tokens.
+    if caller.record.as_ref().is_some_and(|r| r.user_id.is_empty()) {
+        return without_tokens();
+    }
     let entries: Vec<Value> = caller
         .record
         .iter()
@@ -51,8 +59,9 @@ pub fn me(app: &App, ctx: &Ctx, _store: &dyn TokenStore, caller: &Caller) -> Out
     Outcome::Finish(Response::json(200, &Value::Array(entries)))
 }
 
-/// The `/.auth/me` entry of a bearer caller: provider, user and claims from the token.
-fn bearer_entry(caller: &Caller) -> Option<Value> {
+/// The `/.auth/me` entry of a caller with no stored tokens: provider, user and claims from
+/// the principal it authenticated as.
+fn principal_entry(caller: &Caller) -> Option<Value> {
     let p = &caller.principal;
     let json = crate::crypto::b64_decode(&p.header)?;
     let principal: Value = serde_json::from_slice(&json).ok()?;

@@ -122,7 +122,17 @@ pub fn principal(
 /// parsers trim spaces at either end (` admin` would read as `admin`) and control characters
 /// split headers behind a proxy; an empty id would merge users.
 fn passes_intact(v: &str) -> bool {
-    !v.is_empty() && v.trim() == v && crate::headers::is_safe_value(v)
+    !v.is_empty()
+        && v.trim() == v
+        && crate::headers::is_safe_value(v)
+        && !v.chars().any(breaks_lines)
+}
+
+/// Characters some readers take for a line break although no byte of theirs is a control
+/// byte: C1 controls (U+0085 NEL is one in Latin-1 and in Unicode line breaking) and the
+/// Unicode line and paragraph separators.
+fn breaks_lines(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Reads the session from the request's cookies: `Ok(None)` when there is none; an error when
@@ -596,6 +606,10 @@ mod tests {
             "\r",
             " admin",
             "admin ",
+            "a\u{85}b",
+            "a\u{9b}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
             "  ",
             "\u{a0}admin",
         ] {
