@@ -368,13 +368,51 @@ fn the_login_takes_a_signed_request_token_for_our_callback_and_sends_the_browser
     assert!(params["oauth_nonce"].len() >= 16);
     assert_eq!(sent.method, "POST");
     assert!(sent.body.is_empty());
-    // A second login gets a fresh nonce.
-    start(&m);
-    let both = tw.requests(REQUEST);
-    assert_ne!(
-        oauth_param(&both[0], "oauth_nonce"),
-        oauth_param(&both[1], "oauth_nonce")
+    // A login hint and prompt=login become what `authenticate` documents; nothing else passes.
+    let r = finished(run(
+        &m,
+        "GET",
+        "/.auth/login/twitter?login_hint=jack_1&prompt=login&scope=x&oauth_callback=https://evil.example/",
+        &[],
+        b"",
+    ));
+    let location = url::Url::parse(header(&r, "Location").unwrap()).unwrap();
+    let q: Vec<(String, String)> = location.query_pairs().into_owned().collect();
+    assert_eq!(
+        q,
+        [
+            ("oauth_token".to_owned(), REQUEST_TOKEN.to_owned()),
+            ("screen_name".to_owned(), "jack_1".to_owned()),
+            ("force_login".to_owned(), "true".to_owned()),
+        ]
     );
+    let [_, second] = &tw.requests(REQUEST)[..] else {
+        panic!("two request_token calls")
+    };
+    assert_eq!(
+        oauth_param(second, "oauth_callback").as_deref(),
+        Some(CALLBACK)
+    );
+    // A hint that is no screen name is dropped.
+    let r = finished(run(
+        &m,
+        "GET",
+        "/.auth/login/twitter?login_hint=a%20b%26force_login%3Dfalse",
+        &[],
+        b"",
+    ));
+    let location = header(&r, "Location").unwrap();
+    assert!(
+        !location.contains("screen_name") && !location.contains("force_login"),
+        "{location}"
+    );
+    // Each login gets a fresh nonce.
+    let nonces: std::collections::HashSet<String> = tw
+        .requests(REQUEST)
+        .iter()
+        .map(|r| oauth_param(r, "oauth_nonce").unwrap())
+        .collect();
+    assert_eq!(nonces.len(), 3);
     assert!(store.records().is_empty());
 }
 
@@ -882,7 +920,7 @@ fn a_client_token_pair_twitter_does_not_vouch_for_is_refused_and_nothing_is_stor
 }
 
 #[test]
-fn there_is_no_refresh_and_logout_forgets_the_tokens() {
+fn there_is_no_refresh_no_bearer_token_and_logout_forgets_the_tokens() {
     let tw = ScriptedTwitter::new();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
@@ -900,6 +938,18 @@ fn there_is_no_refresh_and_logout_forgets_the_tokens() {
     log.says("refresh: twitter cannot refresh tokens");
     assert_eq!(tw.count(), calls, "refresh asked Twitter");
     assert_eq!(store.only().access_token.as_deref(), Some(ACCESS_TOKEN));
+
+    // App Service takes no Twitter token as a bearer credential: refused without asking.
+    let auth = format!("Bearer {ACCESS_TOKEN}");
+    let (m401, _) = scripted::module_with(
+        tw.clone(),
+        &config().replace("AllowAnonymous", "Return401"),
+        log.logger(),
+        Arc::new(SystemClock),
+    );
+    let r = finished(run(&m401, "GET", "/page", &[("Authorization", &auth)], b""));
+    assert_eq!(r.status, 401);
+    assert_eq!(tw.count(), calls, "a bearer token went to Twitter");
 
     let r = finished(run(&m, "GET", "/.auth/logout", &[("Cookie", &cookie)], b""));
     assert_eq!(r.status, 302);

@@ -325,8 +325,23 @@ impl Provider for Twitter {
             ))
         })?;
         let request = self.request_token(login.redirect_uri)?;
-        url.query_pairs_mut()
-            .append_pair("oauth_token", &request.token);
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("oauth_token", &request.token);
+            // What `authenticate` documents besides the token: `screen_name` (a login hint)
+            // and `force_login` (OpenID Connect's `prompt=login`).
+            for (k, v) in login.extra {
+                match (k.as_str(), v.as_str()) {
+                    ("login_hint", hint) if is_screen_name(hint) => {
+                        q.append_pair("screen_name", hint);
+                    }
+                    ("prompt", "login") => {
+                        q.append_pair("force_login", "true");
+                    }
+                    _ => {}
+                }
+            }
+        }
         Ok(LoginStarted {
             url: url.into(),
             correlation: request.token,
