@@ -554,6 +554,12 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
         ),
         // The app's credentials or callback refused: the operator's to fix.
         (could_not_authenticate(), 502, "request_token answered 401"),
+        // Twitter's "Callback URL not approved for this client application" (code 415).
+        (
+            Reply::Form(403, "<errors><error code=\"415\">Callback URL not approved</error></errors>"),
+            502,
+            "request_token answered 403",
+        ),
         (Reply::Json(503, json!({})), 502, "request_token answered 503"),
         (
             Reply::Fail(TransportKind::Timeout),
@@ -578,6 +584,23 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
         assert_eq!(header(&r, "Set-Cookie"), None, "{reply:?}");
         assert!(store.records().is_empty());
     }
+    // The same where a protected page sends the user to Twitter (the default provider).
+    let tw = ScriptedTwitter::new();
+    let log = Captured::default();
+    let json = config().replace(
+        r#""unauthenticatedClientAction":"AllowAnonymous""#,
+        r#""unauthenticatedClientAction":"RedirectToLoginPage","redirectToProvider":"twitter""#,
+    );
+    let (m, _) = scripted::module_with(tw.clone(), &json, log.logger(), Arc::new(SystemClock));
+    let r = finished(run(&m, "GET", "/orders", &[("Accept", "text/html")], b""));
+    assert_eq!(r.status, 302, "{}", log.text());
+    assert!(header(&r, "Location")
+        .unwrap()
+        .starts_with("https://api.twitter.com/oauth/authenticate?oauth_token="));
+    tw.once(REQUEST, Reply::Fail(TransportKind::Timeout));
+    let r = finished(run(&m, "GET", "/orders", &[("Accept", "text/html")], b""));
+    assert_eq!(r.status, 504, "{}", log.text());
+    assert_eq!(header(&r, "Location"), None);
 }
 
 #[test]

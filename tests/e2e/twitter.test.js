@@ -2,14 +2,14 @@
 // lib/fake-twitter.js (which follows Twitter's documentation of "Log in with Twitter" and
 // verifies every signature with the independent npm `oauth-1.0a`): a browser's sign-in
 // through request_token, authenticate and the callback, the headers the app sees (both token
-// headers), /.auth/me, client-directed login with a token pair, no refresh, logout; a denied
-// sign-in; a tampered signature refused by the fake, and ezauth's login refused when the fake
-// believes another consumer secret; on each host.
+// headers), /.auth/me, client-directed login with a token pair, no refresh, no bearer,
+// logout; a denied sign-in; a tampered signature refused by the fake, and ezauth's login
+// refused when the fake believes another consumer secret; on each host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { startStack } from './lib/stack.js';
-import { echoOf } from './lib/common.js';
+import { echoOf, assertNoIdentity } from './lib/common.js';
 import { startFakeTwitter } from './lib/fake-twitter.js';
 
 const hosts = await hostsUnderTest();
@@ -215,6 +215,16 @@ for (const host of hosts) {
         assert.equal(r.status, status, `${what}: ${r.describe()}`);
       }
       assert.deepEqual(s.snapshot(), stored, 'a refused client login changed the store');
+    });
+
+    it('a Twitter token is no bearer credential: 401, and Twitter is not asked', async () => {
+      const { token } = tw.mintToken();
+      const calls = tw.requests.length;
+      const res = await s.client().get(s.at('/api/items'), { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 401, res.describe());
+      assert.equal(tw.requests.length, calls);
+      const anon = await s.client().get(s.at('/public/x'), { headers: { authorization: `Bearer ${token}` } });
+      assertNoIdentity(echoOf(anon));
     });
   });
 }
