@@ -374,12 +374,7 @@ fn is_loose(path: &[String]) -> bool {
             p.as_slice(),
             [
                 "identityProviders",
-                "google"
-                    | "facebook"
-                    | "twitter"
-                    | "apple"
-                    | "legacyMicrosoftAccount"
-                    | "azureStaticWebApps",
+                "google" | "facebook" | "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
                 _,
                 ..
             ]
@@ -642,10 +637,6 @@ fn documented_settings_ezauth_does_not_act_on_give_exactly_one_warning_each() {
         (
             json!({"identityProviders": {"facebook": {"registration": {"appId": "f"}}}}),
             "identityProviders.facebook",
-        ),
-        (
-            json!({"identityProviders": {"twitter": {"registration": {"consumerKey": "t"}}}}),
-            "identityProviders.twitter",
         ),
         (
             json!({"login": {"tokenStore": {"enabled": true, "azureBlobStorage": {"sasUrlSettingName": "SAS"}}}}),
@@ -1303,4 +1294,156 @@ fn github_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_end
     let s = parse("", &vars).unwrap();
     let gh = s.providers.iter().find(|p| p.name == "github").unwrap();
     assert_eq!(gh.client_auth, ClientAuth::SecretPost("gh-secret".into()));
+}
+
+#[test]
+fn twitter_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_endpoints() {
+    let e = with(&[("TWITTER_PROVIDER_AUTHENTICATION_SECRET", "tw-secret")]);
+    let block = |extra: Value| {
+        let mut doc = json!({
+            "globalValidation": {"unauthenticatedClientAction": "RedirectToLoginPage",
+                                 "redirectToProvider": "twitter"},
+            "identityProviders": {"twitter": {"enabled": true,
+                "registration": {"consumerKey": "xvz1evFS4wEEPTGEFPHBog",
+                                 "consumerSecretSettingName": "TWITTER_PROVIDER_AUTHENTICATION_SECRET"}}}});
+        merge(&mut doc, extra);
+        doc.to_string()
+    };
+    let s = parse(&block(json!({})), &e).unwrap();
+    assert_eq!(s.default_provider.as_deref(), Some("twitter"));
+    let tw = &s.providers[0];
+    assert_eq!(
+        (tw.name.as_str(), tw.client_id.as_str()),
+        ("twitter", "xvz1evFS4wEEPTGEFPHBog")
+    );
+    assert_eq!(tw.client_auth, ClientAuth::SecretPost("tw-secret".into()));
+    assert_eq!(tw.flow, ezauth::providers::twitter::FLOW);
+    assert_eq!(
+        tw.issuer(),
+        None,
+        "no JWT issuer: bearer tokens are not Twitter's"
+    );
+    assert_eq!(
+        tw.endpoints,
+        config::Endpoints::OAuth1 {
+            request_token: "https://api.twitter.com/oauth/request_token".into(),
+            authorization: "https://api.twitter.com/oauth/authenticate".into(),
+            access_token: "https://api.twitter.com/oauth/access_token".into(),
+            api: "https://api.twitter.com/1.1".into(),
+        }
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+
+    // Moved in the "ezauth" block, one endpoint or all.
+    let moved = parse(
+        &block(json!({"ezauth": {"providers": {"twitter": {
+            "requestTokenEndpoint": "http://127.0.0.1:9000/oauth/request_token",
+            "authorizationEndpoint": "https://x.example/oauth/authorize",
+            "tokenEndpoint": "http://localhost:9000/oauth/access_token"}}}})),
+        &e,
+    )
+    .unwrap();
+    assert_eq!(
+        moved.providers[0].endpoints,
+        config::Endpoints::OAuth1 {
+            request_token: "http://127.0.0.1:9000/oauth/request_token".into(),
+            authorization: "https://x.example/oauth/authorize".into(),
+            access_token: "http://localhost:9000/oauth/access_token".into(),
+            api: "https://api.twitter.com/1.1".into(),
+        }
+    );
+
+    // Mistakes are named by their path.
+    for (extra, path, says) in [
+        (
+            json!({"ezauth": {"providers": {"twitter": {"requestTokenEndpoint": "http://tw.example/r"}}}}),
+            "ezauth.providers.twitter.requestTokenEndpoint",
+            "https",
+        ),
+        (
+            json!({"ezauth": {"providers": {"twitter": {"requestTokenEndpiont": "https://x"}}}}),
+            "ezauth.providers.twitter.requestTokenEndpiont",
+            "unknown field",
+        ),
+        (
+            json!({"ezauth": {"providers": {"github": {"requestTokenEndpoint": "https://x"}}}}),
+            "ezauth.providers.github.requestTokenEndpoint",
+            "GitHub has none",
+        ),
+        (
+            json!({"identityProviders": {"twitter": {"registration": {"consumerSecretSettingName": null}}}}),
+            "identityProviders.twitter.registration.consumerSecretSettingName",
+            "is required",
+        ),
+        (
+            json!({"identityProviders": {"twitter": {"registration": {"consumerSecretSettingName": "UNSET_SECRET"}}}}),
+            "identityProviders.twitter.registration.consumerSecretSettingName",
+            "UNSET_SECRET",
+        ),
+        (
+            json!({"identityProviders": {"twitter": {"registration": {"clientId": "x"}}}}),
+            "identityProviders.twitter.registration.clientId",
+            "unknown field",
+        ),
+        (
+            json!({"identityProviders": {"twitter": {"login": {"scopes": []}}}}),
+            "identityProviders.twitter.login",
+            "unknown field",
+        ),
+    ] {
+        let got = err(&block(extra.clone()), &e);
+        assert_eq!(got.path, path, "{extra}: {got}");
+        assert!(got.message.contains(says), "{extra}: {got}");
+    }
+
+    // A placeholder stays "not configured"; a disabled block is nothing.
+    let anon = json!({"globalValidation": {"unauthenticatedClientAction": "AllowAnonymous"}});
+    for (tw, warned) in [
+        (json!({"enabled": true, "registration": {}}), true),
+        (
+            json!({"enabled": true, "registration": {"consumerKey": ""}}),
+            true,
+        ),
+        (
+            json!({"enabled": false, "registration": {"consumerKey": "x"}}),
+            false,
+        ),
+    ] {
+        let mut doc = anon.clone();
+        merge(
+            &mut doc,
+            json!({"identityProviders": {"twitter": tw},
+                   "ezauth": {"providers": {"twitter": {"apiEndpoint": "https://tw.example/1.1"}}}}),
+        );
+        let s = parse(&doc.to_string(), &env()).unwrap();
+        assert!(s.providers.is_empty());
+        assert_eq!(
+            s.warnings,
+            if warned {
+                vec![not_configured("twitter")]
+            } else {
+                vec![]
+            }
+        );
+    }
+
+    // App Service's v1 keys and WEBSITE_AUTH_* settings say the same.
+    let v1 = json!({"enabled": true, "unauthenticatedClientAction": "AllowAnonymous",
+        "twitterConsumerKey": "xvz1evFS4wEEPTGEFPHBog",
+        "twitterConsumerSecretSettingName": "TWITTER_PROVIDER_AUTHENTICATION_SECRET"});
+    let s = parse(&v1.to_string(), &e).unwrap();
+    assert_eq!(s.providers[0].name, "twitter");
+    assert_eq!(s.providers[0].client_id, "xvz1evFS4wEEPTGEFPHBog");
+    let mut vars = legacy_env();
+    vars.insert(
+        "WEBSITE_AUTH_TWITTER_CONSUMER_KEY".into(),
+        "xvz1evFS4wEEPTGEFPHBog".into(),
+    );
+    vars.insert(
+        "WEBSITE_AUTH_TWITTER_CONSUMER_SECRET".into(),
+        "tw-secret".into(),
+    );
+    let s = parse("", &vars).unwrap();
+    let tw = s.providers.iter().find(|p| p.name == "twitter").unwrap();
+    assert_eq!(tw.client_auth, ClientAuth::SecretPost("tw-secret".into()));
 }

@@ -63,6 +63,14 @@ pub enum Endpoints {
         token: String,
         api: String,
     },
+    /// OAuth 1.0a (RFC 5849) with an API (Twitter): the temporary-credential request, the
+    /// user's authorization, the token request, and the API's base URL.
+    OAuth1 {
+        request_token: String,
+        authorization: String,
+        access_token: String,
+        api: String,
+    },
 }
 
 /// One identity provider, resolved.
@@ -103,7 +111,7 @@ impl ProviderSettings {
             Endpoints::Discovery { issuer, .. } | Endpoints::Explicit { issuer, .. } => {
                 Some(issuer)
             }
-            Endpoints::OAuth2 { .. } => None,
+            Endpoints::OAuth2 { .. } | Endpoints::OAuth1 { .. } => None,
         }
     }
 }

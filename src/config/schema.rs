@@ -136,7 +136,7 @@ pub struct IdentityProviders {
     pub google: Option<OtherProvider>,
     pub facebook: Option<OtherProvider>,
     pub git_hub: Option<GitHub>,
-    pub twitter: Option<OtherProvider>,
+    pub twitter: Option<Twitter>,
     pub apple: Option<OtherProvider>,
     pub legacy_microsoft_account: Option<OtherProvider>,
     pub azure_static_web_apps: Option<OtherProvider>,
@@ -267,6 +267,23 @@ pub struct GitHub {
 pub struct ClientRegistration {
     pub client_id: Option<String>,
     pub client_secret_setting_name: Option<String>,
+}
+
+/// `identityProviders.twitter` (App Service's `Twitter`: no login block).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Twitter {
+    pub enabled: Option<bool>,
+    pub registration: Option<TwitterRegistration>,
+}
+
+/// App Service's `TwitterRegistration`: the app's consumer key, and the setting holding its
+/// consumer secret.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TwitterRegistration {
+    pub consumer_key: Option<String>,
+    pub consumer_secret_setting_name: Option<String>,
 }
 
 /// App Service's `LoginScopes`.
@@ -447,10 +464,12 @@ pub struct Extensions {
 pub struct ProviderEndpoints {
     /// Where the browser is sent to sign in.
     pub authorization_endpoint: Option<String>,
-    /// Where the code is redeemed for tokens.
+    /// Where the code (OAuth 1.0a: the verifier) is redeemed for tokens.
     pub token_endpoint: Option<String>,
-    /// The base URL of the API that says who signed in (GitHub's REST API).
+    /// The base URL of the API that says who signed in (GitHub's REST API, Twitter's v1.1).
     pub api_endpoint: Option<String>,
+    /// OAuth 1.0a's temporary-credential request endpoint (Twitter's `oauth/request_token`).
+    pub request_token_endpoint: Option<String>,
 }
 
 /// `ezauth.cookies`.

@@ -318,11 +318,7 @@ impl Provider for GitHub {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            callback: Callback {
-                correlation: "state",
-                proof: "code",
-                form_post: false,
-            },
+            callback: Callback::OAUTH2,
             refresh: false,
             client_bodies: &[&["access_token"]],
         }

@@ -14,6 +14,7 @@ pub mod client_auth;
 pub mod github;
 pub mod oauth1;
 pub mod oidc;
+pub mod twitter;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -148,9 +149,33 @@ pub struct Callback {
     /// The parameter holding what is redeemed (`code`; OAuth 1.0a: `oauth_verifier`). A
     /// callback without it redeems nothing and spends nothing.
     pub proof: &'static str,
+    /// How the provider says the user did not sign in.
+    pub refusal: Refusal,
     /// The provider may answer with a cross-site `form_post`, which arrives without the
     /// SameSite login-state cookie: the callback then re-posts it from this origin.
     pub form_post: bool,
+}
+
+/// How a provider comes back when the user did not sign in (cancelled, denied consent). Either
+/// way the callback refuses with 401 once the login state matches, before anything is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A parameter beside the correlation names the error: OAuth 2.0's `error` (RFC 6749
+    /// §4.1.2.1), with `state`.
+    Beside(&'static str),
+    /// A parameter in place of the correlation carries its value: Twitter's
+    /// `denied=<request token>`, which comes back without `oauth_token`.
+    InPlaceOf(&'static str),
+}
+
+impl Callback {
+    /// OAuth 2.0's authorization-code callback: `state`, `code`, `error` (RFC 6749 §4.1.2).
+    pub const OAUTH2: Callback = Callback {
+        correlation: "state",
+        proof: "code",
+        refusal: Refusal::Beside("error"),
+        form_post: false,
+    };
 }
 
 /// What a provider can do beyond signing users in through the browser.
@@ -273,7 +298,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// Which provider type runs a resolved provider: its constructor, named. Each type exports its
-/// own ([`oidc::FLOW`], [`github::FLOW`]) and the configuration's resolver for a kind picks it,
+/// own ([`oidc::FLOW`], [`github::FLOW`], [`twitter::FLOW`]) and the configuration's resolver for a kind picks it,
 /// so a new provider type is its file and the resolver naming it: no list of flows to extend.
 #[derive(Clone, Copy)]
 pub struct Flow {

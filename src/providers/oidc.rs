@@ -109,7 +109,7 @@ impl OidcProvider {
                 }))
             }
             Endpoints::Discovery { url, issuer } => (url, issuer),
-            Endpoints::OAuth2 { .. } => {
+            Endpoints::OAuth2 { .. } | Endpoints::OAuth1 { .. } => {
                 return Err(ProviderError::BadResponse(format!(
                     "{} has no OpenID Connect endpoints",
                     self.settings.name
@@ -418,9 +418,8 @@ impl Provider for OidcProvider {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             callback: Callback {
-                correlation: "state",
-                proof: "code",
                 form_post: true,
+                ..Callback::OAUTH2
             },
             refresh: true,
             client_bodies: &[&["id_token"], &["access_token"]],

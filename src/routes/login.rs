@@ -13,7 +13,7 @@ use super::Ctx;
 use crate::app::App;
 use crate::crypto::{self, Purpose};
 use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
-use crate::providers::{BeginLogin, Identity, Kept, Provider};
+use crate::providers::{BeginLogin, Identity, Kept, Provider, Refusal};
 use crate::reply;
 use crate::session::{self, Principal, SameSite, Session};
 use crate::store::{format_expires_on, TokenRecord};
@@ -326,7 +326,16 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         );
     };
     let shape = provider.capabilities().callback;
-    let Some(correlation) = param(&params, shape.correlation) else {
+    // A refusal names the error beside the correlation (OAuth 2.0), or carries the
+    // correlation itself (Twitter's `denied=<request token>`): the error then is its name.
+    let (correlation, refused) = match shape.refusal {
+        Refusal::Beside(name) => (param(&params, shape.correlation), param(&params, name)),
+        Refusal::InPlaceOf(name) => match param(&params, name) {
+            Some(carried) => (Some(carried), Some(name)),
+            None => (param(&params, shape.correlation), None),
+        },
+    };
+    let Some(correlation) = correlation else {
         return reply::refuse(
             app.log(),
             400,
@@ -400,7 +409,7 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     }
     // An error or a callback without its proof (a code) redeems nothing: answered before the
     // state's one-time marker is spent, so a flood of them leaves nothing in the store.
-    if let Some(error) = param(&params, "error") {
+    if let Some(error) = refused {
         // Descriptions may name the user (Azure AD's do): debug only.
         if let Some(detail) = param(&params, "error_description") {
             app.log().debug(format_args!(

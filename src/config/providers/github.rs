@@ -15,6 +15,12 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("github");
+    if moved.request_token_endpoint.is_some() {
+        return Err(super::invalid(
+            &moved_path.key("requestTokenEndpoint"),
+            "is OAuth 1.0a's (Twitter's): GitHub has none",
+        ));
+    }
     let Some(block) = idp.git_hub.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };

@@ -10,6 +10,7 @@ mod aad;
 mod custom_oidc;
 mod github;
 mod placeholder;
+mod twitter;
 
 use std::collections::BTreeMap;
 
@@ -103,7 +104,7 @@ pub const KINDS: &[Kind] = &[
         key: "twitter",
         login_name: Some("twitter"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.twitter.as_ref(), path, cx),
+        resolve: twitter::resolve,
     },
     Kind {
         key: "apple",
@@ -148,7 +149,7 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github)",
+            "names no built-in provider whose endpoints can be moved (github, twitter)",
         ));
     }
     Ok(out)
