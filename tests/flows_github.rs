@@ -8,14 +8,15 @@
 
 mod support;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use ezauth::clock::SystemClock;
-use ezauth::http::{Outcome, Response};
-use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError, TransportKind};
+use ezauth::http::Response;
+use ezauth::outbound::{HttpRequest, TransportKind};
 use ezauth::pipeline::Module;
 use serde_json::{json, Value};
+use support::api::{app_headers, principal_claims, Reply, ScriptedApi};
 use support::scripted::{self, MemoryStore};
 use support::*;
 
@@ -26,27 +27,12 @@ const USER: &str = "GET api.github.com/user";
 const EMAILS: &str = "GET api.github.com/user/emails";
 const CHECK: &str = "POST api.github.com/applications/Iv1.0123456789abcdef/token";
 
-/// One scripted answer: a status, headers and a body, or no answer at all.
-#[derive(Clone, Debug)]
-enum Reply {
-    Json(u16, &'static [(&'static str, &'static str)], Value),
-    Raw(u16, &'static [u8]),
-    Fail(TransportKind),
-}
-
-/// GitHub as a scripted [`HttpClient`]: standing answers of a well-behaved GitHub, one-shot
-/// answers before them, every request kept.
-struct ScriptedGitHub {
-    once: Mutex<HashMap<String, VecDeque<Reply>>>,
-    standing: Mutex<HashMap<String, Reply>>,
-    seen: Mutex<Vec<HttpRequest>>,
-}
-
-impl ScriptedGitHub {
-    fn new() -> Arc<ScriptedGitHub> {
-        let standing = HashMap::from([
+/// GitHub as a scripted API: the standing answers of a well-behaved GitHub.
+fn github() -> Arc<ScriptedApi> {
+    Arc::new(ScriptedApi::new(
+        vec![
             (
-                TOKEN_URL.to_owned(),
+                TOKEN_URL,
                 Reply::Json(
                     200,
                     &[],
@@ -54,7 +40,7 @@ impl ScriptedGitHub {
                 ),
             ),
             (
-                USER.to_owned(),
+                USER,
                 Reply::Json(
                     200,
                     &[("X-OAuth-Scopes", "read:org, user:email")],
@@ -63,7 +49,7 @@ impl ScriptedGitHub {
                 ),
             ),
             (
-                EMAILS.to_owned(),
+                EMAILS,
                 Reply::Json(
                     200,
                     &[],
@@ -75,7 +61,7 @@ impl ScriptedGitHub {
                 ),
             ),
             (
-                CHECK.to_owned(),
+                CHECK,
                 Reply::Json(
                     200,
                     &[],
@@ -84,79 +70,9 @@ impl ScriptedGitHub {
                            "user": {"login": "octocat", "id": 583231}}),
                 ),
             ),
-        ]);
-        Arc::new(ScriptedGitHub {
-            once: Mutex::default(),
-            standing: Mutex::new(standing),
-            seen: Mutex::default(),
-        })
-    }
-
-    fn once(&self, request: &str, reply: Reply) {
-        self.once
-            .lock()
-            .unwrap()
-            .entry(request.to_owned())
-            .or_default()
-            .push_back(reply);
-    }
-
-    fn always(&self, request: &str, reply: Reply) {
-        self.standing
-            .lock()
-            .unwrap()
-            .insert(request.to_owned(), reply);
-    }
-
-    fn requests(&self, request: &str) -> Vec<HttpRequest> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|r| key(r) == request).cloned().collect()
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-fn key(r: &HttpRequest) -> String {
-    let url = url::Url::parse(&r.url).unwrap();
-    format!("{} {}{}", r.method, url.host_str().unwrap(), url.path())
-}
-
-impl HttpClient for ScriptedGitHub {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.seen.lock().unwrap().push(request.clone());
-        let k = key(request);
-        let once = self
-            .once
-            .lock()
-            .unwrap()
-            .get_mut(&k)
-            .and_then(VecDeque::pop_front);
-        let reply = once
-            .or_else(|| self.standing.lock().unwrap().get(&k).cloned())
-            .unwrap_or(Reply::Json(404, &[], json!({"message": "Not Found"})));
-        match reply {
-            Reply::Json(status, headers, body) => Ok(HttpResponse {
-                status,
-                headers: headers
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .chain([("Content-Type".into(), "application/json".into())])
-                    .collect(),
-                body: body.to_string().into_bytes(),
-            }),
-            Reply::Raw(status, body) => Ok(HttpResponse {
-                status,
-                headers: Vec::new(),
-                body: body.to_vec(),
-            }),
-            Reply::Fail(kind) => Err(TransportError {
-                kind,
-                detail: format!("scripted {kind:?}"),
-            }),
-        }
-    }
+        ],
+        Reply::Json(404, &[], json!({"message": "Not Found"})),
+    ))
 }
 
 /// GitHub with the scopes `scopes`, anonymous access allowed, a token store.
@@ -171,7 +87,7 @@ fn config(scopes: &str) -> String {
     )
 }
 
-fn module(gh: &Arc<ScriptedGitHub>, log: &Captured) -> (Module, Arc<MemoryStore>) {
+fn module(gh: &Arc<ScriptedApi>, log: &Captured) -> (Module, Arc<MemoryStore>) {
     scripted::module_with(
         gh.clone(),
         &config(r#"["user:email","read:org"]"#),
@@ -218,37 +134,9 @@ fn through_github(m: &Module) -> Response {
     ))
 }
 
-fn app_headers(m: &Module, auth: (&str, &str)) -> HashMap<String, String> {
-    let Outcome::Continue(fwd) = run(m, "GET", "/page", &[auth], b"") else {
-        panic!("expected the request to pass");
-    };
-    fwd.set_headers().cloned().collect()
-}
-
-fn principal_claims(headers: &HashMap<String, String>) -> Vec<(String, String)> {
-    let decoded = ezauth::crypto::b64_decode(&headers["X-MS-CLIENT-PRINCIPAL"]).unwrap();
-    let principal: Value = serde_json::from_slice(&decoded).unwrap();
-    assert_eq!(principal["auth_typ"], "github");
-    assert_eq!(
-        principal["name_typ"],
-        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
-    );
-    principal["claims"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["typ"].as_str().unwrap().to_owned(),
-                c["val"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn the_login_redirect_carries_what_github_documents_and_nothing_of_openid_connect() {
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     let log = Captured::default();
     let (m, _) = module(&gh, &log);
     let r = start(&m, "");
@@ -309,7 +197,7 @@ fn the_login_redirect_carries_what_github_documents_and_nothing_of_openid_connec
 
 #[test]
 fn a_callback_redeems_the_code_reads_the_user_and_the_app_sees_them() {
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     let log = Captured::default();
     let (m, store) = module(&gh, &log);
     let r = through_github(&m);
@@ -369,7 +257,7 @@ fn a_callback_redeems_the_code_reads_the_user_and_the_app_sees_them() {
             .any(|k| k.starts_with("X-MS-TOKEN-GITHUB-") && k != "X-MS-TOKEN-GITHUB-ACCESS-TOKEN"),
         "{h:?}"
     );
-    let claims = principal_claims(&h);
+    let claims = principal_claims(&h, "github");
     let has = |typ: &str, val: &str| claims.iter().any(|(t, v)| t == typ && v == val);
     assert!(has(
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
@@ -407,7 +295,7 @@ fn a_callback_redeems_the_code_reads_the_user_and_the_app_sees_them() {
 
 #[test]
 fn without_an_email_scope_no_address_is_asked_for_and_odd_profile_fields_are_left_out() {
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     gh.always(
         USER,
         Reply::Json(
@@ -423,7 +311,7 @@ fn without_an_email_scope_no_address_is_asked_for_and_odd_profile_fields_are_lef
     assert!(gh.requests(EMAILS).is_empty());
     let h = app_headers(&m, ("Cookie", &session_cookie(&r)));
     assert_eq!(h["X-MS-CLIENT-PRINCIPAL-NAME"], "mona-lisa");
-    let claims = principal_claims(&h);
+    let claims = principal_claims(&h, "github");
     let types: Vec<&str> = claims.iter().map(|(t, _)| t.as_str()).collect();
     assert!(!types.contains(&"urn:github:name"), "{types:?}");
     assert!(!types.contains(&"urn:github:type"), "{types:?}");
@@ -442,12 +330,12 @@ fn without_an_email_scope_no_address_is_asked_for_and_odd_profile_fields_are_lef
         ),
         Reply::Json(404, &[], json!({"message": "Not Found"})),
     ] {
-        let gh = ScriptedGitHub::new();
+        let gh = github();
         gh.once(EMAILS, emails.clone());
         let (m, _) = module(&gh, &log);
         let r = through_github(&m);
         assert_eq!(r.status, 302, "{emails:?}");
-        let claims = principal_claims(&app_headers(&m, ("Cookie", &session_cookie(&r))));
+        let claims = principal_claims(&app_headers(&m, ("Cookie", &session_cookie(&r))), "github");
         assert!(
             !claims.iter().any(|(t, _)| t.ends_with("emailaddress")),
             "{emails:?}"
@@ -501,9 +389,9 @@ fn token_endpoint_failures_answer_their_status_and_store_nothing() {
             502,
             "not a bearer token",
         ),
-        (Reply::Raw(200, b"access_token=x&scope="), 502, "not JSON"),
+        (Reply::raw(200, b"access_token=x&scope="), 502, "not JSON"),
         (
-            Reply::Raw(502, b"<html>Bad Gateway</html>"),
+            Reply::raw(502, b"<html>Bad Gateway</html>"),
             502,
             "not JSON",
         ),
@@ -519,7 +407,7 @@ fn token_endpoint_failures_answer_their_status_and_store_nothing() {
             "scripted Unreachable",
         ),
     ] {
-        let gh = ScriptedGitHub::new();
+        let gh = github();
         gh.once(TOKEN_URL, reply.clone());
         let log = Captured::default();
         let (m, store) = module(&gh, &log);
@@ -546,13 +434,13 @@ fn api_failures_and_users_github_could_not_have_answer_their_status_and_store_no
             502,
             "/user answered 403",
         ),
-        (Reply::Raw(503, b"unavailable"), 502, "/user answered 503"),
+        (Reply::raw(503, b"unavailable"), 502, "/user answered 503"),
         (
             Reply::Fail(TransportKind::Timeout),
             504,
             "did not answer in time",
         ),
-        (Reply::Raw(200, b"<html>"), 502, "no JSON"),
+        (Reply::raw(200, b"<html>"), 502, "no JSON"),
         (
             Reply::Json(200, &[], json!({"login": "octocat", "id": "583231"})),
             502,
@@ -598,7 +486,7 @@ fn api_failures_and_users_github_could_not_have_answer_their_status_and_store_no
             "no valid login",
         ),
     ] {
-        let gh = ScriptedGitHub::new();
+        let gh = github();
         gh.once(USER, reply.clone());
         let log = Captured::default();
         let (m, store) = module(&gh, &log);
@@ -609,7 +497,7 @@ fn api_failures_and_users_github_could_not_have_answer_their_status_and_store_no
         assert!(store.records().is_empty(), "{reply:?}");
     }
     // An outage while reading addresses fails the sign-in: nothing half-read is kept.
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     gh.once(EMAILS, Reply::Fail(TransportKind::Timeout));
     let log = Captured::default();
     let (m, store) = module(&gh, &log);
@@ -619,7 +507,7 @@ fn api_failures_and_users_github_could_not_have_answer_their_status_and_store_no
 
 #[test]
 fn a_user_who_denies_access_is_refused_before_anything_is_redeemed() {
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     let log = Captured::default();
     let (m, store) = module(&gh, &log);
     let (state, cookie) = started(&start(&m, ""));
@@ -662,7 +550,7 @@ fn client_login(m: &Module, body: &Value) -> Response {
 
 #[test]
 fn a_client_token_github_issued_to_this_app_signs_in() {
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     let log = Captured::default();
     let (m, store) = module(&gh, &log);
     let r = client_login(&m, &json!({"access_token": TOKEN}));
@@ -740,7 +628,7 @@ fn a_client_token_github_does_not_vouch_for_here_is_refused_and_nothing_is_store
             "refused the app's client id and secret",
         ),
         (
-            Some(Reply::Raw(500, b"oops")),
+            Some(Reply::raw(500, b"oops")),
             None,
             json!({"access_token": TOKEN}),
             502,
@@ -784,7 +672,7 @@ fn a_client_token_github_does_not_vouch_for_here_is_refused_and_nothing_is_store
         ),
         (None, None, json!("gho_x"), 400, "not a JSON object"),
     ] {
-        let gh = ScriptedGitHub::new();
+        let gh = github();
         if let Some(c) = &check {
             gh.once(CHECK, c.clone());
         }
@@ -810,7 +698,7 @@ fn a_client_token_github_does_not_vouch_for_here_is_refused_and_nothing_is_store
 
 #[test]
 fn there_is_no_refresh_no_bearer_token_and_logout_forgets_the_tokens() {
-    let gh = ScriptedGitHub::new();
+    let gh = github();
     let log = Captured::default();
     let (m, store) = module(&gh, &log);
     let cookie = session_cookie(&through_github(&m));

@@ -10,15 +10,16 @@
 
 mod support;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use ezauth::clock::SystemClock;
-use ezauth::http::{Outcome, Response};
-use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError, TransportKind};
+use ezauth::http::Response;
+use ezauth::outbound::{HttpRequest, TransportKind};
 use ezauth::pipeline::Module;
 use ezauth::providers::oauth1::Signer;
 use serde_json::{json, Value};
+use support::api::{app_headers, key, principal_claims, Reply, ScriptedApi};
 use support::scripted::{self, MemoryStore};
 use support::*;
 
@@ -35,17 +36,9 @@ const ACCESS: &str = "POST api.twitter.com/oauth/access_token";
 const VERIFY: &str = "GET api.twitter.com/1.1/account/verify_credentials.json";
 const CALLBACK: &str = "http://app.example/.auth/login/twitter/callback";
 
-/// One scripted answer: a status and a body, or no answer at all.
-#[derive(Clone, Debug)]
-enum Reply {
-    Form(u16, &'static str),
-    Json(u16, Value),
-    Fail(TransportKind),
-}
-
 /// Twitter's answer to a request it cannot authenticate.
 fn could_not_authenticate() -> Reply {
-    Reply::Json(
+    Reply::json(
         401,
         json!({"errors": [{"code": 32, "message": "Could not authenticate you."}]}),
     )
@@ -105,130 +98,60 @@ fn signed_with(r: &HttpRequest, consumer_secret: &str, token_secret: &str) -> bo
     signer.signature(&r.method, &r.url, &[], &protocol).unwrap() == signature
 }
 
-/// Twitter as a scripted [`HttpClient`]: it checks each request's consumer key and signature
-/// (401 otherwise), then answers: standing answers of a well-behaved Twitter, one-shot
-/// answers before them. Every request is kept.
-struct ScriptedTwitter {
-    once: Mutex<HashMap<String, VecDeque<Reply>>>,
-    standing: Mutex<HashMap<String, Reply>>,
-    seen: Mutex<Vec<HttpRequest>>,
-}
-
-impl ScriptedTwitter {
-    fn new() -> Arc<ScriptedTwitter> {
-        let standing = HashMap::from([
+/// Twitter as a scripted API: it checks each request's consumer key and signature (401
+/// otherwise), then answers as a well-behaved Twitter.
+fn twitter() -> Arc<ScriptedApi> {
+    Arc::new(
+        ScriptedApi::new(
+            vec![
             (
-                REQUEST.to_owned(),
-                Reply::Form(
+                REQUEST,
+                Reply::form(
                     200,
                     "oauth_token=NPcudxy0yU5T3tBzho7iCotZ3cnetKwcTIRlX0iwRl0&oauth_token_secret=veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI&oauth_callback_confirmed=true",
                 ),
             ),
             (
-                ACCESS.to_owned(),
-                Reply::Form(
+                ACCESS,
+                Reply::form(
                     200,
                     "oauth_token=6253282-eWudHldSbIaelX7swmsiHImEL4KinwaGloHANdrY&oauth_token_secret=2EEfA6BG3ly3sR3RjE0IBSnlQu4ZrUzPiYKmrkVU&user_id=6253282&screen_name=twitterapi",
                 ),
             ),
             (
-                VERIFY.to_owned(),
-                Reply::Json(
+                VERIFY,
+                Reply::json(
                     200,
                     json!({"id": 6253282, "id_str": "6253282", "name": "Twitter API",
                            "screen_name": "twitterapi", "email": "api@twitter.example",
                            "verified": true}),
                 ),
             ),
-        ]);
-        Arc::new(ScriptedTwitter {
-            once: Mutex::default(),
-            standing: Mutex::new(standing),
-            seen: Mutex::default(),
-        })
-    }
-
-    fn once(&self, request: &str, reply: Reply) {
-        self.once
-            .lock()
-            .unwrap()
-            .entry(request.to_owned())
-            .or_default()
-            .push_back(reply);
-    }
-
-    fn requests(&self, request: &str) -> Vec<HttpRequest> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|r| key(r) == request).cloned().collect()
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    /// Twitter's own checks: the app's key, a token it issued (with its secret), the
-    /// signature; the request token step needs the callback, the access token step the
-    /// verifier.
-    fn authenticates(&self, r: &HttpRequest) -> bool {
-        let token_secret = match oauth_param(r, "oauth_token").as_deref() {
-            None => "",
-            Some(REQUEST_TOKEN) => REQUEST_SECRET,
-            Some(ACCESS_TOKEN) => ACCESS_SECRET,
-            Some(_) => return false,
-        };
-        let step = match key(r).as_str() {
-            REQUEST => oauth_param(r, "oauth_callback").is_some(),
-            ACCESS => oauth_param(r, "oauth_verifier").as_deref() == Some(VERIFIER),
-            _ => true,
-        };
-        step && oauth_param(r, "oauth_consumer_key").as_deref() == Some(CONSUMER_KEY)
-            && oauth_param(r, "oauth_signature_method").as_deref() == Some("HMAC-SHA1")
-            && signed_with(r, CONSUMER_SECRET, token_secret)
-    }
+        ],
+            Reply::json(404, json!({"errors": [{"code": 34}]})),
+        )
+        .gated(|r| (!authenticates(r)).then(could_not_authenticate)),
+    )
 }
 
-fn key(r: &HttpRequest) -> String {
-    let url = url::Url::parse(&r.url).unwrap();
-    format!("{} {}{}", r.method, url.host_str().unwrap(), url.path())
-}
-
-impl HttpClient for ScriptedTwitter {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.seen.lock().unwrap().push(request.clone());
-        let k = key(request);
-        let once = self
-            .once
-            .lock()
-            .unwrap()
-            .get_mut(&k)
-            .and_then(VecDeque::pop_front);
-        let reply = match once {
-            Some(reply) => reply,
-            None if !self.authenticates(request) => could_not_authenticate(),
-            None => self
-                .standing
-                .lock()
-                .unwrap()
-                .get(&k)
-                .cloned()
-                .unwrap_or(Reply::Json(404, json!({"errors": [{"code": 34}]}))),
-        };
-        let (status, kind, body) = match reply {
-            Reply::Form(status, body) => (status, "text/html; charset=utf-8", body.to_owned()),
-            Reply::Json(status, body) => (status, "application/json", body.to_string()),
-            Reply::Fail(kind) => {
-                return Err(TransportError {
-                    kind,
-                    detail: format!("scripted {kind:?}"),
-                })
-            }
-        };
-        Ok(HttpResponse {
-            status,
-            headers: vec![("Content-Type".into(), kind.into())],
-            body: body.into_bytes(),
-        })
-    }
+/// Twitter's own checks: the app's key, a token it issued (with its secret), the
+/// signature; the request token step needs the callback, the access token step the
+/// verifier.
+fn authenticates(r: &HttpRequest) -> bool {
+    let token_secret = match oauth_param(r, "oauth_token").as_deref() {
+        None => "",
+        Some(REQUEST_TOKEN) => REQUEST_SECRET,
+        Some(ACCESS_TOKEN) => ACCESS_SECRET,
+        Some(_) => return false,
+    };
+    let step = match key(r).as_str() {
+        REQUEST => oauth_param(r, "oauth_callback").is_some(),
+        ACCESS => oauth_param(r, "oauth_verifier").as_deref() == Some(VERIFIER),
+        _ => true,
+    };
+    step && oauth_param(r, "oauth_consumer_key").as_deref() == Some(CONSUMER_KEY)
+        && oauth_param(r, "oauth_signature_method").as_deref() == Some("HMAC-SHA1")
+        && signed_with(r, CONSUMER_SECRET, token_secret)
 }
 
 /// Twitter as App Service exports it, anonymous access allowed, a token store.
@@ -242,7 +165,7 @@ fn config() -> String {
     )
 }
 
-fn module(tw: &Arc<ScriptedTwitter>, log: &Captured) -> (Module, Arc<MemoryStore>) {
+fn module(tw: &Arc<ScriptedApi>, log: &Captured) -> (Module, Arc<MemoryStore>) {
     scripted::module_with(tw.clone(), &config(), log.logger(), Arc::new(SystemClock))
 }
 
@@ -285,37 +208,9 @@ fn through_twitter(m: &Module) -> Response {
     )
 }
 
-fn app_headers(m: &Module, auth: (&str, &str)) -> HashMap<String, String> {
-    let Outcome::Continue(fwd) = run(m, "GET", "/page", &[auth], b"") else {
-        panic!("expected the request to pass");
-    };
-    fwd.set_headers().cloned().collect()
-}
-
-fn principal_claims(headers: &HashMap<String, String>) -> Vec<(String, String)> {
-    let decoded = ezauth::crypto::b64_decode(&headers["X-MS-CLIENT-PRINCIPAL"]).unwrap();
-    let principal: Value = serde_json::from_slice(&decoded).unwrap();
-    assert_eq!(principal["auth_typ"], "twitter");
-    assert_eq!(
-        principal["name_typ"],
-        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
-    );
-    principal["claims"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["typ"].as_str().unwrap().to_owned(),
-                c["val"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn the_login_takes_a_signed_request_token_for_our_callback_and_sends_the_browser_to_authenticate() {
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let r = start(&m);
@@ -418,7 +313,7 @@ fn the_login_takes_a_signed_request_token_for_our_callback_and_sends_the_browser
 
 #[test]
 fn a_callback_redeems_the_verifier_reads_the_user_and_the_app_sees_both_tokens() {
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let r = through_twitter(&m);
@@ -472,7 +367,7 @@ fn a_callback_redeems_the_verifier_reads_the_user_and_the_app_sees_both_tokens()
             "X-MS-TOKEN-TWITTER-ACCESS-TOKEN-SECRET"
         ]
     );
-    let claims = principal_claims(&h);
+    let claims = principal_claims(&h, "twitter");
     let has = |typ: &str, val: &str| claims.iter().any(|(t, v)| t == typ && v == val);
     assert!(has(
         "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
@@ -516,7 +411,7 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
     for (reply, status, why) in [
         // The callback not confirmed: OAuth 1.0 without RFC 5849's session-fixation fix.
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=NPcudxy0yU5T3tBzho7iCotZ3cnetKwcTIRlX0iwRl0&oauth_token_secret=veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI",
             ),
@@ -524,7 +419,7 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
             "did not confirm the callback",
         ),
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=NPcudxy0yU5T3tBzho7iCotZ3cnetKwcTIRlX0iwRl0&oauth_token_secret=veNRnAWe6inFuo8o2u8SLLZLjolYDmDP7SzL0YfYI&oauth_callback_confirmed=false",
             ),
@@ -532,12 +427,12 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
             "did not confirm the callback",
         ),
         (
-            Reply::Form(200, "oauth_token_secret=x&oauth_callback_confirmed=true"),
+            Reply::form(200, "oauth_token_secret=x&oauth_callback_confirmed=true"),
             502,
             "without a usable oauth_token",
         ),
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=a%0D%0ASet-Cookie:x&oauth_token_secret=x&oauth_callback_confirmed=true",
             ),
@@ -545,7 +440,7 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
             "without a usable oauth_token",
         ),
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=a&oauth_token=b&oauth_token_secret=x&oauth_callback_confirmed=true",
             ),
@@ -556,11 +451,11 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
         (could_not_authenticate(), 502, "request_token answered 401"),
         // Twitter's "Callback URL not approved for this client application" (code 415).
         (
-            Reply::Form(403, "<errors><error code=\"415\">Callback URL not approved</error></errors>"),
+            Reply::form(403, "<errors><error code=\"415\">Callback URL not approved</error></errors>"),
             502,
             "request_token answered 403",
         ),
-        (Reply::Json(503, json!({})), 502, "request_token answered 503"),
+        (Reply::json(503, json!({})), 502, "request_token answered 503"),
         (
             Reply::Fail(TransportKind::Timeout),
             504,
@@ -572,7 +467,7 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
             "scripted Unreachable",
         ),
     ] {
-        let tw = ScriptedTwitter::new();
+        let tw = twitter();
         tw.once(REQUEST, reply.clone());
         let log = Captured::default();
         let (m, store) = module(&tw, &log);
@@ -585,7 +480,7 @@ fn a_request_token_twitter_does_not_give_properly_stops_the_login_before_the_bro
         assert!(store.records().is_empty());
     }
     // The same where a protected page sends the user to Twitter (the default provider).
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let json = config().replace(
         r#""unauthenticatedClientAction":"AllowAnonymous""#,
@@ -611,14 +506,14 @@ fn access_token_failures_answer_their_status_and_store_nothing() {
             401,
             "refused the request token or verifier",
         ),
-        (Reply::Json(500, json!({})), 502, "access_token answered 500"),
+        (Reply::json(500, json!({})), 502, "access_token answered 500"),
         (
             Reply::Fail(TransportKind::Timeout),
             504,
             "did not answer in time",
         ),
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=6253282-eWud&oauth_token_secret=2EEf&screen_name=twitterapi",
             ),
@@ -626,7 +521,7 @@ fn access_token_failures_answer_their_status_and_store_nothing() {
             "without a numeric user_id",
         ),
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=6253282-eWud&oauth_token_secret=2EEf&user_id=62%0D%0A53&screen_name=twitterapi",
             ),
@@ -634,12 +529,12 @@ fn access_token_failures_answer_their_status_and_store_nothing() {
             "without a numeric user_id",
         ),
         (
-            Reply::Form(200, "oauth_token=6253282-eWud&user_id=6253282"),
+            Reply::form(200, "oauth_token=6253282-eWud&user_id=6253282"),
             502,
             "without a usable oauth_token_secret",
         ),
         (
-            Reply::Form(
+            Reply::form(
                 200,
                 "oauth_token=has space&oauth_token_secret=2EEf&user_id=6253282",
             ),
@@ -647,12 +542,12 @@ fn access_token_failures_answer_their_status_and_store_nothing() {
             "without a usable oauth_token",
         ),
         (
-            Reply::Json(200, json!({"oauth_token": "x"})),
+            Reply::json(200, json!({"oauth_token": "x"})),
             502,
             "without a usable oauth_token",
         ),
     ] {
-        let tw = ScriptedTwitter::new();
+        let tw = twitter();
         tw.once(ACCESS, reply.clone());
         let log = Captured::default();
         let (m, store) = module(&tw, &log);
@@ -665,7 +560,7 @@ fn access_token_failures_answer_their_status_and_store_nothing() {
         assert_eq!(header(&r, "Location"), None, "{reply:?}");
     }
     // A verifier Twitter did not issue: its own 401 (the scripted Twitter checks it).
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let (token, cookie) = started(&start(&m));
@@ -683,7 +578,7 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
     for (reply, status, why) in [
         (could_not_authenticate(), 401, "401 from verify_credentials"),
         (
-            Reply::Json(
+            Reply::json(
                 429,
                 json!({"errors": [{"code": 88, "message": "Rate limit exceeded"}]}),
             ),
@@ -695,30 +590,30 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
             504,
             "did not answer in time",
         ),
-        (Reply::Form(200, "<html>"), 502, "no JSON"),
+        (Reply::form(200, "<html>"), 502, "no JSON"),
         (
-            Reply::Json(200, json!({"id": 6253282, "screen_name": "twitterapi"})),
+            Reply::json(200, json!({"id": 6253282, "screen_name": "twitterapi"})),
             502,
             "no numeric id_str",
         ),
         (
-            Reply::Json(200, json!({"id_str": "0", "screen_name": "twitterapi"})),
+            Reply::json(200, json!({"id_str": "0", "screen_name": "twitterapi"})),
             502,
             "no numeric id_str",
         ),
         (
-            Reply::Json(200, json!({"id_str": "62 53", "screen_name": "twitterapi"})),
+            Reply::json(200, json!({"id_str": "62 53", "screen_name": "twitterapi"})),
             502,
             "no numeric id_str",
         ),
         // Another user than the access token was issued for.
         (
-            Reply::Json(200, json!({"id_str": "783214", "screen_name": "twitter"})),
+            Reply::json(200, json!({"id_str": "783214", "screen_name": "twitter"})),
             502,
             "names user 783214 but access_token named 6253282",
         ),
         (
-            Reply::Json(
+            Reply::json(
                 200,
                 json!({"id_str": "6253282", "screen_name": "twitterapi\r\nX-MS-CLIENT-PRINCIPAL-ID: 1"}),
             ),
@@ -726,7 +621,7 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
             "no valid screen_name",
         ),
         (
-            Reply::Json(
+            Reply::json(
                 200,
                 json!({"id_str": "6253282", "screen_name": "x".repeat(21)}),
             ),
@@ -734,12 +629,12 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
             "no valid screen_name",
         ),
         (
-            Reply::Json(200, json!({"id_str": "6253282"})),
+            Reply::json(200, json!({"id_str": "6253282"})),
             502,
             "no valid screen_name",
         ),
     ] {
-        let tw = ScriptedTwitter::new();
+        let tw = twitter();
         tw.once(VERIFY, reply.clone());
         let log = Captured::default();
         let (m, store) = module(&tw, &log);
@@ -750,10 +645,10 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
         assert!(store.records().is_empty(), "{reply:?}");
     }
     // An odd address is left out, not a failed sign-in.
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     tw.once(
         VERIFY,
-        Reply::Json(
+        Reply::json(
             200,
             json!({"id_str": "6253282", "screen_name": "twitterapi", "email": "a b\r\n@x"}),
         ),
@@ -762,13 +657,13 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
     let (m, _) = module(&tw, &log);
     let r = through_twitter(&m);
     assert_eq!(r.status, 302, "{}", log.text());
-    let claims = principal_claims(&app_headers(&m, ("Cookie", &session_cookie(&r))));
+    let claims = principal_claims(&app_headers(&m, ("Cookie", &session_cookie(&r))), "twitter");
     assert!(!claims.iter().any(|(t, _)| t.ends_with("emailaddress")));
 }
 
 #[test]
 fn a_user_who_denies_access_is_refused_and_nothing_is_spent() {
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let (token, cookie) = started(&start(&m));
@@ -810,7 +705,7 @@ fn a_user_who_denies_access_is_refused_and_nothing_is_spent() {
 
 #[test]
 fn a_callback_is_good_once() {
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let (token, cookie) = started(&start(&m));
@@ -836,7 +731,7 @@ fn client_login(m: &Module, body: &Value) -> Response {
 
 #[test]
 fn a_client_signs_in_with_a_token_pair_that_verifies() {
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let r = client_login(
@@ -887,7 +782,7 @@ fn a_client_token_pair_twitter_does_not_vouch_for_is_refused_and_nothing_is_stor
             "scripted Unreachable",
         ),
         (
-            Some(Reply::Json(503, json!({}))),
+            Some(Reply::json(503, json!({}))),
             pair.clone(),
             502,
             "verify_credentials answered 503",
@@ -926,7 +821,7 @@ fn a_client_token_pair_twitter_does_not_vouch_for_is_refused_and_nothing_is_stor
         ),
         (None, json!([ACCESS_TOKEN]), 400, "not a JSON object"),
     ] {
-        let tw = ScriptedTwitter::new();
+        let tw = twitter();
         if let Some(v) = &verify {
             tw.once(VERIFY, v.clone());
         }
@@ -944,7 +839,7 @@ fn a_client_token_pair_twitter_does_not_vouch_for_is_refused_and_nothing_is_stor
 
 #[test]
 fn there_is_no_refresh_no_bearer_token_and_logout_forgets_the_tokens() {
-    let tw = ScriptedTwitter::new();
+    let tw = twitter();
     let log = Captured::default();
     let (m, store) = module(&tw, &log);
     let cookie = session_cookie(&through_twitter(&m));

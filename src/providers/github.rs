@@ -248,10 +248,7 @@ impl GitHub {
             .and_then(Value::as_str)
             .filter(|l| is_login(l))
             .ok_or_else(|| bad("/user has no valid login"))?;
-        let claim = |typ: &str, val: &str| Claim {
-            typ: typ.into(),
-            val: val.into(),
-        };
+        let claim = Claim::new;
         let mut user_claims = vec![
             claim(claims::NAME_ID, &id),
             claim(claims::NAME, login),
@@ -308,10 +305,6 @@ impl GitHub {
 }
 
 impl Provider for GitHub {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
     fn settings(&self) -> &ProviderSettings {
         &self.settings
     }

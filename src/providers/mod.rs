@@ -238,9 +238,12 @@ pub struct Identity {
 /// An identity provider, by the flows it signs users in with. Which methods may block is in
 /// the module doc; defaults are what a provider without the capability answers.
 pub trait Provider: Send + Sync {
-    /// The name in `/.auth/login/{name}`.
-    fn name(&self) -> &str;
+    /// The provider's resolved configuration.
     fn settings(&self) -> &ProviderSettings;
+    /// The name in `/.auth/login/{name}`.
+    fn name(&self) -> &str {
+        &self.settings().name
+    }
     fn capabilities(&self) -> Capabilities;
     /// Starts a browser sign-in (may call the provider: OAuth 1.0a's request token, discovery).
     fn begin_login(&self, login: &BeginLogin) -> Result<LoginStarted, ProviderError>;

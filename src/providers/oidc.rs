@@ -407,10 +407,6 @@ fn is_configured_response_mode(name: &str, value: &str) -> bool {
 }
 
 impl Provider for OidcProvider {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
     fn settings(&self) -> &ProviderSettings {
         &self.settings
     }

@@ -263,10 +263,7 @@ impl Twitter {
             .and_then(Value::as_str)
             .filter(|n| is_screen_name(n))
             .ok_or_else(|| bad("verify_credentials has no valid screen_name"))?;
-        let claim = |typ: &str, val: &str| Claim {
-            typ: typ.into(),
-            val: val.into(),
-        };
+        let claim = Claim::new;
         let mut user_claims = vec![
             claim(claims::NAME_ID, &id),
             claim(claims::NAME, screen_name),
@@ -296,10 +293,6 @@ impl Twitter {
 }
 
 impl Provider for Twitter {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
     fn settings(&self) -> &ProviderSettings {
         &self.settings
     }

@@ -584,10 +584,7 @@ mod tests {
     #[test]
     fn control_characters_in_id_or_name_refuse_the_principal() {
         let provider = test_provider();
-        let claim = |typ: &str, val: &str| Claim {
-            typ: typ.into(),
-            val: val.into(),
-        };
+        let claim = Claim::new;
         let nameid = claims::NAME_ID;
         let principal =
             |sid: String, p: &ProviderSettings, c: &[Claim]| principal(sid, p, nameid, c);
@@ -635,10 +632,7 @@ mod tests {
     #[test]
     fn the_id_comes_from_the_identity_s_id_claim_else_the_name_identifier() {
         let provider = test_provider();
-        let claim = |typ: &str, val: &str| Claim {
-            typ: typ.into(),
-            val: val.into(),
-        };
+        let claim = Claim::new;
         let both = [
             claim(claims::NAME_ID, "sub-1"),
             claim(claims::OBJECT_ID, "oid-1"),

@@ -69,6 +69,15 @@ pub struct Claim {
     pub val: String,
 }
 
+impl Claim {
+    pub fn new(typ: &str, val: &str) -> Claim {
+        Claim {
+            typ: typ.into(),
+            val: val.into(),
+        }
+    }
+}
+
 /// What the store keeps for one user identity; field names are those of `/.auth/me`.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 pub struct TokenRecord {

@@ -4,6 +4,7 @@
 //! behind the `HttpClient` seam instead, at unit speed.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod scripted;
 
 use std::collections::HashMap;
