@@ -10,6 +10,7 @@
 //! would sign in as them here. GitHub's OAuth app tokens do not expire and cannot be refreshed;
 //! App Service takes no GitHub token as `Authorization: Bearer`, nor does this.
 
+use super::checks::{is_email, is_text};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -49,9 +50,6 @@ pub const TYPE_CLAIM: &str = "urn:github:type";
 
 /// Bounds of what is kept: GitHub's tokens are 40 to 255 characters, display names short.
 const MAX_TOKEN: usize = 1024;
-const MAX_TEXT: usize = 256;
-/// RFC 5321's limit on a forward path.
-const MAX_EMAIL: usize = 254;
 
 /// Login parameters GitHub's authorize endpoint documents (OpenID Connect's `login_hint` is
 /// GitHub's `login`); the module's own (`state`, `redirect_uri`, ...) are never taken.
@@ -420,20 +418,6 @@ fn is_login(l: &str) -> bool {
         && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// A display text: bounded, no control characters, not blank.
-fn is_text(t: &str) -> bool {
-    !t.trim().is_empty() && t.chars().count() <= MAX_TEXT && !t.chars().any(char::is_control)
-}
-
-/// An address as GitHub lists it (internationalized ones included, RFC 6531): one `@`
-/// between non-empty parts, no spaces or control characters, bounded.
-fn is_email(a: &str) -> bool {
-    a.len() <= MAX_EMAIL
-        && a.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-        && !a.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,19 +448,6 @@ mod tests {
             &"t".repeat(1025),
         ] {
             assert!(!is_token(bad), "{bad:?}");
-        }
-        assert!(is_text("The Octocat") && is_text("Zoë"));
-        assert!(!is_text("a\u{7}b") && !is_text("  ") && !is_text(&"n".repeat(257)));
-        assert!(is_email("octocat@github.com") && is_email("zoë@example.org"));
-        for bad in [
-            "no-at",
-            "@x",
-            "x@",
-            "a b@c",
-            "a@b\r\n",
-            &format!("{}@x", "a".repeat(260)),
-        ] {
-            assert!(!is_email(bad), "{bad:?}");
         }
     }
 }

@@ -10,6 +10,7 @@
 //! blocking step (`Io::Allowed`); the others (`begin_login`, `finish_login`,
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
+mod checks;
 pub mod client_auth;
 pub mod github;
 pub mod oauth1;

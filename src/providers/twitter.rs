@@ -12,6 +12,7 @@
 //! pair another app obtained does not verify. Twitter's tokens do not expire and cannot be
 //! refreshed; App Service takes no Twitter token as `Authorization: Bearer`, nor does this.
 
+use super::checks::is_email;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -55,8 +56,6 @@ pub const SCREEN_NAME_CLAIM: &str = "urn:twitter:screenname";
 
 /// Bounds of what is kept: Twitter's tokens are about 50 characters, its secrets 45.
 const MAX_TOKEN: usize = 256;
-/// RFC 5321's limit on a forward path.
-const MAX_EMAIL: usize = 254;
 /// The kept request-token secret's name in [`Kept`].
 const REQUEST_SECRET: &str = "oauth_token_secret";
 
@@ -423,15 +422,6 @@ fn is_screen_name(n: &str) -> bool {
     (1..=20).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// An address as Twitter returns it: one `@` between non-empty parts, no spaces or control
-/// characters, bounded.
-fn is_email(a: &str) -> bool {
-    a.len() <= MAX_EMAIL
-        && a.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-        && !a.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,7 +467,5 @@ mod tests {
         ] {
             assert!(!is_token(bad), "{bad:?}");
         }
-        assert!(is_email("api@twitter.com"));
-        assert!(!is_email("no-at") && !is_email("a b@c") && !is_email("a@b\r\n"));
     }
 }
