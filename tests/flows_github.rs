@@ -134,6 +134,26 @@ fn through_github(m: &Module) -> Response {
     ))
 }
 
+/// A sign-in whose `request` gets `reply` once: the callback answers `status`, a log line
+/// says `why`, nothing is stored. The scripted API and the answer, for more checks.
+fn callback_fails(
+    request: &str,
+    reply: &Reply,
+    status: u16,
+    why: &str,
+) -> (Arc<ScriptedApi>, Response) {
+    let gh = github();
+    gh.once(request, reply.clone());
+    let log = Captured::default();
+    let (m, store) = module(&gh, &log);
+    let r = through_github(&m);
+    assert_eq!(r.status, status, "{reply:?}: {}", log.text());
+    log.says(&format!("callback with github failed ({status})"));
+    log.says(why);
+    assert!(store.records().is_empty(), "{reply:?}");
+    (gh, r)
+}
+
 #[test]
 fn the_login_redirect_carries_what_github_documents_and_nothing_of_openid_connect() {
     let gh = github();
@@ -407,15 +427,7 @@ fn token_endpoint_failures_answer_their_status_and_store_nothing() {
             "scripted Unreachable",
         ),
     ] {
-        let gh = github();
-        gh.once(TOKEN_URL, reply.clone());
-        let log = Captured::default();
-        let (m, store) = module(&gh, &log);
-        let r = through_github(&m);
-        assert_eq!(r.status, status, "{reply:?}: {}", log.text());
-        log.says(&format!("callback with github failed ({status})"));
-        log.says(why);
-        assert!(store.records().is_empty(), "{reply:?}");
+        let (gh, r) = callback_fails(TOKEN_URL, &reply, status, why);
         assert!(gh.requests(USER).is_empty(), "{reply:?}");
         assert_eq!(header(&r, "Location"), None, "{reply:?}");
     }
@@ -486,15 +498,7 @@ fn api_failures_and_users_github_could_not_have_answer_their_status_and_store_no
             "no valid login",
         ),
     ] {
-        let gh = github();
-        gh.once(USER, reply.clone());
-        let log = Captured::default();
-        let (m, store) = module(&gh, &log);
-        let r = through_github(&m);
-        assert_eq!(r.status, status, "{reply:?}: {}", log.text());
-        log.says(&format!("callback with github failed ({status})"));
-        log.says(why);
-        assert!(store.records().is_empty(), "{reply:?}");
+        callback_fails(USER, &reply, status, why);
     }
     // An outage while reading addresses fails the sign-in: nothing half-read is kept.
     let gh = github();

@@ -208,6 +208,26 @@ fn through_twitter(m: &Module) -> Response {
     )
 }
 
+/// A sign-in whose `request` gets `reply` once: the callback answers `status`, a log line
+/// says `why`, nothing is stored. The scripted API and the answer, for more checks.
+fn callback_fails(
+    request: &str,
+    reply: &Reply,
+    status: u16,
+    why: &str,
+) -> (Arc<ScriptedApi>, Response) {
+    let tw = twitter();
+    tw.once(request, reply.clone());
+    let log = Captured::default();
+    let (m, store) = module(&tw, &log);
+    let r = through_twitter(&m);
+    assert_eq!(r.status, status, "{reply:?}: {}", log.text());
+    log.says(&format!("callback with twitter failed ({status})"));
+    log.says(why);
+    assert!(store.records().is_empty(), "{reply:?}");
+    (tw, r)
+}
+
 #[test]
 fn the_login_takes_a_signed_request_token_for_our_callback_and_sends_the_browser_to_authenticate() {
     let tw = twitter();
@@ -547,15 +567,7 @@ fn access_token_failures_answer_their_status_and_store_nothing() {
             "without a usable oauth_token",
         ),
     ] {
-        let tw = twitter();
-        tw.once(ACCESS, reply.clone());
-        let log = Captured::default();
-        let (m, store) = module(&tw, &log);
-        let r = through_twitter(&m);
-        assert_eq!(r.status, status, "{reply:?}: {}", log.text());
-        log.says(&format!("callback with twitter failed ({status})"));
-        log.says(why);
-        assert!(store.records().is_empty(), "{reply:?}");
+        let (tw, r) = callback_fails(ACCESS, &reply, status, why);
         assert!(tw.requests(VERIFY).is_empty(), "{reply:?}");
         assert_eq!(header(&r, "Location"), None, "{reply:?}");
     }
@@ -634,15 +646,7 @@ fn verify_credentials_failures_and_users_twitter_could_not_have_store_nothing() 
             "no valid screen_name",
         ),
     ] {
-        let tw = twitter();
-        tw.once(VERIFY, reply.clone());
-        let log = Captured::default();
-        let (m, store) = module(&tw, &log);
-        let r = through_twitter(&m);
-        assert_eq!(r.status, status, "{reply:?}: {}", log.text());
-        log.says(&format!("callback with twitter failed ({status})"));
-        log.says(why);
-        assert!(store.records().is_empty(), "{reply:?}");
+        callback_fails(VERIFY, &reply, status, why);
     }
     // An odd address is left out, not a failed sign-in.
     let tw = twitter();
