@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The ezauth demo: a test OpenID provider and the C host with the module in-process, in front of
-# its built-in echo app, all on loopback, with fresh keys and a file token store in a temp dir.
+# The ezauth demo: a test OpenID provider, a local GitHub (OAuth 2.0, following GitHub's
+# documented endpoints) and the C host with the module in-process, in front of its built-in
+# echo app, all on loopback, with fresh keys and a file token store in a temp dir.
 #
 #   demo/run.sh            then open the printed URL; any user name and password signs in
 #   PORT=8080 demo/run.sh  choose the host's port (default: a free one); IDP_PORT likewise
@@ -29,15 +30,16 @@ mkdir -p "$ROOT/demo/.run"
 RUN="$(mktemp -d "$ROOT/demo/.run/demo-XXXXXX")"
 mkdir -p "$RUN/tokens"
 IDP_PID=""
+GITHUB_PID=""
 HOST_PID=""
 TAIL_PID=""
 
 cleanup() {
     trap - EXIT INT TERM
-    for pid in $TAIL_PID $HOST_PID $IDP_PID; do
+    for pid in $TAIL_PID $HOST_PID $GITHUB_PID $IDP_PID; do
         kill "$pid" 2>/dev/null || true
     done
-    for pid in $TAIL_PID $HOST_PID $IDP_PID; do
+    for pid in $TAIL_PID $HOST_PID $GITHUB_PID $IDP_PID; do
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$RUN"
@@ -74,6 +76,12 @@ IDP_PID=$!
 wait_for "$RUN/idp.log" '^issuer ' "$IDP_PID" "the identity provider"
 ISSUER="$(sed -n 's/^issuer //p' "$RUN/idp.log" | head -n1)"
 
+node "$E2E/fake-github-server.js" --port "${GITHUB_PORT:-0}" \
+    --callback "$ORIGIN/.auth/login/github/callback" >"$RUN/github.log" 2>&1 &
+GITHUB_PID=$!
+wait_for "$RUN/github.log" '^github ' "$GITHUB_PID" "the local GitHub"
+read -r _ GITHUB_ORIGIN GITHUB_CLIENT_ID GITHUB_SECRET < <(grep '^github ' "$RUN/github.log" | head -n1)
+
 cat >"$RUN/authsettings.json" <<EOF
 {
   "platform": { "enabled": true },
@@ -94,6 +102,11 @@ cat >"$RUN/authsettings.json" <<EOF
         },
         "login": { "nameClaimType": "name", "scopes": ["openid", "profile", "email", "offline_access"] }
       }
+    },
+    "gitHub": {
+      "enabled": true,
+      "registration": { "clientId": "$GITHUB_CLIENT_ID", "clientSecretSettingName": "GITHUB_PROVIDER_AUTHENTICATION_SECRET" },
+      "login": { "scopes": ["user:email"] }
     }
   },
   "login": {
@@ -101,7 +114,14 @@ cat >"$RUN/authsettings.json" <<EOF
     "allowedExternalRedirectUrls": []
   },
   "httpSettings": { "requireHttps": false },
-  "ezauth": { "httpTimeoutSeconds": 10, "httpConnectTimeoutSeconds": 5 }
+  "ezauth": {
+    "httpTimeoutSeconds": 10, "httpConnectTimeoutSeconds": 5,
+    "providers": { "github": {
+      "authorizationEndpoint": "$GITHUB_ORIGIN/login/oauth/authorize",
+      "tokenEndpoint": "$GITHUB_ORIGIN/login/oauth/access_token",
+      "apiEndpoint": "$GITHUB_ORIGIN/api/v3"
+    } }
+  }
 }
 EOF
 
@@ -110,6 +130,7 @@ hexkey() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 WEBSITE_AUTH_ENCRYPTION_KEY="$(hexkey)" \
 WEBSITE_AUTH_SIGNING_KEY="$(hexkey)" \
 TESTIDP_AUTHENTICATION_SECRET="ezauth-test-secret" \
+GITHUB_PROVIDER_AUTHENTICATION_SECRET="$GITHUB_SECRET" \
     "$HOST_BIN" -l "127.0.0.1:$HOST_PORT" -c "$RUN/authsettings.json" >"$RUN/host.log" 2>&1 &
 HOST_PID=$!
 wait_for "$RUN/host.log" 'listening on' "$HOST_PID" "the ezauth host"
@@ -127,6 +148,8 @@ cat <<EOF
           $ORIGIN/.auth/logout      sign out
           $ORIGIN/public/hello      an excluded path: no sign-in needed
           $ORIGIN/.auth/login/testidp?prompt=consent   sign in again, granting a refresh token
+          $ORIGIN/.auth/login/github   sign in with the local GitHub instead ($GITHUB_ORIGIN,
+                                       OAuth 2.0: user "octocat", X-MS-TOKEN-GITHUB-ACCESS-TOKEN)
 
     Tokens are stored encrypted under $RUN/tokens
     Ctrl-C stops the demo.
@@ -137,8 +160,9 @@ EOF
 tail -n +2 -f "$RUN/host.log" &
 TAIL_PID=$!
 
-# Wait until one of the two services ends (or Ctrl-C).
-while kill -0 "$HOST_PID" 2>/dev/null && kill -0 "$IDP_PID" 2>/dev/null; do
+# Wait until one of the services ends (or Ctrl-C).
+while kill -0 "$HOST_PID" 2>/dev/null && kill -0 "$IDP_PID" 2>/dev/null &&
+    kill -0 "$GITHUB_PID" 2>/dev/null; do
     sleep 1
 done
 echo "demo: a service stopped unexpectedly" >&2
