@@ -133,7 +133,7 @@ pub struct IdentityProviders {
     pub azure_active_directory: Option<AzureActiveDirectory>,
     #[serde(default)]
     pub custom_open_id_connect_providers: BTreeMap<String, CustomOpenIdConnectProvider>,
-    pub google: Option<OtherProvider>,
+    pub google: Option<Google>,
     pub facebook: Option<OtherProvider>,
     pub git_hub: Option<GitHub>,
     pub twitter: Option<OtherProvider>,
@@ -259,6 +259,24 @@ pub struct GitHub {
     pub enabled: Option<bool>,
     pub registration: Option<ClientRegistration>,
     pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.google` (App Service's `Google`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Google {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+    pub validation: Option<AllowedAudiencesValidation>,
+}
+
+/// App Service's `AllowedAudiencesValidation` (Google, Microsoft Account).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedAudiencesValidation {
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
 }
 
 /// App Service's `ClientRegistration` (GitHub, Google, Microsoft Account, Apple).
@@ -451,6 +469,11 @@ pub struct ProviderEndpoints {
     pub token_endpoint: Option<String>,
     /// The base URL of the API that says who signed in (GitHub's REST API).
     pub api_endpoint: Option<String>,
+    /// An OpenID Connect provider's discovery document (Google's).
+    pub well_known_open_id_configuration: Option<String>,
+    /// The issuer that document names (default: its URL without
+    /// `/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
 }
 
 /// `ezauth.cookies`.

@@ -1,7 +1,7 @@
 //! `identityProviders.gitHub`: a GitHub OAuth app (OAuth 2.0, the user read from GitHub's REST
 //! API), signed in under `github`. Its endpoints can be moved in `ezauth.providers.github`.
 
-use super::{endpoint, not_configured, required, secret, Resolving};
+use super::{endpoint, not_configured, refuse_unused, required, secret, Resolving};
 use crate::config::{schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings};
 use crate::providers::client_auth::ClientAuth;
 use crate::providers::github;
@@ -15,6 +15,20 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("github");
+    for (value, field) in [
+        (
+            &moved.well_known_open_id_configuration,
+            "wellKnownOpenIdConfiguration",
+        ),
+        (&moved.issuer, "issuer"),
+    ] {
+        refuse_unused(
+            value,
+            &moved_path,
+            field,
+            "GitHub has no OpenID Connect discovery",
+        )?;
+    }
     let Some(block) = idp.git_hub.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };
@@ -74,6 +88,8 @@ pub(super) fn resolve(
         login_parameters: Vec::new(),
         name_claim_type: claims::NAME.into(),
         allowed_audiences: Vec::new(),
+        issuer_aliases: Vec::new(),
+        client_codes: false,
         id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),
         sign_out_at_provider: false,

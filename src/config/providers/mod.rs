@@ -9,6 +9,7 @@
 mod aad;
 mod custom_oidc;
 mod github;
+mod google;
 mod placeholder;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,20 @@ fn endpoint(
     }
 }
 
+/// An override field the kind has no use for is a startup error (`why` says what moves it),
+/// never a setting that silently does nothing.
+fn refuse_unused(
+    value: &Option<String>,
+    path: &JsonPath,
+    field: &str,
+    why: &str,
+) -> Result<(), ConfigError> {
+    match value {
+        Some(_) => Err(invalid(&path.key(field), why)),
+        None => Ok(()),
+    }
+}
+
 /// One row of [`KINDS`].
 pub struct Kind {
     /// The key under `identityProviders` (`azureActiveDirectory`).
@@ -85,7 +100,7 @@ pub const KINDS: &[Kind] = &[
         key: "google",
         login_name: Some("google"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.google.as_ref(), path, cx),
+        resolve: google::resolve,
     },
     Kind {
         key: "facebook",
@@ -148,7 +163,7 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github)",
+            "names no built-in provider whose endpoints can be moved (github, google)",
         ));
     }
     Ok(out)
