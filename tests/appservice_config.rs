@@ -374,7 +374,7 @@ fn is_loose(path: &[String]) -> bool {
             p.as_slice(),
             [
                 "identityProviders",
-                "facebook" | "twitter" | "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
+                "twitter" | "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
                 _,
                 ..
             ]
@@ -635,8 +635,8 @@ fn documented_settings_ezauth_does_not_act_on_give_exactly_one_warning_each() {
             "identityProviders.legacyMicrosoftAccount",
         ),
         (
-            json!({"identityProviders": {"facebook": {"registration": {"appId": "f"}}}}),
-            "identityProviders.facebook",
+            json!({"identityProviders": {"apple": {"registration": {"clientId": "a"}}}}),
+            "identityProviders.apple",
         ),
         (
             json!({"identityProviders": {"twitter": {"registration": {"consumerKey": "t"}}}}),
@@ -1453,4 +1453,129 @@ fn google_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_dis
     let s = parse("", &vars).unwrap();
     let g = s.providers.iter().find(|p| p.name == "google").unwrap();
     assert_eq!(g.client_auth, ClientAuth::SecretPost("g-secret".into()));
+}
+
+#[test]
+fn facebook_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_endpoints() {
+    let e = with(&[("FACEBOOK_PROVIDER_AUTHENTICATION_SECRET", "fb-secret")]);
+    let block = |extra: Value| {
+        let mut doc = json!({
+            "globalValidation": {"unauthenticatedClientAction": "RedirectToLoginPage",
+                                 "redirectToProvider": "facebook"},
+            "identityProviders": {"facebook": {"enabled": true,
+                "registration": {"appId": "1234567890",
+                                 "appSecretSettingName": "FACEBOOK_PROVIDER_AUTHENTICATION_SECRET"},
+                "graphApiVersion": "v19.0",
+                "login": {"scopes": ["email", "public_profile"]}}}});
+        merge(&mut doc, extra);
+        doc.to_string()
+    };
+    let s = parse(&block(json!({})), &e).unwrap();
+    assert_eq!(s.default_provider.as_deref(), Some("facebook"));
+    let fb = &s.providers[0];
+    assert_eq!(
+        (fb.name.as_str(), fb.client_id.as_str()),
+        ("facebook", "1234567890")
+    );
+    assert_eq!(fb.client_auth, ClientAuth::SecretPost("fb-secret".into()));
+    assert_eq!(fb.scopes, ["email", "public_profile"]);
+    assert_eq!(fb.flow, ezauth::providers::facebook::FLOW);
+    assert_eq!(
+        fb.issuer(),
+        None,
+        "no JWT issuer: bearer tokens are not Facebook's"
+    );
+    assert_eq!(
+        fb.endpoints,
+        config::Endpoints::OAuth2 {
+            authorization: "https://www.facebook.com/v19.0/dialog/oauth".into(),
+            token: "https://graph.facebook.com/v19.0/oauth/access_token".into(),
+            api: "https://graph.facebook.com/v19.0".into(),
+        }
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+
+    // No version pinned: Facebook's current (App Service since 1.4.6).
+    let s = parse(
+        &block(json!({"identityProviders": {"facebook": {"graphApiVersion": null}}})),
+        &e,
+    )
+    .unwrap();
+    assert_eq!(
+        s.providers[0].endpoints,
+        config::Endpoints::OAuth2 {
+            authorization: "https://www.facebook.com/dialog/oauth".into(),
+            token: "https://graph.facebook.com/oauth/access_token".into(),
+            api: "https://graph.facebook.com".into(),
+        }
+    );
+
+    // Moved in the "ezauth" block.
+    let moved = parse(
+        &block(json!({"ezauth": {"providers": {"facebook": {
+            "apiEndpoint": "http://127.0.0.1:9000/v19.0"}}}})),
+        &e,
+    )
+    .unwrap();
+    let config::Endpoints::OAuth2 { api, .. } = &moved.providers[0].endpoints else {
+        panic!("OAuth 2.0 endpoints")
+    };
+    assert_eq!(api, "http://127.0.0.1:9000/v19.0");
+
+    // Mistakes are named by their path.
+    for (extra, path, says) in [
+        (
+            json!({"identityProviders": {"facebook": {"graphApiVersion": "19/../x"}}}),
+            "identityProviders.facebook.graphApiVersion",
+            "Graph API version",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"registration": {"appId": "my-app"}}}}),
+            "identityProviders.facebook.registration.appId",
+            "digits",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"registration": {"appSecretSettingName": null}}}}),
+            "identityProviders.facebook.registration.appSecretSettingName",
+            "is required",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"registration": {"clientId": "1"}}}}),
+            "identityProviders.facebook.registration.clientId",
+            "unknown field",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"login": {"scopes": ["user birthday"]}}}}),
+            "identityProviders.facebook.login.scopes[0]",
+            "Facebook permission",
+        ),
+        (
+            json!({"ezauth": {"providers": {"facebook": {"issuer": "https://x"}}}}),
+            "ezauth.providers.facebook.issuer",
+            "no OpenID Connect discovery",
+        ),
+        (
+            json!({"ezauth": {"providers": {"facebook": {"tokenEndpoint": "http://fb.example/t"}}}}),
+            "ezauth.providers.facebook.tokenEndpoint",
+            "https",
+        ),
+    ] {
+        let got = err(&block(extra.clone()), &e);
+        assert_eq!(got.path, path, "{extra}: {got}");
+        assert!(got.message.contains(says), "{extra}: {got}");
+    }
+
+    // App Service's v1 keys and WEBSITE_AUTH_* settings say the same.
+    let v1 = json!({"enabled": true, "unauthenticatedClientAction": "AllowAnonymous",
+        "facebookAppId": "1234567890", "facebookAppSecretSettingName": "FACEBOOK_PROVIDER_AUTHENTICATION_SECRET",
+        "facebookOAuthScopes": ["email"]});
+    let s = parse(&v1.to_string(), &e).unwrap();
+    assert_eq!(s.providers[0].name, "facebook");
+    assert_eq!(s.providers[0].scopes, ["email"]);
+    let mut vars = legacy_env();
+    vars.insert("WEBSITE_AUTH_FB_APP_ID".into(), "1234567890".into());
+    vars.insert("WEBSITE_AUTH_FB_APP_SECRET".into(), "fb-secret".into());
+    let s = parse("", &vars).unwrap();
+    let fb = s.providers.iter().find(|p| p.name == "facebook").unwrap();
+    assert_eq!(fb.client_auth, ClientAuth::SecretPost("fb-secret".into()));
 }

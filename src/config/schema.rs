@@ -134,7 +134,7 @@ pub struct IdentityProviders {
     #[serde(default)]
     pub custom_open_id_connect_providers: BTreeMap<String, CustomOpenIdConnectProvider>,
     pub google: Option<Google>,
-    pub facebook: Option<OtherProvider>,
+    pub facebook: Option<Facebook>,
     pub git_hub: Option<GitHub>,
     pub twitter: Option<OtherProvider>,
     pub apple: Option<OtherProvider>,
@@ -259,6 +259,24 @@ pub struct GitHub {
     pub enabled: Option<bool>,
     pub registration: Option<ClientRegistration>,
     pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.facebook` (App Service's `Facebook`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Facebook {
+    pub enabled: Option<bool>,
+    pub registration: Option<AppRegistration>,
+    pub graph_api_version: Option<String>,
+    pub login: Option<LoginScopes>,
+}
+
+/// App Service's `AppRegistration` (Facebook).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppRegistration {
+    pub app_id: Option<String>,
+    pub app_secret_setting_name: Option<String>,
 }
 
 /// `identityProviders.google` (App Service's `Google`).

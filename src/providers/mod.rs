@@ -11,6 +11,7 @@
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
 pub mod client_auth;
+pub mod facebook;
 pub mod github;
 pub mod oauth1;
 pub mod oidc;

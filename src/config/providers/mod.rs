@@ -8,6 +8,7 @@
 
 mod aad;
 mod custom_oidc;
+mod facebook;
 mod github;
 mod google;
 mod placeholder;
@@ -106,7 +107,7 @@ pub const KINDS: &[Kind] = &[
         key: "facebook",
         login_name: Some("facebook"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.facebook.as_ref(), path, cx),
+        resolve: facebook::resolve,
     },
     Kind {
         key: "gitHub",
@@ -163,7 +164,7 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github, google)",
+            "names no built-in provider whose endpoints can be moved (facebook, github, google)",
         ));
     }
     Ok(out)
