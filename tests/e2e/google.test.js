@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { startStack } from './lib/stack.js';
-import { echoOf } from './lib/common.js';
+import { echoOf, eventually } from './lib/common.js';
 
 const hosts = await hostsUnderTest();
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -186,6 +186,7 @@ for (const host of hosts) {
       const other = await login(c, { id_token: s.idp.mintIdToken({ aud: 'someone-else' }), authorization_code: 'x' });
       assert.equal(other.status, 401, other.describe());
       assert.deepEqual(s.snapshot(), stored, 'a refused client login changed the store');
+      await eventually(() => /invalid_grant/.test(s.logs()));
       assert.match(s.logs(), /invalid_grant/);
     });
 
@@ -194,6 +195,8 @@ for (const host of hosts) {
       const res = await s.client().get(s.at('/api/items'), { headers: { authorization: `Bearer ${token}` } });
       assert.equal(res.status, 401, res.describe());
       assert.match(res.headers.get('www-authenticate') || '', /invalid_token/);
+      // The host writes its log line after the answer: wait for it.
+      await eventually(() => /not accepted as a bearer token/.test(s.logs()));
       assert.match(s.logs(), /not accepted as a bearer token/);
     });
   });
