@@ -233,17 +233,16 @@ impl Facebook {
         Ok((user, expires_at))
     }
 
-    /// Who the access token belongs to: `GET /me` with the fields the scopes allow.
+    /// Who the access token belongs to: `GET /me`. `email` is asked for whatever the scopes
+    /// (a login may change them): Facebook answers it only when the person granted it.
     fn user(&self, tokens: Tokens) -> Result<Identity, ProviderError> {
         let token = tokens.access_token.clone().unwrap_or_default();
-        let fields = if self.settings.scopes.iter().any(|s| s == "email") {
-            "id,name,first_name,last_name,email"
-        } else {
-            "id,name,first_name,last_name"
-        };
         let response = self.graph_get(
             &format!("{}/me", self.graph),
-            &[("fields", fields), ("appsecret_proof", &self.proof(&token))],
+            &[
+                ("fields", "id,name,first_name,last_name,email"),
+                ("appsecret_proof", &self.proof(&token)),
+            ],
             &token,
         )?;
         let user = parse(&response)?;

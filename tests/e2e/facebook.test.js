@@ -167,6 +167,12 @@ for (const host of hosts) {
       assert.equal((await c.get(s.at('/.auth/me'), { headers: zumo })).json()[0].access_token, token);
       assert.equal((await c.get(s.at('/.auth/refresh'), { headers: zumo })).status, 400);
 
+      // A person who did not grant the email permission: no address, still signed in.
+      const noEmail = await login({ access_token: fb.mintToken({ scopes: ['public_profile'] }) });
+      assert.equal(noEmail.status, 200, noEmail.describe());
+      const p = principalOf(echoOf(await c.get(s.at('/api/items'), { headers: { 'x-zumo-auth': noEmail.json().authenticationToken } })).headers);
+      assert.ok(!p.claims.some((x) => x.typ.endsWith('/emailaddress')), JSON.stringify(p.claims));
+
       const stored = s.snapshot();
       const invalidated = fb.mintToken();
       fb.invalidate(invalidated);
