@@ -159,9 +159,13 @@ for (const host of hosts) {
         client_id: s.idp.clientId, redirect_uri: redirectUri, response_type: 'code',
         scope: 'openid profile email', access_type: 'offline', state: 'client-state', nonce: 'client-nonce',
       })) authorize.searchParams.set(k, v);
-      const { callback } = await s.signIn(c, { fromIdp: authorize.href, stopAtCallback: true, login: `${SUB}2` });
-      const code = new URL(callback.url).searchParams.get('code');
-      assert.ok(code, callback.url);
+      const clientCode = async (login) => {
+        const { callback } = await s.signIn(s.client(), { fromIdp: authorize.href, stopAtCallback: true, login });
+        const code = new URL(callback.url).searchParams.get('code');
+        assert.ok(code, callback.url);
+        return code;
+      };
+      const code = await clientCode(`${SUB}2`);
       const posted = s.idp.mintIdToken({ sub: `${SUB}2`, aud: ANDROID_CLIENT });
 
       const codes = s.idp.counters.tokenAuthorizationCode;
@@ -178,6 +182,13 @@ for (const host of hosts) {
       const refresh = await c.get(s.at('/.auth/refresh'), { headers: zumo });
       assert.equal(refresh.status, 200, refresh.describe());
       assert.ok(refresh.json().authenticationToken);
+
+      // A code alone: Google's id_token for it says who signed in.
+      const alone = await login(c, { authorization_code: await clientCode(`${SUB}3`), redirect_uri: redirectUri });
+      assert.equal(alone.status, 200, alone.describe());
+      const h3 = echoOf(await c.get(s.at('/api/items'), { headers: { 'x-zumo-auth': alone.json().authenticationToken } })).headers;
+      assert.equal(h3['x-ms-client-principal-id'], `${SUB}3`);
+      assert.ok(h3['x-ms-token-google-refresh-token']);
 
       // The code is spent; another user's id_token beside a code is refused before it is.
       const stored = s.snapshot();
