@@ -362,6 +362,13 @@ fn facebook_s_failures_answer_their_status_and_store_nothing() {
         ("a used code", TOKEN, 400, oauth_error.clone(), 400),
         ("the token endpoint down", TOKEN, 500, json!({}), 502),
         (
+            "the app secret refused",
+            TOKEN,
+            400,
+            json!({"error": {"message": "Error validating client secret.", "type": "OAuthException", "code": 1}}),
+            502,
+        ),
+        (
             "a token with a line break",
             TOKEN,
             200,

@@ -156,9 +156,12 @@ impl Facebook {
                 response.status,
                 graph_error(&body)
             );
-            return Err(match response.status {
-                // OAuthException: the code expired, was used, or names another redirect.
-                400 => ProviderError::BadRequest(detail),
+            // Code 100 (an invalid parameter): the code expired or was used; sign in again.
+            // Anything else (code 1: the app secret; 101: the app id; outages) is no fault of
+            // the user's.
+            let code = body.pointer("/error/code").and_then(Value::as_i64);
+            return Err(match (response.status, code) {
+                (400, Some(100)) => ProviderError::BadRequest(detail),
                 _ => ProviderError::BadResponse(detail),
             });
         }
