@@ -1,13 +1,14 @@
 // Facebook as an identity provider, against the local Facebook of lib/fake-facebook.js (which
 // follows Facebook's documentation of Facebook Login and the Graph API): a browser's sign-in
 // through the login dialog and the callback (the code redeemed, exchanged for a long-lived
-// token, the user read from /me, every Graph call with its appsecret_proof), the headers the app
-// sees, /.auth/me, no refresh, logout; client-directed login with a Facebook token that
-// debug_token says is this app's, valid and unexpired, and only such a one; no Facebook token as
-// a bearer credential; on each host.
+// token, the user read from /me, every Graph call with its appsecret_proof; also in Chromium),
+// the headers the app sees, /.auth/me, no refresh, logout; client-directed login with a
+// Facebook token that debug_token says is this app's, valid and unexpired, and only such a one;
+// no Facebook token as a bearer credential; on each host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { launchChromium, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf, eventually } from './lib/common.js';
 import { startFakeFacebook } from './lib/fake-facebook.js';
@@ -132,6 +133,23 @@ for (const host of hosts) {
       assert.equal(out.location, s.at('/.auth/logout/complete'));
       assert.equal((await c.get(s.at('/.auth/me'))).status, 401);
       assert.equal(fb.requests.length, calls);
+    });
+
+    it('in Chromium: a protected page → the login dialog → back on the page as the user', { skip: skipWithoutBrowser }, async () => {
+      fb.setMode({});
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        // The person is signed in at Facebook and approves at once: the dialog redirects back.
+        await page.goto(s.at('/hello?from=chromium'));
+        assert.equal(page.url(), s.at('/hello?from=chromium'));
+        const echo = JSON.parse(await page.locator('body').innerText());
+        assert.equal(echo.headers['x-ms-client-principal-idp'], 'facebook');
+        assert.equal(echo.headers['x-ms-client-principal-id'], fb.user.id);
+        assert.ok(echo.headers['x-ms-token-facebook-access-token']);
+      } finally {
+        await browser.close();
+      }
     });
 
     it('a person who cancels the dialog is not signed in and nothing is stored', async () => {

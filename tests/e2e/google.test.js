@@ -1,13 +1,14 @@
 // Google as an identity provider: the google block (an OpenID Connect preset) with its discovery
 // moved to the real oidc-provider shaped as Google documents itself (idp.js shape 'google':
 // access_type=offline earns the refresh token, no end-session endpoint, Google's claims). A
-// browser's sign-in, the X-MS-TOKEN-GOOGLE-* headers, /.auth/me, refresh, logout; client-directed
+// browser's sign-in (over HTTP and in Chromium), the X-MS-TOKEN-GOOGLE-* headers, /.auth/me, refresh, logout; client-directed
 // login with an id_token (for this app or an allowed audience, iss with or without its scheme)
 // and with an authorization code the client obtained, and their refusals; no Google id_token as
 // a bearer credential; on each host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { launchChromium, passIdp, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf, eventually } from './lib/common.js';
 
@@ -103,6 +104,23 @@ for (const host of hosts) {
       assert.equal(out.location, s.at('/.auth/logout/complete'));
       assert.equal((await c.get(s.at('/.auth/me'))).status, 401);
       assert.equal((await c.get(s.at('/orders'))).status, 302);
+    });
+
+    it('in Chromium: a protected page → the Google-shaped sign-in → back on the page as the user', { skip: skipWithoutBrowser }, async () => {
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        await page.goto(s.at('/hello?from=chromium'));
+        assert.equal(new URL(page.url()).origin, new URL(s.idp.issuer).origin, `not at the IdP: ${page.url()}`);
+        await passIdp(page, new URL(s.url).origin, `${SUB}9`);
+        assert.equal(page.url(), s.at('/hello?from=chromium'));
+        const echo = JSON.parse(await page.locator('body').innerText());
+        assert.equal(echo.headers['x-ms-client-principal-idp'], 'google');
+        assert.equal(echo.headers['x-ms-client-principal-id'], `${SUB}9`);
+        assert.ok(echo.headers['x-ms-token-google-id-token']);
+      } finally {
+        await browser.close();
+      }
     });
 
     it('without access_type=offline there is no refresh token, and /.auth/refresh answers 400', async () => {
