@@ -572,9 +572,9 @@ const CLIENT_BODIES_WITH_CODES: &[&[&str]] = &[
     &["id_token"],
 ];
 
-/// A `redirect_uri` a client names for its code: Google's installed apps use none (the
-/// empty string, the default here), its web clients `postmessage`; any other is passed on as
-/// given, and the provider compares it with the code's. Only its size and bytes are ours to
+/// The longest `redirect_uri` a client may name for its code. Google's installed apps use none
+/// (the empty string, the default here), its web clients `postmessage`; any is passed on as
+/// given and the provider compares it with the code's: only its size and bytes are ours to
 /// check.
 const MAX_CLIENT_REDIRECT_URI: usize = 2048;
 

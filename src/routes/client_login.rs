@@ -143,7 +143,8 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
         let exp_claim =
             session::claims::find(&identity.claims, "exp").and_then(|e| e.parse::<i64>().ok());
         let from_body = expires_in.map(|s| now + s);
-        // Tokens the provider issued here (a client's code redeemed) say when they end.
+        // The provider's own word on the tokens' end wins: a client's code redeemed here, or
+        // what the provider said of a posted token (Facebook's debug_token).
         let expires_on = match (identity.tokens.expires_at, from_body, exp_claim) {
             (Some(issued), _, _) => Some(issued),
             (None, Some(b), Some(e)) => Some(b.min(e)),
