@@ -120,13 +120,19 @@ impl dyn HttpClient {
     /// Sends `request` if its URL may be called, with the size bound and the error mapping
     /// every caller needs.
     pub fn exchange(&self, request: HttpRequest) -> Result<HttpResponse, Error> {
-        let url = request.url.as_str();
-        check_endpoint(url)
+        check_endpoint(&request.url)
             .map_err(|why| Error::BadResponse(format!("refused to call the provider: {why}")))?;
-        let response = self.send(&request).map_err(|e| match e.kind {
-            TransportKind::Timeout => Error::Timeout(format!("{url} did not answer in time")),
-            TransportKind::Unreachable => Error::Unreachable(format!("{url}: {}", e.detail)),
-            TransportKind::Broken => Error::BadResponse(format!("{url}: {}", e.detail)),
+        // Errors end in logs: they name the URL without its query, which may carry a
+        // credential where the provider documents it there (Facebook's client_secret, codes
+        // and tokens).
+        let url = request.url.split('?').next().unwrap_or_default();
+        let response = self.send(&request).map_err(|e| {
+            let detail = e.detail.replace(request.url.as_str(), url);
+            match e.kind {
+                TransportKind::Timeout => Error::Timeout(format!("{url} did not answer in time")),
+                TransportKind::Unreachable => Error::Unreachable(format!("{url}: {detail}")),
+                TransportKind::Broken => Error::BadResponse(format!("{url}: {detail}")),
+            }
         })?;
         if response.body.len() > MAX_RESPONSE {
             return Err(Error::BadResponse(format!(
@@ -363,6 +369,31 @@ mod tests {
             }));
             let e = (&double as &dyn HttpClient).get_json(url).unwrap_err();
             assert!(format!("{e:?}").starts_with(want), "{kind:?}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_url_without_its_query() {
+        let url = "https://graph.test/oauth/access_token?client_secret=hush&code=c0de";
+        for kind in [
+            TransportKind::Timeout,
+            TransportKind::Unreachable,
+            TransportKind::Broken,
+        ] {
+            let double = scripted(Err(TransportError {
+                kind,
+                detail: format!("{url}: Connection Failed"),
+            }));
+            let e = (&double as &dyn HttpClient).get_json(url).unwrap_err();
+            let shown = format!("{e:?}");
+            assert!(
+                shown.contains("https://graph.test/oauth/access_token"),
+                "{shown}"
+            );
+            assert!(
+                !shown.contains("hush") && !shown.contains("c0de"),
+                "{shown}"
+            );
         }
     }
 

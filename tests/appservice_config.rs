@@ -374,7 +374,7 @@ fn is_loose(path: &[String]) -> bool {
             p.as_slice(),
             [
                 "identityProviders",
-                "google" | "facebook" | "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
+                "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
                 _,
                 ..
             ]
@@ -631,12 +631,12 @@ fn documented_settings_ezauth_does_not_act_on_give_exactly_one_warning_each() {
     // configured blob store.
     for (bad, path) in [
         (
-            json!({"identityProviders": {"google": {"registration": {"clientId": "g"}}}}),
-            "identityProviders.google",
+            json!({"identityProviders": {"legacyMicrosoftAccount": {"registration": {"clientId": "m"}}}}),
+            "identityProviders.legacyMicrosoftAccount",
         ),
         (
-            json!({"identityProviders": {"facebook": {"registration": {"appId": "f"}}}}),
-            "identityProviders.facebook",
+            json!({"identityProviders": {"apple": {"registration": {"clientId": "a"}}}}),
+            "identityProviders.apple",
         ),
         (
             json!({"login": {"tokenStore": {"enabled": true, "azureBlobStorage": {"sasUrlSettingName": "SAS"}}}}),
@@ -734,8 +734,8 @@ fn v1_documents_are_refused_where_they_are_ambiguous_or_stale() {
             "key=value",
         ),
         (
-            json!({"googleClientId": "g"}),
-            "googleClientId",
+            json!({"microsoftAccountClientId": "m"}),
+            "microsoftAccountClientId",
             "not supported by this build",
         ),
         // v1 and v2 keys together: read as v2, where the v1 keys are unknown (the first in the
@@ -846,9 +846,9 @@ fn the_website_auth_settings_alone_configure_a_site_as_on_app_service() {
     assert_eq!(parse("", &e).unwrap().logout_endpoint, None);
     // A v1 provider ezauth does not serve yet stops the start, named by its variable.
     let mut e = legacy_env();
-    e.insert("WEBSITE_AUTH_GOOGLE_CLIENT_ID".into(), "g".into());
+    e.insert("WEBSITE_AUTH_MSA_CLIENT_ID".into(), "m".into());
     let got = parse("", &e).err().unwrap();
-    assert_eq!(got.path, "WEBSITE_AUTH_GOOGLE_CLIENT_ID", "{got}");
+    assert_eq!(got.path, "WEBSITE_AUTH_MSA_CLIENT_ID", "{got}");
     assert!(got.message.contains("not supported by this build"), "{got}");
     // AllowAnonymous, a 401 without a provider.
     let anon = with(&[("WEBSITE_AUTH_UNAUTHENTICATED_ACTION", "AllowAnonymous")]);
@@ -1213,9 +1213,14 @@ fn github_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_end
             "no built-in provider",
         ),
         (
-            json!({"ezauth": {"providers": {"google": {"apiEndpoint": "https://x"}}}}),
-            "ezauth.providers.google",
+            json!({"ezauth": {"providers": {"apple": {"apiEndpoint": "https://x"}}}}),
+            "ezauth.providers.apple",
             "no built-in provider",
+        ),
+        (
+            json!({"ezauth": {"providers": {"github": {"issuer": "https://x"}}}}),
+            "ezauth.providers.github.issuer",
+            "is not one of",
         ),
         (
             json!({"identityProviders": {"gitHub": {"login": {"scopes": ["user email"]}}}}),
@@ -1368,7 +1373,7 @@ fn twitter_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_en
         (
             json!({"ezauth": {"providers": {"github": {"requestTokenEndpoint": "https://x"}}}}),
             "ezauth.providers.github.requestTokenEndpoint",
-            "GitHub has none",
+            "is not one of",
         ),
         (
             json!({"identityProviders": {"twitter": {"registration": {"consumerSecretSettingName": null}}}}),
@@ -1446,4 +1451,279 @@ fn twitter_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_en
     let s = parse("", &vars).unwrap();
     let tw = s.providers.iter().find(|p| p.name == "twitter").unwrap();
     assert_eq!(tw.client_auth, ClientAuth::SecretPost("tw-secret".into()));
+}
+
+#[test]
+fn google_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_discovery() {
+    let e = with(&[("GOOGLE_PROVIDER_AUTHENTICATION_SECRET", "g-secret")]);
+    let block = |extra: Value| {
+        let mut doc = json!({
+            "globalValidation": {"unauthenticatedClientAction": "RedirectToLoginPage",
+                                 "redirectToProvider": "google"},
+            "identityProviders": {"google": {"enabled": true,
+                "registration": {"clientId": "web-1.apps.googleusercontent.com",
+                                 "clientSecretSettingName": "GOOGLE_PROVIDER_AUTHENTICATION_SECRET"},
+                "login": {"scopes": []},
+                "validation": {"allowedAudiences": ["android-1.apps.googleusercontent.com"]}}}});
+        merge(&mut doc, extra);
+        doc.to_string()
+    };
+    let s = parse(&block(json!({})), &e).unwrap();
+    assert_eq!(s.default_provider.as_deref(), Some("google"));
+    let g = &s.providers[0];
+    assert_eq!(g.name, "google");
+    assert_eq!(g.client_id, "web-1.apps.googleusercontent.com");
+    assert_eq!(g.client_auth, ClientAuth::SecretPost("g-secret".into()));
+    assert_eq!(g.scopes, ["openid", "profile", "email"]);
+    assert_eq!(
+        g.allowed_audiences,
+        ["android-1.apps.googleusercontent.com"]
+    );
+    assert_eq!(g.flow, ezauth::providers::oidc::FLOW);
+    assert!(g.client_codes && g.sign_out_at_provider);
+    assert_eq!(
+        g.endpoints,
+        config::Endpoints::Discovery {
+            url: "https://accounts.google.com/.well-known/openid-configuration".into(),
+            issuer: "https://accounts.google.com".into(),
+        }
+    );
+    assert_eq!(g.issuer_aliases, ["accounts.google.com"]);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+
+    // Scopes without openid get it: the id_token is the sign-in's proof.
+    let s = parse(
+        &block(json!({"identityProviders": {"google": {"login": {"scopes": ["email"]}}}})),
+        &e,
+    )
+    .unwrap();
+    assert_eq!(s.providers[0].scopes, ["openid", "email"]);
+
+    // Moved in the "ezauth" block: the issuer follows the document's URL unless named.
+    for (moved, issuer) in [
+        (
+            json!({"wellKnownOpenIdConfiguration": "http://127.0.0.1:9000/.well-known/openid-configuration"}),
+            "http://127.0.0.1:9000",
+        ),
+        (
+            json!({"wellKnownOpenIdConfiguration": "https://g.example/discovery.json",
+                   "issuer": "https://g.example"}),
+            "https://g.example",
+        ),
+    ] {
+        let s = parse(
+            &block(json!({"ezauth": {"providers": {"google": moved}}})),
+            &e,
+        )
+        .unwrap();
+        assert_eq!(s.providers[0].issuer(), Some(issuer));
+        assert_eq!(
+            s.providers[0].issuer_aliases,
+            [issuer.split_once("://").unwrap().1]
+        );
+    }
+
+    // Mistakes are named by their path.
+    for (extra, path, says) in [
+        (
+            json!({"ezauth": {"providers": {"google": {"wellKnownOpenIdConfiguration": "http://g.example/.well-known/openid-configuration"}}}}),
+            "ezauth.providers.google.wellKnownOpenIdConfiguration",
+            "https",
+        ),
+        (
+            json!({"ezauth": {"providers": {"google": {"wellKnownOpenIdConfiguration": "https://g.example/discovery.json"}}}}),
+            "ezauth.providers.google.wellKnownOpenIdConfiguration",
+            "set issuer",
+        ),
+        (
+            json!({"ezauth": {"providers": {"google": {"tokenEndpoint": "https://g.example/token"}}}}),
+            "ezauth.providers.google.tokenEndpoint",
+            "is not one of",
+        ),
+        (
+            json!({"identityProviders": {"google": {"login": {"scopes": ["open id"]}}}}),
+            "identityProviders.google.login.scopes[0]",
+            "Google scope",
+        ),
+        (
+            json!({"identityProviders": {"google": {"registration": {"clientSecretSettingName": null}}}}),
+            "identityProviders.google.registration.clientSecretSettingName",
+            "is required",
+        ),
+        (
+            json!({"identityProviders": {"google": {"validation": {"allowedAudience": []}}}}),
+            "identityProviders.google.validation.allowedAudience",
+            "unknown field",
+        ),
+    ] {
+        let got = err(&block(extra.clone()), &e);
+        assert_eq!(got.path, path, "{extra}: {got}");
+        assert!(got.message.contains(says), "{extra}: {got}");
+    }
+
+    // A placeholder stays "not configured"; a disabled block is nothing.
+    let anon = json!({"globalValidation": {"unauthenticatedClientAction": "AllowAnonymous"}});
+    for (g, warned) in [
+        (
+            json!({"enabled": true, "registration": {}, "login": {}, "validation": {}}),
+            true,
+        ),
+        (
+            json!({"enabled": false, "registration": {"clientId": "x"}}),
+            false,
+        ),
+    ] {
+        let mut doc = anon.clone();
+        merge(&mut doc, json!({"identityProviders": {"google": g}}));
+        let s = parse(&doc.to_string(), &env()).unwrap();
+        assert!(s.providers.is_empty());
+        let expected = if warned {
+            vec![not_configured("google")]
+        } else {
+            vec![]
+        };
+        assert_eq!(s.warnings, expected);
+    }
+
+    // App Service's v1 keys and WEBSITE_AUTH_* settings say the same.
+    let v1 = json!({"enabled": true, "unauthenticatedClientAction": "AllowAnonymous",
+        "googleClientId": "web-1", "googleClientSecretSettingName": "GOOGLE_PROVIDER_AUTHENTICATION_SECRET",
+        "googleOAuthScopes": ["openid", "email"]});
+    let s = parse(&v1.to_string(), &e).unwrap();
+    assert_eq!(s.providers[0].name, "google");
+    assert_eq!(s.providers[0].scopes, ["openid", "email"]);
+    let mut vars = legacy_env();
+    vars.insert("WEBSITE_AUTH_GOOGLE_CLIENT_ID".into(), "web-1".into());
+    vars.insert(
+        "WEBSITE_AUTH_GOOGLE_CLIENT_SECRET".into(),
+        "g-secret".into(),
+    );
+    let s = parse("", &vars).unwrap();
+    let g = s.providers.iter().find(|p| p.name == "google").unwrap();
+    assert_eq!(g.client_auth, ClientAuth::SecretPost("g-secret".into()));
+}
+
+#[test]
+fn facebook_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_endpoints() {
+    let e = with(&[("FACEBOOK_PROVIDER_AUTHENTICATION_SECRET", "fb-secret")]);
+    let block = |extra: Value| {
+        let mut doc = json!({
+            "globalValidation": {"unauthenticatedClientAction": "RedirectToLoginPage",
+                                 "redirectToProvider": "facebook"},
+            "identityProviders": {"facebook": {"enabled": true,
+                "registration": {"appId": "1234567890",
+                                 "appSecretSettingName": "FACEBOOK_PROVIDER_AUTHENTICATION_SECRET"},
+                "graphApiVersion": "v19.0",
+                "login": {"scopes": ["email", "public_profile"]}}}});
+        merge(&mut doc, extra);
+        doc.to_string()
+    };
+    let s = parse(&block(json!({})), &e).unwrap();
+    assert_eq!(s.default_provider.as_deref(), Some("facebook"));
+    let fb = &s.providers[0];
+    assert_eq!(
+        (fb.name.as_str(), fb.client_id.as_str()),
+        ("facebook", "1234567890")
+    );
+    assert_eq!(fb.client_auth, ClientAuth::SecretPost("fb-secret".into()));
+    assert_eq!(fb.scopes, ["email", "public_profile"]);
+    assert_eq!(fb.flow, ezauth::providers::facebook::FLOW);
+    assert_eq!(
+        fb.issuer(),
+        None,
+        "no JWT issuer: bearer tokens are not Facebook's"
+    );
+    assert_eq!(
+        fb.endpoints,
+        config::Endpoints::OAuth2 {
+            authorization: "https://www.facebook.com/v19.0/dialog/oauth".into(),
+            token: "https://graph.facebook.com/v19.0/oauth/access_token".into(),
+            api: "https://graph.facebook.com/v19.0".into(),
+        }
+    );
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+
+    // No version pinned: Facebook's current (App Service since 1.4.6).
+    let s = parse(
+        &block(json!({"identityProviders": {"facebook": {"graphApiVersion": null}}})),
+        &e,
+    )
+    .unwrap();
+    assert_eq!(
+        s.providers[0].endpoints,
+        config::Endpoints::OAuth2 {
+            authorization: "https://www.facebook.com/dialog/oauth".into(),
+            token: "https://graph.facebook.com/oauth/access_token".into(),
+            api: "https://graph.facebook.com".into(),
+        }
+    );
+
+    // Moved in the "ezauth" block.
+    let moved = parse(
+        &block(json!({"ezauth": {"providers": {"facebook": {
+            "apiEndpoint": "http://127.0.0.1:9000/v19.0"}}}})),
+        &e,
+    )
+    .unwrap();
+    let config::Endpoints::OAuth2 { api, .. } = &moved.providers[0].endpoints else {
+        panic!("OAuth 2.0 endpoints")
+    };
+    assert_eq!(api, "http://127.0.0.1:9000/v19.0");
+
+    // Mistakes are named by their path.
+    for (extra, path, says) in [
+        (
+            json!({"identityProviders": {"facebook": {"graphApiVersion": "19/../x"}}}),
+            "identityProviders.facebook.graphApiVersion",
+            "Graph API version",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"registration": {"appId": "my-app"}}}}),
+            "identityProviders.facebook.registration.appId",
+            "digits",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"registration": {"appSecretSettingName": null}}}}),
+            "identityProviders.facebook.registration.appSecretSettingName",
+            "is required",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"registration": {"clientId": "1"}}}}),
+            "identityProviders.facebook.registration.clientId",
+            "unknown field",
+        ),
+        (
+            json!({"identityProviders": {"facebook": {"login": {"scopes": ["user birthday"]}}}}),
+            "identityProviders.facebook.login.scopes[0]",
+            "Facebook permission",
+        ),
+        (
+            json!({"ezauth": {"providers": {"facebook": {"issuer": "https://x"}}}}),
+            "ezauth.providers.facebook.issuer",
+            "is not one of",
+        ),
+        (
+            json!({"ezauth": {"providers": {"facebook": {"tokenEndpoint": "http://fb.example/t"}}}}),
+            "ezauth.providers.facebook.tokenEndpoint",
+            "https",
+        ),
+    ] {
+        let got = err(&block(extra.clone()), &e);
+        assert_eq!(got.path, path, "{extra}: {got}");
+        assert!(got.message.contains(says), "{extra}: {got}");
+    }
+
+    // App Service's v1 keys and WEBSITE_AUTH_* settings say the same.
+    let v1 = json!({"enabled": true, "unauthenticatedClientAction": "AllowAnonymous",
+        "facebookAppId": "1234567890", "facebookAppSecretSettingName": "FACEBOOK_PROVIDER_AUTHENTICATION_SECRET",
+        "facebookOAuthScopes": ["email"]});
+    let s = parse(&v1.to_string(), &e).unwrap();
+    assert_eq!(s.providers[0].name, "facebook");
+    assert_eq!(s.providers[0].scopes, ["email"]);
+    let mut vars = legacy_env();
+    vars.insert("WEBSITE_AUTH_FB_APP_ID".into(), "1234567890".into());
+    vars.insert("WEBSITE_AUTH_FB_APP_SECRET".into(), "fb-secret".into());
+    let s = parse("", &vars).unwrap();
+    let fb = s.providers.iter().find(|p| p.name == "facebook").unwrap();
+    assert_eq!(fb.client_auth, ClientAuth::SecretPost("fb-secret".into()));
 }

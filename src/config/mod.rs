@@ -87,8 +87,14 @@ pub struct ProviderSettings {
     pub login_parameters: Vec<(String, String)>,
     /// The claim type whose value is the user's display name.
     pub name_claim_type: String,
-    /// Audiences accepted besides the client id (bearer tokens).
+    /// Audiences accepted besides the client id (bearer tokens, tokens clients post).
     pub allowed_audiences: Vec<String>,
+    /// Other spellings of the issuer its JWTs may carry in `iss` (Google's
+    /// `accounts.google.com` beside `https://accounts.google.com`); the keys stay the issuer's.
+    pub issuer_aliases: Vec<String>,
+    /// Clients may post an authorization code to `POST /.auth/login/{name}` (with or without an
+    /// id_token), redeemed here for the tokens a refresh needs (Google's server-side access).
+    pub client_codes: bool,
     /// The claim type of the user's id for the application: Azure AD's object id
     /// (`session::claims::OBJECT_ID`), others' name identifier (`NAME_ID`).
     pub id_claim_type: &'static str,
@@ -882,20 +888,20 @@ mod tests {
     #[test]
     fn unsupported_providers_are_refused_when_enabled() {
         let e = err(
-            r#"{"identityProviders":{"google":{"enabled":true,"registration":{"clientId":"g"}}}}"#,
+            r#"{"identityProviders":{"apple":{"enabled":true,"registration":{"clientId":"g"}}}}"#,
         );
-        assert_eq!(e.path, "identityProviders.google");
+        assert_eq!(e.path, "identityProviders.apple");
         let placeholder = parse(
-            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"google":{"enabled":true,"login":{},"registration":{}}}}"#,
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"apple":{"enabled":true,"login":{},"registration":{}}}}"#,
             &env(),
         )
         .unwrap();
         assert_eq!(
             placeholder.warnings,
-            ["identityProviders.google has no client id: not configured (as App Service treats it)"]
+            ["identityProviders.apple has no client id: not configured (as App Service treats it)"]
         );
         assert!(parse(
-            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"google":{"enabled":false}}}"#,
+            r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"apple":{"enabled":false}}}"#,
             &env()
         )
         .is_ok());

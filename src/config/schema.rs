@@ -133,8 +133,8 @@ pub struct IdentityProviders {
     pub azure_active_directory: Option<AzureActiveDirectory>,
     #[serde(default)]
     pub custom_open_id_connect_providers: BTreeMap<String, CustomOpenIdConnectProvider>,
-    pub google: Option<OtherProvider>,
-    pub facebook: Option<OtherProvider>,
+    pub google: Option<Google>,
+    pub facebook: Option<Facebook>,
     pub git_hub: Option<GitHub>,
     pub twitter: Option<Twitter>,
     pub apple: Option<OtherProvider>,
@@ -259,6 +259,42 @@ pub struct GitHub {
     pub enabled: Option<bool>,
     pub registration: Option<ClientRegistration>,
     pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.facebook` (App Service's `Facebook`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Facebook {
+    pub enabled: Option<bool>,
+    pub registration: Option<AppRegistration>,
+    pub graph_api_version: Option<String>,
+    pub login: Option<LoginScopes>,
+}
+
+/// App Service's `AppRegistration` (Facebook).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppRegistration {
+    pub app_id: Option<String>,
+    pub app_secret_setting_name: Option<String>,
+}
+
+/// `identityProviders.google` (App Service's `Google`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Google {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+    pub validation: Option<AllowedAudiencesValidation>,
+}
+
+/// App Service's `AllowedAudiencesValidation` (Google, Microsoft Account).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedAudiencesValidation {
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
 }
 
 /// App Service's `ClientRegistration` (GitHub, Google, Microsoft Account, Apple).
@@ -470,6 +506,28 @@ pub struct ProviderEndpoints {
     pub api_endpoint: Option<String>,
     /// OAuth 1.0a's temporary-credential request endpoint (Twitter's `oauth/request_token`).
     pub request_token_endpoint: Option<String>,
+    /// An OpenID Connect provider's discovery document (Google's).
+    pub well_known_open_id_configuration: Option<String>,
+    /// The issuer that document names (default: its URL without
+    /// `/.well-known/openid-configuration`).
+    pub issuer: Option<String>,
+}
+
+impl ProviderEndpoints {
+    /// Each field by its JSON name, set or not.
+    pub fn fields(&self) -> [(&'static str, &Option<String>); 6] {
+        [
+            ("authorizationEndpoint", &self.authorization_endpoint),
+            ("tokenEndpoint", &self.token_endpoint),
+            ("apiEndpoint", &self.api_endpoint),
+            ("requestTokenEndpoint", &self.request_token_endpoint),
+            (
+                "wellKnownOpenIdConfiguration",
+                &self.well_known_open_id_configuration,
+            ),
+            ("issuer", &self.issuer),
+        ]
+    }
 }
 
 /// `ezauth.cookies`.

@@ -12,6 +12,7 @@
 
 mod checks;
 pub mod client_auth;
+pub mod facebook;
 pub mod github;
 pub mod oauth1;
 pub mod oidc;

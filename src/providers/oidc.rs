@@ -1,4 +1,4 @@
-//! OpenID Connect (authorization code flow with PKCE), shared by Azure AD and custom
+//! OpenID Connect (authorization code flow with PKCE), shared by Azure AD, Google and custom
 //! providers: cached discovery and JWKS, the token request, and id_token validation.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::io::Io;
 use crate::outbound::{self, HttpClient};
 use crate::session::claims;
 
-/// Azure AD and custom OpenID Connect providers.
+/// Azure AD, Google and custom OpenID Connect providers.
 pub const FLOW: Flow = Flow {
     name: "OpenID Connect",
     build: |settings, http, clock| Arc::new(OidcProvider::new(settings, http, clock)),
@@ -215,7 +215,10 @@ impl OidcProvider {
         parsed
             .verify_with_jwks(&jwks)
             .map_err(|e| reject(e.to_string()))?;
-        if parsed.str_claim("iss") != Some(meta.issuer.as_str()) {
+        if !parsed
+            .str_claim("iss")
+            .is_some_and(|iss| self.is_issuer(&meta, iss))
+        {
             return Err(reject(format!(
                 "issuer {:?} is not {:?}",
                 parsed.str_claim("iss").unwrap_or(""),
@@ -261,7 +264,7 @@ impl OidcProvider {
     fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), ProviderError> {
         let meta = self.metadata(Io::Allowed)?;
         match iss {
-            Some(iss) if iss != meta.issuer => Err(ProviderError::Rejected(format!(
+            Some(iss) if !self.is_issuer(&meta, iss) => Err(ProviderError::Rejected(format!(
                 "the callback's iss {iss:?} is not the issuer {:?} (RFC 9207)",
                 meta.issuer
             ))),
@@ -270,6 +273,11 @@ impl OidcProvider {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Is `iss` the provider's issuer, as discovered or in a configured other spelling?
+    fn is_issuer(&self, meta: &Metadata, iss: &str) -> bool {
+        iss == meta.issuer || self.settings.issuer_aliases.iter().any(|a| a == iss)
     }
 
     /// Validates a token a client presents, which may also be addressed to one of the allowed
@@ -418,7 +426,11 @@ impl Provider for OidcProvider {
                 ..Callback::OAUTH2
             },
             refresh: true,
-            client_bodies: &[&["id_token"], &["access_token"]],
+            client_bodies: if self.settings.client_codes {
+                CLIENT_BODIES_WITH_CODES
+            } else {
+                &[&["id_token"], &["access_token"]]
+            },
         }
     }
 
@@ -504,6 +516,9 @@ impl Provider for OidcProvider {
         fields: &[(&str, &str)],
         io: Io,
     ) -> Result<Identity, ProviderError> {
+        if fields.iter().any(|(name, _)| *name == "authorization_code") {
+            return self.redeem_client_code(fields, io);
+        }
         let [(used, token)] = fields else {
             return Err(ProviderError::BadRequest("one token expected".into()));
         };
@@ -526,7 +541,7 @@ impl Provider for OidcProvider {
         let Some(issuer) = bearer.issuer else {
             return Ok(false);
         };
-        Ok(self.metadata(io)?.issuer == issuer)
+        Ok(self.is_issuer(&*self.metadata(io)?, issuer))
     }
 
     fn validate_bearer(&self, token: &str, io: Io) -> Result<Identity, ProviderError> {
@@ -567,11 +582,76 @@ impl Provider for OidcProvider {
     }
 }
 
+/// What clients may post when the provider takes their authorization codes (Google's
+/// server-side access: the code a mobile SDK's sign-in gave the app, with its id_token or
+/// alone, and the `redirect_uri` that code was issued for), in order of preference.
+const CLIENT_BODIES_WITH_CODES: &[&[&str]] = &[
+    &["id_token", "authorization_code", "redirect_uri"],
+    &["id_token", "authorization_code"],
+    &["authorization_code", "redirect_uri"],
+    &["authorization_code"],
+    &["id_token"],
+];
+
+/// The longest `redirect_uri` a client may name for its code. Google's installed apps use none
+/// (the empty string, the default here), its web clients `postmessage`; any is passed on as
+/// given and the provider compares it with the code's: only its size and bytes are ours to
+/// check.
+const MAX_CLIENT_REDIRECT_URI: usize = 2048;
+
 /// Names of what a login keeps for its callback ([`Kept`]).
 const KEPT_VERIFIER: &str = "verifier";
 const KEPT_NONCE: &str = "nonce";
 
 impl OidcProvider {
+    /// A client's authorization code, redeemed with the app's credentials (no PKCE verifier:
+    /// the client's SDK obtained the code for this server). The id_token the provider returns
+    /// is the sign-in's proof; one the client posted beside it must be valid for this app too
+    /// and name the same user. The tokens kept are what the provider issued here.
+    fn redeem_client_code(
+        &self,
+        fields: &[(&str, &str)],
+        io: Io,
+    ) -> Result<Identity, ProviderError> {
+        let field = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let code = field("authorization_code").unwrap_or_default();
+        let redirect_uri = field("redirect_uri").unwrap_or_default();
+        if redirect_uri.len() > MAX_CLIENT_REDIRECT_URI
+            || redirect_uri.chars().any(char::is_control)
+        {
+            return Err(ProviderError::BadRequest(
+                "the redirect_uri is too long or holds control characters".into(),
+            ));
+        }
+        let posted = match field("id_token") {
+            Some(t) => Some(self.validate_presented(t, Presented::ClientLogin, io)?),
+            None => None,
+        };
+        let (body, id_token) = self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ])?;
+        let id_token = id_token.ok_or_else(|| {
+            ProviderError::BadResponse(
+                "token endpoint answered the client's code without an id_token".into(),
+            )
+        })?;
+        let redeemed = self.validate_id_token(&id_token, None)?;
+        if let Some(posted) = posted {
+            if posted.get("sub") != redeemed.get("sub") {
+                return Err(ProviderError::Rejected(
+                    "the posted id_token and the authorization_code are of different users".into(),
+                ));
+            }
+        }
+        self.identity(
+            &redeemed,
+            tokens_from(&body, Some(id_token), self.clock.now()),
+            io,
+        )
+    }
+
     /// POSTs to the token endpoint with the client's credentials; returns the JSON body and
     /// its id_token, if any. OAuth errors map to the status the user should see.
     fn token_request(

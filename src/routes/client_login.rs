@@ -143,9 +143,12 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
         let exp_claim =
             session::claims::find(&identity.claims, "exp").and_then(|e| e.parse::<i64>().ok());
         let from_body = expires_in.map(|s| now + s);
-        let expires_on = match (from_body, exp_claim) {
-            (Some(b), Some(e)) => Some(b.min(e)),
-            (b, e) => b.or(e),
+        // The provider's own word on the tokens' end wins: a client's code redeemed here, or
+        // what the provider said of a posted token (Facebook's debug_token).
+        let expires_on = match (identity.tokens.expires_at, from_body, exp_claim) {
+            (Some(issued), _, _) => Some(issued),
+            (None, Some(b), Some(e)) => Some(b.min(e)),
+            (None, b, e) => b.or(e),
         }
         .map(format_expires_on);
         let record = TokenRecord {
@@ -155,6 +158,7 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
             access_token: identity.tokens.access_token.clone(),
             access_token_secret: identity.tokens.access_token_secret.clone(),
             id_token: identity.tokens.id_token.clone(),
+            refresh_token: identity.tokens.refresh_token.clone(),
             expires_on,
             ..Default::default()
         };

@@ -33,8 +33,8 @@ const OWN_PARAMETERS: &[&str] = &[
 
 /// Query parameters a caller may pass on to the provider: those of OpenID Connect Core 1.0
 /// §3.1.2.1 that shape the sign-in page, and those Azure AD (`domain_hint`), Google
-/// (`access_type`, `hd`, `include_granted_scopes`) and GitHub (`login`, `allow_signup`)
-/// document for it; each provider takes those it knows. Anything else (`request`,
+/// (`access_type`, `hd`, `include_granted_scopes`), GitHub (`login`, `allow_signup`) and
+/// Facebook (`auth_type`) document for it; each provider takes those it knows. Anything else (`request`,
 /// `request_uri`, `claims`, `response_mode`, `redirect_uri`, ...) could change what the
 /// provider returns or where, and is dropped. Configured `loginParameters` are not limited.
 const PROVIDER_PARAMETERS: &[&str] = &[
@@ -52,6 +52,7 @@ const PROVIDER_PARAMETERS: &[&str] = &[
     "include_granted_scopes",
     "login",
     "allow_signup",
+    "auth_type",
 ];
 
 /// What a login in progress must remember, sealed into its cookie.

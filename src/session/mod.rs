@@ -573,6 +573,8 @@ mod tests {
             login_parameters: Vec::new(),
             name_claim_type: "name".into(),
             allowed_audiences: Vec::new(),
+            issuer_aliases: Vec::new(),
+            client_codes: false,
             id_claim_type: claims::NAME_ID,
             authorization: Default::default(),
             sign_out_at_provider: false,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A real OpenID Connect provider (oidc-provider) on loopback, for the e2e tests and the demo.
 //
-// Library:  const idp = await startIdp({ port: 0, redirectUris: [...] })
+// Library:  const idp = await startIdp({ port: 0, redirectUris: [...], shape: 'google' })
 //           idp.issuer, idp.port, idp.hooks.set({ tokenDelayMs, tokenGarbage }), idp.hooks.reset(),
 //           idp.counters, idp.refreshLog, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }),
 //           idp.mintAccessToken(claims, opts) (RFC 9068: typ at+jwt, client_id, scope), await idp.close()
@@ -17,6 +17,14 @@
 //                                                                      -> {"id_token": "..."}
 // Or set them at start: EZAUTH_IDP_TOKEN_DELAY_MS=N, EZAUTH_IDP_TOKEN_GARBAGE=1 (or a body).
 // These routes exist only in this test fixture.
+//
+// shape 'google': the provider behaves as Google's OpenID Connect documentation describes it
+// where the module can tell ("OpenID Connect" and "Using OAuth 2.0 for Web Server
+// Applications", developers.google.com/identity): `access_type=offline` at the authorization
+// endpoint is what earns a refresh token (oidc-provider grants one for `offline_access` with
+// `prompt=consent`, so the fixture asks for both on its behalf); PKCE is optional for a
+// confidential client; the discovery document names no end_session_endpoint (Google has no
+// RP-initiated logout); id_tokens carry email_verified, given_name and family_name.
 import crypto from 'node:crypto';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
@@ -73,12 +81,19 @@ export function accountClaims(login) {
   return { sub: login, name, email: `${login}@example.test` };
 }
 
+/** A Google account's claims: the profile's parts and a verified address beside the name. */
+export function googleClaims(login) {
+  const { sub, name, email } = accountClaims(login);
+  return { sub, name, email, email_verified: true, given_name: 'User', family_name: login };
+}
+
 function garbageFromEnv(v) {
   if (!v || v === '0' || v === 'false') return false;
   return v === '1' || v === 'true' ? true : v;
 }
 
-export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], quiet = true } = {}) {
+export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], quiet = true, shape } = {}) {
+  const google = shape === 'google';
   const signing = generateRsaKey('idp-' + crypto.randomBytes(4).toString('hex'));
   const other = generateRsaKey('other-' + crypto.randomBytes(4).toString('hex'));
 
@@ -138,17 +153,21 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
     jwks: { keys: [signing.privateJwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
-    pkce: { required: () => true },
+    pkce: { required: () => !google },
+    ...(google ? { extraParams: ['access_type'] } : {}),
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client, source) =>
       client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access'),
-    claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
+    claims: google
+      ? { openid: ['sub'], profile: ['name', 'given_name', 'family_name'], email: ['email', 'email_verified'] }
+      : { openid: ['sub'], profile: ['name'], email: ['email'] },
     // Put the scope claims (name, email) into the id_token itself, like Entra ID does, so the
     // module's principal can be built from the id_token alone.
     conformIdTokenClaims: false,
     features: {
       devInteractions: { enabled: true },
       revocation: { enabled: true },
+      ...(google ? { rpInitiatedLogout: { enabled: false } } : {}),
     },
     ttl: {
       AccessToken: 3600,
@@ -161,7 +180,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     },
     findAccount: async (_ctx, sub) => ({
       accountId: sub,
-      claims: async () => accountClaims(sub),
+      claims: async () => (google ? googleClaims(sub) : accountClaims(sub)),
     }),
   });
 
@@ -211,6 +230,15 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
       return;
     }
     if (ctx.path === '/auth' || ctx.path.startsWith('/auth?')) counters.authorize += 1;
+    if (google && ctx.path === '/auth' && ctx.query.access_type === 'offline') {
+      // Google's refresh token for access_type=offline, in oidc-provider's terms.
+      const q = new URLSearchParams(ctx.querystring);
+      const scopes = new Set((q.get('scope') || '').split(' ').filter(Boolean));
+      scopes.add('offline_access');
+      q.set('scope', [...scopes].join(' '));
+      q.set('prompt', 'consent');
+      ctx.querystring = q.toString();
+    }
     if (ctx.path === '/token' && ctx.method === 'POST') {
       counters.token += 1;
       if (hooks.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, hooks.tokenDelayMs));

@@ -105,6 +105,8 @@ pub(super) fn resolve(
             name_claim_type: "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
                 .into(),
             allowed_audiences: validation.allowed_audiences,
+            issuer_aliases: Vec::new(),
+            client_codes: false,
             id_claim_type: claims::OBJECT_ID,
             authorization,
             sign_out_at_provider: true,

@@ -137,6 +137,8 @@ fn one(
             .name_claim_type
             .unwrap_or_else(|| "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()),
         allowed_audiences: Vec::new(),
+        issuer_aliases: Vec::new(),
+        client_codes: false,
         id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),
         sign_out_at_provider: false,

@@ -14,13 +14,10 @@ pub(super) fn resolve(
     base: &JsonPath,
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
-    let (moved, moved_path) = cx.endpoints("github");
-    if moved.request_token_endpoint.is_some() {
-        return Err(super::invalid(
-            &moved_path.key("requestTokenEndpoint"),
-            "is OAuth 1.0a's (Twitter's): GitHub has none",
-        ));
-    }
+    let (moved, moved_path) = cx.endpoints(
+        "github",
+        &["authorizationEndpoint", "tokenEndpoint", "apiEndpoint"],
+    )?;
     let Some(block) = idp.git_hub.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };
@@ -80,6 +77,8 @@ pub(super) fn resolve(
         login_parameters: Vec::new(),
         name_claim_type: claims::NAME.into(),
         allowed_audiences: Vec::new(),
+        issuer_aliases: Vec::new(),
+        client_codes: false,
         id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),
         sign_out_at_provider: false,

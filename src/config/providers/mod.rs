@@ -8,7 +8,9 @@
 
 mod aad;
 mod custom_oidc;
+mod facebook;
 mod github;
+mod google;
 mod placeholder;
 mod twitter;
 
@@ -27,13 +29,28 @@ pub struct Resolving<'a> {
 
 impl Resolving<'_> {
     /// Takes the endpoint overrides `ezauth.providers.{name}` gives (none: all defaults), with
-    /// the entry's path for errors. Called whether or not the provider is enabled: an entry no
-    /// kind takes is an error (see [`resolve`]).
-    fn endpoints(&mut self, name: &str) -> (schema::ProviderEndpoints, JsonPath) {
-        (
-            self.overrides.remove(name).unwrap_or_default(),
-            JsonPath::root("ezauth").key("providers").key(name),
-        )
+    /// the entry's path for errors. `takes` names the fields the kind reads: any other one set
+    /// is a startup error, never a setting that silently does nothing. Called whether or not
+    /// the provider is enabled: an entry no kind takes is an error (see [`resolve`]).
+    fn endpoints(
+        &mut self,
+        name: &str,
+        takes: &[&str],
+    ) -> Result<(schema::ProviderEndpoints, JsonPath), ConfigError> {
+        let moved = self.overrides.remove(name).unwrap_or_default();
+        let path = JsonPath::root("ezauth").key("providers").key(name);
+        for (field, value) in moved.fields() {
+            if value.is_some() && !takes.contains(&field) {
+                return Err(invalid(
+                    &path.key(field),
+                    format!(
+                        "is not one of {name}'s endpoints (it takes {})",
+                        takes.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok((moved, path))
     }
 }
 
@@ -86,13 +103,13 @@ pub const KINDS: &[Kind] = &[
         key: "google",
         login_name: Some("google"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.google.as_ref(), path, cx),
+        resolve: google::resolve,
     },
     Kind {
         key: "facebook",
         login_name: Some("facebook"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.facebook.as_ref(), path, cx),
+        resolve: facebook::resolve,
     },
     Kind {
         key: "gitHub",
@@ -149,7 +166,7 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github, twitter)",
+            "names no built-in provider whose endpoints can be moved (facebook, github, google, twitter)",
         ));
     }
     Ok(out)

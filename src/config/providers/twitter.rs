@@ -15,7 +15,15 @@ pub(super) fn resolve(
     base: &JsonPath,
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
-    let (moved, moved_path) = cx.endpoints("twitter");
+    let (moved, moved_path) = cx.endpoints(
+        "twitter",
+        &[
+            "requestTokenEndpoint",
+            "authorizationEndpoint",
+            "tokenEndpoint",
+            "apiEndpoint",
+        ],
+    )?;
     let Some(block) = idp.twitter.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };
@@ -75,5 +83,7 @@ pub(super) fn resolve(
         sign_out_at_provider: false,
         www_authenticate: false,
         flow: twitter::FLOW,
+        issuer_aliases: Vec::new(),
+        client_codes: false,
     }])
 }

@@ -38,6 +38,9 @@ export function moduleEnv(keys = {}) {
  *   upstreamPort  the application behind the host (on 127.0.0.1), instead of the host's echo app
  *   callbackOrigins  (port) => ['https://app.example.test:PORT', ...]: more origins the IdP
  *              accepts callbacks to (host names mapped to 127.0.0.1, a TLS terminator's https)
+ *   idpShape   the real IdP behaves as this provider documents itself ('google'; see idp.js)
+ *   callbackProviders  the providers whose callbacks the real IdP accepts (default testidp, aad)
+ *   idpRedirects  (port) => [...]: more redirect URIs the real IdP's client accepts
  *   idpHost    the address the real IdP listens on (default 127.0.0.1); '127.0.0.2' puts it on
  *              another site than the app (another port alone is the same site)
  */
@@ -53,10 +56,12 @@ export async function startStack(host, opts = {}) {
   let ownIdp = false;
   if (idp === 'real') {
     const origins = opts.callbackOrigins ? opts.callbackOrigins(port) : [];
-    const extra = origins.flatMap((o) => ['testidp', 'aad'].map((p) => `${o}/.auth/login/${p}/callback`));
+    const names = opts.callbackProviders || ['testidp', 'aad'];
+    const extra = origins.flatMap((o) => names.map((p) => `${o}/.auth/login/${p}/callback`));
     idpObj = await startIdp({
-      redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), ...extra],
+      redirectUris: [...names.map((p) => callbackUrl(port, p)), ...extra, ...(opts.idpRedirects ? opts.idpRedirects(port) : [])],
       ...(opts.idpHost ? { host: opts.idpHost } : {}),
+      ...(opts.idpShape ? { shape: opts.idpShape } : {}),
     });
     ownIdp = true;
   } else if (idp && typeof idp === 'object') {
