@@ -13,6 +13,8 @@
 //! be refreshed (a sign-in's token is exchanged for a long-lived one, about 60 days); App
 //! Service takes no Facebook token as `Authorization: Bearer`, nor does this.
 
+use super::checks::{is_email, is_text};
+use super::oauth2::Authorize;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -48,14 +50,15 @@ pub const SURNAME_CLAIM: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/
 
 /// Bounds of what is kept: Facebook's tokens are a few hundred characters, names short.
 const MAX_TOKEN: usize = 2048;
-const MAX_TEXT: usize = 256;
 const MAX_ID: usize = 32;
-/// RFC 5321's limit on a forward path.
-const MAX_EMAIL: usize = 254;
 
 /// Login parameters Facebook's login dialog documents; the module's own (`state`,
 /// `redirect_uri`, ...) are never taken.
-const PASSED_ON: &[&str] = &["scope", "auth_type", "display"];
+const PASSED_ON: &[(&str, &str)] = &[
+    ("scope", "scope"),
+    ("auth_type", "auth_type"),
+    ("display", "display"),
+];
 
 pub struct Facebook {
     settings: ProviderSettings,
@@ -305,10 +308,6 @@ impl Facebook {
 }
 
 impl Provider for Facebook {
-    fn name(&self) -> &str {
-        &self.settings.name
-    }
-
     fn settings(&self) -> &ProviderSettings {
         &self.settings
     }
@@ -322,39 +321,14 @@ impl Provider for Facebook {
     }
 
     fn begin_login(&self, login: &BeginLogin) -> Result<LoginStarted, ProviderError> {
-        let mut url = url::Url::parse(&self.authorization).map_err(|_| {
-            ProviderError::BadResponse(format!(
-                "authorization endpoint {:?} is not a URL",
-                self.authorization
-            ))
-        })?;
-        // Configured scopes first; the caller's `scope` replaces them, as App Service lets a
-        // login query override the configured parameters.
-        let mut params: Vec<(&str, String)> = Vec::new();
-        if !self.settings.scopes.is_empty() {
-            params.push(("scope", self.settings.scopes.join(",")));
+        Authorize {
+            endpoint: &self.authorization,
+            client_id: &self.settings.client_id,
+            fixed: &[("response_type", "code")],
+            scope: (!self.settings.scopes.is_empty()).then(|| self.settings.scopes.join(",")),
+            passed_on: PASSED_ON,
         }
-        for (k, v) in login.extra {
-            if let Some(name) = PASSED_ON.iter().find(|name| **name == k) {
-                params.retain(|(n, _)| n != name);
-                params.push((name, v.clone()));
-            }
-        }
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("client_id", &self.settings.client_id)
-                .append_pair("redirect_uri", login.redirect_uri)
-                .append_pair("state", login.state)
-                .append_pair("response_type", "code");
-            for (k, v) in &params {
-                q.append_pair(k, v);
-            }
-        }
-        Ok(LoginStarted {
-            url: url.into(),
-            correlation: login.state.to_owned(),
-            kept: Kept::default(),
-        })
+        .begin(login)
     }
 
     fn finish_login(
@@ -448,19 +422,6 @@ fn is_token(t: &str) -> bool {
     (1..=MAX_TOKEN).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// A display text: bounded, no control characters, not blank.
-fn is_text(t: &str) -> bool {
-    !t.trim().is_empty() && t.chars().count() <= MAX_TEXT && !t.chars().any(char::is_control)
-}
-
-/// An address: one `@` between non-empty parts, no spaces or control characters, bounded.
-fn is_email(a: &str) -> bool {
-    a.len() <= MAX_EMAIL
-        && a.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-        && !a.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,7 +448,5 @@ mod tests {
         for bad in ["", "two words", "line\nbreak", "é", &"t".repeat(2049)] {
             assert!(!is_token(bad), "{bad:?}");
         }
-        assert!(is_text("Zoë Doe") && !is_text("a\rb") && !is_text(" "));
-        assert!(is_email("zoe@example.org") && !is_email("a b@c") && !is_email("a@b@c"));
     }
 }

@@ -11,6 +11,7 @@
 //! App Service takes no GitHub token as `Authorization: Bearer`, nor does this.
 
 use super::checks::{is_email, is_text};
+use super::oauth2::Authorize;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -316,38 +317,14 @@ impl Provider for GitHub {
     }
 
     fn begin_login(&self, login: &BeginLogin) -> Result<LoginStarted, ProviderError> {
-        let mut url = url::Url::parse(&self.authorization).map_err(|_| {
-            ProviderError::BadResponse(format!(
-                "authorization endpoint {:?} is not a URL",
-                self.authorization
-            ))
-        })?;
-        // Configured scopes first; the caller's `scope` replaces them, as App Service lets
-        // a login query override the configured parameters.
-        let mut params: Vec<(&str, String)> = Vec::new();
-        if !self.settings.scopes.is_empty() {
-            params.push(("scope", self.settings.scopes.join(" ")));
+        Authorize {
+            endpoint: &self.authorization,
+            client_id: &self.settings.client_id,
+            fixed: &[],
+            scope: (!self.settings.scopes.is_empty()).then(|| self.settings.scopes.join(" ")),
+            passed_on: PASSED_ON,
         }
-        for (k, v) in login.extra {
-            if let Some((_, to)) = PASSED_ON.iter().find(|(from, _)| from == k) {
-                params.retain(|(name, _)| name != to);
-                params.push((to, v.clone()));
-            }
-        }
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("client_id", &self.settings.client_id)
-                .append_pair("redirect_uri", login.redirect_uri)
-                .append_pair("state", login.state);
-            for (k, v) in &params {
-                q.append_pair(k, v);
-            }
-        }
-        Ok(LoginStarted {
-            url: url.into(),
-            correlation: login.state.to_owned(),
-            kept: Kept::default(),
-        })
+        .begin(login)
     }
 
     fn finish_login(

@@ -15,6 +15,7 @@ pub mod client_auth;
 pub mod facebook;
 pub mod github;
 pub mod oauth1;
+mod oauth2;
 pub mod oidc;
 pub mod twitter;
 
