@@ -8,17 +8,18 @@
 
 mod support;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use ezauth::clock::SystemClock;
 use ezauth::http::{Outcome, Response};
-use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError};
+use ezauth::outbound::HttpRequest;
 use ezauth::pipeline::Module;
 use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 use serde_json::{json, Value};
+use support::api::{app_headers, Reply, ScriptedApi};
 use support::scripted::{self, MemoryStore};
 use support::*;
 
@@ -30,78 +31,40 @@ const TOKEN: &str = "GET graph.facebook.com/v19.0/oauth/access_token";
 const ME: &str = "GET graph.facebook.com/v19.0/me";
 const DEBUG: &str = "GET graph.facebook.com/v19.0/debug_token";
 
-/// Facebook as a scripted [`HttpClient`]: standing answers of a well-behaved Facebook, one-shot
-/// answers before them, every request kept.
-struct ScriptedFacebook {
-    once: Mutex<HashMap<String, VecDeque<(u16, Value)>>>,
-    standing: Mutex<HashMap<String, (u16, Value)>>,
-    seen: Mutex<Vec<HttpRequest>>,
-}
-
-impl ScriptedFacebook {
-    fn new() -> Arc<ScriptedFacebook> {
-        let standing = HashMap::from([
+/// Facebook as a scripted API: the standing answers of a well-behaved Facebook.
+fn facebook() -> Arc<ScriptedApi> {
+    Arc::new(ScriptedApi::new(
+        vec![
             (
-                TOKEN.to_owned(),
-                (
+                TOKEN,
+                Reply::json(
                     200,
                     json!({"access_token": LONG, "token_type": "bearer", "expires_in": 5_183_944}),
                 ),
             ),
             (
-                ME.to_owned(),
-                (
+                ME,
+                Reply::json(
                     200,
                     json!({"id": "10158291520000000", "name": "Zoë Doe",
                              "first_name": "Zoë", "last_name": "Doe", "email": "zoe@example.org"}),
                 ),
             ),
             (
-                DEBUG.to_owned(),
-                (
+                DEBUG,
+                Reply::json(
                     200,
                     json!({"data": {"app_id": APP, "type": "USER", "application": "app",
                     "expires_at": now() + 3600, "is_valid": true, "scopes": ["email", "public_profile"],
                     "user_id": "10158291520000000"}}),
                 ),
             ),
-        ]);
-        Arc::new(ScriptedFacebook {
-            once: Mutex::default(),
-            standing: Mutex::new(standing),
-            seen: Mutex::default(),
-        })
-    }
-
-    fn once(&self, request: &str, status: u16, body: Value) {
-        self.once
-            .lock()
-            .unwrap()
-            .entry(request.to_owned())
-            .or_default()
-            .push_back((status, body));
-    }
-
-    fn always(&self, request: &str, status: u16, body: Value) {
-        self.standing
-            .lock()
-            .unwrap()
-            .insert(request.to_owned(), (status, body));
-    }
-
-    fn requests(&self, request: &str) -> Vec<HttpRequest> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|r| key(r) == request).cloned().collect()
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-}
-
-fn key(r: &HttpRequest) -> String {
-    let url = url::Url::parse(&r.url).unwrap();
-    format!("{} {}{}", r.method, url.host_str().unwrap(), url.path())
+        ],
+        Reply::json(
+            404,
+            json!({"error": {"message": "Unknown path", "code": 803}}),
+        ),
+    ))
 }
 
 fn query(r: &HttpRequest) -> HashMap<String, String> {
@@ -127,30 +90,6 @@ fn proof(token: &str) -> String {
     ezauth::crypto::hex(&signer.sign_to_vec().unwrap())
 }
 
-impl HttpClient for ScriptedFacebook {
-    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.seen.lock().unwrap().push(request.clone());
-        let k = key(request);
-        let once = self
-            .once
-            .lock()
-            .unwrap()
-            .get_mut(&k)
-            .and_then(VecDeque::pop_front);
-        let (status, body) = once
-            .or_else(|| self.standing.lock().unwrap().get(&k).cloned())
-            .unwrap_or((
-                404,
-                json!({"error": {"message": "Unknown path", "code": 803}}),
-            ));
-        Ok(HttpResponse {
-            status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        })
-    }
-}
-
 fn config() -> String {
     format!(
         r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}},
@@ -163,7 +102,7 @@ fn config() -> String {
     )
 }
 
-fn module(fb: &Arc<ScriptedFacebook>, log: &Captured) -> (Module, Arc<MemoryStore>) {
+fn module(fb: &Arc<ScriptedApi>, log: &Captured) -> (Module, Arc<MemoryStore>) {
     scripted::module_with(fb.clone(), &config(), log.logger(), Arc::new(SystemClock))
 }
 
@@ -180,11 +119,13 @@ fn start(m: &Module, query: &str) -> Response {
 }
 
 /// A whole browser sign-in up to the callback's answer, with the short-lived token first.
-fn through_facebook(m: &Module, fb: &ScriptedFacebook) -> Response {
+fn through_facebook(m: &Module, fb: &ScriptedApi) -> Response {
     fb.once(
         TOKEN,
-        200,
-        json!({"access_token": SHORT, "token_type": "bearer", "expires_in": 5183}),
+        Reply::json(
+            200,
+            json!({"access_token": SHORT, "token_type": "bearer", "expires_in": 5183}),
+        ),
     );
     let (state, _, cookie) = started(&start(m, ""));
     finished(run(
@@ -208,13 +149,6 @@ fn started(r: &Response) -> (String, (), String) {
     (state, (), cookie.to_owned())
 }
 
-fn app_headers(m: &Module, auth: (&str, &str)) -> HashMap<String, String> {
-    let Outcome::Continue(fwd) = run(m, "GET", "/page", &[auth], b"") else {
-        panic!("expected the request to pass");
-    };
-    fwd.set_headers().cloned().collect()
-}
-
 fn client_login(m: &Module, body: &Value) -> Response {
     finished(run(
         m,
@@ -227,7 +161,7 @@ fn client_login(m: &Module, body: &Value) -> Response {
 
 #[test]
 fn the_dialog_redirect_carries_what_facebook_login_documents() {
-    let fb = ScriptedFacebook::new();
+    let fb = facebook();
     let log = Captured::default();
     let (m, _) = module(&fb, &log);
     let r = start(
@@ -265,7 +199,7 @@ fn the_dialog_redirect_carries_what_facebook_login_documents() {
 
 #[test]
 fn a_callback_redeems_the_code_exchanges_it_for_a_long_lived_token_and_reads_me() {
-    let fb = ScriptedFacebook::new();
+    let fb = facebook();
     let log = Captured::default();
     let (m, store) = module(&fb, &log);
     let r = through_facebook(&m, &fb);
@@ -393,12 +327,12 @@ fn facebook_s_failures_answer_their_status_and_store_nothing() {
         ),
     ];
     for (what, call, status, body, expected) in cases {
-        let fb = ScriptedFacebook::new();
+        let fb = facebook();
         let log = Captured::default();
         let (m, store) = module(&fb, &log);
         if call == TOKEN {
             // The code's redemption fails (the exchange never happens).
-            fb.once(TOKEN, status, body);
+            fb.once(TOKEN, Reply::json(status, body));
             let (state, _, cookie) = started(&start(&m, ""));
             let r = finished(run(
                 &m,
@@ -409,14 +343,14 @@ fn facebook_s_failures_answer_their_status_and_store_nothing() {
             ));
             assert_eq!(r.status, expected, "{what}: {}", log.text());
         } else {
-            fb.always(call, status, body);
+            fb.always(call, Reply::json(status, body));
             let r = through_facebook(&m, &fb);
             assert_eq!(r.status, expected, "{what}: {}", log.text());
         }
         assert!(store.records().is_empty(), "{what}");
     }
     // A user who cancels the dialog: 401, nothing redeemed.
-    let fb = ScriptedFacebook::new();
+    let fb = facebook();
     let log = Captured::default();
     let (m, store) = module(&fb, &log);
     let (state, _, cookie) = started(&start(&m, ""));
@@ -434,7 +368,7 @@ fn facebook_s_failures_answer_their_status_and_store_nothing() {
 
 #[test]
 fn a_client_token_debug_token_vouches_for_signs_in() {
-    let fb = ScriptedFacebook::new();
+    let fb = facebook();
     let log = Captured::default();
     let (m, store) = module(&fb, &log);
     let r = client_login(&m, &json!({"access_token": SHORT}));
@@ -551,9 +485,9 @@ fn a_client_token_facebook_does_not_vouch_for_here_is_refused_and_nothing_is_sto
         ("no token", None, json!({"id_token": "a.b.c"}), 400),
     ];
     for (what, script, body, status) in cases {
-        let fb = ScriptedFacebook::new();
+        let fb = facebook();
         if let Some((call, s, b)) = script {
-            fb.always(call, s, b);
+            fb.always(call, Reply::json(s, b));
         }
         let log = Captured::default();
         let (m, store) = module(&fb, &log);
@@ -565,7 +499,7 @@ fn a_client_token_facebook_does_not_vouch_for_here_is_refused_and_nothing_is_sto
 
 #[test]
 fn a_facebook_token_is_no_bearer_credential() {
-    let fb = ScriptedFacebook::new();
+    let fb = facebook();
     let log = Captured::default();
     let (m, _) = scripted::module_with(
         fb.clone(),
