@@ -3,7 +3,7 @@
 //! and the Graph API's version (none: Facebook's current, as App Service does since 1.4.6).
 //! Its endpoints can be moved in `ezauth.providers.facebook`.
 
-use super::{endpoint, not_configured, required, secret, Resolving};
+use super::{endpoint, registered, Resolving};
 use crate::config::{
     invalid, schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings,
 };
@@ -26,27 +26,23 @@ pub(super) fn resolve(
         return Ok(Vec::new());
     };
     let reg = block.registration.unwrap_or_default();
-    if reg.app_id.as_deref().is_none_or(str::is_empty) {
-        cx.warnings.push(not_configured(base));
+    let Some((app_id, app_secret)) = registered(
+        cx,
+        base,
+        (reg.app_id, "appId"),
+        (reg.app_secret_setting_name, "appSecretSettingName"),
+        "Facebook redeems codes, and proves Graph API calls, only with the app secret",
+    )?
+    else {
         return Ok(Vec::new());
-    }
+    };
     let reg_path = base.key("registration");
-    let app_id = required(reg.app_id, &reg_path.key("appId"))?;
     if !app_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(
             &reg_path.key("appId"),
             "is not a Facebook app id (digits)",
         ));
     }
-    // Facebook redeems codes, and proves Graph API calls, only with the app secret.
-    let secret_path = reg_path.key("appSecretSettingName");
-    let app_secret =
-        secret(reg.app_secret_setting_name, cx.env, &secret_path)?.ok_or_else(|| {
-            invalid(
-                &secret_path,
-                "is required: Facebook redeems codes only with the app secret",
-            )
-        })?;
     // `v19.0`: the version goes into URLs, so it is checked to be one.
     let version = match block.graph_api_version.filter(|v| !v.is_empty()) {
         None => String::new(),

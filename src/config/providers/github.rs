@@ -1,7 +1,7 @@
 //! `identityProviders.gitHub`: a GitHub OAuth app (OAuth 2.0, the user read from GitHub's REST
 //! API), signed in under `github`. Its endpoints can be moved in `ezauth.providers.github`.
 
-use super::{endpoint, not_configured, required, secret, Resolving};
+use super::{endpoint, registered, Resolving};
 use crate::config::{schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings};
 use crate::providers::client_auth::ClientAuth;
 use crate::providers::github;
@@ -22,21 +22,16 @@ pub(super) fn resolve(
         return Ok(Vec::new());
     };
     let reg = block.registration.unwrap_or_default();
-    if reg.client_id.as_deref().is_none_or(str::is_empty) {
-        cx.warnings.push(not_configured(base));
+    let Some((client_id, client_secret)) = registered(
+        cx,
+        base,
+        (reg.client_id, "clientId"),
+        (reg.client_secret_setting_name, "clientSecretSettingName"),
+        "GitHub redeems codes only with the client secret",
+    )?
+    else {
         return Ok(Vec::new());
-    }
-    let reg_path = base.key("registration");
-    let client_id = required(reg.client_id, &reg_path.key("clientId"))?;
-    // GitHub redeems a code only with the client secret: without one no sign-in could finish.
-    let secret_path = reg_path.key("clientSecretSettingName");
-    let client_secret =
-        secret(reg.client_secret_setting_name, cx.env, &secret_path)?.ok_or_else(|| {
-            super::invalid(
-                &secret_path,
-                "is required: GitHub redeems codes only with the client secret",
-            )
-        })?;
+    };
     let scopes_path = base.key("login").key("scopes");
     let scopes = block.login.unwrap_or_default().scopes;
     for (i, scope) in scopes.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! documented document, signed in under `google`. Its discovery document and issuer can be
 //! moved in `ezauth.providers.google` (`wellKnownOpenIdConfiguration`, `issuer`).
 
-use super::{endpoint, not_configured, required, secret, Resolving};
+use super::{endpoint, registered, Resolving};
 use crate::config::{
     invalid, schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings,
 };
@@ -26,21 +26,16 @@ pub(super) fn resolve(
         return Ok(Vec::new());
     };
     let reg = block.registration.unwrap_or_default();
-    if reg.client_id.as_deref().is_none_or(str::is_empty) {
-        cx.warnings.push(not_configured(base));
+    let Some((client_id, client_secret)) = registered(
+        cx,
+        base,
+        (reg.client_id, "clientId"),
+        (reg.client_secret_setting_name, "clientSecretSettingName"),
+        "Google redeems a web application's codes only with its client secret",
+    )?
+    else {
         return Ok(Vec::new());
-    }
-    let reg_path = base.key("registration");
-    let client_id = required(reg.client_id, &reg_path.key("clientId"))?;
-    // Google redeems a web application's code only with its client secret.
-    let secret_path = reg_path.key("clientSecretSettingName");
-    let client_secret =
-        secret(reg.client_secret_setting_name, cx.env, &secret_path)?.ok_or_else(|| {
-            invalid(
-                &secret_path,
-                "is required: Google redeems codes only with the client secret",
-            )
-        })?;
+    };
     let url = endpoint(
         moved.well_known_open_id_configuration,
         DISCOVERY,

@@ -70,6 +70,29 @@ fn endpoint(
     }
 }
 
+/// A registration as App Service's blocks hold one: an id (client id, app id, consumer key)
+/// and the secret its setting names, required once the id is set (`why` the flow needs it).
+/// `None`, with App Service's "not configured" warning, when the block names no id (an
+/// exported placeholder).
+fn registered(
+    cx: &mut Resolving,
+    base: &JsonPath,
+    (id, id_key): (Option<String>, &str),
+    (setting, setting_key): (Option<String>, &str),
+    why: &str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    if id.as_deref().is_none_or(str::is_empty) {
+        cx.warnings.push(not_configured(base));
+        return Ok(None);
+    }
+    let reg_path = base.key("registration");
+    let id = required(id, &reg_path.key(id_key))?;
+    let secret_path = reg_path.key(setting_key);
+    let secret = secret(setting, cx.env, &secret_path)?
+        .ok_or_else(|| invalid(&secret_path, format!("is required: {why}")))?;
+    Ok(Some((id, secret)))
+}
+
 /// One row of [`KINDS`].
 pub struct Kind {
     /// The key under `identityProviders` (`azureActiveDirectory`).

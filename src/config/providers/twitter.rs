@@ -2,7 +2,7 @@
 //! read from the v1.1 API, signed in under `twitter`. Its endpoints can be moved in
 //! `ezauth.providers.twitter`.
 
-use super::{endpoint, not_configured, required, secret, Resolving};
+use super::{endpoint, registered, Resolving};
 use crate::config::{schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings};
 use crate::providers::client_auth::ClientAuth;
 use crate::providers::twitter;
@@ -28,21 +28,19 @@ pub(super) fn resolve(
         return Ok(Vec::new());
     };
     let reg = block.registration.unwrap_or_default();
-    if reg.consumer_key.as_deref().is_none_or(str::is_empty) {
-        cx.warnings.push(not_configured(base));
+    let Some((consumer_key, consumer_secret)) = registered(
+        cx,
+        base,
+        (reg.consumer_key, "consumerKey"),
+        (
+            reg.consumer_secret_setting_name,
+            "consumerSecretSettingName",
+        ),
+        "Twitter takes only requests signed with the consumer secret",
+    )?
+    else {
         return Ok(Vec::new());
-    }
-    let reg_path = base.key("registration");
-    let consumer_key = required(reg.consumer_key, &reg_path.key("consumerKey"))?;
-    // Every OAuth 1.0a request is signed with the consumer secret: without it nothing works.
-    let secret_path = reg_path.key("consumerSecretSettingName");
-    let consumer_secret = secret(reg.consumer_secret_setting_name, cx.env, &secret_path)?
-        .ok_or_else(|| {
-            super::invalid(
-                &secret_path,
-                "is required: Twitter takes only requests signed with the consumer secret",
-            )
-        })?;
+    };
     Ok(vec![ProviderSettings {
         name: "twitter".into(),
         client_id: consumer_key,
