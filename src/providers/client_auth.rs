@@ -87,6 +87,15 @@ impl ClientAuth {
         Ok(out)
     }
 
+    /// The shared secret, for providers that use it themselves (Facebook's `appsecret_proof`,
+    /// OAuth 1.0a's signing key) beside or instead of sending it.
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            ClientAuth::SecretPost(s) | ClientAuth::SecretBasic(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn has_credential(&self) -> bool {
         !matches!(self, ClientAuth::None)
     }

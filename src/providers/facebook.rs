@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::client_auth::ClientAuth;
 use super::{
     BeginLogin, Callback, Capabilities, Flow, Identity, Kept, LoginStarted, Provider,
     ProviderError, Tokens,
@@ -100,10 +99,7 @@ impl Facebook {
     }
 
     fn secret(&self) -> &str {
-        match &self.settings.client_auth {
-            ClientAuth::SecretPost(s) | ClientAuth::SecretBasic(s) => s,
-            _ => "",
-        }
+        self.settings.client_auth.secret().unwrap_or_default()
     }
 
     /// `appsecret_proof`: HMAC-SHA256 of the access token keyed with the app secret, in hex.

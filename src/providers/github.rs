@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::client_auth::ClientAuth;
 use super::{
     BeginLogin, Callback, Capabilities, Flow, Identity, Kept, LoginStarted, Provider,
     ProviderError, Tokens,
@@ -95,10 +94,7 @@ impl GitHub {
     }
 
     fn secret(&self) -> Option<&str> {
-        match &self.settings.client_auth {
-            ClientAuth::SecretPost(s) | ClientAuth::SecretBasic(s) => Some(s),
-            _ => None,
-        }
+        self.settings.client_auth.secret()
     }
 
     /// Redeems the callback's code ("Authorizing OAuth apps", step 2). GitHub answers a bad

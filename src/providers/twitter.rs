@@ -28,7 +28,6 @@ use crate::crypto;
 use crate::http::{param, parse_unique_params};
 use crate::io::Io;
 use crate::outbound::{HttpClient, HttpRequest, HttpResponse};
-use crate::providers::client_auth::ClientAuth;
 use crate::session::claims;
 use crate::store::Claim;
 
@@ -113,10 +112,7 @@ impl Twitter {
     }
 
     fn consumer_secret(&self) -> &str {
-        match &self.settings.client_auth {
-            ClientAuth::SecretPost(s) | ClientAuth::SecretBasic(s) => s,
-            _ => "",
-        }
+        self.settings.client_auth.secret().unwrap_or_default()
     }
 
     /// One signed request (no body: every parameter Twitter needs here is a protocol one or in
