@@ -388,24 +388,35 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         "Set-Cookie".to_owned(),
         expire_login_cookie(app, &cookie, https),
     );
-    let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
+    // From here the login state is ours (it opened), so it says whether a client waits in
+    // token mode: the SDKs watch for `/.auth/login/done#error=`, not an error page. Logged
+    // the same either way.
+    let fail = |outcome: Outcome, public: &str| {
+        let outcome = if state.token_mode {
+            Outcome::Finish(token_mode_error(app, &state, public))
+        } else {
+            outcome
+        };
+        outcome.with_response_headers([clear_state.clone()])
+    };
+    let refuse = |status: u16, why: &str, public: &str| {
+        fail(reply::refuse(app.log(), status, why, public), public)
+    };
     if !crypto::ct_eq(state.correlation.as_bytes(), correlation.as_bytes())
         || !state.provider.eq_ignore_ascii_case(provider.name())
     {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             "callback: state does not match the login",
             "Sign-in state mismatch.",
-        ));
+        );
     }
     if state.exp <= app.now() {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             "callback: login state expired",
             "The sign-in took too long. Please sign in again.",
-        ));
+        );
     }
     // An error or a callback without its proof (a code) redeems nothing: answered before the
     // state's one-time marker is spent, so a flood of them leaves nothing in the store.
@@ -417,45 +428,67 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
                 provider.name()
             ));
         }
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             401,
             &format!("callback: provider {} reported {error:?}", provider.name()),
             &format!("The identity provider did not sign you in ({error})."),
-        ));
+        );
     }
     // An empty code is no code: it would spend the state and a call to the token endpoint.
     if param(&params, shape.proof).is_none_or(|c| c.trim().is_empty()) {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             &format!("callback: no {} parameter", shape.proof),
             &format!("Malformed callback: no {}.", shape.proof),
-        ));
+        );
     }
     if !app.consume_state(&state.correlation, state.exp) {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             "callback: state already used (replay)",
             "This sign-in link was already used.",
-        ));
+        );
     }
     let redirect_uri = callback_uri(app, ctx, provider.as_ref());
     let identity = match provider.finish_login(&params, &redirect_uri, &state.kept) {
         Ok(i) => i,
         Err(e) => {
-            return fail(reply::provider_failure(
-                app.log(),
-                "callback",
-                provider.name(),
-                &e,
-            ))
+            return fail(
+                reply::provider_failure(app.log(), "callback", provider.name(), &e),
+                e.public_message(),
+            )
         }
     };
-    complete_login(app, ctx, provider.as_ref(), identity, &state).map_or_else(fail, |r| {
-        Outcome::Finish(r).with_response_headers([clear_state.clone()])
-    })
+    complete_login(app, ctx, provider.as_ref(), identity, &state).map_or_else(
+        |refused| fail(refused, "The sign-in was not accepted."),
+        |r| Outcome::Finish(r).with_response_headers([clear_state.clone()]),
+    )
+}
+
+/// Where a token-mode login ends: `/.auth/login/done` or the allowed external URL it named.
+fn token_mode_landing<'s>(app: &App, state: &'s LoginState) -> std::borrow::Cow<'s, str> {
+    let done = format!("{}/login/done", app.settings().api_prefix);
+    if state.redirect == done {
+        done.into()
+    } else {
+        state.redirect.as_str().into()
+    }
+}
+
+/// `#`-fragment values as the SDKs read them: percent-encoded, spaces as `%20`.
+fn fragment_value(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A failed token-mode login, as the SDKs expect it: `<landing>#error=<message>`.
+fn token_mode_error(app: &App, state: &LoginState, message: &str) -> Response {
+    Response::redirect(&format!(
+        "{}#error={}",
+        token_mode_landing(app, state),
+        fragment_value(message)
+    ))
 }
 
 /// Stores the tokens, starts the session and sends the browser on.
@@ -513,17 +546,10 @@ fn complete_login(
     let session = Session::start(principal, now, exp);
     if state.token_mode {
         let body = super::session_token_json(app, &ctx.origin, &session);
-        let fragment: String =
-            form_urlencoded::byte_serialize(body.to_string().as_bytes()).collect();
-        let done = format!("{}/login/done", app.settings().api_prefix);
-        let base = if state.redirect == done {
-            &done
-        } else {
-            &state.redirect
-        };
         return Ok(Response::redirect(&format!(
-            "{base}#token={}",
-            fragment.replace('+', "%20")
+            "{}#token={}",
+            token_mode_landing(app, state),
+            fragment_value(&body.to_string())
         )));
     }
     let mut response = if app.settings().cookie_same_site == SameSite::Strict {
