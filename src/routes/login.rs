@@ -29,6 +29,8 @@ const OWN_PARAMETERS: &[&str] = &[
     "post_login_redirect_uri",
     "post_login_redirect_url",
     "session_mode",
+    "code_challenge",
+    "code_challenge_method",
 ];
 
 /// Query parameters a caller may pass on to the provider: those of OpenID Connect Core 1.0
@@ -62,6 +64,10 @@ struct LoginState {
     provider: String,
     redirect: String,
     token_mode: bool,
+    /// A native app's PKCE challenge (SHA-256 digest, hex): the login ends with a one-time
+    /// code for it instead of a session token (see `pkce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code_challenge: Option<String>,
     exp: i64,
     /// The provider's own (PKCE verifier and nonce; a request-token secret).
     kept: Kept,
@@ -109,6 +115,24 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         Err(refusal) => return refusal,
     };
     let token_mode = param(&params, "session_mode") == Some("token");
+    let code_challenge =
+        match super::pkce::challenge_of(&params) {
+            Ok(c) => c,
+            Err(why) => return reply::refuse(
+                app.log(),
+                400,
+                &format!("login: {why}"),
+                "code_challenge must be a base64 SHA-256 digest with code_challenge_method=S256.",
+            ),
+        };
+    if code_challenge.is_some() && !token_mode {
+        return reply::refuse(
+            app.log(),
+            400,
+            "login: code_challenge without session_mode=token",
+            "code_challenge needs session_mode=token.",
+        );
+    }
     if token_mode {
         // The session token is a bearer credential in a URL fragment: it goes only where a
         // client waits for it. A page of the app could pass the fragment on (its own redirect
@@ -148,7 +172,18 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             super::names_for_log(dropped.iter().map(|(k, _)| k.as_str()))
         ));
     }
-    start_login(app, ctx, provider.as_ref(), redirect, token_mode, &extra)
+    let mode = Mode {
+        token: token_mode,
+        code_challenge,
+    };
+    begin(app, ctx, provider.as_ref(), redirect, mode, &extra)
+}
+
+/// How a login ends: a session cookie, a session token in the fragment (`token`), or a PKCE
+/// code for the challenge.
+struct Mode {
+    token: bool,
+    code_challenge: Option<String>,
 }
 
 /// Where a token-mode login may end: the module's own landing page (where SDK web views read
@@ -177,8 +212,23 @@ pub fn start_login(
     token_mode: bool,
     extra: &[(String, String)],
 ) -> Outcome {
+    let mode = Mode {
+        token: token_mode,
+        code_challenge: None,
+    };
+    begin(app, ctx, provider, redirect, mode, extra)
+}
+
+fn begin(
+    app: &App,
+    ctx: &Ctx,
+    provider: &dyn Provider,
+    redirect: String,
+    mode: Mode,
+    extra: &[(String, String)],
+) -> Outcome {
     let settings = app.settings();
-    if !token_mode && ctx.caller.is_none() {
+    if !mode.token && ctx.caller.is_none() {
         if let Some(page) = super::login_loop::did_not_stick(app, ctx) {
             return page;
         }
@@ -197,7 +247,8 @@ pub fn start_login(
         correlation: started.correlation,
         provider: provider.name().to_owned(),
         redirect,
-        token_mode,
+        token_mode: mode.token,
+        code_challenge: mode.code_challenge,
         exp: app.now() + settings.nonce_lifetime.as_secs() as i64,
         kept: started.kept,
     };
@@ -544,6 +595,13 @@ fn complete_login(
     app.log()
         .debug(format_args!("{} is {:?}", principal.sid, principal.name));
     let session = Session::start(principal, now, exp);
+    if let (true, Some(challenge)) = (state.token_mode, &state.code_challenge) {
+        let code = super::pkce::issue_code(app, provider.name(), session, challenge);
+        return Ok(Response::redirect(&format!(
+            "{}#authorization_code={code}",
+            token_mode_landing(app, state)
+        )));
+    }
     if state.token_mode {
         let body = super::session_token_json(app, &ctx.origin, &session);
         return Ok(Response::redirect(&format!(

@@ -7,6 +7,7 @@ mod login_loop;
 mod logout;
 mod me;
 mod pages;
+mod pkce;
 mod refresh;
 pub mod repost;
 
@@ -194,6 +195,15 @@ const ROUTES: &[Route] = &[
         blocks: true,
         grace: false,
         handler: Handler::Provider(login::callback),
+    },
+    Route {
+        name: "pkce token",
+        segments: &["login", PROVIDER, "token"],
+        methods: &["GET", "POST"],
+        // Spending the code once takes the store's one-time marker.
+        blocks: true,
+        grace: false,
+        handler: Handler::Provider(pkce::token),
     },
     Route {
         name: "me",
