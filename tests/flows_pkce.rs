@@ -211,7 +211,7 @@ fn a_login_without_a_usable_challenge_is_refused() {
         (
             "not token mode",
             format!("post_login_redirect_url={CALLBACK}&code_challenge={challenge}&code_challenge_method=S256"),
-            "code_challenge without session_mode=token",
+            "code_challenge or completion_type without session_mode=token",
         ),
     ] {
         let r = finished(run(&m, "GET", &format!("/.auth/login/idp?{query}"), &[], b""));

@@ -31,6 +31,8 @@ const OWN_PARAMETERS: &[&str] = &[
     "session_mode",
     "code_challenge",
     "code_challenge_method",
+    "completion_type",
+    "completion_origin",
 ];
 
 /// Query parameters a caller may pass on to the provider: those of OpenID Connect Core 1.0
@@ -68,6 +70,9 @@ struct LoginState {
     /// code for it instead of a session token (see `pkce`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     code_challenge: Option<String>,
+    /// The JavaScript SDK's popup: the result goes to the opener by `postMessage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    completion: Option<super::popup::Completion>,
     exp: i64,
     /// The provider's own (PKCE verifier and nonce; a request-token secret).
     kept: Kept,
@@ -125,12 +130,23 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
                 "code_challenge must be a base64 SHA-256 digest with code_challenge_method=S256.",
             ),
         };
-    if code_challenge.is_some() && !token_mode {
+    let completion = match super::popup::completion_of(app, ctx, &params) {
+        Ok(c) => c,
+        Err(why) => {
+            return reply::refuse(
+                app.log(),
+                400,
+                &format!("login: {why}"),
+                "completion_type must be postMessage or iframe and completion_origin this site or an allowed origin.",
+            )
+        }
+    };
+    if (code_challenge.is_some() || completion.is_some()) && !token_mode {
         return reply::refuse(
             app.log(),
             400,
-            "login: code_challenge without session_mode=token",
-            "code_challenge needs session_mode=token.",
+            "login: code_challenge or completion_type without session_mode=token",
+            "code_challenge and completion_type need session_mode=token.",
         );
     }
     if token_mode {
@@ -175,15 +191,17 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let mode = Mode {
         token: token_mode,
         code_challenge,
+        completion,
     };
     begin(app, ctx, provider.as_ref(), redirect, mode, &extra)
 }
 
-/// How a login ends: a session cookie, a session token in the fragment (`token`), or a PKCE
-/// code for the challenge.
+/// How a login ends: a session cookie, a session token in the fragment (`token`), a PKCE
+/// code for the challenge, or a page that posts the token to the popup's opener.
 struct Mode {
     token: bool,
     code_challenge: Option<String>,
+    completion: Option<super::popup::Completion>,
 }
 
 /// Where a token-mode login may end: the module's own landing page (where SDK web views read
@@ -215,6 +233,7 @@ pub fn start_login(
     let mode = Mode {
         token: token_mode,
         code_challenge: None,
+        completion: None,
     };
     begin(app, ctx, provider, redirect, mode, extra)
 }
@@ -249,6 +268,7 @@ fn begin(
         redirect,
         token_mode: mode.token,
         code_challenge: mode.code_challenge,
+        completion: mode.completion,
         exp: app.now() + settings.nonce_lifetime.as_secs() as i64,
         kept: started.kept,
     };
@@ -444,7 +464,7 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     // the same either way.
     let fail = |outcome: Outcome, public: &str| {
         let outcome = if state.token_mode {
-            Outcome::Finish(token_mode_error(app, &state, public))
+            Outcome::Finish(token_mode_error(app, ctx, &state, public))
         } else {
             outcome
         };
@@ -533,8 +553,12 @@ fn fragment_value(text: &str) -> String {
         .replace('+', "%20")
 }
 
-/// A failed token-mode login, as the SDKs expect it: `<landing>#error=<message>`.
-fn token_mode_error(app: &App, state: &LoginState, message: &str) -> Response {
+/// A failed token-mode login, as the SDKs expect it: `<landing>#error=<message>`, or the
+/// popup's page posting the error to its opener.
+fn token_mode_error(app: &App, ctx: &Ctx, state: &LoginState, message: &str) -> Response {
+    if let Some(completion) = &state.completion {
+        return super::popup::completion_page(ctx, completion, Err(message));
+    }
     Response::redirect(&format!(
         "{}#error={}",
         token_mode_landing(app, state),
@@ -601,6 +625,10 @@ fn complete_login(
             "{}#authorization_code={code}",
             token_mode_landing(app, state)
         )));
+    }
+    if let (true, Some(completion)) = (state.token_mode, &state.completion) {
+        let body = super::session_token_json(app, &ctx.origin, &session);
+        return Ok(super::popup::completion_page(ctx, completion, Ok(body)));
     }
     if state.token_mode {
         let body = super::session_token_json(app, &ctx.origin, &session);

@@ -8,6 +8,7 @@ mod logout;
 mod me;
 mod pages;
 mod pkce;
+mod popup;
 mod refresh;
 pub mod repost;
 
@@ -171,6 +172,14 @@ const ROUTES: &[Route] = &[
         blocks: false,
         grace: false,
         handler: Handler::Plain(pages::login_done),
+    },
+    Route {
+        name: "iframe receiver",
+        segments: &["login", "iframereceiver"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        grace: false,
+        handler: Handler::Plain(popup::iframe_receiver),
     },
     Route {
         name: "login",
