@@ -11,6 +11,7 @@ mod pkce;
 mod popup;
 mod refresh;
 pub mod repost;
+mod revalidate;
 
 pub use login::start_login;
 
@@ -172,6 +173,15 @@ const ROUTES: &[Route] = &[
         blocks: false,
         grace: false,
         handler: Handler::Plain(pages::login_done),
+    },
+    Route {
+        name: "token re-validation",
+        segments: &["login"],
+        methods: &["POST"],
+        // Reads the user's record (revocations), possibly from a remote store.
+        blocks: true,
+        grace: false,
+        handler: Handler::Plain(revalidate::revalidate),
     },
     Route {
         name: "iframe receiver",
