@@ -490,7 +490,7 @@ impl Module {
             };
             let settings = &self.app.settings();
             let audience = origin.audience();
-            let session = session::verify_token(
+            let session = match session::verify_zumo(
                 token.trim(),
                 &settings.keys,
                 &audience,
@@ -498,7 +498,17 @@ impl Module {
                 now,
                 grace,
             )
-            .map_err(|e| invalid(&e.0))?;
+            .map_err(|e| invalid(&e.0))?
+            {
+                session::ZumoToken::Session(session) => session,
+                session::ZumoToken::Custom(principal) => {
+                    self.app.log().debug(format_args!(
+                        "X-ZUMO-AUTH: custom authentication token of {:?} (idp {})",
+                        principal.id, principal.idp
+                    ));
+                    return Ok(Some(Caller::custom(principal)));
+                }
+            };
             if self.app.providers().get(&session.principal.idp).is_none() {
                 return Err(invalid("X-ZUMO-AUTH: provider no longer configured").into());
             }

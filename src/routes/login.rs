@@ -29,6 +29,10 @@ const OWN_PARAMETERS: &[&str] = &[
     "post_login_redirect_uri",
     "post_login_redirect_url",
     "session_mode",
+    "code_challenge",
+    "code_challenge_method",
+    "completion_type",
+    "completion_origin",
 ];
 
 /// Query parameters a caller may pass on to the provider: those of OpenID Connect Core 1.0
@@ -63,6 +67,13 @@ struct LoginState {
     provider: String,
     redirect: String,
     token_mode: bool,
+    /// A native app's PKCE challenge (SHA-256 digest, hex): the login ends with a one-time
+    /// code for it instead of a session token (see `pkce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code_challenge: Option<String>,
+    /// The JavaScript SDK's popup: the result goes to the opener by `postMessage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    completion: Option<super::popup::Completion>,
     exp: i64,
     /// The provider's own (PKCE verifier and nonce; a request-token secret).
     kept: Kept,
@@ -110,6 +121,35 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         Err(refusal) => return refusal,
     };
     let token_mode = param(&params, "session_mode") == Some("token");
+    let code_challenge =
+        match super::pkce::challenge_of(&params) {
+            Ok(c) => c,
+            Err(why) => return reply::refuse(
+                app.log(),
+                400,
+                &format!("login: {why}"),
+                "code_challenge must be a base64 SHA-256 digest with code_challenge_method=S256.",
+            ),
+        };
+    let completion = match super::popup::completion_of(app, ctx, &params) {
+        Ok(c) => c,
+        Err(why) => {
+            return reply::refuse(
+                app.log(),
+                400,
+                &format!("login: {why}"),
+                "completion_type must be postMessage or iframe and completion_origin this site or an allowed origin.",
+            )
+        }
+    };
+    if (code_challenge.is_some() || completion.is_some()) && !token_mode {
+        return reply::refuse(
+            app.log(),
+            400,
+            "login: code_challenge or completion_type without session_mode=token",
+            "code_challenge and completion_type need session_mode=token.",
+        );
+    }
     if token_mode {
         // The session token is a bearer credential in a URL fragment: it goes only where a
         // client waits for it. A page of the app could pass the fragment on (its own redirect
@@ -149,7 +189,20 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
             super::names_for_log(dropped.iter().map(|(k, _)| k.as_str()))
         ));
     }
-    start_login(app, ctx, provider.as_ref(), redirect, token_mode, &extra)
+    let mode = Mode {
+        token: token_mode,
+        code_challenge,
+        completion,
+    };
+    begin(app, ctx, provider.as_ref(), redirect, mode, &extra)
+}
+
+/// How a login ends: a session cookie, a session token in the fragment (`token`), a PKCE
+/// code for the challenge, or a page that posts the token to the popup's opener.
+struct Mode {
+    token: bool,
+    code_challenge: Option<String>,
+    completion: Option<super::popup::Completion>,
 }
 
 /// Where a token-mode login may end: the module's own landing page (where SDK web views read
@@ -178,8 +231,24 @@ pub fn start_login(
     token_mode: bool,
     extra: &[(String, String)],
 ) -> Outcome {
+    let mode = Mode {
+        token: token_mode,
+        code_challenge: None,
+        completion: None,
+    };
+    begin(app, ctx, provider, redirect, mode, extra)
+}
+
+fn begin(
+    app: &App,
+    ctx: &Ctx,
+    provider: &dyn Provider,
+    redirect: String,
+    mode: Mode,
+    extra: &[(String, String)],
+) -> Outcome {
     let settings = app.settings();
-    if !token_mode && ctx.caller.is_none() {
+    if !mode.token && ctx.caller.is_none() {
         if let Some(page) = super::login_loop::did_not_stick(app, ctx) {
             return page;
         }
@@ -198,7 +267,9 @@ pub fn start_login(
         correlation: started.correlation,
         provider: provider.name().to_owned(),
         redirect,
-        token_mode,
+        token_mode: mode.token,
+        code_challenge: mode.code_challenge,
+        completion: mode.completion,
         exp: app.now() + settings.nonce_lifetime.as_secs() as i64,
         kept: started.kept,
     };
@@ -389,24 +460,35 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         "Set-Cookie".to_owned(),
         expire_login_cookie(app, &cookie, https),
     );
-    let fail = |outcome: Outcome| outcome.with_response_headers([clear_state.clone()]);
+    // From here the login state is ours (it opened), so it says whether a client waits in
+    // token mode: the SDKs watch for `/.auth/login/done#error=`, not an error page. Logged
+    // the same either way.
+    let fail = |outcome: Outcome, public: &str| {
+        let outcome = if state.token_mode {
+            Outcome::Finish(token_mode_error(app, ctx, &state, public))
+        } else {
+            outcome
+        };
+        outcome.with_response_headers([clear_state.clone()])
+    };
+    let refuse = |status: u16, why: &str, public: &str| {
+        fail(reply::refuse(app.log(), status, why, public), public)
+    };
     if !crypto::ct_eq(state.correlation.as_bytes(), correlation.as_bytes())
         || !state.provider.eq_ignore_ascii_case(provider.name())
     {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             "callback: state does not match the login",
             "Sign-in state mismatch.",
-        ));
+        );
     }
     if state.exp <= app.now() {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             "callback: login state expired",
             "The sign-in took too long. Please sign in again.",
-        ));
+        );
     }
     // An error or a callback without its proof (a code) redeems nothing: answered before the
     // state's one-time marker is spent, so a flood of them leaves nothing in the store.
@@ -418,45 +500,71 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
                 provider.name()
             ));
         }
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             401,
             &format!("callback: provider {} reported {error:?}", provider.name()),
             &format!("The identity provider did not sign you in ({error})."),
-        ));
+        );
     }
     // An empty code is no code: it would spend the state and a call to the token endpoint.
     if param(&params, shape.proof).is_none_or(|c| c.trim().is_empty()) {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             &format!("callback: no {} parameter", shape.proof),
             &format!("Malformed callback: no {}.", shape.proof),
-        ));
+        );
     }
     if !app.consume_state(&state.correlation, state.exp) {
-        return fail(reply::refuse(
-            app.log(),
+        return refuse(
             400,
             "callback: state already used (replay)",
             "This sign-in link was already used.",
-        ));
+        );
     }
     let redirect_uri = callback_uri(app, ctx, provider.as_ref());
     let identity = match provider.finish_login(&params, &redirect_uri, &state.kept) {
         Ok(i) => i,
         Err(e) => {
-            return fail(reply::provider_failure(
-                app.log(),
-                "callback",
-                provider.name(),
-                &e,
-            ))
+            return fail(
+                reply::provider_failure(app.log(), "callback", provider.name(), &e),
+                e.public_message(),
+            )
         }
     };
-    complete_login(app, ctx, provider.as_ref(), identity, &state).map_or_else(fail, |r| {
-        Outcome::Finish(r).with_response_headers([clear_state.clone()])
-    })
+    complete_login(app, ctx, provider.as_ref(), identity, &state).map_or_else(
+        |refused| fail(refused, "The sign-in was not accepted."),
+        |r| Outcome::Finish(r).with_response_headers([clear_state.clone()]),
+    )
+}
+
+/// Where a token-mode login ends: `/.auth/login/done` or the allowed external URL it named.
+fn token_mode_landing<'s>(app: &App, state: &'s LoginState) -> std::borrow::Cow<'s, str> {
+    let done = format!("{}/login/done", app.settings().api_prefix);
+    if state.redirect == done {
+        done.into()
+    } else {
+        state.redirect.as_str().into()
+    }
+}
+
+/// `#`-fragment values as the SDKs read them: percent-encoded, spaces as `%20`.
+fn fragment_value(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// A failed token-mode login, as the SDKs expect it: `<landing>#error=<message>`, or the
+/// popup's page posting the error to its opener.
+fn token_mode_error(app: &App, ctx: &Ctx, state: &LoginState, message: &str) -> Response {
+    if let Some(completion) = &state.completion {
+        return super::popup::completion_page(ctx, completion, Err(message));
+    }
+    Response::redirect(&format!(
+        "{}#error={}",
+        token_mode_landing(app, state),
+        fragment_value(message)
+    ))
 }
 
 /// Stores the tokens, starts the session and sends the browser on.
@@ -512,19 +620,23 @@ fn complete_login(
     app.log()
         .debug(format_args!("{} is {:?}", principal.sid, principal.name));
     let session = Session::start(principal, now, exp);
+    if let (true, Some(challenge)) = (state.token_mode, &state.code_challenge) {
+        let code = super::pkce::issue_code(app, provider.name(), session, challenge);
+        return Ok(Response::redirect(&format!(
+            "{}#authorization_code={code}",
+            token_mode_landing(app, state)
+        )));
+    }
+    if let (true, Some(completion)) = (state.token_mode, &state.completion) {
+        let body = super::session_token_json(app, &ctx.origin, &session);
+        return Ok(super::popup::completion_page(ctx, completion, Ok(body)));
+    }
     if state.token_mode {
         let body = super::session_token_json(app, &ctx.origin, &session);
-        let fragment: String =
-            form_urlencoded::byte_serialize(body.to_string().as_bytes()).collect();
-        let done = format!("{}/login/done", app.settings().api_prefix);
-        let base = if state.redirect == done {
-            &done
-        } else {
-            &state.redirect
-        };
         return Ok(Response::redirect(&format!(
-            "{base}#token={}",
-            fragment.replace('+', "%20")
+            "{}#token={}",
+            token_mode_landing(app, state),
+            fragment_value(&body.to_string())
         )));
     }
     let mut response = if app.settings().cookie_same_site == SameSite::Strict {

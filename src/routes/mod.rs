@@ -7,8 +7,11 @@ mod login_loop;
 mod logout;
 mod me;
 mod pages;
+mod pkce;
+mod popup;
 mod refresh;
 pub mod repost;
+mod revalidate;
 
 pub use login::start_login;
 
@@ -172,6 +175,23 @@ const ROUTES: &[Route] = &[
         handler: Handler::Plain(pages::login_done),
     },
     Route {
+        name: "token re-validation",
+        segments: &["login"],
+        methods: &["POST"],
+        // Reads the user's record (revocations), possibly from a remote store.
+        blocks: true,
+        grace: false,
+        handler: Handler::Plain(revalidate::revalidate),
+    },
+    Route {
+        name: "iframe receiver",
+        segments: &["login", "iframereceiver"],
+        methods: &["GET", "HEAD"],
+        blocks: false,
+        grace: false,
+        handler: Handler::Plain(popup::iframe_receiver),
+    },
+    Route {
         name: "login",
         segments: &["login", PROVIDER],
         methods: &["GET", "HEAD"],
@@ -194,6 +214,15 @@ const ROUTES: &[Route] = &[
         blocks: true,
         grace: false,
         handler: Handler::Provider(login::callback),
+    },
+    Route {
+        name: "pkce token",
+        segments: &["login", PROVIDER, "token"],
+        methods: &["GET", "POST"],
+        // Spending the code once takes the store's one-time marker.
+        blocks: true,
+        grace: false,
+        handler: Handler::Provider(pkce::token),
     },
     Route {
         name: "me",

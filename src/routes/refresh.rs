@@ -32,6 +32,14 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
             "A provider token cannot be refreshed here; sign in to get a session.",
         );
     }
+    if caller.credential == Credential::CustomToken {
+        return reply::refuse(
+            app.log(),
+            400,
+            "refresh: a custom authentication token has no session to refresh",
+            "A custom authentication token cannot be refreshed; the application mints a new one.",
+        );
+    }
     if caller.credential == Credential::Cookie {
         if let Some(site) = super::foreign_initiator(ctx) {
             return reply::refuse(
@@ -89,7 +97,7 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
             let body = super::session_token_json(app, &ctx.origin, &renewed);
             Outcome::Finish(Response::json(200, &body))
         }
-        Credential::Cookie | Credential::ProviderToken => {
+        Credential::Cookie | Credential::ProviderToken | Credential::CustomToken => {
             // The session may have been inside its extension window: renew it.
             let mut r = Response::json(200, &json!({"user": {"userId": sid}}));
             r.headers

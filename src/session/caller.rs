@@ -14,6 +14,8 @@ pub enum Credential {
     SessionToken,
     /// A provider-issued token in `Authorization: Bearer`.
     ProviderToken,
+    /// A custom authentication token the application minted (`X-ZUMO-AUTH`): no session.
+    CustomToken,
 }
 
 /// A signed-in caller, with the principal headers the application will see (computed once
@@ -41,6 +43,11 @@ impl Caller {
     /// A caller signed in by a provider's bearer token.
     pub fn bearer(principal: Principal) -> Caller {
         Caller::new(principal, Credential::ProviderToken, None)
+    }
+
+    /// A caller signed in by a custom authentication token: no session, no stored tokens.
+    pub fn custom(principal: Principal) -> Caller {
+        Caller::new(principal, Credential::CustomToken, None)
     }
 
     /// A caller signed in by a session cookie or session token.

@@ -91,17 +91,6 @@ pub fn principal(
     .find_map(|t| claims::find(user_claims, t))
     .unwrap_or(&id)
     .to_owned();
-    let body = json!({
-        "auth_typ": provider.name,
-        "claims": user_claims,
-        "name_typ": name_type,
-        "role_typ": claims::ROLE_TYPE,
-    });
-    // .NET writes `/` as `\/`; apps that compare the raw header expect it. A `/` can only
-    // occur inside JSON strings, so the replacement is exact.
-    let text = serde_json::to_string(&body)
-        .unwrap_or_default()
-        .replace('/', "\\/");
     if !passes_intact(&id) || !passes_intact(&name) {
         return Err(Rejected(format!(
             "{}: the user id or name claim is empty, padded with spaces or holds control \
@@ -112,10 +101,26 @@ pub fn principal(
     Ok(Principal {
         sid,
         idp: provider.name.clone(),
+        header: principal_header(&provider.name, user_claims, name_type),
         id,
         name,
-        header: crypto::b64(text.as_bytes()),
     })
+}
+
+/// `X-MS-CLIENT-PRINCIPAL`: base64 of the principal JSON as App Service writes it.
+fn principal_header(auth_typ: &str, user_claims: &[Claim], name_type: &str) -> String {
+    let body = json!({
+        "auth_typ": auth_typ,
+        "claims": user_claims,
+        "name_typ": name_type,
+        "role_typ": claims::ROLE_TYPE,
+    });
+    // .NET writes `/` as `\/`; apps that compare the raw header expect it. A `/` can only
+    // occur inside JSON strings, so the replacement is exact.
+    let text = serde_json::to_string(&body)
+        .unwrap_or_default()
+        .replace('/', "\\/");
+    crypto::b64(text.as_bytes())
 }
 
 /// Does this id or name reach the application exactly as the provider said it? Header
@@ -261,6 +266,83 @@ pub fn mint_token(keys: &Keys, session: &Session, audience: &str, app: &str) -> 
             "prn": {"id": p.id, "name": p.name, "header": p.header},
         }),
     )
+}
+
+/// What an `X-ZUMO-AUTH` token turned out to be.
+#[derive(Debug, PartialEq)]
+pub enum ZumoToken {
+    /// One of our session tokens: a sign-in with an id, revocable by logout.
+    Session(Session),
+    /// A custom authentication token the application minted itself with the signing key
+    /// (Mobile Apps custom auth): who it names, valid until it expires. It has no session id,
+    /// so logout cannot revoke it and `/.auth/refresh` cannot renew it.
+    Custom(Principal),
+}
+
+/// The claims only our own session tokens carry. A token with any of them is judged as ours
+/// and all of ours checks apply; only a token with none of them can be a custom token.
+const SESSION_CLAIMS: [&str; 3] = ["app", "ssn", "prn"];
+
+/// The provider name `X-MS-CLIENT-PRINCIPAL-IDP` shows for a custom token without an `idp`
+/// claim.
+pub const CUSTOM_IDP: &str = "custom";
+
+/// Verifies an `X-ZUMO-AUTH` token, ours or the application's own (custom authentication):
+/// both are HS256 with the signing key, issuer and audience `https://host/`. A token carrying
+/// any of our session claims is checked as ours ([`verify_token`]); one carrying none is a
+/// custom token: `sub` required, `exp` required and not past (no refresh window: it cannot
+/// be refreshed), `nbf` with the usual tolerance.
+pub fn verify_zumo(
+    token: &str,
+    keys: &Keys,
+    audience: &str,
+    app: &str,
+    now: i64,
+    grace: i64,
+) -> Result<ZumoToken, Rejected> {
+    let parsed = jwt::parse(token).map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
+    if SESSION_CLAIMS
+        .iter()
+        .any(|c| parsed.claims.contains_key(*c))
+    {
+        return verify_token(token, keys, audience, app, now, grace).map(ZumoToken::Session);
+    }
+    let custom = |why: String| Rejected(format!("X-ZUMO-AUTH (custom token): {why}"));
+    parsed
+        .verify_hs256(keys.signing_key())
+        .map_err(|e| custom(e.to_string()))?;
+    if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
+        return Err(custom(format!(
+            "issuer {:?} or audience is not this site ({audience})",
+            parsed.str_claim("iss").unwrap_or_default()
+        )));
+    }
+    parsed
+        .check_lifetime(now, jwt::CLOCK_SKEW, 0)
+        .map_err(|e| custom(e.to_string()))?;
+    let sub = parsed
+        .str_claim("sub")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| custom("no sub".into()))?;
+    let idp = parsed.str_claim("idp").unwrap_or(CUSTOM_IDP);
+    let user_claims = claims::from_jwt(&parsed.claims);
+    let (name_type, name) = [("name", "name"), (claims::NAME, "unique_name")]
+        .iter()
+        .find_map(|(typ, c)| Some((*typ, parsed.str_claim(c)?)))
+        .unwrap_or((claims::NAME_ID, sub));
+    // Values that become request headers: refused rather than altered, as for providers.
+    if !passes_intact(sub) || !passes_intact(name) || !passes_intact(idp) {
+        return Err(custom(
+            "sub, name or idp is padded with spaces or holds control characters".into(),
+        ));
+    }
+    Ok(ZumoToken::Custom(Principal {
+        sid: sub.to_owned(),
+        idp: idp.to_owned(),
+        id: sub.to_owned(),
+        name: name.to_owned(),
+        header: principal_header(idp, &user_claims, name_type),
+    }))
 }
 
 /// The principal fields a session token carries beside `sub` and `idp`.
