@@ -452,7 +452,9 @@ pub struct Extensions {
     /// MiB per process (nginx worker); default 64.
     pub cache_megabytes: Option<u64>,
     /// Built-in providers moved elsewhere (tests, sovereign clouds, look-alikes), by sign-in
-    /// name: `"providers": {"github": {"apiEndpoint": "http://127.0.0.1:9000"}}`.
+    /// name: `"providers": {"github": {"apiEndpoint": "http://127.0.0.1:9000"}}`; and the
+    /// credentials App Service keeps in its certificate store
+    /// (`"aad": {"clientCertificate": {...}}`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderEndpoints>,
 }
@@ -470,6 +472,19 @@ pub struct ProviderEndpoints {
     pub api_endpoint: Option<String>,
     /// OAuth 1.0a's temporary-credential request endpoint (Twitter's `oauth/request_token`).
     pub request_token_endpoint: Option<String>,
+    /// Azure AD's certificate credential (`registration.clientSecretCertificate*`): the
+    /// certificate App Service would take from its store, as PEM files.
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// `ezauth.providers.aad.clientCertificate`: a certificate and its private key, PEM.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCertificate {
+    /// The private key (RSA 2048 bits or more, or EC P-256), readable by its owner only.
+    pub key_file: String,
+    /// The certificate registered with the app in Azure AD.
+    pub cert_file: String,
 }
 
 /// `ezauth.cookies`.

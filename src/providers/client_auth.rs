@@ -31,10 +31,37 @@ pub enum ClientAuth {
     /// endpoint) signed with this key, RS256 or ES256 by the key's type.
     PrivateKeyJwt {
         key: Arc<PKey<Private>>,
-        /// Names the key to the provider (Azure AD: the certificate's base64url SHA-1
-        /// thumbprint as `x5t`, which goes here as `kid`).
-        key_id: Option<String>,
+        /// How the assertion's header names the key to the provider: Azure AD's
+        /// [`KeyName::X5t`], or a `kid`.
+        name: KeyName,
     },
+}
+
+/// How a client assertion names its signing key in its header.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyName {
+    /// `kid`: the key's id in the client's registered JWKS.
+    Kid(String),
+    /// `x5t`: the base64url SHA-1 thumbprint of the key's certificate, what Azure AD looks a
+    /// certificate credential up by.
+    X5t(String),
+}
+
+impl KeyName {
+    /// Azure AD's name for a certificate: `x5t`, its DER's SHA-1 in base64url.
+    pub fn x5t_of(cert: &openssl::x509::X509Ref) -> Result<KeyName, String> {
+        let digest = cert
+            .digest(openssl::hash::MessageDigest::sha1())
+            .map_err(|e| format!("certificate thumbprint: {e}"))?;
+        Ok(KeyName::X5t(crypto::b64url(&digest)))
+    }
+
+    fn header(&self) -> (&'static str, &str) {
+        match self {
+            KeyName::Kid(v) => ("kid", v),
+            KeyName::X5t(v) => ("x5t", v),
+        }
+    }
 }
 
 /// What a token request carries for the client: form fields, and the `Authorization` header
@@ -67,7 +94,7 @@ impl ClientAuth {
                 let pair = format!("{}:{}", enc(client_id), enc(secret));
                 out.authorization = Some(format!("Basic {}", crypto::b64(pair.as_bytes())));
             }
-            ClientAuth::PrivateKeyJwt { key, key_id } => {
+            ClientAuth::PrivateKeyJwt { key, name } => {
                 let claims = json!({
                     "iss": client_id,
                     "sub": client_id,
@@ -77,7 +104,7 @@ impl ClientAuth {
                     "nbf": now,
                     "exp": now + ASSERTION_LIFETIME,
                 });
-                let assertion = jwt::sign_with_key(key, key_id.as_deref(), &claims)?;
+                let assertion = jwt::sign_with_key(key, &[name.header()], &claims)?;
                 out.form.push(("client_id", client_id.to_owned()));
                 out.form
                     .push(("client_assertion_type", JWT_BEARER.to_owned()));
@@ -113,8 +140,8 @@ impl PartialEq for ClientAuth {
             (ClientAuth::SecretPost(a), ClientAuth::SecretPost(b))
             | (ClientAuth::SecretBasic(a), ClientAuth::SecretBasic(b)) => a == b,
             (
-                ClientAuth::PrivateKeyJwt { key: a, key_id: x },
-                ClientAuth::PrivateKeyJwt { key: b, key_id: y },
+                ClientAuth::PrivateKeyJwt { key: a, name: x },
+                ClientAuth::PrivateKeyJwt { key: b, name: y },
             ) => x == y && a.public_eq(b),
             _ => false,
         }
@@ -158,7 +185,7 @@ mod tests {
         let key = Arc::new(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap());
         let auth = ClientAuth::PrivateKeyJwt {
             key: key.clone(),
-            key_id: Some("thumb".into()),
+            name: KeyName::X5t("thumb".into()),
         };
         let creds = auth
             .credentials("client-1", "https://idp/token", 1_000)
@@ -167,7 +194,8 @@ mod tests {
         assert_eq!(field("client_assertion_type").unwrap(), JWT_BEARER);
         let assertion = field("client_assertion").unwrap();
         let parsed = jwt::parse(assertion).unwrap();
-        assert_eq!(parsed.kid(), Some("thumb"));
+        assert_eq!(parsed.header["x5t"], "thumb");
+        assert_eq!(parsed.kid(), None);
         assert_eq!(parsed.str_claim("iss"), Some("client-1"));
         assert_eq!(parsed.str_claim("sub"), Some("client-1"));
         assert_eq!(parsed.str_claim("aud"), Some("https://idp/token"));

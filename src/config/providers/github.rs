@@ -15,6 +15,12 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("github");
+    if moved.client_certificate.is_some() {
+        return Err(super::invalid(
+            &moved_path.key("clientCertificate"),
+            "is Azure AD's certificate credential: GitHub takes none",
+        ));
+    }
     if moved.request_token_endpoint.is_some() {
         return Err(super::invalid(
             &moved_path.key("requestTokenEndpoint"),

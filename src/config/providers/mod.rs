@@ -9,6 +9,7 @@
 mod aad;
 mod custom_oidc;
 mod github;
+mod key_files;
 mod placeholder;
 mod twitter;
 
@@ -149,7 +150,8 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github, twitter)",
+            "names no built-in provider whose endpoints can be moved (github, twitter) or \
+             credential given (aad)",
         ));
     }
     Ok(out)

@@ -16,6 +16,12 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("twitter");
+    if moved.client_certificate.is_some() {
+        return Err(super::invalid(
+            &moved_path.key("clientCertificate"),
+            "is Azure AD's certificate credential: Twitter takes none",
+        ));
+    }
     let Some(block) = idp.twitter.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };
