@@ -374,7 +374,7 @@ fn is_loose(path: &[String]) -> bool {
             p.as_slice(),
             [
                 "identityProviders",
-                "google" | "facebook" | "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
+                "google" | "facebook" | "legacyMicrosoftAccount" | "azureStaticWebApps",
                 _,
                 ..
             ]

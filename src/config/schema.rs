@@ -137,7 +137,7 @@ pub struct IdentityProviders {
     pub facebook: Option<OtherProvider>,
     pub git_hub: Option<GitHub>,
     pub twitter: Option<Twitter>,
-    pub apple: Option<OtherProvider>,
+    pub apple: Option<Apple>,
     pub legacy_microsoft_account: Option<OtherProvider>,
     pub azure_static_web_apps: Option<OtherProvider>,
 }
@@ -256,6 +256,15 @@ pub struct OidcLogin {
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GitHub {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.apple` (App Service's `Apple`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Apple {
     pub enabled: Option<bool>,
     pub registration: Option<ClientRegistration>,
     pub login: Option<LoginScopes>,
@@ -475,6 +484,51 @@ pub struct ProviderEndpoints {
     /// Azure AD's certificate credential (`registration.clientSecretCertificate*`): the
     /// certificate App Service would take from its store, as PEM files.
     pub client_certificate: Option<ClientCertificate>,
+    /// The issuer an OpenID Connect preset's tokens name (Apple's `https://appleid.apple.com`).
+    pub issuer: Option<String>,
+    /// Where an OpenID Connect preset publishes its signing keys.
+    pub jwks_endpoint: Option<String>,
+    /// Apple's client secret, minted by ezauth from the app's signing key (what App Service
+    /// expects the operator to mint and paste into `clientSecretSettingName` twice a year).
+    pub client_secret_key: Option<SigningKey>,
+}
+
+impl ProviderEndpoints {
+    /// The fields set, by their JSON names: what a provider that takes only some refuses.
+    pub fn set_fields(&self) -> Vec<&'static str> {
+        [
+            (
+                "authorizationEndpoint",
+                self.authorization_endpoint.is_some(),
+            ),
+            ("tokenEndpoint", self.token_endpoint.is_some()),
+            ("apiEndpoint", self.api_endpoint.is_some()),
+            (
+                "requestTokenEndpoint",
+                self.request_token_endpoint.is_some(),
+            ),
+            ("clientCertificate", self.client_certificate.is_some()),
+            ("issuer", self.issuer.is_some()),
+            ("jwksEndpoint", self.jwks_endpoint.is_some()),
+            ("clientSecretKey", self.client_secret_key.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// `ezauth.providers.apple.clientSecretKey`: the key Apple issued the team ("Sign in with Apple"
+/// key, a `.p8` file) and the ids its client secrets name.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SigningKey {
+    /// The Apple developer team id: the secret's `iss`.
+    pub team_id: String,
+    /// The key's id: the secret's `kid`.
+    pub key_id: String,
+    /// The `.p8` file (PEM, PKCS#8, EC P-256), readable by its owner only.
+    pub key_file: String,
 }
 
 /// `ezauth.providers.aad.clientCertificate`: a certificate and its private key, PEM.

@@ -10,6 +10,7 @@
 //! blocking step (`Io::Allowed`); the others (`begin_login`, `finish_login`,
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
+pub mod apple;
 pub mod client_auth;
 pub mod github;
 pub mod oauth1;
@@ -286,6 +287,11 @@ pub trait Provider: Send + Sync {
         _post_logout_redirect_uri: &str,
     ) -> Option<String> {
         None
+    }
+    /// Claim types the provider gives on a user's first sign-in only (Apple's name): a later
+    /// sign-in without them keeps them from the user's stored record.
+    fn claims_given_once(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Redeems a refresh token for new tokens. `Rejected` means the provider refused the grant
     /// (revoked, expired, reused). Called only when [`Capabilities::refresh`] says so.

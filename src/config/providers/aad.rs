@@ -24,26 +24,8 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("aad");
-    for (field, set) in [
-        (
-            "authorizationEndpoint",
-            moved.authorization_endpoint.is_some(),
-        ),
-        ("tokenEndpoint", moved.token_endpoint.is_some()),
-        ("apiEndpoint", moved.api_endpoint.is_some()),
-        (
-            "requestTokenEndpoint",
-            moved.request_token_endpoint.is_some(),
-        ),
-    ] {
-        if set {
-            return Err(invalid(
-                &moved_path.key(field),
-                "Azure AD's endpoints come from discovery under registration.openIdIssuer: \
-                 set that instead",
-            ));
-        }
-    }
+    // Its endpoints come from discovery under registration.openIdIssuer.
+    super::takes_only(&moved, &moved_path, &["clientCertificate"], "Azure AD")?;
     let Some(aad) = idp.azure_active_directory.take() else {
         return Ok(Vec::new());
     };

@@ -15,18 +15,18 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("github");
-    if moved.client_certificate.is_some() {
-        return Err(super::invalid(
-            &moved_path.key("clientCertificate"),
-            "is Azure AD's certificate credential: GitHub takes none",
-        ));
-    }
     if moved.request_token_endpoint.is_some() {
         return Err(super::invalid(
             &moved_path.key("requestTokenEndpoint"),
             "is OAuth 1.0a's (Twitter's): GitHub has none",
         ));
     }
+    super::takes_only(
+        &moved,
+        &moved_path,
+        &["authorizationEndpoint", "tokenEndpoint", "apiEndpoint"],
+        "GitHub",
+    )?;
     let Some(block) = idp.git_hub.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };

@@ -7,6 +7,7 @@
 //! provider by its [`crate::providers::Flow`], which the resolver names.
 
 mod aad;
+mod apple;
 mod custom_oidc;
 mod github;
 mod key_files;
@@ -35,6 +36,23 @@ impl Resolving<'_> {
             self.overrides.remove(name).unwrap_or_default(),
             JsonPath::root("ezauth").key("providers").key(name),
         )
+    }
+}
+
+/// Refuses what `ezauth.providers.{name}` sets that this provider does not take (`takes`: JSON
+/// names), so nobody believes a setting moved something it did not.
+fn takes_only(
+    moved: &schema::ProviderEndpoints,
+    path: &JsonPath,
+    takes: &[&str],
+    who: &str,
+) -> Result<(), ConfigError> {
+    match moved.set_fields().into_iter().find(|f| !takes.contains(f)) {
+        Some(field) => Err(invalid(
+            &path.key(field),
+            format!("is not a setting of {who} (it takes {})", takes.join(", ")),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -111,7 +129,7 @@ pub const KINDS: &[Kind] = &[
         key: "apple",
         login_name: Some("apple"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.apple.as_ref(), path, cx),
+        resolve: apple::resolve,
     },
     Kind {
         key: "legacyMicrosoftAccount",
@@ -150,8 +168,8 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github, twitter) or \
-             credential given (aad)",
+            "names no built-in provider whose endpoints can be moved (github, twitter, apple) \
+             or credential given (aad, apple)",
         ));
     }
     Ok(out)

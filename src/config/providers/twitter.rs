@@ -16,12 +16,17 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     let (moved, moved_path) = cx.endpoints("twitter");
-    if moved.client_certificate.is_some() {
-        return Err(super::invalid(
-            &moved_path.key("clientCertificate"),
-            "is Azure AD's certificate credential: Twitter takes none",
-        ));
-    }
+    super::takes_only(
+        &moved,
+        &moved_path,
+        &[
+            "authorizationEndpoint",
+            "tokenEndpoint",
+            "apiEndpoint",
+            "requestTokenEndpoint",
+        ],
+        "Twitter",
+    )?;
     let Some(block) = idp.twitter.take().filter(|b| b.enabled.unwrap_or(true)) else {
         return Ok(Vec::new());
     };
