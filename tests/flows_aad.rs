@@ -121,6 +121,12 @@ fn without_a_secret_azure_ad_asks_for_an_id_token_posted_back() {
 fn the_implicit_flow_signs_in_with_the_posted_id_token_and_cannot_refresh() {
     let idp = ScriptedIdp::new();
     let log = Captured::default();
+    // A provider that sends `iss` with codes need not send it beside an id_token, which
+    // names its issuer itself (RFC 9207 §2.4).
+    idp.discovery(
+        "authorization_response_iss_parameter_supported",
+        json!(true),
+    );
     let (m, store) = aad(&idp, "", "{}", &log);
     let (_, state, nonce, cookie) = begin(&m);
     let id_token = idp.mint(json!({"nonce": nonce, "oid": "oid-1", "email": "a@contoso.test"}));
@@ -180,6 +186,17 @@ fn the_implicit_flow_refuses_an_id_token_of_another_login_or_signer_and_a_code()
             }),
             401,
             "token refused",
+        ),
+        // another issuer's response (a mix-up)
+        (
+            Box::new(|nonce| {
+                vec![
+                    ("id_token".into(), idp.mint(json!({"nonce": nonce}))),
+                    ("iss".into(), "https://evil.test".into()),
+                ]
+            }),
+            401,
+            "(RFC 9207)",
         ),
         // a code is no proof here: there is no token endpoint to redeem it at
         (

@@ -628,7 +628,11 @@ impl OidcProvider {
             .ok_or_else(|| ProviderError::BadRequest("the login state has no nonce".into()))?;
         let id_token = crate::http::param(params, "id_token")
             .ok_or_else(|| ProviderError::BadRequest("the callback has no id_token".into()))?;
-        self.check_response_issuer(crate::http::param(params, "iss"))?;
+        // RFC 9207 §2.4: a response with an id_token names its issuer there (checked with
+        // the token), so a provider need not send `iss` beside it; one that does must agree.
+        if let Some(iss) = crate::http::param(params, "iss") {
+            self.check_response_issuer(Some(iss))?;
+        }
         let jwt_claims = self.validate_id_token(id_token, Some(nonce))?;
         let tokens = Tokens {
             id_token: Some(id_token.to_owned()),

@@ -38,6 +38,7 @@ export function moduleEnv(keys = {}) {
  *   upstreamPort  the application behind the host (on 127.0.0.1), instead of the host's echo app
  *   callbackOrigins  (port) => ['https://app.example.test:PORT', ...]: more origins the IdP
  *              accepts callbacks to (host names mapped to 127.0.0.1, a TLS terminator's https)
+ *   idpClients more clients the real IdP registers (oidc-provider metadata, see idp.js)
  *   idpHost    the address the real IdP listens on (default 127.0.0.1); '127.0.0.2' puts it on
  *              another site than the app (another port alone is the same site)
  */
@@ -56,6 +57,7 @@ export async function startStack(host, opts = {}) {
     const extra = origins.flatMap((o) => ['testidp', 'aad'].map((p) => `${o}/.auth/login/${p}/callback`));
     idpObj = await startIdp({
       redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), ...extra],
+      clients: opts.idpClients || [],
       ...(opts.idpHost ? { host: opts.idpHost } : {}),
     });
     ownIdp = true;
