@@ -374,7 +374,7 @@ fn is_loose(path: &[String]) -> bool {
             p.as_slice(),
             [
                 "identityProviders",
-                "google" | "facebook" | "legacyMicrosoftAccount" | "azureStaticWebApps",
+                "google" | "facebook" | "azureStaticWebApps",
                 _,
                 ..
             ]

@@ -138,7 +138,7 @@ pub struct IdentityProviders {
     pub git_hub: Option<GitHub>,
     pub twitter: Option<Twitter>,
     pub apple: Option<Apple>,
-    pub legacy_microsoft_account: Option<OtherProvider>,
+    pub legacy_microsoft_account: Option<LegacyMicrosoftAccount>,
     pub azure_static_web_apps: Option<OtherProvider>,
 }
 
@@ -268,6 +268,25 @@ pub struct Apple {
     pub enabled: Option<bool>,
     pub registration: Option<ClientRegistration>,
     pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.legacyMicrosoftAccount` (App Service's `LegacyMicrosoftAccount`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LegacyMicrosoftAccount {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+    pub validation: Option<AllowedAudiences>,
+}
+
+/// App Service's `AllowedAudiencesValidation`: audiences a client's token may name besides the
+/// client id.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedAudiences {
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
 }
 
 /// App Service's `ClientRegistration` (GitHub, Google, Microsoft Account, Apple).

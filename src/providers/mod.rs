@@ -13,6 +13,7 @@
 pub mod apple;
 pub mod client_auth;
 pub mod github;
+pub mod microsoft_account;
 pub mod oauth1;
 pub mod oidc;
 pub mod twitter;

@@ -11,6 +11,7 @@ mod apple;
 mod custom_oidc;
 mod github;
 mod key_files;
+mod microsoft_account;
 mod placeholder;
 mod twitter;
 
@@ -134,10 +135,8 @@ pub const KINDS: &[Kind] = &[
     Kind {
         key: "legacyMicrosoftAccount",
         login_name: Some("microsoftaccount"),
-        aliases: &[],
-        resolve: |idp, path, cx| {
-            placeholder::not_yet_supported(idp.legacy_microsoft_account.as_ref(), path, cx)
-        },
+        aliases: &["legacymicrosoftaccount"],
+        resolve: microsoft_account::resolve,
     },
     Kind {
         key: "azureActiveDirectory",
@@ -168,8 +167,8 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (github, twitter, apple) \
-             or credential given (aad, apple)",
+            "names no built-in provider whose endpoints can be moved (github, twitter, apple, \
+             microsoftaccount) or credential given (aad, apple)",
         ));
     }
     Ok(out)

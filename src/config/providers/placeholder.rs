@@ -1,5 +1,5 @@
-//! Providers App Service has and ezauth does not support yet (Google, Facebook,
-//! Microsoft Account), and Azure Static Web Apps' own provider. Exports carry
+//! Providers App Service has and ezauth does not support yet (Google, Facebook),
+//! and Azure Static Web Apps' own provider. Exports carry
 //! them as placeholders: without a client id a block is "not configured" (a warning, as App
 //! Service treats it); with one, an enabled block is refused at startup rather than ignored,
 //! so nobody believes a sign-in route exists that does not.
