@@ -56,7 +56,7 @@ export async function startStack(host, opts = {}) {
     const origins = opts.callbackOrigins ? opts.callbackOrigins(port) : [];
     const extra = origins.flatMap((o) => ['testidp', 'aad'].map((p) => `${o}/.auth/login/${p}/callback`));
     idpObj = await startIdp({
-      redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), callbackUrl(port, 'apple'), ...extra],
+      redirectUris: [callbackUrl(port, 'testidp'), callbackUrl(port, 'aad'), callbackUrl(port, 'apple'), callbackUrl(port, 'microsoftaccount'), ...extra],
       clients: opts.idpClients || [],
       ...(opts.idpHost ? { host: opts.idpHost } : {}),
     });
