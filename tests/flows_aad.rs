@@ -219,6 +219,20 @@ fn the_implicit_flow_refuses_an_id_token_of_another_login_or_signer_and_a_code()
         assert!(store.records().is_empty());
     }
     assert_eq!(idp.count("POST /token"), 0);
+
+    // A token in a URL would stay in logs and Referer headers: only form_post carries it.
+    let (_, state, nonce, cookie) = begin(&m);
+    let id_token = idp.mint(json!({"nonce": nonce}));
+    let r = finished(run(
+        &m,
+        "GET",
+        &format!("/.auth/login/aad/callback?id_token={id_token}&state={state}"),
+        &[("Cookie", &cookie)],
+        b"",
+    ));
+    assert_eq!(r.status, 400);
+    log.says("callback: id_token in a URL (it comes only by form_post): refused");
+    assert!(store.records().is_empty());
 }
 
 /// A self-signed certificate and its RSA key, written to a scratch directory (the key owner-only).

@@ -156,6 +156,9 @@ pub struct Callback {
     /// The provider may answer with a cross-site `form_post`, which arrives without the
     /// SameSite login-state cookie: the callback then re-posts it from this origin.
     pub form_post: bool,
+    /// The proof is a token (the implicit flow's id_token): it must come in a POST body,
+    /// never in a URL, where proxies' logs and `Referer` headers would keep it.
+    pub posted_only: bool,
 }
 
 /// How a provider comes back when the user did not sign in (cancelled, denied consent). Either
@@ -177,6 +180,7 @@ impl Callback {
         proof: "code",
         refusal: Refusal::Beside("error"),
         form_post: false,
+        posted_only: false,
     };
 }
 

@@ -43,6 +43,7 @@ const IMPLICIT_CALLBACK: Callback = Callback {
     proof: "id_token",
     refusal: super::Refusal::Beside("error"),
     form_post: true,
+    posted_only: true,
 };
 
 /// Discovery documents are re-read this often.

@@ -326,6 +326,17 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         );
     };
     let shape = provider.capabilities().callback;
+    if shape.posted_only && ctx.req.method != "POST" && param(&params, shape.proof).is_some() {
+        return reply::refuse(
+            app.log(),
+            400,
+            &format!(
+                "callback: {} in a URL (it comes only by form_post): refused",
+                shape.proof
+            ),
+            "Malformed callback.",
+        );
+    }
     // A refusal names the error beside the correlation (OAuth 2.0), or carries the
     // correlation itself (Twitter's `denied=<request token>`): the error then is its name.
     let (correlation, refused) = match shape.refusal {
