@@ -372,12 +372,7 @@ fn is_loose(path: &[String]) -> bool {
     matches!(p.first(), Some(&"legacyProperties"))
         || matches!(
             p.as_slice(),
-            [
-                "identityProviders",
-                "apple" | "legacyMicrosoftAccount" | "azureStaticWebApps",
-                _,
-                ..
-            ]
+            ["identityProviders", "azureStaticWebApps", _, ..]
         )
 }
 
@@ -627,16 +622,16 @@ fn documented_settings_ezauth_does_not_act_on_give_exactly_one_warning_each() {
     .unwrap();
     assert_eq!(store_dir(&s).as_deref(), Some("/srv/auth"));
     assert!(s.warnings.is_empty());
-    // A provider ezauth does not serve yet, with a client id, still stops the start; so does a
-    // configured blob store.
+    // A provider with a client id but no secret stops the start, named by its secret's
+    // setting; so does a configured blob store (not built yet).
     for (bad, path) in [
         (
             json!({"identityProviders": {"legacyMicrosoftAccount": {"registration": {"clientId": "m"}}}}),
-            "identityProviders.legacyMicrosoftAccount",
+            "identityProviders.legacyMicrosoftAccount.registration.clientSecretSettingName",
         ),
         (
             json!({"identityProviders": {"apple": {"registration": {"clientId": "a"}}}}),
-            "identityProviders.apple",
+            "identityProviders.apple.registration.clientSecretSettingName",
         ),
         (
             json!({"login": {"tokenStore": {"enabled": true, "azureBlobStorage": {"sasUrlSettingName": "SAS"}}}}),
@@ -735,8 +730,8 @@ fn v1_documents_are_refused_where_they_are_ambiguous_or_stale() {
         ),
         (
             json!({"microsoftAccountClientId": "m"}),
-            "microsoftAccountClientId",
-            "not supported by this build",
+            "identityProviders.legacyMicrosoftAccount.registration.clientSecretSettingName",
+            "is required",
         ),
         // v1 and v2 keys together: read as v2, where the v1 keys are unknown (the first in the
         // document is named).
@@ -844,12 +839,16 @@ fn the_website_auth_settings_alone_configure_a_site_as_on_app_service() {
     let mut e = legacy_env();
     e.insert("WEBSITE_AUTH_LOGOUT_PATH".into(), "/auth/logout".into());
     assert_eq!(parse("", &e).unwrap().logout_endpoint, None);
-    // A v1 provider ezauth does not serve yet stops the start, named by its variable.
+    // A v1 provider's client id without its secret stops the start, named by the secret's
+    // setting.
     let mut e = legacy_env();
     e.insert("WEBSITE_AUTH_MSA_CLIENT_ID".into(), "m".into());
     let got = parse("", &e).err().unwrap();
-    assert_eq!(got.path, "WEBSITE_AUTH_MSA_CLIENT_ID", "{got}");
-    assert!(got.message.contains("not supported by this build"), "{got}");
+    assert_eq!(
+        got.path, "identityProviders.legacyMicrosoftAccount.registration.clientSecretSettingName",
+        "{got}"
+    );
+    assert!(got.message.contains("is required"), "{got}");
     // AllowAnonymous, a 401 without a provider.
     let anon = with(&[("WEBSITE_AUTH_UNAUTHENTICATED_ACTION", "AllowAnonymous")]);
     let s = parse("", &anon).unwrap();
@@ -1214,8 +1213,8 @@ fn github_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_end
         ),
         (
             json!({"ezauth": {"providers": {"apple": {"apiEndpoint": "https://x"}}}}),
-            "ezauth.providers.apple",
-            "no built-in provider",
+            "ezauth.providers.apple.apiEndpoint",
+            "is not one of apple's settings",
         ),
         (
             json!({"ezauth": {"providers": {"github": {"issuer": "https://x"}}}}),

@@ -886,11 +886,14 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_providers_are_refused_when_enabled() {
+    fn an_enabled_provider_without_its_secret_is_refused_a_placeholder_is_not_configured() {
         let e = err(
             r#"{"identityProviders":{"apple":{"enabled":true,"registration":{"clientId":"g"}}}}"#,
         );
-        assert_eq!(e.path, "identityProviders.apple");
+        assert_eq!(
+            e.path,
+            "identityProviders.apple.registration.clientSecretSettingName"
+        );
         let placeholder = parse(
             r#"{"globalValidation":{"unauthenticatedClientAction":"AllowAnonymous"},"identityProviders":{"apple":{"enabled":true,"login":{},"registration":{}}}}"#,
             &env(),

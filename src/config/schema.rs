@@ -137,8 +137,8 @@ pub struct IdentityProviders {
     pub facebook: Option<Facebook>,
     pub git_hub: Option<GitHub>,
     pub twitter: Option<Twitter>,
-    pub apple: Option<OtherProvider>,
-    pub legacy_microsoft_account: Option<OtherProvider>,
+    pub apple: Option<Apple>,
+    pub legacy_microsoft_account: Option<LegacyMicrosoftAccount>,
     pub azure_static_web_apps: Option<OtherProvider>,
 }
 
@@ -259,6 +259,25 @@ pub struct GitHub {
     pub enabled: Option<bool>,
     pub registration: Option<ClientRegistration>,
     pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.apple` (App Service's `Apple`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Apple {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+}
+
+/// `identityProviders.legacyMicrosoftAccount` (App Service's `LegacyMicrosoftAccount`).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LegacyMicrosoftAccount {
+    pub enabled: Option<bool>,
+    pub registration: Option<ClientRegistration>,
+    pub login: Option<LoginScopes>,
+    pub validation: Option<AllowedAudiencesValidation>,
 }
 
 /// `identityProviders.facebook` (App Service's `Facebook`).
@@ -488,7 +507,9 @@ pub struct Extensions {
     /// MiB per process (nginx worker); default 64.
     pub cache_megabytes: Option<u64>,
     /// Built-in providers moved elsewhere (tests, sovereign clouds, look-alikes), by sign-in
-    /// name: `"providers": {"github": {"apiEndpoint": "http://127.0.0.1:9000"}}`.
+    /// name: `"providers": {"github": {"apiEndpoint": "http://127.0.0.1:9000"}}`; and the
+    /// credentials App Service keeps in its certificate store
+    /// (`"aad": {"clientCertificate": {...}}`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderEndpoints>,
 }
@@ -509,25 +530,69 @@ pub struct ProviderEndpoints {
     /// An OpenID Connect provider's discovery document (Google's).
     pub well_known_open_id_configuration: Option<String>,
     /// The issuer that document names (default: its URL without
-    /// `/.well-known/openid-configuration`).
+    /// `/.well-known/openid-configuration`), or an OpenID Connect preset's tokens name
+    /// (Apple's `https://appleid.apple.com`).
     pub issuer: Option<String>,
+    /// Azure AD's certificate credential (`registration.clientSecretCertificate*`): the
+    /// certificate App Service would take from its store, as PEM files.
+    pub client_certificate: Option<ClientCertificate>,
+    /// Where an OpenID Connect preset publishes its signing keys.
+    pub jwks_endpoint: Option<String>,
+    /// Apple's client secret, minted by ezauth from the app's signing key (what App Service
+    /// expects the operator to mint and paste into `clientSecretSettingName` twice a year).
+    pub client_secret_key: Option<SigningKey>,
 }
 
 impl ProviderEndpoints {
-    /// Each field by its JSON name, set or not.
-    pub fn fields(&self) -> [(&'static str, &Option<String>); 6] {
+    /// The fields set, by their JSON names: what a provider that takes only some refuses.
+    pub fn set_fields(&self) -> Vec<&'static str> {
         [
-            ("authorizationEndpoint", &self.authorization_endpoint),
-            ("tokenEndpoint", &self.token_endpoint),
-            ("apiEndpoint", &self.api_endpoint),
-            ("requestTokenEndpoint", &self.request_token_endpoint),
+            (
+                "authorizationEndpoint",
+                self.authorization_endpoint.is_some(),
+            ),
+            ("tokenEndpoint", self.token_endpoint.is_some()),
+            ("apiEndpoint", self.api_endpoint.is_some()),
+            (
+                "requestTokenEndpoint",
+                self.request_token_endpoint.is_some(),
+            ),
             (
                 "wellKnownOpenIdConfiguration",
-                &self.well_known_open_id_configuration,
+                self.well_known_open_id_configuration.is_some(),
             ),
-            ("issuer", &self.issuer),
+            ("clientCertificate", self.client_certificate.is_some()),
+            ("issuer", self.issuer.is_some()),
+            ("jwksEndpoint", self.jwks_endpoint.is_some()),
+            ("clientSecretKey", self.client_secret_key.is_some()),
         ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
     }
+}
+
+/// `ezauth.providers.apple.clientSecretKey`: the key Apple issued the team ("Sign in with Apple"
+/// key, a `.p8` file) and the ids its client secrets name.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SigningKey {
+    /// The Apple developer team id: the secret's `iss`.
+    pub team_id: String,
+    /// The key's id: the secret's `kid`.
+    pub key_id: String,
+    /// The `.p8` file (PEM, PKCS#8, EC P-256), readable by its owner only.
+    pub key_file: String,
+}
+
+/// `ezauth.providers.aad.clientCertificate`: a certificate and its private key, PEM.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCertificate {
+    /// The private key (RSA 2048 bits or more, or EC P-256), readable by its owner only.
+    pub key_file: String,
+    /// The certificate registered with the app in Azure AD.
+    pub cert_file: String,
 }
 
 /// `ezauth.cookies`.

@@ -320,10 +320,11 @@ pub fn sign_hs256(key: &[u8], claims: &Value) -> String {
 }
 
 /// Signs `claims` with a private key: RS256 for an RSA key, ES256 for a P-256 key (the JOSE
-/// form: `r || s`, 32 bytes each, not DER). `kid` names the key to the verifier.
+/// form: `r || s`, 32 bytes each, not DER). `names` are the header parameters that name the
+/// key to the verifier: `kid`, or Azure AD's `x5t` (the certificate's SHA-1 thumbprint).
 pub fn sign_with_key(
     key: &PKey<Private>,
-    kid: Option<&str>,
+    names: &[(&str, &str)],
     claims: &Value,
 ) -> Result<String, String> {
     let alg = match key.id() {
@@ -332,8 +333,8 @@ pub fn sign_with_key(
         _ => return Err("the key must be RSA (2048 bits or more) or EC P-256".into()),
     };
     let mut header = serde_json::json!({"alg": alg, "typ": "JWT"});
-    if let Some(kid) = kid {
-        header["kid"] = Value::from(kid);
+    for (name, value) in names {
+        header[*name] = Value::from(*value);
     }
     let input = format!(
         "{}.{}",
@@ -384,7 +385,7 @@ mod tests {
     #[test]
     fn assertions_we_sign_verify_as_providers_verify_them() {
         let rsa = rsa_key();
-        let token = sign_with_key(&rsa, Some("r1"), &json!({"sub": "c"})).unwrap();
+        let token = sign_with_key(&rsa, &[("kid", "r1")], &json!({"sub": "c"})).unwrap();
         let parsed = parse(&token).unwrap();
         assert_eq!((parsed.alg(), parsed.kid()), ("RS256", Some("r1")));
         assert!(parsed.verify_with_jwks(&jwks_for(&rsa, "r1")).is_ok());
@@ -402,7 +403,7 @@ mod tests {
         let ec = PKey::from_ec_key(ec).unwrap();
         for _ in 0..20 {
             // r or s with a leading zero byte must still be 32 bytes each
-            let token = sign_with_key(&ec, Some("e1"), &json!({"sub": "c"})).unwrap();
+            let token = sign_with_key(&ec, &[("kid", "e1")], &json!({"sub": "c"})).unwrap();
             let parsed = parse(&token).unwrap();
             assert_eq!(parsed.alg(), "ES256");
             assert_eq!(parsed.signature.len(), 64);
@@ -410,9 +411,9 @@ mod tests {
         }
 
         let small = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
-        assert!(sign_with_key(&small, None, &json!({})).is_err());
+        assert!(sign_with_key(&small, &[], &json!({})).is_err());
         let p384 = EcKey::generate(&EcGroup::from_curve_name(Nid::SECP384R1).unwrap()).unwrap();
-        assert!(sign_with_key(&PKey::from_ec_key(p384).unwrap(), None, &json!({})).is_err());
+        assert!(sign_with_key(&PKey::from_ec_key(p384).unwrap(), &[], &json!({})).is_err());
     }
 
     #[test]

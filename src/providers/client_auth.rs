@@ -1,12 +1,13 @@
 //! How the app proves who it is at a provider's token endpoint (RFC 6749 §2.3, OpenID Connect
 //! Core §9): a secret in the form, a secret in HTTP Basic, a JWT signed with a private key
-//! (Azure AD's certificate credentials), or nothing (public clients, App Service's implicit
-//! flow without a secret).
+//! (Azure AD's certificate credentials), a client secret that is itself a JWT the app signs
+//! (Apple's), or nothing (public clients, App Service's implicit flow without a secret).
 
 use std::fmt;
 use std::sync::Arc;
 
 use openssl::pkey::{PKey, Private};
+use parking_lot::Mutex;
 use serde_json::json;
 
 use crate::crypto::{self, jwt};
@@ -31,10 +32,87 @@ pub enum ClientAuth {
     /// endpoint) signed with this key, RS256 or ES256 by the key's type.
     PrivateKeyJwt {
         key: Arc<PKey<Private>>,
-        /// Names the key to the provider (Azure AD: the certificate's base64url SHA-1
-        /// thumbprint as `x5t`, which goes here as `kid`).
-        key_id: Option<String>,
+        /// How the assertion's header names the key to the provider: Azure AD's
+        /// [`KeyName::X5t`], or a `kid`.
+        name: KeyName,
     },
+    /// `client_secret_post` with a secret the app mints itself (Apple).
+    SignedSecret(Arc<SignedSecret>),
+}
+
+/// Apple's client secret: an ES256 JWT (`kid` the key id; `iss` the team id, `sub` the client
+/// id, `aud` Apple) good for at most six months. ezauth mints one when first needed, keeps it,
+/// and mints the next when half of its lifetime is gone, so none in use is near its expiry.
+pub struct SignedSecret {
+    key: PKey<Private>,
+    key_id: String,
+    team_id: String,
+    audience: String,
+    /// The current secret and when it was minted.
+    current: Mutex<Option<(String, i64)>>,
+}
+
+impl SignedSecret {
+    /// A secret lives this long (Apple's limit is six months; a short life bounds a leak).
+    pub const LIFETIME: i64 = 24 * 3600;
+
+    pub fn new(key: PKey<Private>, key_id: String, team_id: String, audience: String) -> Self {
+        SignedSecret {
+            key,
+            key_id,
+            team_id,
+            audience,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The secret to send at `now`.
+    pub fn secret(&self, client_id: &str, now: i64) -> Result<String, String> {
+        // Held while signing only: no I/O under it.
+        let mut current = self.current.lock();
+        if let Some((secret, minted)) = current.as_ref() {
+            if (*minted..minted + Self::LIFETIME / 2).contains(&now) {
+                return Ok(secret.clone());
+            }
+        }
+        let claims = json!({
+            "iss": self.team_id,
+            "iat": now,
+            "exp": now + Self::LIFETIME,
+            "aud": self.audience,
+            "sub": client_id,
+        });
+        let secret = jwt::sign_with_key(&self.key, &[("kid", &self.key_id)], &claims)?;
+        *current = Some((secret.clone(), now));
+        Ok(secret)
+    }
+}
+
+/// How a client assertion names its signing key in its header.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyName {
+    /// `kid`: the key's id in the client's registered JWKS.
+    Kid(String),
+    /// `x5t`: the base64url SHA-1 thumbprint of the key's certificate, what Azure AD looks a
+    /// certificate credential up by.
+    X5t(String),
+}
+
+impl KeyName {
+    /// Azure AD's name for a certificate: `x5t`, its DER's SHA-1 in base64url.
+    pub fn x5t_of(cert: &openssl::x509::X509Ref) -> Result<KeyName, String> {
+        let digest = cert
+            .digest(openssl::hash::MessageDigest::sha1())
+            .map_err(|e| format!("certificate thumbprint: {e}"))?;
+        Ok(KeyName::X5t(crypto::b64url(&digest)))
+    }
+
+    fn header(&self) -> (&'static str, &str) {
+        match self {
+            KeyName::Kid(v) => ("kid", v),
+            KeyName::X5t(v) => ("x5t", v),
+        }
+    }
 }
 
 /// What a token request carries for the client: form fields, and the `Authorization` header
@@ -67,7 +145,12 @@ impl ClientAuth {
                 let pair = format!("{}:{}", enc(client_id), enc(secret));
                 out.authorization = Some(format!("Basic {}", crypto::b64(pair.as_bytes())));
             }
-            ClientAuth::PrivateKeyJwt { key, key_id } => {
+            ClientAuth::SignedSecret(minter) => {
+                out.form.push(("client_id", client_id.to_owned()));
+                out.form
+                    .push(("client_secret", minter.secret(client_id, now)?));
+            }
+            ClientAuth::PrivateKeyJwt { key, name } => {
                 let claims = json!({
                     "iss": client_id,
                     "sub": client_id,
@@ -77,7 +160,7 @@ impl ClientAuth {
                     "nbf": now,
                     "exp": now + ASSERTION_LIFETIME,
                 });
-                let assertion = jwt::sign_with_key(key, key_id.as_deref(), &claims)?;
+                let assertion = jwt::sign_with_key(key, &[name.header()], &claims)?;
                 out.form.push(("client_id", client_id.to_owned()));
                 out.form
                     .push(("client_assertion_type", JWT_BEARER.to_owned()));
@@ -109,6 +192,7 @@ impl fmt::Debug for ClientAuth {
             ClientAuth::SecretPost(_) => "SecretPost(..)",
             ClientAuth::SecretBasic(_) => "SecretBasic(..)",
             ClientAuth::PrivateKeyJwt { .. } => "PrivateKeyJwt(..)",
+            ClientAuth::SignedSecret(_) => "SignedSecret(..)",
         })
     }
 }
@@ -122,9 +206,13 @@ impl PartialEq for ClientAuth {
             (ClientAuth::SecretPost(a), ClientAuth::SecretPost(b))
             | (ClientAuth::SecretBasic(a), ClientAuth::SecretBasic(b)) => a == b,
             (
-                ClientAuth::PrivateKeyJwt { key: a, key_id: x },
-                ClientAuth::PrivateKeyJwt { key: b, key_id: y },
+                ClientAuth::PrivateKeyJwt { key: a, name: x },
+                ClientAuth::PrivateKeyJwt { key: b, name: y },
             ) => x == y && a.public_eq(b),
+            (ClientAuth::SignedSecret(a), ClientAuth::SignedSecret(b)) => {
+                (&a.key_id, &a.team_id, &a.audience) == (&b.key_id, &b.team_id, &b.audience)
+                    && a.key.public_eq(&b.key)
+            }
             _ => false,
         }
     }
@@ -167,7 +255,7 @@ mod tests {
         let key = Arc::new(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap());
         let auth = ClientAuth::PrivateKeyJwt {
             key: key.clone(),
-            key_id: Some("thumb".into()),
+            name: KeyName::X5t("thumb".into()),
         };
         let creds = auth
             .credentials("client-1", "https://idp/token", 1_000)
@@ -176,7 +264,8 @@ mod tests {
         assert_eq!(field("client_assertion_type").unwrap(), JWT_BEARER);
         let assertion = field("client_assertion").unwrap();
         let parsed = jwt::parse(assertion).unwrap();
-        assert_eq!(parsed.kid(), Some("thumb"));
+        assert_eq!(parsed.header["x5t"], "thumb");
+        assert_eq!(parsed.kid(), None);
         assert_eq!(parsed.str_claim("iss"), Some("client-1"));
         assert_eq!(parsed.str_claim("sub"), Some("client-1"));
         assert_eq!(parsed.str_claim("aud"), Some("https://idp/token"));
@@ -187,5 +276,43 @@ mod tests {
             .unwrap();
         assert_ne!(creds.form, again.form);
         assert!(!format!("{auth:?}").contains("BEGIN"));
+    }
+
+    #[test]
+    fn an_apple_secret_is_an_es256_jwt_reminted_before_it_expires() {
+        use openssl::ec::{EcGroup, EcKey};
+        use openssl::nid::Nid;
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let minter = Arc::new(SignedSecret::new(
+            key,
+            "KEY123".into(),
+            "TEAM456".into(),
+            "https://appleid.apple.com".into(),
+        ));
+        let auth = ClientAuth::SignedSecret(minter);
+        let secret_at = |now: i64| {
+            let creds = auth
+                .credentials("com.example.web", "https://t", now)
+                .unwrap();
+            assert_eq!(creds.form[0], ("client_id", "com.example.web".into()));
+            creds.form[1].1.clone()
+        };
+        let first = secret_at(1_000);
+        let parsed = jwt::parse(&first).unwrap();
+        assert_eq!(parsed.header["alg"], "ES256");
+        assert_eq!(parsed.kid(), Some("KEY123"));
+        assert_eq!(parsed.str_claim("iss"), Some("TEAM456"));
+        assert_eq!(parsed.str_claim("sub"), Some("com.example.web"));
+        assert_eq!(parsed.str_claim("aud"), Some("https://appleid.apple.com"));
+        let exp = parsed.num_claim("exp").unwrap();
+        assert_eq!(exp, 1_000 + SignedSecret::LIFETIME);
+        assert!(exp - 1_000 <= 15_777_000, "Apple: six months at most");
+        // Kept while young, reminted when half its life is gone.
+        assert_eq!(secret_at(1_000 + SignedSecret::LIFETIME / 2 - 1), first);
+        let next = secret_at(1_000 + SignedSecret::LIFETIME / 2);
+        assert_ne!(next, first);
+        assert!(jwt::parse(&next).unwrap().num_claim("exp").unwrap() > exp);
+        assert!(!format!("{auth:?}").contains("TEAM"));
     }
 }

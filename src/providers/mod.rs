@@ -10,10 +10,12 @@
 //! blocking step (`Io::Allowed`); the others (`begin_login`, `finish_login`,
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
+pub mod apple;
 mod checks;
 pub mod client_auth;
 pub mod facebook;
 pub mod github;
+pub mod microsoft_account;
 pub mod oauth1;
 mod oauth2;
 pub mod oidc;
@@ -157,6 +159,9 @@ pub struct Callback {
     /// The provider may answer with a cross-site `form_post`, which arrives without the
     /// SameSite login-state cookie: the callback then re-posts it from this origin.
     pub form_post: bool,
+    /// The proof is a token (the implicit flow's id_token): it must come in a POST body,
+    /// never in a URL, where proxies' logs and `Referer` headers would keep it.
+    pub posted_only: bool,
 }
 
 /// How a provider comes back when the user did not sign in (cancelled, denied consent). Either
@@ -178,6 +183,7 @@ impl Callback {
         proof: "code",
         refusal: Refusal::Beside("error"),
         form_post: false,
+        posted_only: false,
     };
 }
 
@@ -292,6 +298,11 @@ pub trait Provider: Send + Sync {
         _post_logout_redirect_uri: &str,
     ) -> Option<String> {
         None
+    }
+    /// Claim types the provider gives on a user's first sign-in only (Apple's name): a later
+    /// sign-in without them keeps them from the user's stored record.
+    fn claims_given_once(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Redeems a refresh token for new tokens. `Rejected` means the provider refused the grant
     /// (revoked, expired, reused). Called only when [`Capabilities::refresh`] says so.

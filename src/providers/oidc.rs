@@ -1,5 +1,8 @@
-//! OpenID Connect (authorization code flow with PKCE), shared by Azure AD, Google and custom
-//! providers: cached discovery and JWKS, the token request, and id_token validation.
+//! OpenID Connect (authorization code flow with PKCE), shared by Azure AD, Google, Apple, Microsoft Account and custom
+//! providers: cached discovery and JWKS, the token request, and id_token validation. Azure AD
+//! without a client credential signs in as App Service does then: the implicit flow, an
+//! id_token posted back (`response_type=id_token`, `response_mode=form_post`), no token
+//! endpoint, nothing to refresh.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,25 @@ use crate::session::claims;
 pub const FLOW: Flow = Flow {
     name: "OpenID Connect",
     build: |settings, http, clock| Arc::new(OidcProvider::new(settings, http, clock)),
+};
+
+/// Azure AD without a client credential: the implicit flow App Service uses then.
+pub const IMPLICIT_FLOW: Flow = Flow {
+    name: "OpenID Connect implicit (id_token, form_post)",
+    build: |settings, http, clock| {
+        let mut provider = OidcProvider::new(settings, http, clock);
+        provider.implicit = true;
+        Arc::new(provider)
+    },
+};
+
+/// The implicit flow's callback: the id_token is the proof, posted with `state`.
+const IMPLICIT_CALLBACK: Callback = Callback {
+    correlation: "state",
+    proof: "id_token",
+    refusal: super::Refusal::Beside("error"),
+    form_post: true,
+    posted_only: true,
 };
 
 /// Discovery documents are re-read this often.
@@ -59,6 +81,8 @@ pub struct OidcProvider {
     metadata: Mutex<Option<Cached<Metadata>>>,
     jwks: Mutex<Option<Cached<Jwks>>>,
     jwks_refetch_interval: Duration,
+    /// Signs in with the implicit flow ([`IMPLICIT_FLOW`]): no code, no token endpoint.
+    implicit: bool,
 }
 
 impl OidcProvider {
@@ -74,6 +98,7 @@ impl OidcProvider {
             metadata: Mutex::new(None),
             jwks: Mutex::new(None),
             jwks_refetch_interval: JWKS_REFETCH_INTERVAL,
+            implicit: false,
         }
     }
 
@@ -421,11 +446,16 @@ impl Provider for OidcProvider {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            callback: Callback {
-                form_post: true,
-                ..Callback::OAUTH2
+            callback: if self.implicit {
+                IMPLICIT_CALLBACK
+            } else {
+                Callback {
+                    form_post: true,
+                    ..Callback::OAUTH2
+                }
             },
-            refresh: true,
+            // The implicit flow yields no refresh token.
+            refresh: !self.implicit,
             client_bodies: if self.settings.client_codes {
                 CLIENT_BODIES_WITH_CODES
             } else {
@@ -435,7 +465,9 @@ impl Provider for OidcProvider {
     }
 
     /// The authorization code flow with PKCE (S256) and the module's nonce; the verifier and
-    /// the nonce are kept for the callback.
+    /// the nonce are kept for the callback. The implicit flow asks for an id_token posted back
+    /// (`response_mode=form_post` whatever is configured: a token never travels in a query)
+    /// and keeps the nonce only.
     fn begin_login(&self, login: &BeginLogin) -> Result<LoginStarted, ProviderError> {
         let meta = self.metadata(Io::Allowed)?;
         let mut url = url::Url::parse(&meta.authorization_endpoint).map_err(|_| {
@@ -452,7 +484,7 @@ impl Provider for OidcProvider {
         let configured = self.settings.login_parameters.iter().map(|p| (p, true));
         for ((k, v), is_configured) in configured.chain(login.extra.iter().map(|p| (p, false))) {
             if crate::config::providers::MODULE_OWNED_PARAMETERS.contains(&k.as_str())
-                && !(is_configured && is_configured_response_mode(k, v))
+                && !(is_configured && !self.implicit && is_configured_response_mode(k, v))
             {
                 continue;
             }
@@ -461,23 +493,33 @@ impl Provider for OidcProvider {
         }
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.settings.client_id)
-                .append_pair("redirect_uri", login.redirect_uri)
-                .append_pair("state", login.state)
-                .append_pair("nonce", login.nonce)
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256");
+            q.append_pair(
+                "response_type",
+                if self.implicit { "id_token" } else { "code" },
+            )
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("redirect_uri", login.redirect_uri)
+            .append_pair("state", login.state)
+            .append_pair("nonce", login.nonce);
+            if self.implicit {
+                q.append_pair("response_mode", "form_post");
+            } else {
+                q.append_pair("code_challenge", &challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
             for (k, v) in &params {
                 q.append_pair(k, v);
             }
         }
+        let kept = Kept::default().with(KEPT_NONCE, login.nonce);
         Ok(LoginStarted {
             url: url.into(),
             correlation: login.state.to_owned(),
-            kept: Kept::default()
-                .with(KEPT_VERIFIER, verifier)
-                .with(KEPT_NONCE, login.nonce),
+            kept: if self.implicit {
+                kept
+            } else {
+                kept.with(KEPT_VERIFIER, verifier)
+            },
         })
     }
 
@@ -488,6 +530,9 @@ impl Provider for OidcProvider {
         kept: &Kept,
     ) -> Result<Identity, ProviderError> {
         let lost = |what: &str| ProviderError::BadRequest(format!("the login state has no {what}"));
+        if self.implicit {
+            return self.finish_implicit(params, kept);
+        }
         let code = crate::http::param(params, "code").ok_or_else(|| lost("code"))?;
         let verifier = kept
             .get(KEPT_VERIFIER)
@@ -598,6 +643,33 @@ const CLIENT_BODIES_WITH_CODES: &[&[&str]] = &[
 /// given and the provider compares it with the code's: only its size and bytes are ours to
 /// check.
 const MAX_CLIENT_REDIRECT_URI: usize = 2048;
+
+impl OidcProvider {
+    /// The implicit flow's callback: the posted id_token, validated with the login's nonce, is
+    /// the whole sign-in (no access token, no refresh token).
+    fn finish_implicit(
+        &self,
+        params: &[(String, String)],
+        kept: &Kept,
+    ) -> Result<Identity, ProviderError> {
+        let nonce = kept
+            .get(KEPT_NONCE)
+            .ok_or_else(|| ProviderError::BadRequest("the login state has no nonce".into()))?;
+        let id_token = crate::http::param(params, "id_token")
+            .ok_or_else(|| ProviderError::BadRequest("the callback has no id_token".into()))?;
+        // RFC 9207 §2.4: a response with an id_token names its issuer there (checked with
+        // the token), so a provider need not send `iss` beside it; one that does must agree.
+        if let Some(iss) = crate::http::param(params, "iss") {
+            self.check_response_issuer(Some(iss))?;
+        }
+        let jwt_claims = self.validate_id_token(id_token, Some(nonce))?;
+        let tokens = Tokens {
+            id_token: Some(id_token.to_owned()),
+            ..Tokens::default()
+        };
+        self.identity(&jwt_claims, tokens, Io::Allowed)
+    }
+}
 
 /// Names of what a login keeps for its callback ([`Kept`]).
 const KEPT_VERIFIER: &str = "verifier";

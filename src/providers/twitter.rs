@@ -299,6 +299,7 @@ impl Provider for Twitter {
                 proof: "oauth_verifier",
                 refusal: Refusal::InPlaceOf("denied"),
                 form_post: false,
+                posted_only: false,
             },
             refresh: false,
             client_bodies: &[&["access_token", "access_token_secret"]],

@@ -16,7 +16,7 @@ use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
 use crate::providers::{BeginLogin, Identity, Kept, Provider, Refusal};
 use crate::reply;
 use crate::session::{self, Principal, SameSite, Session};
-use crate::store::{format_expires_on, TokenRecord};
+use crate::store::{format_expires_on, Claim, TokenRecord};
 
 /// Login-state cookies are named by a prefix (`CookieNames::login_state_prefix`) plus the start
 /// of their correlation (a digest of it if that holds characters a cookie name cannot).
@@ -398,6 +398,17 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         );
     };
     let shape = provider.capabilities().callback;
+    if shape.posted_only && ctx.req.method != "POST" && param(&params, shape.proof).is_some() {
+        return reply::refuse(
+            app.log(),
+            400,
+            &format!(
+                "callback: {} in a URL (it comes only by form_post): refused",
+                shape.proof
+            ),
+            "Malformed callback.",
+        );
+    }
     // A refusal names the error beside the correlation (OAuth 2.0), or carries the
     // correlation itself (Twitter's `denied=<request token>`): the error then is its name.
     let (correlation, refused) = match shape.refusal {
@@ -567,17 +578,44 @@ fn token_mode_error(app: &App, ctx: &Ctx, state: &LoginState, message: &str) -> 
     ))
 }
 
+/// A provider that gives some claims on the first sign-in only (Apple's name): what this
+/// sign-in lacks of them comes from the user's stored record.
+fn keep_claims_given_once(app: &App, provider: &dyn Provider, sid: &str, claims: &mut Vec<Claim>) {
+    let once = provider.claims_given_once();
+    let missing = |typ: &str| once.contains(&typ) && !claims.iter().any(|c| c.typ == typ);
+    if !once.iter().any(|t| missing(t)) {
+        return;
+    }
+    let Some(store) = app.store() else { return };
+    match store.load(sid) {
+        Ok(Some(previous)) => {
+            let kept: Vec<Claim> = previous
+                .user_claims
+                .iter()
+                .filter(|c| missing(&c.typ))
+                .cloned()
+                .collect();
+            claims.extend(kept);
+        }
+        Ok(None) => {}
+        Err(e) => app.log().warn(format_args!(
+            "callback: the stored claims of {sid} could not be read ({e}): signed in without them"
+        )),
+    }
+}
+
 /// Stores the tokens, starts the session and sends the browser on.
 fn complete_login(
     app: &App,
     ctx: &Ctx,
     provider: &dyn Provider,
-    identity: Identity,
+    mut identity: Identity,
     state: &LoginState,
 ) -> Result<Response, Outcome> {
     app.authorize(provider, &identity.claims, None)
         .map_err(Outcome::Finish)?;
     let sid = session::sid_for(provider.name(), &identity.issuer, &identity.subject);
+    keep_claims_given_once(app, provider, &sid, &mut identity.claims);
     let principal: Principal = session::principal(
         sid.clone(),
         provider.settings(),

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // A real OpenID Connect provider (oidc-provider) on loopback, for the e2e tests and the demo.
 //
-// Library:  const idp = await startIdp({ port: 0, redirectUris: [...], shape: 'google' })
+// Library:  const idp = await startIdp({ port: 0, redirectUris: [...], clients: [...], shape: 'google' })
+//           clients: more registered clients (oidc-provider client metadata; redirect_uris
+//           default to redirectUris), e.g. an implicit id_token client (application_type
+//           native: oidc-provider allows implicit web clients https callbacks only, native ones
+//           loopback http too) or a private_key_jwt one
 //           idp.issuer, idp.port, idp.hooks.set({ tokenDelayMs, tokenGarbage }), idp.hooks.reset(),
 //           idp.counters, idp.refreshLog, idp.mintIdToken(claims, { key: 'provider' | 'other', alg }),
 //           idp.mintAccessToken(claims, opts) (RFC 9068: typ at+jwt, client_id, scope), await idp.close()
@@ -92,7 +96,7 @@ function garbageFromEnv(v) {
   return v === '1' || v === 'true' ? true : v;
 }
 
-export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], quiet = true, shape } = {}) {
+export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], clients = [], quiet = true, shape } = {}) {
   const google = shape === 'google';
   const signing = generateRsaKey('idp-' + crypto.randomBytes(4).toString('hex'));
   const other = generateRsaKey('other-' + crypto.randomBytes(4).toString('hex'));
@@ -148,9 +152,11 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',
       },
+      ...clients.map((c) => ({ redirect_uris: redirectUris, ...c })),
     ],
-    // both client_secret_post and client_secret_basic are accepted at the token endpoint
-    clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
+    // both client_secret_post and client_secret_basic are accepted at the token endpoint; the
+    // extra clients may be public (none: the implicit flow) or prove themselves with a key
+    clientAuthMethods: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],
     jwks: { keys: [signing.privateJwk] },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     pkce: { required: () => !google },

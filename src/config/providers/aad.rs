@@ -1,12 +1,19 @@
 //! `identityProviders.azureActiveDirectory`: Microsoft Entra ID (Azure AD) over OpenID
 //! Connect, found by discovery under `registration.openIdIssuer`. Its allow-lists
 //! (`validation`) become the provider's [`Authorization`]; its users are marked by `oid`.
+//! The app authenticates with a client secret, with a certificate (a `private_key_jwt`
+//! assertion; the PEM files are named in `ezauth.providers.aad.clientCertificate`, as App
+//! Service takes it from its certificate store), or not at all (the implicit flow).
 
-use super::{check_url, not_configured, parse_login_parameters, required, secret, Resolving};
+use std::sync::Arc;
+
+use super::{
+    check_url, key_files, not_configured, parse_login_parameters, required, secret, Resolving,
+};
 use crate::config::{
     invalid, schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings,
 };
-use crate::providers::client_auth::ClientAuth;
+use crate::providers::client_auth::{ClientAuth, KeyName};
 use crate::session::claims;
 
 /// The `azureActiveDirectory` block: one provider named `aad` when it is enabled and names a
@@ -16,6 +23,8 @@ pub(super) fn resolve(
     base: &JsonPath,
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
+    // Its endpoints come from discovery under registration.openIdIssuer.
+    let (moved, moved_path) = cx.endpoints("aad", &["clientCertificate"])?;
     let Some(aad) = idp.azure_active_directory.take() else {
         return Ok(Vec::new());
     };
@@ -32,10 +41,26 @@ pub(super) fn resolve(
                 base.key("isAutoProvisioned")
             ));
         }
+        let reg_path = base.key("registration");
+        let certificate = match moved.client_certificate {
+            Some(files) => Some(certificate_credential(
+                &files,
+                &moved_path.key("clientCertificate"),
+                reg.client_secret_certificate_thumbprint.as_deref(),
+                &reg_path.key("clientSecretCertificateThumbprint"),
+            )?),
+            None => None,
+        };
+        let unused_why = if certificate.is_some() {
+            "the certificate is the one ezauth.providers.aad.clientCertificate names"
+        } else {
+            "name the certificate's PEM files in ezauth.providers.aad.clientCertificate to \
+             authenticate with it"
+        };
         for (field, set) in [
             (
                 "clientSecretCertificateThumbprint",
-                reg.client_secret_certificate_thumbprint.is_some(),
+                reg.client_secret_certificate_thumbprint.is_some() && certificate.is_none(),
             ),
             (
                 "clientSecretCertificateSubjectAlternativeName",
@@ -49,9 +74,8 @@ pub(super) fn resolve(
         ] {
             if set {
                 cx.warnings.push(format!(
-                    "{} is accepted but ezauth does not act on it: ezauth authenticates to \
-                     Azure AD with clientSecretSettingName only",
-                    base.key("registration").key(field)
+                    "{} is accepted but ezauth does not act on it: {unused_why}",
+                    reg_path.key(field)
                 ));
             }
         }
@@ -92,10 +116,31 @@ pub(super) fn resolve(
                 .chain(policy.allowed_applications)
                 .collect(),
         };
+        let client_auth = match (client_secret, certificate) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    &moved_path.key("clientCertificate"),
+                    format!(
+                        "and {} both name a credential: keep one",
+                        reg_path.key("clientSecretSettingName")
+                    ),
+                ))
+            }
+            (Some(secret), None) => ClientAuth::SecretPost(secret),
+            (None, Some(certificate)) => certificate,
+            (None, None) => ClientAuth::None,
+        };
+        // Without a credential App Service signs in with the implicit flow (an id_token
+        // posted back), as Azure AD allows a public client only that way.
+        let flow = if client_auth.has_credential() {
+            crate::providers::oidc::FLOW
+        } else {
+            crate::providers::oidc::IMPLICIT_FLOW
+        };
         return Ok(vec![ProviderSettings {
             name: "aad".into(),
             client_id,
-            client_auth: client_secret.map_or(ClientAuth::None, ClientAuth::SecretPost),
+            client_auth,
             endpoints: Endpoints::Discovery {
                 url: discovery,
                 issuer,
@@ -111,8 +156,50 @@ pub(super) fn resolve(
             authorization,
             sign_out_at_provider: true,
             www_authenticate: !login.disable_www_authenticate.unwrap_or(false),
-            flow: crate::providers::oidc::FLOW,
+            flow,
         }]);
     }
     Ok(Vec::new())
+}
+
+/// The certificate credential: `private_key_jwt` assertions signed with the key and naming the
+/// certificate by its `x5t` thumbprint, as Azure AD takes them. A thumbprint in the
+/// registration must be this certificate's (SHA-1, hex, as the portal shows it).
+fn certificate_credential(
+    files: &schema::ClientCertificate,
+    path: &JsonPath,
+    thumbprint: Option<&str>,
+    thumbprint_path: &str,
+) -> Result<ClientAuth, ConfigError> {
+    let key = key_files::private_key(&files.key_file, &path.key("keyFile"))?;
+    let cert = key_files::certificate(
+        &files.cert_file,
+        &key,
+        &files.key_file,
+        &path.key("certFile"),
+    )?;
+    let sha1 = cert
+        .digest(openssl::hash::MessageDigest::sha1())
+        .map_err(|e| invalid(&path.key("certFile"), e.to_string()))?;
+    let hex: String = sha1.iter().map(|b| format!("{b:02X}")).collect();
+    if let Some(configured) = thumbprint {
+        let configured: String = configured
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ':')
+            .collect();
+        if !configured.eq_ignore_ascii_case(&hex) {
+            return Err(invalid(
+                thumbprint_path,
+                format!(
+                    "{configured:?} is not the thumbprint of {:?} ({hex})",
+                    files.cert_file
+                ),
+            ));
+        }
+    }
+    let name = KeyName::x5t_of(&cert).map_err(|e| invalid(&path.key("certFile"), e))?;
+    Ok(ClientAuth::PrivateKeyJwt {
+        key: Arc::new(key),
+        name,
+    })
 }

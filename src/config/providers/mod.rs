@@ -7,10 +7,13 @@
 //! provider by its [`crate::providers::Flow`], which the resolver names.
 
 mod aad;
+mod apple;
 mod custom_oidc;
 mod facebook;
 mod github;
 mod google;
+mod key_files;
+mod microsoft_account;
 mod placeholder;
 mod twitter;
 
@@ -39,16 +42,14 @@ impl Resolving<'_> {
     ) -> Result<(schema::ProviderEndpoints, JsonPath), ConfigError> {
         let moved = self.overrides.remove(name).unwrap_or_default();
         let path = JsonPath::root("ezauth").key("providers").key(name);
-        for (field, value) in moved.fields() {
-            if value.is_some() && !takes.contains(&field) {
-                return Err(invalid(
-                    &path.key(field),
-                    format!(
-                        "is not one of {name}'s endpoints (it takes {})",
-                        takes.join(", ")
-                    ),
-                ));
-            }
+        if let Some(field) = moved.set_fields().into_iter().find(|f| !takes.contains(f)) {
+            return Err(invalid(
+                &path.key(field),
+                format!(
+                    "is not one of {name}'s settings (it takes {})",
+                    takes.join(", ")
+                ),
+            ));
         }
         Ok((moved, path))
     }
@@ -150,15 +151,13 @@ pub const KINDS: &[Kind] = &[
         key: "apple",
         login_name: Some("apple"),
         aliases: &[],
-        resolve: |idp, path, cx| placeholder::not_yet_supported(idp.apple.as_ref(), path, cx),
+        resolve: apple::resolve,
     },
     Kind {
         key: "legacyMicrosoftAccount",
         login_name: Some("microsoftaccount"),
-        aliases: &[],
-        resolve: |idp, path, cx| {
-            placeholder::not_yet_supported(idp.legacy_microsoft_account.as_ref(), path, cx)
-        },
+        aliases: &["legacymicrosoftaccount"],
+        resolve: microsoft_account::resolve,
     },
     Kind {
         key: "azureActiveDirectory",
@@ -189,7 +188,8 @@ pub fn resolve(
     if let Some(name) = cx.overrides.keys().next() {
         return Err(invalid(
             &JsonPath::root("ezauth").key("providers").key(name),
-            "names no built-in provider whose endpoints can be moved (facebook, github, google, twitter)",
+            "names no built-in provider whose endpoints can be moved (apple, facebook, github, \
+             google, microsoftaccount, twitter) or credential given (aad, apple)",
         ));
     }
     Ok(out)

@@ -1,30 +1,9 @@
-//! Providers App Service has and ezauth does not support yet (Apple, Microsoft Account),
-//! and Azure Static Web Apps' own provider. Exports carry
-//! them as placeholders: without a client id a block is "not configured" (a warning, as App
-//! Service treats it); with one, an enabled block is refused at startup rather than ignored,
-//! so nobody believes a sign-in route exists that does not.
+//! Azure Static Web Apps' own provider, which App Service exports carry: only Static Web Apps
+//! signs in with it, so an enabled block is a warning ("not configured" without a client id,
+//! as App Service says it), never a sign-in route.
 
 use super::Resolving;
-use crate::config::{invalid, schema, ConfigError, JsonPath, ProviderSettings};
-
-/// A provider of a kind ezauth cannot sign in with yet: enabled with a client id is an error.
-pub(super) fn not_yet_supported(
-    block: Option<&schema::OtherProvider>,
-    path: &JsonPath,
-    cx: &mut Resolving,
-) -> Result<Vec<ProviderSettings>, ConfigError> {
-    let Some(p) = block.filter(|p| p.enabled.unwrap_or(true)) else {
-        return Ok(Vec::new());
-    };
-    if client_id(p).is_none() {
-        cx.warnings.push(super::not_configured(path));
-        return Ok(Vec::new());
-    }
-    Err(invalid(
-        path,
-        "this provider is not supported by this build yet (set \"enabled\": false)",
-    ))
-}
+use crate::config::{schema, ConfigError, JsonPath, ProviderSettings};
 
 /// `azureStaticWebApps`: only Static Web Apps itself signs in with it; a warning either way.
 pub(super) fn static_web_apps(

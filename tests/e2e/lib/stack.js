@@ -39,8 +39,10 @@ export function moduleEnv(keys = {}) {
  *   callbackOrigins  (port) => ['https://app.example.test:PORT', ...]: more origins the IdP
  *              accepts callbacks to (host names mapped to 127.0.0.1, a TLS terminator's https)
  *   idpShape   the real IdP behaves as this provider documents itself ('google'; see idp.js)
- *   callbackProviders  the providers whose callbacks the real IdP accepts (default testidp, aad)
+ *   callbackProviders  the providers whose callbacks the real IdP accepts (default testidp,
+ *              aad, apple, microsoftaccount)
  *   idpRedirects  (port) => [...]: more redirect URIs the real IdP's client accepts
+ *   idpClients more clients the real IdP registers (oidc-provider metadata, see idp.js)
  *   idpHost    the address the real IdP listens on (default 127.0.0.1); '127.0.0.2' puts it on
  *              another site than the app (another port alone is the same site)
  */
@@ -56,10 +58,11 @@ export async function startStack(host, opts = {}) {
   let ownIdp = false;
   if (idp === 'real') {
     const origins = opts.callbackOrigins ? opts.callbackOrigins(port) : [];
-    const names = opts.callbackProviders || ['testidp', 'aad'];
+    const names = opts.callbackProviders || ['testidp', 'aad', 'apple', 'microsoftaccount'];
     const extra = origins.flatMap((o) => names.map((p) => `${o}/.auth/login/${p}/callback`));
     idpObj = await startIdp({
       redirectUris: [...names.map((p) => callbackUrl(port, p)), ...extra, ...(opts.idpRedirects ? opts.idpRedirects(port) : [])],
+      clients: opts.idpClients || [],
       ...(opts.idpHost ? { host: opts.idpHost } : {}),
       ...(opts.idpShape ? { shape: opts.idpShape } : {}),
     });
