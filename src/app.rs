@@ -17,7 +17,7 @@ use crate::providers::{Presented, Provider, Providers};
 use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::reply;
-use crate::session::Caller;
+use crate::session::{self, Caller, Credential};
 use crate::store::{self, Cached, Claim, TokenRecord, TokenStore};
 
 pub struct App {
@@ -38,6 +38,15 @@ pub struct App {
     /// `authorization_uri="…"` of App Service's Azure AD challenge; `None` without Azure AD or
     /// with `login.disableWWWAuthenticate`.
     aad_discovery: Option<String>,
+}
+
+/// Why a session token was not taken.
+#[derive(Debug)]
+pub enum TokenRefusal {
+    /// It is not valid here (the log line's reason).
+    Invalid(String),
+    /// The user's record is needed and only the blocking step may read it.
+    NeedsIo,
 }
 
 /// How many requests may wait for one user's refresh in flight (beyond: 429).
@@ -233,6 +242,68 @@ impl App {
     /// store knows without waiting ([`Cached::NeedsIo`] when only a remote read can tell), in
     /// the blocking step the stored record. A missing, unreadable or foreign entry reads as
     /// [`Cached::Absent`] (and is logged).
+    /// Judges an `X-ZUMO-AUTH` token, wherever it arrives (the header, the legacy
+    /// `POST /.auth/login`): one of our session tokens (its provider still configured, its
+    /// session not signed out: the caller carries the record read for that), or a custom
+    /// authentication token the app minted. `grace`: seconds past expiry still accepted.
+    pub fn session_token(
+        &self,
+        token: &str,
+        audience: &str,
+        grace: i64,
+        io: Io,
+    ) -> Result<Caller, TokenRefusal> {
+        let settings = self.settings();
+        let session = match session::verify_zumo(
+            token.trim(),
+            &settings.keys,
+            audience,
+            &settings.app_id,
+            self.now(),
+            grace,
+        )
+        .map_err(|e| TokenRefusal::Invalid(e.0))?
+        {
+            session::ZumoToken::Session(session) => session,
+            session::ZumoToken::Custom(principal) => {
+                self.log.debug(format_args!(
+                    "X-ZUMO-AUTH: custom authentication token of {:?} (idp {})",
+                    principal.id, principal.idp
+                ));
+                return Ok(Caller::custom(principal));
+            }
+        };
+        if self.providers().get(&session.principal.idp).is_none() {
+            return Err(TokenRefusal::Invalid(
+                "X-ZUMO-AUTH: provider no longer configured".into(),
+            ));
+        }
+        let mut caller = Caller::from_session(session, Credential::SessionToken);
+        if self.signed_out(&mut caller, io)? {
+            return Err(TokenRefusal::Invalid(
+                "X-ZUMO-AUTH: the session was signed out".into(),
+            ));
+        }
+        Ok(caller)
+    }
+
+    /// Reads the caller's record (kept on the caller: its tokens and revocations) and says
+    /// whether its session was signed out. No session or no store: not signed out.
+    pub fn signed_out(&self, caller: &mut Caller, io: Io) -> Result<bool, TokenRefusal> {
+        let (Some(store), Some(at)) = (self.store(), &caller.session) else {
+            return Ok(false);
+        };
+        caller.record = match self.record(store, &caller.principal.sid, io) {
+            Cached::Hit(record) => Some(record),
+            Cached::Absent => None,
+            Cached::NeedsIo => return Err(TokenRefusal::NeedsIo),
+        };
+        Ok(caller
+            .record
+            .as_ref()
+            .is_some_and(|r| r.revoked.revokes(&at.id, at.iat)))
+    }
+
     pub fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Cached {
         let read = match io {
             Io::CacheOnly => store.cached(sid),

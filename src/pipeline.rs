@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::app::{App, CachedSession};
+use crate::app::{App, CachedSession, TokenRefusal};
 use crate::challenge::{self, Authorization, InvalidToken};
 use crate::config::{self, ConfigError, ProxyConvention, Settings, UnauthenticatedAction};
 use crate::headers;
@@ -18,7 +18,7 @@ use crate::providers::{Bearer, Presented, Provider, ProviderError};
 use crate::reply;
 use crate::routes::{self, Ctx, Dispatch};
 use crate::session::{self, Caller, Credential};
-use crate::store::{Cached, TokenRecord, TokenStore};
+use crate::store::{TokenRecord, TokenStore};
 
 /// The pipeline over a loaded [`App`]: the handle the C ABI hands out.
 pub struct Module {
@@ -479,44 +479,18 @@ impl Module {
             .into());
         }
         if let Some(token) = req.header("X-ZUMO-AUTH") {
-            let invalid = |why: &str| {
-                reply::unauthorized(
+            return match self.app.session_token(token, &origin.audience(), grace, io) {
+                Ok(caller) => Ok(Some(caller)),
+                Err(TokenRefusal::NeedsIo) => Err(Stop::NeedsIo),
+                Err(TokenRefusal::Invalid(why)) => Err(reply::unauthorized(
                     self.app.log(),
                     self.app.aad_discovery(),
                     &origin.host,
-                    why,
+                    &why,
                     "The session token is not valid.",
                 )
+                .into()),
             };
-            let settings = &self.app.settings();
-            let audience = origin.audience();
-            let session = match session::verify_zumo(
-                token.trim(),
-                &settings.keys,
-                &audience,
-                &settings.app_id,
-                now,
-                grace,
-            )
-            .map_err(|e| invalid(&e.0))?
-            {
-                session::ZumoToken::Session(session) => session,
-                session::ZumoToken::Custom(principal) => {
-                    self.app.log().debug(format_args!(
-                        "X-ZUMO-AUTH: custom authentication token of {:?} (idp {})",
-                        principal.id, principal.idp
-                    ));
-                    return Ok(Some(Caller::custom(principal)));
-                }
-            };
-            if self.app.providers().get(&session.principal.idp).is_none() {
-                return Err(invalid("X-ZUMO-AUTH: provider no longer configured").into());
-            }
-            let mut caller = Caller::from_session(session, Credential::SessionToken);
-            if self.signed_out(&mut caller, io)? {
-                return Err(invalid("X-ZUMO-AUTH: the session was signed out").into());
-            }
-            return Ok(Some(caller));
         }
         // The session cookie, chosen among planted variants as `resolve` explains; a session
         // signed out counts as one that does not open.
@@ -540,7 +514,7 @@ impl Module {
         let found = cookies.resolve(
             |value| {
                 let (mut caller, exp) = self.open_session(value, now - window)?;
-                match self.signed_out(&mut caller, io) {
+                match self.app.signed_out(&mut caller, io) {
                     Ok(false) => Ok((caller, exp)),
                     Ok(true) => Err(session::Rejected(format!(
                         "the session of {} was signed out",
@@ -803,26 +777,6 @@ impl Module {
             challenge::invalid_token(&origin.host, self.app.aad_discovery(), why),
         ));
         Outcome::Finish(r)
-    }
-
-    /// Reads the caller's stored record (kept on the caller for its token headers and
-    /// `/.auth/me`) and tells whether it signs this session out (this session, or all of the
-    /// user's). Known where a token store keeps the user's revocations. On the event loop only
-    /// what the store knows without waiting (the file store, local, answers from its cache or
-    /// its disk): [`Stop::NeedsIo`] when a remote read must tell.
-    fn signed_out(&self, caller: &mut Caller, io: Io) -> Result<bool, Stop> {
-        let (Some(store), Some(at)) = (self.store(), &caller.session) else {
-            return Ok(false);
-        };
-        caller.record = match self.app.record(store, &caller.principal.sid, io) {
-            Cached::Hit(record) => Some(record),
-            Cached::Absent => None,
-            Cached::NeedsIo => return Err(Stop::NeedsIo),
-        };
-        Ok(caller
-            .record
-            .as_ref()
-            .is_some_and(|r| r.revoked.revokes(&at.id, at.iat)))
     }
 
     /// A cookie-authenticated unsafe request (or WebSocket handshake) from another site's page

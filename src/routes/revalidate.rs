@@ -7,11 +7,9 @@
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::app::App;
+use crate::app::{App, TokenRefusal};
 use crate::http::{Outcome, Response};
 use crate::reply;
-use crate::session::{self, ZumoToken};
-use crate::store::Cached;
 
 pub fn revalidate(app: &App, ctx: &Ctx) -> Outcome {
     let token = serde_json::from_slice::<Value>(ctx.req.body)
@@ -34,31 +32,11 @@ pub fn revalidate(app: &App, ctx: &Ctx) -> Outcome {
             "The session token is not valid.",
         )
     };
-    let settings = app.settings();
-    let verified = session::verify_zumo(
-        token.trim(),
-        &settings.keys,
-        &ctx.origin.audience(),
-        &settings.app_id,
-        app.now(),
-        0,
-    );
-    let user_id = match verified {
-        Err(e) => return invalid(&e.0),
-        Ok(ZumoToken::Custom(principal)) => principal.sid,
-        Ok(ZumoToken::Session(s)) => {
-            if app.providers().get(&s.principal.idp).is_none() {
-                return invalid("X-ZUMO-AUTH: provider no longer configured");
-            }
-            let revoked = app.store().is_some_and(|store| {
-                matches!(app.record(store, &s.principal.sid, ctx.io),
-                    Cached::Hit(r) if r.revoked.revokes(&s.ssn, s.iat))
-            });
-            if revoked {
-                return invalid("X-ZUMO-AUTH: the session was signed out");
-            }
-            s.principal.sid
-        }
+    let user_id = match app.session_token(&token, &ctx.origin.audience(), 0, ctx.io) {
+        Ok(caller) => caller.principal.sid.clone(),
+        Err(TokenRefusal::Invalid(why)) => return invalid(&why),
+        // The row blocks: the record is read in the blocking step, never needed here.
+        Err(TokenRefusal::NeedsIo) => return invalid("the user's record could not be read"),
     };
     Outcome::Finish(Response::json(
         200,
