@@ -78,10 +78,6 @@ fn name_claims(user: Option<&str>) -> Vec<Claim> {
 }
 
 impl Provider for Apple {
-    fn name(&self) -> &str {
-        self.oidc.name()
-    }
-
     fn settings(&self) -> &ProviderSettings {
         self.oidc.settings()
     }

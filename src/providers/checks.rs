@@ -22,6 +22,14 @@ pub fn is_email(a: &str) -> bool {
         && !a.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
+/// A user object's `email`, when it holds a usable address (providers give it only with the
+/// scope, and not for every user).
+pub fn email_of(user: &serde_json::Value) -> Option<&str> {
+    user.get("email")
+        .and_then(serde_json::Value::as_str)
+        .filter(|a| is_email(a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 //! be refreshed (a sign-in's token is exchanged for a long-lived one, about 60 days); App
 //! Service takes no Facebook token as `Authorization: Bearer`, nor does this.
 
-use super::checks::{is_email, is_text};
+use super::checks::{email_of, is_text};
 use super::oauth2::Authorize;
 use std::sync::Arc;
 
@@ -286,11 +286,7 @@ impl Facebook {
                 user_claims.push(claim(typ, v));
             }
         }
-        if let Some(email) = user
-            .get("email")
-            .and_then(Value::as_str)
-            .filter(|a| is_email(a))
-        {
+        if let Some(email) = email_of(&user) {
             user_claims.push(claim(claims::EMAIL, email));
         }
         Ok(Identity {

@@ -36,10 +36,6 @@ pub struct MicrosoftAccount {
 }
 
 impl Provider for MicrosoftAccount {
-    fn name(&self) -> &str {
-        self.oidc.name()
-    }
-
     fn settings(&self) -> &ProviderSettings {
         self.oidc.settings()
     }

@@ -12,7 +12,7 @@
 //! pair another app obtained does not verify. Twitter's tokens do not expire and cannot be
 //! refreshed; App Service takes no Twitter token as `Authorization: Bearer`, nor does this.
 
-use super::checks::is_email;
+use super::checks::email_of;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -266,11 +266,7 @@ impl Twitter {
             claim(SCREEN_NAME_CLAIM, screen_name),
         ];
         // Present only for apps Twitter allows to ask, and for users with a verified address.
-        if let Some(email) = user
-            .get("email")
-            .and_then(Value::as_str)
-            .filter(|a| is_email(a))
-        {
+        if let Some(email) = email_of(&user) {
             user_claims.push(claim(claims::EMAIL, email));
         }
         Ok(Identity {
