@@ -77,8 +77,12 @@ fn microsoft_account_signs_in_with_offline_access_and_refreshes() {
         h["X-MS-TOKEN-MICROSOFTACCOUNT-REFRESH-TOKEN"],
         "msa-refresh"
     );
-    assert!(h.contains_key("X-MS-TOKEN-MICROSOFTACCOUNT-ID-TOKEN"));
     assert!(h.contains_key("X-MS-TOKEN-MICROSOFTACCOUNT-EXPIRES-ON"));
+    // The sign-in token, under both names App Service's headers use for Microsoft Account.
+    assert_eq!(
+        h["X-MS-TOKEN-MICROSOFTACCOUNT-AUTHENTICATION-TOKEN"],
+        h["X-MS-TOKEN-MICROSOFTACCOUNT-ID-TOKEN"]
+    );
 
     idp.token_answer(Answer::Json(
         200,
@@ -115,6 +119,10 @@ fn a_client_signs_in_with_its_authentication_token_or_a_jwt_access_token_only() 
     assert_eq!(r.status, 200, "{}", log.text());
     assert!(json_body(&r)["authenticationToken"].is_string());
     assert_eq!(store.only().id_token.as_deref(), Some(id_token.as_str()));
+    assert_eq!(
+        store.only().authentication_token.as_deref(),
+        Some(id_token.as_str())
+    );
 
     // An access token Microsoft issued for its own APIs is opaque here: refused, not stored.
     let before = store.records();

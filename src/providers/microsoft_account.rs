@@ -1,8 +1,11 @@
 //! Microsoft Account (personal accounts) over the Microsoft identity platform's `consumers`
 //! endpoints: OpenID Connect run by [`OidcProvider`], with App Service's client-directed
 //! bodies for it: `{"authentication_token"}` (preferred; Live's signed sign-in token, which the
-//! platform's id_token replaces) or `{"access_token"}` (a JWT for this app; the opaque tokens
-//! the platform issues for Microsoft's own APIs cannot be checked here and are refused).
+//! platform's id_token replaces) or `{"access_token"}` (a JWT for this app). The opaque tokens
+//! the platform issues for Microsoft's own APIs are refused: nothing Microsoft offers says which
+//! app they were issued to, so accepting one would sign in whoever holds any app's token.
+//! The sign-in token is kept as `authentication_token` too, the field App Service's
+//! `X-MS-TOKEN-MICROSOFTACCOUNT-AUTHENTICATION-TOKEN` comes from.
 
 use std::sync::Arc;
 
@@ -57,7 +60,9 @@ impl Provider for MicrosoftAccount {
         redirect_uri: &str,
         kept: &Kept,
     ) -> Result<Identity, ProviderError> {
-        self.oidc.finish_login(params, redirect_uri, kept)
+        self.oidc
+            .finish_login(params, redirect_uri, kept)
+            .map(with_authentication_token)
     }
 
     /// An `authentication_token` is validated and kept as the id_token it is.
@@ -67,9 +72,10 @@ impl Provider for MicrosoftAccount {
         io: Io,
     ) -> Result<Identity, ProviderError> {
         match fields {
-            [("authentication_token", token)] => {
-                self.oidc.validate_client_token(&[("id_token", token)], io)
-            }
+            [("authentication_token", token)] => self
+                .oidc
+                .validate_client_token(&[("id_token", token)], io)
+                .map(with_authentication_token),
             _ => self.oidc.validate_client_token(fields, io),
         }
     }
@@ -83,6 +89,14 @@ impl Provider for MicrosoftAccount {
     }
 
     fn refresh(&self, refresh_token: &str) -> Result<Tokens, ProviderError> {
-        self.oidc.refresh(refresh_token)
+        let mut tokens = self.oidc.refresh(refresh_token)?;
+        tokens.authentication_token = tokens.id_token.clone();
+        Ok(tokens)
     }
+}
+
+/// The platform's id_token is Microsoft Account's sign-in token.
+fn with_authentication_token(mut identity: Identity) -> Identity {
+    identity.tokens.authentication_token = identity.tokens.id_token.clone();
+    identity
 }

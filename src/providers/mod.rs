@@ -227,6 +227,8 @@ pub struct Tokens {
     /// OAuth 1.0a's token secret.
     pub access_token_secret: Option<String>,
     pub id_token: Option<String>,
+    /// Microsoft Account's sign-in token (`X-MS-TOKEN-MICROSOFTACCOUNT-AUTHENTICATION-TOKEN`).
+    pub authentication_token: Option<String>,
     pub refresh_token: Option<String>,
     /// Unix seconds.
     pub expires_at: Option<i64>,

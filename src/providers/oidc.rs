@@ -770,7 +770,6 @@ fn tokens_from(body: &Value, id_token: Option<String>, now: i64) -> Tokens {
     let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     Tokens {
         access_token: text("access_token"),
-        access_token_secret: None,
         id_token,
         refresh_token: text("refresh_token"),
         expires_at: body
@@ -779,5 +778,6 @@ fn tokens_from(body: &Value, id_token: Option<String>, now: i64) -> Tokens {
             // a provider's number: never past a year (as a client login's `expires_in`), never
             // an overflow
             .map(|s| now.saturating_add(s.clamp(0, 365 * 24 * 3600))),
+        ..Tokens::default()
     }
 }

@@ -13,7 +13,6 @@ use crate::io::Io;
 use crate::providers::{Presented, Provider};
 use crate::reply;
 use crate::session::{self, Session};
-use crate::store::{format_expires_on, TokenRecord};
 
 pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     let body: Value = match serde_json::from_slice(ctx.req.body) {
@@ -145,23 +144,12 @@ pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outco
         let from_body = expires_in.map(|s| now + s);
         // The provider's own word on the tokens' end wins: a client's code redeemed here, or
         // what the provider said of a posted token (Facebook's debug_token).
-        let expires_on = match (identity.tokens.expires_at, from_body, exp_claim) {
+        let expires_at = match (identity.tokens.expires_at, from_body, exp_claim) {
             (Some(issued), _, _) => Some(issued),
             (None, Some(b), Some(e)) => Some(b.min(e)),
             (None, b, e) => b.or(e),
-        }
-        .map(format_expires_on);
-        let record = TokenRecord {
-            provider_name: provider.name().to_owned(),
-            user_id: principal.name.clone(),
-            user_claims: identity.claims.clone(),
-            access_token: identity.tokens.access_token.clone(),
-            access_token_secret: identity.tokens.access_token_secret.clone(),
-            id_token: identity.tokens.id_token.clone(),
-            refresh_token: identity.tokens.refresh_token.clone(),
-            expires_on,
-            ..Default::default()
         };
+        let record = super::record_of(provider.as_ref(), &principal.name, &identity, expires_at);
         if let Err(e) = store.sign_in(&sid, &record) {
             app.log().error(format_args!(
                 "client login: could not store tokens for {sid}: {e}"

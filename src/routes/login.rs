@@ -16,7 +16,7 @@ use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
 use crate::providers::{BeginLogin, Identity, Kept, Provider, Refusal};
 use crate::reply;
 use crate::session::{self, Principal, SameSite, Session};
-use crate::store::{format_expires_on, Claim, TokenRecord};
+use crate::store::Claim;
 
 /// Login-state cookies are named by a prefix (`CookieNames::login_state_prefix`) plus the start
 /// of their correlation (a digest of it if that holds characters a cookie name cannot).
@@ -624,17 +624,12 @@ fn complete_login(
     )
     .map_err(|why| super::unusable_identity(app, &why))?;
     if let Some(store) = app.store() {
-        let record = TokenRecord {
-            provider_name: provider.name().to_owned(),
-            user_id: principal.name.clone(),
-            user_claims: identity.claims.clone(),
-            access_token: identity.tokens.access_token.clone(),
-            access_token_secret: identity.tokens.access_token_secret.clone(),
-            id_token: identity.tokens.id_token.clone(),
-            refresh_token: identity.tokens.refresh_token.clone(),
-            expires_on: identity.tokens.expires_at.map(format_expires_on),
-            ..Default::default()
-        };
+        let record = super::record_of(
+            provider,
+            &principal.name,
+            &identity,
+            identity.tokens.expires_at,
+        );
         if let Err(e) = store.sign_in(&sid, &record) {
             app.log().error(format_args!(
                 "callback: could not store tokens for {sid}: {e}"

@@ -23,7 +23,7 @@ use crate::io::Io;
 use crate::providers::Provider;
 use crate::reply;
 use crate::session::{Caller, Session};
-use crate::store::TokenStore;
+use crate::store::{format_expires_on, TokenRecord, TokenStore};
 
 /// Everything a route handler needs about the request.
 pub struct Ctx<'r, 'a> {
@@ -32,6 +32,28 @@ pub struct Ctx<'r, 'a> {
     pub caller: Option<Caller>,
     /// [`Io::Allowed`] in the host's blocking step.
     pub io: Io,
+}
+
+/// What the store keeps of a sign-in: the identity's claims and every token it came with.
+fn record_of(
+    provider: &dyn Provider,
+    user_id: &str,
+    identity: &crate::providers::Identity,
+    expires_at: Option<i64>,
+) -> TokenRecord {
+    let tokens = &identity.tokens;
+    TokenRecord {
+        provider_name: provider.name().to_owned(),
+        user_id: user_id.to_owned(),
+        user_claims: identity.claims.clone(),
+        access_token: tokens.access_token.clone(),
+        access_token_secret: tokens.access_token_secret.clone(),
+        authentication_token: tokens.authentication_token.clone(),
+        id_token: tokens.id_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        expires_on: expires_at.map(format_expires_on),
+        revoked: Default::default(),
+    }
 }
 
 /// A new `X-ZUMO-AUTH` session token as App Service answers it:

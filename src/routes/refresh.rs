@@ -137,6 +137,8 @@ fn redeem(
                 expires_at = tokens.expires_at;
                 record.access_token = tokens.access_token.or(record.access_token);
                 record.id_token = tokens.id_token.or(record.id_token);
+                record.authentication_token =
+                    tokens.authentication_token.or(record.authentication_token);
                 // Providers that do not rotate return no new refresh token: keep the old one.
                 record.refresh_token = tokens.refresh_token.or(record.refresh_token);
                 record.expires_on = tokens

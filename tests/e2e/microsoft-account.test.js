@@ -62,9 +62,10 @@ for (const host of hosts) {
       assert.equal(new URL(r.start.location).searchParams.get('scope'), 'openid profile email offline_access');
       const h = echoOf(await c.get(s.at('/anything'))).headers;
       assert.equal(h['x-ms-client-principal-idp'], 'microsoftaccount');
-      for (const t of ['access-token', 'id-token', 'expires-on', 'refresh-token']) {
+      for (const t of ['access-token', 'authentication-token', 'id-token', 'expires-on', 'refresh-token']) {
         assert.ok(h[`x-ms-token-microsoftaccount-${t}`], `x-ms-token-microsoftaccount-${t} missing`);
       }
+      assert.equal(h['x-ms-token-microsoftaccount-authentication-token'], h['x-ms-token-microsoftaccount-id-token']);
       const refreshed = await c.get(s.at('/.auth/refresh'));
       assert.equal(refreshed.status, 200, refreshed.describe());
       const after = echoOf(await c.get(s.at('/anything'))).headers;
@@ -77,6 +78,9 @@ for (const host of hosts) {
       const ok = await c.post(s.at('/.auth/login/microsoftaccount'), { body: JSON.stringify({ authentication_token: token }), headers: JSON_HEADERS });
       assert.equal(ok.status, 200, ok.describe());
       assert.equal(typeof ok.json().authenticationToken, 'string');
+      const zumo = { 'X-ZUMO-AUTH': ok.json().authenticationToken };
+      const seen = echoOf(await c.get(s.at('/anything'), { headers: zumo })).headers;
+      assert.equal(seen['x-ms-token-microsoftaccount-authentication-token'], token);
       const opaque = await c.post(s.at('/.auth/login/microsoftaccount'), { body: JSON.stringify({ access_token: 'EwB4A8l6BAAU-opaque' }), headers: JSON_HEADERS });
       assert.equal(opaque.status, 401, opaque.describe());
       const foreign = s.idp.mintIdToken({ aud: 'another-app', sub: 'ann-device' });
