@@ -517,7 +517,11 @@ fn cache_bytes(megabytes: Option<u64>) -> Result<usize, ConfigError> {
     }
 }
 
-fn resolve_keys(env: &dyn Environment, previous: &[String]) -> Result<Keys, ConfigError> {
+fn resolve_keys(
+    env: &dyn Environment,
+    previous_encryption: &[String],
+    previous_signing: &[String],
+) -> Result<Keys, ConfigError> {
     let key = |name: &str| -> Result<Vec<u8>, ConfigError> {
         let v = env.var(name).ok_or_else(|| {
             invalid(
@@ -532,11 +536,11 @@ fn resolve_keys(env: &dyn Environment, previous: &[String]) -> Result<Keys, Conf
     };
     let encryption = key("WEBSITE_AUTH_ENCRYPTION_KEY")?;
     let signing = key("WEBSITE_AUTH_SIGNING_KEY")?;
-    let previous = previous
-        .iter()
-        .map(|name| key(name))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Keys::new(&encryption, &signing, &previous))
+    let keys = |names: &[String]| names.iter().map(|n| key(n)).collect::<Result<Vec<_>, _>>();
+    Ok(
+        Keys::new(&encryption, &signing, &keys(previous_encryption)?)
+            .with_previous_signing_keys(&keys(previous_signing)?),
+    )
 }
 
 /// Parses a .NET TimeSpan as App Service writes it: `hh:mm:ss` or `d.hh:mm:ss`.
@@ -620,6 +624,33 @@ mod tests {
         }
         let e = err(&anon(r#","ezauth":{"cacheMegabytes":0}"#));
         assert!(e.message.contains("from 1 to 65536"), "{e}");
+    }
+
+    #[test]
+    fn previous_signing_keys_come_from_the_variables_they_name() {
+        let json = |names: &str| {
+            format!(
+                r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}},
+                    "ezauth":{{"previousSigningKeySettingNames":{names}}}}}"#
+            )
+        };
+        let mut e = env();
+        e.insert("OLD_SIGNING".into(), "33".repeat(32));
+        let s = parse(&json(r#"["OLD_SIGNING"]"#), &e).unwrap();
+        let keys: Vec<&[u8]> = s.keys.verifying_keys().collect();
+        assert_eq!(
+            keys,
+            [&[0x22; 32][..], &[0x33; 32][..]],
+            "current key first"
+        );
+        assert_eq!(s.keys.signing_key(), &[0x22; 32]);
+        let unset = err(&json(r#"["NOT_SET"]"#));
+        assert_eq!(unset.path, "NOT_SET", "{unset}");
+        e.insert("SHORT".into(), "33".repeat(8));
+        let short = parse(&json(r#"["SHORT"]"#), &e).err().unwrap();
+        assert!(short.message.contains("64 hex digits"), "{short}");
+        let e = err(&json(r#""OLD_SIGNING""#));
+        assert_eq!(e.path, "ezauth.previousSigningKeySettingNames", "{e}");
     }
 
     #[test]

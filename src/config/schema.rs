@@ -488,6 +488,10 @@ pub struct Extensions {
     /// sealed still opens, so rotating the key signs nobody out.
     #[serde(default)]
     pub previous_encryption_key_setting_names: Vec<String>,
+    /// Environment variables holding earlier `WEBSITE_AUTH_SIGNING_KEY` values: session and
+    /// custom authentication tokens they signed keep working until they expire.
+    #[serde(default)]
+    pub previous_signing_key_setting_names: Vec<String>,
     /// Logout also ends the provider's session (RP-initiated logout). Default: on for Azure AD,
     /// as App Service does, off for custom providers.
     pub sign_out_at_provider: Option<bool>,

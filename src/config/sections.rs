@@ -332,7 +332,11 @@ pub(super) fn ezauth(
         ..
     } = http;
     let require_https = *require_https;
-    let keys = resolve_keys(env, &ext.previous_encryption_key_setting_names)?;
+    let keys = resolve_keys(
+        env,
+        &ext.previous_encryption_key_setting_names,
+        &ext.previous_signing_key_setting_names,
+    )?;
     let app_id = match ext.app_id {
         Some(id) if id.is_empty() || id.len() > 256 => {
             return Err(invalid("ezauth.appId", "must be 1 to 256 characters"))

@@ -94,11 +94,22 @@ impl Parsed<'_> {
 
     /// Verifies an HS256 signature with `key`.
     pub fn verify_hs256(&self, key: &[u8]) -> Result<(), JwtError> {
+        self.verify_hs256_any(std::iter::once(key))
+    }
+
+    /// Verifies an HS256 signature with any of `keys` (key rotation: current key first).
+    pub fn verify_hs256_any<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<(), JwtError> {
         if self.alg() != "HS256" {
             return Err(JwtError::UnsupportedAlgorithm(self.alg().to_owned()));
         }
-        let expected = hmac_sha256(key, self.signing_input.as_bytes());
-        if ct_eq(&expected, &self.signature) {
+        let input = self.signing_input.as_bytes();
+        if keys
+            .into_iter()
+            .any(|key| ct_eq(&hmac_sha256(key, input), &self.signature))
+        {
             Ok(())
         } else {
             Err(JwtError::BadSignature)

@@ -45,7 +45,8 @@ pub struct Keys {
     seal_keys: Vec<[u8; 32]>,
     /// Likewise for token-store file names: entries written under an older key stay findable.
     file_name_keys: Vec<[u8; 32]>,
-    signing_key: Vec<u8>,
+    /// The current signing key first, then previous ones: tokens they signed still verify.
+    signing_keys: Vec<Vec<u8>>,
 }
 
 impl Keys {
@@ -56,8 +57,16 @@ impl Keys {
         Keys {
             seal_keys: all().map(|k| derive(k, b"seal")).collect(),
             file_name_keys: all().map(|k| derive(k, b"token-store-file-name")).collect(),
-            signing_key: signing.to_vec(),
+            signing_keys: vec![signing.to_vec()],
         }
+    }
+
+    /// Adds earlier `WEBSITE_AUTH_SIGNING_KEY` values: what they signed (session tokens, custom
+    /// authentication tokens, login nonces) keeps verifying until it expires; nothing new is
+    /// signed with them.
+    pub fn with_previous_signing_keys(mut self, previous: &[Vec<u8>]) -> Keys {
+        self.signing_keys.extend(previous.iter().cloned());
+        self
     }
 
     /// Encrypts and authenticates `plain`; `context` binds it to its owner (a user id for the
@@ -102,8 +111,14 @@ impl Keys {
             .collect()
     }
 
+    /// The key everything new is signed with.
     pub fn signing_key(&self) -> &[u8] {
-        &self.signing_key
+        &self.signing_keys[0]
+    }
+
+    /// Every key a signature may verify with, the current one first.
+    pub fn verifying_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.signing_keys.iter().map(Vec::as_slice)
     }
 }
 

@@ -303,21 +303,19 @@ fn begin(
 /// goes out again as logout's `id_token_hint`); it is never accepted as a client's credential.
 fn login_nonce(keys: &crypto::Keys) -> String {
     let random = crypto::random_token(24);
-    format!("{random}.{}", nonce_mac(keys, &random))
+    format!("{random}.{}", nonce_mac(keys.signing_key(), &random))
 }
 
-fn nonce_mac(keys: &crypto::Keys, random: &str) -> String {
-    let mac = crypto::hmac_sha256(
-        keys.signing_key(),
-        format!("ezauth/login-nonce/v1\n{random}").as_bytes(),
-    );
+fn nonce_mac(key: &[u8], random: &str) -> String {
+    let mac = crypto::hmac_sha256(key, format!("ezauth/login-nonce/v1\n{random}").as_bytes());
     crypto::b64url(&mac[..16])
 }
 
-/// Was `nonce` minted by [`login_nonce`] with these keys?
+/// Was `nonce` minted by [`login_nonce`] with these keys (or before a signing-key rotation)?
 pub(super) fn is_login_nonce(keys: &crypto::Keys, nonce: &str) -> bool {
     nonce.split_once('.').is_some_and(|(random, mac)| {
-        crypto::ct_eq(mac.as_bytes(), nonce_mac(keys, random).as_bytes())
+        keys.verifying_keys()
+            .any(|key| crypto::ct_eq(mac.as_bytes(), nonce_mac(key, random).as_bytes()))
     })
 }
 

@@ -309,7 +309,7 @@ pub fn verify_zumo(
     }
     let custom = |why: String| Rejected(format!("X-ZUMO-AUTH (custom token): {why}"));
     parsed
-        .verify_hs256(keys.signing_key())
+        .verify_hs256_any(keys.verifying_keys())
         .map_err(|e| custom(e.to_string()))?;
     if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
         return Err(custom(format!(
@@ -366,7 +366,7 @@ pub fn verify_token(
 ) -> Result<Session, Rejected> {
     let parsed = jwt::parse(token).map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     parsed
-        .verify_hs256(keys.signing_key())
+        .verify_hs256_any(keys.verifying_keys())
         .map_err(|e| Rejected(format!("X-ZUMO-AUTH: {e}")))?;
     if parsed.str_claim("iss") != Some(audience) || !parsed.has_audience(audience) {
         return Err(Rejected("X-ZUMO-AUTH: issued for another site".into()));
@@ -640,6 +640,22 @@ mod tests {
         assert!(verify_token(&t, &k, "https://h/", "app", 3000, 2000).is_ok());
         // A token inside its lifetime stays valid with a refresh window (nbf is not shifted).
         assert!(verify_token(&t, &k, "https://h/", "app", 1000, 72 * 3600).is_ok());
+    }
+
+    #[test]
+    fn a_previous_signing_key_verifies_what_it_signed_and_signs_nothing_new() {
+        let (old, new) = (keys(1), keys(3));
+        let rotated = keys(3).with_previous_signing_keys(&[vec![2; 32]]);
+        let s = session(1);
+        let outstanding = mint_token(&old, &s, "https://h/", "app");
+        let verify = |t: &str, k: &Keys| verify_token(t, k, "https://h/", "app", 1500, 0).is_ok();
+        assert!(verify(&outstanding, &rotated));
+        assert!(
+            !verify(&outstanding, &new),
+            "not without the old key listed"
+        );
+        let fresh = mint_token(&rotated, &s, "https://h/", "app");
+        assert!(verify(&fresh, &new) && !verify(&fresh, &old));
     }
 
     fn test_provider() -> ProviderSettings {
