@@ -52,10 +52,14 @@ pub fn is_safe_value(v: &str) -> bool {
 /// `X-Rewrite-URL`: Symfony, Laminas, IIS's URL Rewrite)? ezauth judges the request line; a
 /// client-sent override could take an excluded path's anonymous pass to a protected handler.
 pub fn is_routing_override(name: &[u8]) -> bool {
-    const NAMES: [&[u8]; 2] = [b"x-original-url", b"x-rewrite-url"];
-    NAMES.iter().any(|n| {
-        name.len() == n.len() && name.iter().zip(n.iter()).all(|(a, b)| normalize(*a) == *b)
-    })
+    [b"x-original-url" as &[u8], b"x-rewrite-url"]
+        .iter()
+        .any(|n| reads_as(name, n))
+}
+
+/// Would a server or framework read this name (raw bytes) as `canonical` (lower case, `-`)?
+pub fn reads_as(name: &[u8], canonical: &[u8]) -> bool {
+    name.len() == canonical.len() && name.iter().zip(canonical).all(|(a, b)| normalize(*a) == *b)
 }
 
 /// Names (as sent) of the request headers to remove: identity headers only the module may set,

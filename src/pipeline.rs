@@ -461,20 +461,26 @@ impl Module {
         if let Some(caller) = self.bearer(req, origin, io)? {
             return Ok(Some(caller));
         }
+        // Every line some server would read as X-ZUMO-AUTH (`X_ZUMO_AUTH` through CGI): with
+        // two, which one would the app read? With a look-alike, the app could read a token
+        // this module never judged. Refused, as two Authorization lines are.
         let mut zumo = req
             .headers
             .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("X-ZUMO-AUTH"));
-        if let (Some(_), Some(_)) = (zumo.next(), zumo.next()) {
-            // Which one would the app read? Refused, as two Authorization lines are.
+            .filter(|(n, _)| headers::reads_as(n.as_bytes(), b"x-zumo-auth"));
+        let ambiguous = match (zumo.next(), zumo.next()) {
+            (Some(_), Some(_)) => Some("more than one X-ZUMO-AUTH header"),
+            (Some((n, _)), None) if !n.eq_ignore_ascii_case("X-ZUMO-AUTH") => {
+                Some("an X-ZUMO-AUTH header spelled another way")
+            }
+            _ => None,
+        };
+        if let Some(why) = ambiguous {
             return Err(reply::refuse(
                 self.app.log(),
                 400,
-                &format!(
-                    "request from {} has more than one X-ZUMO-AUTH header",
-                    req.client_addr
-                ),
-                "More than one X-ZUMO-AUTH header.",
+                &format!("request from {} has {why}", req.client_addr),
+                "Ambiguous X-ZUMO-AUTH header.",
             )
             .into());
         }

@@ -157,4 +157,14 @@ fn two_session_token_lines_are_refused_whatever_they_hold() {
         assert_eq!(status, 400, "{first:.8} / {second:.8}");
     }
     log.says("more than one X-ZUMO-AUTH header");
+    // A line CGI-style servers read as X-ZUMO-AUTH (`_` for `-`), beside the real one or alone.
+    for spelling in ["X_ZUMO_AUTH", "x_zumo-auth", "X.ZUMO.AUTH"] {
+        assert_eq!(
+            me(&[("X-ZUMO-AUTH", &token), (spelling, "forged")]),
+            400,
+            "{spelling}"
+        );
+        assert_eq!(me(&[(spelling, &token)]), 400, "{spelling} alone");
+    }
+    log.says("an X-ZUMO-AUTH header spelled another way");
 }

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { hostsUnderTest } from './lib/hosts/index.js';
 import { startStack } from './lib/stack.js';
+import { rawHttp } from './lib/security.js';
 import { echoOf, identityHeaderNames } from './lib/common.js';
 import { launchChromium, passIdp, skipWithoutBrowser } from './lib/browser.js';
 import { closerFor } from './lib/ports.js';
@@ -51,6 +52,29 @@ for (const host of hosts) {
       assert.equal(me.status, 200, me.describe());
       return JSON.parse(me.text)[0].refresh_token;
     }
+
+    it('an X-ZUMO-AUTH spelled another way never reaches the app unjudged', async () => {
+      const c = s.client();
+      const r = await s.signIn(c, { login: 'zumo-twin', target: null, query: { session_mode: 'token' }, expectSuccess: false });
+      const loc = r.response.location || '';
+      assert.ok(loc.includes('#token='), r.response.describe());
+      const token = JSON.parse(decodeURIComponent(loc.slice(loc.indexOf('#token=') + 7))).authenticationToken;
+      // CGI-style servers read `_` (and other separators) as `-`: the app could take the twin.
+      const lookalike = (n) => n !== 'x-zumo-auth' && n.replace(/[^a-z0-9]/g, '-') === 'x-zumo-auth';
+      for (const spelling of ['X_ZUMO_AUTH', 'x_zumo-auth', 'X.ZUMO.AUTH']) {
+        for (const lines of [[['X-ZUMO-AUTH', token], [spelling, 'forged']], [[spelling, token]]]) {
+          const what = lines.map(([n]) => n).join(' + ');
+          const res = await rawHttp(s.origin, { target: '/page', headers: lines });
+          if (res.status === 400) continue; // the module refused the ambiguity (C host)
+          // nginx drops names with `_` or `.` before any module runs: the request goes on
+          // with the real line alone (200), or anonymous (302 to sign in), and the app sees no twin.
+          if (res.status === 302) continue;
+          assert.equal(res.status, 200, `${what}: ${res.describe()}`);
+          const seen = JSON.parse(res.body.slice(res.body.indexOf('{'), res.body.lastIndexOf('}') + 1)).headers;
+          assert.deepEqual(Object.keys(seen).filter(lookalike), [], `${what}: ${res.describe()}`);
+        }
+      }
+    });
 
     it("a bearer token for the user signs in, but sees none of the browser session's tokens", async () => {
       const { c, entry } = await signedIn('bearer-alice');
