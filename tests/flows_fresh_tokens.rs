@@ -497,3 +497,41 @@ fn the_failure_path_never_answers_5xx_on_me() {
     assert_eq!(s.idp.refresh_calls(), 1);
     s.log.says("the request goes on with the stored tokens");
 }
+
+#[test]
+fn a_session_token_caller_gets_fresh_tokens_too() {
+    let s = signed_in(&on(), Some("refresh-1"));
+    let (sid, browser_record) = s.store.records().into_iter().next().unwrap();
+    // The same user signs in client-directed (`X-ZUMO-AUTH`); the record keeps the browser
+    // sign-in's refresh token, as if that sign-in came last.
+    let body = json!({"id_token": s.idp.scripted.mint(json!({}))}).to_string();
+    let r = finished(run(
+        &s.m,
+        "POST",
+        "/.auth/login/idp",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    ));
+    assert_eq!(r.status, 200, "{}", s.log.text());
+    let token = json_body(&r)["authenticationToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.store.records().len(), 1, "the same user");
+    s.store.put(&sid, browser_record);
+    s.clock.advance(LIFETIME - 30);
+    let (blocked, outcome) = through(&s.m, &request("/page", &[("X-ZUMO-AUTH", &token)]));
+    let Outcome::Continue(fwd) = outcome else {
+        panic!("expected the request to pass: {}", s.log.text());
+    };
+    let access = fwd
+        .set_headers()
+        .find(|(n, _)| n == ACCESS)
+        .unwrap()
+        .1
+        .clone();
+    assert!(blocked);
+    assert_eq!(access, "access-2");
+    assert!(s.idp.live(&access));
+    assert_eq!(s.idp.refresh_calls(), 1);
+}

@@ -80,8 +80,9 @@ pub fn refresh_ahead(app: &App, caller: &mut Caller) {
                     provider.name()
                 ));
             }
+            // As stored now: the new tokens (or none, if a logout deleted them meanwhile).
             if let Ok(record) = store.load(sid) {
-                caller.record = record.or(caller.record.take());
+                caller.record = record;
             }
         }
         Ok(Err(refusal)) => {
