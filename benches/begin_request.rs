@@ -1,5 +1,6 @@
 //! `on_begin_request` through the C ABI, as a host calls it: an anonymous request, and a
-//! signed-in request (session cookie) whose token headers come from the file token store.
+//! signed-in request (session cookie) whose token headers come from the file token store,
+//! also with `ezauth.refreshBeforeExpirySeconds` on (a token far from expiry: the check alone).
 
 use std::hint::black_box;
 
@@ -15,8 +16,10 @@ mod abi;
 
 use abi::{header, load, run, ENC, SIGN};
 
-fn setup() -> (*mut ezauth_module, String) {
-    let dir = std::env::temp_dir().join(format!("ezauth-bench-{}", std::process::id()));
+/// A module over a file store holding one signed-in user, with `ezauth` as its `ezauth` block,
+/// and that user's session cookie.
+fn setup(name: &str, ezauth: &str) -> (*mut ezauth_module, String) {
+    let dir = std::env::temp_dir().join(format!("ezauth-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("auth.json");
     std::fs::write(
@@ -26,7 +29,7 @@ fn setup() -> (*mut ezauth_module, String) {
             "identityProviders":{{"customOpenIdConnectProviders":{{"idp":{{"registration":{{"clientId":"c",
               "openIdConnectConfiguration":{{"wellKnownOpenIdConfiguration":"http://127.0.0.1:9/.well-known/openid-configuration"}}}}}}}}}},
             "login":{{"tokenStore":{{"enabled":true,"fileSystem":{{"directory":"{}"}}}}}},
-            "httpSettings":{{"requireHttps":false}}}}"#,
+            "httpSettings":{{"requireHttps":false}},"ezauth":{ezauth}}}"#,
             dir.join("tokens").display()
         ),
     )
@@ -105,7 +108,8 @@ fn setup() -> (*mut ezauth_module, String) {
 }
 
 fn bench(c: &mut Criterion) {
-    let (module, cookie) = setup();
+    let (module, cookie) = setup("off", "{}");
+    let (fresh_module, fresh_cookie) = setup("fresh", r#"{"refreshBeforeExpirySeconds":300}"#);
     let base = [
         header("Host", "127.0.0.1:8080"),
         header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"),
@@ -123,11 +127,22 @@ fn bench(c: &mut Criterion) {
     with_junk.push(header("Cookie", &planted));
     assert_eq!(run(module, &with_junk), 8, "the junk is ignored");
 
+    let mut fresh_signed_in = base.to_vec();
+    fresh_signed_in.push(header("Cookie", &fresh_cookie));
+    assert_eq!(
+        run(fresh_module, &fresh_signed_in),
+        8,
+        "far from expiry: no refresh"
+    );
+
     c.bench_function("begin_request/anonymous", |b| {
         b.iter(|| black_box(run(module, &anonymous)))
     });
     c.bench_function("begin_request/signed_in_file_store", |b| {
         b.iter(|| black_box(run(module, &signed_in)))
+    });
+    c.bench_function("begin_request/signed_in_fresh_tokens_on", |b| {
+        b.iter(|| black_box(run(fresh_module, &fresh_signed_in)))
     });
     c.bench_function("begin_request/signed_in_planted_junk", |b| {
         b.iter(|| black_box(run(module, &with_junk)))

@@ -9,6 +9,7 @@ use crate::challenge;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::flight::SingleFlight;
+use crate::headers;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
 use crate::io::Io;
 use crate::logger::Logger;
@@ -32,7 +33,10 @@ pub struct App {
     /// Session cookies already opened, by the tail of their value.
     pub(crate) sessions: BoundedCache<CachedSession>,
     /// Rendered token headers per user, with the record they were rendered from.
-    pub(crate) token_groups: BoundedCache<(Arc<TokenRecord>, HeaderGroup)>,
+    token_groups: BoundedCache<RenderedTokens>,
+    /// Per user, the time before which no refresh ahead of expiry is tried again (one failed,
+    /// or the provider's tokens live shorter than the window): see [`crate::routes::fresh`].
+    refresh_backoff: BoundedCache<i64>,
     /// Refreshes in flight, per user: the new expiry or the refusal, shared with waiters.
     refreshes: SingleFlight<Result<Option<i64>, Response>>,
     /// `authorization_uri="…"` of App Service's Azure AD challenge; `None` without Azure AD or
@@ -51,6 +55,17 @@ pub enum TokenRefusal {
 
 /// How many requests may wait for one user's refresh in flight (beyond: 429).
 const MAX_REFRESH_WAITERS: usize = 8;
+
+/// Memory for the refresh back-off entries (about 100 bytes each: some 10,000 users).
+const REFRESH_BACKOFF_BYTES: usize = 1 << 20;
+
+/// A user's `X-MS-TOKEN-*` headers as rendered from `record`, and its `expires_on` as Unix
+/// seconds (read once per record, so the per-request freshness check compares numbers).
+pub(crate) struct RenderedTokens {
+    record: Arc<TokenRecord>,
+    group: HeaderGroup,
+    expires_at: Option<i64>,
+}
 
 /// Bound on remembered states in one process; beyond it the oldest are forgotten early.
 const MAX_USED_STATES: usize = 10_000;
@@ -120,9 +135,10 @@ impl App {
             log,
             used_states: UsedOnce::new(MAX_USED_STATES),
             sessions: BoundedCache::new(budget.sessions, CachedSession::heap_bytes),
-            token_groups: BoundedCache::new(budget.token_groups, |(record, group)| {
-                record.approx_bytes() + cache::headers_bytes(group)
+            token_groups: BoundedCache::new(budget.token_groups, |t| {
+                t.record.approx_bytes() + cache::headers_bytes(&t.group)
             }),
+            refresh_backoff: BoundedCache::new(REFRESH_BACKOFF_BYTES, |_| 0),
             refreshes: SingleFlight::new(MAX_REFRESH_WAITERS),
         }
     }
@@ -151,6 +167,47 @@ impl App {
 
     pub fn refreshes(&self) -> &SingleFlight<Result<Option<i64>, Response>> {
         &self.refreshes
+    }
+
+    /// The `X-MS-TOKEN-*` headers of a user and the access token's expiry (Unix seconds, when
+    /// the record says), rendered once per stored record: the store hands out the same `Arc`
+    /// while the record is unchanged.
+    pub fn rendered_tokens(
+        &self,
+        sid: &str,
+        record: &Arc<TokenRecord>,
+    ) -> (HeaderGroup, Option<i64>) {
+        if let Some(hit) = self.token_groups.lock().get(sid) {
+            if Arc::ptr_eq(&hit.record, record) {
+                return (Arc::clone(&hit.group), hit.expires_at);
+            }
+        }
+        let mut rendered = Vec::with_capacity(6);
+        headers::token_headers(record, &mut rendered);
+        let group: HeaderGroup = rendered.into();
+        let expires_at = record
+            .expires_on
+            .as_deref()
+            .and_then(store::parse_expires_on);
+        self.token_groups.insert(
+            sid.to_owned(),
+            RenderedTokens {
+                record: Arc::clone(record),
+                group: Arc::clone(&group),
+                expires_at,
+            },
+        );
+        (group, expires_at)
+    }
+
+    /// Until when (Unix seconds) no refresh ahead of expiry is tried for `sid`; 0: no limit.
+    pub fn refresh_backoff(&self, sid: &str) -> i64 {
+        self.refresh_backoff.lock().get(sid).copied().unwrap_or(0)
+    }
+
+    /// No refresh ahead of expiry is tried for `sid` before `until`.
+    pub fn back_off_refresh(&self, sid: &str, until: i64) {
+        self.refresh_backoff.insert(sid.to_owned(), until);
     }
 
     /// App Service's Azure AD challenge parameter for 401s: `None` without Azure AD or with

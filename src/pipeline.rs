@@ -18,7 +18,7 @@ use crate::providers::{Bearer, Presented, Provider, ProviderError};
 use crate::reply;
 use crate::routes::{self, Ctx, Dispatch};
 use crate::session::{self, Caller, Credential};
-use crate::store::{TokenRecord, TokenStore};
+use crate::store::TokenStore;
 
 /// The pipeline over a loaded [`App`]: the handle the C ABI hands out.
 pub struct Module {
@@ -292,7 +292,7 @@ impl Module {
         io: Io,
     ) -> Outcome {
         let mut response_add = Vec::new();
-        let caller = match self.authenticate(req, &origin, grace, io, &mut response_add) {
+        let mut caller = match self.authenticate(req, &origin, grace, io, &mut response_add) {
             Ok(c) => c,
             Err(Stop::Answer(outcome)) => return outcome,
             Err(Stop::NeedsIo) => {
@@ -307,6 +307,32 @@ impl Module {
             }
         };
 
+        let path = req.path();
+        let route = routes::route_rest(self.app.settings(), path);
+        if let Some(c) = caller.as_mut() {
+            if route.is_none() && c.credential == Credential::Cookie {
+                if let Some(refusal) = self.cross_site(req, &origin) {
+                    return refusal;
+                }
+            }
+            // The app's requests and `/.auth/me` hand the stored tokens on: fresh ones.
+            if route.is_none_or(routes::shows_tokens)
+                && routes::fresh::due(&self.app, c, self.app.now())
+            {
+                if io == Io::CacheOnly {
+                    return Self::pending(
+                        req,
+                        PendingStep::Authenticate {
+                            remove,
+                            origin,
+                            grace,
+                        },
+                    );
+                }
+                routes::fresh::refresh_ahead(&self.app, c);
+            }
+        }
+
         // On to the app: with the identity headers, and the CORS grant its response gets.
         let pass = |set: Vec<HeaderGroup>, mut response_add: Vec<(String, String)>| {
             self.cors_grant(req, &mut response_add);
@@ -316,8 +342,7 @@ impl Module {
                 response_add,
             })
         };
-        let path = req.path();
-        if let Some(rest) = routes::route_rest(self.app.settings(), path) {
+        if let Some(rest) = route {
             let ctx = Ctx {
                 req,
                 origin,
@@ -340,18 +365,13 @@ impl Module {
         }
 
         if let Some(caller) = caller {
-            if caller.credential == Credential::Cookie {
-                if let Some(refusal) = self.cross_site(req, &origin) {
-                    return refusal;
-                }
-            }
             // Sessions read their record while authenticating (revocation). A provider's bearer
             // token has none: it proves who the caller is, not that they own the browser
             // session's stored tokens (App Service ties no store entry to a bearer request).
             let tokens = caller
                 .record
-                .clone()
-                .and_then(|r| self.token_headers(&caller.principal.sid, r));
+                .as_ref()
+                .map(|r| self.app.rendered_tokens(&caller.principal.sid, r).0);
             let mut set = Vec::with_capacity(2);
             set.push(caller.headers);
             set.extend(tokens);
@@ -620,23 +640,6 @@ impl Module {
             },
         );
         Ok((caller, exp))
-    }
-
-    /// The `X-MS-TOKEN-*` headers of a user, rendered once per stored record: the store hands
-    /// out the same `Arc` while the record is unchanged.
-    fn token_headers(&self, sid: &str, record: Arc<TokenRecord>) -> Option<HeaderGroup> {
-        if let Some((cached, group)) = self.app.token_groups.lock().get(sid) {
-            if Arc::ptr_eq(cached, &record) {
-                return Some(Arc::clone(group));
-            }
-        }
-        let mut rendered = Vec::with_capacity(6);
-        headers::token_headers(&record, &mut rendered);
-        let group: HeaderGroup = rendered.into();
-        self.app
-            .token_groups
-            .insert(sid.to_owned(), (record, Arc::clone(&group)));
-        Some(group)
     }
 
     /// `Authorization: Bearer` with a JWT one of our providers issued for this app. A token of

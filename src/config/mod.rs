@@ -233,6 +233,9 @@ pub struct Settings {
     pub keys: Keys,
     pub http_timeout: Duration,
     pub http_connect_timeout: Duration,
+    /// `ezauth.refreshBeforeExpirySeconds`: a signed-in request whose stored access token
+    /// expires within this many seconds refreshes it first (see [`crate::fresh`]); `None`: off.
+    pub refresh_before_expiry: Option<i64>,
     /// What this app's cookies and session tokens are bound to: `ezauth.appId`, or derived
     /// from who may sign in (providers, client ids, allow-lists) and the route prefix.
     pub app_id: String,
@@ -491,6 +494,7 @@ fn resolve(
         keys: ext.keys,
         http_timeout: ext.http_timeout,
         http_connect_timeout: ext.http_connect_timeout,
+        refresh_before_expiry: ext.refresh_before_expiry,
         app_id: ext.app_id,
         cors: ext.cors,
         host_prefix_cookies: ext.host_prefix_cookies,
@@ -651,6 +655,39 @@ mod tests {
         assert!(short.message.contains("64 hex digits"), "{short}");
         let e = err(&json(r#""OLD_SIGNING""#));
         assert_eq!(e.path, "ezauth.previousSigningKeySettingNames", "{e}");
+    }
+
+    #[test]
+    fn refresh_before_expiry_is_off_by_default_and_refuses_bad_values() {
+        let anon = |ext: &str| {
+            format!(
+                r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}}{ext}}}"#
+            )
+        };
+        let window = |v: &str| {
+            parse(
+                &anon(&format!(
+                    r#","ezauth":{{"refreshBeforeExpirySeconds":{v}}}"#
+                )),
+                &env(),
+            )
+            .unwrap()
+            .refresh_before_expiry
+        };
+        assert_eq!(
+            parse(&anon(""), &env()).unwrap().refresh_before_expiry,
+            None
+        );
+        assert_eq!(window("0"), None);
+        assert_eq!(window("300"), Some(300));
+        assert_eq!(window("4.2"), Some(5), "a fraction rounds up");
+        assert_eq!(window("86400"), Some(86_400));
+        for bad in ["-1", "-0.5", "86401", "\"300\"", "true", "[]"] {
+            let e = err(&anon(&format!(
+                r#","ezauth":{{"refreshBeforeExpirySeconds":{bad}}}"#
+            )));
+            assert_eq!(e.path, "ezauth.refreshBeforeExpirySeconds", "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -484,6 +484,9 @@ pub struct Extensions {
     pub http_timeout_seconds: Option<f64>,
     /// Deadline to connect to an identity provider (default 3 s).
     pub http_connect_timeout_seconds: Option<f64>,
+    /// A signed-in request whose stored access token expires within this many seconds
+    /// refreshes it first (absent or 0: never).
+    pub refresh_before_expiry_seconds: Option<f64>,
     /// Environment variables holding earlier `WEBSITE_AUTH_ENCRYPTION_KEY` values: what they
     /// sealed still opens, so rotating the key signs nobody out.
     #[serde(default)]

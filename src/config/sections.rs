@@ -315,6 +315,7 @@ pub(super) struct Ezauth {
     pub cookie_same_site: crate::session::SameSite,
     pub http_timeout: Duration,
     pub http_connect_timeout: Duration,
+    pub refresh_before_expiry: Option<i64>,
     pub cache_bytes: usize,
 }
 
@@ -428,6 +429,25 @@ pub(super) fn ezauth(
             3.0,
             "ezauth.httpConnectTimeoutSeconds",
         )?,
+        refresh_before_expiry: refresh_window(ext.refresh_before_expiry_seconds)?,
         cache_bytes: cache_bytes(ext.cache_megabytes)?,
     })
+}
+
+/// Longest `ezauth.refreshBeforeExpirySeconds`: a day. Provider access tokens live an hour or
+/// so; a window longer than a token's whole life would refresh on every request (bounded only
+/// by the back-off), and anything this large is a typo.
+const MAX_REFRESH_WINDOW: f64 = 86_400.0;
+
+/// `ezauth.refreshBeforeExpirySeconds` as whole seconds (a fraction rounds up); `None` when
+/// absent or 0: off.
+fn refresh_window(seconds: Option<f64>) -> Result<Option<i64>, ConfigError> {
+    match seconds {
+        None | Some(0.0) => Ok(None),
+        Some(s) if s > 0.0 && s <= MAX_REFRESH_WINDOW => Ok(Some(s.ceil() as i64)),
+        Some(_) => Err(invalid(
+            "ezauth.refreshBeforeExpirySeconds",
+            "must be a number of seconds from 0 (off) to 86400",
+        )),
+    }
 }

@@ -2,6 +2,7 @@
 //! [`Ctx`] with the request, where the client thinks it is, and who it is.
 
 mod client_login;
+pub mod fresh;
 mod login;
 mod login_loop;
 mod logout;
@@ -352,6 +353,12 @@ fn segments(rest: &str) -> Vec<&str> {
 /// pipeline asks by path.
 pub fn accepts_expired_session(rest: &str) -> bool {
     routes_at(rest).0.iter().any(|(_, r)| r.grace)
+}
+
+/// Does the route at `rest` show the caller's stored tokens (`/.auth/me`)? They are kept
+/// fresh for it as for the app's requests.
+pub fn shows_tokens(rest: &str) -> bool {
+    routes_at(rest).0.iter().any(|(_, r)| r.name == "me")
 }
 
 /// What dispatch decided: the answer, or the route (its index in the table) to run in the

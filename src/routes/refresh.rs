@@ -13,7 +13,7 @@ use crate::http::{Outcome, Response};
 use crate::providers::{Provider, ProviderError};
 use crate::reply;
 use crate::session::{Caller, Credential};
-use crate::store::{format_expires_on, TokenStore, Update};
+use crate::store::{format_expires_on, parse_expires_on, TokenStore, Update};
 
 enum Failure {
     NoRecord,
@@ -72,7 +72,7 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
     }
     let store_lock_wait = app.settings().http_timeout * 2;
     let redeemed = app.refreshes().run(sid, store_lock_wait, || {
-        redeem(app, provider.as_ref(), store, sid)
+        redeem(app, provider.as_ref(), store, sid, Redeem::Always)
     });
     let expires_at = match redeemed {
         Ok(Ok(expires_at)) => expires_at,
@@ -107,22 +107,44 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
     }
 }
 
+/// Whether a run of [`redeem`] calls the provider whatever the record holds.
+#[derive(Clone, Copy)]
+pub(super) enum Redeem {
+    /// `/.auth/refresh`: the caller asked for new tokens.
+    Always,
+    /// Ahead of expiry (`ezauth.refreshBeforeExpirySeconds`): only when the stored access
+    /// token expires at or before this time (Unix seconds). Judged under the user's store
+    /// lock, so a request that finds the record another one just refreshed uses it, and a
+    /// rotated refresh token is never redeemed twice.
+    ExpiringBy(i64),
+}
+
 /// Redeems the stored refresh token under the user's store lock and stores what the provider
 /// returns: the new expiry, or the response that says why not. Concurrent callers in this
 /// process share one run (see [`crate::flight`]); other processes wait on the store lock.
-fn redeem(
+pub(super) fn redeem(
     app: &App,
     provider: &dyn Provider,
     store: &dyn TokenStore,
     sid: &str,
+    when: Redeem,
 ) -> Result<Option<i64>, Response> {
     let mut failure = None;
     let mut expires_at = None;
+    let mut already_fresh = false;
     let stored = store.update(sid, &mut |current| {
         let Some(mut record) = current else {
             failure = Some(Failure::NoRecord);
             return Update::Keep;
         };
+        if let Redeem::ExpiringBy(deadline) = when {
+            let stored_expiry = record.expires_on.as_deref().and_then(parse_expires_on);
+            if stored_expiry.is_none_or(|exp| exp > deadline) {
+                already_fresh = true;
+                expires_at = stored_expiry;
+                return Update::Keep;
+            }
+        }
         // Allow-lists may have changed since the sign-in: a refused user is not renewed.
         if let Err(refused) = app.authorize(provider, &record.user_claims, None) {
             failure = Some(Failure::Refused(refused));
@@ -159,6 +181,7 @@ fn redeem(
         return Err(Response::error(503, "The token store is not available."));
     }
     match failure {
+        None if already_fresh => Ok(expires_at),
         None => {
             app.log().info(format_args!(
                 "refreshed tokens of {sid} with {}",

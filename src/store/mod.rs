@@ -295,9 +295,31 @@ pub fn format_expires_on(unix: i64) -> String {
     )
 }
 
+/// Reads `expires_on` back as Unix seconds (any RFC 3339 time: what [`format_expires_on`]
+/// writes, and what a record from elsewhere may hold); `None` when it is not one.
+pub fn parse_expires_on(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expires_on_reads_back() {
+        for t in [0, 1623166558, 951782400, -1, 4107542399] {
+            assert_eq!(parse_expires_on(&format_expires_on(t)), Some(t), "{t}");
+        }
+        assert_eq!(
+            parse_expires_on("2021-06-08T17:35:58.5+02:00"),
+            Some(1623166558)
+        );
+        for bad in ["", "tomorrow", "1623166558", "2021-06-08 15:35:58"] {
+            assert_eq!(parse_expires_on(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn expires_on_format() {

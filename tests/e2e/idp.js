@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A real OpenID Connect provider (oidc-provider) on loopback, for the e2e tests and the demo.
 //
-// Library:  const idp = await startIdp({ port: 0, redirectUris: [...], clients: [...], shape: 'google' })
+// Library:  const idp = await startIdp({ port: 0, redirectUris: [...], clients: [...], shape: 'google',
+//             accessTokenTtl: 3600, clockTolerance: 15 })
 //           clients: more registered clients (oidc-provider client metadata; redirect_uris
 //           default to redirectUris), e.g. an implicit id_token client (application_type
 //           native: oidc-provider allows implicit web clients https callbacks only, native ones
@@ -96,7 +97,7 @@ function garbageFromEnv(v) {
   return v === '1' || v === 'true' ? true : v;
 }
 
-export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], clients = [], quiet = true, shape } = {}) {
+export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = [], clients = [], quiet = true, shape, accessTokenTtl = 3600, clockTolerance = 15 } = {}) {
   const google = shape === 'google';
   const signing = generateRsaKey('idp-' + crypto.randomBytes(4).toString('hex'));
   const other = generateRsaKey('other-' + crypto.randomBytes(4).toString('hex'));
@@ -158,6 +159,8 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
     // extra clients may be public (none: the implicit flow) or prove themselves with a key
     clientAuthMethods: ['client_secret_post', 'client_secret_basic', 'private_key_jwt', 'none'],
     jwks: { keys: [signing.privateJwk] },
+    // oidc-provider's default lets tokens live 15 s past their expiry; 0 judges them exactly
+    clockTolerance,
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     pkce: { required: () => !google },
     ...(google ? { extraParams: ['access_type'] } : {}),
@@ -176,7 +179,8 @@ export async function startIdp({ port = 0, host = '127.0.0.1', redirectUris = []
       ...(google ? { rpInitiatedLogout: { enabled: false } } : {}),
     },
     ttl: {
-      AccessToken: 3600,
+      // shorter for tests that outlive a token (tokens stay fresh)
+      AccessToken: accessTokenTtl,
       AuthorizationCode: 600,
       IdToken: 3600,
       RefreshToken: 14 * 24 * 3600,

@@ -43,6 +43,8 @@ export function moduleEnv(keys = {}) {
  *              aad, apple, microsoftaccount)
  *   idpRedirects  (port) => [...]: more redirect URIs the real IdP's client accepts
  *   idpClients more clients the real IdP registers (oidc-provider metadata, see idp.js)
+ *   idpAccessTokenTtl  the real IdP's access token lifetime in seconds (default 3600)
+ *   idpClockTolerance  seconds past expiry the real IdP still accepts a token (default 15)
  *   idpHost    the address the real IdP listens on (default 127.0.0.1); '127.0.0.2' puts it on
  *              another site than the app (another port alone is the same site)
  */
@@ -65,6 +67,8 @@ export async function startStack(host, opts = {}) {
       clients: opts.idpClients || [],
       ...(opts.idpHost ? { host: opts.idpHost } : {}),
       ...(opts.idpShape ? { shape: opts.idpShape } : {}),
+      ...(opts.idpAccessTokenTtl ? { accessTokenTtl: opts.idpAccessTokenTtl } : {}),
+      ...(opts.idpClockTolerance !== undefined ? { clockTolerance: opts.idpClockTolerance } : {}),
     });
     ownIdp = true;
   } else if (idp && typeof idp === 'object') {
