@@ -240,9 +240,10 @@ impl OidcProvider {
         extra_audiences: &[String],
         io: Io,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        let meta = self.metadata(io)?;
         let reject = |why: String| ProviderError::Rejected(format!("token refused: {why}"));
+        // What is not a JWT is refused before the provider is asked for its metadata.
         let parsed = jwt::parse(token).map_err(|e| reject(e.to_string()))?;
+        let meta = self.metadata(io)?;
         let jwks = self.jwks(&meta, parsed.kid(), io)?;
         parsed
             .verify_with_jwks(&jwks)
