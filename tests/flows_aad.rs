@@ -829,3 +829,29 @@ fn allowed_tenants_restrict_a_multi_tenant_issuer() {
         );
     }
 }
+
+#[test]
+fn a_tenant_s_bearer_token_not_judged_for_want_of_the_document_is_503_not_invalid() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let json = multi_tenant_config(&format!("{ISSUER}/organizations/v2.0"), "{}")
+        .replace("AllowAnonymous", "Return401");
+    idp.once(
+        "GET /organizations/v2.0/.well-known/openid-configuration",
+        Answer::Json(500, json!({})),
+    );
+    let (m, store) = scripted::module_on(&idp, &json, log.logger(), Arc::new(SystemClock));
+    let access = of_tenant(&idp, TEMPLATE, TENANT_A, "o", json!({"scp": "read"}));
+    let r = finished(bearer(&m, &access));
+    assert_eq!(r.status, 503, "{}", log.text());
+    log.says("its provider's metadata is unavailable");
+    // A token no tenant of `organizations` could have: not this provider's.
+    let consumer = of_tenant(&idp, TEMPLATE, CONSUMERS, "o", json!({"scp": "read"}));
+    idp.once(
+        "GET /organizations/v2.0/.well-known/openid-configuration",
+        Answer::Json(500, json!({})),
+    );
+    let r = finished(bearer(&m, &consumer));
+    assert_eq!(r.status, 401, "{}", log.text());
+    assert!(store.records().is_empty());
+}

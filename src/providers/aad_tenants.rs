@@ -113,6 +113,13 @@ impl MultiTenant {
         Ok(template.replacen(PLACEHOLDER, tid, 1))
     }
 
+    /// Could `iss` be the issuer of one of this issuer's tenants, by the templates its
+    /// discovery document may name? (For saying a token could not be judged when that
+    /// document cannot be read.)
+    pub fn may_name(&self, iss: &str) -> bool {
+        self.matches(&self.template, iss) || (self.v1 && self.matches(V1_TEMPLATE, iss))
+    }
+
     /// Could `iss` be a token's issuer under `template` (an allowed tenant in its place)?
     /// Only says which provider should judge a token; the token's own `tid` decides.
     pub fn matches(&self, template: &str, iss: &str) -> bool {

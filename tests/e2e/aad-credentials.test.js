@@ -1,10 +1,9 @@
 // Azure AD's client credentials against the real oidc-provider, on each host: without a secret
-// the implicit flow App Service uses (an id_token posted back with form_post, in Chromium by the
-// browser itself; no access token,
-// no token endpoint, /.auth/refresh 400); with a certificate (ezauth.providers.aad
-// .clientCertificate) every token request proves the client with a private_key_jwt assertion,
-// which oidc-provider verifies against the certificate's public key registered as the
-// client's JWKS.
+// the implicit flow App Service uses (an id_token posted back with form_post, in Chromium by
+// the browser itself; no access token, no token endpoint, /.auth/refresh 400); with a
+// certificate (ezauth.providers.aad.clientCertificate) every token request proves the client
+// with a private_key_jwt assertion, which oidc-provider verifies against the certificate's
+// public key registered as the client's JWKS.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
