@@ -731,13 +731,10 @@ impl Module {
                 // A configured provider's issuer that was not matched: its metadata could not
                 // be read (logged by `bearer`), so the token could not be judged either way.
                 if let Some(iss) = &issuer {
-                    if self
-                        .app
-                        .settings()
-                        .providers
-                        .iter()
-                        .any(|p| p.issuer() == Some(iss))
-                    {
+                    if self.app.settings().providers.iter().any(|p| {
+                        p.issuer() == Some(iss)
+                            || p.tenants.as_ref().is_some_and(|t| t.may_name(iss))
+                    }) {
                         return Some(reply::refuse(self.app.log(),
                             503,
                             &format!(

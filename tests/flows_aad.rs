@@ -487,3 +487,371 @@ fn certificate_fields_without_the_files_still_load_with_a_warning_saying_where_t
         ezauth::providers::client_auth::ClientAuth::SecretPost("s3cret:/ x".into())
     );
 }
+
+// Multi-tenant issuers: `common`, `organizations` and `consumers` discover a template
+// (`{tenantid}`), and each token is judged by its own tenant (`tid`), as the Microsoft
+// identity platform documents for multi-tenant apps.
+
+const TENANT_A: &str = "11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+const TENANT_B: &str = "22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+const CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+/// What the scripted provider's multi-tenant documents name as their issuer.
+const TEMPLATE: &str = "https://idp.test/{tenantid}/v2.0";
+
+/// An app with the multi-tenant issuer `{ISSUER}/{segment}/v2.0` (a client secret: code flow,
+/// bearer tokens) whose discovery document names `template`; `ezauth` is the `"ezauth"` block.
+fn multi_tenant(
+    idp: &Arc<ScriptedIdp>,
+    segment: &str,
+    template: &str,
+    ezauth: &str,
+    log: &Captured,
+) -> (Module, Arc<MemoryStore>) {
+    let json = multi_tenant_config(&format!("{ISSUER}/{segment}/v2.0"), ezauth);
+    serve_discovery(idp, &format!("/{segment}/v2.0"), template);
+    scripted::module_on(idp, &json, log.logger(), Arc::new(SystemClock))
+}
+
+fn multi_tenant_config(issuer: &str, ezauth: &str) -> String {
+    aad_config(
+        r#","clientSecretSettingName":"IDP_CLIENT_SECRET""#,
+        "{}",
+        ezauth,
+    )
+    .replace(
+        &format!(r#""openIdIssuer":"{ISSUER}""#),
+        &format!(r#""openIdIssuer":"{issuer}""#),
+    )
+}
+
+/// The discovery document under `path` names `issuer`, with the provider's endpoints.
+fn serve_discovery(idp: &ScriptedIdp, path: &str, issuer: &str) {
+    idp.once(
+        &format!("GET {path}/.well-known/openid-configuration"),
+        Answer::Json(
+            200,
+            json!({"issuer": issuer,
+                "authorization_endpoint": format!("{ISSUER}/authorize"),
+                "token_endpoint": format!("{ISSUER}/token"),
+                "jwks_uri": format!("{ISSUER}/keys")}),
+        ),
+    );
+}
+
+/// A token of tenant `tid` for user `oid`, its `iss` the template's for that tenant.
+fn of_tenant(idp: &ScriptedIdp, template: &str, tid: &str, oid: &str, extra: Value) -> String {
+    let mut claims = json!({"iss": template.replace("{tenantid}", tid), "tid": tid,
+        "oid": oid, "sub": format!("sub-{oid}")});
+    if let (Value::Object(c), Value::Object(e)) = (&mut claims, extra) {
+        c.extend(e);
+    }
+    idp.mint(claims)
+}
+
+fn client_login(m: &Module, body: &Value) -> Response {
+    finished(run(
+        m,
+        "POST",
+        "/.auth/login/aad",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    ))
+}
+
+/// An access token (as Azure AD's carry `scp`) presented as `Authorization: Bearer`.
+fn bearer(m: &Module, token: &str) -> ezauth::http::Outcome {
+    run(
+        m,
+        "GET",
+        "/app",
+        &[("Authorization", &format!("Bearer {token}"))],
+        b"",
+    )
+}
+
+/// The principal id a forwarded request carries.
+fn principal_id(o: ezauth::http::Outcome, log: &Captured) -> String {
+    let ezauth::http::Outcome::Continue(fwd) = o else {
+        panic!("not forwarded: {}", log.text());
+    };
+    let id = fwd
+        .set_headers()
+        .find(|(n, _)| *n == "X-MS-CLIENT-PRINCIPAL-ID")
+        .map(|(_, v)| v.to_owned());
+    id.expect("a principal id")
+}
+
+/// A bearer token that must not sign anyone in: refused (401) when it names an issuer of the
+/// provider's, else no provider's and the request (on an anonymous path) stays anonymous.
+fn no_principal(o: ezauth::http::Outcome, case: &str, log: &Captured) {
+    match o {
+        ezauth::http::Outcome::Continue(fwd) => assert!(
+            !fwd.set_headers()
+                .any(|(n, _)| n.starts_with("X-MS-CLIENT-PRINCIPAL")),
+            "{case}: {}",
+            log.text()
+        ),
+        o => assert_eq!(finished(o).status, 401, "{case}: {}", log.text()),
+    }
+}
+
+#[test]
+fn common_signs_in_users_of_any_tenant_by_their_own_tenant_s_issuer() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let (m, store) = multi_tenant(&idp, "common", TEMPLATE, "{}", &log);
+    // client-directed: an id_token of tenant A, then one of tenant B
+    for (tid, oid) in [(TENANT_A, "oid-a"), (TENANT_B, "oid-b")] {
+        let r = client_login(
+            &m,
+            &json!({"id_token": of_tenant(&idp, TEMPLATE, tid, oid, json!({}))}),
+        );
+        assert_eq!(r.status, 200, "{tid}: {}", log.text());
+        let session = json_body(&r)["authenticationToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let o = run(&m, "GET", "/app", &[("X-ZUMO-AUTH", &session)], b"");
+        assert_eq!(principal_id(o, &log), oid, "{tid}");
+    }
+    assert_eq!(store.records().len(), 2);
+    // browser: the code flow's id_token of tenant B
+    let (_, state, nonce, cookie) = begin(&m);
+    let id_token = of_tenant(&idp, TEMPLATE, TENANT_B, "oid-b2", json!({"nonce": nonce}));
+    idp.token_answer(Answer::Json(
+        200,
+        json!({"id_token": id_token, "access_token": "at", "expires_in": 3600}),
+    ));
+    let r = finished(run(
+        &m,
+        "GET",
+        &format!("/.auth/login/aad/callback?code=c&state={state}"),
+        &[("Cookie", &cookie)],
+        b"",
+    ));
+    assert_eq!(r.status, 302, "{}", log.text());
+    let o = run(&m, "GET", "/app", &[("Cookie", &session_cookie(&r))], b"");
+    assert_eq!(principal_id(o, &log), "oid-b2");
+    // bearer: an access token of tenant A
+    let access = of_tenant(&idp, TEMPLATE, TENANT_A, "oid-a", json!({"scp": "read"}));
+    assert_eq!(principal_id(bearer(&m, &access), &log), "oid-a");
+    assert_eq!(store.records().len(), 3, "the bearer token stores nothing");
+    assert_eq!(
+        idp.count("GET /common/v2.0/.well-known/openid-configuration"),
+        1
+    );
+}
+
+#[test]
+fn a_token_whose_iss_is_not_its_tenant_s_issuer_is_refused() {
+    let idp = ScriptedIdp::new();
+    let a = TEMPLATE.replace("{tenantid}", TENANT_A);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "iss of tenant A, tid of tenant B",
+            json!({"iss": a, "tid": TENANT_B}),
+            "the issuer of the token's tenant",
+        ),
+        (
+            "tid not a GUID",
+            json!({"iss": "https://idp.test/contoso/v2.0", "tid": "contoso"}),
+            "is not a tenant id",
+        ),
+        ("no tid", json!({"iss": a, "tid": null}), "no tid claim"),
+        (
+            "tid with a slash",
+            json!({"iss": "https://idp.test/x/y/v2.0", "tid": "x/y"}),
+            "is not a tenant id",
+        ),
+        (
+            "the template itself",
+            json!({"iss": TEMPLATE, "tid": "{tenantid}"}),
+            "is not a tenant id",
+        ),
+        (
+            "a GUID and a template",
+            json!({"iss": format!("https://idp.test/{TENANT_A}{{tenantid}}/v2.0"),
+                "tid": format!("{TENANT_A}{{tenantid}}")}),
+            "is not a tenant id",
+        ),
+        (
+            "the configured issuer",
+            json!({"iss": "https://idp.test/common/v2.0", "tid": TENANT_A}),
+            "the issuer of the token's tenant",
+        ),
+        (
+            "tid of another case than iss",
+            json!({"iss": a, "tid": TENANT_A.to_uppercase()}),
+            "the issuer of the token's tenant",
+        ),
+    ];
+    for (case, claims, why) in cases {
+        let log = Captured::default();
+        let (m, store) = multi_tenant(&idp, "common", TEMPLATE, "{}", &log);
+        let mut claims = claims;
+        claims["oid"] = json!("oid-x");
+        if claims["tid"].is_null() {
+            claims.as_object_mut().unwrap().remove("tid");
+        }
+        let r = client_login(&m, &json!({"id_token": idp.mint(claims.clone())}));
+        assert_eq!(r.status, 401, "{case}: {}", log.text());
+        log.says(why);
+        assert!(store.records().is_empty(), "{case}");
+        // The same token as a bearer access token passes no principal on either.
+        claims["scp"] = json!("read");
+        no_principal(bearer(&m, &idp.mint(claims)), case, &log);
+        assert!(store.records().is_empty(), "{case}");
+    }
+}
+
+#[test]
+fn organizations_refuses_personal_accounts_and_consumers_takes_only_them() {
+    for (segment, tid, ok) in [
+        ("organizations", TENANT_A, true),
+        ("organizations", CONSUMERS, false),
+        ("consumers", CONSUMERS, true),
+        ("consumers", TENANT_A, false),
+        ("common", CONSUMERS, true),
+    ] {
+        let idp = ScriptedIdp::new();
+        let log = Captured::default();
+        let (m, store) = multi_tenant(&idp, segment, TEMPLATE, "{}", &log);
+        let token = of_tenant(&idp, TEMPLATE, tid, "oid-1", json!({}));
+        let r = client_login(&m, &json!({ "id_token": token }));
+        let case = format!("{segment} {tid}");
+        if ok {
+            assert_eq!(r.status, 200, "{case}: {}", log.text());
+        } else {
+            assert_eq!(r.status, 401, "{case}: {}", log.text());
+            log.says(&format!("which `{segment}` refuses"));
+            assert!(store.records().is_empty(), "{case}");
+        }
+    }
+}
+
+#[test]
+fn a_v1_common_issuer_takes_the_token_service_s_template() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let v1 = "https://sts.windows.net/{tenantid}/";
+    serve_discovery(&idp, "/common", v1);
+    let json = multi_tenant_config(&format!("{ISSUER}/common"), "{}");
+    let (m, store) = scripted::module_on(&idp, &json, log.logger(), Arc::new(SystemClock));
+    let token = of_tenant(&idp, v1, TENANT_A, "oid-a", json!({}));
+    let r = client_login(&m, &json!({ "id_token": token }));
+    assert_eq!(r.status, 200, "{}", log.text());
+    // A v2.0 issuer of the same tenant is another issuer.
+    let token = of_tenant(&idp, TEMPLATE, TENANT_A, "oid-a", json!({}));
+    let r = client_login(&m, &json!({ "id_token": token }));
+    assert_eq!(r.status, 401, "{}", log.text());
+    assert_eq!(store.records().len(), 1);
+}
+
+#[test]
+fn a_discovered_template_must_be_the_configured_issuer_s() {
+    // common's document naming another host's template, or no template at all
+    for template in [
+        "https://evil.test/{tenantid}/v2.0",
+        "https://idp.test/{tenantid}/v2.0/{tenantid}",
+        "https://idp.test/common/v2.0",
+    ] {
+        let idp = ScriptedIdp::new();
+        let log = Captured::default();
+        let (m, store) = multi_tenant(&idp, "common", template, "{}", &log);
+        let r = client_login(
+            &m,
+            &json!({"id_token": of_tenant(&idp, template, TENANT_A, "o", json!({}))}),
+        );
+        assert_eq!(r.status, 502, "{template}: {}", log.text());
+        log.says("not the multi-tenant template");
+        assert!(store.records().is_empty());
+    }
+    // a single tenant's document naming a template: never compared as text
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let json = multi_tenant_config(&format!("{ISSUER}/{TENANT_A}/v2.0"), "{}");
+    serve_discovery(&idp, &format!("/{TENANT_A}/v2.0"), TEMPLATE);
+    let (m, store) = scripted::module_on(&idp, &json, log.logger(), Arc::new(SystemClock));
+    let token = idp.mint(json!({"iss": TEMPLATE, "tid": TENANT_A}));
+    let r = client_login(&m, &json!({ "id_token": token }));
+    assert_eq!(r.status, 502, "{}", log.text());
+    log.says("names the template");
+    assert!(store.records().is_empty());
+    // and a template is no issuer to configure
+    let e = ezauth::config::parse(&multi_tenant_config(TEMPLATE, "{}"), &env())
+        .err()
+        .expect("a template issuer is refused")
+        .to_string();
+    assert!(
+        e.contains("openIdIssuer") && e.contains("is a template"),
+        "{e}"
+    );
+}
+
+#[test]
+fn allowed_tenants_restrict_a_multi_tenant_issuer() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let ezauth = format!(r#"{{"providers":{{"aad":{{"allowedTenants":["{TENANT_A}"]}}}}}}"#);
+    let (m, store) = multi_tenant(&idp, "common", TEMPLATE, &ezauth, &log);
+    let token = |tid| of_tenant(&idp, TEMPLATE, tid, "oid-1", json!({}));
+    let r = client_login(&m, &json!({"id_token": token(TENANT_B)}));
+    assert_eq!(r.status, 401, "{}", log.text());
+    log.says("is not one of the allowed tenants");
+    assert!(store.records().is_empty());
+    let r = client_login(&m, &json!({"id_token": token(TENANT_A)}));
+    assert_eq!(r.status, 200, "{}", log.text());
+    // A bearer token of a tenant not allowed is no provider's: the request stays anonymous.
+    let access = of_tenant(&idp, TEMPLATE, TENANT_B, "o", json!({"scp": "read"}));
+    no_principal(bearer(&m, &access), "tenant B", &log);
+
+    for (issuer, tenants, why) in [
+        (
+            format!("{ISSUER}/common/v2.0"),
+            r#"["contoso.onmicrosoft.com"]"#,
+            "is not a tenant id",
+        ),
+        (format!("{ISSUER}/common/v2.0"), "[]", "is empty"),
+        (
+            format!("{ISSUER}/{TENANT_A}/v2.0"),
+            &*format!(r#"["{TENANT_A}"]"#),
+            "applies to a multi-tenant issuer only",
+        ),
+    ] {
+        let ezauth = format!(r#"{{"providers":{{"aad":{{"allowedTenants":{tenants}}}}}}}"#);
+        let e = ezauth::config::parse(&multi_tenant_config(&issuer, &ezauth), &env())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("ezauth.providers.aad.allowedTenants") && e.contains(why),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_tenant_s_bearer_token_not_judged_for_want_of_the_document_is_503_not_invalid() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let json = multi_tenant_config(&format!("{ISSUER}/organizations/v2.0"), "{}")
+        .replace("AllowAnonymous", "Return401");
+    idp.once(
+        "GET /organizations/v2.0/.well-known/openid-configuration",
+        Answer::Json(500, json!({})),
+    );
+    let (m, store) = scripted::module_on(&idp, &json, log.logger(), Arc::new(SystemClock));
+    let access = of_tenant(&idp, TEMPLATE, TENANT_A, "o", json!({"scp": "read"}));
+    let r = finished(bearer(&m, &access));
+    assert_eq!(r.status, 503, "{}", log.text());
+    log.says("its provider's metadata is unavailable");
+    // A token no tenant of `organizations` could have: not this provider's.
+    let consumer = of_tenant(&idp, TEMPLATE, CONSUMERS, "o", json!({"scp": "read"}));
+    idp.once(
+        "GET /organizations/v2.0/.well-known/openid-configuration",
+        Answer::Json(500, json!({})),
+    );
+    let r = finished(bearer(&m, &consumer));
+    assert_eq!(r.status, 401, "{}", log.text());
+    assert!(store.records().is_empty());
+}

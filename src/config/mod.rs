@@ -92,6 +92,9 @@ pub struct ProviderSettings {
     /// Other spellings of the issuer its JWTs may carry in `iss` (Google's
     /// `accounts.google.com` beside `https://accounts.google.com`); the keys stay the issuer's.
     pub issuer_aliases: Vec<String>,
+    /// Azure AD's `common`, `organizations` and `consumers` issuers: tokens of many tenants,
+    /// each judged by its own (`None`: the one issuer, exactly).
+    pub tenants: Option<crate::providers::aad_tenants::MultiTenant>,
     /// Clients may post an authorization code to `POST /.auth/login/{name}` (with or without an
     /// id_token), redeemed here for the tokens a refresh needs (Google's server-side access).
     pub client_codes: bool,

@@ -548,6 +548,9 @@ pub struct ProviderEndpoints {
     /// Apple's client secret, minted by ezauth from the app's signing key (what App Service
     /// expects the operator to mint and paste into `clientSecretSettingName` twice a year).
     pub client_secret_key: Option<SigningKey>,
+    /// Azure AD with a multi-tenant issuer (`common`, `organizations`): the only tenants whose
+    /// users may sign in, by tenant id.
+    pub allowed_tenants: Option<Vec<String>>,
 }
 
 impl ProviderEndpoints {
@@ -572,6 +575,7 @@ impl ProviderEndpoints {
             ("issuer", self.issuer.is_some()),
             ("jwksEndpoint", self.jwks_endpoint.is_some()),
             ("clientSecretKey", self.client_secret_key.is_some()),
+            ("allowedTenants", self.allowed_tenants.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))

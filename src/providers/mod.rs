@@ -10,6 +10,7 @@
 //! blocking step (`Io::Allowed`); the others (`begin_login`, `finish_login`,
 //! `end_session_url`, `refresh`) may block and are called only in a blocking step.
 
+pub mod aad_tenants;
 pub mod apple;
 mod checks;
 pub mod client_auth;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use super::aad_tenants::{MultiTenant, PLACEHOLDER};
 use super::{
     Bearer, BeginLogin, Callback, Capabilities, Flow, Identity, Kept, LoginStarted, Presented,
     Provider, ProviderError, Tokens,
@@ -62,6 +63,9 @@ struct Metadata {
     /// The provider names itself in every authorization response (`iss`, RFC 9207), so a
     /// callback without it is refused.
     sends_iss: bool,
+    /// Azure AD's multi-tenant issuers: `issuer` is the document's template, checked to be
+    /// the configured one's (see `aad_tenants`).
+    tenants: Option<MultiTenant>,
 }
 
 struct Cached<T> {
@@ -131,6 +135,7 @@ impl OidcProvider {
                     jwks_uri: jwks.clone(),
                     end_session_endpoint: None,
                     sends_iss: false,
+                    tenants: None,
                 }))
             }
             Endpoints::Discovery { url, issuer } => (url, issuer),
@@ -159,7 +164,9 @@ impl OidcProvider {
             .http
             .get_json(url)
             .map_err(ProviderError::from)
-            .and_then(|doc| parse_metadata(url, expected_issuer, &doc));
+            .and_then(|doc| {
+                parse_metadata(url, expected_issuer, self.settings.tenants.as_ref(), &doc)
+            });
         match fetched {
             Ok(m) => {
                 let value = Arc::new(m);
@@ -233,23 +240,15 @@ impl OidcProvider {
         extra_audiences: &[String],
         io: Io,
     ) -> Result<serde_json::Map<String, Value>, ProviderError> {
-        let meta = self.metadata(io)?;
         let reject = |why: String| ProviderError::Rejected(format!("token refused: {why}"));
+        // What is not a JWT is refused before the provider is asked for its metadata.
         let parsed = jwt::parse(token).map_err(|e| reject(e.to_string()))?;
+        let meta = self.metadata(io)?;
         let jwks = self.jwks(&meta, parsed.kid(), io)?;
         parsed
             .verify_with_jwks(&jwks)
             .map_err(|e| reject(e.to_string()))?;
-        if !parsed
-            .str_claim("iss")
-            .is_some_and(|iss| self.is_issuer(&meta, iss))
-        {
-            return Err(reject(format!(
-                "issuer {:?} is not {:?}",
-                parsed.str_claim("iss").unwrap_or(""),
-                meta.issuer
-            )));
-        }
+        self.check_token_issuer(&meta, &parsed).map_err(reject)?;
         let client_id = &self.settings.client_id;
         let audience_ok = parsed.has_audience(client_id)
             || extra_audiences.iter().any(|a| parsed.has_audience(a));
@@ -300,9 +299,35 @@ impl OidcProvider {
         }
     }
 
-    /// Is `iss` the provider's issuer, as discovered or in a configured other spelling?
+    /// Is `iss` the provider's issuer, as discovered or in a configured other spelling? Under
+    /// a multi-tenant template: an allowed tenant's issuer (the token's `tid` is checked with
+    /// its signature, in [`OidcProvider::check_token_issuer`]).
     fn is_issuer(&self, meta: &Metadata, iss: &str) -> bool {
-        iss == meta.issuer || self.settings.issuer_aliases.iter().any(|a| a == iss)
+        match &meta.tenants {
+            Some(tenants) => tenants.matches(&meta.issuer, iss),
+            None => iss == meta.issuer || self.settings.issuer_aliases.iter().any(|a| a == iss),
+        }
+    }
+
+    /// A signed token's `iss`: the provider's issuer exactly; under a multi-tenant template,
+    /// exactly the issuer of the tenant its `tid` names, an allowed one.
+    fn check_token_issuer(&self, meta: &Metadata, parsed: &jwt::Parsed) -> Result<(), String> {
+        let iss = parsed.str_claim("iss").unwrap_or("");
+        match &meta.tenants {
+            Some(tenants) => {
+                let expected = tenants.issuer_for(&meta.issuer, parsed.str_claim("tid"))?;
+                if iss != expected {
+                    return Err(format!(
+                        "issuer {iss:?} is not {expected:?}, the issuer of the token's tenant"
+                    ));
+                }
+            }
+            None if !self.is_issuer(meta, iss) => {
+                return Err(format!("issuer {iss:?} is not {:?}", meta.issuer))
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// Validates a token a client presents, which may also be addressed to one of the allowed
@@ -322,15 +347,22 @@ impl OidcProvider {
         )
     }
 
-    /// The identity validated `claims` describe (their `sub` is checked present).
+    /// The identity validated `claims` describe (their `sub` is checked present). Its issuer
+    /// is the provider's, or under a multi-tenant template the user's tenant's (the token's
+    /// checked `iss`).
     fn identity(
         &self,
         jwt_claims: &serde_json::Map<String, Value>,
         tokens: Tokens,
         io: Io,
     ) -> Result<Identity, ProviderError> {
+        let meta = self.metadata(io)?;
+        let issuer = match (&meta.tenants, jwt_claims.get("iss").and_then(Value::as_str)) {
+            (Some(_), Some(iss)) => iss.to_owned(),
+            _ => meta.issuer.clone(),
+        };
         Ok(Identity {
-            issuer: self.metadata(io)?.issuer.clone(),
+            issuer,
             subject: jwt_claims
                 .get("sub")
                 .and_then(Value::as_str)
@@ -384,11 +416,13 @@ fn is_access_token(parsed: &jwt::Parsed) -> bool {
 }
 
 /// Reads a discovery document: its `issuer` must be exactly the configured one (OpenID Connect
-/// Discovery 1.0 §4.3: a document served elsewhere cannot speak for this issuer), and every
-/// endpoint it names must be https (plain http only to loopback hosts).
+/// Discovery 1.0 §4.3: a document served elsewhere cannot speak for this issuer), or for a
+/// multi-tenant issuer (`tenants`) the template Azure AD names there; and every endpoint it
+/// names must be https (plain http only to loopback hosts).
 fn parse_metadata(
     url: &str,
     expected_issuer: &str,
+    tenants: Option<&MultiTenant>,
     doc: &Value,
 ) -> Result<Metadata, ProviderError> {
     let bad = |why: String| ProviderError::BadResponse(format!("{url}: discovery document {why}"));
@@ -409,11 +443,22 @@ fn parse_metadata(
         Ok(v)
     };
     let issuer = required("issuer")?;
-    if issuer != expected_issuer {
-        return Err(bad(format!(
-            "names the issuer {issuer:?}, not the configured {expected_issuer:?} \
-             (they must be identical)"
-        )));
+    match tenants {
+        Some(tenants) => tenants.check_template(&issuer).map_err(bad)?,
+        // A template is never an issuer compared as text: tokens would name it literally.
+        None if issuer.contains(PLACEHOLDER) => {
+            return Err(bad(format!(
+                "names the template {issuer:?}: configure a multi-tenant issuer (common, \
+                 organizations, consumers) or the tenant's own"
+            )))
+        }
+        None if issuer != expected_issuer => {
+            return Err(bad(format!(
+                "names the issuer {issuer:?}, not the configured {expected_issuer:?} \
+                 (they must be identical)"
+            )))
+        }
+        None => {}
     }
     let end_session_endpoint = field("end_session_endpoint")?;
     if let Some(v) = &end_session_endpoint {
@@ -429,6 +474,7 @@ fn parse_metadata(
             .get("authorization_response_iss_parameter_supported")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        tenants: tenants.cloned(),
     })
 }
 

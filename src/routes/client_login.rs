@@ -14,7 +14,23 @@ use crate::providers::{Presented, Provider};
 use crate::reply;
 use crate::session::{self, Session};
 
+/// The largest body taken: a provider's tokens are a few KB (a JWT at most 16 KB, see
+/// `crypto::jwt`), so anything larger is refused unread, whatever the host lets through (the
+/// nginx module's limit on `/.auth/` bodies, 64 KiB, is this one).
+const MAX_BODY: usize = 64 * 1024;
+
 pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
+    if ctx.req.body.len() > MAX_BODY {
+        return reply::refuse(
+            app.log(),
+            413,
+            &format!(
+                "client login: the body is too large ({} bytes, at most {MAX_BODY})",
+                ctx.req.body.len()
+            ),
+            "The body is too large.",
+        );
+    }
     let body: Value = match serde_json::from_slice(ctx.req.body) {
         Ok(v @ Value::Object(_)) => v,
         _ => {

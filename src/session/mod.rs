@@ -672,6 +672,7 @@ mod tests {
             name_claim_type: "name".into(),
             allowed_audiences: Vec::new(),
             issuer_aliases: Vec::new(),
+            tenants: None,
             client_codes: false,
             id_claim_type: claims::NAME_ID,
             authorization: Default::default(),

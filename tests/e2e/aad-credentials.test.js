@@ -1,9 +1,9 @@
 // Azure AD's client credentials against the real oidc-provider, on each host: without a secret
-// the implicit flow App Service uses (an id_token posted back with form_post; no access token,
-// no token endpoint, /.auth/refresh 400); with a certificate (ezauth.providers.aad
-// .clientCertificate) every token request proves the client with a private_key_jwt assertion,
-// which oidc-provider verifies against the certificate's public key registered as the
-// client's JWKS.
+// the implicit flow App Service uses (an id_token posted back with form_post, in Chromium by
+// the browser itself; no access token, no token endpoint, /.auth/refresh 400); with a
+// certificate (ezauth.providers.aad.clientCertificate) every token request proves the client
+// with a private_key_jwt assertion, which oidc-provider verifies against the certificate's
+// public key registered as the client's JWKS.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { chromiumSignIn, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf } from './lib/common.js';
 import { decodeJwt } from './lib/jwt.js';
@@ -88,6 +89,19 @@ for (const host of hosts) {
       const refresh = await c.get(s.at('/.auth/refresh'));
       assert.equal(refresh.status, 400, refresh.describe());
       assert.equal(s.idp.counters.token, tokensBefore);
+    });
+
+    it('in Chromium: a protected page → Azure AD → the id_token posted back by the browser → the page', { skip: skipWithoutBrowser }, async () => {
+      const tokensBefore = s.idp.counters.token;
+      const page = s.at('/hello?from=chromium');
+      const r = await chromiumSignIn(page, { login: 'chromium-ivy' });
+      assert.equal(r.url, page, JSON.stringify(r.navigations));
+      const posted = r.navigations.filter((n) => n.method === 'POST' && n.url === s.at('/.auth/login/aad/callback'));
+      assert.equal(posted.length, 1, `the id_token came by the browser's form_post: ${JSON.stringify(r.navigations)}`);
+      assert.equal(r.echo.headers['x-ms-client-principal-idp'], 'aad');
+      assert.equal(decodeJwt(r.echo.headers['x-ms-token-aad-id-token']).payload.sub, 'chromium-ivy');
+      assert.equal(r.echo.headers['x-ms-token-aad-access-token'], undefined);
+      assert.equal(s.idp.counters.token, tokensBefore, 'no token endpoint in the implicit flow');
     });
 
     it('refuses a posted id_token whose nonce is not the login\'s', async () => {

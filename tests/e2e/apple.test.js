@@ -5,7 +5,8 @@
 // small shim that verifies the secret as Apple documents it (ES256 by the team's key, kid,
 // iss = team id, sub = Services ID, aud = the issuer, exp at most six months ahead) and then
 // forwards the request with the client's registered secret. Apple's `user` field (the name,
-// posted on the first sign-in only) is added to the callback as Apple's page would.
+// posted on the first sign-in only) is added to the callback as Apple's page would. In
+// Chromium the browser makes the form_post itself.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -14,6 +15,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { once } from 'node:events';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { chromiumSignIn, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf } from './lib/common.js';
 import { deliverCallback } from './lib/flow.js';
@@ -144,6 +146,19 @@ for (const host of hosts) {
       assert.equal(h2['x-ms-client-principal-name'], 'Jane Appleseed');
       assert.equal(shim.verified, 2);
       assert.deepEqual(shim.refused, []);
+    });
+
+    it('in Chromium: a protected page → Apple → the browser\'s own form_post → back on the page', { skip: skipWithoutBrowser }, async () => {
+      const verified = shim.verified;
+      const page = s.at('/hello?from=chromium');
+      const r = await chromiumSignIn(page, { login: 'chromium-jane' });
+      assert.equal(r.url, page, JSON.stringify(r.navigations));
+      const posted = r.navigations.filter((n) => n.method === 'POST' && n.url === s.at('/.auth/login/apple/callback'));
+      assert.equal(posted.length, 1, `the callback came by the browser's form_post: ${JSON.stringify(r.navigations)}`);
+      assert.equal(r.echo.headers['x-ms-client-principal-idp'], 'apple');
+      assert.equal(r.echo.headers['x-ms-client-principal-id'], 'chromium-jane');
+      assert.ok(r.echo.headers['x-ms-token-apple-id-token']);
+      assert.equal(shim.verified, verified + 1, 'the code was redeemed with a minted secret');
     });
   });
 }

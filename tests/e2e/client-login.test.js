@@ -72,6 +72,17 @@ for (const host of hosts) {
       assert.equal((await login({ id_token: 'x' }, 'nosuch')).status, 404);
     });
 
+    it('a body over 64 KiB → 413 unread (by the host or by ezauth), nothing stored', async () => {
+      const before = s.snapshot();
+      const token = s.idp.mintIdToken({ sub: 'big' });
+      for (const size of [100 * 1024, 2 * 1024 * 1024]) {
+        const res = await login({ id_token: token, padding: 'p'.repeat(size) });
+        assert.equal(res.status, 413, `${size} bytes: ${res.describe()}`);
+        assert.ok(!res.text.includes('authenticationToken'), `${size}`);
+      }
+      assert.deepEqual(s.snapshot(), before, 'the token store changed');
+    });
+
     it('a tampered or foreign X-ZUMO-AUTH → 401, never the app', async () => {
       const ok = JSON.parse((await login({ id_token: s.idp.mintIdToken({ sub: 'z' }) })).text).authenticationToken;
       const [h, p, sig] = ok.split('.');

@@ -1,11 +1,12 @@
 // GitHub as an identity provider, against the local GitHub of lib/fake-github.js (which follows
 // GitHub's documentation of OAuth apps and the REST API): a browser's sign-in through the
-// authorize redirect and the callback, the headers the app sees, /.auth/me, client-directed
+// authorize redirect and the callback (also in Chromium), the headers the app sees, /.auth/me, client-directed
 // login with a GitHub token (one GitHub issued to this app only), no refresh, no GitHub
 // token as a bearer credential, logout; on each host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { chromiumSignIn, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf, assertNoIdentity } from './lib/common.js';
 import { startFakeGitHub } from './lib/fake-github.js';
@@ -137,6 +138,18 @@ for (const host of hosts) {
       const again = await c.get(s.at('/orders'));
       assert.equal(again.status, 302, again.describe());
       assert.equal(gh.requests.length, calls + 0, 'GitHub has no session to end');
+    });
+
+    it('in Chromium: a protected page → GitHub → back on the page as the user', { skip: skipWithoutBrowser }, async () => {
+      gh.setMode({});
+      const page = s.at('/hello?from=chromium');
+      const r = await chromiumSignIn(page);
+      assert.equal(r.url, page, JSON.stringify(r.navigations));
+      assert.ok(r.navigations.some((n) => n.url.startsWith(gh.authorizationEndpoint)), 'through GitHub');
+      assert.ok(r.navigations.some((n) => n.url.startsWith(s.at('/.auth/login/github/callback?'))), 'back by the callback');
+      assert.equal(r.echo.headers['x-ms-client-principal-idp'], 'github');
+      assert.equal(r.echo.headers['x-ms-client-principal-id'], '583231');
+      assert.match(r.echo.headers['x-ms-token-github-access-token'], /^gho_/);
     });
 
     it('a user who denies access, or a code GitHub refuses, is not signed in and nothing is stored', async () => {

@@ -1,12 +1,13 @@
 // Microsoft Account (legacyMicrosoftAccount) against the real oidc-provider standing in for the
 // identity platform's consumers endpoints (moved by ezauth.providers.microsoftaccount), on each
-// host: Live scopes read as the platform's, offline access → a refresh token that
+// host: a sign-in (also in Chromium), Live scopes read as the platform's, offline access → a refresh token that
 // /.auth/refresh redeems, X-MS-TOKEN-MICROSOFTACCOUNT-*, and the client-directed
 // {authentication_token} body (App Service's preferred one) with an opaque {access_token}
 // refused.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { chromiumSignIn, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf } from './lib/common.js';
 
@@ -70,6 +71,16 @@ for (const host of hosts) {
       assert.equal(refreshed.status, 200, refreshed.describe());
       const after = echoOf(await c.get(s.at('/anything'))).headers;
       assert.notEqual(after['x-ms-token-microsoftaccount-refresh-token'], h['x-ms-token-microsoftaccount-refresh-token'], 'rotated');
+    });
+
+    it('in Chromium: a protected page → the consumers sign-in → back on the page as the user', { skip: skipWithoutBrowser }, async () => {
+      const page = s.at('/hello?from=chromium');
+      const r = await chromiumSignIn(page, { login: 'chromium-ann' });
+      assert.equal(r.url, page, JSON.stringify(r.navigations));
+      assert.ok(r.navigations.some((n) => n.url.startsWith(`${s.idp.issuer}/auth?`)), 'through the provider');
+      assert.equal(r.echo.headers['x-ms-client-principal-idp'], 'microsoftaccount');
+      assert.equal(r.echo.headers['x-ms-client-principal-id'], 'chromium-ann');
+      assert.ok(r.echo.headers['x-ms-token-microsoftaccount-access-token']);
     });
 
     it('takes a client\'s authentication_token and refuses an opaque access_token', async () => {

@@ -1,13 +1,14 @@
 // Twitter as an identity provider over OAuth 1.0a, against the local Twitter of
 // lib/fake-twitter.js (which follows Twitter's documentation of "Log in with Twitter" and
 // verifies every signature with the independent npm `oauth-1.0a`): a browser's sign-in
-// through request_token, authenticate and the callback, the headers the app sees (both token
+// through request_token, authenticate and the callback (also in Chromium), the headers the app sees (both token
 // headers), /.auth/me, client-directed login with a token pair, no refresh, no bearer,
 // logout; a denied sign-in; a tampered signature refused by the fake, and ezauth's login
 // refused when the fake believes another consumer secret; on each host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostsUnderTest } from './lib/hosts/index.js';
+import { chromiumSignIn, skipWithoutBrowser } from './lib/browser.js';
 import { startStack } from './lib/stack.js';
 import { echoOf, assertNoIdentity } from './lib/common.js';
 import { startFakeTwitter } from './lib/fake-twitter.js';
@@ -140,6 +141,18 @@ for (const host of hosts) {
       assert.equal((await c.get(s.at('/.auth/me'))).status, 401);
       const again = await c.get(s.at('/orders'));
       assert.equal(again.status, 302, again.describe());
+    });
+
+    it('in Chromium: a protected page → Twitter → back on the page as the user', { skip: skipWithoutBrowser }, async () => {
+      tw.setMode({});
+      const page = s.at('/hello?from=chromium');
+      const r = await chromiumSignIn(page);
+      assert.equal(r.url, page, JSON.stringify(r.navigations));
+      assert.ok(r.navigations.some((n) => n.url.startsWith(`${tw.authenticateEndpoint}?oauth_token=`)), 'through Twitter');
+      assert.ok(r.navigations.some((n) => n.url.startsWith(s.at('/.auth/login/twitter/callback?'))), 'back by the callback');
+      assert.equal(r.echo.headers['x-ms-client-principal-idp'], 'twitter');
+      assert.equal(r.echo.headers['x-ms-client-principal-id'], '6253282');
+      assert.ok(r.echo.headers['x-ms-token-twitter-access-token-secret']);
     });
 
     it('a user who cancels at Twitter is refused, nothing is redeemed or stored', async () => {

@@ -13,6 +13,7 @@ use super::{
 use crate::config::{
     invalid, schema, Authorization, ConfigError, Endpoints, JsonPath, ProviderSettings,
 };
+use crate::providers::aad_tenants::{self, MultiTenant};
 use crate::providers::client_auth::{ClientAuth, KeyName};
 use crate::session::claims;
 
@@ -24,7 +25,7 @@ pub(super) fn resolve(
     cx: &mut Resolving,
 ) -> Result<Vec<ProviderSettings>, ConfigError> {
     // Its endpoints come from discovery under registration.openIdIssuer.
-    let (moved, moved_path) = cx.endpoints("aad", &["clientCertificate"])?;
+    let (moved, moved_path) = cx.endpoints("aad", &["clientCertificate", "allowedTenants"])?;
     let Some(aad) = idp.azure_active_directory.take() else {
         return Ok(Vec::new());
     };
@@ -83,6 +84,12 @@ pub(super) fn resolve(
             .open_id_issuer
             .ok_or_else(|| invalid(&base.key("registration").key("openIdIssuer"), "is required"))?;
         check_url(&issuer, &base.key("registration").key("openIdIssuer"))?;
+        let tenants = tenants(
+            &issuer,
+            &base.key("registration").key("openIdIssuer"),
+            moved.allowed_tenants,
+            &moved_path.key("allowedTenants"),
+        )?;
         let client_id = required(reg.client_id, &base.key("registration").key("clientId"))?;
         let client_secret = secret(
             reg.client_secret_setting_name,
@@ -151,6 +158,7 @@ pub(super) fn resolve(
                 .into(),
             allowed_audiences: validation.allowed_audiences,
             issuer_aliases: Vec::new(),
+            tenants,
             client_codes: false,
             id_claim_type: claims::OBJECT_ID,
             authorization,
@@ -160,6 +168,47 @@ pub(super) fn resolve(
         }]);
     }
     Ok(Vec::new())
+}
+
+/// A multi-tenant issuer's reading (see `providers::aad_tenants`), restricted to the tenants
+/// `ezauth.providers.aad.allowedTenants` lists. A template (`{tenantid}`) is not an issuer to
+/// configure: the tenant segment `common`, `organizations` or `consumers` says it.
+fn tenants(
+    issuer: &str,
+    issuer_path: &str,
+    allowed: Option<Vec<String>>,
+    allowed_path: &str,
+) -> Result<Option<MultiTenant>, ConfigError> {
+    if issuer.contains('{') || issuer.contains('}') {
+        return Err(invalid(
+            issuer_path,
+            format!(
+                "{issuer:?} is a template: name the tenant, or common, organizations or \
+                 consumers for a multi-tenant app"
+            ),
+        ));
+    }
+    let multi = MultiTenant::of_issuer(issuer);
+    match (multi, allowed) {
+        (multi, None) => Ok(multi),
+        (None, Some(_)) => Err(invalid(
+            allowed_path,
+            format!("applies to a multi-tenant issuer only, and {issuer:?} names one tenant"),
+        )),
+        (Some(mut multi), Some(allowed)) => {
+            if let Some(bad) = allowed.iter().find(|t| !aad_tenants::is_guid(t)) {
+                return Err(invalid(
+                    allowed_path,
+                    format!("{bad:?} is not a tenant id (a GUID)"),
+                ));
+            }
+            if allowed.is_empty() {
+                return Err(invalid(allowed_path, "is empty: no one could sign in"));
+            }
+            multi.allowed_tenants = allowed;
+            Ok(Some(multi))
+        }
+    }
 }
 
 /// The certificate credential: `private_key_jwt` assertions signed with the key and naming the

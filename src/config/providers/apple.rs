@@ -115,6 +115,7 @@ pub(super) fn resolve(
         www_authenticate: false,
         flow: apple::FLOW,
         issuer_aliases: Vec::new(),
+        tenants: None,
         client_codes: false,
     }])
 }

@@ -138,6 +138,7 @@ fn one(
             .unwrap_or_else(|| "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name".into()),
         allowed_audiences: Vec::new(),
         issuer_aliases: Vec::new(),
+        tenants: None,
         client_codes: false,
         id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),

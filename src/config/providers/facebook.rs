@@ -105,6 +105,7 @@ pub(super) fn resolve(
         name_claim_type: claims::NAME.into(),
         allowed_audiences: Vec::new(),
         issuer_aliases: Vec::new(),
+        tenants: None,
         client_codes: false,
         id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),

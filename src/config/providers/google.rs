@@ -86,6 +86,7 @@ pub(super) fn resolve(
         name_claim_type: claims::NAME.into(),
         allowed_audiences: validation.allowed_audiences,
         issuer_aliases,
+        tenants: None,
         client_codes: true,
         id_claim_type: claims::NAME_ID,
         authorization: Authorization::default(),

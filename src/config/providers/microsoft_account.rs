@@ -112,6 +112,7 @@ pub(super) fn resolve(
         www_authenticate: false,
         flow: msa::FLOW,
         issuer_aliases: Vec::new(),
+        tenants: None,
         client_codes: false,
     }])
 }

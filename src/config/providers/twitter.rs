@@ -82,6 +82,7 @@ pub(super) fn resolve(
         www_authenticate: false,
         flow: twitter::FLOW,
         issuer_aliases: Vec::new(),
+        tenants: None,
         client_codes: false,
     }])
 }

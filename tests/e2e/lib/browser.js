@@ -47,3 +47,28 @@ export async function passIdp(page, origin, login) {
     await Promise.all([page.waitForURL((u) => u.origin === origin), page.click('button[type=submit]')]);
   }
 }
+
+/**
+ * A sign-in in a fresh Chromium: opens `url` (a protected page), passes oidc-provider's forms
+ * as `login` when given (a provider that approves at once needs none), and waits to be back
+ * on `url`. Returns {url: where the page ended, echo: the echo app's JSON there, navigations:
+ * [{method, url}] of every top-level request on the way (redirects and form posts included)}.
+ */
+export async function chromiumSignIn(url, { login } = {}) {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const navigations = [];
+    page.on('request', (r) => {
+      if (r.isNavigationRequest() && r.frame() === page.mainFrame()) navigations.push({ method: r.method(), url: r.url() });
+    });
+    await page.goto(url);
+    if (login) await passIdp(page, new URL(url).origin, login);
+    if (page.url() !== url) await page.waitForURL(url, { timeout: 10000 }).catch(() => {});
+    const end = page.url();
+    const echo = end === url ? JSON.parse(await page.locator('body').innerText()) : null;
+    return { url: end, echo, navigations };
+  } finally {
+    await browser.close();
+  }
+}

@@ -5,6 +5,12 @@
 //   const fake = await startFakeIssuer();
 //   fake.setMode({ claims: { aud: 'someone-else' } })   // or alg: 'none', key: 'other', tamper: 'signature', ...
 //   fake.wellKnown, fake.issuer, fake.requests (log of every request), await fake.close()
+//
+// With { multiTenant: true } it also plays Azure AD's multi-tenant authorities: the documents
+// under /common/v2.0, /organizations/v2.0 and /consumers/v2.0 name the template issuer
+// `${issuer}/{tenantid}/v2.0`, as login.microsoftonline.com's do ("Validate tokens",
+// multi-tenant apps); fake.tenantIssuer(tid) is a tenant's issuer, fake.mint(claims) a token
+// signed with the published key.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
@@ -14,7 +20,7 @@ import { closerFor } from './ports.js';
 export const FAKE_CLIENT_ID = 'ezauth-test';
 export const FAKE_CLIENT_SECRET = 'ezauth-test-secret';
 
-export async function startFakeIssuer({ port = 0 } = {}) {
+export async function startFakeIssuer({ port = 0, multiTenant = false } = {}) {
   const good = generateRsaKey('fake-good');
   const other = generateRsaKey('fake-other');
   const server = http.createServer();
@@ -64,8 +70,9 @@ export async function startFakeIssuer({ port = 0 } = {}) {
     return token;
   }
 
-  const discovery = () => ({
-    issuer,
+  const template = `${issuer}/{tenantid}/v2.0`;
+  const discovery = (path = '/.well-known/openid-configuration') => ({
+    issuer: path === '/.well-known/openid-configuration' ? issuer : template,
     authorization_endpoint: `${issuer}/authorize`,
     token_endpoint: `${issuer}/token`,
     jwks_uri: `${issuer}/jwks`,
@@ -94,6 +101,9 @@ export async function startFakeIssuer({ port = 0 } = {}) {
     requests.push(entry);
     try {
       if (u.pathname === '/.well-known/openid-configuration') return send(res, 200, discovery());
+      if (multiTenant && /^\/(common|organizations|consumers)\/v2\.0\/\.well-known\/openid-configuration$/.test(u.pathname)) {
+        return send(res, 200, discovery(u.pathname));
+      }
       if (u.pathname === '/jwks') {
         const keys = [good.publicJwk];
         if (mode.publishOther) keys.push(other.publicJwk);
@@ -180,6 +190,9 @@ export async function startFakeIssuer({ port = 0 } = {}) {
       mode = m;
     },
     tokenRequests: () => requests.filter((r) => r.path === '/token'),
+    template,
+    tenantIssuer: (tid) => template.replace('{tenantid}', tid),
+    mint: (claims) => signJwt(claims, { key: good }),
     close: closeServer,
   };
 }
