@@ -294,7 +294,12 @@ impl Module {
         let mut response_add = Vec::new();
         let mut caller = match self.authenticate(req, &origin, grace, io, &mut response_add) {
             Ok(c) => c,
-            Err(Stop::Answer(outcome)) => return outcome,
+            Err(Stop::Answer(outcome)) => {
+                // A credential refused (an expired `X-ZUMO-AUTH`): readable by an allowed origin.
+                let mut granted = Vec::new();
+                self.cors_grant(req, &mut granted);
+                return outcome.with_response_headers(granted);
+            }
             Err(Stop::NeedsIo) => {
                 return Self::pending(
                     req,
@@ -343,6 +348,13 @@ impl Module {
             })
         };
         if let Some(rest) = route {
+            // A page of an allowed origin calls these routes from script as it calls the app
+            // (the JavaScript SDK's `POST /.auth/login`): App Service's CORS stands in front of
+            // authentication, so the preflight is answered and the answer carries the grant.
+            if is_preflight(req) {
+                return Outcome::Finish(self.preflight(req)).with_pending_headers(response_add);
+            }
+            self.cors_grant(req, &mut response_add);
             let ctx = Ctx {
                 req,
                 origin,
@@ -384,16 +396,20 @@ impl Module {
         {
             return pass(Vec::new(), response_add);
         }
+        // The refusals an allowed origin's script gets are ones it can read (the SDKs sign in
+        // again on a 401; without the grant the browser shows them a network error).
+        let mut granted = response_add.clone();
+        self.cors_grant(req, &mut granted);
         // An API client that presented a bearer token gets an API answer, never a login page.
         if let Some(refusal) = self.unusable_bearer(req, &origin) {
-            return refusal.with_response_headers(response_add);
+            return refusal.with_response_headers(granted);
         }
         // Browsers send preflights without credentials, and many frameworks run a route's
         // handler for any method: a preflight to a protected path never reaches the app.
         if is_preflight(req) {
             return Outcome::Finish(self.preflight(req)).with_response_headers(response_add);
         }
-        self.unauthenticated(req, origin, io, response_add)
+        self.unauthenticated(req, origin, io, granted)
     }
 
     /// The origin the client addressed: Host (or the forward proxy's headers when configured).

@@ -231,3 +231,84 @@ fn origins_that_are_not_this_site_or_allowed_are_refused() {
     let r = finished(run(&m, "GET", "/.auth/login/iframereceiver", &[], b""));
     assert_eq!(r.status, 400);
 }
+
+/// The SDK's page opens the popup from its own site, often another one than this: when that
+/// page is the allowed origin the token goes to, the login goes straight to the provider (as on
+/// App Service); started by any other site, or by a request that names no source, it asks first.
+#[test]
+fn the_receiver_s_own_page_starts_the_popup_without_being_asked() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let m = popup_module(&idp, &log);
+    let from = |kind: &str, headers: &[(&str, &str)]| {
+        finished(run(
+            &m,
+            "GET",
+            &format!(
+                "/.auth/login/idp?session_mode=token&completion_type={kind}&completion_origin={}",
+                enc(PARTNER)
+            ),
+            headers,
+            b"",
+        ))
+    };
+    let partner_page = format!("{PARTNER}/app/index.html");
+    for kind in ["postMessage", "iframe"] {
+        let r = from(
+            kind,
+            &[
+                ("Sec-Fetch-Site", "cross-site"),
+                ("Referer", partner_page.as_str()),
+            ],
+        );
+        assert_eq!(
+            r.status,
+            302,
+            "{kind}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let r = from(
+            kind,
+            &[("Sec-Fetch-Site", "cross-site"), ("Origin", PARTNER)],
+        );
+        assert_eq!(r.status, 302, "{kind}");
+    }
+    for (what, headers) in [
+        (
+            "another site",
+            vec![
+                ("Sec-Fetch-Site", "cross-site"),
+                ("Referer", "https://evil.example/"),
+            ],
+        ),
+        ("no source", vec![("Sec-Fetch-Site", "cross-site")]),
+        (
+            "the partner and another site",
+            vec![
+                ("Sec-Fetch-Site", "cross-site"),
+                ("Origin", "https://evil.example"),
+                ("Referer", partner_page.as_str()),
+            ],
+        ),
+    ] {
+        let r = from("postMessage", &headers);
+        assert_eq!(r.status, 200, "{what}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("Continue signing in"),
+            "{what}"
+        );
+    }
+    log.says("asking the user first");
+    // without a completion, the partner's page still gets asked: the token would go elsewhere
+    let r = finished(run(
+        &m,
+        "GET",
+        "/.auth/login/idp?session_mode=token",
+        &[
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Referer", partner_page.as_str()),
+        ],
+        b"",
+    ));
+    assert_eq!(r.status, 200);
+}

@@ -509,6 +509,67 @@ fn preflights_to_protected_paths_never_reach_the_app() {
     }
 }
 
+/// A script of an allowed origin (the JavaScript SDK on the app's own site) calls ezauth's own
+/// routes as it calls the app: the preflight of its `POST /.auth/login` is granted, the
+/// answers carry the grant, and so does the 401 of a signed-out call (the SDK signs in again
+/// on it; without the grant the browser hands it a network error). Another origin gets none.
+#[test]
+fn an_allowed_origin_reads_ezauth_s_own_answers_and_refusals() {
+    let cors = app(
+        "cors-own",
+        r#","ezauth":{"cors":{"allowedOrigins":["https://spa.example"]}}"#,
+    );
+    let bob = cors.sign_in("bob");
+    let token = cors.token(&bob);
+    for (origin, granted) in [
+        ("https://spa.example", true),
+        ("https://evil.example", false),
+    ] {
+        let expected = granted.then_some(origin);
+        let r = cors.request(
+            b"OPTIONS",
+            b"/.auth/login",
+            &[
+                (b"Origin", origin.as_bytes()),
+                (b"Access-Control-Request-Method", b"POST"),
+                (
+                    b"Access-Control-Request-Headers",
+                    b"content-type,x-zumo-installation-id,x-zumo-version",
+                ),
+            ],
+        );
+        assert_eq!(r.status, 204, "{origin}");
+        assert_eq!(
+            r.header("Access-Control-Allow-Origin"),
+            expected,
+            "{origin}"
+        );
+        assert_eq!(
+            r.header("Access-Control-Allow-Headers"),
+            granted.then_some("content-type,x-zumo-installation-id,x-zumo-version"),
+        );
+        let me = cors.get("/.auth/me", &[("Origin", origin), ("X-ZUMO-AUTH", &token)]);
+        assert_eq!(me.status, 200, "{origin}");
+        assert_eq!(
+            me.header("Access-Control-Allow-Origin"),
+            expected,
+            "{origin}"
+        );
+        for headers in [
+            vec![("Origin", origin)],
+            vec![("Origin", origin), ("X-ZUMO-AUTH", "x.y.z")],
+        ] {
+            let r = cors.get("/api/items", &headers);
+            assert_eq!(r.status, 401, "{headers:?}");
+            assert_eq!(
+                r.header("Access-Control-Allow-Origin"),
+                expected,
+                "{headers:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_signed_out_session_stops_working_and_other_sessions_do_not() {
     let a = app("revoke", "");

@@ -162,7 +162,10 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
                 "With session_mode=token, post_login_redirect_uri must be /.auth/login/done or an allowed external URL.",
             );
         }
-        if let Some(site) = super::foreign_initiator(ctx) {
+        let receiver_started = completion
+            .as_ref()
+            .is_some_and(|c| super::popup::started_by_receiver(ctx, c));
+        if let Some(site) = super::foreign_initiator(ctx).filter(|_| !receiver_started) {
             app.log().warn(format_args!(
                 "login: session_mode=token started by {site:?}: asking the user first"
             ));

@@ -91,6 +91,29 @@ fn allowed_origin(app: &App, ctx: &Ctx, origin: &str) -> Result<String, String> 
     }
 }
 
+/// Whether the page that opened the popup is the one the result goes to: the request names
+/// an `Origin` or `Referer`, and each is that origin. The SDK's page is often on another site
+/// than this one (the app's own site, allow-listed); when it started the login itself, no
+/// other site is asking for the token, so the login needs no page asking the user first. A
+/// request that names no source (`Referrer-Policy: no-referrer`) or another one still asks.
+pub(super) fn started_by_receiver(ctx: &Ctx, completion: &Completion) -> bool {
+    let mut sources = ctx
+        .req
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            if name.eq_ignore_ascii_case("Origin") {
+                Some(value.trim().to_owned())
+            } else if name.eq_ignore_ascii_case("Referer") {
+                Some(crate::http::referer_origin(value.trim()))
+            } else {
+                None
+            }
+        })
+        .peekable();
+    sources.peek().is_some() && sources.all(|source| source == completion.origin)
+}
+
 /// The end of a popup login: the page that posts `{"type":"LoginCompleted","oauth":…}` (or
 /// `"error"`) to the opener.
 pub(super) fn completion_page(
