@@ -292,6 +292,17 @@ impl Module {
         io: Io,
     ) -> Outcome {
         let mut response_add = Vec::new();
+        // Authentication again, in the host's blocking step (a read, a refresh).
+        let authenticate_blocking = |remove, origin| {
+            Self::pending(
+                req,
+                PendingStep::Authenticate {
+                    remove,
+                    origin,
+                    grace,
+                },
+            )
+        };
         let mut caller = match self.authenticate(req, &origin, grace, io, &mut response_add) {
             Ok(c) => c,
             Err(Stop::Answer(outcome)) => {
@@ -300,16 +311,7 @@ impl Module {
                 self.cors_grant(req, &mut granted);
                 return outcome.with_response_headers(granted);
             }
-            Err(Stop::NeedsIo) => {
-                return Self::pending(
-                    req,
-                    PendingStep::Authenticate {
-                        remove,
-                        origin,
-                        grace,
-                    },
-                )
-            }
+            Err(Stop::NeedsIo) => return authenticate_blocking(remove, origin),
         };
 
         let path = req.path();
@@ -325,14 +327,7 @@ impl Module {
                 && routes::fresh::due(&self.app, c, self.app.now())
             {
                 if io == Io::CacheOnly {
-                    return Self::pending(
-                        req,
-                        PendingStep::Authenticate {
-                            remove,
-                            origin,
-                            grace,
-                        },
-                    );
+                    return authenticate_blocking(remove, origin);
                 }
                 routes::fresh::refresh_ahead(&self.app, c);
             }

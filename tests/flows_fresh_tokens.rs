@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use ezauth::clock::{Clock, ManualClock};
-use ezauth::http::{Outcome, Request};
+use ezauth::http::Outcome;
 use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError};
 use ezauth::pipeline::Module;
 use serde_json::json;
@@ -183,22 +183,10 @@ fn on() -> String {
     format!(r#"{{"refreshBeforeExpirySeconds": {WINDOW}}}"#)
 }
 
-fn request<'a>(target: &'a str, headers: &[(&'a str, &'a str)]) -> Request<'a> {
-    Request {
-        method: "GET",
-        target,
-        scheme: "http",
-        host: "app.example",
-        client_addr: "127.0.0.1",
-        headers: headers.to_vec(),
-        body: b"",
-    }
-}
-
 /// A request to the app with the session cookie: whether it took the blocking step, and the
 /// access token the app received.
 fn app_request(s: &Setup) -> (bool, String) {
-    let (blocked, outcome) = through(&s.m, &request("/page", &[("Cookie", &s.cookie)]));
+    let (blocked, outcome) = through(&s.m, &get("/page", &[("Cookie", &s.cookie)]));
     let Outcome::Continue(fwd) = outcome else {
         panic!(
             "expected the request to pass, got {outcome:?}\n{}",
@@ -215,7 +203,7 @@ fn app_request(s: &Setup) -> (bool, String) {
 
 /// The access token `/.auth/me` shows.
 fn me_token(s: &Setup) -> String {
-    let r = finished(through(&s.m, &request("/.auth/me", &[("Cookie", &s.cookie)])).1);
+    let r = finished(through(&s.m, &get("/.auth/me", &[("Cookie", &s.cookie)])).1);
     assert_eq!(r.status, 200, "{}", s.log.text());
     json_body(&r)[0]["access_token"]
         .as_str()
@@ -275,15 +263,12 @@ fn concurrent_requests_in_the_window_make_one_provider_call() {
     // Each request on the event loop stops for the blocking step; then all 32 run it at once.
     let n = 32;
     let pending: Vec<_> = (0..n)
-        .map(|_| {
-            match s
-                .m
-                .begin_request(&request("/page", &[("Cookie", &s.cookie)]))
-            {
+        .map(
+            |_| match s.m.begin_request(&get("/page", &[("Cookie", &s.cookie)])) {
                 Outcome::Blocking(p) => p,
                 other => panic!("expected a blocking step, got {other:?}"),
-            }
-        })
+            },
+        )
         .collect();
     let barrier = Arc::new(Barrier::new(n));
     let threads: Vec<_> = pending
@@ -321,9 +306,7 @@ fn a_request_that_finds_the_record_refreshed_by_another_does_not_call_the_provid
     let s = signed_in(&on(), Some("refresh-1"));
     s.clock.advance(LIFETIME - 60);
     // Request A stops for its blocking step; B refreshes meanwhile (another worker, say).
-    let Outcome::Blocking(a) =
-        s.m.begin_request(&request("/page", &[("Cookie", &s.cookie)]))
-    else {
+    let Outcome::Blocking(a) = s.m.begin_request(&get("/page", &[("Cookie", &s.cookie)])) else {
         panic!("expected a blocking step");
     };
     assert_eq!(app_request(&s), (true, "access-2".to_owned()));
@@ -465,7 +448,7 @@ fn a_provider_that_cannot_refresh_is_never_asked() {
     store.put(&sid, record);
     let calls = gh.requests(TOKEN_URL).len();
     for _ in 0..3 {
-        let (blocked, outcome) = through(&m, &request("/page", &[("Cookie", &cookie)]));
+        let (blocked, outcome) = through(&m, &get("/page", &[("Cookie", &cookie)]));
         assert!(!blocked);
         assert!(matches!(outcome, Outcome::Continue(_)), "{}", log.text());
         clock.advance(60);
@@ -520,7 +503,7 @@ fn a_session_token_caller_gets_fresh_tokens_too() {
     assert_eq!(s.store.records().len(), 1, "the same user");
     s.store.put(&sid, browser_record);
     s.clock.advance(LIFETIME - 30);
-    let (blocked, outcome) = through(&s.m, &request("/page", &[("X-ZUMO-AUTH", &token)]));
+    let (blocked, outcome) = through(&s.m, &get("/page", &[("X-ZUMO-AUTH", &token)]));
     let Outcome::Continue(fwd) = outcome else {
         panic!("expected the request to pass: {}", s.log.text());
     };

@@ -346,7 +346,12 @@ pub fn through(m: &Module, req: &Request) -> (bool, Outcome) {
 
 /// A GET through [`through`].
 pub fn two_steps(m: &Module, target: &str, headers: &[(&str, &str)]) -> (bool, Outcome) {
-    let req = Request {
+    through(m, &get(target, headers))
+}
+
+/// A GET of `target` at `http://app.example` from 127.0.0.1.
+pub fn get<'a>(target: &'a str, headers: &[(&'a str, &'a str)]) -> Request<'a> {
+    Request {
         method: "GET",
         target,
         scheme: "http",
@@ -354,8 +359,7 @@ pub fn two_steps(m: &Module, target: &str, headers: &[(&str, &str)]) -> (bool, O
         client_addr: "127.0.0.1",
         headers: headers.to_vec(),
         body: b"",
-    };
-    through(m, &req)
+    }
 }
 
 pub fn finished(o: Outcome) -> Response {
