@@ -29,7 +29,9 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// The popup's first request, from the SDK's page at `origin`.
 fn start(m: &Module, kind: &str, origin: &str) -> Response {
+    let page = format!("{origin}/index.html");
     finished(run(
         m,
         "GET",
@@ -37,7 +39,7 @@ fn start(m: &Module, kind: &str, origin: &str) -> Response {
             "/.auth/login/idp?session_mode=token&completion_type={kind}&completion_origin={}",
             enc(origin)
         ),
-        &[],
+        &[("Referer", &page)],
         b"",
     ))
 }
@@ -282,6 +284,9 @@ fn the_receiver_s_own_page_starts_the_popup_without_being_asked() {
             ],
         ),
         ("no source", vec![("Sec-Fetch-Site", "cross-site")]),
+        // A browser that sends no Sec-Fetch-* (older ones), from a no-referrer page: the
+        // popup's opener is unknown, so the user is asked.
+        ("nothing named at all", vec![]),
         (
             "the partner and another site",
             vec![
@@ -299,6 +304,11 @@ fn the_receiver_s_own_page_starts_the_popup_without_being_asked() {
         );
     }
     log.says("asking the user first");
+    // The site's own page, or the user's own navigation, is not asked.
+    for site in ["same-origin", "none"] {
+        let r = from("postMessage", &[("Sec-Fetch-Site", site)]);
+        assert_eq!(r.status, 302, "{site}");
+    }
     // without a completion, the partner's page still gets asked: the token would go elsewhere
     let r = finished(run(
         &m,

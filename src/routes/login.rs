@@ -165,7 +165,11 @@ pub fn start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         let receiver_started = completion
             .as_ref()
             .is_some_and(|c| super::popup::started_by_receiver(ctx, c));
-        if let Some(site) = super::foreign_initiator(ctx).filter(|_| !receiver_started) {
+        let unknown_opener = completion.is_some() && super::popup::names_no_source(ctx);
+        if let Some(site) = super::foreign_initiator(ctx)
+            .filter(|_| !receiver_started)
+            .or_else(|| unknown_opener.then(|| "no site named".to_owned()))
+        {
             app.log().warn(format_args!(
                 "login: session_mode=token started by {site:?}: asking the user first"
             ));

@@ -130,6 +130,9 @@ fn confirmation_page(ctx: &Ctx, title: &str, question: &str, button: &str) -> Ou
         "Content-Security-Policy".into(),
         "frame-ancestors 'none'".into(),
     ));
+    // The button's request names this site even in a browser without Fetch Metadata.
+    r.headers
+        .push(("Referrer-Policy".into(), "same-origin".into()));
     Outcome::Finish(r)
 }
 

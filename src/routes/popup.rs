@@ -114,6 +114,18 @@ pub(super) fn started_by_receiver(ctx: &Ctx, completion: &Completion) -> bool {
     sources.peek().is_some() && sources.all(|source| source == completion.origin)
 }
 
+/// Whether the request says nothing of where it came from: no `Sec-Fetch-Site`, `Origin` or
+/// `Referer` (a browser without Fetch Metadata, from a `no-referrer` page). A popup's opener
+/// is then unknown, so the user is asked, although a plain token-mode login is not (a typed or
+/// bookmarked URL names nothing either).
+pub(super) fn names_no_source(ctx: &Ctx) -> bool {
+    !ctx.req.headers.iter().any(|(name, _)| {
+        ["Sec-Fetch-Site", "Origin", "Referer"]
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+    })
+}
+
 /// The end of a popup login: the page that posts `{"type":"LoginCompleted","oauth":…}` (or
 /// `"error"`) to the opener.
 pub(super) fn completion_page(
