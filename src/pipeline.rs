@@ -823,7 +823,7 @@ impl Module {
                 "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
             )
             .with_header("Cache-Control", "no-store");
-        let origin = req.header("Origin").unwrap_or("");
+        let origin = sole_origin(req).unwrap_or("");
         let method = req.header("Access-Control-Request-Method").unwrap_or("");
         let asked = req.header("Access-Control-Request-Headers").unwrap_or("");
         let asked_ok = asked
@@ -864,7 +864,7 @@ impl Module {
         let Some(policy) = &self.app.settings().cors else {
             return;
         };
-        let Some(origin) = req.header("Origin").filter(|o| policy.allows(o)) else {
+        let Some(origin) = sole_origin(req).filter(|o| policy.allows(o)) else {
             return;
         };
         // `allows` matched a configured origin or `*`; a `*` match echoes nothing unsafe either.
@@ -1018,6 +1018,19 @@ fn token_issuer(token: &str) -> Option<String> {
     crate::crypto::jwt::parse(token)
         .ok()
         .and_then(|p| p.str_claim("iss").map(str::to_owned))
+}
+
+/// The request's `Origin`, when it names exactly one: two lines (which no browser sends) get
+/// no CORS grant, whichever of them an allow-list would take.
+fn sole_origin<'r>(req: &Request<'r>) -> Option<&'r str> {
+    let mut lines = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Origin"));
+    match (lines.next(), lines.next()) {
+        (Some((_, origin)), None) => Some(origin),
+        _ => None,
+    }
 }
 
 /// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.

@@ -568,6 +568,32 @@ fn an_allowed_origin_reads_ezauth_s_own_answers_and_refusals() {
             );
         }
     }
+    // Two Origin lines (no browser sends them): no grant, whichever comes first.
+    for pair in [
+        ["https://spa.example", "https://evil.example"],
+        ["https://evil.example", "https://spa.example"],
+        ["https://spa.example", "https://spa.example"],
+    ] {
+        let me = cors.get(
+            "/.auth/me",
+            &[
+                ("Origin", pair[0]),
+                ("Origin", pair[1]),
+                ("X-ZUMO-AUTH", &token),
+            ],
+        );
+        assert_eq!(me.header("Access-Control-Allow-Origin"), None, "{pair:?}");
+        let r = cors.request(
+            b"OPTIONS",
+            b"/api/items",
+            &[
+                (b"Origin", pair[0].as_bytes()),
+                (b"Origin", pair[1].as_bytes()),
+                (b"Access-Control-Request-Method", b"GET"),
+            ],
+        );
+        assert_eq!(r.header("Access-Control-Allow-Origin"), None, "{pair:?}");
+    }
 }
 
 #[test]
