@@ -1,8 +1,8 @@
 //! The Azure Blob backend against a real Azurite (`support::azurite`), beyond the store
 //! contract (`tests/store_contract.rs`): the lease as the lock (lapses after its duration,
 //! not before; a lapsed holder's write refused; renewed while held), `If-None-Match` reads,
-//! one-time claims across processes, the staleness bound, an outage and its recovery, a SAS
-//! without delete permission, and the SAS kept out of logs and errors.
+//! one-time claims across processes, the staleness bound, an outage and its recovery (store
+//! and pipeline), a SAS without delete permission, and the SAS kept out of logs and errors.
 
 mod support;
 
@@ -399,4 +399,55 @@ fn the_sas_never_reaches_a_log_line_or_an_error() {
     let text = log.text();
     assert!(!text.is_empty());
     assert!(!text.contains(&sig) && !text.contains("sig="), "{text}");
+}
+
+#[test]
+fn with_the_store_down_signed_in_requests_reach_the_app_and_token_routes_answer_503() {
+    let mut azurite = Azurite::start();
+    let url = azurite.container("down", "rwdl");
+    let idp = TestIdp::start();
+    let mut vars = env();
+    vars.insert("TOKENS_SAS".into(), url.clone());
+    let mut doc: serde_json::Value = serde_json::from_str(&config(&idp, "{}")).unwrap();
+    doc["login"]["tokenStore"] =
+        json!({"enabled": true, "azureBlobStorage": {"sasUrlSettingName": "TOKENS_SAS"}});
+    let settings = ezauth::config::parse(&doc.to_string(), &vars).unwrap();
+    let log = Captured::default();
+    let m = Module::new(settings, log.logger()).unwrap();
+    let r = through_provider(
+        &m,
+        &idp,
+        "",
+        json!({}),
+        json!({"access_token": "the-access-token"}),
+    );
+    let cookie = session_cookie(&r);
+    let auth = [("Cookie", cookie.as_str())];
+
+    azurite.stop();
+    std::thread::sleep(BlobOptions::for_http_timeout(Duration::from_secs(10)).staleness);
+    let t = Instant::now();
+    let (blocked, o) = two_steps(&m, "/page", &auth);
+    assert!(blocked, "the read happens in the blocking step");
+    assert_eq!(principal(&o).as_deref(), Some("user-1"), "{o:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    log.says("unavailable");
+    for route in ["/.auth/refresh", "/.auth/logout"] {
+        let r = finished(run(&m, "GET", route, &auth, b""));
+        assert_eq!(r.status, 503, "{route}: {}", log.text());
+    }
+
+    azurite.restart();
+    azurite.create_container("down");
+    std::thread::sleep(ezauth::store::blob::BREAKER);
+    // In memory, the restarted service lost the record: the session stands, without tokens,
+    // and logout works again.
+    let (_, o) = two_steps(&m, "/page", &auth);
+    assert!(principal(&o).is_some());
+    let r = finished(run(&m, "GET", "/.auth/logout", &auth, b""));
+    assert_eq!(r.status, 302, "{}", log.text());
 }
