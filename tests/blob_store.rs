@@ -451,3 +451,119 @@ fn with_the_store_down_signed_in_requests_reach_the_app_and_token_routes_answer_
     let r = finished(run(&m, "GET", "/.auth/logout", &auth, b""));
     assert_eq!(r.status, 302, "{}", log.text());
 }
+
+/// A provider that rotates refresh tokens and refuses a spent one (RFC 9700 4.14.2), in front
+/// of the scripted provider (which answers the sign-in).
+struct Rotating {
+    scripted: Arc<support::scripted::ScriptedIdp>,
+    /// The one refresh token the provider would redeem now, and every one redeemed so far.
+    state: Mutex<(String, Vec<String>)>,
+}
+
+impl HttpClient for Rotating {
+    fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let form: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(&request.body).into_owned().collect();
+        if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+            return self.scripted.send(request);
+        }
+        let presented = form["refresh_token"].clone();
+        let mut state = self.state.lock().unwrap();
+        state.1.push(presented.clone());
+        let (status, body) = if presented == state.0 {
+            let next = format!("refresh-{}", state.1.len() + 1);
+            state.0 = next.clone();
+            // A provider call takes a while: others wait on the lease meanwhile.
+            std::thread::sleep(Duration::from_millis(50));
+            (
+                200,
+                json!({"access_token": format!("access-{}", state.1.len() + 1),
+                    "refresh_token": next, "expires_in": 3600, "token_type": "Bearer"}),
+            )
+        } else {
+            (400, json!({"error": "invalid_grant"}))
+        };
+        Ok(HttpResponse {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        })
+    }
+}
+
+#[test]
+fn concurrent_refreshes_on_two_nodes_never_spend_a_rotated_refresh_token_twice() {
+    let azurite = Azurite::start();
+    let url = azurite.container("refresh", "rwl");
+    let scripted = support::scripted::ScriptedIdp::new();
+    let provider = Arc::new(Rotating {
+        scripted: scripted.clone(),
+        state: Mutex::new(("refresh-1".into(), Vec::new())),
+    });
+    let mut vars = env();
+    vars.insert("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL".into(), url.clone());
+    let settings = ezauth::config::parse(&support::scripted::config("{}"), &vars).unwrap();
+    let node = |log: &Logger| {
+        let store =
+            ezauth::store::open(settings.token_store.as_ref(), &settings.keys, 1 << 20, log)
+                .unwrap();
+        Module::from_app(ezauth::app::App::from_parts(
+            settings.clone(),
+            provider.clone(),
+            store,
+            log.clone(),
+            Arc::new(SystemClock),
+        ))
+    };
+    let log = Captured::default();
+    let nodes = [Arc::new(node(&log.logger())), Arc::new(node(&log.logger()))];
+    let cookie = support::scripted::sign_in(&nodes[0], &scripted, Some("refresh-1"));
+
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let (m, cookie) = (Arc::clone(&nodes[i % 2]), cookie.clone());
+            std::thread::spawn(move || {
+                finished(run(
+                    &m,
+                    "GET",
+                    "/.auth/refresh",
+                    &[("Cookie", &cookie)],
+                    b"",
+                ))
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "{statuses:?}\n{}",
+        log.text()
+    );
+
+    let (current, presented) = provider.state.lock().unwrap().clone();
+    let mut distinct = presented.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        presented.len(),
+        "spent twice: {presented:?}"
+    );
+    // Each node's concurrent callers share one run; the nodes take turns on the lease.
+    assert!((2..=16).contains(&presented.len()), "{presented:?}");
+    let reader = Sealed::new(
+        backend(&url, options(), &Logger::silent()),
+        settings.keys.clone(),
+        1 << 20,
+        &Logger::silent(),
+    );
+    let value = cookie.split_once('=').unwrap().1;
+    let sid =
+        ezauth::session::open_cookie(value, &settings.keys, &settings.app_id, SystemClock.now())
+            .unwrap()
+            .principal
+            .sid;
+    let stored = reader.load(&sid).unwrap().unwrap();
+    assert_eq!(stored.refresh_token.as_deref(), Some(current.as_str()));
+}
