@@ -1768,18 +1768,27 @@ fn a_container_sas_url_puts_tokens_in_azure_blob() {
         blob_of(&s).map(|b| b.1),
         Some("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL".into())
     );
-    // The timeouts of the "ezauth" block reach the store.
+    // The timeouts and the staleness bound of the "ezauth" block reach the store.
     let mut v: Value = serde_json::from_str(&store(file.clone())).unwrap();
-    v["ezauth"] = json!({"httpTimeoutSeconds": 30});
-    let s = parse(
-        &v.to_string(),
-        &with(&[("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL", SAS)]),
-    )
-    .unwrap();
+    let sas = with(&[("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL", SAS)]);
+    let s = parse(&v.to_string(), &sas).unwrap();
     assert!(matches!(
         s.token_store,
-        Some(config::StoreSettings::Blob { http_timeout, .. }) if http_timeout == Duration::from_secs(30)
+        Some(config::StoreSettings::Blob { http_timeout, staleness, .. })
+            if http_timeout == Duration::from_secs(10) && staleness == Duration::from_secs(2)
     ));
+    v["ezauth"] = json!({"httpTimeoutSeconds": 30, "azureBlobStorage": {"stalenessSeconds": 0.5}});
+    let s = parse(&v.to_string(), &sas).unwrap();
+    assert!(matches!(
+        s.token_store,
+        Some(config::StoreSettings::Blob { http_timeout, staleness, .. })
+            if http_timeout == Duration::from_secs(30) && staleness == Duration::from_millis(500)
+    ));
+    for bad in [0.0, -1.0, 61.0] {
+        v["ezauth"] = json!({"azureBlobStorage": {"stalenessSeconds": bad}});
+        let e = err(&v.to_string(), &sas);
+        assert_eq!(e.path, "ezauth.azureBlobStorage.stalenessSeconds", "{bad}");
+    }
     // A disabled token store is none, whatever the variables say.
     let off = json!({"enabled": false, "azureBlobStorage": {"sasUrlSettingName": "TOKENS_SAS"}});
     let s = parse(&store(off), &with(&[("TOKENS_SAS", SAS)])).unwrap();

@@ -207,6 +207,8 @@ pub enum StoreSettings {
         setting: String,
         /// `ezauth.httpTimeoutSeconds`: the lease outlasts an update's provider call.
         http_timeout: Duration,
+        /// `ezauth.azureBlobStorage.stalenessSeconds`.
+        staleness: Duration,
     },
 }
 
@@ -482,8 +484,14 @@ fn resolve(
     let http = sections::http_settings(raw.http_settings.unwrap_or_default())?;
     let ext = sections::ezauth(ext, env, &providers, &http)?;
     let mut login = login;
-    if let Some(StoreSettings::Blob { http_timeout, .. }) = &mut login.token_store {
+    if let Some(StoreSettings::Blob {
+        http_timeout,
+        staleness,
+        ..
+    }) = &mut login.token_store
+    {
         *http_timeout = ext.http_timeout;
+        *staleness = ext.blob_staleness;
     }
     Ok(Settings {
         enabled,

@@ -297,6 +297,7 @@ fn blob_store(
         container,
         setting,
         http_timeout: Duration::from_secs(10),
+        staleness: Duration::from_secs(2),
     }))
 }
 
@@ -356,6 +357,8 @@ pub(super) struct Ezauth {
     pub http_timeout: Duration,
     pub http_connect_timeout: Duration,
     pub cache_bytes: usize,
+    /// `ezauth.azureBlobStorage.stalenessSeconds`.
+    pub blob_staleness: Duration,
 }
 
 /// The `ezauth` block and the keys (their names come from it); the app id is derived from
@@ -456,7 +459,19 @@ pub(super) fn ezauth(
         }
     };
 
+    let blob_staleness = match ext.azure_blob_storage.and_then(|b| b.staleness_seconds) {
+        None => Duration::from_secs(2),
+        Some(s) if s > 0.0 && s <= 60.0 => Duration::from_secs_f64(s),
+        Some(_) => {
+            return Err(invalid(
+                "ezauth.azureBlobStorage.stalenessSeconds",
+                "must be more than 0 and at most 60 seconds",
+            ))
+        }
+    };
+
     Ok(Ezauth {
+        blob_staleness,
         keys,
         app_id,
         cors,

@@ -50,9 +50,13 @@ pub fn open(
         StoreSettings::Blob {
             container,
             http_timeout,
+            staleness,
             ..
         } => {
-            let options = blob::BlobOptions::for_http_timeout(*http_timeout);
+            let options = blob::BlobOptions {
+                staleness: *staleness,
+                ..blob::BlobOptions::for_http_timeout(*http_timeout)
+            };
             let backend = blob::BlobBackend::open(container.clone(), options, log);
             Ok(Some(Box::new(Sealed::new(
                 backend,
