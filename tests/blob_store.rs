@@ -567,3 +567,30 @@ fn concurrent_refreshes_on_two_nodes_never_spend_a_rotated_refresh_token_twice()
     let stored = reader.load(&sid).unwrap().unwrap();
     assert_eq!(stored.refresh_token.as_deref(), Some(current.as_str()));
 }
+
+#[test]
+fn the_startup_check_lists_the_container_and_names_the_setting_when_it_cannot() {
+    let azurite = Azurite::start();
+    let url = azurite.container("startup", "rwl");
+    let idp = TestIdp::start();
+    let worker = ezauth::store::access::Worker::current();
+    let check = |sas: &str| {
+        let mut vars = env();
+        vars.insert("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL".into(), sas.to_owned());
+        let settings = ezauth::config::parse(&config(&idp, "{}"), &vars).unwrap();
+        ezauth::store::check_access(settings.token_store.as_ref(), &worker)
+    };
+    check(&url).unwrap();
+    for (bad, says) in [
+        (azurite.sas_url("missing", "rwl"), "404 ContainerNotFound"),
+        (azurite.sas_url("startup", "rw"), "403"),
+        (url.replace("sig=", "sig=x"), "403"),
+    ] {
+        let e = check(&bad).unwrap_err();
+        assert!(
+            e.contains("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL") && e.contains(says),
+            "{e}"
+        );
+        assert!(!e.contains("sig="), "{e}");
+    }
+}
