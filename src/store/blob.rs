@@ -12,7 +12,8 @@
 //! empty placeholder blob to lease (`If-None-Match: *`, so it never overwrites a record); an
 //! empty blob reads as no record. The lease lasts [`BlobOptions::lease`] (15 to 60 s, the
 //! service's range); a holder that may keep it longer ([`BlobOptions::hold`]) renews it on a
-//! thread of its own until dropped, never past `hold`, so a stuck holder lets go.
+//! thread of its own until dropped, and stops renewing at `hold`, so a stuck holder lets go
+//! at most one lease later.
 //!
 //! **Freshness**: a version is current for [`BlobOptions::staleness`] after it was read
 //! (default 2 s): a change made on another node is seen within that bound. The hit path does
@@ -361,38 +362,48 @@ impl BlobBackend {
     fn keep_renewing(&self, blob: String, id: String, taken: Instant) -> mpsc::Sender<()> {
         let (stop, stopped) = mpsc::channel::<()>();
         let inner = Arc::clone(&self.inner);
-        std::thread::spawn(move || {
-            let every = inner.options.lease / 3;
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                if taken.elapsed() + every > inner.options.hold {
-                    inner.log.warn(format_args!(
-                        "token store (blob): a lock held longer than {:?}: its lease lapses",
-                        inner.options.hold
-                    ));
-                    return;
-                }
-                let renewed = inner.call(
-                    "PUT",
-                    &inner.url.lease(&blob),
-                    &[("x-ms-lease-action", "renew"), ("x-ms-lease-id", &id)],
-                    Vec::new(),
-                );
-                match renewed {
-                    Ok(r) if r.status == 200 => {}
-                    Ok(r) => {
+        let log = self.inner.log.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ezauth-lease".into())
+            .spawn(move || {
+                let every = inner.options.lease / 3;
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    if taken.elapsed() + every > inner.options.hold {
                         inner.log.warn(format_args!(
-                            "token store (blob): lease renewal of {blob} refused: {} {}",
-                            r.status,
-                            error_code(&r)
+                            "token store (blob): a lock held longer than {:?}: its lease lapses",
+                            inner.options.hold
                         ));
                         return;
                     }
-                    Err(e) => inner
-                        .log
-                        .warn(format_args!("token store (blob): lease renewal: {e}")),
+                    let renewed = inner.call(
+                        "PUT",
+                        &inner.url.lease(&blob),
+                        &[("x-ms-lease-action", "renew"), ("x-ms-lease-id", &id)],
+                        Vec::new(),
+                    );
+                    match renewed {
+                        Ok(r) if r.status == 200 => {}
+                        Ok(r) => {
+                            inner.log.warn(format_args!(
+                                "token store (blob): lease renewal of {blob} refused: {} {}",
+                                r.status,
+                                error_code(&r)
+                            ));
+                            return;
+                        }
+                        Err(e) => inner
+                            .log
+                            .warn(format_args!("token store (blob): lease renewal: {e}")),
+                    }
                 }
-            }
-        });
+            });
+        if let Err(e) = spawned {
+            // Without the thread the lease lasts its duration only: a longer update's write
+            // is then refused rather than let through.
+            log.warn(format_args!(
+                "token store (blob): cannot start the lease renewal: {e}"
+            ));
+        }
         stop
     }
 }
