@@ -134,9 +134,10 @@ fn placeholders() -> Vec<String> {
 }
 
 fn store_dir(s: &Settings) -> Option<String> {
-    s.token_store
-        .as_ref()
-        .map(|config::StoreSettings::File { directory }| directory.display().to_string())
+    match s.token_store.as_ref()? {
+        config::StoreSettings::File { directory } => Some(directory.display().to_string()),
+        _ => None,
+    }
 }
 
 fn aad(s: &Settings) -> &config::ProviderSettings {
@@ -623,7 +624,7 @@ fn documented_settings_ezauth_does_not_act_on_give_exactly_one_warning_each() {
     assert_eq!(store_dir(&s).as_deref(), Some("/srv/auth"));
     assert!(s.warnings.is_empty());
     // A provider with a client id but no secret stops the start, named by its secret's
-    // setting; so does a configured blob store (not built yet).
+    // setting; so does a blob store whose SAS URL setting is not set.
     for (bad, path) in [
         (
             json!({"identityProviders": {"legacyMicrosoftAccount": {"registration": {"clientId": "m"}}}}),
@@ -635,7 +636,7 @@ fn documented_settings_ezauth_does_not_act_on_give_exactly_one_warning_each() {
         ),
         (
             json!({"login": {"tokenStore": {"enabled": true, "azureBlobStorage": {"sasUrlSettingName": "SAS"}}}}),
-            "login.tokenStore.azureBlobStorage",
+            "login.tokenStore.azureBlobStorage.sasUrlSettingName",
         ),
     ] {
         let mut v = json!({"globalValidation": {"unauthenticatedClientAction": "AllowAnonymous"}});
@@ -1725,4 +1726,106 @@ fn facebook_resolves_from_its_block_its_v1_keys_and_its_variables_with_movable_e
     let s = parse("", &vars).unwrap();
     let fb = s.providers.iter().find(|p| p.name == "facebook").unwrap();
     assert_eq!(fb.client_auth, ClientAuth::SecretPost("fb-secret".into()));
+}
+
+// ---- the Azure Blob token store ----
+
+#[test]
+fn a_container_sas_url_puts_tokens_in_azure_blob() {
+    const SAS: &str =
+        "https://acct.blob.core.windows.net/tokens?sv=2023-11-03&sr=c&sp=rwl&sig=s3cr3t%2B";
+    let store = |ts: Value| {
+        json!({"globalValidation": {"unauthenticatedClientAction": "AllowAnonymous"},
+            "login": {"tokenStore": ts}})
+        .to_string()
+    };
+    let blob_of = |s: &Settings| match s.token_store.as_ref() {
+        Some(config::StoreSettings::Blob {
+            container, setting, ..
+        }) => Some((container.shown().to_owned(), setting.clone())),
+        _ => None,
+    };
+    // sasUrlSettingName names the variable; it wins over fileSystem, as on App Service.
+    let named = json!({"enabled": true, "fileSystem": {"directory": "/srv/t"},
+        "azureBlobStorage": {"sasUrlSettingName": "TOKENS_SAS"}});
+    let s = parse(&store(named.clone()), &with(&[("TOKENS_SAS", SAS)])).unwrap();
+    assert_eq!(
+        blob_of(&s),
+        Some((
+            "https://acct.blob.core.windows.net/tokens".into(),
+            "TOKENS_SAS".into()
+        ))
+    );
+    assert!(!format!("{:?}", s.token_store).contains("s3cr3t"));
+    // The v1 variable alone does too, over fileSystem.
+    let file = json!({"enabled": true, "fileSystem": {"directory": "/srv/t"}});
+    let s = parse(
+        &store(file.clone()),
+        &with(&[("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL", SAS)]),
+    )
+    .unwrap();
+    assert_eq!(
+        blob_of(&s).map(|b| b.1),
+        Some("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL".into())
+    );
+    // The timeouts and the staleness bound of the "ezauth" block reach the store.
+    let mut v: Value = serde_json::from_str(&store(file.clone())).unwrap();
+    let sas = with(&[("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL", SAS)]);
+    let s = parse(&v.to_string(), &sas).unwrap();
+    assert!(matches!(
+        s.token_store,
+        Some(config::StoreSettings::Blob { http_timeout, staleness, .. })
+            if http_timeout == Duration::from_secs(10) && staleness == Duration::from_secs(2)
+    ));
+    v["ezauth"] = json!({"httpTimeoutSeconds": 30, "azureBlobStorage": {"stalenessSeconds": 0.5}});
+    let s = parse(&v.to_string(), &sas).unwrap();
+    assert!(matches!(
+        s.token_store,
+        Some(config::StoreSettings::Blob { http_timeout, staleness, .. })
+            if http_timeout == Duration::from_secs(30) && staleness == Duration::from_millis(500)
+    ));
+    for bad in [0.0, -1.0, 61.0] {
+        v["ezauth"] = json!({"azureBlobStorage": {"stalenessSeconds": bad}});
+        let e = err(&v.to_string(), &sas);
+        assert_eq!(e.path, "ezauth.azureBlobStorage.stalenessSeconds", "{bad}");
+    }
+    // A disabled token store is none, whatever the variables say.
+    let off = json!({"enabled": false, "azureBlobStorage": {"sasUrlSettingName": "TOKENS_SAS"}});
+    let s = parse(&store(off), &with(&[("TOKENS_SAS", SAS)])).unwrap();
+    assert!(s.token_store.is_none());
+    // Bad values stop the start, naming the setting, never repeating the signature.
+    for (ts, var, value, path) in [
+        (
+            named.clone(),
+            "OTHER",
+            SAS,
+            "login.tokenStore.azureBlobStorage.sasUrlSettingName",
+        ),
+        (
+            named.clone(),
+            "TOKENS_SAS",
+            "http://acct.blob.core.windows.net/tokens?sig=s3cr3t",
+            "login.tokenStore.azureBlobStorage.sasUrlSettingName",
+        ),
+        (
+            file.clone(),
+            "WEBSITE_AUTH_TOKEN_CONTAINER_SASURL",
+            "https://acct.blob.core.windows.net/?sp=rwl&sig=s3cr3t",
+            "WEBSITE_AUTH_TOKEN_CONTAINER_SASURL",
+        ),
+        (
+            file.clone(),
+            "WEBSITE_AUTH_TOKEN_CONTAINER_SASURL",
+            "https://acct.blob.core.windows.net/tokens?sv=2023-11-03&sp=rwl",
+            "WEBSITE_AUTH_TOKEN_CONTAINER_SASURL",
+        ),
+    ] {
+        let e = err(&store(ts), &with(&[(var, value)]));
+        assert_eq!(e.path, path, "{value}: {e}");
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+    // Plain http to a loopback host is Azurite's.
+    let local = "http://127.0.0.1:10000/devstoreaccount1/tokens?sv=2023-11-03&sp=rwl&sig=x";
+    let s = parse(&store(named), &with(&[("TOKENS_SAS", local)])).unwrap();
+    assert!(blob_of(&s).is_some());
 }

@@ -86,7 +86,13 @@ e2e() {
     # chromium and nginx were installed and built above: their tests must run, not skip
     export EZAUTH_E2E_REQUIRE_BROWSER=1
     export EZAUTH_E2E_HOSTS=c,nginx
-    npm ci --no-audit --no-fund && npm test
+    npm test
+}
+
+# The npm packages of tests/e2e, before `cargo test`: the Azure Blob store tests start the
+# npm azurite from there.
+npm_packages() {
+    cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund
 }
 
 # The whole suite again on nginx with four workers: tokens, login states and refreshes must
@@ -111,6 +117,7 @@ STEPS=(
     "python packages (tests/e2e/requirements.txt)|install_python_packages"
     "cargo fmt --check|cargo fmt --check"
     "cargo clippy|cargo clippy --all-targets -- -D warnings"
+    "npm packages (tests/e2e, azurite for cargo test)|npm_packages"
     "cargo test|cargo test"
     "build the hosts (C host, nginx module)|make -C native-host"
     "C ABI + host tests, plain and ASan/UBSan|make -C native-host test asan"

@@ -1,5 +1,6 @@
 //! What every token store promises, run over each backend under the shared layer: the file
-//! backend and the remote stand-in (`support::remote`). Two clients of one backend stand for
+//! backend, the Azure Blob backend (against a real Azurite, `support::azurite`) and the
+//! remote stand-in (`support::remote`). Two clients of one backend stand for
 //! two processes sharing the store.
 
 mod support;
@@ -10,8 +11,10 @@ use std::sync::Arc;
 
 use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
+use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
 use ezauth::store::file::FileBackend;
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
+use support::azurite::Azurite;
 use support::remote::{Remote, Service};
 use support::scratch;
 
@@ -234,6 +237,16 @@ fn remote() -> impl Fn() -> Remote {
     move || Remote(Arc::clone(&service))
 }
 
+fn blob() -> impl Fn() -> BlobBackend {
+    let azurite = Arc::new(Azurite::start());
+    let url = ContainerUrl::parse(&azurite.container("contract", "rwdl")).unwrap();
+    let options = BlobOptions::for_http_timeout(std::time::Duration::from_secs(5));
+    move || {
+        let _running = &azurite;
+        BlobBackend::open(url.clone(), options.clone(), &Logger::silent())
+    }
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {
@@ -273,3 +286,4 @@ macro_rules! contract {
 
 contract!(file_backend, file());
 contract!(remote_backend, remote());
+contract!(blob_backend, blob());

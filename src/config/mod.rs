@@ -199,7 +199,20 @@ impl Authorization {
 
 #[derive(Debug, Clone)]
 pub enum StoreSettings {
-    File { directory: PathBuf },
+    File {
+        directory: PathBuf,
+    },
+    /// Azure Blob through a container SAS URL (`azureBlobStorage.sasUrlSettingName` or
+    /// `WEBSITE_AUTH_TOKEN_CONTAINER_SASURL`).
+    Blob {
+        container: crate::store::blob::ContainerUrl,
+        /// Where the URL came from (the variable's name), for messages.
+        setting: String,
+        /// `ezauth.httpTimeoutSeconds`: the lease outlasts an update's provider call.
+        http_timeout: Duration,
+        /// `ezauth.azureBlobStorage.stalenessSeconds`.
+        staleness: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -476,6 +489,16 @@ fn resolve(
     let login = sections::login(raw.login.unwrap_or_default(), env, &mut warnings)?;
     let http = sections::http_settings(raw.http_settings.unwrap_or_default())?;
     let ext = sections::ezauth(ext, env, &providers, &http)?;
+    let mut login = login;
+    if let Some(StoreSettings::Blob {
+        http_timeout,
+        staleness,
+        ..
+    }) = &mut login.token_store
+    {
+        *http_timeout = ext.http_timeout;
+        *staleness = ext.blob_staleness;
+    }
     Ok(Settings {
         enabled,
         require_authentication: access.require_authentication,

@@ -519,6 +519,17 @@ pub struct Extensions {
     /// (`"aad": {"clientCertificate": {...}}`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderEndpoints>,
+    /// The Azure Blob token store's own settings (`ezauth.azureBlobStorage`).
+    pub azure_blob_storage: Option<BlobExtensions>,
+}
+
+/// `ezauth.azureBlobStorage`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlobExtensions {
+    /// How long a process answers from its copy of a record before asking Azure again: the
+    /// bound on seeing another node's change (default 2 s, at most 60).
+    pub staleness_seconds: Option<f64>,
 }
 
 /// `ezauth.providers.{name}`: where a built-in provider's endpoints are instead of their

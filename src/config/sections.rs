@@ -214,19 +214,15 @@ fn token_store(
     env: &dyn Environment,
     warnings: &mut Vec<String>,
 ) -> Result<(Option<StoreSettings>, Duration), ConfigError> {
-    // `"azureBlobStorage": {}` is how exports say "no blob store".
-    let blob_configured = store.azure_blob_storage.as_ref().is_some_and(|b| {
-        b.sas_url_setting_name
-            .as_deref()
-            .is_some_and(|n| !n.is_empty())
-    });
-    let token_store = if store.enabled.unwrap_or(false) {
-        if blob_configured || env.var("WEBSITE_AUTH_TOKEN_CONTAINER_SASURL").is_some() {
-            return Err(invalid(
-                "login.tokenStore.azureBlobStorage",
-                "the Azure Blob token store is not supported by this build yet",
-            ));
-        }
+    let enabled = store.enabled.unwrap_or(false);
+    let blob = match enabled {
+        true => blob_store(store.azure_blob_storage.as_ref(), env)?,
+        false => None,
+    };
+    let refresh_extension = refresh_extension(&store)?;
+    let token_store = if blob.is_some() {
+        blob
+    } else if enabled {
         let directory = match store
             .file_system
             .and_then(|f| f.directory)
@@ -250,6 +246,10 @@ fn token_store(
     } else {
         None
     };
+    Ok((token_store, refresh_extension))
+}
+
+fn refresh_extension(store: &schema::TokenStore) -> Result<Duration, ConfigError> {
     let refresh_hours = store.token_refresh_extension_hours.unwrap_or(72.0);
     if !(0.0..=24.0 * 365.0).contains(&refresh_hours) {
         return Err(invalid(
@@ -257,7 +257,48 @@ fn token_store(
             "must be between 0 and 8760",
         ));
     }
-    Ok((token_store, Duration::from_secs_f64(refresh_hours * 3600.0)))
+    Ok(Duration::from_secs_f64(refresh_hours * 3600.0))
+}
+
+/// The Azure Blob store, when configured: `azureBlobStorage.sasUrlSettingName` names the
+/// variable holding the container SAS URL, else `WEBSITE_AUTH_TOKEN_CONTAINER_SASURL` holds
+/// it. Either wins over `fileSystem`, as on App Service. `"azureBlobStorage": {}` is how
+/// exports say "no blob store". Messages never repeat the URL's SAS.
+fn blob_store(
+    blob: Option<&schema::BlobStore>,
+    env: &dyn Environment,
+) -> Result<Option<StoreSettings>, ConfigError> {
+    const V1: &str = "WEBSITE_AUTH_TOKEN_CONTAINER_SASURL";
+    const PATH: &str = "login.tokenStore.azureBlobStorage.sasUrlSettingName";
+    let named = blob
+        .and_then(|b| b.sas_url_setting_name.as_deref())
+        .filter(|n| !n.is_empty());
+    let (setting, path, value) = match named {
+        Some(name) => {
+            let value =
+                env.var(name)
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| {
+                        invalid(
+                    PATH,
+                    format!("names {name}, which is not set (it must hold the container SAS URL)"),
+                )
+                    })?;
+            (name.to_owned(), PATH, value)
+        }
+        None => match env.var(V1).filter(|v| !v.trim().is_empty()) {
+            Some(value) => (V1.to_owned(), V1, value),
+            None => return Ok(None),
+        },
+    };
+    let container = crate::store::blob::ContainerUrl::parse(&value)
+        .map_err(|why| invalid(path, format!("{setting}: {why}")))?;
+    Ok(Some(StoreSettings::Blob {
+        container,
+        setting,
+        http_timeout: Duration::from_secs(10),
+        staleness: Duration::from_secs(2),
+    }))
 }
 
 /// `httpSettings`, resolved.
@@ -317,6 +358,8 @@ pub(super) struct Ezauth {
     pub http_connect_timeout: Duration,
     pub refresh_before_expiry: Option<i64>,
     pub cache_bytes: usize,
+    /// `ezauth.azureBlobStorage.stalenessSeconds`.
+    pub blob_staleness: Duration,
 }
 
 /// The `ezauth` block and the keys (their names come from it); the app id is derived from
@@ -417,7 +460,19 @@ pub(super) fn ezauth(
         }
     };
 
+    let blob_staleness = match ext.azure_blob_storage.and_then(|b| b.staleness_seconds) {
+        None => Duration::from_secs(2),
+        Some(s) if s > 0.0 && s <= 60.0 => Duration::from_secs_f64(s),
+        Some(_) => {
+            return Err(invalid(
+                "ezauth.azureBlobStorage.stalenessSeconds",
+                "must be more than 0 and at most 60 seconds",
+            ))
+        }
+    };
+
     Ok(Ezauth {
+        blob_staleness,
         keys,
         app_id,
         cors,

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod backend;
+pub mod blob;
 pub mod file;
 mod generations;
 mod sealed;
@@ -46,6 +47,24 @@ pub fn open(
                 unreadable: false,
             }),
         },
+        StoreSettings::Blob {
+            container,
+            http_timeout,
+            staleness,
+            ..
+        } => {
+            let options = blob::BlobOptions {
+                staleness: *staleness,
+                ..blob::BlobOptions::for_http_timeout(*http_timeout)
+            };
+            let backend = blob::BlobBackend::open(container.clone(), options, log);
+            Ok(Some(Box::new(Sealed::new(
+                backend,
+                keys.clone(),
+                cache_bytes,
+                log,
+            ))))
+        }
     }
 }
 
@@ -58,6 +77,16 @@ pub fn check_access(
 ) -> Result<(), String> {
     match settings {
         Some(StoreSettings::File { directory }) => access::check_directory(directory, worker),
+        // The workers reach the same service: one List Blobs with the SAS tells.
+        Some(StoreSettings::Blob {
+            container, setting, ..
+        }) => blob::BlobBackend::open(
+            container.clone(),
+            blob::BlobOptions::for_http_timeout(std::time::Duration::from_secs(5)),
+            &Logger::silent(),
+        )
+        .check()
+        .map_err(|e| format!("the Azure Blob token store ({setting}): {e}")),
         None => Ok(()),
     }
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod azurite;
 pub mod scripted;
 
 use std::collections::HashMap;
