@@ -124,7 +124,17 @@ fn killed_writers_lose_no_acknowledged_write_and_their_leases_lapse() {
         victim.wait().unwrap();
         workers.push(spawn(&url, &tx));
     }
-    std::thread::sleep(random_millis(300..1500));
+    // The last workers run until every user has an acknowledged write (a loaded machine may
+    // have given the killed ones none), then a random while more; bounded either way.
+    let mut acked: HashMap<String, Vec<usize>> = HashMap::new();
+    let (last_run, settle) = (Instant::now(), random_millis(300..1500));
+    while last_run.elapsed() < Duration::from_secs(90)
+        && (last_run.elapsed() < settle || USERS.iter().any(|u| !acked.contains_key(*u)))
+    {
+        if let Ok((user, n)) = rx.recv_timeout(Duration::from_millis(100)) {
+            acked.entry(user).or_default().push(n);
+        }
+    }
     for mut w in workers {
         w.kill().unwrap();
         w.wait().unwrap();
@@ -132,7 +142,6 @@ fn killed_writers_lose_no_acknowledged_write_and_their_leases_lapse() {
     let killed = Instant::now();
     drop(tx);
     // Every ack was read once the readers see the pipes close.
-    let mut acked: HashMap<String, Vec<usize>> = HashMap::new();
     for (user, n) in rx {
         acked.entry(user).or_default().push(n);
     }
