@@ -13,7 +13,7 @@ use crate::http::{Outcome, Response};
 use crate::providers::{Provider, ProviderError};
 use crate::reply;
 use crate::session::{Caller, Credential};
-use crate::store::{format_expires_on, parse_expires_on, TokenStore, Update};
+use crate::store::{format_expires_on, parse_expires_on, TokenRecord, TokenStore, Update};
 
 enum Failure {
     NoRecord,
@@ -71,8 +71,9 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
         );
     }
     let store_lock_wait = app.settings().http_timeout * 2;
+    let seen = caller.record.as_deref().map(Seen::of);
     let redeemed = app.refreshes().run(sid, store_lock_wait, || {
-        redeem(app, provider.as_ref(), store, sid, Redeem::Always)
+        redeem(app, provider.as_ref(), store, sid, Redeem::Requested(seen))
     });
     let expires_at = match redeemed {
         Ok(Ok(expires_at)) => expires_at,
@@ -107,11 +108,31 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
     }
 }
 
-/// Whether a run of [`redeem`] calls the provider whatever the record holds.
-#[derive(Clone, Copy)]
+/// The tokens a caller's request saw, to tell under the lock whether another request (another
+/// process, another node) refreshed them meanwhile.
+#[derive(Clone, PartialEq)]
+pub(super) struct Seen {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+}
+
+impl Seen {
+    pub(super) fn of(record: &TokenRecord) -> Seen {
+        Seen {
+            access_token: record.access_token.clone(),
+            refresh_token: record.refresh_token.clone(),
+        }
+    }
+}
+
+/// When a run of [`redeem`] calls the provider.
+#[derive(Clone)]
 pub(super) enum Redeem {
-    /// `/.auth/refresh`: the caller asked for new tokens.
-    Always,
+    /// `/.auth/refresh`: the caller asked for new tokens, unless the record no longer holds
+    /// the ones its request saw: another refresh ran while it waited for the user's lock, and
+    /// its tokens are as new as this one's would be. So concurrent refreshes on many
+    /// processes and nodes make one provider call, not one each.
+    Requested(Option<Seen>),
     /// Ahead of expiry (`ezauth.refreshBeforeExpirySeconds`): only when the stored access
     /// token expires at or before this time (Unix seconds). Judged under the user's store
     /// lock, so a request that finds the record another one just refreshed uses it, and a
@@ -137,13 +158,17 @@ pub(super) fn redeem(
             failure = Some(Failure::NoRecord);
             return Update::Keep;
         };
-        if let Redeem::ExpiringBy(deadline) = when {
-            let stored_expiry = record.expires_on.as_deref().and_then(parse_expires_on);
-            if stored_expiry.is_none_or(|exp| exp > deadline) {
-                already_fresh = true;
-                expires_at = stored_expiry;
-                return Update::Keep;
-            }
+        let stored_expiry = || record.expires_on.as_deref().and_then(parse_expires_on);
+        let fresh = match &when {
+            Redeem::ExpiringBy(deadline) => stored_expiry().is_none_or(|exp| exp > *deadline),
+            Redeem::Requested(seen) => seen
+                .as_ref()
+                .is_some_and(|seen| record.refresh_token.is_some() && *seen != Seen::of(&record)),
+        };
+        if fresh {
+            already_fresh = true;
+            expires_at = stored_expiry();
+            return Update::Keep;
         }
         // Allow-lists may have changed since the sign-in: a refused user is not renewed.
         if let Err(refused) = app.authorize(provider, &record.user_claims, None) {
