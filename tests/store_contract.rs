@@ -1,6 +1,7 @@
 //! What every token store promises, run over each backend under the shared layer: the file
-//! backend and the remote stand-in (`support::remote`). Two clients of one backend stand for
-//! two processes sharing the store.
+//! backend, the remote stand-in (`support::remote`) and Redis (a real `redis-server` per test,
+//! `support::redis_server`). Two clients of one backend stand for two processes sharing the
+//! store.
 
 mod support;
 
@@ -11,7 +12,9 @@ use std::sync::Arc;
 use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
 use ezauth::store::file::FileBackend;
+use ezauth::store::redis::RedisBackend;
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
+use support::redis_server::RedisServer;
 use support::remote::{Remote, Service};
 use support::scratch;
 
@@ -234,6 +237,12 @@ fn remote() -> impl Fn() -> Remote {
     move || Remote(Arc::clone(&service))
 }
 
+/// Clients of a fresh `redis-server`, which lives as long as the closure.
+fn redis() -> impl Fn() -> RedisBackend {
+    let server = RedisServer::start();
+    move || RedisBackend::open(server.options()).unwrap()
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {
@@ -273,3 +282,4 @@ macro_rules! contract {
 
 contract!(file_backend, file());
 contract!(remote_backend, remote());
+contract!(redis_backend, redis());

@@ -7,6 +7,7 @@ pub mod access;
 pub mod backend;
 pub mod file;
 mod generations;
+pub mod redis;
 mod sealed;
 
 pub use backend::{Backend, Got};
