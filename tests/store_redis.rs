@@ -1,0 +1,258 @@
+//! What the Redis backend adds to the store contract (`tests/store_contract.rs`), against a
+//! real `redis-server` each test starts: leases that outlive a vanished holder by no more than
+//! their duration, a lapsed holder's writes refused, claims across clients, an outage bounded
+//! by the timeouts and recovered from without a restart, and the staleness bound.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ezauth::clock::{Clock, SystemClock};
+use ezauth::crypto::Keys;
+use ezauth::logger::Logger;
+use ezauth::store::redis::{RedisBackend, RedisOptions};
+use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore};
+use support::redis_server::RedisServer;
+
+fn keys() -> Keys {
+    Keys::new(&[5u8; 32], &[6u8; 32], &[])
+}
+
+fn record(token: &str) -> TokenRecord {
+    TokenRecord {
+        provider_name: "idp".into(),
+        user_id: "u@example.test".into(),
+        access_token: Some(token.into()),
+        ..Default::default()
+    }
+}
+
+fn token(r: &TokenRecord) -> &str {
+    r.access_token.as_deref().unwrap()
+}
+
+fn store(options: RedisOptions) -> Sealed<RedisBackend> {
+    Sealed::new(
+        RedisBackend::open(options).unwrap(),
+        keys(),
+        1 << 20,
+        &Logger::silent(),
+    )
+}
+
+/// A name as the shared layer makes them.
+const NAME: &str = "0123456789abcdef0123456789abcdef";
+
+fn with_lease(server: &RedisServer, lease: Duration) -> RedisOptions {
+    RedisOptions {
+        lease,
+        ..server.options()
+    }
+}
+
+#[test]
+fn a_vanished_holder_blocks_the_lock_for_one_lease_at_most() {
+    let server = RedisServer::start();
+    let lease = Duration::from_millis(800);
+    let gone = RedisBackend::open(with_lease(&server, lease)).unwrap();
+    let taken = Instant::now();
+    // The holder dies without releasing: its guard is never dropped, its connections close.
+    std::mem::forget(gone.lock(NAME).unwrap());
+    drop(gone);
+    let next = RedisBackend::open(with_lease(&server, lease)).unwrap();
+    let guard = next.lock(NAME).expect("the lease lapses by itself");
+    let waited = taken.elapsed();
+    assert!(
+        waited >= lease - Duration::from_millis(50),
+        "not before: {waited:?}"
+    );
+    assert!(
+        waited < lease + Duration::from_millis(500),
+        "soon after: {waited:?}"
+    );
+    next.put(NAME, b"mine", &guard).unwrap();
+}
+
+#[test]
+fn a_lock_held_longer_than_its_wait_fails_instead_of_running_unlocked() {
+    let server = RedisServer::start();
+    let lease = Duration::from_millis(300);
+    let holder = RedisBackend::open(with_lease(&server, Duration::from_secs(60))).unwrap();
+    let _held = holder.lock(NAME).unwrap();
+    let waiter = RedisBackend::open(with_lease(&server, lease)).unwrap();
+    let start = Instant::now();
+    let e = waiter.lock(NAME).err().expect("refused while held");
+    assert!(matches!(e, StoreError::Io(_)), "{e}");
+    assert!(e.to_string().contains("lock stayed held"), "{e}");
+    let waited = start.elapsed();
+    let bound = waiter.options().lock_wait();
+    assert!(waited >= bound - Duration::from_millis(150), "{waited:?}");
+    assert!(waited < bound + Duration::from_millis(500), "{waited:?}");
+}
+
+#[test]
+fn a_holder_whose_lease_lapsed_cannot_write() {
+    let server = RedisServer::start();
+    let lease = Duration::from_millis(200);
+    let (a, b) = (
+        RedisBackend::open(with_lease(&server, lease)).unwrap(),
+        RedisBackend::open(with_lease(&server, lease)).unwrap(),
+    );
+    let late = a.lock(NAME).unwrap();
+    std::thread::sleep(lease + Duration::from_millis(100));
+    let successor = b.lock(NAME).unwrap();
+    b.put(NAME, b"successor's", &successor).unwrap();
+    let refused = a.put(NAME, b"late", &late).err().expect("refused");
+    assert!(refused.to_string().contains("lapsed"), "{refused}");
+    assert!(a.delete(NAME, &late).is_err(), "a delete too");
+    drop(late);
+    // The late holder's release does not free its successor's lock either.
+    assert!(b.put(NAME, b"still held", &successor).is_ok());
+    match a.get(NAME, None).unwrap() {
+        Got::Found(bytes, _) => assert_eq!(bytes, b"still held"),
+        _ => panic!("the successor's record is there"),
+    }
+}
+
+#[test]
+fn one_time_claims_hold_across_clients_until_they_expire() {
+    let server = RedisServer::start();
+    let (a, b) = (store(server.options()), store(server.options()));
+    let soon = SystemClock.now() + 1;
+    assert!(a.claim_once("state", soon).unwrap());
+    assert!(!b.claim_once("state", soon).unwrap());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(
+        b.claim_once("state", soon + 600).unwrap(),
+        "expired, so free"
+    );
+    assert!(!a.claim_once("state", soon + 600).unwrap());
+    // A value already past its expiry is recorded (briefly): the first claim wins.
+    let past = SystemClock.now() - 600;
+    assert!(a.claim_once("old", past).unwrap());
+    assert!(!b.claim_once("old", past).unwrap());
+}
+
+#[test]
+fn an_outage_fails_within_the_timeouts_and_ends_without_a_restart() {
+    let mut server = RedisServer::start();
+    let s = store(RedisOptions {
+        staleness: Duration::ZERO,
+        ..server.options()
+    });
+    let timeout = s.backend().options().timeout;
+    s.save("sid:1", &record("before")).unwrap();
+
+    // A server that accepts but does not answer: each call ends with its timeout.
+    server.freeze(true);
+    let start = Instant::now();
+    let e = s.load("sid:1").expect_err("no answer, no record");
+    assert!(matches!(e, StoreError::Io(_)), "{e}");
+    let took = start.elapsed();
+    assert!(took >= timeout - Duration::from_millis(100), "{took:?}");
+    assert!(took < timeout * 2 + Duration::from_millis(500), "{took:?}");
+    server.freeze(false);
+
+    // A server that is gone: refused at once, reads and writes alike.
+    server.kill();
+    let start = Instant::now();
+    assert!(matches!(s.load("sid:1"), Err(StoreError::Io(_))));
+    assert!(matches!(
+        s.save("sid:1", &record("lost")),
+        Err(StoreError::Io(_))
+    ));
+    assert!(matches!(
+        s.claim_once("x", SystemClock.now() + 60),
+        Err(StoreError::Io(_))
+    ));
+    assert!(start.elapsed() < timeout, "{:?}", start.elapsed());
+
+    // Back on the same port (empty: nothing persisted): the same client works again.
+    server.restart();
+    assert!(s.load("sid:1").unwrap().is_none());
+    s.save("sid:1", &record("after")).unwrap();
+    assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "after");
+}
+
+#[test]
+fn a_write_that_failed_leaves_the_record_as_it_was() {
+    let server = RedisServer::start();
+    let lease = Duration::from_millis(200);
+    let a = store(with_lease(&server, lease));
+    a.save("sid:1", &record("kept")).unwrap();
+    // An update whose provider call outlasts the lease: its write is refused, the record stays.
+    let result = a.update("sid:1", &mut |cur| {
+        std::thread::sleep(lease + Duration::from_millis(100));
+        let mut r = cur.unwrap();
+        r.access_token = Some("late".into());
+        ezauth::store::Update::Replace(Box::new(r))
+    });
+    assert!(matches!(result, Err(StoreError::Io(_))), "{result:?}");
+    let b = store(server.options());
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "kept");
+}
+
+#[test]
+fn another_client_sees_a_change_within_the_staleness_bound() {
+    let server = RedisServer::start();
+    let staleness = Duration::from_millis(300);
+    let options = RedisOptions {
+        staleness,
+        ..server.options()
+    };
+    let (a, b) = (store(options.clone()), store(options));
+    a.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
+    let read = Instant::now();
+    assert!(
+        matches!(b.cached("sid:1").unwrap(), Cached::Hit(_)),
+        "served from the cache within the bound"
+    );
+    a.save("sid:1", &record("two")).unwrap();
+    // Once the bound has passed, the cache does not answer without asking Redis again.
+    std::thread::sleep(staleness.saturating_sub(read.elapsed()));
+    assert!(matches!(b.cached("sid:1").unwrap(), Cached::NeedsIo));
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "two");
+    a.delete("sid:1").unwrap();
+    std::thread::sleep(staleness);
+    assert!(b.load("sid:1").unwrap().is_none(), "a logout too");
+}
+
+#[test]
+fn keys_carry_the_prefix_and_a_hash_tag_and_values_are_sealed() {
+    let server = RedisServer::start();
+    let s = store(RedisOptions {
+        key_prefix: "app1:".into(),
+        ..server.options()
+    });
+    s.save("sid:secret-user", &record("secret-token")).unwrap();
+    let name = s.name("sid:secret-user");
+    let direct = redis::Client::open(server.url()).unwrap();
+    let mut c = direct.get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys, [format!("app1:{{{name}}}")]);
+    let value: Vec<u8> = redis::cmd("GET").arg(&keys[0]).query(&mut c).unwrap();
+    let text = String::from_utf8_lossy(&value);
+    assert!(!text.contains("secret"), "sealed: {text}");
+    // An entry that is not a string (someone else's key) reads as untrusted, not as an outage.
+    let _: () = redis::cmd("DEL").arg(&keys[0]).query(&mut c).unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&keys[0])
+        .arg("f")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    let fresh = store(RedisOptions {
+        key_prefix: "app1:".into(),
+        ..server.options()
+    });
+    assert!(matches!(
+        fresh.load("sid:secret-user"),
+        Err(StoreError::Corrupt(_))
+    ));
+    fresh.sign_in("sid:secret-user", &record("new")).unwrap();
+    assert_eq!(
+        token(&fresh.load("sid:secret-user").unwrap().unwrap()),
+        "new"
+    );
+}
