@@ -6,6 +6,7 @@ pub mod document;
 pub mod legacy;
 pub mod path;
 pub mod providers;
+mod redis_store;
 pub mod schema;
 mod sections;
 
@@ -196,7 +197,11 @@ impl Authorization {
 
 #[derive(Debug, Clone)]
 pub enum StoreSettings {
-    File { directory: PathBuf },
+    File {
+        directory: PathBuf,
+    },
+    /// `ezauth.tokenStore.redis` (its URL, a secret, is not shown by `Debug`).
+    Redis(crate::store::redis::RedisOptions),
 }
 
 #[derive(Debug, Clone)]
@@ -469,7 +474,15 @@ fn resolve(
         sections::default_provider(gv.redirect_to_provider, &providers, enabled, &access)?;
     let login = sections::login(raw.login.unwrap_or_default(), env, &mut warnings)?;
     let http = sections::http_settings(raw.http_settings.unwrap_or_default())?;
+    let redis = ext.token_store.take().and_then(|t| t.redis);
     let ext = sections::ezauth(ext, env, &providers, &http)?;
+    let token_store = redis_store::resolve(
+        redis,
+        login.token_store,
+        ext.http_timeout,
+        env,
+        &mut warnings,
+    )?;
     Ok(Settings {
         enabled,
         require_authentication: access.require_authentication,
@@ -477,7 +490,7 @@ fn resolve(
         default_provider,
         excluded_paths: gv.excluded_paths,
         providers,
-        token_store: login.token_store,
+        token_store,
         refresh_extension: login.refresh_extension,
         allowed_external_redirect_urls: login.allowed_external_redirect_urls,
         cookie_lifetime: login.cookie_lifetime,

@@ -47,18 +47,38 @@ pub fn open(
                 unreadable: false,
             }),
         },
+        StoreSettings::Redis(options) => match redis::RedisBackend::open(options.clone()) {
+            Ok(backend) => Ok(Some(Box::new(Sealed::new(
+                backend,
+                keys.clone(),
+                cache_bytes,
+                log,
+            )))),
+            Err(e) => Err(ConfigError {
+                path: "ezauth.tokenStore.redis.urlSettingName".into(),
+                message: e,
+                unreadable: false,
+            }),
+        },
     }
 }
 
 /// Can `worker` (the user the host's workers run as) use the configured store? Asked at
 /// startup (`nginx -t`, `ezauth check-config`): stores make their files or connections
 /// lazily, in the processes that use them. The other place that knows the store kinds.
+/// A remote store is asked once whether it is there and accepts the credentials.
 pub fn check_access(
     settings: Option<&StoreSettings>,
     worker: &access::Worker,
 ) -> Result<(), String> {
     match settings {
         Some(StoreSettings::File { directory }) => access::check_directory(directory, worker),
+        // One PING, from the checking process (its connection is closed at once): a wrong
+        // URL, password or TLS setup, or an unreachable server, stops `nginx -t` and
+        // `ezauth check-config` with the reason. The worker's user does not matter here.
+        Some(StoreSettings::Redis(options)) => redis::RedisBackend::open(options.clone())
+            .and_then(|backend| backend.ping())
+            .map_err(|e| format!("ezauth.tokenStore.redis: {e}")),
         None => Ok(()),
     }
 }

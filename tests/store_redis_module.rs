@@ -1,0 +1,132 @@
+//! The module configured with `ezauth.tokenStore.redis`, against a real `redis-server`: the
+//! startup check reaches it, sign-ins are kept there and read in the blocking step, another
+//! node (module) serves them, and an outage is survived and recovered from.
+
+mod support;
+
+use ezauth::http::{Forward, Outcome};
+use ezauth::pipeline::Module;
+use ezauth::store::access::Worker;
+use serde_json::json;
+use support::redis_server::RedisServer;
+use support::*;
+
+/// A module on `idp` whose token store is the Redis at `server`, trusting cached records for
+/// `staleness` seconds.
+fn node(idp: &TestIdp, server: &RedisServer, staleness: f64, log: &Captured) -> Module {
+    let json = config(idp, "{}").replace(
+        r#""httpSettings":"#,
+        &format!(
+            r#""ezauth":{{"tokenStore":{{"redis":{{"urlSettingName":"REDIS_URL",
+               "timeoutSeconds":1,"connectTimeoutSeconds":1,"stalenessSeconds":{staleness}}}}}}},
+               "httpSettings":"#
+        ),
+    );
+    let mut env = env();
+    env.insert("REDIS_URL".into(), server.url());
+    let settings = ezauth::config::parse(&json, &env).unwrap_or_else(|e| panic!("{e}"));
+    Module::new(settings, log.logger()).unwrap()
+}
+
+fn forwarded(o: Outcome) -> Forward {
+    match o {
+        Outcome::Continue(f) => f,
+        other => panic!("expected the request to go on to the app, got {other:?}"),
+    }
+}
+
+fn set_header(f: &Forward, name: &str) -> Option<String> {
+    f.set
+        .iter()
+        .flat_map(|g| g.iter())
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+fn signed_in(m: &Module, idp: &TestIdp) -> String {
+    let r = through_provider(
+        m,
+        idp,
+        "",
+        json!({}),
+        json!({"access_token": "the-access-token"}),
+    );
+    session_cookie(&r)
+}
+
+#[test]
+fn the_startup_check_reaches_redis() {
+    let mut server = RedisServer::start();
+    let idp = TestIdp::start();
+    let m = node(&idp, &server, 1.0, &Captured::default());
+    m.check_store(&Worker::current()).unwrap();
+    server.kill();
+    let e = m.check_store(&Worker::current()).unwrap_err();
+    assert!(
+        e.contains("ezauth.tokenStore.redis: cannot reach Redis"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_sign_in_on_one_node_is_served_by_another_and_a_logout_holds_on_both() {
+    let server = RedisServer::start();
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let (a, b) = (
+        node(&idp, &server, 0.0, &log),
+        node(&idp, &server, 0.0, &log),
+    );
+    let cookie = signed_in(&a, &idp);
+    let auth = [("Cookie", cookie.as_str())];
+    for m in [&a, &b] {
+        let (blocked, outcome) = two_steps(m, "/page", &auth);
+        assert!(blocked, "a remote read never happens on the event loop");
+        let f = forwarded(outcome);
+        assert_eq!(
+            set_header(&f, "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+            Some("the-access-token"),
+            "{}",
+            log.text()
+        );
+    }
+    let r = finished(run(&a, "GET", "/.auth/logout", &auth, b""));
+    assert!(r.status < 400, "{}", r.status);
+    let (_, outcome) = two_steps(&b, "/.auth/me", &auth);
+    assert_eq!(
+        finished(outcome).status,
+        401,
+        "signed out on the other node too"
+    );
+}
+
+#[test]
+fn an_outage_keeps_requests_going_and_ends_by_itself() {
+    let mut server = RedisServer::start();
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let m = node(&idp, &server, 0.0, &log);
+    let cookie = signed_in(&m, &idp);
+    let auth = [("Cookie", cookie.as_str())];
+    server.kill();
+    let (_, outcome) = two_steps(&m, "/page", &auth);
+    let f = forwarded(outcome);
+    assert!(
+        set_header(&f, "X-MS-CLIENT-PRINCIPAL-NAME").is_some(),
+        "the identity, from the cookie: {f:?}"
+    );
+    log.says("redis");
+    // A route that needs the store answers that it is not available.
+    let r = finished(run(&m, "GET", "/.auth/refresh", &auth, b""));
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    server.restart();
+    // Redis restarted empty (nothing persisted): the session goes on, without stored tokens.
+    let (_, outcome) = two_steps(&m, "/page", &auth);
+    forwarded(outcome);
+    let cookie = signed_in(&m, &idp);
+    let (_, outcome) = two_steps(&m, "/page", &[("Cookie", cookie.as_str())]);
+    assert_eq!(
+        set_header(&forwarded(outcome), "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+        Some("the-access-token")
+    );
+}
