@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ezauth::clock::{Clock, SystemClock};
 use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
-use ezauth::store::redis::{RedisBackend, RedisOptions};
+use ezauth::store::redis::{RedisBackend, RedisOptions, RETRY_AFTER};
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore};
 use support::redis_server::RedisServer;
 
@@ -143,7 +143,8 @@ fn an_outage_fails_within_the_timeouts_and_ends_without_a_restart() {
     let timeout = s.backend().options().timeout;
     s.save("sid:1", &record("before")).unwrap();
 
-    // A server that accepts but does not answer: each call ends with its timeout.
+    // A server that accepts but does not answer: the call ends with its timeout; the calls
+    // after it fail at once instead of each waiting for its own.
     server.freeze(true);
     let start = Instant::now();
     let e = s.load("sid:1").expect_err("no answer, no record");
@@ -151,10 +152,20 @@ fn an_outage_fails_within_the_timeouts_and_ends_without_a_restart() {
     let took = start.elapsed();
     assert!(took >= timeout - Duration::from_millis(100), "{took:?}");
     assert!(took < timeout * 2 + Duration::from_millis(500), "{took:?}");
+    let start = Instant::now();
+    for _ in 0..5 {
+        assert!(matches!(s.load("sid:1"), Err(StoreError::Io(_))));
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        start.elapsed()
+    );
     server.freeze(false);
 
     // A server that is gone: refused at once, reads and writes alike.
     server.kill();
+    std::thread::sleep(RETRY_AFTER);
     let start = Instant::now();
     assert!(matches!(s.load("sid:1"), Err(StoreError::Io(_))));
     assert!(matches!(
@@ -167,11 +178,64 @@ fn an_outage_fails_within_the_timeouts_and_ends_without_a_restart() {
     ));
     assert!(start.elapsed() < timeout, "{:?}", start.elapsed());
 
-    // Back on the same port (empty: nothing persisted): the same client works again.
+    // Back on the same port (empty: nothing persisted): the same client works again within
+    // RETRY_AFTER.
     server.restart();
+    let back = Instant::now();
+    while s.load("sid:1").is_err() {
+        assert!(
+            back.elapsed() < RETRY_AFTER + Duration::from_millis(300),
+            "not back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(s.load("sid:1").unwrap().is_none());
     s.save("sid:1", &record("after")).unwrap();
     assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "after");
+}
+
+#[test]
+fn a_hung_server_holds_one_thread_per_retry_not_every_caller() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(400);
+    let s = std::sync::Arc::new(store(RedisOptions {
+        staleness: Duration::ZERO,
+        timeout,
+        ..server.options()
+    }));
+    s.save("sid:1", &record("x")).unwrap();
+    server.freeze(true);
+    let run_for = Duration::from_millis(2500);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&s);
+            std::thread::spawn(move || {
+                let (start, mut calls, mut slow) = (Instant::now(), 0, 0);
+                while start.elapsed() < run_for {
+                    let t = Instant::now();
+                    assert!(s.load("sid:1").is_err());
+                    calls += 1;
+                    if t.elapsed() >= timeout / 2 {
+                        slow += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (calls, slow)
+            })
+        })
+        .collect();
+    let (calls, slow) = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold((0, 0), |(c, s), (c1, s1)| (c + c1, s + s1));
+    server.freeze(false);
+    // The first four waited together; then one try per RETRY_AFTER.
+    let tries = 4 + (run_for.as_millis() / RETRY_AFTER.as_millis()) as usize + 1;
+    assert!(
+        slow <= tries,
+        "{slow} of {calls} calls waited for the timeout"
+    );
+    assert!(calls > 100, "the others failed fast: {calls}");
 }
 
 #[test]

@@ -120,6 +120,8 @@ fn an_outage_keeps_requests_going_and_ends_by_itself() {
     let r = finished(run(&m, "GET", "/.auth/refresh", &auth, b""));
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
     server.restart();
+    // Failures pause calls for a while (a circuit breaker); then the node finds Redis again.
+    std::thread::sleep(ezauth::store::redis::RETRY_AFTER);
     // Redis restarted empty (nothing persisted): the session goes on, without stored tokens.
     let (_, outcome) = two_steps(&m, "/page", &auth);
     forwarded(outcome);

@@ -15,6 +15,7 @@
 //! broke is dropped, and the next call connects again, so the store recovers by itself when
 //! Redis returns.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -30,6 +31,12 @@ const MAX_VALUE_SIZE: usize = 1 << 20;
 /// Idle connections kept per process; more are made when more threads need one at once, and
 /// closed after use.
 const MAX_IDLE: usize = 8;
+
+/// After Redis could not be reached (refused, timed out, broken), calls fail at once for this
+/// long instead of each waiting out its own timeout, so a dead or hung server does not hold a
+/// blocking-pool thread per request; then one call tries again (the others keep failing fast
+/// until it has its answer).
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Longest pause between two attempts to take a held lock.
 const MAX_LOCK_PAUSE: Duration = Duration::from_millis(100);
@@ -111,6 +118,10 @@ pub struct RedisBackend {
     target: Target,
     options: RedisOptions,
     idle: Mutex<Vec<Conn>>,
+    /// The circuit breaker: until when (ms since `opened`) calls fail fast; 0 while Redis
+    /// answers.
+    down_until: AtomicU64,
+    opened: Instant,
 }
 
 /// What a read or write saw of an entry: a digest of its bytes (none: no entry) and when.
@@ -138,6 +149,21 @@ impl Drop for RedisLock<'_> {
                 .arg(&self.token)
                 .query::<i64>(c)
         });
+    }
+}
+
+/// Did the exchange complete: a success, or an error Redis itself answered (a script's
+/// refusal, a wrong type)? Not: a timeout, a refused or broken connection.
+fn answered<T>(result: &RedisResult<T>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(e) => {
+            !(e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.is_unrecoverable_error())
+        }
     }
 }
 
@@ -177,6 +203,8 @@ impl RedisBackend {
             target,
             options,
             idle: Mutex::new(Vec::new()),
+            down_until: AtomicU64::new(0),
+            opened: Instant::now(),
         })
     }
 
@@ -197,30 +225,63 @@ impl RedisBackend {
         })
     }
 
+    fn now_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    /// May a call go to Redis now? Yes while it answers; after a failure, no until
+    /// [`RETRY_AFTER`] has passed, then yes for the one caller that claims the next try.
+    fn admit(&self) -> bool {
+        let until = self.down_until.load(Ordering::Acquire);
+        if until == 0 {
+            return true;
+        }
+        let now = self.now_ms();
+        now >= until
+            && self
+                .down_until
+                .compare_exchange(
+                    until,
+                    now + RETRY_AFTER.as_millis() as u64,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
     /// Runs `f` on a pooled connection (or a new one). A connection comes back to the pool
     /// only when the exchange completed (a success or an error Redis answered): one that timed
     /// out may still have an answer on its way, and a broken one is useless.
     fn call<T>(&self, f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
+        if !self.admit() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                format!("unreachable within the last {RETRY_AFTER:?}; not tried again yet"),
+            )
+            .into());
+        }
         let pooled = self.idle.lock().pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => self.connect()?,
-        };
-        let result = f(conn.as_mut());
-        let reusable = match &result {
-            Ok(_) => true,
-            Err(e) => {
-                !(e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_unrecoverable_error())
+        let result = match pooled {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+        .and_then(|mut conn| {
+            let result = f(conn.as_mut());
+            if answered(&result) && conn.is_open() {
+                let mut idle = self.idle.lock();
+                if idle.len() < MAX_IDLE {
+                    idle.push(conn);
+                }
             }
-        };
-        if reusable && conn.is_open() {
-            let mut idle = self.idle.lock();
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
+            result
+        });
+        if answered(&result) {
+            if self.down_until.load(Ordering::Relaxed) != 0 {
+                self.down_until.store(0, Ordering::Release);
             }
+        } else {
+            let until = self.now_ms() + RETRY_AFTER.as_millis() as u64;
+            self.down_until.store(until.max(1), Ordering::Release);
         }
         result
     }
