@@ -222,7 +222,13 @@ mod tests {
 
     #[test]
     fn mistakes_name_their_json_path() {
-        let cases: [(&str, String, Option<&str>, &str); 9] = [
+        let cases: [(&str, String, Option<&str>, &str); 10] = [
+            (
+                ENABLED,
+                redis(""),
+                Some("rediss://app:p4ssw0rd@host:6380#insecure"),
+                "ezauth.tokenStore.redis.urlSettingName",
+            ),
             ("{}", redis(""), Some(URL), "ezauth.tokenStore.redis"),
             (
                 ENABLED,

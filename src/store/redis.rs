@@ -183,6 +183,12 @@ impl RedisBackend {
     /// Checks the URL and prepares the client; connects nobody (see the module doc).
     pub fn open(options: RedisOptions) -> Result<RedisBackend, String> {
         let urls: Vec<&str> = options.url.split(',').map(str::trim).collect();
+        // The crate reads `rediss://host#insecure` as "accept any certificate": never here.
+        if urls.iter().any(|u| u.contains('#')) {
+            return Err(
+                "a URL fragment (#insecure turns certificate checks off) is refused".into(),
+            );
+        }
         let target = if options.cluster {
             redis::cluster::ClusterClient::builder(urls)
                 .connection_timeout(options.connect_timeout)
