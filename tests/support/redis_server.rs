@@ -10,6 +10,20 @@ use std::time::{Duration, Instant};
 
 use ezauth::store::redis::RedisOptions;
 
+/// Options for a client of the Redis at `url`: short timeouts, a one-second staleness bound
+/// and a five-second lease unless the test changes them.
+pub fn options(url: String) -> RedisOptions {
+    RedisOptions {
+        url,
+        cluster: false,
+        key_prefix: "ezauth:".into(),
+        connect_timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        staleness: Duration::from_secs(1),
+        lease: Duration::from_secs(5),
+    }
+}
+
 pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
@@ -37,18 +51,9 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Options for a client of this server: short timeouts, a one-second staleness bound and
-    /// a five-second lease unless the test changes them.
+    /// Options for a client of this server (see [`options`]).
     pub fn options(&self) -> RedisOptions {
-        RedisOptions {
-            url: self.url(),
-            cluster: false,
-            key_prefix: "ezauth:".into(),
-            connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-            staleness: Duration::from_secs(1),
-            lease: Duration::from_secs(5),
-        }
+        options(self.url())
     }
 
     /// Starts the server (again) on its port, and waits until it answers PING.
