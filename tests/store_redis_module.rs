@@ -14,6 +14,10 @@ use support::*;
 /// A module on `idp` whose token store is the Redis at `server`, trusting cached records for
 /// `staleness` seconds.
 fn node(idp: &TestIdp, server: &RedisServer, staleness: f64, log: &Captured) -> Module {
+    node_at(idp, &server.url(), staleness, log)
+}
+
+fn node_at(idp: &TestIdp, url: &str, staleness: f64, log: &Captured) -> Module {
     let json = config(idp, "{}").replace(
         r#""httpSettings":"#,
         &format!(
@@ -23,7 +27,7 @@ fn node(idp: &TestIdp, server: &RedisServer, staleness: f64, log: &Captured) -> 
         ),
     );
     let mut env = env();
-    env.insert("REDIS_URL".into(), server.url());
+    env.insert("REDIS_URL".into(), url.into());
     let settings = ezauth::config::parse(&json, &env).unwrap_or_else(|e| panic!("{e}"));
     Module::new(settings, log.logger()).unwrap()
 }
@@ -63,7 +67,7 @@ fn the_startup_check_reaches_redis() {
     server.kill();
     let e = m.check_store(&Worker::current()).unwrap_err();
     assert!(
-        e.contains("ezauth.tokenStore.redis: cannot reach Redis"),
+        e.contains("ezauth.tokenStore.redis: Redis did not answer PING"),
         "{e}"
     );
 }
@@ -131,4 +135,58 @@ fn an_outage_keeps_requests_going_and_ends_by_itself() {
         set_header(&forwarded(outcome), "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
         Some("the-access-token")
     );
+}
+
+#[test]
+fn an_acl_user_with_only_the_store_s_keys_and_commands_is_enough() {
+    let server = RedisServer::start();
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">s3cret")
+        .arg("resetkeys")
+        .arg("~ezauth:*")
+        .arg("resetchannels")
+        .arg("-@all")
+        .arg(&["+get", "+set", "+del", "+eval", "+ping"])
+        .query(&mut admin)
+        .unwrap();
+    let url = |password: &str| format!("redis://app:{password}@127.0.0.1:{}", server.port);
+    let idp = TestIdp::start();
+    let log = Captured::default();
+
+    let wrong = node_at(&idp, &url("wrong"), 0.0, &log);
+    let e = wrong.check_store(&Worker::current()).unwrap_err();
+    assert!(e.contains("Password authentication failed"), "{e}");
+    assert!(!e.contains("wrong@"), "the URL is not echoed: {e}");
+
+    let (a, b) = (
+        node_at(&idp, &url("s3cret"), 0.0, &log),
+        node_at(&idp, &url("s3cret"), 0.0, &log),
+    );
+    a.check_store(&Worker::current()).unwrap();
+    let cookie = signed_in(&a, &idp);
+    let (_, outcome) = two_steps(&b, "/page", &[("Cookie", cookie.as_str())]);
+    assert_eq!(
+        set_header(&forwarded(outcome), "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+        Some("the-access-token"),
+        "{}",
+        log.text()
+    );
+    // A logout takes the lock and writes the revocation through the fenced script.
+    let r = finished(run(
+        &b,
+        "GET",
+        "/.auth/logout",
+        &[("Cookie", cookie.as_str())],
+        b"",
+    ));
+    assert!(r.status < 400, "{}: {}", r.status, log.text());
+    let (_, outcome) = two_steps(&a, "/.auth/me", &[("Cookie", cookie.as_str())]);
+    assert_eq!(finished(outcome).status, 401);
 }

@@ -312,7 +312,7 @@ impl RedisBackend {
     pub fn ping(&self) -> Result<(), String> {
         self.call(|c| redis::cmd("PING").query::<String>(c))
             .map(drop)
-            .map_err(|e| format!("cannot reach Redis: {e}"))
+            .map_err(|e| format!("Redis did not answer PING: {e}"))
     }
 
     /// Runs a write script under `lock`: refused when the lease is no longer this holder's.
