@@ -1,6 +1,6 @@
 //! What every token store promises, run over each backend under the shared layer: the file
 //! backend, the remote stand-in (`support::remote`) and Redis (a real `redis-server` per test,
-//! `support::redis_server`). Two clients of one backend stand for two processes sharing the
+//! standalone and a three-node cluster, `support::redis_server`). Two clients of one backend stand for two processes sharing the
 //! store.
 
 mod support;
@@ -14,7 +14,7 @@ use ezauth::logger::Logger;
 use ezauth::store::file::FileBackend;
 use ezauth::store::redis::RedisBackend;
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
-use support::redis_server::RedisServer;
+use support::redis_server::{RedisCluster, RedisServer};
 use support::remote::{Remote, Service};
 use support::scratch;
 
@@ -243,6 +243,12 @@ fn redis() -> impl Fn() -> RedisBackend {
     move || RedisBackend::open(server.options()).unwrap()
 }
 
+/// Clients of a fresh three-node Redis Cluster.
+fn redis_cluster() -> impl Fn() -> RedisBackend {
+    let cluster = RedisCluster::start();
+    move || RedisBackend::open(cluster.options()).unwrap()
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {
@@ -283,3 +289,4 @@ macro_rules! contract {
 contract!(file_backend, file());
 contract!(remote_backend, remote());
 contract!(redis_backend, redis());
+contract!(redis_cluster_backend, redis_cluster());

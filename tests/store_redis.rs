@@ -159,6 +159,9 @@ fn a_holder_whose_lease_lapsed_cannot_write() {
     let refused = a.put(NAME, b"late", &late).err().expect("refused");
     assert!(refused.to_string().contains("lapsed"), "{refused}");
     assert!(a.delete(NAME, &late).is_err(), "a delete too");
+    // Also under another name than the lock's (a previous key's, removed after a rotation).
+    let other = "fedcba9876543210fedcba9876543210";
+    assert!(a.delete(other, &late).is_err(), "another name's delete too");
     drop(late);
     // The late holder's release does not free its successor's lock either.
     assert!(b.put(NAME, b"still held", &successor).is_ok());

@@ -134,6 +134,8 @@ pub struct RedisVersion {
 /// A held lease; released (if still this holder's) when dropped.
 pub struct RedisLock<'a> {
     backend: &'a RedisBackend,
+    /// The name of the entry whose lock this is.
+    name: String,
     key: String,
     token: String,
 }
@@ -324,6 +326,28 @@ impl RedisBackend {
         lock: &RedisLock<'_>,
     ) -> Result<(), StoreError> {
         let key = self.key("", name);
+        let lease_lost = || {
+            StoreError::Io(std::io::Error::other(
+                "redis: the lock lease lapsed before the write: write refused",
+            ))
+        };
+        if name != lock.name {
+            // An entry under another name than the lock's: a previous key's name, removed
+            // after a key rotation. In a cluster it may sit in another slot than the lease,
+            // and one script cannot touch both: the lease is checked, then the entry written.
+            // The layer writes under current names only, so nothing slips in between.
+            let holder: Option<String> = self
+                .call(|c| redis::cmd("GET").arg(&lock.key).query(c))
+                .map_err(io_error)?;
+            if holder.as_deref() != Some(lock.token.as_str()) {
+                return Err(lease_lost());
+            }
+            let cmd = match value {
+                Some(v) => redis::cmd("SET").arg(&key).arg(v).to_owned(),
+                None => redis::cmd("DEL").arg(&key).to_owned(),
+            };
+            return self.call(|c| cmd.query::<()>(c)).map_err(io_error);
+        }
         self.call(|c| {
             let mut cmd = redis::cmd("EVAL");
             cmd.arg(script)
@@ -338,9 +362,7 @@ impl RedisBackend {
         })
         .map(drop)
         .map_err(|e| match e.code() {
-            Some("EZAUTH_LEASE_LOST") => StoreError::Io(std::io::Error::other(
-                "redis: the lock lease lapsed before the write: write refused",
-            )),
+            Some("EZAUTH_LEASE_LOST") => lease_lost(),
             _ => io_error(e),
         })
     }
@@ -423,6 +445,7 @@ impl Backend for RedisBackend {
             if taken.is_some() {
                 return Ok(RedisLock {
                     backend: self,
+                    name: name.to_owned(),
                     key,
                     token,
                 });
