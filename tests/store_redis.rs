@@ -313,8 +313,25 @@ fn a_write_that_failed_leaves_the_record_as_it_was() {
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "kept");
 }
 
+/// The sealed bytes of `user`'s entry.
+fn raw(s: &Sealed<RedisBackend>, user: &str) -> Vec<u8> {
+    match s.backend().get(&s.name(user), None).unwrap() {
+        Got::Found(bytes, _) => bytes,
+        _ => panic!("no entry for {user}"),
+    }
+}
+
+/// `SET key value` straight to Redis: a change no node announces.
+fn set_raw(server: &RedisServer, key: &str, value: &[u8]) {
+    let mut c = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("SET").arg(key).arg(value).query(&mut c).unwrap();
+}
+
 #[test]
-fn another_client_sees_a_change_within_the_staleness_bound() {
+fn an_unannounced_change_is_seen_within_the_staleness_bound() {
     let server = RedisServer::start();
     let staleness = Duration::from_millis(300);
     let options = RedisOptions {
@@ -322,21 +339,85 @@ fn another_client_sees_a_change_within_the_staleness_bound() {
         ..server.options()
     };
     let (a, b) = (store(options.clone()), store(options));
+    a.save("sid:1", &record("two")).unwrap();
+    let two = raw(&a, "sid:1");
     a.save("sid:1", &record("one")).unwrap();
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
     let read = Instant::now();
+    set_raw(&server, &format!("ezauth:{{{}}}", b.name("sid:1")), &two);
     assert!(
-        matches!(b.cached("sid:1").unwrap(), Cached::Hit(_)),
+        matches!(b.cached("sid:1").unwrap(), Cached::Hit(r) if token(&r) == "one"),
         "served from the cache within the bound"
     );
-    a.save("sid:1", &record("two")).unwrap();
     // Once the bound has passed, the cache does not answer without asking Redis again.
     std::thread::sleep(staleness.saturating_sub(read.elapsed()));
     assert!(matches!(b.cached("sid:1").unwrap(), Cached::NeedsIo));
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "two");
+}
+
+/// How many subscribers listen on `channel`.
+fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    let mut c = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(&mut c)
+        .unwrap();
+    n
+}
+
+#[test]
+fn a_change_on_another_node_is_heard_long_before_the_staleness_bound() {
+    let server = RedisServer::start();
+    let options = RedisOptions {
+        staleness: Duration::from_secs(60),
+        ..server.options()
+    };
+    let (a, b) = (store(options.clone()), store(options));
+    a.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
+    // Both listeners started with their store's first read or write.
+    let start = Instant::now();
+    while subscribers(&server, "ezauth:changed") < 2 {
+        assert!(start.elapsed() < Duration::from_secs(5), "no listeners");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (i, change) in ["two", "three", "four"].into_iter().enumerate() {
+        a.save("sid:1", &record(change)).unwrap();
+        let written = Instant::now();
+        while matches!(b.cached("sid:1").unwrap(), Cached::Hit(_)) {
+            assert!(
+                written.elapsed() < Duration::from_secs(2),
+                "change {i} not heard"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), change);
+        assert!(
+            matches!(a.cached("sid:1").unwrap(), Cached::Hit(r) if token(&r) == change),
+            "a node's own write is no news to it"
+        );
+    }
     a.delete("sid:1").unwrap();
-    std::thread::sleep(staleness);
+    let written = Instant::now();
+    while !matches!(b.cached("sid:1").unwrap(), Cached::NeedsIo) {
+        assert!(
+            written.elapsed() < Duration::from_secs(2),
+            "the delete not heard"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert!(b.load("sid:1").unwrap().is_none(), "a logout too");
+    // The listeners end with their stores (an nginx reload frees the old configuration's).
+    drop((a, b));
+    let dropped = Instant::now();
+    while subscribers(&server, "ezauth:changed") > 0 {
+        assert!(dropped.elapsed() < Duration::from_secs(3), "listeners left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

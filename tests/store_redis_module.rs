@@ -138,7 +138,7 @@ fn an_outage_keeps_requests_going_and_ends_by_itself() {
 }
 
 #[test]
-fn an_acl_user_with_only_the_store_s_keys_and_commands_is_enough() {
+fn an_acl_user_with_only_the_store_s_keys_channel_and_commands_is_enough() {
     let server = RedisServer::start();
     let mut admin = redis::Client::open(server.url())
         .unwrap()
@@ -152,8 +152,17 @@ fn an_acl_user_with_only_the_store_s_keys_and_commands_is_enough() {
         .arg("resetkeys")
         .arg("~ezauth:*")
         .arg("resetchannels")
+        .arg("&ezauth:changed")
         .arg("-@all")
-        .arg(&["+get", "+set", "+del", "+eval", "+ping"])
+        .arg(&[
+            "+get",
+            "+set",
+            "+del",
+            "+eval",
+            "+ping",
+            "+publish",
+            "+subscribe",
+        ])
         .query(&mut admin)
         .unwrap();
     let url = |password: &str| format!("redis://app:{password}@127.0.0.1:{}", server.port);
@@ -189,4 +198,21 @@ fn an_acl_user_with_only_the_store_s_keys_and_commands_is_enough() {
     assert!(r.status < 400, "{}: {}", r.status, log.text());
     let (_, outcome) = two_steps(&a, "/.auth/me", &[("Cookie", cookie.as_str())]);
     assert_eq!(finished(outcome).status, 401);
+    let start = std::time::Instant::now();
+    loop {
+        let (_, listeners): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("ezauth:changed")
+            .query(&mut admin)
+            .unwrap();
+        if listeners == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(3),
+            "both nodes' listeners subscribe: {}",
+            log.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod file;
 mod generations;
 pub mod redis;
+mod redis_changes;
 mod sealed;
 
 pub use backend::{Backend, Got};
@@ -47,19 +48,21 @@ pub fn open(
                 unreadable: false,
             }),
         },
-        StoreSettings::Redis(options) => match redis::RedisBackend::open(options.clone()) {
-            Ok(backend) => Ok(Some(Box::new(Sealed::new(
-                backend,
-                keys.clone(),
-                cache_bytes,
-                log,
-            )))),
-            Err(e) => Err(ConfigError {
-                path: "ezauth.tokenStore.redis.urlSettingName".into(),
-                message: e,
-                unreadable: false,
-            }),
-        },
+        StoreSettings::Redis(options) => {
+            match redis::RedisBackend::open_with_log(options.clone(), log) {
+                Ok(backend) => Ok(Some(Box::new(Sealed::new(
+                    backend,
+                    keys.clone(),
+                    cache_bytes,
+                    log,
+                )))),
+                Err(e) => Err(ConfigError {
+                    path: "ezauth.tokenStore.redis.urlSettingName".into(),
+                    message: e,
+                    unreadable: false,
+                }),
+            }
+        }
     }
 }
 

@@ -22,8 +22,10 @@ use parking_lot::Mutex;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
 use super::backend::{Backend, Got};
+use super::redis_changes::Changes;
 use super::StoreError;
 use crate::crypto;
+use crate::logger::Logger;
 
 /// Larger values are refused before use: no record comes close (as the file store's bound).
 const MAX_VALUE_SIZE: usize = 1 << 20;
@@ -41,22 +43,25 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Longest pause between two attempts to take a held lock.
 const MAX_LOCK_PAUSE: Duration = Duration::from_millis(100);
 
-/// Writes `ARGV[2]` to `KEYS[1]` only while the lease `KEYS[2]` holds this holder's fencing
+/// Writes `ARGV[4]` to `KEYS[1]` only while the lease `KEYS[2]` holds this holder's fencing
 /// token `ARGV[1]`: a holder whose lease lapsed is refused instead of overwriting its
-/// successor's record.
+/// successor's record. Then tells the other nodes (`ARGV[3]` on channel `ARGV[2]`; best
+/// effort: an ACL without the channel does not fail the write).
 const PUT: &str = r"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return redis.error_reply('EZAUTH_LEASE_LOST the lock lease lapsed before the write')
 end
-redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[4])
+pcall(redis.call, 'PUBLISH', ARGV[2], ARGV[3])
 return 1";
 
-/// Deletes `KEYS[1]` under the same condition as [`PUT`].
+/// Deletes `KEYS[1]` under the same condition as [`PUT`], and says so the same way.
 const DELETE: &str = r"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return redis.error_reply('EZAUTH_LEASE_LOST the lock lease lapsed before the write')
 end
 redis.call('DEL', KEYS[1])
+pcall(redis.call, 'PUBLISH', ARGV[2], ARGV[3])
 return 1";
 
 /// Releases the lease `KEYS[1]` if it still holds this holder's token (else it lapsed and may
@@ -122,13 +127,18 @@ pub struct RedisBackend {
     /// answers.
     down_until: AtomicU64,
     opened: Instant,
+    /// Other nodes' writes, heard by pub/sub.
+    changes: Changes,
 }
 
-/// What a read or write saw of an entry: a digest of its bytes (none: no entry) and when.
+/// What a read or write saw of an entry: a digest of its bytes (none: no entry), when, and
+/// the entry's change counter ([`Changes`]) read before.
 #[derive(Clone)]
 pub struct RedisVersion {
     digest: Option<[u8; 16]>,
     at: Instant,
+    slot: u16,
+    generation: u64,
 }
 
 /// A held lease; released (if still this holder's) when dropped.
@@ -184,6 +194,11 @@ fn digest(bytes: &[u8]) -> [u8; 16] {
 impl RedisBackend {
     /// Checks the URL and prepares the client; connects nobody (see the module doc).
     pub fn open(options: RedisOptions) -> Result<RedisBackend, String> {
+        Self::open_with_log(options, &Logger::silent())
+    }
+
+    /// [`RedisBackend::open`], logging what goes wrong in the background to `log`.
+    pub fn open_with_log(options: RedisOptions, log: &Logger) -> Result<RedisBackend, String> {
         let urls: Vec<&str> = options.url.split(',').map(str::trim).collect();
         // The crate reads `rediss://host#insecure` as "accept any certificate": never here.
         if urls.iter().any(|u| u.contains('#')) {
@@ -191,6 +206,16 @@ impl RedisBackend {
                 "a URL fragment (#insecure turns certificate checks off) is refused".into(),
             );
         }
+        if urls.len() > 1 && !options.cluster {
+            return Err("several URLs need \"cluster\": true".into());
+        }
+        let bad = |e: RedisError| format!("not a usable Redis URL ({:?})", e.kind());
+        // One client per node: the subscriber's (a cluster's nodes each take SUBSCRIBE).
+        let nodes = urls
+            .iter()
+            .map(|u| redis::Client::open(*u))
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(bad)?;
         let target = if options.cluster {
             redis::cluster::ClusterClient::builder(urls)
                 .connection_timeout(options.connect_timeout)
@@ -201,18 +226,23 @@ impl RedisBackend {
                 .max_retry_wait(100)
                 .build()
                 .map(Target::Cluster)
-        } else if urls.len() > 1 {
-            return Err("several URLs need \"cluster\": true".into());
+                .map_err(bad)?
         } else {
-            redis::Client::open(urls[0]).map(Target::Single)
-        }
-        .map_err(|e| format!("not a usable Redis URL ({:?})", e.kind()))?;
+            Target::Single(nodes[0].clone())
+        };
+        let changes = Changes::new(
+            nodes,
+            format!("{}changed", options.key_prefix),
+            options.connect_timeout,
+            log.clone(),
+        );
         Ok(RedisBackend {
             target,
             options,
             idle: Mutex::new(Vec::new()),
             down_until: AtomicU64::new(0),
             opened: Instant::now(),
+            changes,
         })
     }
 
@@ -303,10 +333,20 @@ impl RedisBackend {
         format!("{}{kind}{{{name}}}", self.options.key_prefix)
     }
 
-    fn version(&self, digest: Option<[u8; 16]>) -> RedisVersion {
+    /// The entry's change counter, read before a read or write of it (a change heard
+    /// meanwhile makes the version stale at once).
+    fn counter(&self, name: &str) -> (u16, u64) {
+        self.changes.start();
+        let slot = Changes::slot(name);
+        (slot as u16, self.changes.generation(slot))
+    }
+
+    fn version(&self, digest: Option<[u8; 16]>, (slot, generation): (u16, u64)) -> RedisVersion {
         RedisVersion {
             digest,
             at: Instant::now(),
+            slot,
+            generation,
         }
     }
 
@@ -346,7 +386,15 @@ impl RedisBackend {
                 Some(v) => redis::cmd("SET").arg(&key).arg(v).to_owned(),
                 None => redis::cmd("DEL").arg(&key).to_owned(),
             };
-            return self.call(|c| cmd.query::<()>(c)).map_err(io_error);
+            self.call(|c| cmd.query::<()>(c)).map_err(io_error)?;
+            // Best effort, as in the scripts.
+            let _ = self.call(|c| {
+                redis::cmd("PUBLISH")
+                    .arg(self.changes.channel())
+                    .arg(self.changes.message(name))
+                    .query::<i64>(c)
+            });
+            return Ok(());
         }
         self.call(|c| {
             let mut cmd = redis::cmd("EVAL");
@@ -354,7 +402,9 @@ impl RedisBackend {
                 .arg(2)
                 .arg(&key)
                 .arg(&lock.key)
-                .arg(&lock.token);
+                .arg(&lock.token)
+                .arg(self.changes.channel())
+                .arg(self.changes.message(name));
             if let Some(v) = value {
                 cmd.arg(v);
             }
@@ -373,10 +423,12 @@ impl Backend for RedisBackend {
     type Version = RedisVersion;
     type Guard<'a> = RedisLock<'a>;
 
-    /// Current while younger than the staleness bound: a change on another node is seen
-    /// within it. (`Instant::now` reads the vDSO clock: no system call.)
+    /// Current while younger than the staleness bound (a change on another node is seen
+    /// within it) and no change of the entry was heard since ([`Changes`]). `Instant::now`
+    /// reads the vDSO clock: no system call.
     fn is_current(&self, v: &RedisVersion) -> bool {
         v.at.elapsed() < self.options.staleness
+            && self.changes.generation(usize::from(v.slot)) == v.generation
     }
 
     fn get(
@@ -385,6 +437,7 @@ impl Backend for RedisBackend {
         known: Option<&RedisVersion>,
     ) -> Result<Got<RedisVersion>, StoreError> {
         let key = self.key("", name);
+        let counter = self.counter(name);
         let value: Option<Vec<u8>> = self
             .call(|c| redis::cmd("GET").arg(&key).query(c))
             .map_err(|e| match e.code() {
@@ -392,7 +445,7 @@ impl Backend for RedisBackend {
                 _ => io_error(e),
             })?;
         let Some(bytes) = value else {
-            return Ok(Got::Missing(self.version(None)));
+            return Ok(Got::Missing(self.version(None, counter)));
         };
         if bytes.len() > MAX_VALUE_SIZE {
             return Err(StoreError::Corrupt(format!(
@@ -401,7 +454,7 @@ impl Backend for RedisBackend {
             )));
         }
         let d = digest(&bytes);
-        let version = self.version(Some(d));
+        let version = self.version(Some(d), counter);
         if known.is_some_and(|k| k.digest == Some(d)) {
             return Ok(Got::Unchanged(version));
         }
@@ -414,8 +467,9 @@ impl Backend for RedisBackend {
         bytes: &[u8],
         lock: &RedisLock<'_>,
     ) -> Result<RedisVersion, StoreError> {
+        let counter = self.counter(name);
         self.fenced_write(PUT, name, Some(bytes), lock)?;
-        Ok(self.version(Some(digest(bytes))))
+        Ok(self.version(Some(digest(bytes)), counter))
     }
 
     fn delete(&self, name: &str, lock: &RedisLock<'_>) -> Result<(), StoreError> {
