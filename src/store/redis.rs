@@ -13,7 +13,11 @@
 //! taken out for one call and put back after it, so no lock is held while talking to Redis.
 //! Every call is bounded by the connect and response timeouts; a connection that timed out or
 //! broke is dropped, and the next call connects again, so the store recovers by itself when
-//! Redis returns.
+//! Redis returns. After a failure a circuit breaker fails calls at once for [`RETRY_AFTER`].
+//! A write is one script (check the lease, `SET` or `DEL`, publish): it lands whole or not.
+//!
+//! A cached record is trusted for `stalenessSeconds`, or until another node's write of it is
+//! heard by pub/sub (`Changes`, `redis_changes.rs`), whichever comes first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -132,7 +136,7 @@ pub struct RedisBackend {
 }
 
 /// What a read or write saw of an entry: a digest of its bytes (none: no entry), when, and
-/// the entry's change counter ([`Changes`]) read before.
+/// the entry's change counter (`Changes`) read before.
 #[derive(Clone)]
 pub struct RedisVersion {
     digest: Option<[u8; 16]>,
@@ -424,7 +428,7 @@ impl Backend for RedisBackend {
     type Guard<'a> = RedisLock<'a>;
 
     /// Current while younger than the staleness bound (a change on another node is seen
-    /// within it) and no change of the entry was heard since ([`Changes`]). `Instant::now`
+    /// within it) and no change of the entry was heard since (`Changes`). `Instant::now`
     /// reads the vDSO clock: no system call.
     fn is_current(&self, v: &RedisVersion) -> bool {
         v.at.elapsed() < self.options.staleness
