@@ -11,7 +11,7 @@ use ezauth::clock::{Clock, SystemClock};
 use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
 use ezauth::store::redis::{RedisBackend, RedisOptions, RETRY_AFTER};
-use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore};
+use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
 use support::redis_server::RedisServer;
 
 fn keys() -> Keys {
@@ -125,6 +125,82 @@ fn a_sigkilled_holder_blocks_the_lock_for_one_lease_at_most() {
         "soon after: {waited:?}"
     );
     next.put(NAME, b"mine", &guard).unwrap();
+}
+
+/// The writer side of the kill test: runs only when re-executed with EZAUTH_REDIS_WRITER set
+/// (the server's URL); increments one user's counter until killed, printing each value once
+/// its write is acknowledged.
+#[test]
+fn writer() {
+    let Ok(url) = std::env::var("EZAUTH_REDIS_WRITER") else {
+        return;
+    };
+    let s = store(RedisOptions {
+        lease: Duration::from_secs(1),
+        ..support::redis_server::options(url)
+    });
+    loop {
+        let mut next = 0;
+        s.update("sid:k", &mut |cur| {
+            next = cur.map_or(0, |r| token(&r).parse::<u64>().unwrap()) + 1;
+            Update::Replace(Box::new(record(&next.to_string())))
+        })
+        .unwrap();
+        println!("acked {next}");
+    }
+}
+
+#[test]
+fn writers_killed_at_random_points_lose_no_acknowledged_write() {
+    if std::env::var("EZAUTH_REDIS_WRITER").is_ok() {
+        return;
+    }
+    const WRITERS: usize = 3;
+    let server = RedisServer::start();
+    let mut acknowledged = 0;
+    for round in 0..5 {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "writer", "--nocapture", "--test-threads=1"])
+                    .env("EZAUTH_REDIS_WRITER", server.url())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // A point in the writers' run that nobody chose.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        std::thread::sleep(Duration::from_millis(150 + u64::from(nanos % 250)));
+        for mut w in writers {
+            w.kill().unwrap(); // SIGKILL, wherever it is
+            w.wait().unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut w.stdout.take().unwrap(), &mut out).unwrap();
+            for n in out.split("acked ").skip(1) {
+                let n: u64 = n.trim().parse().unwrap();
+                acknowledged = acknowledged.max(n);
+            }
+        }
+        let stored = store(server.options())
+            .load("sid:k")
+            .expect("the record opens")
+            .map_or(0, |r| token(&r).parse::<u64>().unwrap());
+        assert!(
+            stored >= acknowledged,
+            "round {round}: {stored} stored, {acknowledged} acknowledged"
+        );
+        // At most one write per writer landed without its acknowledgement being printed.
+        assert!(
+            stored <= acknowledged + WRITERS as u64,
+            "round {round}: {stored}"
+        );
+        acknowledged = stored;
+    }
+    assert!(acknowledged > 0, "the writers wrote");
 }
 
 #[test]
