@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
@@ -109,11 +108,7 @@ fn record() -> TokenRecord {
 fn rediss_checks_the_certificate_and_the_host_name() {
     let dir = support::scratch("redis-tls");
     certificates(&dir);
-    let tls_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tls_port = support::redis_server::free_port();
     let file = |name: &str| dir.join(name).display().to_string();
     let _server = RedisServer::start_with(&[
         "--tls-port",

@@ -24,6 +24,15 @@ pub fn options(url: String) -> RedisOptions {
     }
 }
 
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
@@ -39,11 +48,7 @@ impl RedisServer {
 
     /// A server started with `extra` arguments too (kept for restarts).
     pub fn start_with(extra: &[&str]) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut s = RedisServer {
             port,
             dir: super::scratch("redis"),
@@ -127,8 +132,13 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start() -> RedisCluster {
+        // The bus port is chosen too: by default it is the port + 10000, past 65535 for a
+        // high ephemeral port.
         let nodes: Vec<RedisServer> = (0..3)
-            .map(|_| RedisServer::start_with(&["--cluster-enabled", "yes"]))
+            .map(|_| {
+                let bus = free_port().to_string();
+                RedisServer::start_with(&["--cluster-enabled", "yes", "--cluster-port", &bus])
+            })
             .collect();
         let addresses: Vec<String> = nodes
             .iter()
