@@ -87,8 +87,13 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.answers_ping() {
             assert!(Instant::now() < deadline, "redis-server did not start");
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+            assert!(exited.is_none(), "redis-server exited: {exited:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Ours, not another test's on a reused port: it is still running.
+        let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+        assert!(exited.is_none(), "redis-server exited: {exited:?}");
     }
 
     fn answers_ping(&self) -> bool {
