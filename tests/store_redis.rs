@@ -328,6 +328,40 @@ fn an_outage_fails_within_the_timeouts_and_ends_without_a_restart() {
 }
 
 #[test]
+fn pooled_connections_closed_while_idle_cost_no_failed_call() {
+    let mut server = RedisServer::start();
+    let s = store(RedisOptions {
+        staleness: Duration::ZERO,
+        ..server.options()
+    });
+    s.save("sid:1", &record("kept")).unwrap();
+    // What a proxy or a managed service does to idle clients: every connection dropped.
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
+        .query(&mut admin)
+        .unwrap();
+    assert!(
+        killed >= 1,
+        "the store's pooled connection was there to kill"
+    );
+    assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "kept");
+    s.save("sid:1", &record("again")).unwrap();
+    // A restart between two calls, likewise.
+    server.kill();
+    server.restart();
+    assert!(
+        s.load("sid:1").unwrap().is_none(),
+        "nothing persisted, nothing failed"
+    );
+    s.save("sid:1", &record("after")).unwrap();
+    assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "after");
+}
+
+#[test]
 fn a_hung_server_holds_one_thread_per_retry_not_every_caller() {
     let server = RedisServer::start();
     let timeout = Duration::from_millis(400);

@@ -183,6 +183,14 @@ fn answered<T>(result: &RedisResult<T>) -> bool {
     }
 }
 
+/// Was the connection closed under us (reset, broken pipe, end of stream), rather than
+/// slow? Then the request most likely never reached a server (an idle connection closed), and
+/// running it again is safe: writes are fenced or idempotent, and a lease or claim that did
+/// land reads as taken, which errs on the safe side.
+fn closed(e: &RedisError) -> bool {
+    !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error())
+}
+
 /// A Redis failure as the store reports it; the message never carries the URL.
 fn io_error(e: RedisError) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("redis: {e}")))
@@ -293,8 +301,11 @@ impl RedisBackend {
 
     /// Runs `f` on a pooled connection (or a new one). A connection comes back to the pool
     /// only when the exchange completed (a success or an error Redis answered): one that timed
-    /// out may still have an answer on its way, and a broken one is useless.
-    fn call<T>(&self, f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
+    /// out may still have an answer on its way, and a broken one is useless. A pooled
+    /// connection found closed (the server restarted, or a proxy dropped it while idle, as
+    /// managed services do after minutes) is not an outage: the pool is emptied and `f` runs
+    /// once more on a new connection.
+    fn call<T>(&self, f: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
         if !self.admit() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
@@ -304,19 +315,15 @@ impl RedisBackend {
         }
         let pooled = self.idle.lock().pop();
         let result = match pooled {
-            Some(c) => Ok(c),
-            None => self.connect(),
-        }
-        .and_then(|mut conn| {
-            let result = f(conn.as_mut());
-            if answered(&result) && conn.is_open() {
-                let mut idle = self.idle.lock();
-                if idle.len() < MAX_IDLE {
-                    idle.push(conn);
+            Some(conn) => match self.exchange(conn, &f) {
+                Err(e) if closed(&e) => {
+                    self.idle.lock().clear();
+                    self.connect().and_then(|conn| self.exchange(conn, &f))
                 }
-            }
-            result
-        });
+                other => other,
+            },
+            None => self.connect().and_then(|conn| self.exchange(conn, &f)),
+        };
         if answered(&result) {
             if self.down_until.load(Ordering::Relaxed) != 0 {
                 self.down_until.store(0, Ordering::Release);
@@ -324,6 +331,22 @@ impl RedisBackend {
         } else {
             let until = self.now_ms() + RETRY_AFTER.as_millis() as u64;
             self.down_until.store(until.max(1), Ordering::Release);
+        }
+        result
+    }
+
+    /// `f` on `conn`, which goes back to the pool if the exchange completed.
+    fn exchange<T>(
+        &self,
+        mut conn: Conn,
+        f: &impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let result = f(conn.as_mut());
+        if answered(&result) && conn.is_open() {
+            let mut idle = self.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
         }
         result
     }
