@@ -134,10 +134,10 @@ fn placeholders() -> Vec<String> {
 }
 
 fn store_dir(s: &Settings) -> Option<String> {
-    match s.token_store.as_ref()? {
+    s.token_store.as_ref().and_then(|store| match store {
         config::StoreSettings::File { directory } => Some(directory.display().to_string()),
         _ => None,
-    }
+    })
 }
 
 fn aad(s: &Settings) -> &config::ProviderSettings {

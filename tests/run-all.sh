@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 KEEP_GOING="${KEEP_GOING:-1}"
 
-DEBIAN_PACKAGES=(libssl-dev pkg-config libmicrohttpd-dev libcurl4-openssl-dev nginx nginx-dev chromium wrk curl openssl)
+DEBIAN_PACKAGES=(libssl-dev pkg-config libmicrohttpd-dev libcurl4-openssl-dev nginx nginx-dev chromium wrk curl openssl redis-server)
 
 log() { printf '\n==> %s\n' "$*"; }
 

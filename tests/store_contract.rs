@@ -1,7 +1,8 @@
 //! What every token store promises, run over each backend under the shared layer: the file
-//! backend, the Azure Blob backend (against a real Azurite, `support::azurite`) and the
-//! remote stand-in (`support::remote`). Two clients of one backend stand for
-//! two processes sharing the store.
+//! backend, the Azure Blob backend (against a real Azurite, `support::azurite`), the remote
+//! stand-in (`support::remote`) and Redis (a real `redis-server` per test, standalone and a
+//! three-node cluster, `support::redis_server`). Two clients of one backend stand for two
+//! processes sharing the store.
 
 mod support;
 
@@ -13,8 +14,10 @@ use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
 use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
 use ezauth::store::file::FileBackend;
+use ezauth::store::redis::RedisBackend;
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
 use support::azurite::Azurite;
+use support::redis_server::{RedisCluster, RedisServer};
 use support::remote::{Remote, Service};
 use support::scratch;
 
@@ -247,6 +250,18 @@ fn blob() -> impl Fn() -> BlobBackend {
     }
 }
 
+/// Clients of a fresh `redis-server`, which lives as long as the closure.
+fn redis() -> impl Fn() -> RedisBackend {
+    let server = RedisServer::start();
+    move || RedisBackend::open(server.options()).unwrap()
+}
+
+/// Clients of a fresh three-node Redis Cluster.
+fn redis_cluster() -> impl Fn() -> RedisBackend {
+    let cluster = RedisCluster::start();
+    move || RedisBackend::open(cluster.options()).unwrap()
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {
@@ -287,3 +302,5 @@ macro_rules! contract {
 contract!(file_backend, file());
 contract!(remote_backend, remote());
 contract!(blob_backend, blob());
+contract!(redis_backend, redis());
+contract!(redis_cluster_backend, redis_cluster());

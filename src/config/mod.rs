@@ -6,6 +6,7 @@ pub mod document;
 pub mod legacy;
 pub mod path;
 pub mod providers;
+mod redis_store;
 pub mod schema;
 mod sections;
 
@@ -213,6 +214,8 @@ pub enum StoreSettings {
         /// `ezauth.azureBlobStorage.stalenessSeconds`.
         staleness: Duration,
     },
+    /// `ezauth.tokenStore.redis` (its URL, a secret, is not shown by `Debug`).
+    Redis(crate::store::redis::RedisOptions),
 }
 
 #[derive(Debug, Clone)]
@@ -488,6 +491,7 @@ fn resolve(
         sections::default_provider(gv.redirect_to_provider, &providers, enabled, &access)?;
     let login = sections::login(raw.login.unwrap_or_default(), env, &mut warnings)?;
     let http = sections::http_settings(raw.http_settings.unwrap_or_default())?;
+    let redis = ext.token_store.take().and_then(|t| t.redis);
     let ext = sections::ezauth(ext, env, &providers, &http)?;
     let mut login = login;
     if let Some(StoreSettings::Blob {
@@ -499,6 +503,13 @@ fn resolve(
         *http_timeout = ext.http_timeout;
         *staleness = ext.blob_staleness;
     }
+    let token_store = redis_store::resolve(
+        redis,
+        login.token_store,
+        ext.http_timeout,
+        env,
+        &mut warnings,
+    )?;
     Ok(Settings {
         enabled,
         require_authentication: access.require_authentication,
@@ -506,7 +517,7 @@ fn resolve(
         default_provider,
         excluded_paths: gv.excluded_paths,
         providers,
-        token_store: login.token_store,
+        token_store,
         refresh_extension: login.refresh_extension,
         allowed_external_redirect_urls: login.allowed_external_redirect_urls,
         cookie_lifetime: login.cookie_lifetime,

@@ -519,6 +519,8 @@ pub struct Extensions {
     /// (`"aad": {"clientCertificate": {...}}`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderEndpoints>,
+    /// Token stores App Service has no setting for (`ezauth.tokenStore.redis`).
+    pub token_store: Option<ExtTokenStore>,
     /// The Azure Blob token store's own settings (`ezauth.azureBlobStorage`).
     pub azure_blob_storage: Option<BlobExtensions>,
 }
@@ -636,4 +638,32 @@ pub struct Cors {
     pub support_credentials: Option<bool>,
     /// `Access-Control-Max-Age` in seconds (default 600).
     pub max_age_seconds: Option<u32>,
+}
+
+/// `ezauth.tokenStore`: token stores App Service has no setting for. Used only with
+/// `login.tokenStore.enabled`; one set here replaces `login.tokenStore.fileSystem`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExtTokenStore {
+    pub redis: Option<RedisStore>,
+}
+
+/// `ezauth.tokenStore.redis`: the Redis (or Valkey) token store.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisStore {
+    /// The environment variable holding the URL (`redis://user:password@host:port/db`,
+    /// `rediss://` for TLS; a cluster's seed nodes comma-separated): a secret, never in the file.
+    pub url_setting_name: Option<String>,
+    /// Prefix of every key (default `ezauth:`), to share a server between apps.
+    pub key_prefix: Option<String>,
+    /// Deadline to connect, TLS and AUTH included (default 2 s).
+    pub connect_timeout_seconds: Option<f64>,
+    /// Deadline of each command's answer (default 2 s).
+    pub timeout_seconds: Option<f64>,
+    /// The URL names Redis Cluster seed nodes (default false).
+    pub cluster: Option<bool>,
+    /// How long a node trusts its cached copy of a record (default 1 s): the bound on seeing
+    /// a change made on another node.
+    pub staleness_seconds: Option<f64>,
 }

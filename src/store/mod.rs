@@ -8,6 +8,8 @@ pub mod backend;
 pub mod blob;
 pub mod file;
 mod generations;
+pub mod redis;
+mod redis_changes;
 mod sealed;
 
 pub use backend::{Backend, Got};
@@ -33,14 +35,22 @@ pub fn open(
     let Some(settings) = settings else {
         return Ok(None);
     };
+    fn sealed<B: Backend + 'static>(
+        backend: B,
+        keys: &Keys,
+        cache_bytes: usize,
+        log: &Logger,
+    ) -> Option<Box<dyn TokenStore>> {
+        Some(Box::new(Sealed::new(
+            backend,
+            keys.clone(),
+            cache_bytes,
+            log,
+        )))
+    }
     match settings {
         StoreSettings::File { directory } => match file::FileBackend::open(directory, log) {
-            Ok(backend) => Ok(Some(Box::new(Sealed::new(
-                backend,
-                keys.clone(),
-                cache_bytes,
-                log,
-            )))),
+            Ok(backend) => Ok(sealed(backend, keys, cache_bytes, log)),
             Err(e) => Err(ConfigError {
                 path: "login.tokenStore.fileSystem.directory".into(),
                 message: format!("cannot use {}: {e}", directory.display()),
@@ -58,12 +68,17 @@ pub fn open(
                 ..blob::BlobOptions::for_http_timeout(*http_timeout)
             };
             let backend = blob::BlobBackend::open(container.clone(), options, log);
-            Ok(Some(Box::new(Sealed::new(
-                backend,
-                keys.clone(),
-                cache_bytes,
-                log,
-            ))))
+            Ok(sealed(backend, keys, cache_bytes, log))
+        }
+        StoreSettings::Redis(options) => {
+            match redis::RedisBackend::open_with_log(options.clone(), log) {
+                Ok(backend) => Ok(sealed(backend, keys, cache_bytes, log)),
+                Err(e) => Err(ConfigError {
+                    path: "ezauth.tokenStore.redis.urlSettingName".into(),
+                    message: e,
+                    unreadable: false,
+                }),
+            }
         }
     }
 }
@@ -71,6 +86,7 @@ pub fn open(
 /// Can `worker` (the user the host's workers run as) use the configured store? Asked at
 /// startup (`nginx -t`, `ezauth check-config`): stores make their files or connections
 /// lazily, in the processes that use them. The other place that knows the store kinds.
+/// A remote store is asked once whether it is there and accepts the credentials.
 pub fn check_access(
     settings: Option<&StoreSettings>,
     worker: &access::Worker,
@@ -87,6 +103,12 @@ pub fn check_access(
         )
         .check()
         .map_err(|e| format!("the Azure Blob token store ({setting}): {e}")),
+        // One PING, from the checking process (its connection is closed at once): a wrong
+        // URL, password or TLS setup, or an unreachable server, stops `nginx -t` and
+        // `ezauth check-config` with the reason. The worker's user does not matter here.
+        Some(StoreSettings::Redis(options)) => redis::RedisBackend::open(options.clone())
+            .and_then(|backend| backend.ping())
+            .map_err(|e| format!("ezauth.tokenStore.redis: {e}")),
         None => Ok(()),
     }
 }

@@ -24,6 +24,7 @@ use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 use serde_json::{json, Value};
 
+pub mod redis_server;
 pub mod remote;
 
 pub const CLIENT_ID: &str = "client-1";

@@ -1,0 +1,290 @@
+//! `ezauth.tokenStore.redis`: the Redis token store, resolved. It needs
+//! `login.tokenStore.enabled` (App Service's switch for keeping tokens at all) and replaces
+//! the file store: App Service's exports always carry `login.tokenStore.fileSystem`, so a
+//! directory there is a warning, not an error. The URL comes from the environment variable
+//! the file names: it holds the password, and is never echoed in an error.
+
+use std::time::Duration;
+
+use super::{invalid, schema, ConfigError, Environment, StoreSettings};
+use crate::store::redis::{RedisBackend, RedisOptions};
+
+const PATH: &str = "ezauth.tokenStore.redis";
+
+/// The extra time a lock lease gives the write after the provider call (the lock contract's
+/// bound: 2 × httpTimeout + 5 s, see `store::Backend`).
+const LEASE_WRITE_ALLOWANCE: Duration = Duration::from_secs(5);
+
+/// The token store: `login`'s (`login.tokenStore`, resolved) unless `redis` is configured.
+pub(super) fn resolve(
+    redis: Option<schema::RedisStore>,
+    login: Option<StoreSettings>,
+    http_timeout: Duration,
+    env: &dyn Environment,
+    warnings: &mut Vec<String>,
+) -> Result<Option<StoreSettings>, ConfigError> {
+    let Some(redis) = redis else {
+        return Ok(login);
+    };
+    match login {
+        None => {
+            return Err(invalid(
+                PATH,
+                "needs login.tokenStore.enabled: true (without it no tokens are kept)",
+            ))
+        }
+        Some(StoreSettings::File { directory }) => {
+            // The default directory's warning does not apply: no directory is used.
+            let before = warnings.len();
+            warnings.retain(|w| !w.starts_with("login.tokenStore.fileSystem.directory is not set"));
+            if warnings.len() == before {
+                warnings.push(format!(
+                    "login.tokenStore.fileSystem.directory ({}) is not used: {PATH} replaces \
+                     the file store",
+                    directory.display()
+                ));
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                PATH,
+                "cannot be combined with another configured token store: choose one",
+            ))
+        }
+    }
+    let field = |name: &str| format!("{PATH}.{name}");
+    let setting = redis
+        .url_setting_name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                &field("urlSettingName"),
+                "is not set (the environment variable holding the Redis URL)",
+            )
+        })?;
+    let url = env.var(&setting).filter(|u| !u.is_empty()).ok_or_else(|| {
+        invalid(
+            &field("urlSettingName"),
+            format!(
+                "environment variable {setting} is not set (redis://[user:password@]host:port[/db], \
+                 or rediss:// for TLS)"
+            ),
+        )
+    })?;
+    let key_prefix = redis.key_prefix.unwrap_or_else(|| "ezauth:".into());
+    if key_prefix.len() > 64
+        || !key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}')
+    {
+        // Braces would change the keys' hash tag, which keeps a user's keys in one cluster slot.
+        return Err(invalid(
+            &field("keyPrefix"),
+            "must be at most 64 printable ASCII characters, without spaces or braces",
+        ));
+    }
+    let seconds = |v: Option<f64>, default: f64, name: &str, zero_ok: bool| {
+        let s = v.unwrap_or(default);
+        let low_ok = if zero_ok { s >= 0.0 } else { s > 0.0 };
+        if low_ok && s <= 600.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            let from = if zero_ok { "from 0" } else { "more than 0" };
+            Err(invalid(
+                &field(name),
+                format!("must be {from} and at most 600 seconds"),
+            ))
+        }
+    };
+    let options = RedisOptions {
+        url,
+        cluster: redis.cluster.unwrap_or(false),
+        key_prefix,
+        connect_timeout: seconds(
+            redis.connect_timeout_seconds,
+            2.0,
+            "connectTimeoutSeconds",
+            false,
+        )?,
+        timeout: seconds(redis.timeout_seconds, 2.0, "timeoutSeconds", false)?,
+        staleness: seconds(redis.staleness_seconds, 1.0, "stalenessSeconds", true)?,
+        lease: http_timeout * 2 + LEASE_WRITE_ALLOWANCE,
+    };
+    // Parses the URL (no connection: that is made by the processes that use the store).
+    RedisBackend::open(options.clone())
+        .map_err(|e| invalid(&field("urlSettingName"), format!("{setting}: {e}")))?;
+    Ok(Some(StoreSettings::Redis(options)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, Settings};
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(url: Option<&str>) -> HashMap<String, String> {
+        let mut e = HashMap::from([
+            ("WEBSITE_AUTH_ENCRYPTION_KEY".to_owned(), "11".repeat(32)),
+            ("WEBSITE_AUTH_SIGNING_KEY".to_owned(), "22".repeat(32)),
+        ]);
+        if let Some(u) = url {
+            e.insert("REDIS_URL".into(), u.into());
+        }
+        e
+    }
+
+    /// A configuration with `login.tokenStore` `store` and `ezauth` `ext`.
+    fn config(store: &str, ext: &str) -> String {
+        format!(
+            r#"{{"globalValidation":{{"unauthenticatedClientAction":"AllowAnonymous"}},
+            "login":{{"tokenStore":{store}}},"ezauth":{ext},
+            "httpSettings":{{"requireHttps":false}}}}"#
+        )
+    }
+
+    fn redis(fields: &str) -> String {
+        format!(r#"{{"tokenStore":{{"redis":{{"urlSettingName":"REDIS_URL"{fields}}}}}}}"#)
+    }
+
+    const ENABLED: &str = r#"{"enabled":true}"#;
+    const URL: &str = "redis://app:p4ssw0rd@127.0.0.1:6390/2";
+
+    fn load(store: &str, ext: &str, url: Option<&str>) -> Result<Settings, ConfigError> {
+        parse(&config(store, ext), &env(url))
+    }
+
+    fn error(store: &str, ext: &str, url: Option<&str>) -> ConfigError {
+        match load(store, ext, url) {
+            Err(e) => e,
+            Ok(_) => panic!("expected an error for {ext} {url:?}"),
+        }
+    }
+
+    fn options(s: &Settings) -> &RedisOptions {
+        match &s.token_store {
+            Some(StoreSettings::Redis(o)) => o,
+            other => panic!("not Redis: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_defaults_and_the_lock_bound() {
+        let s = load(ENABLED, &redis(""), Some(URL)).unwrap();
+        let o = options(&s);
+        assert_eq!(o.url, URL);
+        assert_eq!(o.key_prefix, "ezauth:");
+        assert!(!o.cluster);
+        assert_eq!(o.connect_timeout, Duration::from_secs(2));
+        assert_eq!(o.timeout, Duration::from_secs(2));
+        assert_eq!(o.staleness, Duration::from_secs(1));
+        assert_eq!(o.lease, Duration::from_secs(25), "2 × 10 s + 5 s");
+        assert!(
+            s.warnings.iter().all(|w| !w.contains("fileSystem")),
+            "no directory is in play: {:?}",
+            s.warnings
+        );
+        assert!(!format!("{:?}", s.token_store).contains("p4ssw0rd"));
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let ext = format!(
+            r#"{{"httpTimeoutSeconds":4,{}"#,
+            &redis(
+                r#","keyPrefix":"site-a:","connectTimeoutSeconds":0.5,"timeoutSeconds":1.5,
+                "cluster":true,"stalenessSeconds":0"#
+            )[1..]
+        );
+        let cluster = "redis://127.0.0.1:7000,redis://127.0.0.1:7001";
+        let s = load(ENABLED, &ext, Some(cluster)).unwrap();
+        let o = options(&s);
+        assert_eq!(o.key_prefix, "site-a:");
+        assert!(o.cluster);
+        assert_eq!(o.connect_timeout, Duration::from_millis(500));
+        assert_eq!(o.timeout, Duration::from_millis(1500));
+        assert_eq!(o.staleness, Duration::ZERO);
+        assert_eq!(o.lease, Duration::from_secs(13), "2 × 4 s + 5 s");
+    }
+
+    #[test]
+    fn redis_wins_over_a_directory_with_a_warning() {
+        let store = r#"{"enabled":true,"fileSystem":{"directory":"/var/lib/tokens"}}"#;
+        let s = load(store, &redis(""), Some(URL)).unwrap();
+        options(&s);
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("/var/lib/tokens") && w.contains("is not used")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn mistakes_name_their_json_path() {
+        let cases: [(&str, String, Option<&str>, &str); 10] = [
+            (
+                ENABLED,
+                redis(""),
+                Some("rediss://app:p4ssw0rd@host:6380#insecure"),
+                "ezauth.tokenStore.redis.urlSettingName",
+            ),
+            ("{}", redis(""), Some(URL), "ezauth.tokenStore.redis"),
+            (
+                ENABLED,
+                r#"{"tokenStore":{"redis":{}}}"#.into(),
+                Some(URL),
+                "ezauth.tokenStore.redis.urlSettingName",
+            ),
+            (
+                ENABLED,
+                redis(""),
+                None,
+                "ezauth.tokenStore.redis.urlSettingName",
+            ),
+            (
+                ENABLED,
+                redis(""),
+                Some("http://app:p4ssw0rd@host"),
+                "ezauth.tokenStore.redis.urlSettingName",
+            ),
+            (
+                ENABLED,
+                redis(""),
+                Some("redis://a:1,redis://b:2"),
+                "ezauth.tokenStore.redis.urlSettingName",
+            ),
+            (
+                ENABLED,
+                redis(r#","keyPrefix":"{app}""#),
+                Some(URL),
+                "ezauth.tokenStore.redis.keyPrefix",
+            ),
+            (
+                ENABLED,
+                redis(r#","timeoutSeconds":0"#),
+                Some(URL),
+                "ezauth.tokenStore.redis.timeoutSeconds",
+            ),
+            (
+                ENABLED,
+                redis(r#","stalenessSeconds":-1"#),
+                Some(URL),
+                "ezauth.tokenStore.redis.stalenessSeconds",
+            ),
+            (
+                ENABLED,
+                redis(r#","cluster":"yes""#),
+                Some(URL),
+                "ezauth.tokenStore.redis.cluster",
+            ),
+        ];
+        for (store, ext, url, path) in cases {
+            let e = error(store, &ext, url);
+            assert_eq!(e.path, path, "{ext} {url:?}: {e}");
+            assert!(!e.message.contains("p4ssw0rd"), "the URL is a secret: {e}");
+        }
+        let e = error(ENABLED, &redis(""), None);
+        assert!(e.message.contains("REDIS_URL"), "{e}");
+    }
+}

@@ -1,0 +1,567 @@
+//! The Redis backend (Valkey too): one string key per user holding the sealed record, a lease
+//! key per user for the lock, a key per one-time value. Through the `redis` crate's blocking
+//! client, standalone or Redis Cluster, plain or TLS (`rediss://`, on OpenSSL through
+//! native-tls).
+//!
+//! Keys, each with the entry's name as a hash tag so a cluster keeps a user's keys in one slot
+//! (the write script reads the lease and writes the record atomically):
+//! `{prefix}{name}` (record), `{prefix}lock:{name}` (lease), `{prefix}once:{name}` (claim).
+//!
+//! Nothing here runs on the event loop: the backend is not local, so a cache miss becomes the
+//! host's blocking step. Connections are made lazily, in the process that uses them (never in
+//! the nginx master, which opens the store), and reused through a small pool: a connection is
+//! taken out for one call and put back after it, so no lock is held while talking to Redis.
+//! Every call is bounded by the connect and response timeouts; a connection that timed out or
+//! broke is dropped, and the next call connects again, so the store recovers by itself when
+//! Redis returns. After a failure a circuit breaker fails calls at once for [`RETRY_AFTER`].
+//! A write is one script (check the lease, `SET` or `DEL`, publish): it lands whole or not.
+//!
+//! A cached record is trusted for `stalenessSeconds`, or until another node's write of it is
+//! heard by pub/sub (`Changes`, `redis_changes.rs`), whichever comes first.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{ConnectionLike, RedisError, RedisResult};
+
+use super::backend::{Backend, Got};
+use super::redis_changes::Changes;
+use super::StoreError;
+use crate::crypto;
+use crate::logger::Logger;
+
+/// Larger values are refused before use: no record comes close (as the file store's bound).
+const MAX_VALUE_SIZE: usize = 1 << 20;
+
+/// Idle connections kept per process; more are made when more threads need one at once, and
+/// closed after use.
+const MAX_IDLE: usize = 8;
+
+/// After Redis could not be reached (refused, timed out, broken), calls fail at once for this
+/// long instead of each waiting out its own timeout, so a dead or hung server does not hold a
+/// blocking-pool thread per request; then one call tries again (the others keep failing fast
+/// until it has its answer).
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Longest pause between two attempts to take a held lock.
+const MAX_LOCK_PAUSE: Duration = Duration::from_millis(100);
+
+/// Writes `ARGV[4]` to `KEYS[1]` only while the lease `KEYS[2]` holds this holder's fencing
+/// token `ARGV[1]`: a holder whose lease lapsed is refused instead of overwriting its
+/// successor's record. Then tells the other nodes (`ARGV[3]` on channel `ARGV[2]`; best
+/// effort: an ACL without the channel does not fail the write).
+const PUT: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('EZAUTH_LEASE_LOST the lock lease lapsed before the write')
+end
+redis.call('SET', KEYS[1], ARGV[4])
+pcall(redis.call, 'PUBLISH', ARGV[2], ARGV[3])
+return 1";
+
+/// Deletes `KEYS[1]` under the same condition as [`PUT`], and says so the same way.
+const DELETE: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return redis.error_reply('EZAUTH_LEASE_LOST the lock lease lapsed before the write')
+end
+redis.call('DEL', KEYS[1])
+pcall(redis.call, 'PUBLISH', ARGV[2], ARGV[3])
+return 1";
+
+/// Releases the lease `KEYS[1]` if it still holds this holder's token (else it lapsed and may
+/// be another's now).
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+/// Where the store is and how to reach it (`ezauth.tokenStore.redis`, resolved).
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://[user:pass@]host:port[/db]` or `rediss://...`; for a cluster, the seed nodes,
+    /// comma-separated. Holds the password: never logged or shown.
+    pub url: String,
+    pub cluster: bool,
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    /// Bound on each command's answer.
+    pub timeout: Duration,
+    /// How long a cached record is trusted without asking Redis: the bound on seeing another
+    /// node's change.
+    pub staleness: Duration,
+    /// How long a lock lease lasts (the lock contract's bound: 2 × httpTimeout + 5 s).
+    pub lease: Duration,
+}
+
+impl RedisOptions {
+    /// How long `lock` waits for a held lease: two leases. A crashed holder's lease lapses
+    /// within one; the second covers a live holder that took it just before.
+    pub fn lock_wait(&self) -> Duration {
+        self.lease * 2
+    }
+}
+
+impl std::fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &"(secret)")
+            .field("cluster", &self.cluster)
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("staleness", &self.staleness)
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+enum Target {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+type Conn = Box<dyn ConnectionLike + Send>;
+
+pub struct RedisBackend {
+    target: Target,
+    options: RedisOptions,
+    idle: Mutex<Vec<Conn>>,
+    /// The circuit breaker: until when (ms since `opened`) calls fail fast; 0 while Redis
+    /// answers.
+    down_until: AtomicU64,
+    opened: Instant,
+    /// Other nodes' writes, heard by pub/sub.
+    changes: Changes,
+}
+
+/// What a read or write saw of an entry: a digest of its bytes (none: no entry), when, and
+/// the entry's change counter (`Changes`) read before.
+#[derive(Clone)]
+pub struct RedisVersion {
+    digest: Option<[u8; 16]>,
+    at: Instant,
+    slot: u16,
+    generation: u64,
+}
+
+/// A held lease; released (if still this holder's) when dropped.
+pub struct RedisLock<'a> {
+    backend: &'a RedisBackend,
+    /// The name of the entry whose lock this is.
+    name: String,
+    key: String,
+    token: String,
+}
+
+impl Drop for RedisLock<'_> {
+    fn drop(&mut self) {
+        // Best effort: a lease that cannot be released now lapses by itself.
+        let _ = self.backend.call(|c| {
+            redis::cmd("EVAL")
+                .arg(RELEASE)
+                .arg(1)
+                .arg(&self.key)
+                .arg(&self.token)
+                .query::<i64>(c)
+        });
+    }
+}
+
+/// Did the exchange complete: a success, or an error Redis itself answered (a script's
+/// refusal, a wrong type)? Not: a timeout, a refused or broken connection.
+fn answered<T>(result: &RedisResult<T>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(e) => {
+            !(e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.is_unrecoverable_error())
+        }
+    }
+}
+
+/// Was the connection closed under us (reset, broken pipe, end of stream), rather than
+/// slow? Then the request most likely never reached a server (an idle connection closed), and
+/// running it again is safe: writes are fenced or idempotent, and a lease or claim that did
+/// land reads as taken, which errs on the safe side.
+fn closed(e: &RedisError) -> bool {
+    !e.is_timeout() && (e.is_connection_dropped() || e.is_io_error())
+}
+
+/// A Redis failure as the store reports it; the message never carries the URL.
+fn io_error(e: RedisError) -> StoreError {
+    StoreError::Io(std::io::Error::other(format!("redis: {e}")))
+}
+
+fn digest(bytes: &[u8]) -> [u8; 16] {
+    let d = openssl::sha::sha256(bytes);
+    let mut out = [0; 16];
+    out.copy_from_slice(&d[..16]);
+    out
+}
+
+impl RedisBackend {
+    /// Checks the URL and prepares the client; connects nobody (see the module doc).
+    pub fn open(options: RedisOptions) -> Result<RedisBackend, String> {
+        Self::open_with_log(options, &Logger::silent())
+    }
+
+    /// [`RedisBackend::open`], logging what goes wrong in the background to `log`.
+    pub fn open_with_log(options: RedisOptions, log: &Logger) -> Result<RedisBackend, String> {
+        let urls: Vec<&str> = options.url.split(',').map(str::trim).collect();
+        // The crate reads `rediss://host#insecure` as "accept any certificate": never here.
+        if urls.iter().any(|u| u.contains('#')) {
+            return Err(
+                "a URL fragment (#insecure turns certificate checks off) is refused".into(),
+            );
+        }
+        if urls.len() > 1 && !options.cluster {
+            return Err("several URLs need \"cluster\": true".into());
+        }
+        let bad = |e: RedisError| format!("not a usable Redis URL ({:?})", e.kind());
+        // One client per node: the subscriber's (a cluster's nodes each take SUBSCRIBE).
+        let nodes = urls
+            .iter()
+            .map(|u| redis::Client::open(*u))
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(bad)?;
+        let target = if options.cluster {
+            redis::cluster::ClusterClient::builder(urls)
+                .connection_timeout(options.connect_timeout)
+                .response_timeout(options.timeout)
+                // Redirections and a topology change; a node that is down fails the call.
+                .retries(2)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .build()
+                .map(Target::Cluster)
+                .map_err(bad)?
+        } else {
+            Target::Single(nodes[0].clone())
+        };
+        let changes = Changes::new(
+            nodes,
+            format!("{}changed", options.key_prefix),
+            options.connect_timeout,
+            log.clone(),
+        );
+        Ok(RedisBackend {
+            target,
+            options,
+            idle: Mutex::new(Vec::new()),
+            down_until: AtomicU64::new(0),
+            opened: Instant::now(),
+            changes,
+        })
+    }
+
+    pub fn options(&self) -> &RedisOptions {
+        &self.options
+    }
+
+    fn connect(&self) -> RedisResult<Conn> {
+        let o = &self.options;
+        Ok(match &self.target {
+            Target::Single(client) => {
+                let c = client.get_connection_with_timeout(o.connect_timeout)?;
+                c.set_read_timeout(Some(o.timeout))?;
+                c.set_write_timeout(Some(o.timeout))?;
+                Box::new(c)
+            }
+            Target::Cluster(client) => Box::new(client.get_connection()?),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.opened.elapsed().as_millis() as u64
+    }
+
+    /// May a call go to Redis now? Yes while it answers; after a failure, no until
+    /// [`RETRY_AFTER`] has passed, then yes for the one caller that claims the next try.
+    fn admit(&self) -> bool {
+        let until = self.down_until.load(Ordering::Acquire);
+        if until == 0 {
+            return true;
+        }
+        let now = self.now_ms();
+        now >= until
+            && self
+                .down_until
+                .compare_exchange(
+                    until,
+                    now + RETRY_AFTER.as_millis() as u64,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
+    /// Runs `f` on a pooled connection (or a new one). A connection comes back to the pool
+    /// only when the exchange completed (a success or an error Redis answered): one that timed
+    /// out may still have an answer on its way, and a broken one is useless. A pooled
+    /// connection found closed (the server restarted, or a proxy dropped it while idle, as
+    /// managed services do after minutes) is not an outage: the pool is emptied and `f` runs
+    /// once more on a new connection.
+    fn call<T>(&self, f: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
+        if !self.admit() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                format!("unreachable within the last {RETRY_AFTER:?}; not tried again yet"),
+            )
+            .into());
+        }
+        let pooled = self.idle.lock().pop();
+        let result = match pooled {
+            Some(conn) => match self.exchange(conn, &f) {
+                Err(e) if closed(&e) => {
+                    self.idle.lock().clear();
+                    self.connect().and_then(|conn| self.exchange(conn, &f))
+                }
+                other => other,
+            },
+            None => self.connect().and_then(|conn| self.exchange(conn, &f)),
+        };
+        if answered(&result) {
+            if self.down_until.load(Ordering::Relaxed) != 0 {
+                self.down_until.store(0, Ordering::Release);
+            }
+        } else {
+            let until = self.now_ms() + RETRY_AFTER.as_millis() as u64;
+            self.down_until.store(until.max(1), Ordering::Release);
+        }
+        result
+    }
+
+    /// `f` on `conn`, which goes back to the pool if the exchange completed.
+    fn exchange<T>(
+        &self,
+        mut conn: Conn,
+        f: &impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let result = f(conn.as_mut());
+        if answered(&result) && conn.is_open() {
+            let mut idle = self.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        debug_assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{name:?} is not a name the layer makes"
+        );
+        format!("{}{kind}{{{name}}}", self.options.key_prefix)
+    }
+
+    /// The entry's change counter, read before a read or write of it (a change heard
+    /// meanwhile makes the version stale at once).
+    fn counter(&self, name: &str) -> (u16, u64) {
+        self.changes.start();
+        let slot = Changes::slot(name);
+        (slot as u16, self.changes.generation(slot))
+    }
+
+    fn version(&self, digest: Option<[u8; 16]>, (slot, generation): (u16, u64)) -> RedisVersion {
+        RedisVersion {
+            digest,
+            at: Instant::now(),
+            slot,
+            generation,
+        }
+    }
+
+    /// One round trip: is Redis there and does it accept our credentials? For startup checks.
+    pub fn ping(&self) -> Result<(), String> {
+        self.call(|c| redis::cmd("PING").query::<String>(c))
+            .map(drop)
+            .map_err(|e| format!("Redis did not answer PING: {e}"))
+    }
+
+    /// Runs a write script under `lock`: refused when the lease is no longer this holder's.
+    fn fenced_write(
+        &self,
+        script: &str,
+        name: &str,
+        value: Option<&[u8]>,
+        lock: &RedisLock<'_>,
+    ) -> Result<(), StoreError> {
+        let key = self.key("", name);
+        let lease_lost = || {
+            StoreError::Io(std::io::Error::other(
+                "redis: the lock lease lapsed before the write: write refused",
+            ))
+        };
+        if name != lock.name {
+            // An entry under another name than the lock's: a previous key's name, removed
+            // after a key rotation. In a cluster it may sit in another slot than the lease,
+            // and one script cannot touch both: the lease is checked, then the entry written.
+            // The layer writes under current names only, so nothing slips in between.
+            let holder: Option<String> = self
+                .call(|c| redis::cmd("GET").arg(&lock.key).query(c))
+                .map_err(io_error)?;
+            if holder.as_deref() != Some(lock.token.as_str()) {
+                return Err(lease_lost());
+            }
+            let cmd = match value {
+                Some(v) => redis::cmd("SET").arg(&key).arg(v).to_owned(),
+                None => redis::cmd("DEL").arg(&key).to_owned(),
+            };
+            self.call(|c| cmd.query::<()>(c)).map_err(io_error)?;
+            // Best effort, as in the scripts.
+            let _ = self.call(|c| {
+                redis::cmd("PUBLISH")
+                    .arg(self.changes.channel())
+                    .arg(self.changes.message(name))
+                    .query::<i64>(c)
+            });
+            return Ok(());
+        }
+        self.call(|c| {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(script)
+                .arg(2)
+                .arg(&key)
+                .arg(&lock.key)
+                .arg(&lock.token)
+                .arg(self.changes.channel())
+                .arg(self.changes.message(name));
+            if let Some(v) = value {
+                cmd.arg(v);
+            }
+            cmd.query::<i64>(c)
+        })
+        .map(drop)
+        .map_err(|e| match e.code() {
+            Some("EZAUTH_LEASE_LOST") => lease_lost(),
+            _ => io_error(e),
+        })
+    }
+}
+
+impl Backend for RedisBackend {
+    const LOCAL: bool = false;
+    type Version = RedisVersion;
+    type Guard<'a> = RedisLock<'a>;
+
+    /// Current while younger than the staleness bound (a change on another node is seen
+    /// within it) and no change of the entry was heard since (`Changes`). `Instant::now`
+    /// reads the vDSO clock: no system call.
+    fn is_current(&self, v: &RedisVersion) -> bool {
+        v.at.elapsed() < self.options.staleness
+            && self.changes.generation(usize::from(v.slot)) == v.generation
+    }
+
+    fn get(
+        &self,
+        name: &str,
+        known: Option<&RedisVersion>,
+    ) -> Result<Got<RedisVersion>, StoreError> {
+        let key = self.key("", name);
+        let counter = self.counter(name);
+        let value: Option<Vec<u8>> = self
+            .call(|c| redis::cmd("GET").arg(&key).query(c))
+            .map_err(|e| match e.code() {
+                Some("WRONGTYPE") => StoreError::Corrupt("entry is not a string".into()),
+                _ => io_error(e),
+            })?;
+        let Some(bytes) = value else {
+            return Ok(Got::Missing(self.version(None, counter)));
+        };
+        if bytes.len() > MAX_VALUE_SIZE {
+            return Err(StoreError::Corrupt(format!(
+                "entry is {} bytes",
+                bytes.len()
+            )));
+        }
+        let d = digest(&bytes);
+        let version = self.version(Some(d), counter);
+        if known.is_some_and(|k| k.digest == Some(d)) {
+            return Ok(Got::Unchanged(version));
+        }
+        Ok(Got::Found(bytes, version))
+    }
+
+    fn put(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        lock: &RedisLock<'_>,
+    ) -> Result<RedisVersion, StoreError> {
+        let counter = self.counter(name);
+        self.fenced_write(PUT, name, Some(bytes), lock)?;
+        Ok(self.version(Some(digest(bytes)), counter))
+    }
+
+    fn delete(&self, name: &str, lock: &RedisLock<'_>) -> Result<(), StoreError> {
+        self.fenced_write(DELETE, name, None, lock)
+    }
+
+    /// `SET lock NX PX lease` with a random fencing token, retried with growing pauses until
+    /// [`RedisOptions::lock_wait`] has passed.
+    fn lock(&self, name: &str) -> Result<RedisLock<'_>, StoreError> {
+        let key = self.key("lock:", name);
+        let token = crypto::random_token(16);
+        let lease_ms = self.options.lease.as_millis().max(1) as u64;
+        let deadline = Instant::now() + self.options.lock_wait();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let taken: Option<String> = self
+                .call(|c| {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(lease_ms)
+                        .query(c)
+                })
+                .map_err(io_error)?;
+            if taken.is_some() {
+                return Ok(RedisLock {
+                    backend: self,
+                    name: name.to_owned(),
+                    key,
+                    token,
+                });
+            }
+            if Instant::now() + pause >= deadline {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "redis: the user's lock stayed held for {:?}",
+                        self.options.lock_wait()
+                    ),
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(MAX_LOCK_PAUSE);
+        }
+    }
+
+    /// `SET once NX EXAT expires_at`: atomic across every client of the server.
+    fn claim_once(&self, name: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let key = self.key("once:", name);
+        // A value already past its expiry is recorded for a second (EXAT must lie ahead).
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let until = expires_at.max(now + 1);
+        let set: Option<String> = self
+            .call(|c| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EXAT")
+                    .arg(until)
+                    .query(c)
+            })
+            .map_err(io_error)?;
+        Ok(set.is_some())
+    }
+}

@@ -1,0 +1,180 @@
+//! Other nodes' writes, heard through Redis pub/sub, so a cached record goes stale as soon as
+//! another node changes it instead of when its staleness bound passes. Every fenced write
+//! publishes `{origin} {name}` on `{prefix}changed` (in the same script); each process runs
+//! one subscriber thread that bumps the entry's counter in a fixed table, and a cached version
+//! is current only while its counter is unchanged (one atomic load, no I/O).
+//!
+//! Best effort by design: a message lost (a subscriber reconnecting, an ACL without the
+//! channel, a cluster node failing over) only leaves the staleness bound in force, which
+//! always holds. The thread is started by the first read or write, so in the process that
+//! serves requests (an nginx worker), never in one that only loaded the configuration (the
+//! master, which forks); it stops within a read timeout once the store is dropped.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::logger::Logger;
+
+/// Counters in the table; entries that share one are invalidated together.
+const SLOTS: usize = 4096;
+
+/// How often the subscriber wakes while nothing arrives, to see whether it should stop.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Pause before connecting again after the subscription failed.
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+pub(super) struct Changes {
+    shared: Arc<Shared>,
+    started: AtomicBool,
+    /// One client per node to subscribe through, tried in turn.
+    clients: Vec<redis::Client>,
+    channel: String,
+    connect_timeout: Duration,
+    log: Logger,
+}
+
+struct Shared {
+    counters: Box<[AtomicU64]>,
+    stop: AtomicBool,
+    /// This process's mark on what it publishes: its own writes are not news to it.
+    origin: String,
+}
+
+impl Changes {
+    pub(super) fn new(
+        clients: Vec<redis::Client>,
+        channel: String,
+        connect_timeout: Duration,
+        log: Logger,
+    ) -> Changes {
+        Changes {
+            shared: Arc::new(Shared {
+                counters: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+                stop: AtomicBool::new(false),
+                origin: crate::crypto::random_token(9),
+            }),
+            started: AtomicBool::new(false),
+            clients,
+            channel,
+            connect_timeout,
+            log,
+        }
+    }
+
+    pub(super) fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// What a write publishes about the entry `name`.
+    pub(super) fn message(&self, name: &str) -> String {
+        format!("{} {name}", self.shared.origin)
+    }
+
+    /// The counter of the entry `name` (FNV-1a of the name: no allocation).
+    pub(super) fn slot(name: &str) -> usize {
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        (hash % SLOTS as u64) as usize
+    }
+
+    pub(super) fn generation(&self, slot: usize) -> u64 {
+        self.shared.counters[slot].load(Ordering::Acquire)
+    }
+
+    /// Starts the subscriber thread, once per store.
+    pub(super) fn start(&self) {
+        if self.started.load(Ordering::Relaxed) || self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (shared, clients) = (Arc::clone(&self.shared), self.clients.clone());
+        let (channel, timeout, log) =
+            (self.channel.clone(), self.connect_timeout, self.log.clone());
+        let spawned = std::thread::Builder::new()
+            .name("ezauth-redis-changes".into())
+            .spawn(move || subscribe(&shared, &clients, &channel, timeout, &log));
+        if let Err(e) = spawned {
+            self.log.warn(format_args!(
+                "token store: cannot start the Redis change listener ({e}): other nodes' \
+                 changes are seen within the staleness bound only"
+            ));
+        }
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+    }
+}
+
+/// The subscriber: listens until the store is dropped, connecting again (to the next node)
+/// whenever the subscription breaks; says so once per outage.
+fn subscribe(
+    shared: &Shared,
+    clients: &[redis::Client],
+    channel: &str,
+    connect_timeout: Duration,
+    log: &Logger,
+) {
+    let mut failing = false;
+    for client in clients.iter().cycle() {
+        if shared.stop.load(Ordering::Acquire) {
+            return;
+        }
+        match listen(shared, client, channel, connect_timeout, &mut failing) {
+            Ok(()) => return,
+            Err(e) => {
+                if !failing {
+                    log.warn(format_args!(
+                        "token store: not hearing other nodes' changes on Redis ({e}); they \
+                         are seen within the staleness bound until it is back"
+                    ));
+                    failing = true;
+                }
+            }
+        }
+        // Slept in steps, to stop promptly.
+        for _ in 0..(RECONNECT_AFTER.as_millis() / 100) {
+            if shared.stop.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// One subscription: Ok when asked to stop, Err when it broke.
+fn listen(
+    shared: &Shared,
+    client: &redis::Client,
+    channel: &str,
+    connect_timeout: Duration,
+    failing: &mut bool,
+) -> redis::RedisResult<()> {
+    let mut conn = client.get_connection_with_timeout(connect_timeout)?;
+    let mut pubsub = conn.as_pubsub();
+    pubsub.set_read_timeout(Some(POLL))?;
+    pubsub.subscribe(channel)?;
+    *failing = false;
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match pubsub.get_message() {
+            Ok(msg) => {
+                let payload = msg.get_payload_bytes();
+                let text = std::str::from_utf8(payload).unwrap_or("");
+                if let Some((origin, name)) = text.split_once(' ') {
+                    if origin != shared.origin {
+                        shared.counters[Changes::slot(name)].fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+            }
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

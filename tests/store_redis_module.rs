@@ -1,0 +1,237 @@
+//! The module configured with `ezauth.tokenStore.redis`, against a real `redis-server`: the
+//! startup check reaches it, sign-ins are kept there and read in the blocking step, another
+//! node (module) serves them, and an outage is survived and recovered from.
+
+mod support;
+
+use ezauth::http::{Forward, Outcome};
+use ezauth::pipeline::Module;
+use ezauth::store::access::Worker;
+use serde_json::json;
+use support::redis_server::RedisServer;
+use support::*;
+
+/// A module on `idp` whose token store is the Redis at `server`, trusting cached records for
+/// `staleness` seconds.
+fn node(idp: &TestIdp, server: &RedisServer, staleness: f64, log: &Captured) -> Module {
+    node_at(idp, &server.url(), staleness, log)
+}
+
+fn node_at(idp: &TestIdp, url: &str, staleness: f64, log: &Captured) -> Module {
+    let json = config(idp, "{}").replace(
+        r#""httpSettings":"#,
+        &format!(
+            r#""ezauth":{{"tokenStore":{{"redis":{{"urlSettingName":"REDIS_URL",
+               "timeoutSeconds":1,"connectTimeoutSeconds":1,"stalenessSeconds":{staleness}}}}}}},
+               "httpSettings":"#
+        ),
+    );
+    let mut env = env();
+    env.insert("REDIS_URL".into(), url.into());
+    let settings = ezauth::config::parse(&json, &env).unwrap_or_else(|e| panic!("{e}"));
+    Module::new(settings, log.logger()).unwrap()
+}
+
+fn forwarded(o: Outcome) -> Forward {
+    match o {
+        Outcome::Continue(f) => f,
+        other => panic!("expected the request to go on to the app, got {other:?}"),
+    }
+}
+
+fn set_header(f: &Forward, name: &str) -> Option<String> {
+    f.set
+        .iter()
+        .flat_map(|g| g.iter())
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+fn signed_in(m: &Module, idp: &TestIdp) -> String {
+    let r = through_provider(
+        m,
+        idp,
+        "",
+        json!({}),
+        json!({"access_token": "the-access-token"}),
+    );
+    session_cookie(&r)
+}
+
+#[test]
+fn the_startup_check_reaches_redis() {
+    let mut server = RedisServer::start();
+    let idp = TestIdp::start();
+    let m = node(&idp, &server, 1.0, &Captured::default());
+    m.check_store(&Worker::current()).unwrap();
+    // Loading and checking (what the nginx master does before it forks) start no listener
+    // thread and leave no connection: those belong to the processes that serve.
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        // The check's own connection may take a moment to be seen closed.
+        let clients: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
+        if clients.lines().count() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "only this one: {clients}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.kill();
+    let e = m.check_store(&Worker::current()).unwrap_err();
+    assert!(
+        e.contains("ezauth.tokenStore.redis: Redis did not answer PING"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_sign_in_on_one_node_is_served_by_another_and_a_logout_holds_on_both() {
+    let server = RedisServer::start();
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let (a, b) = (
+        node(&idp, &server, 0.0, &log),
+        node(&idp, &server, 0.0, &log),
+    );
+    let cookie = signed_in(&a, &idp);
+    let auth = [("Cookie", cookie.as_str())];
+    for m in [&a, &b] {
+        let (blocked, outcome) = two_steps(m, "/page", &auth);
+        assert!(blocked, "a remote read never happens on the event loop");
+        let f = forwarded(outcome);
+        assert_eq!(
+            set_header(&f, "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+            Some("the-access-token"),
+            "{}",
+            log.text()
+        );
+    }
+    let r = finished(run(&a, "GET", "/.auth/logout", &auth, b""));
+    assert!(r.status < 400, "{}", r.status);
+    let (_, outcome) = two_steps(&b, "/.auth/me", &auth);
+    assert_eq!(
+        finished(outcome).status,
+        401,
+        "signed out on the other node too"
+    );
+}
+
+#[test]
+fn an_outage_keeps_requests_going_and_ends_by_itself() {
+    let mut server = RedisServer::start();
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let m = node(&idp, &server, 0.0, &log);
+    let cookie = signed_in(&m, &idp);
+    let auth = [("Cookie", cookie.as_str())];
+    server.kill();
+    let (_, outcome) = two_steps(&m, "/page", &auth);
+    let f = forwarded(outcome);
+    assert!(
+        set_header(&f, "X-MS-CLIENT-PRINCIPAL-NAME").is_some(),
+        "the identity, from the cookie: {f:?}"
+    );
+    log.says("redis");
+    // A route that needs the store answers that it is not available.
+    let r = finished(run(&m, "GET", "/.auth/refresh", &auth, b""));
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    server.restart();
+    // Failures pause calls for a while (a circuit breaker); then the node finds Redis again.
+    std::thread::sleep(ezauth::store::redis::RETRY_AFTER);
+    // Redis restarted empty (nothing persisted): the session goes on, without stored tokens.
+    let (_, outcome) = two_steps(&m, "/page", &auth);
+    forwarded(outcome);
+    let cookie = signed_in(&m, &idp);
+    let (_, outcome) = two_steps(&m, "/page", &[("Cookie", cookie.as_str())]);
+    assert_eq!(
+        set_header(&forwarded(outcome), "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+        Some("the-access-token")
+    );
+}
+
+#[test]
+fn an_acl_user_with_only_the_store_s_keys_channel_and_commands_is_enough() {
+    let server = RedisServer::start();
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">s3cret")
+        .arg("resetkeys")
+        .arg("~ezauth:*")
+        .arg("resetchannels")
+        .arg("&ezauth:changed")
+        .arg("-@all")
+        .arg(&[
+            "+get",
+            "+set",
+            "+del",
+            "+eval",
+            "+ping",
+            "+publish",
+            "+subscribe",
+        ])
+        .query(&mut admin)
+        .unwrap();
+    let url = |password: &str| format!("redis://app:{password}@127.0.0.1:{}", server.port);
+    let idp = TestIdp::start();
+    let log = Captured::default();
+
+    let wrong = node_at(&idp, &url("wrong"), 0.0, &log);
+    let e = wrong.check_store(&Worker::current()).unwrap_err();
+    assert!(e.contains("Password authentication failed"), "{e}");
+    assert!(!e.contains("wrong@"), "the URL is not echoed: {e}");
+
+    let (a, b) = (
+        node_at(&idp, &url("s3cret"), 0.0, &log),
+        node_at(&idp, &url("s3cret"), 0.0, &log),
+    );
+    a.check_store(&Worker::current()).unwrap();
+    let cookie = signed_in(&a, &idp);
+    let (_, outcome) = two_steps(&b, "/page", &[("Cookie", cookie.as_str())]);
+    assert_eq!(
+        set_header(&forwarded(outcome), "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+        Some("the-access-token"),
+        "{}",
+        log.text()
+    );
+    // A logout takes the lock and writes the revocation through the fenced script.
+    let r = finished(run(
+        &b,
+        "GET",
+        "/.auth/logout",
+        &[("Cookie", cookie.as_str())],
+        b"",
+    ));
+    assert!(r.status < 400, "{}: {}", r.status, log.text());
+    let (_, outcome) = two_steps(&a, "/.auth/me", &[("Cookie", cookie.as_str())]);
+    assert_eq!(finished(outcome).status, 401);
+    let start = std::time::Instant::now();
+    loop {
+        let (_, listeners): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("ezauth:changed")
+            .query(&mut admin)
+            .unwrap();
+        if listeners == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(3),
+            "both nodes' listeners subscribe: {}",
+            log.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
