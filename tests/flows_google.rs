@@ -12,7 +12,7 @@ mod support;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ezauth::clock::SystemClock;
+use ezauth::clock::{ManualClock, SystemClock};
 use ezauth::http::{Outcome, Response};
 use ezauth::pipeline::Module;
 use serde_json::{json, Value};
@@ -118,7 +118,8 @@ fn the_login_redirect_is_google_s_code_flow_with_access_type_passed_on() {
 fn a_sign_in_gives_the_app_google_s_headers_and_the_refresh_token_refreshes() {
     let idp = ScriptedIdp::new();
     let log = Captured::default();
-    let (m, store) = module(&idp, &log);
+    let clock = Arc::new(ManualClock::starting_now());
+    let (m, store) = scripted::module_with(idp.clone(), &config(), log.logger(), clock.clone());
     // Google's id_tokens may name the issuer without its scheme.
     let r = sign_in(
         &m,
@@ -164,7 +165,9 @@ fn a_sign_in_gives_the_app_google_s_headers_and_the_refresh_token_refreshes() {
     assert_eq!(h["X-MS-TOKEN-GOOGLE-ACCESS-TOKEN"], "ya29.second");
     assert_eq!(h["X-MS-TOKEN-GOOGLE-REFRESH-TOKEN"], "1//refresh-1");
 
-    // A revoked grant: 403, as App Service answers.
+    // A revoked grant: 403, as App Service answers (asked for later than a refresh just
+    // done, whose tokens would be used instead).
+    clock.advance(60);
     idp.token_answer(Answer::Json(400, json!({"error": "invalid_grant"})));
     let revoked = finished(run(
         &m,

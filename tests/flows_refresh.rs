@@ -105,3 +105,33 @@ fn a_refresh_without_a_refresh_token_never_reaches_the_provider() {
     assert_eq!(idp.count("POST /token"), calls);
     assert_eq!(store.only(), before);
 }
+
+/// A refresh asked for within seconds of another (a page's second tab, a retry, the other node
+/// of a burst whose callers already saw the new tokens) takes the tokens that one stored: one
+/// provider call. Later, a refresh calls the provider again.
+#[test]
+fn a_refresh_just_after_another_uses_its_tokens() {
+    let idp = ScriptedIdp::new();
+    let log = Captured::default();
+    let clock = std::sync::Arc::new(ezauth::clock::ManualClock::starting_now());
+    let (m, store) =
+        scripted::module_on(&idp, &scripted::config("{}"), log.logger(), clock.clone());
+    let cookie = scripted::sign_in(&m, &idp, Some("refresh-1"));
+    let answer = |n: u32| {
+        Answer::Json(
+            200,
+            json!({"access_token": format!("access-{n}"), "refresh_token": format!("refresh-{n}")}),
+        )
+    };
+    idp.token_answer(answer(2));
+    assert_eq!(refresh(&m, &cookie).status, 200, "{}", log.text());
+    idp.token_answer(answer(3));
+    clock.advance(4);
+    assert_eq!(refresh(&m, &cookie).status, 200, "{}", log.text());
+    assert_eq!(store.only().refresh_token.as_deref(), Some("refresh-2"));
+    assert_eq!(idp.last_token_form()["refresh_token"], "refresh-1");
+    clock.advance(2);
+    assert_eq!(refresh(&m, &cookie).status, 200, "{}", log.text());
+    assert_eq!(idp.last_token_form()["refresh_token"], "refresh-2");
+    assert_eq!(store.only().refresh_token.as_deref(), Some("refresh-3"));
+}

@@ -1,7 +1,7 @@
 //! Refreshes on two nodes sharing one Redis, against a provider that rotates refresh tokens
 //! (and, as RFC 9700 has it, would revoke the grant when a spent one comes back): concurrent
-//! refreshes of one user spread over both nodes succeed or are told one is in progress, and
-//! no refresh token is ever presented twice. The lock is what makes it so: each refresh reads the record inside it and
+//! refreshes of one user spread over both nodes succeed or are told one is in progress, make
+//! one call to the provider, and no refresh token is ever presented twice. The lock is what makes it so: each refresh reads the record inside it and
 //! spends the token the previous one stored.
 
 mod support;
@@ -101,13 +101,15 @@ fn concurrent_refreshes_on_two_nodes_never_spend_a_refresh_token_twice() {
         let (status, body) = t.join().unwrap();
         assert!(status == 200 || status == 429, "{status}: {body}");
     }
+    // One provider call for the whole burst: the node that took the lock second found the
+    // tokens its callers saw already refreshed, and used them.
+    assert_eq!(*provider.presented.lock().unwrap(), ["refresh-1"]);
     // The grant survived: each node refreshes again, with the latest stored token.
     for m in &nodes {
         let r = finished(run(m, "GET", "/.auth/refresh", &[("Cookie", &cookie)], b""));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
     let presented = provider.presented.lock().unwrap().clone();
-    assert!(presented.len() >= 2);
     let distinct: HashSet<&String> = presented.iter().collect();
     assert_eq!(
         distinct.len(),

@@ -47,8 +47,9 @@ pub fn me(app: &App, ctx: &Ctx, _store: &dyn TokenStore, caller: &Caller) -> Out
         .filter_map(|record| serde_json::to_value(&**record).ok())
         .map(|mut entry| {
             if let Some(fields) = entry.as_object_mut() {
-                // Revocations are the store's bookkeeping, not part of App Service's answer.
+                // The store's bookkeeping, not part of App Service's answer.
                 fields.remove("revoked");
+                fields.remove("refreshed_at");
                 // Fields alphabetically, as App Service's captures show them; the claims
                 // inside keep the provider's order (serde_json keeps insertion order here).
                 fields.sort_keys();

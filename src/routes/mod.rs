@@ -53,7 +53,7 @@ fn record_of(
         id_token: tokens.id_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         expires_on: expires_at.map(format_expires_on),
-        revoked: Default::default(),
+        ..TokenRecord::default()
     }
 }
 

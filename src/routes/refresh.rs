@@ -125,13 +125,17 @@ impl Seen {
     }
 }
 
+/// Tokens a refresh stored this many seconds ago are as new as another refresh's would be.
+const JUST_REFRESHED_SECS: i64 = 5;
+
 /// When a run of [`redeem`] calls the provider.
 #[derive(Clone)]
 pub(super) enum Redeem {
-    /// `/.auth/refresh`: the caller asked for new tokens, unless the record no longer holds
-    /// the ones its request saw: another refresh ran while it waited for the user's lock, and
-    /// its tokens are as new as this one's would be. So concurrent refreshes on many
-    /// processes and nodes make one provider call, not one each.
+    /// `/.auth/refresh`: the caller asked for new tokens, unless another refresh stored some
+    /// meanwhile: the record no longer holds the ones the request saw (it waited for the
+    /// user's lock), or they were refreshed within [`JUST_REFRESHED_SECS`] (a request that
+    /// arrived just after). So concurrent refreshes on many processes and nodes make one
+    /// provider call, not one each.
     Requested(Option<Seen>),
     /// Ahead of expiry (`ezauth.refreshBeforeExpirySeconds`): only when the stored access
     /// token expires at or before this time (Unix seconds). Judged under the user's store
@@ -161,9 +165,11 @@ pub(super) fn redeem(
         let stored_expiry = || record.expires_on.as_deref().and_then(parse_expires_on);
         let fresh = match &when {
             Redeem::ExpiringBy(deadline) => stored_expiry().is_none_or(|exp| exp > *deadline),
-            Redeem::Requested(seen) => seen
-                .as_ref()
-                .is_some_and(|seen| record.refresh_token.is_some() && *seen != Seen::of(&record)),
+            Redeem::Requested(seen) => {
+                record.refresh_token.is_some()
+                    && (seen.as_ref().is_some_and(|seen| *seen != Seen::of(&record))
+                        || app.now() - record.refreshed_at < JUST_REFRESHED_SECS)
+            }
         };
         if fresh {
             already_fresh = true;
@@ -192,6 +198,7 @@ pub(super) fn redeem(
                     .expires_at
                     .map(format_expires_on)
                     .or(record.expires_on);
+                record.refreshed_at = app.now();
                 Update::Replace(Box::new(record))
             }
             Err(e) => {

@@ -152,6 +152,10 @@ pub struct TokenRecord {
     /// Signed-out sessions of this user (not shown by `/.auth/me`).
     #[serde(skip_serializing_if = "Revocations::is_empty", default)]
     pub revoked: Revocations,
+    /// When a refresh last stored these tokens (Unix seconds; not shown by `/.auth/me`): a
+    /// refresh asked for just after needs no provider call.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub refreshed_at: i64,
 }
 
 /// Which of a user's sessions were signed out: each cookie and session token names its
