@@ -126,7 +126,7 @@ impl Seen {
 }
 
 /// Tokens a refresh stored this many seconds ago are as new as another refresh's would be.
-const JUST_REFRESHED_SECS: i64 = 5;
+const JUST_REFRESHED_SECS: i64 = 2;
 
 /// When a run of [`redeem`] calls the provider.
 #[derive(Clone)]
