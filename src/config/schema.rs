@@ -519,6 +519,18 @@ pub struct Extensions {
     /// (`"aad": {"clientCertificate": {...}}`).
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderEndpoints>,
+    /// Counters and latency histograms served in Prometheus' text format (`ezauth.metrics`).
+    pub metrics: Option<Metrics>,
+}
+
+/// `ezauth.metrics`: off unless `enabled`; served at `path` (default `{apiPrefix}/metrics`) to
+/// the listed client addresses only (default: loopback).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metrics {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub allowed_addresses: Option<Vec<String>>,
 }
 
 /// `ezauth.providers.{name}`: where a built-in provider's endpoints are instead of their
