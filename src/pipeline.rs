@@ -128,12 +128,17 @@ impl Module {
             Outcome::Finish(r) => match r.status {
                 401 => Decision::Unauthorized,
                 403 => Decision::Forbidden,
-                302 if r.headers.iter().any(|(n, v)| {
-                    n == "Location" && v.contains(&format!("{}/login/", self.settings().api_prefix))
-                }) =>
+                // Outside the routes a 302 is the unauthenticated action's way to the login
+                // (or `requireHttps`'s to https), and a 200 the page that keeps the fragment
+                // on that way (`preserveUrlFragmentsForLogins`).
+                302 if !r
+                    .headers
+                    .iter()
+                    .any(|(n, v)| n == "Location" && https_upgrade(req, v)) =>
                 {
                     Decision::LoginRedirect
                 }
+                200 => Decision::LoginRedirect,
                 _ => Decision::Other,
             },
         };
@@ -1054,6 +1059,14 @@ impl Module {
         .into_bytes();
         r
     }
+}
+
+/// Is `location` the `requireHttps` redirect of `req` (`https://{host}{target}`)?
+fn https_upgrade(req: &Request, location: &str) -> bool {
+    location
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix(req.target))
+        .is_some_and(|host| !host.is_empty() && !host.contains('/'))
 }
 
 /// Can this client follow a redirect to a login page? Scripts (XHR, fetch) and API calls

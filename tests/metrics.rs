@@ -269,17 +269,40 @@ fn requests_are_counted_by_decision_and_cache_lookups_by_result() {
     let gets = r#"ezauth_store_operations_total{op="get",outcome="success"}"#;
     assert_eq!(d.get(gets).copied().unwrap_or(0.0), misses);
 
-    // Refusals, on an app that requires sign-in.
-    let json = config(ON).replace("AllowAnonymous", "Return401");
-    let settings = ezauth::config::parse(&json, &env()).unwrap();
-    let strict = Module::new(settings, ezauth::logger::Logger::silent()).unwrap();
-    let before = scrape(&strict);
-    run(&strict, "GET", "/page", &[], b"");
-    let d = moved(&before, &scrape(&strict));
-    assert_eq!(
-        d.get(r#"ezauth_requests_total{decision="unauthorized"}"#),
-        Some(&1.0)
-    );
+    // The unauthenticated actions, and the https upgrade.
+    for (edit, target, decision) in [
+        (("AllowAnonymous", "Return401"), "/page", "unauthorized"),
+        (("AllowAnonymous", "Return403"), "/page", "forbidden"),
+        (("AllowAnonymous", "Return404"), "/page", "other"),
+        (
+            ("AllowAnonymous", "RedirectToLoginPage"),
+            "/page",
+            "login_redirect",
+        ),
+        (
+            ("\"requireHttps\":false", "\"requireHttps\":true"),
+            "/page?a=1",
+            "other",
+        ),
+    ] {
+        let strict = module_of(&idp, &config(ON).replace(edit.0, edit.1));
+        let before = scrape(&strict);
+        let r = finished(run(&strict, "GET", target, &[], b""));
+        let d = moved(&before, &scrape(&strict));
+        let series = format!("ezauth_requests_total{{decision=\"{decision}\"}}");
+        assert_eq!(
+            d.get(&series),
+            Some(&1.0),
+            "{edit:?} ({}): {d:#?}",
+            r.status
+        );
+        assert_eq!(
+            d.keys()
+                .filter(|k| k.starts_with("ezauth_requests_total"))
+                .count(),
+            1
+        );
+    }
 
     // Another process over the same store reads the user's record from disk: a miss, then hits.
     let other = module_of(&idp, &config_in(&dir, ON));
