@@ -236,6 +236,30 @@ void ezauth_module_free(ezauth_module *module);
 // Empty for NULL. Thread-safe.
 ezauth_str ezauth_module_api_prefix(const ezauth_module *module);
 
+// Bytes of shared memory the module's metrics need (a multiple of 8; a few KiB per
+// configured provider), for `ezauth_module_use_metrics_memory`. 0 for NULL. Thread-safe.
+size_t ezauth_metrics_size(const ezauth_module *module);
+
+// Makes the module count its metrics (see the README's "Metrics") in memory the host gives,
+// instead of its own: a host with several worker processes gives every worker's module the
+// same shared memory (nginx: a shared memory zone the master maps before it forks), so the
+// counters are process-shared atomics and one scrape shows the sum over all workers.
+//
+// - `memory`: `len` bytes, 8-byte aligned, readable and writable, mapped shared
+//   (`MAP_SHARED`) between the processes that count into it, and valid until the module is
+//   freed. The library uses it only through 64-bit atomic operations. Memory holding a block
+//   another module of the same providers wrote (a reload, another worker) keeps its counts;
+//   anything else is zeroed by this call.
+// - `len`: at least `ezauth_metrics_size(module)`.
+//
+// Call it before the module serves requests (nginx: at configuration, in the master), at most
+// once per module: what was counted before stays in the old block. Returns `EZAUTH_OK`,
+// `EZAUTH_NULL_PARAMETER`, `EZAUTH_INVALID_PARAMETER` (too small or misaligned) or
+// `EZAUTH_PANIC`. Without it the module counts in its own memory (one process's counts).
+ezauth_result ezauth_module_use_metrics_memory(const ezauth_module *module,
+                                               void *memory,
+                                               size_t len);
+
 // The result code of an error.
 ezauth_result ezauth_error_code(const ezauth_error *error);
 

@@ -13,6 +13,7 @@ use crate::headers;
 use crate::http::{HeaderGroup, Origin, Outcome, Response};
 use crate::io::Io;
 use crate::logger::Logger;
+use crate::metrics::Metrics;
 use crate::outbound::{HttpClient, UreqClient};
 use crate::providers::{Presented, Provider, Providers};
 use crate::redirect::{self, RedirectError};
@@ -42,6 +43,8 @@ pub struct App {
     /// `authorization_uri="…"` of App Service's Azure AD challenge; `None` without Azure AD or
     /// with `login.disableWWWAuthenticate`.
     aad_discovery: Option<String>,
+    /// Counters and histograms: the store and the providers' HTTP clients count into it too.
+    metrics: Arc<Metrics>,
 }
 
 /// Why a session token was not taken.
@@ -126,8 +129,15 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> App {
         let budget = cache::Budget::of(settings.cache_bytes);
+        let metrics = Arc::new(Metrics::new(
+            settings.providers.iter().map(|p| p.name.clone()).collect(),
+        ));
+        if let Some(store) = &store {
+            store.measure(&metrics);
+        }
         App {
-            providers: Providers::from_settings(&settings, &http, &clock),
+            providers: Providers::from_settings(&settings, &http, &clock, &metrics),
+            metrics,
             clock,
             aad_discovery: challenge::aad_discovery(&settings.providers),
             settings,
@@ -157,6 +167,10 @@ impl App {
 
     pub fn log(&self) -> &Logger {
         &self.log
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The time, in Unix seconds, by the app's clock: what every time comparison on the request

@@ -26,6 +26,7 @@ pub mod headers;
 pub mod http;
 pub mod io;
 pub mod logger;
+pub mod metrics;
 pub mod outbound;
 pub mod paths;
 pub mod pipeline;

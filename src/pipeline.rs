@@ -14,6 +14,7 @@ use crate::http::{
 };
 use crate::io::Io;
 use crate::logger::Logger;
+use crate::metrics::Decision;
 use crate::providers::{Bearer, Presented, Provider, ProviderError};
 use crate::reply;
 use crate::routes::{self, Ctx, Dispatch};
@@ -94,14 +95,86 @@ impl Module {
 
     /// `OnBeginRequest`, on the host's request thread: never blocks on I/O ([`Io::CacheOnly`]).
     pub fn begin_request(&self, req: &Request) -> Outcome {
-        self.checked(self.challenged(req, self.process(req)))
+        if let Some(metrics) = self.metrics_answer(req) {
+            return metrics;
+        }
+        let outcome = self.checked(self.challenged(req, self.process(req)));
+        self.count(req, &outcome);
+        outcome
     }
 
     /// The blocking step of an outcome that asked for one, on a worker thread: resumes at the
     /// step that stopped, with what the steps before it found.
     pub fn run_blocking(&self, pending: &Pending) -> Outcome {
+        let running = self.app.metrics().blocking_started();
         let req = pending.request.view();
-        self.checked(self.challenged(&req, self.resume(&req, &pending.step)))
+        let outcome = self.checked(self.challenged(&req, self.resume(&req, &pending.step)));
+        drop(running);
+        self.count(&req, &outcome);
+        outcome
+    }
+
+    /// Counts what was decided for `req` (a request that takes the blocking step is counted
+    /// when it ends).
+    fn count(&self, req: &Request, outcome: &Outcome) {
+        let metrics = self.app.metrics();
+        let decision = match outcome {
+            Outcome::Blocking(_) => return metrics.blocking_queued(),
+            Outcome::Continue(f) if f.set.is_empty() => Decision::Anonymous,
+            Outcome::Continue(_) => Decision::SignedIn,
+            Outcome::Finish(_) if routes::route_rest(self.app.settings(), req.path()).is_some() => {
+                Decision::Route
+            }
+            Outcome::Finish(r) => match r.status {
+                401 => Decision::Unauthorized,
+                403 => Decision::Forbidden,
+                // Outside the routes a 302 is the unauthenticated action's way to the login
+                // (or `requireHttps`'s to https), and a 200 the page that keeps the fragment
+                // on that way (`preserveUrlFragmentsForLogins`).
+                302 if !r
+                    .headers
+                    .iter()
+                    .any(|(n, v)| n == "Location" && https_upgrade(req, v)) =>
+                {
+                    Decision::LoginRedirect
+                }
+                200 => Decision::LoginRedirect,
+                _ => Decision::Other,
+            },
+        };
+        metrics.request(decision);
+    }
+
+    /// The metrics (`ezauth.metrics`), for a GET of their path from an allowed client address;
+    /// `None` for anything else, which goes on as if the metrics did not exist (under the API
+    /// prefix: 404).
+    fn metrics_answer(&self, req: &Request) -> Option<Outcome> {
+        let route = self.settings().metrics.as_ref()?;
+        if req.path() != route.path || !matches!(req.method, "GET" | "HEAD") {
+            return None;
+        }
+        // The host's own peer address: a forwarded-for header is the client's to write.
+        let client = req
+            .client_addr
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| {
+                req.client_addr
+                    .parse::<std::net::SocketAddr>()
+                    .map(|s| s.ip())
+            })
+            .ok()?
+            .to_canonical();
+        if !route.allowed.contains(&client) {
+            self.log().info(format_args!(
+                "metrics: {client} is not in ezauth.metrics.allowedAddresses"
+            ));
+            return None;
+        }
+        let mut r = Response::new(200)
+            .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            .with_header("Cache-Control", "no-store");
+        r.body = self.app.metrics().render().into_bytes();
+        Some(Outcome::Finish(r))
     }
 
     fn resume(&self, req: &Request, step: &PendingStep) -> Outcome {
@@ -981,6 +1054,14 @@ impl Module {
         .into_bytes();
         r
     }
+}
+
+/// Is `location` the `requireHttps` redirect of `req` (`https://{host}{target}`)?
+fn https_upgrade(req: &Request, location: &str) -> bool {
+    location
+        .strip_prefix("https://")
+        .and_then(|rest| rest.strip_suffix(req.target))
+        .is_some_and(|host| !host.is_empty() && !host.contains('/'))
 }
 
 /// Can this client follow a redirect to a login page? Scripts (XHR, fetch) and API calls

@@ -30,7 +30,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
-            "cache", "clock", "crypto", "flight", "io", "logger", "outbound", "paths", "replay",
+            "cache", "clock", "crypto", "flight", "io", "logger", "metrics", "outbound", "paths",
+            "replay",
         ],
     ),
 ];

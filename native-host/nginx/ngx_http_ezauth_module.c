@@ -26,6 +26,14 @@
  * Workers inherit the loaded modules over fork(); the modules are freed by
  * a cleanup of the cycle pool.
  *
+ * Each loaded module counts its metrics in a shared memory zone of its own
+ * ("ezauth_metrics_N_SIZE"), made by the master at configuration and
+ * attached to the module by the zone's init callback before the workers
+ * fork: every worker increments the same atomics, so one scrape of the
+ * metrics route, whichever worker answers it, shows the sum over all
+ * workers.  The zone's name holds its size, so a zone nginx keeps across a
+ * reload is one of the same layout size.
+ *
  * The master (root) loads the files, but the workers (the "user" directive)
  * use the token store: the library creates nothing when it loads a file,
  * and a second, core module checks, once nginx's core configuration knows
@@ -192,6 +200,10 @@ static void *ngx_http_ezauth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ezauth_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_http_ezauth_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ezauth_add_metrics_zone(ngx_conf_t *cf,
+    ezauth_module *module, ngx_uint_t n);
+static ngx_int_t ngx_http_ezauth_init_metrics_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
 static char *ngx_http_ezauth_check_stores(ngx_cycle_t *cycle, void *conf);
 
 
@@ -2343,6 +2355,12 @@ ngx_http_ezauth_load(ngx_conf_t *cf, ngx_str_t *path)
     cln->handler = ngx_http_ezauth_module_cleanup;
     cln->data = module;
 
+    if (ngx_http_ezauth_add_metrics_zone(cf, module, emcf->loaded.nelts)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     loaded = ngx_array_push(&emcf->loaded);
     if (loaded == NULL) {
         return NULL;
@@ -2355,6 +2373,88 @@ ngx_http_ezauth_load(ngx_conf_t *cf, ngx_str_t *path)
                   ezauth_version().len, ezauth_version().ptr, path);
 
     return module;
+}
+
+
+/*
+ * Declares the shared memory zone module number n counts its metrics in.
+ * The zone holds a slab pool (its first pages) and the block the library
+ * lays out (ezauth_metrics_size() bytes, whole pages).
+ */
+static ngx_int_t
+ngx_http_ezauth_add_metrics_zone(ngx_conf_t *cf, ezauth_module *module,
+    ngx_uint_t n)
+{
+    size_t           size;
+    ngx_str_t        name;
+    ngx_shm_zone_t  *shm_zone;
+
+    size = ezauth_metrics_size(module);
+
+    name.data = ngx_pnalloc(cf->pool, sizeof("ezauth_metrics__") - 1
+                                      + 2 * NGX_INT_T_LEN);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    name.len = ngx_sprintf(name.data, "ezauth_metrics_%ui_%uz", n, size)
+               - name.data;
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     8 * ngx_pagesize
+                                     + ngx_align(size, ngx_pagesize),
+                                     &ngx_http_ezauth_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_ezauth_init_metrics_zone;
+    shm_zone->data = module;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Attaches a module to its zone, in the master before the workers fork.  A
+ * zone kept from the previous cycle (same name: same size) already holds a
+ * block, whose counts the library keeps when the providers are the same.
+ */
+static ngx_int_t
+ngx_http_ezauth_init_metrics_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t            size;
+    void             *block;
+    ezauth_result     rc;
+    ezauth_module    *module;
+    ngx_slab_pool_t  *shpool;
+
+    module = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    size = ezauth_metrics_size(module);
+
+    if (data != NULL || shm_zone->shm.exists) {
+        block = shpool->data;
+
+    } else {
+        block = ngx_slab_alloc(shpool, size);
+        if (block == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = block;
+    }
+
+    rc = ezauth_module_use_metrics_memory(module, block, size);
+
+    if (rc != EZAUTH_OK) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "ezauth: metrics zone \"%V\" refused (%s)",
+                      &shm_zone->shm.name, ezauth_result_name(rc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -270,6 +270,17 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// `ezauth.cookieSameSite`: the `SameSite` attribute of the module's cookies.
     pub cookie_same_site: crate::session::SameSite,
+    /// `ezauth.metrics`: where the metrics are served and to whom; `None`: not served.
+    pub metrics: Option<MetricsRoute>,
+}
+
+/// The metrics route (`ezauth.metrics`).
+#[derive(Clone, Debug)]
+pub struct MetricsRoute {
+    /// The exact request path (raw, without the query).
+    pub path: String,
+    /// Client addresses it answers; any other gets what a path that does not exist gets.
+    pub allowed: Vec<std::net::IpAddr>,
 }
 
 /// The CORS grant for preflights the module answers (`ezauth.cors`).
@@ -538,6 +549,7 @@ fn resolve(
         cache_bytes: ext.cache_bytes,
         warnings,
         cookie_same_site: ext.cookie_same_site,
+        metrics: ext.metrics,
     })
 }
 

@@ -523,6 +523,8 @@ pub struct Extensions {
     pub token_store: Option<ExtTokenStore>,
     /// The Azure Blob token store's own settings (`ezauth.azureBlobStorage`).
     pub azure_blob_storage: Option<BlobExtensions>,
+    /// Counters and latency histograms served in Prometheus' text format (`ezauth.metrics`).
+    pub metrics: Option<Metrics>,
 }
 
 /// `ezauth.azureBlobStorage`.
@@ -532,6 +534,16 @@ pub struct BlobExtensions {
     /// How long a process answers from its copy of a record before asking Azure again: the
     /// bound on seeing another node's change (default 2 s, at most 60).
     pub staleness_seconds: Option<f64>,
+}
+
+/// `ezauth.metrics`: off unless `enabled`; served at `path` (default `{apiPrefix}/metrics`) to
+/// the listed client addresses only (default: loopback).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metrics {
+    pub enabled: Option<bool>,
+    pub path: Option<String>,
+    pub allowed_addresses: Option<Vec<String>>,
 }
 
 /// `ezauth.providers.{name}`: where a built-in provider's endpoints are instead of their

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::{
     cache_bytes, derive_app_id, invalid, parse_timespan, resolve_keys, schema, ConfigError,
-    CorsPolicy, Environment, ForwardProxy, JsonPath, ProviderSettings, ProxyConvention,
-    StoreSettings, UnauthenticatedAction, DEFAULT_TOKEN_DIRECTORY,
+    CorsPolicy, Environment, ForwardProxy, JsonPath, MetricsRoute, ProviderSettings,
+    ProxyConvention, StoreSettings, UnauthenticatedAction, DEFAULT_TOKEN_DIRECTORY,
 };
 use crate::crypto::Keys;
 
@@ -360,6 +360,7 @@ pub(super) struct Ezauth {
     pub cache_bytes: usize,
     /// `ezauth.azureBlobStorage.stalenessSeconds`.
     pub blob_staleness: Duration,
+    pub metrics: Option<MetricsRoute>,
 }
 
 /// The `ezauth` block and the keys (their names come from it); the app id is derived from
@@ -486,7 +487,57 @@ pub(super) fn ezauth(
         )?,
         refresh_before_expiry: refresh_window(ext.refresh_before_expiry_seconds)?,
         cache_bytes: cache_bytes(ext.cache_megabytes)?,
+        metrics: metrics(ext.metrics, api_prefix)?,
     })
+}
+
+/// `ezauth.metrics`: `None` unless enabled. The path is a plain absolute path (no query,
+/// escapes or dot segments, so the raw request path compares byte for byte); the addresses are
+/// IP addresses, compared with the host's own client address.
+fn metrics(
+    raw: Option<schema::Metrics>,
+    api_prefix: &str,
+) -> Result<Option<MetricsRoute>, ConfigError> {
+    let Some(raw) = raw.filter(|m| m.enabled == Some(true)) else {
+        return Ok(None);
+    };
+    let root = JsonPath::root("ezauth").key("metrics");
+    let path = raw.path.unwrap_or_else(|| format!("{api_prefix}/metrics"));
+    let plain = path.starts_with('/')
+        && path.len() <= 256
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%' | b'\\' | b';'))
+        && !path.split('/').any(|s| s == "." || s == "..")
+        && !path.contains("//");
+    if !plain {
+        return Err(invalid(
+            &root.key("path"),
+            "must be an absolute path such as /.auth/metrics (no query, escapes or dot segments)",
+        ));
+    }
+    let addresses = raw
+        .allowed_addresses
+        .unwrap_or_else(|| vec!["127.0.0.1".into(), "::1".into()]);
+    if addresses.is_empty() {
+        return Err(invalid(
+            &root.key("allowedAddresses"),
+            "must list at least one client address",
+        ));
+    }
+    let allowed = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.parse().map_err(|_| {
+                invalid(
+                    &root.key("allowedAddresses").index(i),
+                    "must be an IP address such as 127.0.0.1 or ::1",
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(MetricsRoute { path, allowed }))
 }
 
 /// Longest `ezauth.refreshBeforeExpirySeconds`: a day. Provider access tokens live an hour or

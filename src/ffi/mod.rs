@@ -195,6 +195,17 @@ struct OutcomeState {
     log_tag: RequestTag,
     outcome: Outcome,
     response_add: Vec<(String, String)>,
+    /// Its blocking step was started (the metrics' queue gauge has let go of it).
+    started: bool,
+}
+
+impl Drop for OutcomeState {
+    /// A blocking outcome the host frees without running it leaves the queue.
+    fn drop(&mut self) {
+        if matches!(self.outcome, Outcome::Blocking(_)) && !self.started {
+            self.module.app().metrics().blocking_dropped();
+        }
+    }
 }
 
 impl OutcomeState {
@@ -430,6 +441,56 @@ pub unsafe extern "C" fn ezauth_module_api_prefix(module: *const ezauth_module) 
     })
 }
 
+/// Bytes of shared memory the module's metrics need (a multiple of 8; a few KiB per
+/// configured provider), for `ezauth_module_use_metrics_memory`. 0 for NULL. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ezauth_metrics_size(module: *const ezauth_module) -> usize {
+    guard_value(0, || {
+        ezauth_module::as_ref(module).map_or(0, |m| m.app().metrics().size())
+    })
+}
+
+/// Makes the module count its metrics (see the README's "Metrics") in memory the host gives,
+/// instead of its own: a host with several worker processes gives every worker's module the
+/// same shared memory (nginx: a shared memory zone the master maps before it forks), so the
+/// counters are process-shared atomics and one scrape shows the sum over all workers.
+///
+/// - `memory`: `len` bytes, 8-byte aligned, readable and writable, mapped shared
+///   (`MAP_SHARED`) between the processes that count into it, and valid until the module is
+///   freed. The library uses it only through 64-bit atomic operations. Memory holding a block
+///   another module of the same providers wrote (a reload, another worker) keeps its counts;
+///   anything else is zeroed by this call.
+/// - `len`: at least `ezauth_metrics_size(module)`.
+///
+/// Call it before the module serves requests (nginx: at configuration, in the master), at most
+/// once per module: what was counted before stays in the old block. Returns `EZAUTH_OK`,
+/// `EZAUTH_NULL_PARAMETER`, `EZAUTH_INVALID_PARAMETER` (too small or misaligned) or
+/// `EZAUTH_PANIC`. Without it the module counts in its own memory (one process's counts).
+#[no_mangle]
+pub unsafe extern "C" fn ezauth_module_use_metrics_memory(
+    module: *const ezauth_module,
+    memory: *mut c_void,
+    len: usize,
+) -> ezauth_result {
+    guard(|| {
+        let Some(module) = ezauth_module::as_ref(module) else {
+            return EZAUTH_NULL_PARAMETER;
+        };
+        if memory.is_null() {
+            return EZAUTH_NULL_PARAMETER;
+        }
+        match module.app().metrics().use_memory(memory as *mut u8, len) {
+            Ok(()) => EZAUTH_OK,
+            Err(e) => {
+                module
+                    .log()
+                    .error(format_args!("metrics memory refused: {e:?}"));
+                EZAUTH_INVALID_PARAMETER
+            }
+        }
+    })
+}
+
 /// The result code of an error.
 #[no_mangle]
 pub unsafe extern "C" fn ezauth_error_code(error: *const ezauth_error) -> ezauth_result {
@@ -498,6 +559,7 @@ pub unsafe extern "C" fn ezauth_module_begin_request(
             log_tag,
             outcome,
             response_add: Vec::new(),
+            started: false,
         }));
         EZAUTH_OK
     })
@@ -579,6 +641,7 @@ pub unsafe extern "C" fn ezauth_outcome_run_blocking(
         let Outcome::Blocking(request) = &state.outcome else {
             return EZAUTH_WRONG_STATE;
         };
+        state.started = true;
         let next = state.logging(|| state.module.run_blocking(request));
         state.outcome = next;
         state.response_add.clear();

@@ -353,11 +353,16 @@ impl Providers {
         settings: &Settings,
         http: &Arc<dyn HttpClient>,
         clock: &Arc<dyn Clock>,
+        metrics: &Arc<crate::metrics::Metrics>,
     ) -> Providers {
+        // Each provider's calls are counted under its name (its index in the configuration).
         let list = settings
             .providers
             .iter()
-            .map(|p| (p.flow.build)(p.clone(), http.clone(), clock.clone()))
+            .enumerate()
+            .map(|(i, p)| {
+                (p.flow.build)(p.clone(), metrics.measured(i, http.clone()), clock.clone())
+            })
             .collect();
         Providers { list }
     }

@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::app::App;
 use crate::http::{Outcome, Response};
 use crate::io::Io;
+use crate::metrics;
 use crate::providers::{Presented, Provider};
 use crate::reply;
 use crate::session::{self, Session};
@@ -20,6 +21,21 @@ use crate::session::{self, Session};
 const MAX_BODY: usize = 64 * 1024;
 
 pub fn client_login(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
+    let outcome = validate_and_start(app, ctx, provider);
+    let ok = matches!(&outcome, Outcome::Finish(r) if r.status == 200);
+    app.metrics().client_login(
+        provider.name(),
+        if ok {
+            metrics::Outcome::Success
+        } else {
+            metrics::Outcome::Failure
+        },
+    );
+    outcome
+}
+
+/// The client login itself: the body checked, the token validated, the session started.
+fn validate_and_start(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
     if ctx.req.body.len() > MAX_BODY {
         return reply::refuse(
             app.log(),

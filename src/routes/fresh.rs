@@ -13,6 +13,7 @@
 
 use super::refresh::{redeem, Redeem};
 use crate::app::App;
+use crate::metrics;
 use crate::session::Caller;
 
 /// After a failed refresh ahead of expiry, how long this process leaves the user's tokens as
@@ -60,13 +61,17 @@ pub fn refresh_ahead(app: &App, caller: &mut Caller) {
     let deadline = app.now() + window;
     let store_lock_wait = app.settings().http_timeout * 2;
     let redeemed = app.refreshes().run(sid, store_lock_wait, || {
-        redeem(
+        let redeemed = redeem(
             app,
             provider.as_ref(),
             store,
             sid,
             Redeem::ExpiringBy(deadline),
-        )
+        );
+        let outcome = metrics::Outcome::of(&redeemed);
+        app.metrics()
+            .refresh(provider.name(), metrics::Trigger::AheadOfExpiry, outcome);
+        redeemed
     });
     match redeemed {
         Ok(Ok(expires_at)) => {

@@ -13,6 +13,7 @@ use super::Ctx;
 use crate::app::App;
 use crate::crypto::{self, Purpose};
 use crate::http::{self, param, parse_unique_params, Outcome, Request, Response};
+use crate::metrics;
 use crate::providers::{BeginLogin, Identity, Kept, Provider, Refusal};
 use crate::reply;
 use crate::session::{self, Principal, SameSite, Session};
@@ -538,16 +539,21 @@ pub fn callback(app: &App, ctx: &Ctx, provider: &Arc<dyn Provider>) -> Outcome {
         );
     }
     let redirect_uri = callback_uri(app, ctx, provider.as_ref());
+    // Counted from here: the login state opened, so this is a sign-in the provider judges.
+    let count = |outcome| app.metrics().sign_in(provider.name(), outcome);
     let identity = match provider.finish_login(&params, &redirect_uri, &state.kept) {
         Ok(i) => i,
         Err(e) => {
+            count(metrics::Outcome::Failure);
             return fail(
                 reply::provider_failure(app.log(), "callback", provider.name(), &e),
                 e.public_message(),
-            )
+            );
         }
     };
-    complete_login(app, ctx, provider.as_ref(), identity, &state).map_or_else(
+    let completed = complete_login(app, ctx, provider.as_ref(), identity, &state);
+    count(metrics::Outcome::of(&completed));
+    completed.map_or_else(
         |refused| fail(refused, "The sign-in was not accepted."),
         |r| Outcome::Finish(r).with_response_headers([clear_state.clone()]),
     )

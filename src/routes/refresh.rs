@@ -10,6 +10,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::app::App;
 use crate::http::{Outcome, Response};
+use crate::metrics;
 use crate::providers::{Provider, ProviderError};
 use crate::reply;
 use crate::session::{Caller, Credential};
@@ -73,7 +74,11 @@ pub fn refresh(app: &App, ctx: &Ctx, store: &dyn TokenStore, caller: &Caller) ->
     let store_lock_wait = app.settings().http_timeout * 2;
     let seen = caller.record.as_deref().map(Seen::of);
     let redeemed = app.refreshes().run(sid, store_lock_wait, || {
-        redeem(app, provider.as_ref(), store, sid, Redeem::Requested(seen))
+        let redeemed = redeem(app, provider.as_ref(), store, sid, Redeem::Requested(seen));
+        let outcome = metrics::Outcome::of(&redeemed);
+        app.metrics()
+            .refresh(provider.name(), metrics::Trigger::Route, outcome);
+        redeemed
     });
     let expires_at = match redeemed {
         Ok(Ok(expires_at)) => expires_at,

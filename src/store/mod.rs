@@ -329,6 +329,10 @@ pub trait TokenStore: Send + Sync {
     /// seconds); false when it already was. Holds across processes and threads, so a replayed
     /// callback is refused whichever nginx worker it reaches.
     fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError>;
+
+    /// Counts this store's backend operations and cache lookups into `metrics` from now on
+    /// (called once, when the app is made). A store without a backend counts nothing.
+    fn measure(&self, _metrics: &Arc<crate::metrics::Metrics>) {}
 }
 
 /// Formats Unix seconds as App Service writes `expires_on`: `2021-06-08T15:35:58.0000000Z`.

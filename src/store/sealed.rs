@@ -12,13 +12,14 @@
 //! current ([`Backend::is_current`], no I/O); otherwise the backend is asked again, which a
 //! local backend may do on the event loop and a remote one only in the host's blocking step.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::backend::{Backend, Got};
 use super::{Cached, StoreError, TokenRecord, TokenStore, Update};
 use crate::cache::BoundedCache;
 use crate::crypto::{Keys, Purpose};
 use crate::logger::Logger;
+use crate::metrics::{Metrics, StoreOp};
 
 pub struct Sealed<B: Backend> {
     backend: B,
@@ -26,6 +27,8 @@ pub struct Sealed<B: Backend> {
     /// Records (or their absence) by user id, each with the backend's version of it.
     cache: BoundedCache<Entry<B::Version>>,
     log: Logger,
+    /// Where backend operations and cache lookups are counted, once the app says.
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 struct Entry<V> {
@@ -55,6 +58,25 @@ impl<B: Backend> Sealed<B> {
             keys,
             cache: BoundedCache::new(cache_bytes, |e: &Entry<B::Version>| e.bytes),
             log: log.clone(),
+            metrics: OnceLock::new(),
+        }
+    }
+
+    /// Runs one backend operation, counted and timed when metrics are on.
+    fn op<T>(
+        &self,
+        op: StoreOp,
+        run: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self.metrics.get() {
+            Some(m) => m.store_op(op, run),
+            None => run(),
+        }
+    }
+
+    fn cache_lookup(&self, hit: bool) {
+        if let Some(m) = self.metrics.get() {
+            m.cache_lookup(hit);
         }
     }
 
@@ -75,7 +97,10 @@ impl<B: Backend> Sealed<B> {
         let known = {
             let cache = self.cache.lock();
             match cache.get(user) {
-                Some(e) if self.backend.is_current(&e.version) => return Ok(e.answer()),
+                Some(e) if self.backend.is_current(&e.version) => {
+                    self.cache_lookup(true);
+                    return Ok(e.answer());
+                }
                 Some(e) => Some((e.name.clone(), e.version.clone(), e.record.clone())),
                 None => None,
             }
@@ -83,13 +108,18 @@ impl<B: Backend> Sealed<B> {
         if !io && !B::LOCAL {
             return Ok(Cached::NeedsIo);
         }
+        // Counted where the backend is asked (a remote store's miss on the event loop is
+        // counted once, in the blocking step that reads it).
+        self.cache_lookup(false);
         let (name, version, record) = match known {
             Some((name, version, record)) => (name, Some(version), record),
             None => (self.name(user), None, None),
         };
-        let got = self.backend.get(&name, version.as_ref()).inspect_err(|_| {
-            self.cache.lock().remove(user);
-        })?;
+        let got = self
+            .op(StoreOp::Get, || self.backend.get(&name, version.as_ref()))
+            .inspect_err(|_| {
+                self.cache.lock().remove(user);
+            })?;
         match got {
             Got::Unchanged(fresh) => {
                 // Keeps the fresher version unless another thread replaced the entry meanwhile.
@@ -153,7 +183,7 @@ impl<B: Backend> Sealed<B> {
         previous: &[String],
     ) -> Result<Option<TokenRecord>, StoreError> {
         for name in previous {
-            if let Got::Found(sealed, _) = self.backend.get(name, None)? {
+            if let Got::Found(sealed, _) = self.op(StoreOp::Get, || self.backend.get(name, None))? {
                 return open_record(&self.keys, user, &sealed).map(Some);
             }
         }
@@ -174,7 +204,7 @@ impl<B: Backend> Sealed<B> {
             }
             other => other,
         };
-        let current = match self.backend.get(name, None) {
+        let current = match self.op(StoreOp::Get, || self.backend.get(name, None)) {
             Ok(Got::Found(sealed, _)) => open_record(&self.keys, user, &sealed).map(Some),
             Ok(Got::Missing(_) | Got::Unchanged(_)) => Ok(None),
             Err(e) => Err(e),
@@ -195,13 +225,14 @@ impl<B: Backend> Sealed<B> {
         lock: &B::Guard<'_>,
     ) -> Result<(), StoreError> {
         self.cache.lock().remove(user);
-        let version = self
-            .backend
-            .put(&name, &seal_record(&self.keys, user, &record), lock)?;
+        let version = self.op(StoreOp::Put, || {
+            self.backend
+                .put(&name, &seal_record(&self.keys, user, &record), lock)
+        })?;
         for old in self.keys.previous_store_file_names(user) {
             // The record is stored: an old name left behind is found only after the current
             // one, and goes with the next write or the user's delete.
-            let _ = self.backend.delete(&old, lock);
+            let _ = self.op(StoreOp::Delete, || self.backend.delete(&old, lock));
         }
         self.remember(user, name, version, Some(Arc::new(record)));
         Ok(())
@@ -233,19 +264,19 @@ impl<B: Backend> TokenStore for Sealed<B> {
 
     fn save(&self, user: &str, record: &TokenRecord) -> Result<(), StoreError> {
         let name = self.name(user);
-        let lock = self.backend.lock(&name)?;
+        let lock = self.op(StoreOp::Lock, || self.backend.lock(&name))?;
         self.write(user, name, record.clone(), &lock)
     }
 
     fn delete(&self, user: &str) -> Result<(), StoreError> {
         let name = self.name(user);
-        let lock = self.backend.lock(&name)?;
+        let lock = self.op(StoreOp::Lock, || self.backend.lock(&name))?;
         let deleted = self
             .keys
             .previous_store_file_names(user)
             .iter()
             .chain([&name])
-            .try_for_each(|n| self.backend.delete(n, &lock));
+            .try_for_each(|n| self.op(StoreOp::Delete, || self.backend.delete(n, &lock)));
         // After the deletes: a copy a concurrent read cached meanwhile goes too.
         self.cache.lock().remove(user);
         deleted
@@ -257,7 +288,7 @@ impl<B: Backend> TokenStore for Sealed<B> {
         change: &mut dyn FnMut(Option<TokenRecord>) -> Update,
     ) -> Result<(), StoreError> {
         let name = self.name(user);
-        let lock = self.backend.lock(&name)?;
+        let lock = self.op(StoreOp::Lock, || self.backend.lock(&name))?;
         let current = self.read_for_update(user, &name)?;
         match change(current) {
             Update::Keep => Ok(()),
@@ -268,7 +299,13 @@ impl<B: Backend> TokenStore for Sealed<B> {
     fn claim_once(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
         // A keyed hash: the state itself never reaches the backend.
         let name = self.keys.store_file_name(&format!("one-time:{key}"));
-        self.backend.claim_once(&name, expires_at)
+        self.op(StoreOp::Claim, || {
+            self.backend.claim_once(&name, expires_at)
+        })
+    }
+
+    fn measure(&self, metrics: &Arc<Metrics>) {
+        let _ = self.metrics.set(Arc::clone(metrics));
     }
 }
 

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "ezauth.h"
 
@@ -1134,6 +1136,107 @@ test_threads(void)
 }
 
 
+/* the status of one anonymous GET of target from client; its body into body */
+static uint16_t
+get_from(ezauth_module *m, const char *target, const char *client, char *body,
+    size_t size)
+{
+    uint16_t         status;
+    ezauth_str       b;
+    ezauth_outcome  *o = NULL;
+    ezauth_request   r = get_request(target, NULL, 0);
+
+    r.client_addr = SN(client, strlen(client));
+
+    if (ezauth_module_begin_request(m, &r, NULL, &o) != EZAUTH_OK) {
+        return 0;
+    }
+
+    status = ezauth_outcome_status(o);
+
+    if (body != NULL) {
+        b = ezauth_outcome_body(o);
+        snprintf(body, size, "%.*s", (int) b.len, b.len ? (const char *) b.ptr : "");
+    }
+
+    ezauth_outcome_free(o);
+    return status;
+}
+
+
+/*
+ * Two forked "workers" count into one MAP_SHARED block, as nginx's do into
+ * a shared memory zone: the parent's scrape shows the sum.
+ */
+static void
+test_metrics_shared_memory(void)
+{
+    int             i, w, status;
+    char            path[300], body[65536];
+    pid_t           pid;
+    size_t          size;
+    void           *zone;
+    ezauth_error   *err = NULL;
+    ezauth_module  *m = NULL;
+
+    snprintf(path, sizeof(path), "%s/metrics.json", tmpdir);
+    write_file(path,
+               "{\"globalValidation\":{\"unauthenticatedClientAction\":\"AllowAnonymous\"},"
+               "\"httpSettings\":{\"requireHttps\":false},"
+               "\"ezauth\":{\"metrics\":{\"enabled\":true}}}");
+    CHECK_RC(ezauth_module_new(SN(path, strlen(path)), NULL, NULL, &m, &err), EZAUTH_OK);
+    if (m == NULL) {
+        ezauth_error_free(err);
+        return;
+    }
+
+    size = ezauth_metrics_size(m);
+    CHECK(size > 0 && size % 8 == 0);
+    CHECK(ezauth_metrics_size(NULL) == 0);
+
+    zone = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(zone != MAP_FAILED);
+    if (zone == MAP_FAILED) {
+        ezauth_module_free(m);
+        return;
+    }
+
+    CHECK_RC(ezauth_module_use_metrics_memory(NULL, zone, size), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_use_metrics_memory(m, NULL, size), EZAUTH_NULL_PARAMETER);
+    CHECK_RC(ezauth_module_use_metrics_memory(m, zone, size - 8), EZAUTH_INVALID_PARAMETER);
+    CHECK_RC(ezauth_module_use_metrics_memory(m, (char *) zone + 4, size),
+             EZAUTH_INVALID_PARAMETER);
+    CHECK_RC(ezauth_module_use_metrics_memory(m, zone, size), EZAUTH_OK);
+
+    for (w = 0; w < 2; w++) {
+        pid = fork();
+        if (pid == 0) {
+            for (i = 0; i < 5; i++) {
+                if (get_from(m, "/page", "127.0.0.1", NULL, 0) != 0) {
+                    _exit(1);
+                }
+            }
+            _exit(0);
+        }
+        CHECK(pid > 0);
+    }
+
+    for (w = 0; w < 2; w++) {
+        CHECK(wait(&status) > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+
+    /* a stranger is not shown them; the listed address is, with both workers' counts */
+    CHECK(get_from(m, "/.auth/metrics", "192.0.2.1", body, sizeof(body)) == 404);
+    CHECK(strstr(body, "ezauth_") == NULL);
+    CHECK(get_from(m, "/.auth/metrics", "127.0.0.1", body, sizeof(body)) == 200);
+    CHECK(strstr(body, "\nezauth_requests_total{decision=\"anonymous\"} 10\n") != NULL);
+    CHECK(strstr(body, "\nezauth_requests_total{decision=\"route\"} 1\n") != NULL);
+
+    ezauth_module_free(m);
+    munmap(zone, size);
+}
+
+
 static const struct {
     const char  *name;
     void       (*run)(void);
@@ -1162,6 +1265,7 @@ static const struct {
     { "spoofed_headers_removed", test_spoofed_headers_removed },
     { "version_route", test_version_route },
     { "threads", test_threads },
+    { "metrics_shared_memory", test_metrics_shared_memory },
 };
 
 
@@ -1240,9 +1344,10 @@ main(int argc, char **argv)
     printf("%d of %d C ABI tests passed\n", run - failed, run);
 
     /* leave nothing behind in /tmp */
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         static const char  *files[] = {
-            "auth.json", "unknown-field.json", "ill-typed.json", "garbage.json"
+            "auth.json", "unknown-field.json", "ill-typed.json", "garbage.json",
+            "metrics.json"
         };
         snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i]);
         unlink(path);
