@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ezauth::app::App;
-use ezauth::clock::SystemClock;
+use ezauth::clock::{Clock, ManualClock, SystemClock};
 use ezauth::http::{Outcome, Request, Response};
 use ezauth::pipeline::Module;
 use serde_json::json;
@@ -42,11 +42,15 @@ fn module(idp: &Arc<ScriptedIdp>, ezauth: &str) -> Module {
 }
 
 fn module_of(idp: &Arc<ScriptedIdp>, json: &str) -> Module {
+    module_at(idp, json, Arc::new(SystemClock))
+}
+
+fn module_at(idp: &Arc<ScriptedIdp>, json: &str, clock: Arc<dyn Clock>) -> Module {
     let settings = ezauth::config::parse(json, &env()).unwrap_or_else(|e| panic!("{e}"));
     let log = ezauth::logger::Logger::silent();
     let store =
         ezauth::store::open(settings.token_store.as_ref(), &settings.keys, 1 << 20, &log).unwrap();
-    let app = App::from_parts(settings, idp.clone(), store, log, Arc::new(SystemClock));
+    let app = App::from_parts(settings, idp.clone(), store, log, clock);
     Module::from_app(app)
 }
 
@@ -329,7 +333,8 @@ fn requests_are_counted_by_decision_and_cache_lookups_by_result() {
 #[test]
 fn refreshes_count_by_trigger_and_outcome() {
     let idp = ScriptedIdp::new();
-    let m = module(&idp, ON);
+    let clock = Arc::new(ManualClock::starting_now());
+    let m = module_at(&idp, &config(ON), clock.clone());
     let cookie = sign_in(&m, &idp, Some("refresh-1"));
     let before = scrape(&m);
     idp.token_answer(Answer::Json(
@@ -344,6 +349,8 @@ fn refreshes_count_by_trigger_and_outcome() {
         b"",
     ));
     assert_eq!(r.status, 200);
+    // Later than a refresh just done (whose tokens would be used): the provider is asked.
+    clock.advance(60);
     idp.token_answer(Answer::Json(400, json!({"error": "invalid_grant"})));
     let r = finished(run(
         &m,
