@@ -11,15 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ezauth::clock::{Clock, SystemClock};
-use ezauth::crypto::Keys;
 use ezauth::http::Outcome;
 use ezauth::logger::Logger;
 use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError, UreqClient};
 use ezauth::pipeline::Module;
 use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
-use ezauth::store::{Backend, Cached, Got, Sealed, TokenRecord, TokenStore, Update};
+use ezauth::store::{Backend, Cached, Got, Sealed, TokenStore, Update};
 use serde_json::json;
 use support::azurite::Azurite;
+use support::records::{keys, record};
 use support::*;
 
 fn options() -> BlobOptions {
@@ -61,21 +61,8 @@ fn backend(url: &str, options: BlobOptions, log: &Logger) -> BlobBackend {
     BlobBackend::open(ContainerUrl::parse(url).unwrap(), options, log)
 }
 
-fn keys() -> Keys {
-    Keys::new(&[5u8; 32], &[6u8; 32], &[])
-}
-
 fn store(url: &str, options: BlobOptions, log: &Logger) -> Sealed<BlobBackend> {
     Sealed::new(backend(url, options, log), keys(), 1 << 20, log)
-}
-
-fn record(token: &str) -> TokenRecord {
-    TokenRecord {
-        provider_name: "idp".into(),
-        user_id: "u@example.test".into(),
-        access_token: Some(token.into()),
-        ..Default::default()
-    }
 }
 
 fn token(store: &impl TokenStore, user: &str) -> Option<String> {

@@ -15,28 +15,12 @@ use ezauth::logger::Logger;
 use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
 use ezauth::store::file::FileBackend;
 use ezauth::store::redis::RedisBackend;
-use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
+use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenStore, Update};
 use support::azurite::Azurite;
+use support::records::{keys, record, token};
 use support::redis_server::{RedisCluster, RedisServer};
 use support::remote::{Remote, Service};
 use support::scratch;
-
-fn keys() -> Keys {
-    Keys::new(&[5u8; 32], &[6u8; 32], &[])
-}
-
-fn record(token: &str) -> TokenRecord {
-    TokenRecord {
-        provider_name: "idp".into(),
-        user_id: "u@example.test".into(),
-        access_token: Some(token.into()),
-        ..Default::default()
-    }
-}
-
-fn token(r: &TokenRecord) -> &str {
-    r.access_token.as_deref().unwrap()
-}
 
 /// A client (process) of the backend `connect` opens, with `keys`.
 fn client<B: Backend>(connect: &impl Fn() -> B, keys: Keys) -> Sealed<B> {

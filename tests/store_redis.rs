@@ -8,28 +8,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ezauth::clock::{Clock, SystemClock};
-use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
 use ezauth::store::redis::{RedisBackend, RedisOptions, RETRY_AFTER};
-use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenRecord, TokenStore, Update};
+use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenStore, Update};
+use support::records::{keys, record, token};
 use support::redis_server::RedisServer;
-
-fn keys() -> Keys {
-    Keys::new(&[5u8; 32], &[6u8; 32], &[])
-}
-
-fn record(token: &str) -> TokenRecord {
-    TokenRecord {
-        provider_name: "idp".into(),
-        user_id: "u@example.test".into(),
-        access_token: Some(token.into()),
-        ..Default::default()
-    }
-}
-
-fn token(r: &TokenRecord) -> &str {
-    r.access_token.as_deref().unwrap()
-}
 
 fn store(options: RedisOptions) -> Sealed<RedisBackend> {
     Sealed::new(

@@ -24,6 +24,7 @@ use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 use serde_json::{json, Value};
 
+pub mod records;
 pub mod redis_server;
 pub mod remote;
 
