@@ -1,0 +1,168 @@
+// Many nodes, one store (issue 10, items 4 and 5): two hosts (the C host and nginx when both
+// are under test; otherwise two of the one kind), on different ports, with the same
+// configuration and keys, keep their tokens in one Redis (Debian's redis-server, started here on
+// a loopback port) as README "The Redis token store" configures it. A user signed in on A is
+// served by B; a refresh on B is seen on A; a burst of refreshes over both nodes makes one call
+// to the provider's token endpoint; a logout on A signs the session out on B. With Redis
+// stopped, signed-in requests still reach the app with the principal and token routes answer
+// 503; when it is back, service recovers without a restart.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { hostsUnderTest } from './lib/hosts/index.js';
+import { startStack } from './lib/stack.js';
+import { echoOf } from './lib/common.js';
+import { freePort } from './lib/ports.js';
+import { spawnCaptured } from './lib/proc.js';
+import { randomHexKey } from './lib/paths.js';
+
+const hosts = await hostsUnderTest();
+const [hostA, hostB] = [hosts[0], hosts[hosts.length - 1]];
+
+/** Answers +PONG to PING within `ms`, or throws. */
+async function pinged(port, ms = 5000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write('PING\r\n'));
+      s.once('data', (d) => {
+        resolve(d.toString().startsWith('+PONG'));
+        s.destroy();
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`redis-server on ${port} does not answer PING`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A redis-server on 127.0.0.1:port, nothing persisted. */
+async function startRedis(port) {
+  const proc = spawnCaptured(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await pinged(port);
+  return proc;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` (an async predicate) for up to `ms`: the store's staleness bound plus slack. */
+async function eventually(check, ms, what) {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) assert.fail(`${what}: not within ${ms} ms`);
+    await sleep(100);
+  }
+}
+
+describe(`many nodes on one Redis [${hostA.name} + ${hostB.name}]`, () => {
+  let redis;
+  let redisPort;
+  let a;
+  let b;
+  const keys = { encryption: randomHexKey(), signing: randomHexKey() };
+  const STALENESS_S = 1;
+
+  before(async () => {
+    redisPort = await freePort();
+    redis = await startRedis(redisPort);
+    const env = { REDIS_URL: `redis://127.0.0.1:${redisPort}/0` };
+    const configure = (cfg) => {
+      cfg.ezauth = {
+        ...cfg.ezauth,
+        httpTimeoutSeconds: 5,
+        tokenStore: { redis: { urlSettingName: 'REDIS_URL', keyPrefix: 'nodes:', timeoutSeconds: 1, connectTimeoutSeconds: 1, stalenessSeconds: STALENESS_S } },
+      };
+    };
+    a = await startStack(hostA, { keys, env, configure });
+    b = await startStack(hostB, { keys, env, configure, idp: a.idp });
+  });
+  after(async () => {
+    await b?.stop();
+    await a?.stop();
+    await redis?.terminate();
+  });
+
+  /** The app's view on node `s` with the client's session cookie (cookies ignore ports). */
+  const seenOn = async (s, c) => echoOf(await c.get(s.at('/page'), { headers: { cookie: c.jar.header(a.at('/page')) } }), `on ${s.hostName}:`).headers;
+
+  it('a user signed in on A is served by B; a refresh on B is seen on A; a logout on A holds on B', async () => {
+    const c = a.client();
+    await a.signIn(c, { login: 'nomad', prompt: 'consent' });
+    const onA = await seenOn(a, c);
+    const onB = await seenOn(b, c);
+    assert.equal(onB['x-ms-client-principal-id'], 'nomad');
+    assert.equal(onB['x-ms-token-testidp-access-token'], onA['x-ms-token-testidp-access-token']);
+
+    const refreshed = await c.get(b.at('/.auth/refresh'), { headers: { cookie: c.jar.header(a.at('/page')) } });
+    assert.equal(refreshed.status, 200, refreshed.describe());
+    const newToken = (await seenOn(b, c))['x-ms-token-testidp-access-token'];
+    assert.notEqual(newToken, onA['x-ms-token-testidp-access-token']);
+    await eventually(async () => (await seenOn(a, c))['x-ms-token-testidp-access-token'] === newToken, (STALENESS_S + 2) * 1000, 'A sees the token B refreshed');
+
+    const cookie = c.jar.header(a.at('/page'));
+    const out = await c.get(a.at('/.auth/logout'));
+    assert.equal(out.status, 302, out.describe());
+    await eventually(async () => {
+      const r = await a.client().get(b.at('/page'), { headers: { cookie } });
+      return r.status === 302 && !r.text.includes('nomad');
+    }, (STALENESS_S + 2) * 1000, 'B refuses the session A signed out');
+  });
+
+  it('32 concurrent refreshes over both nodes make one call to the token endpoint', async () => {
+    const c = a.client();
+    await a.signIn(c, { login: 'burst', prompt: 'consent' });
+    const cookie = c.jar.header(a.at('/page'));
+    // Both nodes know the record before the burst (as after any request of the user's).
+    await seenOn(a, c);
+    await seenOn(b, c);
+    const before = a.idp.counters.tokenRefresh;
+    const answers = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => a.client().get((i % 2 ? b : a).at('/.auth/refresh'), { headers: { cookie } })),
+    );
+    const statuses = answers.map((r) => r.status);
+    // 429: a node's own refresh of this user had all the waiters it takes (README).
+    assert.ok(statuses.every((s) => s === 200 || s === 429), `statuses: ${statuses}`);
+    assert.ok(statuses.filter((s) => s === 200).length >= 2, `statuses: ${statuses}`);
+    assert.equal(a.idp.counters.tokenRefresh - before, 1, `token endpoint refresh calls; statuses ${statuses}`);
+    // The grant is whole: the stored (rotated) refresh token still refreshes, later.
+    await sleep(2100);
+    const again = await c.get(a.at('/.auth/refresh'), { headers: { cookie } });
+    assert.equal(again.status, 200, again.describe());
+  });
+
+  it('with Redis stopped, signed-in requests reach the app and token routes answer 503; then it recovers', async () => {
+    const c = a.client();
+    await a.signIn(c, { login: 'outage', prompt: 'consent' });
+    const cookie = c.jar.header(a.at('/page'));
+    await redis.terminate();
+    try {
+      await sleep((STALENESS_S + 0.5) * 1000);
+      for (const s of [a, b]) {
+        const mark = s.logs().length;
+        const page = echoOf(await c.get(s.at('/page'), { headers: { cookie } }), `${s.hostName} during the outage:`);
+        assert.equal(page.headers['x-ms-client-principal-id'], 'outage');
+        const refresh = await c.get(s.at('/.auth/refresh'), { headers: { cookie } });
+        assert.equal(refresh.status, 503, `${s.hostName}: ${refresh.describe()}`);
+        assert.match(s.logs().slice(mark), /store/i, `${s.hostName} logs the store's outage`);
+      }
+    } finally {
+      redis = await startRedis(redisPort);
+    }
+    // Back: no restart of either host. The record was lost with Redis's memory (nothing is
+    // persisted here), so a new sign-in works on either node and is shared again.
+    // (Its record was lost with Redis's memory: the refresh finds none, 400, once the store answers.)
+    for (const s of [a, b]) {
+      await eventually(async () => {
+        const r = await a.client().get(s.at('/.auth/refresh'), { headers: { cookie } });
+        return r.status === 400;
+      }, 5000, `${s.hostName}: the store answers again`);
+    }
+    const fresh = a.client();
+    await a.signIn(fresh, { login: 'after-outage' });
+    const onB = await seenOn(b, fresh);
+    assert.equal(onB['x-ms-client-principal-id'], 'after-outage');
+    assert.ok(onB['x-ms-token-testidp-access-token'], 'B serves the tokens stored through A after the outage');
+  });
+});
