@@ -9,7 +9,6 @@ mod support;
 use ezauth::clock::Clock;
 use std::sync::Arc;
 
-use ezauth::http::{Forward, Outcome};
 use ezauth::logger::Logger;
 use ezauth::pipeline::Module;
 use ezauth::store::{Sealed, TokenStore, Update};
@@ -52,34 +51,6 @@ fn user_of(m: &Module, cookie: &str) -> String {
     .unwrap_or_else(|e| panic!("{e:?}"))
     .principal
     .sid
-}
-
-fn forwarded(o: Outcome) -> Forward {
-    match o {
-        Outcome::Continue(f) => f,
-        other => panic!("expected the request to go on to the app, got {other:?}"),
-    }
-}
-
-fn set_header(f: &Forward, name: &str) -> Option<String> {
-    f.set
-        .iter()
-        .flat_map(|g| g.iter())
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
-}
-
-/// Signs in through the provider (which stores the record, in the blocking step): the
-/// session cookie.
-fn signed_in(m: &Module, idp: &TestIdp) -> String {
-    let r = through_provider(
-        m,
-        idp,
-        "",
-        json!({}),
-        json!({"access_token": "the-access-token"}),
-    );
-    session_cookie(&r)
 }
 
 #[test]

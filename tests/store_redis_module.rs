@@ -4,10 +4,8 @@
 
 mod support;
 
-use ezauth::http::{Forward, Outcome};
 use ezauth::pipeline::Module;
 use ezauth::store::access::Worker;
-use serde_json::json;
 use support::redis_server::RedisServer;
 use support::*;
 
@@ -30,32 +28,6 @@ fn node_at(idp: &TestIdp, url: &str, staleness: f64, log: &Captured) -> Module {
     env.insert("REDIS_URL".into(), url.into());
     let settings = ezauth::config::parse(&json, &env).unwrap_or_else(|e| panic!("{e}"));
     Module::new(settings, log.logger()).unwrap()
-}
-
-fn forwarded(o: Outcome) -> Forward {
-    match o {
-        Outcome::Continue(f) => f,
-        other => panic!("expected the request to go on to the app, got {other:?}"),
-    }
-}
-
-fn set_header(f: &Forward, name: &str) -> Option<String> {
-    f.set
-        .iter()
-        .flat_map(|g| g.iter())
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
-}
-
-fn signed_in(m: &Module, idp: &TestIdp) -> String {
-    let r = through_provider(
-        m,
-        idp,
-        "",
-        json!({}),
-        json!({"access_token": "the-access-token"}),
-    );
-    session_cookie(&r)
 }
 
 #[test]

@@ -453,3 +453,33 @@ pub fn session_cookie(r: &Response) -> String {
         .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
         .to_owned()
 }
+
+/// The request as it goes on to the app; anything else fails the test.
+pub fn forwarded(o: Outcome) -> ezauth::http::Forward {
+    match o {
+        Outcome::Continue(f) => f,
+        other => panic!("expected the request to go on to the app, got {other:?}"),
+    }
+}
+
+/// The value a forwarded request's header `name` is set to.
+pub fn set_header(f: &ezauth::http::Forward, name: &str) -> Option<String> {
+    f.set
+        .iter()
+        .flat_map(|g| g.iter())
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+/// Signs in through the provider (which stores the record, in the blocking step): the
+/// session cookie.
+pub fn signed_in(m: &Module, idp: &TestIdp) -> String {
+    let r = through_provider(
+        m,
+        idp,
+        "",
+        serde_json::json!({}),
+        serde_json::json!({"access_token": "the-access-token"}),
+    );
+    session_cookie(&r)
+}
