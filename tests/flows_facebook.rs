@@ -107,15 +107,7 @@ fn module(fb: &Arc<ScriptedApi>, log: &Captured) -> (Module, Arc<MemoryStore>) {
 }
 
 fn start(m: &Module, query: &str) -> Response {
-    let r = finished(run(
-        m,
-        "GET",
-        &format!("/.auth/login/facebook?{query}"),
-        &[],
-        b"",
-    ));
-    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
-    r
+    login_redirect(m, "facebook", query)
 }
 
 /// A whole browser sign-in up to the callback's answer, with the short-lived token first.

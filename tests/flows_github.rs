@@ -98,15 +98,7 @@ fn module(gh: &Arc<ScriptedApi>, log: &Captured) -> (Module, Arc<MemoryStore>) {
 
 /// `GET /.auth/login/github?{query}`: the redirect to GitHub.
 fn start(m: &Module, query: &str) -> Response {
-    let r = finished(run(
-        m,
-        "GET",
-        &format!("/.auth/login/github?{query}"),
-        &[],
-        b"",
-    ));
-    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
-    r
+    login_redirect(m, "github", query)
 }
 
 /// A started login's `state` and login-state cookie.

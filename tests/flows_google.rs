@@ -41,15 +41,7 @@ fn module(idp: &Arc<ScriptedIdp>, log: &Captured) -> (Module, Arc<MemoryStore>) 
 }
 
 fn start(m: &Module, query: &str) -> Response {
-    let r = finished(run(
-        m,
-        "GET",
-        &format!("/.auth/login/google?{query}"),
-        &[],
-        b"",
-    ));
-    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
-    r
+    login_redirect(m, "google", query)
 }
 
 /// A browser sign-in whose token endpoint answers `tokens` and an id_token of `claims`.

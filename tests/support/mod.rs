@@ -483,3 +483,16 @@ pub fn signed_in(m: &Module, idp: &TestIdp) -> String {
     );
     session_cookie(&r)
 }
+
+/// `GET /.auth/login/{provider}?{query}`, which must send the browser on (302).
+pub fn login_redirect(m: &Module, provider: &str, query: &str) -> Response {
+    let r = finished(run(
+        m,
+        "GET",
+        &format!("/.auth/login/{provider}?{query}"),
+        &[],
+        b"",
+    ));
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    r
+}
