@@ -365,9 +365,13 @@ impl App {
             return Ok(false);
         };
         caller.record = match self.record(store, &caller.principal.sid, io) {
-            Cached::Hit(record) => Some(record),
-            Cached::Absent => None,
-            Cached::NeedsIo => return Err(TokenRefusal::NeedsIo),
+            Ok(Cached::Hit(record)) => Some(record),
+            Ok(Cached::Absent) => None,
+            Ok(Cached::NeedsIo) => return Err(TokenRefusal::NeedsIo),
+            Err(()) => {
+                caller.store_unavailable = true;
+                None
+            }
         };
         Ok(caller
             .record
@@ -375,17 +379,17 @@ impl App {
             .is_some_and(|r| r.revoked.revokes(&at.id, at.iat)))
     }
 
-    pub fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Cached {
+    /// The user's record as far as `io` allows; `Err` (logged) when the store failed.
+    fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Result<Cached, ()> {
         let read = match io {
             Io::CacheOnly => store.cached(sid),
             Io::Allowed => store
                 .load(sid)
                 .map(|r| r.map_or(Cached::Absent, Cached::Hit)),
         };
-        read.unwrap_or_else(|e| {
+        read.map_err(|e| {
             self.log
                 .warn(format_args!("tokens of {sid} unavailable: {e}"));
-            Cached::Absent
         })
     }
 }

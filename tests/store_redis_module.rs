@@ -110,16 +110,27 @@ fn an_outage_keeps_requests_going_and_ends_by_itself() {
         set_header(&f, "X-MS-CLIENT-PRINCIPAL-NAME").is_some(),
         "the identity, from the cookie: {f:?}"
     );
+    assert!(
+        set_header(&f, "X-MS-TOKEN-IDP-ACCESS-TOKEN").is_none(),
+        "no tokens could be read: {f:?}"
+    );
     log.says("redis");
-    // A route that needs the store answers that it is not available.
+    // Routes that need the store answer that it is not available: /.auth/me too, whose 200
+    // without tokens would read as "none stored".
     let r = finished(run(&m, "GET", "/.auth/refresh", &auth, b""));
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    let (_, me) = two_steps(&m, "/.auth/me", &auth);
+    let me = finished(me);
+    assert_eq!(me.status, 503, "{}", String::from_utf8_lossy(&me.body));
+    log.says("token store is unavailable");
     server.restart();
     // Failures pause calls for a while (a circuit breaker); then the node finds Redis again.
     std::thread::sleep(ezauth::store::redis::RETRY_AFTER);
     // Redis restarted empty (nothing persisted): the session goes on, without stored tokens.
     let (_, outcome) = two_steps(&m, "/page", &auth);
     forwarded(outcome);
+    let (_, me) = two_steps(&m, "/.auth/me", &auth);
+    assert_eq!(finished(me).status, 200, "the store answers again");
     let cookie = signed_in(&m, &idp);
     let (_, outcome) = two_steps(&m, "/page", &[("Cookie", cookie.as_str())]);
     assert_eq!(

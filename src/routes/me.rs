@@ -28,6 +28,16 @@ pub fn me(app: &App, ctx: &Ctx, _store: &dyn TokenStore, caller: &Caller) -> Out
             .collect();
         Outcome::Finish(Response::json(200, &Value::Array(entries)))
     };
+    if caller.store_unavailable {
+        // The identity is known (the credential), the tokens are not: an answer without them
+        // would read as "no tokens stored", and a client would sign in again for nothing.
+        return reply::refuse(
+            app.log(),
+            503,
+            "me: the token store is unavailable",
+            "The token store is not available.",
+        );
+    }
     if caller.session.is_none() {
         // A provider's bearer token: who the token says, and no stored tokens (they belong to
         // the user's browser sessions, not to whoever holds a token for them).

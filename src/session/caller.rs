@@ -29,6 +29,9 @@ pub struct Caller {
     pub session: Option<SessionRef>,
     /// The user's stored record as read for this request (sessions, with a token store).
     pub record: Option<Arc<TokenRecord>>,
+    /// The token store could not be read for this request (an outage): the identity rests on
+    /// the credential alone, and routes that need the stored tokens answer 503.
+    pub store_unavailable: bool,
 }
 
 /// What identifies one sign-in, for revocation and renewal.
@@ -69,6 +72,7 @@ impl Caller {
             headers: headers.into(),
             session,
             record: None,
+            store_unavailable: false,
         }
     }
 
