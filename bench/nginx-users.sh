@@ -5,6 +5,10 @@
 #
 #   bench/nginx-users.sh                               USERS=1,10000,100000,1000000
 #   CACHE_MB=1536 USERS=1,100000 bench/nginx-users.sh  with "ezauth": {"cacheMegabytes": 1536}
+#   STORE=redis USERS=1000 bench/nginx-users.sh     the records in a Redis the script starts
+#                                     (Debian's redis-server on a loopback port); STALENESS sets
+#                                     its stalenessSeconds (default 1; 0: every request reads
+#                                     Redis in nginx's thread pool, a cold cache)
 #   EZAUTH_LIB=/path/to/libezauth.so bench/nginx-users.sh
 #                                     the module with another build of the library (an earlier
 #                                     commit, for before/after figures; it must accept the
@@ -33,12 +37,19 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-5s}"
 CONNS="${CONNS:-32}"
 CACHE_MB="${CACHE_MB:-}"
+STORE_KIND="${STORE:-file}"
+STALENESS="${STALENESS:-1}"
 STORE_BASE="${STORE_BASE:-/dev/shm}"
 NGINX_CPU="${NGINX_CPU:-0}"
 WRK_CPU="${WRK_CPU:-1}"
 
 die() { echo "bench/nginx-users.sh: $*" >&2; exit 1; }
 
+case "$STORE_KIND" in
+    file) ;;
+    redis) command -v redis-server >/dev/null && command -v redis-cli >/dev/null || die "missing: redis-server, redis-cli" ;;
+    *) die "STORE: file or redis, not $STORE_KIND" ;;
+esac
 for t in wrk taskset openssl curl cargo "$NGINX"; do
     command -v "$t" >/dev/null || die "missing: $t"
 done
@@ -60,6 +71,7 @@ chmod 711 "$TMP"
 STORE="$(mktemp -d "$STORE_BASE/ezauth-users-tokens.XXXXXX")"
 [ "$(id -u)" -ne 0 ] || chown www-data:www-data "$STORE"
 NGINX_PID=""
+REDIS_PID=""
 stop_nginx() {
     if [ -n "$NGINX_PID" ]; then
         kill "$NGINX_PID" 2>/dev/null || true
@@ -69,6 +81,7 @@ stop_nginx() {
 }
 cleanup() {
     stop_nginx
+    [ -z "$REDIS_PID" ] || { kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; } || true
     rm -rf "$TMP" "$STORE"
 }
 trap cleanup EXIT
@@ -83,12 +96,29 @@ if [ -n "${EZAUTH_LIB:-}" ]; then
     LIB_ENV=(env "LD_LIBRARY_PATH=$TMP/lib")
 fi
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT="$(free_port)"
 export WEBSITE_AUTH_ENCRYPTION_KEY="$(openssl rand -hex 32)"
 export WEBSITE_AUTH_SIGNING_KEY="$(openssl rand -hex 32)"
 
+EZ=()
+[ -z "$CACHE_MB" ] || EZ+=("\"cacheMegabytes\": $CACHE_MB")
+ENV_LINES=""
+if [ "$STORE_KIND" = redis ]; then
+    RPORT="$(free_port)"
+    redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no >"$TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 50); do
+        [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ] || die "redis-server did not start: $(cat "$TMP/redis.log")"
+    export REDIS_URL="redis://127.0.0.1:$RPORT/0"
+    EZ+=("\"tokenStore\": {\"redis\": {\"urlSettingName\": \"REDIS_URL\", \"stalenessSeconds\": $STALENESS}}")
+    ENV_LINES="env REDIS_URL;"
+fi
 EXT=""
-[ -z "$CACHE_MB" ] || EXT=",\"ezauth\": {\"cacheMegabytes\": $CACHE_MB}"
+[ "${#EZ[@]}" -eq 0 ] || EXT=",\"ezauth\": {$(IFS=,; echo "${EZ[*]}")}"
 cat >"$TMP/auth.json" <<EOF
 {
   "globalValidation": {"requireAuthentication": true, "unauthenticatedClientAction": "Return401"},
@@ -114,6 +144,7 @@ worker_rlimit_nofile 8192;
 events { worker_connections 4096; }
 env WEBSITE_AUTH_ENCRYPTION_KEY;
 env WEBSITE_AUTH_SIGNING_KEY;
+$ENV_LINES
 thread_pool default threads=4;
 http {
     access_log off;
@@ -142,7 +173,9 @@ taskset -c "$WRK_CPU" "$MINT" "$TMP/auth.json" "$MOST" "$TMP/cookies-all.txt" ||
     die "minting $MOST users failed"
 # minted here (as root when root): the records go to the workers, as the store's own files are
 [ "$(id -u)" -ne 0 ] || chown -R www-data:www-data "$STORE"
-echo "minted $MOST users in $((SECONDS - t0)) s; store on $STORE_BASE; cacheMegabytes: ${CACHE_MB:-default}${EZAUTH_LIB:+; library: $EZAUTH_LIB}"
+STORE_DESC="$STORE_KIND on $STORE_BASE"
+[ "$STORE_KIND" = file ] || STORE_DESC="redis, stalenessSeconds $STALENESS"
+echo "minted $MOST users in $((SECONDS - t0)) s; store: $STORE_DESC; cacheMegabytes: ${CACHE_MB:-default}${EZAUTH_LIB:+; library: $EZAUTH_LIB}"
 
 # wrk: each request carries the next cookie of the file, starting over at its end.
 cat >"$TMP/cycle.lua" <<'EOF'

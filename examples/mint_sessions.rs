@@ -1,6 +1,7 @@
 //! Test support for `bench/nginx-users.sh`: N signed-in users of a configuration, without
-//! an identity provider. For each user, a token record in the configuration's file store and
-//! a session cookie sealed with the environment's keys, as a sign-in would leave them.
+//! an identity provider. For each user, a token record in the configuration's token store
+//! (file, Redis or Azure Blob) and a session cookie sealed with the environment's keys, as a
+//! sign-in would leave them.
 //!
 //!   cargo run --release --example mint_sessions -- CONFIG N OUT
 //!
@@ -10,8 +11,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use ezauth::config::{self, StoreSettings};
-use ezauth::store::file::FileStore;
+use ezauth::config;
+use ezauth::logger::Logger;
 
 #[path = "../benches/support/users.rs"]
 mod users;
@@ -25,11 +26,15 @@ fn main() {
     let n: usize = n.parse().expect("N: a number of users");
     let settings = config::load_file(Path::new(config_path), &config::ProcessEnvironment)
         .unwrap_or_else(|e| panic!("{e}"));
-    let Some(StoreSettings::File { directory }) = &settings.token_store else {
-        panic!("the configuration has no file token store");
-    };
-    let store = FileStore::open(directory, settings.keys.clone()).unwrap();
-    let cookies = users::mint(&settings, &store, n, &|done| {
+    let store = ezauth::store::open(
+        settings.token_store.as_ref(),
+        &settings.keys,
+        0,
+        &Logger::stderr(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .expect("the configuration has no token store");
+    let cookies = users::mint(&settings, &*store, n, &|done| {
         if done > 0 && done.is_multiple_of(100_000) {
             eprintln!("  minted {done} users");
         }

@@ -1,11 +1,11 @@
-//! Many signed-in users for the active-users benchmarks: for each, a token record in the file
-//! store and a session cookie, made with the library's own code (what a sign-in would store and
-//! set). Shared by `benches/active_users.rs` and `examples/mint_sessions.rs` (cookies for wrk).
+//! Many signed-in users for the active-users benchmarks: for each, a token record in a token
+//! store (the file store, or whichever the configuration names) and a session cookie, made with
+//! the library's own code (what a sign-in would store and set). Shared by `benches/active_users.rs` and `examples/mint_sessions.rs` (cookies for wrk).
 
 use ezauth::clock::{Clock, SystemClock};
 use ezauth::config::Settings;
 use ezauth::session::{self, Session};
-use ezauth::store::{file::FileStore, Claim, TokenRecord, TokenStore};
+use ezauth::store::{Claim, TokenRecord, TokenStore};
 
 /// User `i`'s claims: an id_token-sized set, as `benches/begin_request.rs` uses.
 fn claims(i: usize) -> Vec<Claim> {
@@ -34,7 +34,7 @@ fn claims(i: usize) -> Vec<Claim> {
 
 /// The `Cookie` header value (`AppServiceAuthSession=...`) of user `i`, whose record is saved
 /// in `store`. Typical token sizes: a 1,200-byte access token, a 900-byte id token.
-pub fn mint_one(settings: &Settings, store: &FileStore, i: usize, now: i64) -> String {
+pub fn mint_one(settings: &Settings, store: &dyn TokenStore, i: usize, now: i64) -> String {
     let sid = format!("sid:{i:032x}");
     let claims = claims(i);
     let principal = session::principal(
@@ -72,7 +72,7 @@ pub fn mint_one(settings: &Settings, store: &FileStore, i: usize, now: i64) -> S
 /// Users `0..n`, minted on two threads; `progress` is told every 10,000.
 pub fn mint(
     settings: &Settings,
-    store: &FileStore,
+    store: &dyn TokenStore,
     n: usize,
     progress: &dyn Fn(usize),
 ) -> Vec<String> {
