@@ -2,19 +2,22 @@
 //! backend, the Azure Blob backend (against a real Azurite, `support::azurite`), the remote
 //! stand-in (`support::remote`) and Redis (a real `redis-server` per test, standalone and a
 //! three-node cluster, `support::redis_server`). Two clients of one backend stand for two
-//! processes sharing the store.
+//! processes sharing the store. What needs a real service and another process runs over the
+//! file store, Redis and Azure Blob alike (`served!`): a holder SIGKILLed with the lock, an
+//! outage and recovery, another process's change seen within the staleness bound.
 
 mod support;
 
 use ezauth::clock::Clock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
 use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
 use ezauth::store::file::FileBackend;
-use ezauth::store::redis::RedisBackend;
+use ezauth::store::redis::{RedisBackend, RedisOptions};
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenStore, Update};
 use support::azurite::Azurite;
 use support::records::{keys, record, token};
@@ -279,6 +282,10 @@ macro_rules! contract {
             fn entries_move_to_the_new_name_after_a_key_rotation() {
                 super::entries_move_to_the_new_name_after_a_key_rotation($connect)
             }
+            #[test]
+            fn oversized_entries_are_refused() {
+                super::oversized_entries_are_refused($connect)
+            }
         }
     };
 }
@@ -288,3 +295,294 @@ contract!(remote_backend, remote());
 contract!(blob_backend, blob());
 contract!(redis_backend, redis());
 contract!(redis_cluster_backend, redis_cluster());
+
+/// Entries over the backends' 1 MiB bound (a record is a few KB) are refused when read, as
+/// corrupt, instead of being loaded into memory; a new write replaces them.
+fn oversized_entries_are_refused<B: Backend>(connect: impl Fn() -> B) {
+    let a = client(&connect, keys());
+    a.save("sid:big", &record("small")).unwrap();
+    rewrite(&a, "sid:big", |_| vec![b'x'; (1 << 20) + 1]);
+    let b = client(&connect, keys());
+    let read = b.load("sid:big");
+    assert!(
+        matches!(read, Err(StoreError::Corrupt(_))),
+        "an oversized entry is refused: {read:?}"
+    );
+    b.save("sid:big", &record("again")).unwrap();
+    assert_eq!(token(&b.load("sid:big").unwrap().unwrap()), "again");
+}
+
+// -- What takes more than two clients in one process: another process killed while it holds
+// -- a lock, the store going away and coming back, another process's change seen in time.
+
+/// One backend's service as the process-level contracts drive it.
+trait Served {
+    type B: Backend;
+    /// A client in this process.
+    fn client(&self) -> Self::B;
+    /// How a re-executed test process finds the same store ([`holder`]).
+    fn spec(&self) -> String;
+    /// The longest a lock stays held after its holder was SIGKILLed.
+    fn lock_bound(&self) -> Duration;
+    /// Makes the store unreachable (an outage) and reachable again (services kept in memory
+    /// come back empty).
+    fn stop(&mut self);
+    fn start(&mut self);
+    /// The longest another process's change may go unseen by a client that cached the entry.
+    fn staleness(&self) -> Duration;
+}
+
+const HELD: &str = "0123456789abcdef0123456789abcdef";
+
+/// A short lease for Redis holders (Azure's shortest is 15 s).
+const REDIS_LEASE: Duration = Duration::from_millis(1500);
+
+struct FileService(std::path::PathBuf);
+
+impl Served for FileService {
+    type B = FileBackend;
+    fn client(&self) -> FileBackend {
+        FileBackend::open(&self.0, &Logger::silent()).unwrap()
+    }
+    fn spec(&self) -> String {
+        format!("file {}", self.0.display())
+    }
+    /// `flock` is released by the kernel when the holder dies.
+    fn lock_bound(&self) -> Duration {
+        Duration::ZERO
+    }
+    /// The directory becomes unusable: something else is in its place. (A directory that is
+    /// simply missing is an empty store, which the next write makes again.)
+    fn stop(&mut self) {
+        std::fs::rename(&self.0, self.0.with_extension("away")).unwrap();
+        std::fs::write(&self.0, b"not a directory").unwrap();
+    }
+    fn start(&mut self) {
+        std::fs::remove_file(&self.0).unwrap();
+        std::fs::rename(self.0.with_extension("away"), &self.0).unwrap();
+    }
+    /// Writes through the store bump the shared counter table: seen at once.
+    fn staleness(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+struct RedisService(RedisServer);
+
+impl Served for RedisService {
+    type B = RedisBackend;
+    fn client(&self) -> RedisBackend {
+        RedisBackend::open(self.0.options()).unwrap()
+    }
+    fn spec(&self) -> String {
+        format!("redis {}", self.0.url())
+    }
+    fn lock_bound(&self) -> Duration {
+        REDIS_LEASE
+    }
+    fn stop(&mut self) {
+        self.0.kill();
+    }
+    fn start(&mut self) {
+        self.0.restart();
+    }
+    fn staleness(&self) -> Duration {
+        self.0.options().staleness
+    }
+}
+
+struct BlobService(Azurite);
+
+impl BlobService {
+    fn url(&self) -> String {
+        self.0.sas_url("contract", "rwdl")
+    }
+}
+
+impl Served for BlobService {
+    type B = BlobBackend;
+    fn client(&self) -> BlobBackend {
+        let options = BlobOptions::for_http_timeout(Duration::from_secs(5));
+        BlobBackend::open(
+            ContainerUrl::parse(&self.url()).unwrap(),
+            options,
+            &Logger::silent(),
+        )
+    }
+    fn spec(&self) -> String {
+        format!("blob {}", self.url())
+    }
+    /// A holder's lease: Azure's shortest, 15 s.
+    fn lock_bound(&self) -> Duration {
+        Duration::from_secs(15)
+    }
+    fn stop(&mut self) {
+        self.0.stop();
+    }
+    fn start(&mut self) {
+        self.0.restart();
+        self.0.create_container("contract");
+    }
+    fn staleness(&self) -> Duration {
+        BlobOptions::for_http_timeout(Duration::from_secs(5)).staleness
+    }
+}
+
+fn file_service() -> FileService {
+    FileService(scratch("contract-served"))
+}
+
+fn redis_service() -> RedisService {
+    RedisService(RedisServer::start())
+}
+
+fn blob_service() -> BlobService {
+    let azurite = Azurite::start();
+    azurite.create_container("contract");
+    BlobService(azurite)
+}
+
+/// The holder side of the killed-holder contract: runs only when re-executed with
+/// EZAUTH_CONTRACT_HOLDER set (a [`Served::spec`]); takes the lock of [`HELD`], says so, and
+/// waits to be killed.
+#[test]
+fn holder() {
+    let Ok(spec) = std::env::var("EZAUTH_CONTRACT_HOLDER") else {
+        return;
+    };
+    let (kind, at) = spec.split_once(' ').unwrap();
+    fn hold<B: Backend>(backend: B) {
+        let _held = backend.lock(HELD).unwrap();
+        println!("locked");
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    match kind {
+        "file" => hold(FileBackend::open(std::path::Path::new(at), &Logger::silent()).unwrap()),
+        "redis" => hold(
+            RedisBackend::open(RedisOptions {
+                lease: REDIS_LEASE,
+                ..support::redis_server::options(at.to_owned())
+            })
+            .unwrap(),
+        ),
+        "blob" => hold(BlobBackend::open(
+            ContainerUrl::parse(at).unwrap(),
+            BlobOptions::for_http_timeout(Duration::from_secs(5)),
+            &Logger::silent(),
+        )),
+        other => panic!("no such backend: {other}"),
+    }
+}
+
+/// A process SIGKILLed while it holds a user's lock (no release, no clean close) blocks that
+/// user's updates for the backend's bound at most; then the next holder takes it and writes.
+fn a_killed_holder_blocks_the_lock_for_its_bound_at_most(service: impl Served) {
+    let backend = service.client();
+    if let Ok(lock) = backend.lock(HELD) {
+        // The entry exists before (Azure leases a blob that exists).
+        backend.put(HELD, b"before", &lock).unwrap();
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "holder", "--nocapture", "--test-threads=1"])
+        .env("EZAUTH_CONTRACT_HOLDER", service.spec())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let locked = std::io::BufRead::lines(out)
+        .map(Result::unwrap)
+        .any(|line| line.ends_with("locked"));
+    assert!(locked, "the holder did not take the lock");
+    let killed = Instant::now();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let guard = backend.lock(HELD).expect("the lock is free again");
+    let waited = killed.elapsed();
+    assert!(
+        waited <= service.lock_bound() + Duration::from_millis(1500),
+        "held {waited:?} after the holder died; the bound is {:?}",
+        service.lock_bound()
+    );
+    backend.put(HELD, b"after", &guard).unwrap();
+}
+
+/// With the store gone, reads and writes fail with an error (never a record said to be
+/// absent: a read error is not "signed out" nor "no tokens"), each within the timeouts; when
+/// it is back, the same client works again without being reopened.
+fn an_outage_fails_cleanly_and_ends_without_a_new_client(mut service: impl Served) {
+    let a = client(&|| service.client(), keys());
+    a.save("sid:1", &record("one")).unwrap();
+    // Another process, which has not read the entry yet.
+    let fresh = client(&|| service.client(), keys());
+    service.stop();
+    for attempt in 0..3 {
+        let t = Instant::now();
+        let read = fresh.load("sid:1");
+        assert!(read.is_err(), "read {attempt} during the outage: {read:?}");
+        assert!(a.save("sid:2", &record("two")).is_err(), "write {attempt}");
+        assert!(
+            t.elapsed() < Duration::from_secs(12),
+            "bounded: {:?}",
+            t.elapsed()
+        );
+    }
+    service.start();
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match a.save("sid:3", &record("three")) {
+            Ok(()) => break,
+            Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("the store did not come back for this client: {e}"),
+        }
+    }
+    assert_eq!(token(&fresh.load("sid:3").unwrap().unwrap()), "three");
+}
+
+/// A client that cached an entry sees another process's change of it within the backend's
+/// staleness bound, reading as a host does (the cache, then the backend when it must).
+fn a_change_elsewhere_is_seen_within_the_staleness_bound(service: impl Served) {
+    let a = client(&|| service.client(), keys());
+    let b = client(&|| service.client(), keys());
+    a.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
+    a.save("sid:1", &record("two")).unwrap();
+    let changed = Instant::now();
+    let seen = |s: &Sealed<_>| match s.cached("sid:1").unwrap() {
+        Cached::Hit(r) => token(&r) == "two",
+        Cached::NeedsIo => token(&s.load("sid:1").unwrap().unwrap()) == "two",
+        Cached::Absent => panic!("the entry is there"),
+    };
+    while !seen(&b) {
+        assert!(
+            changed.elapsed() <= service.staleness() + Duration::from_millis(500),
+            "not seen within {:?}",
+            service.staleness()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The process-level contracts over one service, in a module named after it.
+macro_rules! served {
+    ($backend:ident, $service:expr) => {
+        mod $backend {
+            use super::*;
+            #[test]
+            fn a_killed_holder_blocks_the_lock_for_its_bound_at_most() {
+                super::a_killed_holder_blocks_the_lock_for_its_bound_at_most($service)
+            }
+            #[test]
+            fn an_outage_fails_cleanly_and_ends_without_a_new_client() {
+                super::an_outage_fails_cleanly_and_ends_without_a_new_client($service)
+            }
+            #[test]
+            fn a_change_elsewhere_is_seen_within_the_staleness_bound() {
+                super::a_change_elsewhere_is_seen_within_the_staleness_bound($service)
+            }
+        }
+    };
+}
+
+served!(file_service, file_service());
+served!(redis_service, redis_service());
+served!(blob_service, blob_service());
