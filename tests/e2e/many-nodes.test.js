@@ -49,8 +49,8 @@ async function startRedis(port) {
 
 /**
  * A store under test: {name, start()}; start() runs its server and resolves with {stalenessS,
- * env, configure(cfg)} for both hosts, and stop() (an outage), restart() (back on the same
- * address, empty: nothing is persisted), close().
+ * env, configure(cfg)} for both hosts, secrets (what no log line may show), and stop()
+ * (an outage), restart() (back on the same address, empty: nothing is persisted), close().
  */
 const redis = {
   name: 'Redis',
@@ -84,10 +84,13 @@ const blob = {
     await azurite.create('tokens');
     // The documented default bound, set here so the polls below say what they rely on.
     const stalenessS = 2;
+    // App Service's documented permissions plus delete (README).
+    const sasUrl = azurite.sasUrl('tokens', 'rwdl');
     return {
       stalenessS,
-      // App Service's documented permissions plus delete (README).
-      env: { TOKEN_STORE_SAS_URL: azurite.sasUrl('tokens', 'rwdl') },
+      env: { TOKEN_STORE_SAS_URL: sasUrl },
+      // The signature as the variable holds it and decoded.
+      secrets: [sasUrl.match(/sig=([^&]+)/)[1], new URL(sasUrl).searchParams.get('sig')],
       configure(cfg) {
         cfg.login.tokenStore = { ...cfg.login.tokenStore, azureBlobStorage: { sasUrlSettingName: 'TOKEN_STORE_SAS_URL' } };
         cfg.ezauth = { ...cfg.ezauth, httpTimeoutSeconds: 5, azureBlobStorage: { stalenessSeconds: stalenessS } };
@@ -185,6 +188,7 @@ for (const kind of [redis, blob]) {
       assert.ok(statuses.every((s) => s === 200 || s === 429), `statuses: ${statuses}`);
       assert.ok(statuses.filter((s) => s === 200).length >= 2, `statuses: ${statuses}`);
       assert.equal(a.idp.counters.tokenRefresh - before, 1, `token endpoint refresh calls; statuses ${statuses}`);
+      for (const s of [a, b]) assert.equal((await seenOn(s, c))['x-ms-client-principal-id'], 'burst', `${s.hostName} after the burst`);
       // The grant is whole: the stored (rotated) refresh token still refreshes, later.
       await sleep(2100);
       const again = await c.get(a.at('/.auth/refresh'), { headers: { cookie } });
@@ -208,6 +212,7 @@ for (const kind of [redis, blob]) {
           const me = await c.get(s.at('/.auth/me'), { headers: { cookie } });
           assert.equal(me.status, 503, `${s.hostName}: ${me.describe()}`);
           assert.match(s.logs().slice(mark), /store/i, `${s.hostName} logs the store's outage`);
+          for (const secret of store.secrets ?? []) assert.ok(!s.logs().includes(secret), `${s.hostName} logs the store's secret`);
         }
       } finally {
         await store.restart();
