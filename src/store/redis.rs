@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
-use super::backend::{Backend, Got};
+use super::backend::{Backend, Got, Page};
 use super::redis_changes::Changes;
 use super::StoreError;
 use crate::crypto;
@@ -192,6 +192,23 @@ fn closed(e: &RedisError) -> bool {
 }
 
 /// A Redis failure as the store reports it; the message never carries the URL.
+/// A name the layer makes: a keyed hash in hex.
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `text` matched literally by a `SCAN MATCH` pattern.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn io_error(e: RedisError) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("redis: {e}")))
 }
@@ -543,6 +560,75 @@ impl Backend for RedisBackend {
             std::thread::sleep(pause);
             pause = (pause * 2).min(MAX_LOCK_PAUSE);
         }
+    }
+
+    /// `SCAN MATCH {prefix}{*}`: records only (lock and one-time keys have another shape).
+    /// `SCAN`'s `COUNT` is a hint, so names past `limit` ride in the cursor to the next page:
+    /// `<scan cursor or "end">|<names,…>`. A Redis Cluster would need a scan of every node:
+    /// refused.
+    fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        if self.options.cluster {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "redis: listing a Redis Cluster's entries is not supported",
+            )));
+        }
+        let bad = || {
+            StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "redis: not a listing cursor of this store",
+            ))
+        };
+        let (mut scan, mut names): (Option<u64>, Vec<String>) = match cursor {
+            None => (Some(0), Vec::new()),
+            Some(c) => {
+                let (at, carried) = c.split_once('|').ok_or_else(bad)?;
+                let at = match at {
+                    "end" => None,
+                    n => Some(n.parse().map_err(|_| bad())?),
+                };
+                let carried: Vec<String> = carried
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if !carried.iter().all(|n| is_name(n)) {
+                    return Err(bad());
+                }
+                (at, carried)
+            }
+        };
+        let prefix = &self.options.key_prefix;
+        let pattern = format!("{}{{*}}", glob_escape(prefix));
+        while names.len() < limit {
+            let Some(at) = scan else { break };
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .call(|c| {
+                    redis::cmd("SCAN")
+                        .arg(at)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(limit.max(10))
+                        .query(c)
+                })
+                .map_err(io_error)?;
+            names.extend(keys.iter().filter_map(|k| {
+                let name = std::str::from_utf8(k)
+                    .ok()?
+                    .strip_prefix(prefix.as_str())?
+                    .strip_prefix('{')?
+                    .strip_suffix('}')?;
+                is_name(name).then(|| name.to_owned())
+            }));
+            scan = (next != 0).then_some(next);
+        }
+        let carried = names.split_off(limit.min(names.len()));
+        let next = (scan.is_some() || !carried.is_empty()).then(|| {
+            let at = scan.map_or_else(|| "end".to_owned(), |c| c.to_string());
+            format!("{at}|{}", carried.join(","))
+        });
+        Ok(Page { names, next })
     }
 
     /// `SET once NX EXAT expires_at`: atomic across every client of the server.
