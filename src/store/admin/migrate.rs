@@ -165,9 +165,8 @@ impl Journal {
                 .write_all(b"\n")
                 .map_err(|e| format!("journal {shown}: {e}"))?;
         }
-        let lines: Vec<&str> = text.lines().collect();
         let mut copied = HashMap::new();
-        for (i, line) in lines.iter().enumerate() {
+        for line in text.lines() {
             let parsed = line.split_once(' ').and_then(|(name, digest)| {
                 let digest = crate::crypto::hex_decode(digest)?;
                 Some((name, <Digest>::try_from(digest.as_slice()).ok()?))
@@ -176,8 +175,8 @@ impl Journal {
                 Some((name, digest)) => {
                     copied.insert(name.to_owned(), digest);
                 }
-                // A line cut short by a crash is the last one: its entry is looked at again.
-                None if i + 1 == lines.len() => {}
+                // A line cut short by a crash: its entry is looked at again.
+                None if cut_short(line) => {}
                 None => return Err(format!("journal {shown}: not a migration journal")),
             }
         }
@@ -208,6 +207,11 @@ impl Journal {
             None => Ok(()),
         }
     }
+}
+
+/// The start of a journal line (hex digits, one space at most) that did not get its end.
+fn cut_short(line: &str) -> bool {
+    line.matches(' ').count() <= 1 && line.bytes().all(|b| b == b' ' || b.is_ascii_hexdigit())
 }
 
 /// What happened to one entry.
@@ -324,4 +328,64 @@ pub fn summary_line(s: &Summary) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            total: 10,
+            copied: 3,
+            skipped: 1,
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn a_terminal_gets_one_line_redrawn_in_place() {
+        let mut out = Vec::new();
+        let mut p = Progress::new(&mut out, true);
+        p.show(&summary(), true);
+        p.show(&summary(), true);
+        p.finish(&summary());
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("\r\x1b[2K").count(), 3, "{text:?}");
+        assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+        assert!(text.contains("4/10 entries: 3 copied, 1 skipped, 0 kept newer, 0 failed ("));
+        assert!(text.contains(" records/s)"));
+    }
+
+    #[test]
+    fn elsewhere_progress_is_plain_lines() {
+        let mut out = Vec::new();
+        let mut p = Progress::new(&mut out, false);
+        p.show(&summary(), true);
+        p.note("abc: refused");
+        p.finish(&summary());
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+        assert_eq!(text.lines().count(), 3, "{text:?}");
+    }
+
+    #[test]
+    fn a_journal_line_cut_short_is_ignored_and_the_next_starts_afresh() {
+        let path =
+            std::env::temp_dir().join(format!("ezauth-journal-{}", crate::crypto::random_token(6)));
+        let digest = sha256(b"x");
+        std::fs::write(
+            &path,
+            format!("aa {}\nbb {}", hex(&digest), &hex(&digest)[..9]),
+        )
+        .unwrap();
+        let mut j = Journal::open(Some(&path)).unwrap();
+        assert_eq!((j.get("aa"), j.get("bb")), (Some(digest), None));
+        j.record("cc", digest).unwrap();
+        let j = Journal::open(Some(&path)).unwrap();
+        assert_eq!((j.get("aa"), j.get("cc")), (Some(digest), Some(digest)));
+        std::fs::write(&path, "not a journal\nat all\n").unwrap();
+        assert!(Journal::open(Some(&path)).is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
 }
