@@ -597,7 +597,9 @@ impl Backend for BlobBackend {
     /// `maxresults=limit` and the service's marker as the cursor. Empty blobs (lease
     /// placeholders, tombstones) read as no record and are not listed.
     fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
-        let mut query = format!("restype=container&comp=list&delimiter=%2F&maxresults={limit}");
+        // The service answers at most 5000 a page.
+        let max = limit.clamp(1, 5000);
+        let mut query = format!("restype=container&comp=list&delimiter=%2F&maxresults={max}");
         if let Some(marker) = cursor {
             query.push_str("&marker=");
             query.extend(form_urlencoded::byte_serialize(marker.as_bytes()));

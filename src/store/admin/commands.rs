@@ -110,11 +110,13 @@ pub fn show(
 
 /// `rm`: removes the user's record (every name it may have), under the user's lock.
 pub fn rm(store: &dyn Entries, user: &str, out: &mut dyn Write) -> Result<(), String> {
-    let had = store.load(user).map_err(store_error)?.is_some();
+    // An entry that does not open (tampered, foreign) is removed all the same.
+    let had = store.load(user);
     store.delete(user).map_err(store_error)?;
     match had {
-        true => writeln!(out, "removed the record of {user}"),
-        false => writeln!(out, "{user} had no record: nothing removed"),
+        Ok(Some(_)) => writeln!(out, "removed the record of {user}"),
+        Ok(None) => writeln!(out, "{user} had no record: nothing removed"),
+        Err(e) => writeln!(out, "removed the entry of {user}, which did not open: {e}"),
     }
     .map_err(written)
 }
