@@ -160,6 +160,20 @@ fn fill(store: &dyn Entries, n: usize) {
     }
 }
 
+/// Writes user `i`'s record (generation 0) as an older version did (bound to the user id
+/// only); its entry name.
+fn write_legacy(store: &dyn Entries, i: usize) -> String {
+    let plain = serde_json::to_vec(&record(i, 0)).unwrap();
+    let legacy = store
+        .keys()
+        .seal(Purpose::TokenStore, user(i).as_bytes(), &plain);
+    let name = store.keys().store_file_name(&user(i));
+    store
+        .with_lock(&name, &mut |held| held.write(&name, &legacy))
+        .unwrap();
+    name
+}
+
 /// The entry names `ls` lists, page by page of `size`: every page at most `size`.
 fn ls_pages(store: &Store, size: usize) -> (Vec<String>, usize) {
     let (mut names, mut pages, mut after) = (Vec::new(), 0, None::<String>);
@@ -327,16 +341,7 @@ fn migrate_file_to_redis_to_blob_to_file_resumes_and_keeps_newer_records() {
 
     let source = file.open();
     fill(source.as_ref(), 24);
-    // A record as an older version wrote it (bound to the user id only).
-    let plain = serde_json::to_vec(&record(24, 0)).unwrap();
-    let legacy = source
-        .keys()
-        .seal(Purpose::TokenStore, user(24).as_bytes(), &plain);
-    source
-        .with_lock(&source.keys().store_file_name(&user(24)), &mut |held| {
-            held.write(&source.keys().store_file_name(&user(24)), &legacy)
-        })
-        .unwrap();
+    write_legacy(source.as_ref(), 24);
     let listed = ok(file.run(&["ls", file.cfg()], None));
     assert!(
         listed.contains("owner unknown (written by an older version"),
@@ -409,6 +414,7 @@ fn rekey_moves_every_entry_to_the_current_key() {
     let dir = scratch("rekey");
     let before = Store::file(&dir);
     fill(before.open().as_ref(), 12);
+    let legacy_name = write_legacy(before.open().as_ref(), 12);
     // The key rotated: the new key is current, the old one previous.
     let mut after = Store::new(
         &format!(
@@ -428,19 +434,36 @@ fn rekey_moves_every_entry_to_the_current_key() {
         "{listed}"
     );
     let rekeyed = ok(after.run(&["rekey", after.cfg()], None));
-    assert!(rekeyed.contains("moved 12, already current 0"), "{rekeyed}");
+    assert!(
+        rekeyed.contains("moved 12, already current 0, owner unknown (legacy, skipped) 1"),
+        "{rekeyed}"
+    );
     let store = after.open();
     let names: BTreeSet<_> = ezauth::store::admin::list_all(store.as_ref())
         .unwrap()
         .into_iter()
         .collect();
-    let current: BTreeSet<_> = (0..12)
+    let mut current: BTreeSet<_> = (0..12)
         .map(|i| store.keys().store_file_name(&user(i)))
         .collect();
+    // The legacy entry stays where it is; the site still reads it (and moves it at its next
+    // write).
+    current.insert(legacy_name);
     assert_eq!(names, current);
-    same_records(&after, 12, |i| record(i, 0));
+    same_records(&after, 13, |i| record(i, 0));
     let again = ok(after.run(&["rekey", after.cfg()], None));
-    assert!(again.contains("moved 0, already current 12"), "{again}");
+    assert!(
+        again.contains("moved 0, already current 12, owner unknown (legacy, skipped) 1"),
+        "{again}"
+    );
+    let purged = ok(after.run(
+        &["purge", after.cfg(), "--expired-before", "2100-01-01"],
+        None,
+    ));
+    assert!(
+        purged.contains("purged 12, kept 0, owner unknown (legacy, skipped) 1"),
+        "{purged}"
+    );
 }
 
 /// Refreshes (read-modify-writes under the user's lock, as the refresh route makes them) run
