@@ -293,6 +293,11 @@ fn redis_backend_lists_records_only() {
     listing_pages_records_only(redis())
 }
 
+#[test]
+fn redis_cluster_backend_lists_records_only() {
+    listing_pages_records_only(redis_cluster())
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {

@@ -133,6 +133,9 @@ pub struct RedisBackend {
     opened: Instant,
     /// Other nodes' writes, heard by pub/sub.
     changes: Changes,
+    /// The first URL's connection settings (credentials, TLS), for reaching each node of a
+    /// cluster by itself (listing scans every primary).
+    seed: redis::ConnectionInfo,
 }
 
 /// What a read or write saw of an entry: a digest of its bytes (none: no entry), when, and
@@ -259,6 +262,7 @@ impl RedisBackend {
         } else {
             Target::Single(nodes[0].clone())
         };
+        let seed = nodes[0].get_connection_info().clone();
         let changes = Changes::new(
             nodes,
             format!("{}changed", options.key_prefix),
@@ -272,6 +276,7 @@ impl RedisBackend {
             down_until: AtomicU64::new(0),
             opened: Instant::now(),
             changes,
+            seed,
         })
     }
 
@@ -399,6 +404,59 @@ impl RedisBackend {
         self.call(|c| redis::cmd("PING").query::<String>(c))
             .map(drop)
             .map_err(|e| format!("Redis did not answer PING: {e}"))
+    }
+
+    /// A cluster's primaries (from `CLUSTER NODES`, in address order), each reached with the
+    /// first URL's credentials and TLS settings.
+    fn primaries(&self) -> Result<Vec<Option<redis::ConnectionInfo>>, StoreError> {
+        let nodes: String = self
+            .call(|c| redis::cmd("CLUSTER").arg("NODES").query(c))
+            .map_err(io_error)?;
+        let mut addresses: Vec<(String, u16)> = nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let flags = fields.get(2)?;
+                let primary = flags.split(',').any(|f| f == "master")
+                    && !flags.split(',').any(|f| f == "fail" || f == "noaddr");
+                let address = fields.get(1)?.split(['@', ',']).next()?;
+                let (host, port) = address.rsplit_once(':')?;
+                primary.then(|| Some((host.to_owned(), port.parse().ok()?)))?
+            })
+            .collect();
+        addresses.sort();
+        Ok(addresses
+            .into_iter()
+            .map(|(host, port)| {
+                let addr = match self.seed.addr() {
+                    redis::ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => redis::ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => redis::ConnectionAddr::Tcp(host, port),
+                };
+                Some(self.seed.clone().set_addr(addr))
+            })
+            .collect())
+    }
+
+    /// `f` on a connection of its own to one node (an operator's listing: not pooled).
+    fn on_node<T>(
+        &self,
+        info: &redis::ConnectionInfo,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let client = redis::Client::open(info.clone())?;
+        let mut c = client.get_connection_with_timeout(self.options.connect_timeout)?;
+        c.set_read_timeout(Some(self.options.timeout))?;
+        c.set_write_timeout(Some(self.options.timeout))?;
+        f(&mut c)
     }
 
     /// Runs a write script under `lock`: refused when the lease is no longer this holder's.
@@ -562,30 +620,28 @@ impl Backend for RedisBackend {
         }
     }
 
-    /// `SCAN MATCH {prefix}{*}`: records only (lock and one-time keys have another shape).
-    /// `SCAN`'s `COUNT` is a hint, so names past `limit` ride in the cursor to the next page:
-    /// `<scan cursor or "end">|<names,…>`. A Redis Cluster would need a scan of every node:
-    /// refused.
+    /// `SCAN MATCH {prefix}{*}`: records only (lock and one-time keys have another shape);
+    /// in a cluster, each primary in turn. `SCAN`'s `COUNT` is a hint, so names past `limit`
+    /// ride in the cursor to the next page: `<node>.<scan cursor>|<names,…>` (`end|…` once
+    /// every node is scanned).
     fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
-        if self.options.cluster {
-            return Err(StoreError::Io(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "redis: listing a Redis Cluster's entries is not supported",
-            )));
-        }
         let bad = || {
             StoreError::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "redis: not a listing cursor of this store",
             ))
         };
-        let (mut scan, mut names): (Option<u64>, Vec<String>) = match cursor {
-            None => (Some(0), Vec::new()),
+        let (mut at, mut names): (Option<(usize, u64)>, Vec<String>) = match cursor {
+            None => (Some((0, 0)), Vec::new()),
             Some(c) => {
                 let (at, carried) = c.split_once('|').ok_or_else(bad)?;
-                let at = match at {
-                    "end" => None,
-                    n => Some(n.parse().map_err(|_| bad())?),
+                let at = match at.split_once('.') {
+                    None if at == "end" => None,
+                    None => return Err(bad()),
+                    Some((node, scan)) => Some((
+                        node.parse().map_err(|_| bad())?,
+                        scan.parse().map_err(|_| bad())?,
+                    )),
                 };
                 let carried: Vec<String> = carried
                     .split(',')
@@ -598,21 +654,30 @@ impl Backend for RedisBackend {
                 (at, carried)
             }
         };
+        let nodes = match self.options.cluster {
+            true => self.primaries()?,
+            false => vec![None],
+        };
         let prefix = &self.options.key_prefix;
         let pattern = format!("{}{{*}}", glob_escape(prefix));
         while names.len() < limit {
-            let Some(at) = scan else { break };
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .call(|c| {
-                    redis::cmd("SCAN")
-                        .arg(at)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(limit.max(10))
-                        .query(c)
-                })
-                .map_err(io_error)?;
+            let Some((node, scan)) = at else { break };
+            let target = nodes.get(node).ok_or_else(|| {
+                io_error(RedisError::from(std::io::Error::other(
+                    "the cluster's primaries changed during the listing: start again",
+                )))
+            })?;
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(scan)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(limit.max(10));
+            let (next, keys): (u64, Vec<Vec<u8>>) = match target {
+                None => self.call(|c| cmd.query(c)),
+                Some(info) => self.on_node(info, |c| cmd.query(c)),
+            }
+            .map_err(io_error)?;
             names.extend(keys.iter().filter_map(|k| {
                 let name = std::str::from_utf8(k)
                     .ok()?
@@ -621,11 +686,15 @@ impl Backend for RedisBackend {
                     .strip_suffix('}')?;
                 is_name(name).then(|| name.to_owned())
             }));
-            scan = (next != 0).then_some(next);
+            at = match next {
+                0 if node + 1 < nodes.len() => Some((node + 1, 0)),
+                0 => None,
+                next => Some((node, next)),
+            };
         }
         let carried = names.split_off(limit.min(names.len()));
-        let next = (scan.is_some() || !carried.is_empty()).then(|| {
-            let at = scan.map_or_else(|| "end".to_owned(), |c| c.to_string());
+        let next = (at.is_some() || !carried.is_empty()).then(|| {
+            let at = at.map_or_else(|| "end".to_owned(), |(n, c)| format!("{n}.{c}"));
             format!("{at}|{}", carried.join(","))
         });
         Ok(Page { names, next })
