@@ -532,3 +532,33 @@ fn migration_while_the_site_refreshes_loses_no_refresh() {
         record(i, last[i].load(Ordering::Relaxed))
     });
 }
+
+/// Files made by another user than the workers' (root, say) would be unusable by them: the
+/// commands that change a file store run as the directory's owner only. Runs as root (CI does)
+/// to give the directory away.
+#[test]
+fn changing_a_file_store_of_another_user_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "must run as root (CI does)");
+    let dir = scratch("owner");
+    let store = Store::file(&dir);
+    fill(store.open().as_ref(), 2);
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let other = Store::file(&scratch("owner-to"));
+    for args in [
+        vec!["rm", store.cfg(), "sid:user-1"],
+        vec!["purge", store.cfg(), "--expired-before", "2100-01-01"],
+        vec!["rekey", store.cfg()],
+        vec!["migrate", "--from", store.cfg(), "--to", other.cfg()],
+    ] {
+        let o = store.run(&args, Some(&other));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            err(&o).contains("belongs to nobody: run this as nobody"),
+            "{}",
+            err(&o)
+        );
+    }
+    assert_eq!(count(&store), 2);
+    assert_eq!(count(&other), 0);
+}

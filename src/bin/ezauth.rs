@@ -230,7 +230,8 @@ mod store {
     pub const USAGE: &str = "usage: ezauth store COMMAND ...
   CONFIG is an authsettingsV2 file, loaded as `ezauth check-config` loads it: its keys and
   settings (WEBSITE_AUTH_ENCRYPTION_KEY, the Redis URL setting, the SAS URL setting, ...) come
-  from this environment.
+  from this environment. Commands that change a file store run as the directory's owner (the
+  workers' user: sudo -u www-data ezauth store ...).
 
   ls CONFIG [--page-size N] [--after CURSOR]
         list entries: name, size, owner, provider, expiry (owner unknown for an entry written
@@ -275,6 +276,16 @@ mod store {
             eprintln!("ezauth store: {e}");
             ExitCode::from(2)
         })
+    }
+
+    /// [`load`] for a command that changes the store.
+    fn load_to_change(config: &str) -> Result<admin::Loaded, ExitCode> {
+        let loaded = load(config)?;
+        loaded.check_writer().map_err(|e| {
+            eprintln!("ezauth store: {config}: {e}");
+            ExitCode::from(2)
+        })?;
+        Ok(loaded)
     }
 
     fn done(result: Result<(), String>) -> ExitCode {
@@ -398,7 +409,11 @@ mod store {
                     Ok(p) => p,
                     Err(e) => return usage(&e),
                 };
-                let loaded = match load(config) {
+                let loaded = match if command == "rm" {
+                    load_to_change(config)
+                } else {
+                    load(config)
+                } {
                     Ok(l) => l,
                     Err(code) => return code,
                 };
@@ -419,7 +434,7 @@ mod store {
                     Ok(p) => p,
                     Err(e) => return usage(&e),
                 };
-                let loaded = match load(config) {
+                let loaded = match load_to_change(config) {
                     Ok(l) => l,
                     Err(code) => return code,
                 };
@@ -435,7 +450,7 @@ mod store {
                         Ok(c) => c,
                         Err(e) => return usage(&e),
                     };
-                let loaded = match load(config) {
+                let loaded = match load_to_change(config) {
                     Ok(l) => l,
                     Err(code) => return code,
                 };
@@ -465,7 +480,8 @@ mod store {
             Ok(p) => p,
             Err(e) => return usage(&e),
         };
-        let (source, destination) = match (load(from), load(to)) {
+        // The source too: its lock files are made while entries are copied.
+        let (source, destination) = match (load_to_change(from), load_to_change(to)) {
             (Ok(s), Ok(d)) => (s, d),
             (Err(code), _) | (_, Err(code)) => return code,
         };

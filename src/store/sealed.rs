@@ -3,9 +3,9 @@
 //! the user's lock. A backend ([`Backend`]) only moves bytes.
 //!
 //! A record is sealed with AES-GCM under its entry's name and names its owner inside
-//! ([`super::envelope`]), so an entry copied to another user's name does not open. Under a key rotation an entry is looked up under the
-//! current key's name, then under each previous key's name (oldest last), and moved to the
-//! current name by its next write.
+//! ([`super::envelope`]), so an entry copied to another user's name does not open. Under a
+//! key rotation an entry is looked up under the current key's name, then under each previous
+//! key's name (oldest last), and moved to the current name by its next write.
 //!
 //! Reads sit on the per-request path, so opened records (and known absences) are cached per
 //! process, bounded in bytes. A cached copy is used while the backend says its version is

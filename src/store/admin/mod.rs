@@ -16,7 +16,7 @@ use std::path::Path;
 use super::backend::{Backend, Got, Page};
 use super::envelope::{self, Opened};
 use super::{Sealed, StoreError, TokenRecord, TokenStore};
-use crate::config::Settings;
+use crate::config::{Settings, StoreSettings};
 use crate::crypto::Keys;
 use crate::logger::Logger;
 
@@ -119,6 +119,34 @@ pub fn load(config: &Path, log: &Logger) -> Result<Loaded, String> {
         .map_err(|e| format!("{shown}: {e}"))?
         .ok_or_else(|| format!("{shown}: no token store is configured (login.tokenStore)"))?;
     Ok(Loaded { settings, store })
+}
+
+impl Loaded {
+    /// Refuses to change a file store from another user than the directory's owner (the
+    /// workers' user): a record, lock file or shared table made by root would be owner-only
+    /// root's, and the workers could not use it.
+    pub fn check_writer(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let Some(StoreSettings::File { directory }) = &self.settings.token_store else {
+            return Ok(());
+        };
+        let me = nix::unistd::geteuid();
+        match std::fs::metadata(directory) {
+            Ok(meta) if meta.uid() != me.as_raw() => {
+                let owner = nix::unistd::User::from_uid(meta.uid().into())
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| format!("uid {}", meta.uid()), |u| u.name);
+                Err(format!(
+                    "the token directory {} belongs to {owner}: run this as {owner} \
+                     (sudo -u {owner} ezauth store ...), so the files it makes stay usable by \
+                     the workers",
+                    directory.display()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Every entry name, in listing order, each once (Redis may list one twice).
