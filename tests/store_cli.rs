@@ -57,6 +57,23 @@ impl Store {
         Store { config, env: all }
     }
 
+    /// The same store after a key rotation: `current` is the encryption key, and the key this
+    /// configuration had is named by `ezauth.previousEncryptionKeySettingNames`.
+    fn rotated(&self, current: &str) -> Store {
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&self.config).unwrap()).unwrap();
+        config["ezauth"]["previousEncryptionKeySettingNames"] = serde_json::json!(["OLD_KEY"]);
+        let path = self.config.with_extension(format!(
+            "rotated-{}.json",
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, config.to_string()).unwrap();
+        let mut env = self.env.clone();
+        env.insert("OLD_KEY".into(), env["WEBSITE_AUTH_ENCRYPTION_KEY"].clone());
+        env.insert("WEBSITE_AUTH_ENCRYPTION_KEY".into(), current.into());
+        Store { config: path, env }
+    }
+
     fn file(dir: &Path) -> Store {
         Store::new(
             &format!(
@@ -394,14 +411,11 @@ fn migrate_file_to_redis_to_blob_to_file_resumes_and_keeps_newer_records() {
 #[test]
 fn migrate_refuses_stores_with_different_keys() {
     let from = Store::file(&scratch("keys-from"));
-    let to = Store::new(
-        &format!(
-            r#"{{"enabled":true,"fileSystem":{{"directory":"{}"}}}}"#,
-            scratch("keys-to").display()
-        ),
-        r#"{"previousEncryptionKeySettingNames":["OLD_KEY"]}"#,
-        &[("OLD_KEY", NEW_KEY)],
-    );
+    // The same current key, and a previous key the source does not know.
+    let mut to = Store::file(&scratch("keys-to"));
+    to.env
+        .insert("WEBSITE_AUTH_ENCRYPTION_KEY".into(), NEW_KEY.into());
+    let to = to.rotated(KEY);
     fill(from.open().as_ref(), 2);
     let o = migrate(&from, &to, &scratch("keys-j").join("j"), &[]);
     assert_eq!(o.status.code(), Some(1));
@@ -409,24 +423,12 @@ fn migrate_refuses_stores_with_different_keys() {
     assert_eq!(count(&to), 0);
 }
 
-#[test]
-fn rekey_moves_every_entry_to_the_current_key() {
-    let dir = scratch("rekey");
-    let before = Store::file(&dir);
+/// After a key rotation, `rekey` moves every entry to its current name (the site reads them
+/// all the same), skips a legacy one and says so; a second run moves nothing.
+fn rekey_moves_every_entry_to_the_current_key(before: Store) {
     fill(before.open().as_ref(), 12);
     let legacy_name = write_legacy(before.open().as_ref(), 12);
-    // The key rotated: the new key is current, the old one previous.
-    let mut after = Store::new(
-        &format!(
-            r#"{{"enabled":true,"fileSystem":{{"directory":"{}"}}}}"#,
-            dir.display()
-        ),
-        r#"{"previousEncryptionKeySettingNames":["OLD_KEY"]}"#,
-        &[("OLD_KEY", KEY)],
-    );
-    after
-        .env
-        .insert("WEBSITE_AUTH_ENCRYPTION_KEY".into(), NEW_KEY.into());
+    let after = before.rotated(NEW_KEY);
     let listed = ok(after.run(&["ls", after.cfg()], None));
     assert_eq!(
         listed.matches("previous key's name").count(),
@@ -464,6 +466,15 @@ fn rekey_moves_every_entry_to_the_current_key() {
         purged.contains("purged 12, kept 0, owner unknown (legacy, skipped) 1"),
         "{purged}"
     );
+}
+
+#[test]
+fn rekey_moves_every_entry_to_the_current_key_on_every_store() {
+    rekey_moves_every_entry_to_the_current_key(Store::file(&scratch("rekey")));
+    let redis = RedisServer::start();
+    rekey_moves_every_entry_to_the_current_key(Store::redis(&redis));
+    let azurite = Azurite::start();
+    rekey_moves_every_entry_to_the_current_key(Store::blob(&azurite, "rekey"));
 }
 
 /// Refreshes (read-modify-writes under the user's lock, as the refresh route makes them) run
