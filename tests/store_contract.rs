@@ -249,6 +249,58 @@ fn redis_cluster() -> impl Fn() -> RedisBackend {
     move || RedisBackend::open(cluster.options()).unwrap()
 }
 
+/// `Backend::list` (for `ezauth store`) pages through the records, each once, and nothing
+/// else: not a held lock's entry (a blob placeholder), a one-time claim or a removed record.
+fn listing_pages_records_only<B: Backend>(connect: impl Fn() -> B) {
+    let a = client(&connect, keys());
+    let users: Vec<String> = (0..7).map(|i| format!("sid:{i}")).collect();
+    for u in &users {
+        a.save(u, &record(u)).unwrap();
+    }
+    a.save("sid:gone", &record("gone")).unwrap();
+    a.delete("sid:gone").unwrap();
+    let now = ezauth::clock::SystemClock.now();
+    assert!(a.claim_once("state-1", now + 60).unwrap());
+    let held = a.name("sid:nobody");
+    let _lock = a.backend().lock(&held).unwrap();
+    let (mut listed, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let page = a.backend().list(cursor.as_deref(), 3).unwrap();
+        assert!(page.names.len() <= 3, "{:?}", page.names);
+        listed.extend(page.names);
+        pages += 1;
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    listed.sort();
+    let mut expected: Vec<String> = users.iter().map(|u| a.name(u)).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(pages >= 3, "{pages} pages of at most 3 for 7 records");
+}
+
+#[test]
+fn file_backend_lists_records_only() {
+    listing_pages_records_only(file())
+}
+
+#[test]
+fn blob_backend_lists_records_only() {
+    listing_pages_records_only(blob())
+}
+
+#[test]
+fn redis_backend_lists_records_only() {
+    listing_pages_records_only(redis())
+}
+
+#[test]
+fn redis_cluster_backend_lists_records_only() {
+    listing_pages_records_only(redis_cluster())
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {

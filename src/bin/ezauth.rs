@@ -1,5 +1,6 @@
 //! The `ezauth` command: `keygen` prints fresh keys, `check-config FILE` validates a
-//! configuration exactly as a host would load it.
+//! configuration exactly as a host would load it, `store ...` operates a configured token
+//! store (the work is `ezauth::store::admin`'s; here only the arguments are read).
 
 use std::process::ExitCode;
 
@@ -15,6 +16,8 @@ const USAGE: &str = "usage:
   ezauth check-config FILE --print-v2
                               print the equivalent authsettingsV2 file (of a v1 file, an ARM export,
                               or, with an empty FILE such as /dev/null, of the WEBSITE_AUTH_* settings)
+  ezauth store ...            list, show, remove, purge, migrate and rekey token-store entries
+                              (`ezauth store --help`)
   ezauth version              print the version";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["check-config", rest @ ..] => check_config::run(rest),
+        ["store", rest @ ..] => store::run(rest),
         ["version"] | ["--version"] => {
             println!("ezauth {}", ezauth::VERSION);
             ExitCode::SUCCESS
@@ -208,6 +212,308 @@ mod check_config {
                 eprintln!("{file}: {e}");
                 ExitCode::from(2)
             }
+        }
+    }
+}
+
+/// `ezauth store`: each subcommand's arguments read into a call of `ezauth::store::admin`.
+/// Exit status: 0 done, 1 the store refused or some entries failed, 2 a configuration that
+/// does not load, 64 a usage error.
+mod store {
+    use std::io::{IsTerminal, Write};
+    use std::path::Path;
+    use std::process::ExitCode;
+
+    use ezauth::logger::{Level, Logger};
+    use ezauth::store::admin::{self, commands, migrate};
+
+    pub const USAGE: &str = "usage: ezauth store COMMAND ...
+  CONFIG is an authsettingsV2 file, loaded as `ezauth check-config` loads it: its keys and
+  settings (WEBSITE_AUTH_ENCRYPTION_KEY, the Redis URL setting, the SAS URL setting, ...) come
+  from this environment. Commands that change a file store run as the directory's owner (the
+  workers' user: sudo -u www-data ezauth store ...).
+
+  ls CONFIG [--page-size N] [--after CURSOR]
+        list entries: name, size, owner, provider, expiry (owner unknown for an entry written
+        before entries named their owner), then the count; with --page-size, one page and the
+        cursor of the next
+  show CONFIG USER [--reveal]
+        USER's record (USER: the sid:... id); tokens masked unless --reveal
+  rm CONFIG USER
+        remove USER's record, under USER's lock
+  purge CONFIG --expired-before DATE
+        remove every record whose tokens expired before DATE (RFC 3339, or YYYY-MM-DD: midnight
+        UTC): its expires_on is before DATE, and if it holds a refresh token, before DATE minus
+        login.tokenStore.tokenRefreshExtensionHours (the refresh route renews a session that
+        long past its end, and rewrites the record). Records without expires_on are kept;
+        entries of unknown owner are skipped. Checked again under each user's lock.
+  migrate --from CONFIG --to CONFIG [--journal FILE] [--limit N]
+        copy every entry (file, Redis, Azure Blob, any direction; both CONFIGs must have the
+        same encryption keys), each under the source entry's lock, read back and compared.
+        With --journal, a rerun copies only what changed at the source since, and never
+        overwrites an entry changed at the destination since it was copied. --limit N stops
+        after N entries (a rerun goes on).
+  rekey CONFIG
+        move every entry found under a previous encryption key's name to the current key
+        (ezauth.previousEncryptionKeySettingNames); a rerun does nothing";
+
+    fn usage(why: &str) -> ExitCode {
+        eprintln!("ezauth store: {why}\n{USAGE}");
+        ExitCode::from(64)
+    }
+
+    /// Warnings of the configuration and the store, to stderr.
+    fn log() -> Logger {
+        Logger::new(|level, message| {
+            if matches!(level, Level::Error | Level::Warn) {
+                eprintln!("warning: {message}");
+            }
+        })
+    }
+
+    fn load(config: &str) -> Result<admin::Loaded, ExitCode> {
+        admin::load(Path::new(config), &log()).map_err(|e| {
+            eprintln!("ezauth store: {e}");
+            ExitCode::from(2)
+        })
+    }
+
+    /// [`load`] for a command that changes the store.
+    fn load_to_change(config: &str) -> Result<admin::Loaded, ExitCode> {
+        let loaded = load(config)?;
+        loaded.check_writer().map_err(|e| {
+            eprintln!("ezauth store: {config}: {e}");
+            ExitCode::from(2)
+        })?;
+        Ok(loaded)
+    }
+
+    fn done(result: Result<(), String>) -> ExitCode {
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ezauth store: {e}");
+                ExitCode::from(1)
+            }
+        }
+    }
+
+    /// Positional arguments and `--name value` options (`--flag` for `flags`).
+    struct Args<'a> {
+        positional: Vec<&'a str>,
+        options: Vec<(&'a str, &'a str)>,
+    }
+
+    fn split<'a>(args: &[&'a str], valued: &[&str], flags: &[&str]) -> Result<Args<'a>, String> {
+        let mut out = Args {
+            positional: Vec::new(),
+            options: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(&arg) = it.next() {
+            if let Some((name, value)) = arg.split_once('=').filter(|_| arg.starts_with("--")) {
+                if !valued.contains(&name) {
+                    return Err(format!("unknown option {name}"));
+                }
+                out.options.push((name, value));
+            } else if valued.contains(&arg) {
+                let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                out.options.push((arg, value));
+            } else if flags.contains(&arg) {
+                out.options.push((arg, ""));
+            } else if arg.starts_with("--") {
+                return Err(format!("unknown option {arg}"));
+            } else {
+                out.positional.push(arg);
+            }
+        }
+        for (i, (name, _)) in out.options.iter().enumerate() {
+            if out.options[..i].iter().any(|(n, _)| n == name) {
+                return Err(format!("{name} given twice"));
+            }
+        }
+        Ok(out)
+    }
+
+    impl<'a> Args<'a> {
+        fn get(&self, name: &str) -> Option<&'a str> {
+            self.options.iter().find(|(n, _)| *n == name).map(|o| o.1)
+        }
+
+        fn has(&self, name: &str) -> bool {
+            self.get(name).is_some()
+        }
+
+        fn count(&self, name: &str) -> Result<Option<usize>, String> {
+            self.get(name)
+                .map(|v| match v.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(format!("{name} must be a positive whole number, not {v:?}")),
+                })
+                .transpose()
+        }
+
+        /// Exactly the positional arguments `names` (for the message).
+        fn exactly(&self, names: &[&str]) -> Result<&[&'a str], String> {
+            if self.positional.len() == names.len() {
+                Ok(&self.positional)
+            } else {
+                Err(format!("expected {}", names.join(" ")))
+            }
+        }
+    }
+
+    pub fn run(args: &[&str]) -> ExitCode {
+        let Some((&command, rest)) = args.split_first() else {
+            return usage("which command?");
+        };
+        let stdout = &mut std::io::stdout().lock();
+        match command {
+            "--help" | "-h" | "help" => {
+                println!("{USAGE}");
+                ExitCode::SUCCESS
+            }
+            "ls" => {
+                let parsed = split(rest, &["--page-size", "--after"], &[]).and_then(|a| {
+                    let size = a.count("--page-size")?;
+                    if a.has("--after") && size.is_none() {
+                        return Err("--after goes with --page-size".into());
+                    }
+                    Ok((a.exactly(&["CONFIG"])?[0], size, a.get("--after")))
+                });
+                let (config, size, after) = match parsed {
+                    Ok(p) => p,
+                    Err(e) => return usage(&e),
+                };
+                let loaded = match load(config) {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                done(commands::ls(
+                    loaded.store.as_ref(),
+                    size.map(|s| (s, after)),
+                    stdout,
+                ))
+            }
+            "show" | "rm" => {
+                let flags: &[&str] = if command == "show" {
+                    &["--reveal"]
+                } else {
+                    &[]
+                };
+                let parsed = split(rest, &[], flags).and_then(|a| {
+                    let p = a.exactly(&["CONFIG", "USER"])?;
+                    Ok((p[0], p[1], a.has("--reveal")))
+                });
+                let (config, user, reveal) = match parsed {
+                    Ok(p) => p,
+                    Err(e) => return usage(&e),
+                };
+                let loaded = match if command == "rm" {
+                    load_to_change(config)
+                } else {
+                    load(config)
+                } {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                let store = loaded.store.as_ref();
+                done(match command {
+                    "show" => commands::show(store, user, reveal, stdout),
+                    _ => commands::rm(store, user, stdout),
+                })
+            }
+            "purge" => {
+                let parsed = split(rest, &["--expired-before"], &[]).and_then(|a| {
+                    let date = a
+                        .get("--expired-before")
+                        .ok_or("--expired-before DATE is required")?;
+                    Ok((a.exactly(&["CONFIG"])?[0], commands::parse_date(date)?))
+                });
+                let (config, before) = match parsed {
+                    Ok(p) => p,
+                    Err(e) => return usage(&e),
+                };
+                let loaded = match load_to_change(config) {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                let extension = loaded.settings.refresh_extension.as_secs() as i64;
+                done(
+                    commands::purge(loaded.store.as_ref(), before, extension, stdout)
+                        .and_then(failures),
+                )
+            }
+            "rekey" => {
+                let config =
+                    match split(rest, &[], &[]).and_then(|a| Ok(a.exactly(&["CONFIG"])?[0])) {
+                        Ok(c) => c,
+                        Err(e) => return usage(&e),
+                    };
+                let loaded = match load_to_change(config) {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                done(commands::rekey(loaded.store.as_ref(), stdout).and_then(failures))
+            }
+            "migrate" => migrate(rest, stdout),
+            other => usage(&format!("unknown command {other:?}")),
+        }
+    }
+
+    fn failures(t: commands::Tally) -> Result<(), String> {
+        match t.failed {
+            0 => Ok(()),
+            n => Err(format!("{n} entries failed")),
+        }
+    }
+
+    fn migrate(rest: &[&str], stdout: &mut dyn Write) -> ExitCode {
+        let parsed = split(rest, &["--from", "--to", "--journal", "--limit"], &[]).and_then(|a| {
+            a.exactly(&[])
+                .map_err(|_| "migrate takes --from CONFIG --to CONFIG, no other argument")?;
+            let from = a.get("--from").ok_or("--from CONFIG is required")?;
+            let to = a.get("--to").ok_or("--to CONFIG is required")?;
+            Ok((from, to, a.get("--journal"), a.count("--limit")?))
+        });
+        let (from, to, journal, limit) = match parsed {
+            Ok(p) => p,
+            Err(e) => return usage(&e),
+        };
+        // The source too: its lock files are made while entries are copied.
+        let (source, destination) = match (load_to_change(from), load_to_change(to)) {
+            (Ok(s), Ok(d)) => (s, d),
+            (Err(code), _) | (_, Err(code)) => return code,
+        };
+        if journal.is_none() {
+            eprintln!(
+                "ezauth store migrate: no --journal: a rerun will not tell a source changed \
+                 since from a destination changed since, and keeps every entry that differs"
+            );
+        }
+        let stderr = &mut std::io::stderr();
+        let tty = stderr.is_terminal();
+        let mut progress = migrate::Progress::new(stderr, tty);
+        let options = migrate::Options {
+            journal: journal.map(Path::new),
+            limit,
+        };
+        let summary = match migrate::migrate(
+            source.store.as_ref(),
+            destination.store.as_ref(),
+            &options,
+            &mut progress,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ezauth store migrate: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let _ = writeln!(stdout, "{}", migrate::summary_line(&summary));
+        match summary.failed {
+            0 => ExitCode::SUCCESS,
+            _ => ExitCode::from(1),
         }
     }
 }

@@ -20,7 +20,10 @@ use openssl::sha::Sha256;
 pub enum Purpose {
     Session,
     LoginState,
+    /// A token-store entry written before entries named their owner (bound to the user id).
     TokenStore,
+    /// A token-store entry that names its owner inside (bound to the entry's name).
+    TokenStoreEntry,
 }
 
 impl Purpose {
@@ -29,6 +32,7 @@ impl Purpose {
             Purpose::Session => b"ezauth/session/v1",
             Purpose::LoginState => b"ezauth/login-state/v1",
             Purpose::TokenStore => b"ezauth/token-store/v1",
+            Purpose::TokenStoreEntry => b"ezauth/token-store-entry/v2",
         }
     }
 }
@@ -109,6 +113,12 @@ impl Keys {
             .iter()
             .map(|k| file_name(k, user_id))
             .collect()
+    }
+
+    /// Do both seal and name the token store alike (the same current and previous encryption
+    /// keys)? Then an entry's bytes mean the same in either store.
+    pub fn same_store_keys(&self, other: &Keys) -> bool {
+        self.seal_keys == other.seal_keys && self.file_name_keys == other.file_name_keys
     }
 
     /// The key everything new is signed with.

@@ -114,6 +114,29 @@ pub trait Backend: Send + Sync {
     /// Records the one-time value `name` until `expires_at` (Unix seconds): true the first
     /// time, false while it is recorded, atomically across processes and machines.
     fn claim_once(&self, name: &str, expires_at: i64) -> Result<bool, StoreError>;
+
+    /// Up to `limit` names of entries holding a record, from `cursor` on (`None`: from the
+    /// start), and the cursor of the next page (`None`: that was the last). For an operator's
+    /// tool (`ezauth store`), never on a request's path. Lock and one-time entries are not
+    /// listed, nor entries that read as no record (a blob placeholder). A cursor is the
+    /// backend's own (a name, a `SCAN` cursor, a List Blobs marker) and stays valid while
+    /// entries come and go: an entry present for the whole listing is listed (Redis may list
+    /// it twice). The default: a backend that cannot list.
+    fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let _ = (cursor, limit);
+        Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this token store cannot list its entries",
+        )))
+    }
+}
+
+/// One page of [`Backend::list`].
+#[derive(Debug, Default)]
+pub struct Page {
+    pub names: Vec<String>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
 }
 
 /// What [`Backend::get`] found.

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use super::backend::{Backend, Got};
+use super::backend::{Backend, Got, Page};
 use super::StoreError;
 use crate::clock::{Clock, SystemClock};
 use crate::logger::Logger;
@@ -593,6 +593,44 @@ impl Backend for BlobBackend {
         }
     }
 
+    /// List Blobs with `delimiter=/` (so `once/` claims come back as one prefix, skipped),
+    /// `maxresults=limit` and the service's marker as the cursor. Empty blobs (lease
+    /// placeholders, tombstones) read as no record and are not listed.
+    fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        // The service answers at most 5000 a page.
+        let max = limit.clamp(1, 5000);
+        let mut query = format!("restype=container&comp=list&delimiter=%2F&maxresults={max}");
+        if let Some(marker) = cursor {
+            query.push_str("&marker=");
+            query.extend(form_urlencoded::byte_serialize(marker.as_bytes()));
+        }
+        let r = self
+            .inner
+            .call("GET", &self.inner.url.container(&query), &[], Vec::new())?;
+        if r.status != 200 {
+            return Err(self.inner.unexpected("List Blobs", "the container", &r));
+        }
+        let xml = String::from_utf8_lossy(&r.body);
+        let mut names = Vec::new();
+        for blob in xml.split("<Blob>").skip(1) {
+            let blob = blob.split("</Blob>").next().unwrap_or_default();
+            let Some(name) = xml_element(blob, "Name") else {
+                continue;
+            };
+            let Some(name) = name.strip_suffix(RECORD_SUFFIX) else {
+                continue;
+            };
+            let empty = xml_element(blob, "Content-Length").is_some_and(|l| l == "0");
+            if !empty && !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                names.push(name.to_owned());
+            }
+        }
+        let next = xml_element(&xml, "NextMarker")
+            .filter(|m| !m.is_empty())
+            .map(xml_unescape);
+        Ok(Page { names, next })
+    }
+
     fn claim_once(&self, name: &str, expires_at: i64) -> Result<bool, StoreError> {
         let blob = format!("{CLAIM_PREFIX}{name}");
         let expires = expires_at.to_string();
@@ -633,6 +671,23 @@ impl Backend for BlobBackend {
             _ => Err(self.inner.unexpected("Put Blob (claim)", &blob, &r)),
         }
     }
+}
+
+/// The text of the first `<tag>…</tag>` in `xml` (none for an absent or empty `<tag />`).
+fn xml_element<'x>(xml: &'x str, tag: &str) -> Option<&'x str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..start + len])
+}
+
+/// The five XML entities back to their characters (a marker may hold any of them).
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// `pause` spread by up to half again, so waiters on one lease do not ask in step.

@@ -30,7 +30,7 @@ use nix::sys::stat::futimens;
 use nix::sys::time::TimeSpec;
 use nix::unistd::geteuid;
 
-use super::backend::{Backend, Got};
+use super::backend::{Backend, Got, Page};
 use super::generations::{self, Refreshed, Table};
 use super::{Sealed, StoreError};
 use crate::clock::{Clock, SystemClock};
@@ -656,6 +656,31 @@ impl Backend for FileBackend {
         self.take_lock(name)
     }
 
+    /// The directory's record files, in name order; the cursor is the last name listed. Each
+    /// page reads the whole directory (a `readdir` offset does not survive between calls).
+    fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Page::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let file = entry?.file_name();
+            let Some(name) = file.to_str().and_then(|f| f.strip_suffix(RECORD_SUFFIX)) else {
+                continue;
+            };
+            if is_hash(name) && cursor.is_none_or(|c| name > c) {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort_unstable();
+        let more = names.len() > limit;
+        names.truncate(limit);
+        let next = if more { names.last().cloned() } else { None };
+        Ok(Page { names, next })
+    }
+
     fn claim_once(&self, name: &str, expires_at: i64) -> Result<bool, StoreError> {
         // Markers live in one folder per minute of expiry: the same value always lands in the
         // same folder, and a whole folder goes once its minute has passed.
@@ -834,6 +859,45 @@ mod tests {
 
         // user 2's file moved onto user 1's name
         fs::copy(path_for(&s, "sid:2"), &p1).unwrap();
+        assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn legacy_entries_open_and_are_rewritten_owned_at_the_next_write() {
+        let dir = temp_dir("fs-legacy");
+        let s = store(&dir);
+        // As the module wrote records before entries named their owner.
+        let plain = serde_json::to_vec(&record("old")).unwrap();
+        let legacy = keys().seal(crypto::Purpose::TokenStore, b"sid:1", &plain);
+        fs::write(path_for(&s, "sid:1"), &legacy).unwrap();
+        assert_eq!(
+            s.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("old")
+        );
+        let name = s.name("sid:1");
+        assert!(matches!(
+            super::super::envelope::open_named(&keys(), &name, &legacy).unwrap(),
+            super::super::envelope::Opened::Legacy
+        ));
+        s.update("sid:1", &mut |r| {
+            let mut r = r.unwrap();
+            r.access_token = Some("new".into());
+            crate::store::Update::Replace(Box::new(r))
+        })
+        .unwrap();
+        let written = fs::read(path_for(&s, "sid:1")).unwrap();
+        match super::super::envelope::open_named(&keys(), &name, &written).unwrap() {
+            super::super::envelope::Opened::Owned { owner, record } => {
+                assert_eq!(
+                    (owner.as_str(), record.access_token.as_deref()),
+                    ("sid:1", Some("new"))
+                );
+            }
+            super::super::envelope::Opened::Legacy => panic!("rewritten as legacy"),
+        }
+        // A legacy entry of another user, moved onto this name, does not open.
+        let foreign = keys().seal(crypto::Purpose::TokenStore, b"sid:2", &plain);
+        fs::write(path_for(&s, "sid:1"), &foreign).unwrap();
         assert!(matches!(s.load("sid:1"), Err(StoreError::Corrupt(_))));
     }
 

@@ -4,15 +4,17 @@
 //! record format (sealed JSON, bound to its user), key rotation and the record cache shared.
 
 pub mod access;
+pub mod admin;
 pub mod backend;
 pub mod blob;
+pub mod envelope;
 pub mod file;
 mod generations;
 pub mod redis;
 mod redis_changes;
 mod sealed;
 
-pub use backend::{Backend, Got};
+pub use backend::{Backend, Got, Page};
 pub use sealed::Sealed;
 
 use std::sync::Arc;
@@ -32,6 +34,18 @@ pub fn open(
     cache_bytes: usize,
     log: &Logger,
 ) -> Result<Option<Box<dyn TokenStore>>, ConfigError> {
+    let store = open_entries(settings, keys, cache_bytes, log)?;
+    Ok(store.map(|s| s as Box<dyn TokenStore>))
+}
+
+/// The configured store as [`open`] makes it, with the operator's access to its entries
+/// (listing, raw bytes under a lock: [`admin::Entries`]) that `ezauth store` needs.
+pub fn open_entries(
+    settings: Option<&StoreSettings>,
+    keys: &Keys,
+    cache_bytes: usize,
+    log: &Logger,
+) -> Result<Option<Box<dyn admin::Entries>>, ConfigError> {
     let Some(settings) = settings else {
         return Ok(None);
     };
@@ -40,7 +54,7 @@ pub fn open(
         keys: &Keys,
         cache_bytes: usize,
         log: &Logger,
-    ) -> Option<Box<dyn TokenStore>> {
+    ) -> Option<Box<dyn admin::Entries>> {
         Some(Box::new(Sealed::new(
             backend,
             keys.clone(),

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
-use super::backend::{Backend, Got};
+use super::backend::{Backend, Got, Page};
 use super::redis_changes::Changes;
 use super::StoreError;
 use crate::crypto;
@@ -133,6 +133,9 @@ pub struct RedisBackend {
     opened: Instant,
     /// Other nodes' writes, heard by pub/sub.
     changes: Changes,
+    /// The first URL's connection settings (credentials, TLS), for reaching each node of a
+    /// cluster by itself (listing scans every primary).
+    seed: redis::ConnectionInfo,
 }
 
 /// What a read or write saw of an entry: a digest of its bytes (none: no entry), when, and
@@ -192,6 +195,23 @@ fn closed(e: &RedisError) -> bool {
 }
 
 /// A Redis failure as the store reports it; the message never carries the URL.
+/// A name the layer makes: a keyed hash in hex.
+fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `text` matched literally by a `SCAN MATCH` pattern.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn io_error(e: RedisError) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("redis: {e}")))
 }
@@ -242,6 +262,7 @@ impl RedisBackend {
         } else {
             Target::Single(nodes[0].clone())
         };
+        let seed = nodes[0].get_connection_info().clone();
         let changes = Changes::new(
             nodes,
             format!("{}changed", options.key_prefix),
@@ -255,6 +276,7 @@ impl RedisBackend {
             down_until: AtomicU64::new(0),
             opened: Instant::now(),
             changes,
+            seed,
         })
     }
 
@@ -382,6 +404,59 @@ impl RedisBackend {
         self.call(|c| redis::cmd("PING").query::<String>(c))
             .map(drop)
             .map_err(|e| format!("Redis did not answer PING: {e}"))
+    }
+
+    /// A cluster's primaries (from `CLUSTER NODES`, in address order), each reached with the
+    /// first URL's credentials and TLS settings.
+    fn primaries(&self) -> Result<Vec<Option<redis::ConnectionInfo>>, StoreError> {
+        let nodes: String = self
+            .call(|c| redis::cmd("CLUSTER").arg("NODES").query(c))
+            .map_err(io_error)?;
+        let mut addresses: Vec<(String, u16)> = nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let flags = fields.get(2)?;
+                let primary = flags.split(',').any(|f| f == "master")
+                    && !flags.split(',').any(|f| f == "fail" || f == "noaddr");
+                let address = fields.get(1)?.split(['@', ',']).next()?;
+                let (host, port) = address.rsplit_once(':')?;
+                primary.then(|| Some((host.to_owned(), port.parse().ok()?)))?
+            })
+            .collect();
+        addresses.sort();
+        Ok(addresses
+            .into_iter()
+            .map(|(host, port)| {
+                let addr = match self.seed.addr() {
+                    redis::ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => redis::ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => redis::ConnectionAddr::Tcp(host, port),
+                };
+                Some(self.seed.clone().set_addr(addr))
+            })
+            .collect())
+    }
+
+    /// `f` on a connection of its own to one node (an operator's listing: not pooled).
+    fn on_node<T>(
+        &self,
+        info: &redis::ConnectionInfo,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        let client = redis::Client::open(info.clone())?;
+        let mut c = client.get_connection_with_timeout(self.options.connect_timeout)?;
+        c.set_read_timeout(Some(self.options.timeout))?;
+        c.set_write_timeout(Some(self.options.timeout))?;
+        f(&mut c)
     }
 
     /// Runs a write script under `lock`: refused when the lease is no longer this holder's.
@@ -543,6 +618,86 @@ impl Backend for RedisBackend {
             std::thread::sleep(pause);
             pause = (pause * 2).min(MAX_LOCK_PAUSE);
         }
+    }
+
+    /// `SCAN MATCH {prefix}{*}`: records only (lock and one-time keys have another shape);
+    /// in a cluster, each primary in turn. `SCAN`'s `COUNT` is a hint, so names past `limit`
+    /// ride in the cursor to the next page: `<node>.<scan cursor>|<names,…>` (`end|…` once
+    /// every node is scanned).
+    fn list(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let bad = || {
+            StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "redis: not a listing cursor of this store",
+            ))
+        };
+        let (mut at, mut names): (Option<(usize, u64)>, Vec<String>) = match cursor {
+            None => (Some((0, 0)), Vec::new()),
+            Some(c) => {
+                let (at, carried) = c.split_once('|').ok_or_else(bad)?;
+                let at = match at.split_once('.') {
+                    None if at == "end" => None,
+                    None => return Err(bad()),
+                    Some((node, scan)) => Some((
+                        node.parse().map_err(|_| bad())?,
+                        scan.parse().map_err(|_| bad())?,
+                    )),
+                };
+                let carried: Vec<String> = carried
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if !carried.iter().all(|n| is_name(n)) {
+                    return Err(bad());
+                }
+                (at, carried)
+            }
+        };
+        let nodes = match self.options.cluster {
+            true => self.primaries()?,
+            false => vec![None],
+        };
+        let prefix = &self.options.key_prefix;
+        let pattern = format!("{}{{*}}", glob_escape(prefix));
+        while names.len() < limit {
+            let Some((node, scan)) = at else { break };
+            let target = nodes.get(node).ok_or_else(|| {
+                io_error(RedisError::from(std::io::Error::other(
+                    "the cluster's primaries changed during the listing: start again",
+                )))
+            })?;
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(scan)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(limit.max(10));
+            let (next, keys): (u64, Vec<Vec<u8>>) = match target {
+                None => self.call(|c| cmd.query(c)),
+                Some(info) => self.on_node(info, |c| cmd.query(c)),
+            }
+            .map_err(io_error)?;
+            names.extend(keys.iter().filter_map(|k| {
+                let name = std::str::from_utf8(k)
+                    .ok()?
+                    .strip_prefix(prefix.as_str())?
+                    .strip_prefix('{')?
+                    .strip_suffix('}')?;
+                is_name(name).then(|| name.to_owned())
+            }));
+            at = match next {
+                0 if node + 1 < nodes.len() => Some((node + 1, 0)),
+                0 => None,
+                next => Some((node, next)),
+            };
+        }
+        let carried = names.split_off(limit.min(names.len()));
+        let next = (at.is_some() || !carried.is_empty()).then(|| {
+            let at = at.map_or_else(|| "end".to_owned(), |(n, c)| format!("{n}.{c}"));
+            format!("{at}|{}", carried.join(","))
+        });
+        Ok(Page { names, next })
     }
 
     /// `SET once NX EXAT expires_at`: atomic across every client of the server.

@@ -2,10 +2,10 @@
 //! keyed hash, key rotation, the per-process record cache, and the read-modify-write under
 //! the user's lock. A backend ([`Backend`]) only moves bytes.
 //!
-//! A record is sealed with AES-GCM, the user id as associated data, so an entry copied to
-//! another user's name does not open. Under a key rotation an entry is looked up under the
-//! current key's name, then under each previous key's name (oldest last), and moved to the
-//! current name by its next write.
+//! A record is sealed with AES-GCM under its entry's name and names its owner inside
+//! ([`super::envelope`]), so an entry copied to another user's name does not open. Under a
+//! key rotation an entry is looked up under the current key's name, then under each previous
+//! key's name (oldest last), and moved to the current name by its next write.
 //!
 //! Reads sit on the per-request path, so opened records (and known absences) are cached per
 //! process, bounded in bytes. A cached copy is used while the backend says its version is
@@ -15,9 +15,10 @@
 use std::sync::{Arc, OnceLock};
 
 use super::backend::{Backend, Got};
+use super::envelope;
 use super::{Cached, StoreError, TokenRecord, TokenStore, Update};
 use crate::cache::BoundedCache;
-use crate::crypto::{Keys, Purpose};
+use crate::crypto::Keys;
 use crate::logger::Logger;
 use crate::metrics::{Metrics, StoreOp};
 
@@ -85,6 +86,11 @@ impl<B: Backend> Sealed<B> {
         &self.backend
     }
 
+    /// The keys entries are named and sealed with.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     /// The name of `user`'s entry under the current key.
     pub fn name(&self, user: &str) -> String {
         self.keys.store_file_name(user)
@@ -131,7 +137,7 @@ impl<B: Backend> Sealed<B> {
                 Ok(record.map_or(Cached::Absent, Cached::Hit))
             }
             Got::Found(sealed, version) => {
-                let record = match open_record(&self.keys, user, &sealed) {
+                let record = match envelope::open_for(&self.keys, &name, user, &sealed) {
                     Ok(r) => Arc::new(r),
                     Err(e) => {
                         self.cache.lock().remove(user);
@@ -184,7 +190,7 @@ impl<B: Backend> Sealed<B> {
     ) -> Result<Option<TokenRecord>, StoreError> {
         for name in previous {
             if let Got::Found(sealed, _) = self.op(StoreOp::Get, || self.backend.get(name, None))? {
-                return open_record(&self.keys, user, &sealed).map(Some);
+                return envelope::open_for(&self.keys, name, user, &sealed).map(Some);
             }
         }
         Ok(None)
@@ -205,7 +211,9 @@ impl<B: Backend> Sealed<B> {
             other => other,
         };
         let current = match self.op(StoreOp::Get, || self.backend.get(name, None)) {
-            Ok(Got::Found(sealed, _)) => open_record(&self.keys, user, &sealed).map(Some),
+            Ok(Got::Found(sealed, _)) => {
+                envelope::open_for(&self.keys, name, user, &sealed).map(Some)
+            }
             Ok(Got::Missing(_) | Got::Unchanged(_)) => Ok(None),
             Err(e) => Err(e),
         };
@@ -226,8 +234,11 @@ impl<B: Backend> Sealed<B> {
     ) -> Result<(), StoreError> {
         self.cache.lock().remove(user);
         let version = self.op(StoreOp::Put, || {
-            self.backend
-                .put(&name, &seal_record(&self.keys, user, &record), lock)
+            self.backend.put(
+                &name,
+                &envelope::seal(&self.keys, &name, user, &record),
+                lock,
+            )
         })?;
         for old in self.keys.previous_store_file_names(user) {
             // The record is stored: an old name left behind is found only after the current
@@ -307,18 +318,4 @@ impl<B: Backend> TokenStore for Sealed<B> {
     fn measure(&self, metrics: &Arc<Metrics>) {
         let _ = self.metrics.set(Arc::clone(metrics));
     }
-}
-
-/// Seals a record for `user`; the user id is authenticated data, so the sealed bytes open
-/// only under that user's name.
-fn seal_record(keys: &Keys, user: &str, record: &TokenRecord) -> Vec<u8> {
-    let plain = serde_json::to_vec(record).expect("records always serialize");
-    keys.seal(Purpose::TokenStore, user.as_bytes(), &plain)
-}
-
-fn open_record(keys: &Keys, user: &str, sealed: &[u8]) -> Result<TokenRecord, StoreError> {
-    let plain = keys
-        .open(Purpose::TokenStore, user.as_bytes(), sealed)
-        .ok_or_else(|| StoreError::Corrupt("does not open with this key for this user".into()))?;
-    serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("bad record: {e}")))
 }

@@ -1,0 +1,351 @@
+//! `ezauth store ls | show | rm | purge | rekey`: each writes what it did to `out` and returns
+//! an error message for the command line to print (the store's own errors included).
+
+use std::io::Write;
+
+use super::{list_all, Entries, Found, LEGACY_NOTE};
+use crate::store::envelope::{self, Opened};
+use crate::store::{parse_expires_on, StoreError, TokenRecord};
+
+fn written(e: std::io::Error) -> String {
+    format!("cannot write the output: {e}")
+}
+
+fn store_error(e: StoreError) -> String {
+    e.to_string()
+}
+
+/// `ls`: one line per entry (name, size, and what can be known of it), then the count. With
+/// `page` (size, cursor), one page and the cursor of the next.
+pub fn ls(
+    store: &dyn Entries,
+    page: Option<(usize, Option<&str>)>,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let (names, next) = match page {
+        Some((size, cursor)) => {
+            let p = store.list(cursor, size).map_err(store_error)?;
+            (p.names, Some(p.next))
+        }
+        None => (list_all(store).map_err(store_error)?, None),
+    };
+    let mut listed = 0;
+    for name in &names {
+        let Some(bytes) = store.read(name).map_err(store_error)? else {
+            continue; // Removed since it was listed.
+        };
+        listed += 1;
+        let what = match Found::open(store.keys(), name, &bytes) {
+            Found::Owned {
+                owner,
+                record,
+                current,
+            } => format!(
+                "owner {owner}  provider {}  expires {}{}",
+                record.provider_name,
+                record.expires_on.as_deref().unwrap_or("-"),
+                if current {
+                    ""
+                } else {
+                    "  (under a previous key's name: `ezauth store rekey` moves it)"
+                }
+            ),
+            Found::Legacy => LEGACY_NOTE.to_owned(),
+            Found::Unreadable(why) => format!("unreadable: {why}"),
+        };
+        writeln!(out, "{name}  {} bytes  {what}", bytes.len()).map_err(written)?;
+    }
+    match next {
+        None => writeln!(out, "{listed} entries"),
+        Some(None) => writeln!(out, "{listed} entries on this page (the last)"),
+        Some(Some(cursor)) => writeln!(
+            out,
+            "{listed} entries on this page; next page: --after '{cursor}'"
+        ),
+    }
+    .map_err(written)
+}
+
+/// A token shown by `show` without `--reveal`: its first 4 characters.
+pub fn mask(token: &str) -> String {
+    let head: String = token.chars().take(4).collect();
+    format!("{head}…")
+}
+
+/// `show`: the user's record as JSON, tokens masked unless `reveal`. An error when the user
+/// has no record.
+pub fn show(
+    store: &dyn Entries,
+    user: &str,
+    reveal: bool,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let record = store
+        .load(user)
+        .map_err(store_error)?
+        .ok_or_else(|| format!("{user} has no record in this store"))?;
+    let mut shown: TokenRecord = (*record).clone();
+    if !reveal {
+        for token in [
+            &mut shown.access_token,
+            &mut shown.access_token_secret,
+            &mut shown.authentication_token,
+            &mut shown.id_token,
+            &mut shown.refresh_token,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *token = mask(token);
+        }
+    }
+    let json = serde_json::json!({
+        "user": user,
+        "entry": store.keys().store_file_name(user),
+        "record": shown,
+    });
+    let text = serde_json::to_string_pretty(&json).expect("records always serialize");
+    writeln!(out, "{text}").map_err(written)
+}
+
+/// `rm`: removes the user's record (every name it may have), under the user's lock.
+pub fn rm(store: &dyn Entries, user: &str, out: &mut dyn Write) -> Result<(), String> {
+    // An entry that does not open (tampered, foreign) is removed all the same.
+    let had = store.load(user);
+    store.delete(user).map_err(store_error)?;
+    match had {
+        Ok(Some(_)) => writeln!(out, "removed the record of {user}"),
+        Ok(None) => writeln!(out, "{user} had no record: nothing removed"),
+        Err(e) => writeln!(out, "removed the entry of {user}, which did not open: {e}"),
+    }
+    .map_err(written)
+}
+
+/// What `purge` and `rekey` did, entry by entry.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Removed (purge) or moved to the current name (rekey).
+    pub done: usize,
+    /// Looked at and left as they are (not expired; already under the current name).
+    pub left: usize,
+    /// Legacy entries, which the tool cannot open.
+    pub legacy: usize,
+    pub unreadable: usize,
+    pub failed: usize,
+}
+
+/// Parses `--expired-before`: RFC 3339, or a date (`YYYY-MM-DD`, midnight UTC); Unix seconds.
+pub fn parse_date(text: &str) -> Result<i64, String> {
+    if let Some(t) = parse_expires_on(text) {
+        return Ok(t);
+    }
+    let bad = || format!("{text:?} is neither an RFC 3339 time nor a YYYY-MM-DD date");
+    let mut parts = text.splitn(3, '-');
+    let mut next = || -> Result<i64, String> {
+        parts
+            .next()
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(bad)
+    };
+    let (y, m, d) = (next()?, next()?, next()?);
+    let month = time::Month::try_from(u8::try_from(m).map_err(|_| bad())?).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(y).map_err(|_| bad())?,
+        month,
+        u8::try_from(d).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc().unix_timestamp())
+}
+
+/// May `record` go, purging records expired before `before`? Its `expires_on` must be before
+/// it; with a refresh token, `extension` (`tokenRefreshExtensionHours`) earlier still: the
+/// refresh route renews a session that long past its end, and that refresh rewrites the
+/// record. A record without an `expires_on` is kept.
+pub fn purgeable(record: &TokenRecord, before: i64, extension: i64) -> bool {
+    let Some(expires) = record.expires_on.as_deref().and_then(parse_expires_on) else {
+        return false;
+    };
+    let grace = if record.refresh_token.is_some() {
+        extension
+    } else {
+        0
+    };
+    expires.saturating_add(grace) < before
+}
+
+/// `purge --expired-before`: removes each record [`purgeable`] at `before`, checked again
+/// under its user's lock (a refresh meanwhile keeps it).
+pub fn purge(
+    store: &dyn Entries,
+    before: i64,
+    extension: i64,
+    out: &mut dyn Write,
+) -> Result<Tally, String> {
+    let keys = store.keys();
+    let mut tally = Tally::default();
+    for name in list_all(store).map_err(store_error)? {
+        let Some(bytes) = store.read(&name).map_err(store_error)? else {
+            continue;
+        };
+        let owner = match Found::open(keys, &name, &bytes) {
+            Found::Owned { owner, record, .. } if purgeable(&record, before, extension) => owner,
+            Found::Owned { .. } => {
+                tally.left += 1;
+                continue;
+            }
+            Found::Legacy => {
+                tally.legacy += 1;
+                continue;
+            }
+            Found::Unreadable(why) => {
+                writeln!(out, "{name}: unreadable, kept: {why}").map_err(written)?;
+                tally.unreadable += 1;
+                continue;
+            }
+        };
+        let mut removed = false;
+        let result = store.with_lock(&keys.store_file_name(&owner), &mut |held| {
+            let Some(bytes) = held.read(&name)? else {
+                return Ok(());
+            };
+            if let Opened::Owned { record, .. } = envelope::open_named(keys, &name, &bytes)? {
+                if purgeable(&record, before, extension) {
+                    held.remove(&name)?;
+                    removed = true;
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) if removed => {
+                writeln!(out, "{name}: removed the expired record of {owner}").map_err(written)?;
+                tally.done += 1;
+            }
+            Ok(()) => tally.left += 1,
+            Err(e) => {
+                writeln!(out, "{name}: {e}").map_err(written)?;
+                tally.failed += 1;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "purged {}, kept {}, owner unknown (legacy, skipped) {}, unreadable {}, failed {}",
+        tally.done, tally.left, tally.legacy, tally.unreadable, tally.failed
+    )
+    .map_err(written)?;
+    Ok(tally)
+}
+
+/// `rekey`: moves every entry found under a previous key's name to its current name, sealed
+/// with the current key, under the user's lock (the one a refresh takes). The entry at the
+/// current name, if the site wrote one meanwhile, is newer and stays; the old one goes.
+/// A rerun finds nothing to move.
+pub fn rekey(store: &dyn Entries, out: &mut dyn Write) -> Result<Tally, String> {
+    let keys = store.keys();
+    let mut tally = Tally::default();
+    for name in list_all(store).map_err(store_error)? {
+        let Some(bytes) = store.read(&name).map_err(store_error)? else {
+            continue;
+        };
+        let owner = match Found::open(keys, &name, &bytes) {
+            Found::Owned { current: true, .. } => {
+                tally.left += 1;
+                continue;
+            }
+            Found::Owned { owner, .. } => owner,
+            Found::Legacy => {
+                tally.legacy += 1;
+                continue;
+            }
+            Found::Unreadable(why) => {
+                writeln!(out, "{name}: unreadable, kept: {why}").map_err(written)?;
+                tally.unreadable += 1;
+                continue;
+            }
+        };
+        let current = keys.store_file_name(&owner);
+        let result = store.with_lock(&current, &mut |held| {
+            if held.read(&current)?.is_none() {
+                let Some(bytes) = held.read(&name)? else {
+                    return Ok(()); // Moved meanwhile.
+                };
+                let Opened::Owned { record, .. } = envelope::open_named(keys, &name, &bytes)?
+                else {
+                    return Ok(());
+                };
+                let sealed = envelope::seal(keys, &current, &owner, &record);
+                held.write(&current, &sealed)?;
+                if held.read(&current)?.as_deref() != Some(sealed.as_slice()) {
+                    return Err(StoreError::Corrupt(
+                        "the rewritten entry did not read back the same".into(),
+                    ));
+                }
+            }
+            held.remove(&name)
+        });
+        match result {
+            Ok(()) => {
+                writeln!(out, "{name}: moved to {current}").map_err(written)?;
+                tally.done += 1;
+            }
+            Err(e) => {
+                writeln!(out, "{name}: {e}").map_err(written)?;
+                tally.failed += 1;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "moved {}, already current {}, owner unknown (legacy, skipped) {}, unreadable {}, failed {}",
+        tally.done, tally.left, tally.legacy, tally.unreadable, tally.failed
+    )
+    .map_err(written)?;
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339_or_days() {
+        assert_eq!(parse_date("2021-06-08").unwrap(), 1623110400);
+        assert_eq!(parse_date("2021-06-08T15:35:58Z").unwrap(), 1623166558);
+        for bad in [
+            "",
+            "2021-13-01",
+            "2021-02-30",
+            "yesterday",
+            "2021-06",
+            "-1-01-01",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_refresh_token_keeps_a_record_for_the_refresh_extension() {
+        let mut r = TokenRecord {
+            expires_on: Some("2021-06-08T00:00:00Z".into()),
+            ..Default::default()
+        };
+        let day = parse_date("2021-06-08").unwrap();
+        assert!(!purgeable(&r, day, 3600));
+        assert!(purgeable(&r, day + 1, 3600));
+        r.refresh_token = Some("rt".into());
+        assert!(!purgeable(&r, day + 3600, 3600));
+        assert!(purgeable(&r, day + 3601, 3600));
+        r.expires_on = None;
+        assert!(!purgeable(&r, i64::MAX, 0));
+    }
+
+    #[test]
+    fn masks_keep_four_characters() {
+        assert_eq!(mask("eyJhbGciOi"), "eyJh…");
+        assert_eq!(mask("ab"), "ab…");
+        assert_eq!(mask("ééééé"), "éééé…");
+    }
+}
