@@ -9,6 +9,9 @@
 //!
 //!   EZAUTH_BENCH_USERS=10000,1000000 EZAUTH_BENCH_STORES=file,redis cargo bench --bench store_scale
 //!
+//! `EZAUTH_BENCH_MIGRATE=N` instead times `ezauth store migrate`'s copy (the library function
+//! the command runs) of N users file → Redis → Azure Blob, in records per second.
+//!
 //! The file store's read must not grow with the number of users (one open of a file named by
 //! a hash in one directory); Redis' neither (one GET); Azure's costs whatever the service's do.
 
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
+use ezauth::store::admin::migrate::{self, Options, Progress};
+use ezauth::store::admin::Entries;
 use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
 use ezauth::store::file::FileBackend;
 use ezauth::store::redis::RedisBackend;
@@ -122,7 +127,44 @@ fn measure(c: &mut Criterion, what: &str, store: &dyn TokenStore, n: usize) {
     g.finish();
 }
 
+/// Times the migration of `n` users file → Redis → Azure Blob, printing each leg's rate.
+fn migration(n: usize) {
+    let dir = scratch("migrate");
+    let file = uncached(FileBackend::open(&dir, &Logger::silent()).unwrap());
+    fill(&file, n, "file");
+    let server = redis_server::RedisServer::start();
+    let redis = uncached(RedisBackend::open(server.options()).unwrap());
+    let azurite = azurite::Azurite::start();
+    let url = ContainerUrl::parse(&azurite.container("migrate", "rwdl")).unwrap();
+    let options = BlobOptions::for_http_timeout(Duration::from_secs(5));
+    let blob = uncached(BlobBackend::open(url, options, &Logger::silent()));
+    let legs: [(&str, &dyn Entries, &dyn Entries); 2] = [
+        ("file -> redis", &file, &redis),
+        ("redis -> azure blob (azurite)", &redis, &blob),
+    ];
+    for (what, from, to) in legs {
+        let mut sink = std::io::sink();
+        let mut progress = Progress::new(&mut sink, false);
+        let no_journal = Options {
+            journal: None,
+            limit: None,
+        };
+        let t = Instant::now();
+        let summary = migrate::migrate(from, to, &no_journal, &mut progress).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(summary.copied, n, "{what}: {summary:?}");
+        eprintln!(
+            "migrate {what}: {n} records in {secs:.1} s ({:.0} records/s, each read back)",
+            n as f64 / secs
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn bench(c: &mut Criterion) {
+    if let Ok(n) = std::env::var("EZAUTH_BENCH_MIGRATE") {
+        return migration(n.parse().expect("EZAUTH_BENCH_MIGRATE: a number of users"));
+    }
     let counts: Vec<usize> = std::env::var("EZAUTH_BENCH_USERS")
         .unwrap_or_else(|_| "10000".into())
         .split(',')
