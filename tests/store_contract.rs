@@ -550,6 +550,12 @@ fn a_killed_holder_blocks_the_lock_for_its_bound_at_most(service: impl Served) {
     child.wait().unwrap();
     let guard = backend.lock(HELD).expect("the lock is free again");
     let waited = killed.elapsed();
+    // It was held (a lease lasts its time), and no longer than the bound.
+    assert!(
+        waited + Duration::from_millis(1000) >= service.lock_bound(),
+        "free after {waited:?}, before the bound {:?}",
+        service.lock_bound()
+    );
     assert!(
         waited <= service.lock_bound() + Duration::from_millis(1500),
         "held {waited:?} after the holder died; the bound is {:?}",

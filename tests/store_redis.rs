@@ -56,59 +56,7 @@ fn a_vanished_holder_blocks_the_lock_for_one_lease_at_most() {
     next.put(NAME, b"mine", &guard).unwrap();
 }
 
-/// The lease of the lock [`holder`] takes.
-const HOLDER_LEASE: Duration = Duration::from_millis(1500);
-
-/// The holder side of the SIGKILL test: runs only when re-executed with EZAUTH_REDIS_HOLDER
-/// set (the server's URL); takes the lock, says so, and waits to be killed.
-#[test]
-fn holder() {
-    let Ok(url) = std::env::var("EZAUTH_REDIS_HOLDER") else {
-        return;
-    };
-    let backend = RedisBackend::open(RedisOptions {
-        lease: HOLDER_LEASE,
-        ..support::redis_server::options(url)
-    })
-    .unwrap();
-    let _held = backend.lock(NAME).unwrap();
-    println!("locked");
-    std::thread::sleep(Duration::from_secs(60));
-}
-
-#[test]
-fn a_sigkilled_holder_blocks_the_lock_for_one_lease_at_most() {
-    if std::env::var("EZAUTH_REDIS_HOLDER").is_ok() {
-        return;
-    }
-    let server = RedisServer::start();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "holder", "--nocapture", "--test-threads=1"])
-        .env("EZAUTH_REDIS_HOLDER", server.url())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let locked = std::io::BufRead::lines(out)
-        .map(Result::unwrap)
-        .any(|line| line.ends_with("locked"));
-    assert!(locked, "the holder did not take the lock");
-    let taken = Instant::now();
-    child.kill().unwrap(); // SIGKILL: no release, no clean close
-    child.wait().unwrap();
-    let next = RedisBackend::open(with_lease(&server, HOLDER_LEASE)).unwrap();
-    let guard = next.lock(NAME).expect("the lease lapses by itself");
-    let waited = taken.elapsed();
-    assert!(
-        waited >= HOLDER_LEASE - Duration::from_millis(300),
-        "not before: {waited:?}"
-    );
-    assert!(
-        waited < HOLDER_LEASE + Duration::from_millis(500),
-        "soon after: {waited:?}"
-    );
-    next.put(NAME, b"mine", &guard).unwrap();
-}
+// A holder SIGKILLed with the lock: the store contract (tests/store_contract.rs, `served!`).
 
 /// The writer side of the kill test: runs only when re-executed with EZAUTH_REDIS_WRITER set
 /// (the server's URL); increments one user's counter until killed, printing each value once

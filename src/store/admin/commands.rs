@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{list_all, Entries, Found, LEGACY_NOTE};
+use super::{list_all, Entries, Found, Locked, LEGACY_NOTE};
 use crate::store::envelope::{self, Opened};
 use crate::store::{parse_expires_on, StoreError, TokenRecord};
 
@@ -184,13 +184,88 @@ pub fn purge(
     out: &mut dyn Write,
 ) -> Result<Tally, String> {
     let keys = store.keys();
+    walk(
+        store,
+        out,
+        ("purged", "kept"),
+        &mut |_, record| purgeable(record, before, extension),
+        &mut |name, owner, held| {
+            let Some(bytes) = held.read(name)? else {
+                return Ok(None);
+            };
+            match envelope::open_named(keys, name, &bytes)? {
+                Opened::Owned { record, .. } if purgeable(&record, before, extension) => {
+                    held.remove(name)?;
+                    Ok(Some(format!("removed the expired record of {owner}")))
+                }
+                _ => Ok(None),
+            }
+        },
+    )
+}
+
+/// `rekey`: moves every entry found under a previous key's name to its current name, sealed
+/// with the current key, under the user's lock (the one a refresh takes). The entry at the
+/// current name, if the site wrote one meanwhile, is newer and stays; the old one goes.
+/// A rerun finds nothing to move.
+pub fn rekey(store: &dyn Entries, out: &mut dyn Write) -> Result<Tally, String> {
+    let keys = store.keys();
+    walk(
+        store,
+        out,
+        ("moved", "already current"),
+        &mut |current, _| !current,
+        &mut |name, owner, held| {
+            let current = keys.store_file_name(owner);
+            if held.read(&current)?.is_none() {
+                let Some(bytes) = held.read(name)? else {
+                    return Ok(None); // Moved meanwhile.
+                };
+                let Opened::Owned { record, .. } = envelope::open_named(keys, name, &bytes)? else {
+                    return Ok(None);
+                };
+                let sealed = envelope::seal(keys, &current, owner, &record);
+                held.write(&current, &sealed)?;
+                if held.read(&current)?.as_deref() != Some(sealed.as_slice()) {
+                    return Err(StoreError::Corrupt(
+                        "the rewritten entry did not read back the same".into(),
+                    ));
+                }
+            }
+            held.remove(name)?;
+            Ok(Some(format!("moved to {current}")))
+        },
+    )
+}
+
+/// What `purge` or `rekey` does to entry `name` of `owner` under the lock: the line to print
+/// when it changed it.
+type Act<'a> = dyn FnMut(&str, &str, &dyn Locked) -> Result<Option<String>, StoreError> + 'a;
+
+/// What `purge` and `rekey` share: every entry is opened; legacy and unreadable ones are
+/// counted and never touched; an owned one `wanted` (told whether it is under its current
+/// name) gets `act` under its owner's lock, which reads it again there (a refresh may have
+/// changed it) and says what it did, if anything. Ends with a summary line naming what was
+/// `done` and `left` as `labels` say.
+fn walk(
+    store: &dyn Entries,
+    out: &mut dyn Write,
+    labels: (&str, &str),
+    wanted: &mut dyn FnMut(bool, &TokenRecord) -> bool,
+    act: &mut Act<'_>,
+) -> Result<Tally, String> {
+    let keys = store.keys();
     let mut tally = Tally::default();
     for name in list_all(store).map_err(store_error)? {
         let Some(bytes) = store.read(&name).map_err(store_error)? else {
             continue;
         };
         let owner = match Found::open(keys, &name, &bytes) {
-            Found::Owned { owner, record, .. } if purgeable(&record, before, extension) => owner,
+            Found::Owned {
+                owner,
+                record,
+                current,
+            } if wanted(current, &record) => owner,
             Found::Owned { .. } => {
                 tally.left += 1;
                 continue;
@@ -205,101 +280,27 @@ pub fn purge(
                 continue;
             }
         };
-        let mut removed = false;
+        let mut did = None;
         let result = store.with_lock(&keys.store_file_name(&owner), &mut |held| {
-            let Some(bytes) = held.read(&name)? else {
-                return Ok(());
-            };
-            if let Opened::Owned { record, .. } = envelope::open_named(keys, &name, &bytes)? {
-                if purgeable(&record, before, extension) {
-                    held.remove(&name)?;
-                    removed = true;
-                }
-            }
+            did = act(&name, &owner, held)?;
             Ok(())
         });
-        match result {
-            Ok(()) if removed => {
-                writeln!(out, "{name}: removed the expired record of {owner}").map_err(written)?;
+        match (result, did) {
+            (Ok(()), Some(what)) => {
+                writeln!(out, "{name}: {what}").map_err(written)?;
                 tally.done += 1;
             }
-            Ok(()) => tally.left += 1,
-            Err(e) => {
+            (Ok(()), None) => tally.left += 1,
+            (Err(e), _) => {
                 writeln!(out, "{name}: {e}").map_err(written)?;
                 tally.failed += 1;
             }
         }
     }
+    let (done, left) = labels;
     writeln!(
         out,
-        "purged {}, kept {}, owner unknown (legacy, skipped) {}, unreadable {}, failed {}",
-        tally.done, tally.left, tally.legacy, tally.unreadable, tally.failed
-    )
-    .map_err(written)?;
-    Ok(tally)
-}
-
-/// `rekey`: moves every entry found under a previous key's name to its current name, sealed
-/// with the current key, under the user's lock (the one a refresh takes). The entry at the
-/// current name, if the site wrote one meanwhile, is newer and stays; the old one goes.
-/// A rerun finds nothing to move.
-pub fn rekey(store: &dyn Entries, out: &mut dyn Write) -> Result<Tally, String> {
-    let keys = store.keys();
-    let mut tally = Tally::default();
-    for name in list_all(store).map_err(store_error)? {
-        let Some(bytes) = store.read(&name).map_err(store_error)? else {
-            continue;
-        };
-        let owner = match Found::open(keys, &name, &bytes) {
-            Found::Owned { current: true, .. } => {
-                tally.left += 1;
-                continue;
-            }
-            Found::Owned { owner, .. } => owner,
-            Found::Legacy => {
-                tally.legacy += 1;
-                continue;
-            }
-            Found::Unreadable(why) => {
-                writeln!(out, "{name}: unreadable, kept: {why}").map_err(written)?;
-                tally.unreadable += 1;
-                continue;
-            }
-        };
-        let current = keys.store_file_name(&owner);
-        let result = store.with_lock(&current, &mut |held| {
-            if held.read(&current)?.is_none() {
-                let Some(bytes) = held.read(&name)? else {
-                    return Ok(()); // Moved meanwhile.
-                };
-                let Opened::Owned { record, .. } = envelope::open_named(keys, &name, &bytes)?
-                else {
-                    return Ok(());
-                };
-                let sealed = envelope::seal(keys, &current, &owner, &record);
-                held.write(&current, &sealed)?;
-                if held.read(&current)?.as_deref() != Some(sealed.as_slice()) {
-                    return Err(StoreError::Corrupt(
-                        "the rewritten entry did not read back the same".into(),
-                    ));
-                }
-            }
-            held.remove(&name)
-        });
-        match result {
-            Ok(()) => {
-                writeln!(out, "{name}: moved to {current}").map_err(written)?;
-                tally.done += 1;
-            }
-            Err(e) => {
-                writeln!(out, "{name}: {e}").map_err(written)?;
-                tally.failed += 1;
-            }
-        }
-    }
-    writeln!(
-        out,
-        "moved {}, already current {}, owner unknown (legacy, skipped) {}, unreadable {}, failed {}",
+        "{done} {}, {left} {}, owner unknown (legacy, skipped) {}, unreadable {}, failed {}",
         tally.done, tally.left, tally.legacy, tally.unreadable, tally.failed
     )
     .map_err(written)?;
