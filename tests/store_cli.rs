@@ -294,6 +294,36 @@ fn ls_paging_show_rm_purge(store: &Store) {
         fresh.load(&user(8)).unwrap().unwrap().as_ref(),
         &record(8, 0)
     );
+
+    // A user signed out of a session (a logout's mark in the record): rm and purge take the
+    // identity and tokens, never the mark, or that (perhaps stolen) session would work again.
+    for (i, args) in [
+        (9, vec!["rm", store.cfg(), &user(9)]),
+        (
+            10,
+            vec!["purge", store.cfg(), "--expired-before", "2020-01-02"],
+        ),
+    ] {
+        let mut r = record(i, 1);
+        r.expires_on = Some("2020-01-01T00:00:00Z".into());
+        r.refresh_token = None;
+        r.revoked.revoke("stolen-session", i64::MAX / 2, 0);
+        s.save(&user(i), &r).unwrap();
+        ok(store.run(&args, None));
+        let left = store
+            .open()
+            .load(&user(i))
+            .unwrap()
+            .expect("the marks stay");
+        assert!(
+            left.revoked.revokes("stolen-session", 1),
+            "{args:?}: {left:?}"
+        );
+        assert!(
+            left.user_id.is_empty() && left.access_token.is_none(),
+            "{args:?}: {left:?}"
+        );
+    }
 }
 
 #[test]
@@ -320,6 +350,35 @@ fn usage_errors_exit_64() {
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", err(&o));
         assert!(err(&o).contains("usage: ezauth store"), "{args:?}");
     }
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let store = Store::file(&scratch("utf8"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ezauth"))
+        .args(["store", "show", store.cfg()])
+        .arg(std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64), "{}", err(&o));
+    assert!(err(&o).contains("not valid UTF-8"), "{}", err(&o));
+}
+
+#[test]
+fn ls_goes_on_past_an_entry_it_cannot_read() {
+    let dir = scratch("ls-unreadable");
+    let store = Store::file(&dir);
+    fill(&*store.open(), 3);
+    // Sorted first among the names: an oversized entry the file store refuses to read.
+    std::fs::write(
+        dir.join(format!("{}.tok", "0".repeat(32))),
+        vec![b'x'; 2 << 20],
+    )
+    .unwrap();
+    let listed = ok(store.run(&["ls", store.cfg()], None));
+    assert!(listed.contains("unreadable"), "{listed}");
+    assert!(listed.contains("4 entries"), "{listed}");
 }
 
 /// Every user `0..n` opens at `to` with `expected(i)`.

@@ -21,7 +21,15 @@ const USAGE: &str = "usage:
   ezauth version              print the version";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 are a usage error, not a panic.
+    let Some(args) = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect::<Option<Vec<String>>>()
+    else {
+        eprintln!("ezauth: an argument is not valid UTF-8\n{USAGE}");
+        return ExitCode::from(64);
+    };
     match args
         .iter()
         .map(String::as_str)

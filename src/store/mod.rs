@@ -248,6 +248,16 @@ impl TokenRecord {
                 .sum::<usize>()
     }
 
+    /// What must outlive the record's identity and tokens: its sign-out marks, alone (as a
+    /// logout leaves them), or `None` when it has none. Removing a record that has marks would
+    /// let its signed-out (perhaps stolen) sessions in again.
+    pub fn marks_only(&self) -> Option<TokenRecord> {
+        (!self.revoked.is_empty()).then(|| TokenRecord {
+            revoked: self.revoked.clone(),
+            ..TokenRecord::default()
+        })
+    }
+
     /// The token fields that become `X-MS-TOKEN-{PROVIDER}-{TYPE}` headers, in a fixed order.
     pub fn token_fields(&self) -> [(&'static str, Option<&str>); 6] {
         [
@@ -288,6 +298,8 @@ pub enum Update {
     /// Leave the entry exactly as it is (nothing is written).
     Keep,
     Replace(Box<TokenRecord>),
+    /// Remove the entry (under every name it may have).
+    Remove,
 }
 
 /// What a store knows of a record without waiting on another service: what the host's event

@@ -91,6 +91,20 @@ impl<B: Backend> Sealed<B> {
         &self.keys
     }
 
+    /// Removes `user`'s entry `name` and its names under previous keys, holding `lock`.
+    fn remove(&self, user: &str, name: &str, lock: &B::Guard<'_>) -> Result<(), StoreError> {
+        let removed = self
+            .keys
+            .previous_store_file_names(user)
+            .iter()
+            .map(String::as_str)
+            .chain([name])
+            .try_for_each(|n| self.op(StoreOp::Delete, || self.backend.delete(n, lock)));
+        // After the deletes: a copy a concurrent read cached meanwhile goes too.
+        self.cache.lock().remove(user);
+        removed
+    }
+
     /// The name of `user`'s entry under the current key.
     pub fn name(&self, user: &str) -> String {
         self.keys.store_file_name(user)
@@ -282,15 +296,7 @@ impl<B: Backend> TokenStore for Sealed<B> {
     fn delete(&self, user: &str) -> Result<(), StoreError> {
         let name = self.name(user);
         let lock = self.op(StoreOp::Lock, || self.backend.lock(&name))?;
-        let deleted = self
-            .keys
-            .previous_store_file_names(user)
-            .iter()
-            .chain([&name])
-            .try_for_each(|n| self.op(StoreOp::Delete, || self.backend.delete(n, &lock)));
-        // After the deletes: a copy a concurrent read cached meanwhile goes too.
-        self.cache.lock().remove(user);
-        deleted
+        self.remove(user, &name, &lock)
     }
 
     fn update(
@@ -304,6 +310,7 @@ impl<B: Backend> TokenStore for Sealed<B> {
         match change(current) {
             Update::Keep => Ok(()),
             Update::Replace(next) => self.write(user, name, *next, &lock),
+            Update::Remove => self.remove(user, &name, &lock),
         }
     }
 

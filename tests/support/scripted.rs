@@ -256,6 +256,7 @@ impl TokenStore for Shared {
         match change(current) {
             Update::Keep => Ok(()),
             Update::Replace(next) => self.save(user, &next),
+            Update::Remove => self.delete(user),
         }
     }
 

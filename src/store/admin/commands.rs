@@ -5,7 +5,7 @@ use std::io::Write;
 
 use super::{list_all, Entries, Found, Locked, LEGACY_NOTE};
 use crate::store::envelope::{self, Opened};
-use crate::store::{parse_expires_on, StoreError, TokenRecord};
+use crate::store::{parse_expires_on, StoreError, TokenRecord, Update};
 
 fn written(e: std::io::Error) -> String {
     format!("cannot write the output: {e}")
@@ -31,8 +31,16 @@ pub fn ls(
     };
     let mut listed = 0;
     for name in &names {
-        let Some(bytes) = store.read(name).map_err(store_error)? else {
-            continue; // Removed since it was listed.
+        // One entry the backend refuses (oversized, not a string) is a line, not the end.
+        let bytes = match store.read(name) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue, // Removed since it was listed.
+            Err(e @ StoreError::Corrupt(_)) => {
+                listed += 1;
+                writeln!(out, "{name}  unreadable: {e}").map_err(written)?;
+                continue;
+            }
+            Err(e) => return Err(store_error(e)),
         };
         listed += 1;
         let what = match Found::open(store.keys(), name, &bytes) {
@@ -108,15 +116,36 @@ pub fn show(
     writeln!(out, "{text}").map_err(written)
 }
 
-/// `rm`: removes the user's record (every name it may have), under the user's lock.
+/// `rm`: removes the user's identity and tokens (every name the entry may have), under the
+/// user's lock. Its sign-out marks stay, as a logout leaves them: without them, sessions
+/// signed out before (a stolen cookie an operator is cleaning up after) would work again.
 pub fn rm(store: &dyn Entries, user: &str, out: &mut dyn Write) -> Result<(), String> {
-    // An entry that does not open (tampered, foreign) is removed all the same.
-    let had = store.load(user);
-    store.delete(user).map_err(store_error)?;
-    match had {
-        Ok(Some(_)) => writeln!(out, "removed the record of {user}"),
-        Ok(None) => writeln!(out, "{user} had no record: nothing removed"),
-        Err(e) => writeln!(out, "removed the entry of {user}, which did not open: {e}"),
+    // Whether there was a record, and whether it had marks.
+    let mut had = (false, false);
+    let updated = store.update(user, &mut |current| {
+        let marks = current.as_ref().and_then(TokenRecord::marks_only);
+        had = (current.is_some(), marks.is_some());
+        match marks {
+            Some(marks) => Update::Replace(Box::new(marks)),
+            None => Update::Remove,
+        }
+    });
+    match (updated, had) {
+        (Ok(()), (true, true)) => writeln!(
+            out,
+            "removed the identity and tokens of {user}; its sign-out marks stay"
+        ),
+        (Ok(()), (true, false)) => writeln!(out, "removed the record of {user}"),
+        (Ok(()), _) => writeln!(out, "{user} had no record: nothing removed"),
+        // An entry that does not open (tampered, foreign) holds no mark this tool could keep.
+        (Err(StoreError::Corrupt(why)), _) => {
+            store.delete(user).map_err(store_error)?;
+            writeln!(
+                out,
+                "removed the entry of {user}, which did not open: {why}"
+            )
+        }
+        (Err(e), _) => return Err(store_error(e)),
     }
     .map_err(written)
 }
@@ -195,7 +224,13 @@ pub fn purge(
             };
             match envelope::open_named(keys, name, &bytes)? {
                 Opened::Owned { record, .. } if purgeable(&record, before, extension) => {
-                    held.remove(name)?;
+                    // The sign-out marks stay (see `rm`).
+                    match record.marks_only() {
+                        Some(marks) => {
+                            held.write(name, &envelope::seal(keys, name, owner, &marks))?
+                        }
+                        None => held.remove(name)?,
+                    }
                     Ok(Some(format!("removed the expired record of {owner}")))
                 }
                 _ => Ok(None),
