@@ -20,7 +20,7 @@ use crate::redirect::{self, RedirectError};
 use crate::replay::UsedOnce;
 use crate::reply;
 use crate::session::{self, Caller, Credential};
-use crate::store::{self, Cached, Claim, TokenRecord, TokenStore};
+use crate::store::{self, Cached, Claim, StoreError, TokenRecord, TokenStore};
 
 pub struct App {
     settings: Settings,
@@ -364,11 +364,23 @@ impl App {
         let (Some(store), Some(at)) = (self.store(), &caller.session) else {
             return Ok(false);
         };
-        caller.record = match self.record(store, &caller.principal.sid, io) {
+        let sid = &caller.principal.sid;
+        caller.record = match self.record(store, sid, io) {
             Ok(Cached::Hit(record)) => Some(record),
             Ok(Cached::Absent) => None,
             Ok(Cached::NeedsIo) => return Err(TokenRefusal::NeedsIo),
-            Err(()) => {
+            Err(StoreError::Corrupt(why)) => {
+                // The record that would tell whether this session was signed out is there but
+                // does not open (tampered, truncated, oversized): refuse rather than guess. A
+                // new sign-in replaces the entry.
+                self.log.warn(format_args!(
+                    "session of {sid} refused: its token store entry is unreadable: {why}"
+                ));
+                return Ok(true);
+            }
+            Err(e) => {
+                self.log
+                    .warn(format_args!("tokens of {sid} unavailable: {e}"));
                 caller.store_unavailable = true;
                 None
             }
@@ -379,17 +391,13 @@ impl App {
             .is_some_and(|r| r.revoked.revokes(&at.id, at.iat)))
     }
 
-    /// The user's record as far as `io` allows; `Err` (logged) when the store failed.
-    fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Result<Cached, ()> {
-        let read = match io {
+    /// The user's record as far as `io` allows.
+    fn record(&self, store: &dyn TokenStore, sid: &str, io: Io) -> Result<Cached, StoreError> {
+        match io {
             Io::CacheOnly => store.cached(sid),
             Io::Allowed => store
                 .load(sid)
                 .map(|r| r.map_or(Cached::Absent, Cached::Hit)),
-        };
-        read.map_err(|e| {
-            self.log
-                .warn(format_args!("tokens of {sid} unavailable: {e}"));
-        })
+        }
     }
 }

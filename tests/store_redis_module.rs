@@ -218,3 +218,60 @@ fn an_acl_user_with_only_the_store_s_keys_channel_and_commands_is_enough() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Overwrites every record key (`ezauth:{<name>}`) in `server` with `value`, as someone with
+/// write access to Redis (not the keys) could.
+fn overwrite_records(server: &RedisServer, value: &[u8]) -> usize {
+    let mut c = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("ezauth:{*").query(&mut c).unwrap();
+    for k in &keys {
+        let _: () = redis::cmd("SET").arg(k).arg(value).query(&mut c).unwrap();
+    }
+    keys.len()
+}
+
+#[test]
+fn a_session_whose_record_does_not_open_is_refused_not_trusted() {
+    let server = RedisServer::start();
+    let idp = TestIdp::start();
+    let log = Captured::default();
+    let m = node(&idp, &server, 0.0, &log);
+    // Signed out, then the record (which holds the sign-out mark) replaced with garbage,
+    // truncated or oversized: the cookie must stay refused, not come back as "no mark".
+    for (i, garbage) in [
+        b"garbage".to_vec(),
+        vec![2u8; 40],
+        vec![b'x'; (1 << 20) + 1],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cookie = signed_in(&m, &idp);
+        let auth = [("Cookie", cookie.as_str())];
+        let r = finished(run(&m, "GET", "/.auth/logout", &auth, b""));
+        assert!(r.status < 400, "{}", r.status);
+        assert!(overwrite_records(&server, &garbage) >= 1);
+        let (_, outcome) = two_steps(&m, "/.auth/me", &auth);
+        assert_eq!(
+            finished(outcome).status,
+            401,
+            "garbage {i}: still signed out"
+        );
+        log.says("token store entry is unreadable");
+    }
+    // A live session whose record was tampered with is refused too (it cannot be told from a
+    // signed-out one); signing in again replaces the entry.
+    let cookie = signed_in(&m, &idp);
+    overwrite_records(&server, b"tampered");
+    let (_, outcome) = two_steps(&m, "/.auth/me", &[("Cookie", cookie.as_str())]);
+    assert_eq!(finished(outcome).status, 401);
+    let again = signed_in(&m, &idp);
+    let (_, outcome) = two_steps(&m, "/page", &[("Cookie", again.as_str())]);
+    assert_eq!(
+        set_header(&forwarded(outcome), "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+        Some("the-access-token")
+    );
+}
