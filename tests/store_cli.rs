@@ -465,6 +465,20 @@ fn migrate_file_to_redis_to_blob_to_file_resumes_and_keeps_newer_records() {
         2 => record(2, 1),
         i => record(i, 0),
     });
+
+    // A crash between a copy's journal line and its write (the line is synced first): the
+    // entry is missing at the destination though journaled, and the rerun copies it, the
+    // source's newer record included, instead of keeping nothing.
+    source.save(&user(3), &record(3, 2)).unwrap();
+    let lost = redis.open();
+    lost.update(&user(3), &mut |_| ezauth::store::Update::Remove)
+        .unwrap();
+    let rerun = ok(migrate(&file, &redis, &dir.join("1"), &[]));
+    assert!(rerun.contains("copied 1,"), "{rerun}");
+    assert_eq!(
+        redis.open().load(&user(3)).unwrap().unwrap().as_ref(),
+        &record(3, 2)
+    );
 }
 
 #[test]

@@ -7,15 +7,17 @@
 //! must have the same keys, and entries of any format (legacy ones too) copy as they are.
 //!
 //! **The journal** (`--journal FILE`: one line `<name> <sha-256 of the bytes copied>` per copy,
-//! appended) is what makes a rerun safe while the site moves from one store to the other:
+//! appended and synced before the copy is written) is what makes a rerun safe while the site
+//! moves from one store to the other:
 //!
-//! - source unchanged since the journal's copy: skipped (the destination is not even read);
 //! - destination already holds the source's bytes: skipped;
+//! - destination has no entry: copied (never copied, or a copy a crash stopped after its
+//!   journal line);
 //! - source changed since (a refresh or sign-in on a node still on the old store) and the
 //!   destination still holds what was copied: copied again;
-//! - destination changed (or removed) since the copy, or holds a record this migration never
-//!   wrote: **kept**, never overwritten: a node already on the new store wrote it, and it is
-//!   the newer record.
+//! - destination changed since the copy, or holds a record this migration never wrote:
+//!   **kept**, never overwritten: a node already on the new store wrote it, and it is the
+//!   newer record.
 //!
 //! Without a journal a rerun cannot tell a changed source from a changed destination: every
 //! entry whose bytes differ is kept, and only missing ones are copied.
@@ -201,6 +203,16 @@ impl Journal {
         Ok(())
     }
 
+    /// [`Journal::record`], on disk before it returns (the line must outlive a crash of the
+    /// write that follows it).
+    fn record_durably(&mut self, name: &str, digest: Digest) -> Result<(), String> {
+        self.record(name, digest)?;
+        match &self.file {
+            Some(f) => f.sync_data().map_err(|e| format!("journal: {e}")),
+            None => Ok(()),
+        }
+    }
+
     fn sync(&self) -> Result<(), String> {
         match &self.file {
             Some(f) => f.sync_all().map_err(|e| format!("journal: {e}")),
@@ -216,11 +228,11 @@ fn cut_short(line: &str) -> bool {
 
 /// What happened to one entry.
 enum Copy {
-    Copied(Digest),
+    Copied,
     /// The destination holds these bytes already.
     There(Digest),
-    /// Unchanged at the source since the journal's copy, or gone from it.
-    Unchanged,
+    /// Removed from the source since it was listed.
+    Gone,
     KeptNewer,
 }
 
@@ -248,16 +260,13 @@ pub fn migrate(
             summary.stopped = true;
             break;
         }
-        match copy(from, to, name, journal.get(name)) {
-            Ok(Copy::Copied(d)) => {
-                journal.record(name, d)?;
-                summary.copied += 1;
-            }
+        match copy(from, to, name, &mut journal) {
+            Ok(Copy::Copied) => summary.copied += 1,
             Ok(Copy::There(d)) => {
                 journal.record(name, d)?;
                 summary.skipped += 1;
             }
-            Ok(Copy::Unchanged) => summary.skipped += 1,
+            Ok(Copy::Gone) => summary.skipped += 1,
             Ok(Copy::KeptNewer) => summary.kept_newer += 1,
             Err(e) => {
                 progress.note(&format!("{name}: {e}"));
@@ -271,22 +280,24 @@ pub fn migrate(
     Ok(summary)
 }
 
-/// One entry, under the source's lock, then the destination's.
+/// One entry, under the source's lock, then the destination's. The journal gets the copy's
+/// line, durably, before the destination is written: a crash between the two leaves a line
+/// for bytes that may not have landed, which the next run tells apart by reading the
+/// destination (missing: copied again), never a copy without its line (which a rerun would
+/// take for a record the site wrote, and keep over a newer source).
 fn copy(
     from: &dyn Entries,
     to: &dyn Entries,
     name: &str,
-    journaled: Option<Digest>,
+    journal: &mut Journal,
 ) -> Result<Copy, StoreError> {
-    let mut outcome = Copy::Unchanged;
+    let journaled = journal.get(name);
+    let mut outcome = Copy::Gone;
     from.with_lock(name, &mut |source| {
         let Some(bytes) = source.read(name)? else {
             return Ok(()); // Removed since it was listed.
         };
         let digest = sha256(&bytes);
-        if journaled == Some(digest) {
-            return Ok(());
-        }
         to.with_lock(name, &mut |destination| {
             let there = destination.read(name)?;
             let write = match (&there, journaled) {
@@ -294,21 +305,27 @@ fn copy(
                     outcome = Copy::There(digest);
                     return Ok(());
                 }
-                (None, None) => true,
+                // Never copied, or a copy whose write did not land.
+                (None, _) => true,
+                // What this migration wrote, since changed at the source only.
                 (Some(t), Some(copied)) => sha256(t) == copied,
-                (Some(_), None) | (None, Some(_)) => false,
+                // Written at the destination by someone else: the site, already on it.
+                (Some(_), None) => false,
             };
             if !write {
                 outcome = Copy::KeptNewer;
                 return Ok(());
             }
+            journal
+                .record_durably(name, digest)
+                .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
             destination.write(name, &bytes)?;
             if destination.read(name)?.as_deref() != Some(bytes.as_slice()) {
                 return Err(StoreError::Corrupt(
                     "the copy did not read back the same at the destination".into(),
                 ));
             }
-            outcome = Copy::Copied(digest);
+            outcome = Copy::Copied;
             Ok(())
         })
     })?;
