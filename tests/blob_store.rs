@@ -2,7 +2,8 @@
 //! contract (`tests/store_contract.rs`): the lease as the lock (lapses after its duration,
 //! not before; a lapsed holder's write refused; renewed while held), `If-None-Match` reads,
 //! one-time claims across processes, the staleness bound, an outage and its recovery (store
-//! and pipeline), a hung service held off by the circuit breaker, a SAS without delete permission, and the SAS kept out of logs and errors.
+//! and pipeline), a hung or failing (5xx) service held off by the circuit breaker, a SAS
+//! without delete permission, and the SAS kept out of logs and errors.
 
 mod support;
 
@@ -366,6 +367,57 @@ fn a_hung_service_holds_one_thread_per_retry_not_every_caller() {
         kept.and_then(|r| r.access_token.clone()).as_deref(),
         Some("kept")
     );
+}
+
+/// A service that answers every request with one status, counting the requests.
+struct Answering {
+    status: Mutex<u16>,
+    sent: AtomicUsize,
+}
+
+impl HttpClient for Answering {
+    fn send(&self, _: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        Ok(HttpResponse {
+            status: *self.status.lock().unwrap(),
+            headers: vec![("x-ms-error-code".into(), "Whatever".into())],
+            body: Vec::new(),
+        })
+    }
+}
+
+#[test]
+fn a_5xx_opens_the_circuit_breaker_and_a_4xx_does_not() {
+    let service = Arc::new(Answering {
+        status: Mutex::new(403),
+        sent: AtomicUsize::new(0),
+    });
+    let b = BlobBackend::with_client(
+        ContainerUrl::parse("https://acct.blob.core.windows.net/tokens?sig=c2VjcmV0").unwrap(),
+        options(),
+        Arc::clone(&service) as Arc<dyn HttpClient>,
+        &Logger::silent(),
+    );
+    let sent = || service.sent.load(Ordering::SeqCst);
+    // Refused: the service works, the next call goes to it.
+    for n in 1..=2 {
+        assert!(b.get("ab", None).is_err());
+        assert_eq!(sent(), n);
+    }
+    // Failing (or throttling): the calls after it fail at once, without a request.
+    *service.status.lock().unwrap() = 503;
+    assert!(b.get("ab", None).is_err());
+    assert_eq!(sent(), 3);
+    let e = b.get("ab", None).err().expect("failed fast");
+    assert!(e.to_string().contains("unreachable within the last"), "{e}");
+    assert_eq!(sent(), 3);
+    // After the window, one try; an answer (a refusal too) closes the breaker.
+    *service.status.lock().unwrap() = 403;
+    std::thread::sleep(RETRY_AFTER + Duration::from_millis(20));
+    for n in 4..=5 {
+        assert!(b.get("ab", None).is_err());
+        assert_eq!(sent(), n);
+    }
 }
 
 #[test]
