@@ -1,7 +1,8 @@
 //! A real Azurite (the npm `azurite` of tests/e2e, blob service, in memory) on a free
-//! loopback port, killed when dropped (it can be frozen too: a hung service); containers made with an account SAS and container SAS
-//! URLs minted with the emulator's well-known key, by the documented algorithm (HMAC-SHA256
-//! over the string-to-sign; reference notes §8.4).
+//! loopback port, killed when dropped; it can be stopped and restarted (an outage) or frozen
+//! (a hung service). Containers made with an account SAS and container SAS URLs minted with
+//! the emulator's well-known key, by the documented algorithm (HMAC-SHA256 over the
+//! string-to-sign; reference notes §8.4).
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
