@@ -435,10 +435,11 @@ impl Inner {
             body,
         };
         let path = request.url.split('?').next().unwrap_or_default().to_owned();
-        let sent = self.http.send(&request);
+        let answer = self.http.send(&request);
+        // A 5xx: the service is there but failing (or throttling); as good as no answer.
         self.breaker
-            .record(sent.as_ref().is_ok_and(|r| r.status < 500));
-        match sent {
+            .record(answer.as_ref().is_ok_and(|r| r.status < 500));
+        match answer {
             Ok(r) => Ok(r),
             Err(e) => {
                 let detail = mask_sig(&e.detail.replace(&request.url, &path));
