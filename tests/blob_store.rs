@@ -2,7 +2,8 @@
 //! contract (`tests/store_contract.rs`): the lease as the lock (lapses after its duration,
 //! not before; a lapsed holder's write refused; renewed while held), `If-None-Match` reads,
 //! one-time claims across processes, the staleness bound, an outage and its recovery (store
-//! and pipeline), a SAS without delete permission, and the SAS kept out of logs and errors.
+//! and pipeline), a hung or failing (5xx) service held off by the circuit breaker, a SAS
+//! without delete permission, and the SAS kept out of logs and errors.
 
 mod support;
 
@@ -16,7 +17,8 @@ use ezauth::logger::Logger;
 use ezauth::outbound::{HttpClient, HttpRequest, HttpResponse, TransportError, UreqClient};
 use ezauth::pipeline::Module;
 use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
-use ezauth::store::{Backend, Cached, Got, Sealed, TokenStore, Update};
+use ezauth::store::breaker::RETRY_AFTER;
+use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenStore, Update};
 use serde_json::json;
 use support::azurite::Azurite;
 use support::records::{keys, record};
@@ -271,8 +273,151 @@ fn an_outage_fails_fast_and_the_store_recovers_by_itself() {
         assert!(back.elapsed() < Duration::from_secs(10), "never recovered");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(recovered <= ezauth::store::blob::BREAKER + Duration::from_millis(500));
+    assert!(recovered <= RETRY_AFTER + Duration::from_millis(500));
     assert_eq!(token(&s, "sid:1").as_deref(), Some("three"));
+}
+
+/// The security review's F1: with the service hung (SIGSTOP: connections accepted, nothing
+/// answered), every caller waited out its timeout, piling up the host's blocking threads: the
+/// breaker's window was counted from the start of the timed-out call, so it had passed by
+/// the time the call failed.
+#[test]
+fn a_hung_service_holds_one_thread_per_retry_not_every_caller() {
+    let azurite = Azurite::start();
+    let url = azurite.container("hung", "rwdl");
+    let timeout = Duration::from_secs(2);
+    let s = Arc::new(store(
+        &url,
+        BlobOptions {
+            timeout,
+            ..options()
+        },
+        &Logger::silent(),
+    ));
+    s.save("sid:kept", &record("kept")).unwrap();
+    azurite.freeze(true);
+
+    // The first caller finds the service hung: it waits out its timeout.
+    let t = Instant::now();
+    let e = s.load("sid:first").expect_err("no answer, no record");
+    assert!(matches!(e, StoreError::Io(_)), "{e}");
+    assert!(
+        t.elapsed() >= timeout - Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // Then a thread pool's worth of signed-in requests, each for a user not cached, for one
+    // timeout: one of them tries the service again after RETRY_AFTER, the rest fail at once.
+    let (threads, run_for) = (16, timeout);
+    let barrier = Arc::new(std::sync::Barrier::new(threads));
+    let start = Instant::now();
+    let callers: Vec<_> = (0..threads)
+        .map(|n| {
+            let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let (begun, mut calls, mut slow) = (Instant::now(), 0, 0);
+                while begun.elapsed() < run_for {
+                    let t = Instant::now();
+                    let e = s
+                        .load(&format!("sid:{n}:{calls}"))
+                        .expect_err("no answer, no record");
+                    calls += 1;
+                    if t.elapsed() > Duration::from_secs(1) {
+                        slow += 1;
+                    } else {
+                        assert!(
+                            e.to_string().contains("unreachable within the last"),
+                            "a fast failure names the outage: {e}"
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (calls, slow)
+            })
+        })
+        .collect();
+    let (calls, slow) = callers
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold((0, 0), |(c, s), (c1, s1)| (c + c1, s + s1));
+    let took = start.elapsed();
+    assert!(slow <= 2, "{slow} of {calls} calls waited for the timeout");
+    assert!(calls > 16 * 20, "the others failed fast: {calls}");
+    assert!(
+        took < run_for + timeout + Duration::from_millis(500),
+        "the callers took {took:?}"
+    );
+
+    // Answering again: the next try, within RETRY_AFTER, gets the record.
+    azurite.freeze(false);
+    let back = Instant::now();
+    let kept = loop {
+        match s.load("sid:kept") {
+            Ok(r) => break r,
+            Err(e) => assert!(
+                back.elapsed() < RETRY_AFTER + Duration::from_millis(500),
+                "not back: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        kept.and_then(|r| r.access_token.clone()).as_deref(),
+        Some("kept")
+    );
+}
+
+/// A service that answers every request with one status, counting the requests.
+struct Answering {
+    status: Mutex<u16>,
+    sent: AtomicUsize,
+}
+
+impl HttpClient for Answering {
+    fn send(&self, _: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        Ok(HttpResponse {
+            status: *self.status.lock().unwrap(),
+            headers: vec![("x-ms-error-code".into(), "Whatever".into())],
+            body: Vec::new(),
+        })
+    }
+}
+
+#[test]
+fn a_5xx_opens_the_circuit_breaker_and_a_4xx_does_not() {
+    let service = Arc::new(Answering {
+        status: Mutex::new(403),
+        sent: AtomicUsize::new(0),
+    });
+    let b = BlobBackend::with_client(
+        ContainerUrl::parse("https://acct.blob.core.windows.net/tokens?sig=c2VjcmV0").unwrap(),
+        options(),
+        Arc::clone(&service) as Arc<dyn HttpClient>,
+        &Logger::silent(),
+    );
+    let sent = || service.sent.load(Ordering::SeqCst);
+    // Refused: the service works, the next call goes to it.
+    for n in 1..=2 {
+        assert!(b.get("ab", None).is_err());
+        assert_eq!(sent(), n);
+    }
+    // Failing (or throttling): the calls after it fail at once, without a request.
+    *service.status.lock().unwrap() = 503;
+    assert!(b.get("ab", None).is_err());
+    assert_eq!(sent(), 3);
+    let e = b.get("ab", None).err().expect("failed fast");
+    assert!(e.to_string().contains("unreachable within the last"), "{e}");
+    assert_eq!(sent(), 3);
+    // After the window, one try; an answer (a refusal too) closes the breaker.
+    *service.status.lock().unwrap() = 403;
+    std::thread::sleep(RETRY_AFTER + Duration::from_millis(20));
+    for n in 4..=5 {
+        assert!(b.get("ab", None).is_err());
+        assert_eq!(sent(), n);
+    }
 }
 
 #[test]
@@ -430,7 +575,7 @@ fn with_the_store_down_signed_in_requests_reach_the_app_and_token_routes_answer_
 
     azurite.restart();
     azurite.create_container("down");
-    std::thread::sleep(ezauth::store::blob::BREAKER);
+    std::thread::sleep(RETRY_AFTER);
     // In memory, the restarted service lost the record: the session stands, without tokens,
     // and logout works again.
     let (_, o) = two_steps(&m, "/page", &auth);

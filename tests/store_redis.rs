@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use ezauth::clock::{Clock, SystemClock};
 use ezauth::logger::Logger;
-use ezauth::store::redis::{RedisBackend, RedisOptions, RETRY_AFTER};
+use ezauth::store::breaker::RETRY_AFTER;
+use ezauth::store::redis::{RedisBackend, RedisOptions};
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenStore, Update};
 use support::records::{keys, record, token};
 use support::redis_server::RedisServer;

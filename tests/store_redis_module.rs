@@ -125,7 +125,7 @@ fn an_outage_keeps_requests_going_and_ends_by_itself() {
     log.says("token store is unavailable");
     server.restart();
     // Failures pause calls for a while (a circuit breaker); then the node finds Redis again.
-    std::thread::sleep(ezauth::store::redis::RETRY_AFTER);
+    std::thread::sleep(ezauth::store::breaker::RETRY_AFTER);
     // Redis restarted empty (nothing persisted): the session goes on, without stored tokens.
     let (_, outcome) = two_steps(&m, "/page", &auth);
     forwarded(outcome);

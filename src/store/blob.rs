@@ -29,15 +29,17 @@
 //! takers cannot both win. They are not deleted: a lifecycle rule on the `once/` prefix
 //! removes them (README).
 //!
-//! **Outage**: a request that cannot reach the service fails at once with
-//! [`StoreError::Io`]; after such a failure, calls fail fast for [`BREAKER`] instead of each
-//! waiting out its timeout, so a flapping store does not pile up blocking threads.
+//! **Outage**: a request that cannot reach the service fails with [`StoreError::Io`] within
+//! its timeouts. After it, or after a 5xx (the service is there but failing, or throttling),
+//! the circuit breaker (`breaker.rs`) fails calls at once, so a hung store does not pile up
+//! blocking threads. A 4xx is an answer: the service works, the request was refused.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Got, Page};
+use super::breaker::Breaker;
 use super::StoreError;
 use crate::clock::{Clock, SystemClock};
 use crate::logger::Logger;
@@ -48,9 +50,6 @@ pub const API_VERSION: &str = "2023-11-03";
 
 /// A record larger than this is refused as a whole: none comes close.
 const MAX_RECORD: usize = 1 << 20;
-
-/// After a request could not reach the service, others fail at once for this long.
-pub const BREAKER: Duration = Duration::from_secs(1);
 
 const RECORD_SUFFIX: &str = ".tok";
 const CLAIM_PREFIX: &str = "once/";
@@ -183,9 +182,8 @@ struct Inner {
     log: Logger,
     /// Set at the first 403 on Delete Blob: deletes write tombstones from then on.
     no_delete: AtomicBool,
-    opened: Instant,
-    /// Calls fail fast until this (ms since `opened`) after the service was unreachable.
-    down_until_ms: AtomicU64,
+    /// Opened by a request without an answer or with a 5xx.
+    breaker: Breaker,
 }
 
 /// What the backend knows of a blob it read or wrote.
@@ -264,11 +262,10 @@ impl BlobBackend {
             inner: Arc::new(Inner {
                 url,
                 http,
+                breaker: Breaker::new(options.connect_timeout + options.timeout),
                 options,
                 log: log.clone(),
                 no_delete: AtomicBool::new(false),
-                opened: Instant::now(),
-                down_until_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -409,7 +406,8 @@ impl BlobBackend {
 }
 
 impl Inner {
-    /// Sends one request with the API version. Errors never carry the SAS.
+    /// Sends one request with the API version, through the breaker. Errors never carry the
+    /// SAS.
     fn call(
         &self,
         method: &str,
@@ -417,11 +415,11 @@ impl Inner {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<HttpResponse, StoreError> {
-        let now_ms = self.opened.elapsed().as_millis() as u64;
-        if now_ms < self.down_until_ms.load(Ordering::Relaxed) {
+        if !self.breaker.admit() {
             return Err(io(format!(
-                "token store (blob): {} was unreachable less than {BREAKER:?} ago",
-                self.url.shown()
+                "token store (blob): {}: {}",
+                self.url.shown(),
+                self.breaker.refused()
             )));
         }
         let mut sent = vec![("x-ms-version".to_owned(), API_VERSION.to_owned())];
@@ -437,11 +435,13 @@ impl Inner {
             body,
         };
         let path = request.url.split('?').next().unwrap_or_default().to_owned();
-        match self.http.send(&request) {
+        let answer = self.http.send(&request);
+        // A 5xx: the service is there but failing (or throttling); as good as no answer.
+        self.breaker
+            .record(answer.as_ref().is_ok_and(|r| r.status < 500));
+        match answer {
             Ok(r) => Ok(r),
             Err(e) => {
-                self.down_until_ms
-                    .store(now_ms + BREAKER.as_millis() as u64, Ordering::Relaxed);
                 let detail = mask_sig(&e.detail.replace(&request.url, &path));
                 Err(io(format!(
                     "token store (blob): {method} {path}: {:?}: {detail}",

@@ -13,19 +13,19 @@
 //! taken out for one call and put back after it, so no lock is held while talking to Redis.
 //! Every call is bounded by the connect and response timeouts; a connection that timed out or
 //! broke is dropped, and the next call connects again, so the store recovers by itself when
-//! Redis returns. After a failure a circuit breaker fails calls at once for [`RETRY_AFTER`].
+//! Redis returns. After a failure the circuit breaker (`breaker.rs`) fails calls at once.
 //! A write is one script (check the lease, `SET` or `DEL`, publish): it lands whole or not.
 //!
 //! A cached record is trusted for `stalenessSeconds`, or until another node's write of it is
 //! heard by pub/sub (`Changes`, `redis_changes.rs`), whichever comes first.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::{ConnectionLike, RedisError, RedisResult};
 
 use super::backend::{Backend, Got, Page};
+use super::breaker::Breaker;
 use super::redis_changes::Changes;
 use super::StoreError;
 use crate::crypto;
@@ -37,12 +37,6 @@ const MAX_VALUE_SIZE: usize = 1 << 20;
 /// Idle connections kept per process; more are made when more threads need one at once, and
 /// closed after use.
 const MAX_IDLE: usize = 8;
-
-/// After Redis could not be reached (refused, timed out, broken), calls fail at once for this
-/// long instead of each waiting out its own timeout, so a dead or hung server does not hold a
-/// blocking-pool thread per request; then one call tries again (the others keep failing fast
-/// until it has its answer).
-pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Longest pause between two attempts to take a held lock.
 const MAX_LOCK_PAUSE: Duration = Duration::from_millis(100);
@@ -127,10 +121,8 @@ pub struct RedisBackend {
     target: Target,
     options: RedisOptions,
     idle: Mutex<Vec<Conn>>,
-    /// The circuit breaker: until when (ms since `opened`) calls fail fast; 0 while Redis
-    /// answers.
-    down_until: AtomicU64,
-    opened: Instant,
+    /// Opened by a call that did not get Redis's answer ([`answered`]).
+    breaker: Breaker,
     /// Other nodes' writes, heard by pub/sub.
     changes: Changes,
     /// The first URL's connection settings (credentials, TLS), for reaching each node of a
@@ -271,10 +263,9 @@ impl RedisBackend {
         );
         Ok(RedisBackend {
             target,
+            breaker: Breaker::new(options.connect_timeout + options.timeout),
             options,
             idle: Mutex::new(Vec::new()),
-            down_until: AtomicU64::new(0),
-            opened: Instant::now(),
             changes,
             seed,
         })
@@ -297,30 +288,6 @@ impl RedisBackend {
         })
     }
 
-    fn now_ms(&self) -> u64 {
-        self.opened.elapsed().as_millis() as u64
-    }
-
-    /// May a call go to Redis now? Yes while it answers; after a failure, no until
-    /// [`RETRY_AFTER`] has passed, then yes for the one caller that claims the next try.
-    fn admit(&self) -> bool {
-        let until = self.down_until.load(Ordering::Acquire);
-        if until == 0 {
-            return true;
-        }
-        let now = self.now_ms();
-        now >= until
-            && self
-                .down_until
-                .compare_exchange(
-                    until,
-                    now + RETRY_AFTER.as_millis() as u64,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
-    }
-
     /// Runs `f` on a pooled connection (or a new one). A connection comes back to the pool
     /// only when the exchange completed (a success or an error Redis answered): one that timed
     /// out may still have an answer on its way, and a broken one is useless. A pooled
@@ -328,12 +295,8 @@ impl RedisBackend {
     /// managed services do after minutes) is not an outage: the pool is emptied and `f` runs
     /// once more on a new connection.
     fn call<T>(&self, f: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
-        if !self.admit() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                format!("unreachable within the last {RETRY_AFTER:?}; not tried again yet"),
-            )
-            .into());
+        if !self.breaker.admit() {
+            return Err(self.breaker.refused().into());
         }
         let pooled = self.idle.lock().pop();
         let result = match pooled {
@@ -346,14 +309,7 @@ impl RedisBackend {
             },
             None => self.connect().and_then(|conn| self.exchange(conn, &f)),
         };
-        if answered(&result) {
-            if self.down_until.load(Ordering::Relaxed) != 0 {
-                self.down_until.store(0, Ordering::Release);
-            }
-        } else {
-            let until = self.now_ms() + RETRY_AFTER.as_millis() as u64;
-            self.down_until.store(until.max(1), Ordering::Release);
-        }
+        self.breaker.record(answered(&result));
         result
     }
 

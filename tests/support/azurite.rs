@@ -1,7 +1,8 @@
 //! A real Azurite (the npm `azurite` of tests/e2e, blob service, in memory) on a free
-//! loopback port, killed when dropped; containers made with an account SAS and container SAS
-//! URLs minted with the emulator's well-known key, by the documented algorithm (HMAC-SHA256
-//! over the string-to-sign; reference notes §8.4).
+//! loopback port, killed when dropped; it can be stopped and restarted (an outage) or frozen
+//! (a hung service). Containers made with an account SAS and container SAS URLs minted with
+//! the emulator's well-known key, by the documented algorithm (HMAC-SHA256 over the
+//! string-to-sign; reference notes §8.4).
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -53,6 +54,14 @@ impl Azurite {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGSTOP or SIGCONT: a service that accepts connections but answers nothing (hung).
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("running").id() as libc::pid_t;
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: signals the node process this helper started (and has not reaped).
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     }
 
     /// Starts the service again on the same port (in memory: empty, containers made again by
