@@ -119,18 +119,10 @@ fn open_owned(keys: &Keys, name: &str, sealed: &[u8]) -> Result<OwnedIn, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tests::record;
 
     fn keys() -> Keys {
         Keys::new(&[1u8; 32], &[2u8; 32], &[])
-    }
-
-    fn record(token: &str) -> TokenRecord {
-        TokenRecord {
-            provider_name: "aad".into(),
-            user_id: "u@example.test".into(),
-            access_token: Some(token.into()),
-            ..Default::default()
-        }
     }
 
     /// What the module wrote before entries named their owner.

@@ -786,7 +786,8 @@ impl Markers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{TokenRecord, TokenStore, Update};
+    use crate::store::tests::record;
+    use crate::store::{TokenStore, Update};
 
     pub(crate) fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ezauth-{tag}-{}", crypto::random_token(6)));
@@ -809,15 +810,6 @@ mod tests {
 
     fn lock_path_for(s: &FileStore, user: &str) -> PathBuf {
         s.backend().lock_path_of(&s.name(user))
-    }
-
-    fn record(token: &str) -> TokenRecord {
-        TokenRecord {
-            provider_name: "aad".into(),
-            user_id: "u@example.test".into(),
-            access_token: Some(token.into()),
-            ..Default::default()
-        }
     }
 
     #[test]

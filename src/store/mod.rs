@@ -390,8 +390,18 @@ pub fn parse_expires_on(s: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A small record whose access token is `token` (the store modules' unit tests share it).
+    pub fn record(token: &str) -> TokenRecord {
+        TokenRecord {
+            provider_name: "aad".into(),
+            user_id: "u@example.test".into(),
+            access_token: Some(token.into()),
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn expires_on_reads_back() {
