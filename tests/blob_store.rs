@@ -654,16 +654,7 @@ fn concurrent_refreshes_on_two_nodes_never_spend_a_rotated_refresh_token_twice()
     let threads: Vec<_> = (0..16)
         .map(|i| {
             let (m, cookie) = (Arc::clone(&nodes[i % 2]), cookie.clone());
-            std::thread::spawn(move || {
-                finished(run(
-                    &m,
-                    "GET",
-                    "/.auth/refresh",
-                    &[("Cookie", &cookie)],
-                    b"",
-                ))
-                .status
-            })
+            std::thread::spawn(move || refresh_by_cookie(&m, &cookie).status)
         })
         .collect();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();

@@ -150,13 +150,7 @@ fn the_implicit_flow_signs_in_with_the_posted_id_token_and_cannot_refresh() {
     assert_eq!(entry["id_token"], Value::String(id_token.clone()));
     assert!(entry.get("access_token").is_none(), "{entry}");
 
-    let refresh = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &session)],
-        b"",
-    ));
+    let refresh = refresh_by_cookie(&m, &session);
     assert_eq!(refresh.status, 400);
     log.says("aad cannot refresh tokens");
     assert_eq!(idp.count("POST /token"), 0);
@@ -369,13 +363,7 @@ fn a_certificate_credential_signs_every_token_request_as_azure_ad_documents() {
         200,
         json!({"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 600}),
     ));
-    let refreshed = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &session)],
-        b"",
-    ));
+    let refreshed = refresh_by_cookie(&m, &session);
     assert_eq!(refreshed.status, 200, "{}", log.text());
     let form = idp.last_token_form();
     assert_eq!(form["grant_type"], "refresh_token");

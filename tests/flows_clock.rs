@@ -66,13 +66,7 @@ fn the_refresh_window_opens_at_expiry_and_closes_after_the_extension_hours() {
     // everywhere but /.auth/refresh, which renews it.
     clock.set(started + HOUR + 90 * 60);
     assert_eq!(status(&m, "/.auth/me", &cookie), 401);
-    let r = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let r = refresh_by_cookie(&m, &cookie);
     assert_eq!(r.status, 200, "{}", log.text());
     assert_eq!(store.only().refresh_token.as_deref(), Some("refresh-2"));
     let renewed = session_cookie(&r);

@@ -266,13 +266,7 @@ fn a_callback_redeems_the_code_exchanges_it_for_a_long_lived_token_and_reads_me(
 
     // No refresh: 400, Facebook not asked. Logout is local and forgets the token.
     let calls = fb.count();
-    let refresh = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let refresh = refresh_by_cookie(&m, &cookie);
     assert_eq!(refresh.status, 400);
     let out = finished(run(&m, "GET", "/.auth/logout", &[("Cookie", &cookie)], b""));
     assert_eq!(header(&out, "Location"), Some("/.auth/logout/complete"));

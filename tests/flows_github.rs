@@ -700,13 +700,7 @@ fn there_is_no_refresh_no_bearer_token_and_logout_forgets_the_tokens() {
     let cookie = session_cookie(&through_github(&m));
     let calls = gh.count();
 
-    let r = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let r = refresh_by_cookie(&m, &cookie);
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(gh.count(), calls, "refresh asked GitHub");
     assert_eq!(store.only().access_token.as_deref(), Some(TOKEN));

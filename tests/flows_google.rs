@@ -142,13 +142,7 @@ fn a_sign_in_gives_the_app_google_s_headers_and_the_refresh_token_refreshes() {
         200,
         json!({"access_token": "ya29.second", "expires_in": 3599, "token_type": "Bearer"}),
     ));
-    let refreshed = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let refreshed = refresh_by_cookie(&m, &cookie);
     assert_eq!(refreshed.status, 200, "{}", log.text());
     let form = idp.last_token_form();
     assert_eq!(form["grant_type"], "refresh_token");
@@ -161,13 +155,7 @@ fn a_sign_in_gives_the_app_google_s_headers_and_the_refresh_token_refreshes() {
     // done, whose tokens would be used instead).
     clock.advance(60);
     idp.token_answer(Answer::Json(400, json!({"error": "invalid_grant"})));
-    let revoked = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let revoked = refresh_by_cookie(&m, &cookie);
     assert_eq!(revoked.status, 403);
 
     // Logout: Google's discovery names no end_session_endpoint, so it stays local.

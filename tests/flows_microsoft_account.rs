@@ -88,13 +88,7 @@ fn microsoft_account_signs_in_with_offline_access_and_refreshes() {
         200,
         json!({"access_token": "msa-access-2", "refresh_token": "msa-refresh-2", "expires_in": 3600}),
     ));
-    let refreshed = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &session)],
-        b"",
-    ));
+    let refreshed = refresh_by_cookie(&m, &session);
     assert_eq!(refreshed.status, 200, "{}", log.text());
     assert_eq!(idp.last_token_form()["refresh_token"], "msa-refresh");
     assert_eq!(store.only().access_token.as_deref(), Some("msa-access-2"));

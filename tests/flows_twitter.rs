@@ -849,13 +849,7 @@ fn there_is_no_refresh_no_bearer_token_and_logout_forgets_the_tokens() {
     let cookie = session_cookie(&through_twitter(&m));
     let calls = tw.count();
 
-    let r = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let r = refresh_by_cookie(&m, &cookie);
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     log.says("refresh: twitter cannot refresh tokens");
     assert_eq!(tw.count(), calls, "refresh asked Twitter");

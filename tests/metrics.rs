@@ -341,24 +341,12 @@ fn refreshes_count_by_trigger_and_outcome() {
         200,
         json!({"access_token": "access-2", "refresh_token": "refresh-2", "expires_in": 3600}),
     ));
-    let r = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let r = refresh_by_cookie(&m, &cookie);
     assert_eq!(r.status, 200);
     // Later than a refresh just done (whose tokens would be used): the provider is asked.
     clock.advance(60);
     idp.token_answer(Answer::Json(400, json!({"error": "invalid_grant"})));
-    let r = finished(run(
-        &m,
-        "GET",
-        "/.auth/refresh",
-        &[("Cookie", &cookie)],
-        b"",
-    ));
+    let r = refresh_by_cookie(&m, &cookie);
     assert_eq!(r.status, 403);
     let d = moved(&before, &scrape(&m));
     assert_eq!(

@@ -162,13 +162,7 @@ fn past_its_expiry_a_session_is_anonymous_but_its_cookie_is_kept_for_refresh() {
         // The refresh route accepts it and renews the session.
         idp.behavior.lock().unwrap().token_response = json!({"access_token": "a2", "refresh_token": "r2", "expires_in": 3600,
                    "token_type": "Bearer"});
-        let r = finished(run(
-            &m,
-            "GET",
-            "/.auth/refresh",
-            &[("Cookie", &expired)],
-            b"",
-        ));
+        let r = refresh_by_cookie(&m, &expired);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let renewed = session_cookie(&r);
         let ok = run(&m, "GET", "/page", &[("Cookie", &renewed)], b"");

@@ -365,6 +365,12 @@ pub fn get<'a>(target: &'a str, headers: &[(&'a str, &'a str)]) -> Request<'a> {
     }
 }
 
+/// `GET /.auth/refresh` with the session cookie `cookie`, answered at once (the module's own
+/// route: no blocking step).
+pub fn refresh_by_cookie(m: &Module, cookie: &str) -> Response {
+    finished(run(m, "GET", "/.auth/refresh", &[("Cookie", cookie)], b""))
+}
+
 pub fn finished(o: Outcome) -> Response {
     match o {
         Outcome::Finish(r) => r,
