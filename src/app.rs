@@ -359,7 +359,9 @@ impl App {
     }
 
     /// Reads the caller's record (kept on the caller: its tokens and revocations) and says
-    /// whether its session was signed out. No session or no store: not signed out.
+    /// whether its session was signed out. No session or no store: not signed out. A record
+    /// that does not open counts as signed out (it cannot vouch); a store that cannot be read
+    /// (an outage) does not, and marks the caller `store_unavailable`.
     pub fn signed_out(&self, caller: &mut Caller, io: Io) -> Result<bool, TokenRefusal> {
         let (Some(store), Some(at)) = (self.store(), &caller.session) else {
             return Ok(false);
