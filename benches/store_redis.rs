@@ -76,6 +76,7 @@ fn redis(server: &Server, staleness: Duration) -> Sealed<RedisBackend> {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         staleness,
+        revalidate: staleness,
         lease: Duration::from_secs(25),
     };
     Sealed::new(

@@ -372,29 +372,104 @@ fn set_raw(server: &RedisServer, key: &str, value: &[u8]) {
     let _: () = redis::cmd("SET").arg(key).arg(value).query(&mut c).unwrap();
 }
 
-#[test]
-fn an_unannounced_change_is_seen_within_the_staleness_bound() {
-    let server = RedisServer::start();
-    let staleness = Duration::from_millis(300);
-    let options = RedisOptions {
-        staleness,
-        ..server.options()
-    };
+/// Two stores whose listeners stand: `a` writes, `b` reads.
+fn listened(options: RedisOptions) -> (Sealed<RedisBackend>, Sealed<RedisBackend>) {
     let (a, b) = (store(options.clone()), store(options));
+    // A first use starts each listener.
+    a.save("sid:0", &record("zero")).unwrap();
+    b.load("sid:0").unwrap();
+    let start = Instant::now();
+    while !(a.backend().listening() && b.backend().listening()) {
+        assert!(start.elapsed() < Duration::from_secs(5), "no listeners");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (a, b)
+}
+
+/// Waits until `cached` asks for Redis again, within `bound` of `since`.
+fn until_asked(s: &Sealed<RedisBackend>, since: Instant, bound: Duration) {
+    while !matches!(s.cached("sid:1").unwrap(), Cached::NeedsIo) {
+        assert!(since.elapsed() <= bound, "still trusted after {bound:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_unannounced_change_is_seen_within_the_revalidation_bound() {
+    let server = RedisServer::start();
+    let (staleness, revalidate) = (Duration::from_millis(200), Duration::from_millis(800));
+    let (a, b) = listened(RedisOptions {
+        staleness,
+        revalidate,
+        ..server.options()
+    });
     a.save("sid:1", &record("two")).unwrap();
     let two = raw(&a, "sid:1");
     a.save("sid:1", &record("one")).unwrap();
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
     let read = Instant::now();
     set_raw(&server, &format!("ezauth:{{{}}}", b.name("sid:1")), &two);
+    // Past the staleness bound the listener vouches for the copy: no call to Redis.
+    std::thread::sleep(staleness + Duration::from_millis(100));
     assert!(
         matches!(b.cached("sid:1").unwrap(), Cached::Hit(r) if token(&r) == "one"),
-        "served from the cache within the bound"
+        "served from the cache while the listener stands"
     );
-    // Once the bound has passed, the cache does not answer without asking Redis again.
-    std::thread::sleep(staleness.saturating_sub(read.elapsed()));
+    std::thread::sleep(revalidate.saturating_sub(read.elapsed()));
     assert!(matches!(b.cached("sid:1").unwrap(), Cached::NeedsIo));
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "two");
+}
+
+#[test]
+fn a_change_made_while_no_listener_stands_is_seen_within_the_staleness_bound() {
+    let server = RedisServer::start();
+    let staleness = Duration::from_millis(300);
+    let (a, b) = listened(RedisOptions {
+        staleness,
+        ..server.options()
+    });
+    a.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
+    let read = Instant::now();
+    // The listeners' connections close: a change announced now reaches nobody.
+    let mut c = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut c)
+        .unwrap();
+    while subscribers(&server, "ezauth:changed") > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.save("sid:1", &record("two")).unwrap();
+    until_asked(&b, read, staleness + Duration::from_millis(300));
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "two");
+}
+
+#[test]
+fn a_server_gone_silent_ends_the_listeners_word_within_two_polls() {
+    let server = RedisServer::start();
+    let staleness = Duration::from_millis(100);
+    let (_a, b) = listened(RedisOptions {
+        staleness,
+        ..server.options()
+    });
+    b.load("sid:1").unwrap();
+    // A hung host: the connection stays open and nothing arrives, pings included.
+    server.freeze(true);
+    let frozen = Instant::now();
+    std::thread::sleep(staleness * 2);
+    assert!(
+        matches!(b.cached("sid:1").unwrap(), Cached::Absent),
+        "vouched for until the ping goes unanswered"
+    );
+    until_asked(&b, frozen, Duration::from_millis(1000 + 300));
+    assert!(!b.backend().listening());
+    server.freeze(false);
 }
 
 /// How many subscribers listen on `channel`.

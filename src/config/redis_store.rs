@@ -86,16 +86,34 @@ pub(super) fn resolve(
     let seconds = |v: Option<f64>, default: f64, name: &str, zero_ok: bool| {
         let s = v.unwrap_or(default);
         let low_ok = if zero_ok { s >= 0.0 } else { s > 0.0 };
-        if low_ok && s <= 600.0 {
+        let most = if name == "revalidateSeconds" {
+            3600.0
+        } else {
+            600.0
+        };
+        if low_ok && s <= most {
             Ok(Duration::from_secs_f64(s))
         } else {
             let from = if zero_ok { "from 0" } else { "more than 0" };
             Err(invalid(
                 &field(name),
-                format!("must be {from} and at most 600 seconds"),
+                format!("must be {from} and at most {most} seconds"),
             ))
         }
     };
+    let staleness = seconds(redis.staleness_seconds, 1.0, "stalenessSeconds", true)?;
+    let revalidate = seconds(
+        redis.revalidate_seconds,
+        60f64.max(staleness.as_secs_f64()),
+        "revalidateSeconds",
+        true,
+    )?;
+    if revalidate < staleness {
+        return Err(invalid(
+            &field("revalidateSeconds"),
+            "must be at least stalenessSeconds",
+        ));
+    }
     let options = RedisOptions {
         url,
         cluster: redis.cluster.unwrap_or(false),
@@ -107,7 +125,8 @@ pub(super) fn resolve(
             false,
         )?,
         timeout: seconds(redis.timeout_seconds, 2.0, "timeoutSeconds", false)?,
-        staleness: seconds(redis.staleness_seconds, 1.0, "stalenessSeconds", true)?,
+        staleness,
+        revalidate,
         lease: http_timeout * 2 + LEASE_WRITE_ALLOWANCE,
     };
     // Parses the URL (no connection: that is made by the processes that use the store).
@@ -177,6 +196,7 @@ mod tests {
         assert_eq!(o.connect_timeout, Duration::from_secs(2));
         assert_eq!(o.timeout, Duration::from_secs(2));
         assert_eq!(o.staleness, Duration::from_secs(1));
+        assert_eq!(o.revalidate, Duration::from_secs(60));
         assert_eq!(o.lease, Duration::from_secs(25), "2 × 10 s + 5 s");
         assert!(
             s.warnings.iter().all(|w| !w.contains("fileSystem")),
@@ -192,7 +212,7 @@ mod tests {
             r#"{{"httpTimeoutSeconds":4,{}"#,
             &redis(
                 r#","keyPrefix":"site-a:","connectTimeoutSeconds":0.5,"timeoutSeconds":1.5,
-                "cluster":true,"stalenessSeconds":0"#
+                "cluster":true,"stalenessSeconds":0,"revalidateSeconds":90"#
             )[1..]
         );
         let cluster = "redis://127.0.0.1:7000,redis://127.0.0.1:7001";
@@ -203,6 +223,7 @@ mod tests {
         assert_eq!(o.connect_timeout, Duration::from_millis(500));
         assert_eq!(o.timeout, Duration::from_millis(1500));
         assert_eq!(o.staleness, Duration::ZERO);
+        assert_eq!(o.revalidate, Duration::from_secs(90));
         assert_eq!(o.lease, Duration::from_secs(13), "2 × 4 s + 5 s");
     }
 
@@ -222,7 +243,7 @@ mod tests {
 
     #[test]
     fn mistakes_name_their_json_path() {
-        let cases: [(&str, String, Option<&str>, &str); 10] = [
+        let cases: [(&str, String, Option<&str>, &str); 12] = [
             (
                 ENABLED,
                 redis(""),
@@ -271,6 +292,18 @@ mod tests {
                 redis(r#","stalenessSeconds":-1"#),
                 Some(URL),
                 "ezauth.tokenStore.redis.stalenessSeconds",
+            ),
+            (
+                ENABLED,
+                redis(r#","stalenessSeconds":5,"revalidateSeconds":2"#),
+                Some(URL),
+                "ezauth.tokenStore.redis.revalidateSeconds",
+            ),
+            (
+                ENABLED,
+                redis(r#","revalidateSeconds":3601"#),
+                Some(URL),
+                "ezauth.tokenStore.redis.revalidateSeconds",
             ),
             (
                 ENABLED,

@@ -675,7 +675,11 @@ pub struct RedisStore {
     pub timeout_seconds: Option<f64>,
     /// The URL names Redis Cluster seed nodes (default false).
     pub cluster: Option<bool>,
-    /// How long a node trusts its cached copy of a record (default 1 s): the bound on seeing
-    /// a change made on another node.
+    /// How long a node trusts its cached copy of a record (default 1 s) unless its listener
+    /// vouches for it: the bound on seeing a change made on another node.
     pub staleness_seconds: Option<f64>,
+    /// How long a cached copy is trusted while the listener that stood when it was read stands
+    /// still (default 60 s, at least `stalenessSeconds`): the bound on seeing a change made in
+    /// Redis without ezauth, which no node announces.
+    pub revalidate_seconds: Option<f64>,
 }

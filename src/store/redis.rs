@@ -16,8 +16,14 @@
 //! Redis returns. After a failure the circuit breaker (`breaker.rs`) fails calls at once.
 //! A write is one script (check the lease, `SET` or `DEL`, publish): it lands whole or not.
 //!
-//! A cached record is trusted for `stalenessSeconds`, or until another node's write of it is
-//! heard by pub/sub (`Changes`, `redis_changes.rs`), whichever comes first.
+//! A cached record is dropped as soon as another node's write of it is heard by pub/sub
+//! (`Changes`, `redis_changes.rs`). It is trusted for `stalenessSeconds` in any case, and for
+//! up to `revalidateSeconds` while the subscription that stood when it was read stands still
+//! (every change a node makes through ezauth is heard then; what the longer bound covers is a
+//! change made in Redis behind ezauth's back). So a signed-in user's requests need no call to
+//! Redis while nothing changes, and a change is still seen at once. A cluster keeps to
+//! `stalenessSeconds`: its nodes pass messages on among themselves, and a message lost
+//! between two live nodes would not end the listener's epoch.
 
 use std::time::{Duration, Instant};
 
@@ -81,9 +87,12 @@ pub struct RedisOptions {
     pub connect_timeout: Duration,
     /// Bound on each command's answer.
     pub timeout: Duration,
-    /// How long a cached record is trusted without asking Redis: the bound on seeing another
-    /// node's change.
+    /// How long a cached record is trusted without asking Redis when no listener vouches for
+    /// it: the bound on seeing another node's change when its announcement may be lost.
     pub staleness: Duration,
+    /// How long a cached record is trusted while the listener that stood when it was read
+    /// stands still (at least `staleness`): the bound on seeing a change no node announced.
+    pub revalidate: Duration,
     /// How long a lock lease lasts (the lock contract's bound: 2 × httpTimeout + 5 s).
     pub lease: Duration,
 }
@@ -105,6 +114,7 @@ impl std::fmt::Debug for RedisOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("staleness", &self.staleness)
+            .field("revalidate", &self.revalidate)
             .field("lease", &self.lease)
             .finish()
     }
@@ -131,13 +141,22 @@ pub struct RedisBackend {
 }
 
 /// What a read or write saw of an entry: a digest of its bytes (none: no entry), when, and
-/// the entry's change counter (`Changes`) read before.
+/// what `Changes` said before: the entry's change counter and the listener's epoch.
 #[derive(Clone)]
 pub struct RedisVersion {
     digest: Option<[u8; 16]>,
     at: Instant,
     slot: u16,
     generation: u64,
+    /// The epoch of the subscription standing before the entry was read or written, if any.
+    epoch: Option<u64>,
+}
+
+/// What `Changes` said before a read or write: see [`RedisVersion`].
+struct Heard {
+    slot: u16,
+    generation: u64,
+    epoch: Option<u64>,
 }
 
 /// A held lease; released (if still this holder's) when dropped.
@@ -338,21 +357,39 @@ impl RedisBackend {
         format!("{}{kind}{{{name}}}", self.options.key_prefix)
     }
 
-    /// The entry's change counter, read before a read or write of it (a change heard
-    /// meanwhile makes the version stale at once).
-    fn counter(&self, name: &str) -> (u16, u64) {
+    /// The entry's change counter and the listener's epoch, read before a read or write of
+    /// it (a change heard meanwhile makes the version stale at once).
+    fn heard(&self, name: &str) -> Heard {
         self.changes.start();
         let slot = Changes::slot(name);
-        (slot as u16, self.changes.generation(slot))
+        Heard {
+            slot: slot as u16,
+            generation: self.changes.generation(slot),
+            epoch: self.changes.listening(),
+        }
     }
 
-    fn version(&self, digest: Option<[u8; 16]>, (slot, generation): (u16, u64)) -> RedisVersion {
+    fn version(&self, digest: Option<[u8; 16]>, heard: Heard) -> RedisVersion {
         RedisVersion {
             digest,
             at: Instant::now(),
-            slot,
-            generation,
+            slot: heard.slot,
+            generation: heard.generation,
+            epoch: heard.epoch,
         }
+    }
+
+    /// How long a copy read while the listener stood may be trusted while it stands still.
+    fn listened_trust(&self) -> Duration {
+        match self.options.cluster || self.options.staleness.is_zero() {
+            true => self.options.staleness,
+            false => self.options.revalidate.max(self.options.staleness),
+        }
+    }
+
+    /// Does the listener's subscription stand now (other nodes' changes are heard)?
+    pub fn listening(&self) -> bool {
+        self.changes.listening().is_some()
     }
 
     /// One round trip: is Redis there and does it accept our credentials? For startup checks.
@@ -481,12 +518,17 @@ impl Backend for RedisBackend {
     type Version = RedisVersion;
     type Guard<'a> = RedisLock<'a>;
 
-    /// Current while younger than the staleness bound (a change on another node is seen
-    /// within it) and no change of the entry was heard since (`Changes`). `Instant::now`
-    /// reads the vDSO clock: no system call.
+    /// Current while no change of the entry was heard since (`Changes`), and younger than the
+    /// staleness bound, or than the revalidation bound while the listener that stood at the
+    /// read stands still. `Instant::elapsed` reads the vDSO clock: no system call.
     fn is_current(&self, v: &RedisVersion) -> bool {
-        v.at.elapsed() < self.options.staleness
-            && self.changes.generation(usize::from(v.slot)) == v.generation
+        if self.changes.generation(usize::from(v.slot)) != v.generation {
+            return false;
+        }
+        let age = v.at.elapsed();
+        age < self.options.staleness
+            || (age < self.listened_trust()
+                && v.epoch.is_some_and(|e| self.changes.still_listening(e)))
     }
 
     fn get(
@@ -495,7 +537,7 @@ impl Backend for RedisBackend {
         known: Option<&RedisVersion>,
     ) -> Result<Got<RedisVersion>, StoreError> {
         let key = self.key("", name);
-        let counter = self.counter(name);
+        let heard = self.heard(name);
         let value: Option<Vec<u8>> = self
             .call(|c| redis::cmd("GET").arg(&key).query(c))
             .map_err(|e| match e.code() {
@@ -503,7 +545,7 @@ impl Backend for RedisBackend {
                 _ => io_error(e),
             })?;
         let Some(bytes) = value else {
-            return Ok(Got::Missing(self.version(None, counter)));
+            return Ok(Got::Missing(self.version(None, heard)));
         };
         if bytes.len() > MAX_VALUE_SIZE {
             return Err(StoreError::Corrupt(format!(
@@ -512,7 +554,7 @@ impl Backend for RedisBackend {
             )));
         }
         let d = digest(&bytes);
-        let version = self.version(Some(d), counter);
+        let version = self.version(Some(d), heard);
         if known.is_some_and(|k| k.digest == Some(d)) {
             return Ok(Got::Unchanged(version));
         }
@@ -525,9 +567,9 @@ impl Backend for RedisBackend {
         bytes: &[u8],
         lock: &RedisLock<'_>,
     ) -> Result<RedisVersion, StoreError> {
-        let counter = self.counter(name);
+        let heard = self.heard(name);
         self.fenced_write(PUT, name, Some(bytes), lock)?;
-        Ok(self.version(Some(digest(bytes)), counter))
+        Ok(self.version(Some(digest(bytes)), heard))
     }
 
     fn delete(&self, name: &str, lock: &RedisLock<'_>) -> Result<(), StoreError> {

@@ -4,9 +4,17 @@
 //! one subscriber thread that bumps the entry's counter in a fixed table, and a cached version
 //! is current only while its counter is unchanged (one atomic load, no I/O).
 //!
-//! Best effort by design: a message lost (a subscriber reconnecting, an ACL without the
-//! channel, a cluster node failing over) only leaves the staleness bound in force, which
-//! always holds. The thread is started by the first read or write, so in the process that
+//! While the subscription stands, every change a node makes through ezauth is heard, so a
+//! cached copy may be trusted for longer than the staleness bound (`redis.rs`). The listener
+//! proves the subscription stands: its epoch is odd from the moment `SUBSCRIBE` is confirmed
+//! until the connection fails, and the connection is pinged whenever nothing arrived for
+//! [`POLL`], so a server that vanished without closing it (a hung host, a dropped network)
+//! ends the epoch within two polls. A copy read during one epoch is trusted past the staleness
+//! bound only while that epoch lasts: every message sent during a gap in listening was either
+//! heard or the epoch has changed since.
+//!
+//! A message lost otherwise (an ACL without the channel, a cluster node failing over) only
+//! leaves the staleness bound in force. The thread is started by the first read or write, so in the process that
 //! serves requests (an nginx worker), never in one that only loaded the configuration (the
 //! master, which forks); it stops within a read timeout once the store is dropped.
 
@@ -19,8 +27,10 @@ use crate::logger::Logger;
 /// Counters in the table; entries that share one are invalidated together.
 const SLOTS: usize = 4096;
 
-/// How often the subscriber wakes while nothing arrives, to see whether it should stop.
-const POLL: Duration = Duration::from_millis(500);
+/// How long the subscriber waits for a message before it pings the server (and sees whether
+/// it should stop), and for the ping's answer: a connection that went silent is given up
+/// within two polls.
+pub(super) const POLL: Duration = Duration::from_millis(500);
 
 /// Pause before connecting again after the subscription failed.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
@@ -37,6 +47,8 @@ pub(super) struct Changes {
 
 struct Shared {
     counters: Box<[AtomicU64]>,
+    /// Odd while the subscription stands; each start and end of one adds one.
+    epoch: AtomicU64,
     stop: AtomicBool,
     /// This process's mark on what it publishes: its own writes are not news to it.
     origin: String,
@@ -52,6 +64,7 @@ impl Changes {
         Changes {
             shared: Arc::new(Shared {
                 counters: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+                epoch: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
                 origin: crate::crypto::random_token(9),
             }),
@@ -82,6 +95,18 @@ impl Changes {
 
     pub(super) fn generation(&self, slot: usize) -> u64 {
         self.shared.counters[slot].load(Ordering::Acquire)
+    }
+
+    /// The current epoch when the subscription stands (every change announced from now on is
+    /// heard while it lasts), else `None`.
+    pub(super) fn listening(&self) -> Option<u64> {
+        let epoch = self.shared.epoch.load(Ordering::Acquire);
+        (epoch % 2 == 1).then_some(epoch)
+    }
+
+    /// Is the subscription that stood at `epoch` standing still?
+    pub(super) fn still_listening(&self, epoch: u64) -> bool {
+        self.shared.epoch.load(Ordering::Acquire) == epoch
     }
 
     /// Starts the subscriber thread, once per store.
@@ -146,7 +171,23 @@ fn subscribe(
     }
 }
 
-/// One subscription: Ok when asked to stop, Err when it broke.
+/// Ends the epoch of a subscription when it ends, however it ends.
+struct Standing<'a>(&'a AtomicU64);
+
+impl<'a> Standing<'a> {
+    fn begin(epoch: &'a AtomicU64) -> Standing<'a> {
+        epoch.fetch_add(1, Ordering::AcqRel);
+        Standing(epoch)
+    }
+}
+
+impl Drop for Standing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// One subscription: Ok when asked to stop, Err when it broke or went silent.
 fn listen(
     shared: &Shared,
     client: &redis::Client,
@@ -158,6 +199,7 @@ fn listen(
     let mut pubsub = conn.as_pubsub();
     pubsub.set_read_timeout(Some(POLL))?;
     pubsub.subscribe(channel)?;
+    let _standing = Standing::begin(&shared.epoch);
     *failing = false;
     loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -173,7 +215,10 @@ fn listen(
                     }
                 }
             }
-            Err(e) if e.is_timeout() => {}
+            // Nothing for a while: the server must answer a ping within one more poll.
+            Err(e) if e.is_timeout() => {
+                pubsub.ping::<redis::Value>()?;
+            }
             Err(e) => return Err(e),
         }
     }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use ezauth::store::redis::RedisOptions;
 
-/// Options for a client of the Redis at `url`: short timeouts, a one-second staleness bound
-/// and a five-second lease unless the test changes them.
+/// Options for a client of the Redis at `url`: short timeouts, the default staleness (1 s)
+/// and revalidation (60 s) bounds, and a five-second lease unless the test changes them.
 pub fn options(url: String) -> RedisOptions {
     RedisOptions {
         url,
@@ -20,6 +20,7 @@ pub fn options(url: String) -> RedisOptions {
         connect_timeout: Duration::from_secs(1),
         timeout: Duration::from_secs(1),
         staleness: Duration::from_secs(1),
+        revalidate: Duration::from_secs(60),
         lease: Duration::from_secs(5),
     }
 }
