@@ -216,6 +216,59 @@ fn a_change_on_another_node_is_seen_within_the_staleness_bound() {
 }
 
 #[test]
+fn a_copy_in_use_is_confirmed_in_the_background_and_its_requests_never_wait() {
+    let mut azurite = Azurite::start();
+    let url = azurite.container("ahead", "rwdl");
+    let http = recording();
+    let reader = Sealed::new(
+        BlobBackend::with_client(
+            ContainerUrl::parse(&url).unwrap(),
+            options(),
+            http.clone(),
+            &Logger::silent(),
+        ),
+        keys(),
+        1 << 20,
+        &Logger::silent(),
+    );
+    store(&url, options(), &Logger::silent())
+        .save("sid:1", &record("one"))
+        .unwrap();
+    let first = reader.load("sid:1").unwrap().unwrap();
+    // A user who keeps coming back, for four staleness bounds.
+    let start = Instant::now();
+    while start.elapsed() < options().staleness * 4 {
+        match reader.cached("sid:1").unwrap() {
+            Cached::Hit(r) => assert!(Arc::ptr_eq(&r, &first), "the same copy"),
+            _ => panic!("waited for the service after {:?}", start.elapsed()),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let confirmations = http
+        .statuses
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| **s == 304)
+        .count();
+    assert!(
+        (3..=8).contains(&confirmations),
+        "about one 304 per bound, not one per request: {confirmations}"
+    );
+
+    // With the service gone the copy runs out at its bound, as any other.
+    azurite.stop();
+    let stopped = Instant::now();
+    while matches!(reader.cached("sid:1").unwrap(), Cached::Hit(_)) {
+        assert!(
+            stopped.elapsed() <= options().staleness + Duration::from_millis(100),
+            "trusted past the bound without the service"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn one_time_values_are_claimed_once_across_processes_and_expired_claims_are_taken_over() {
     let azurite = Azurite::start();
     let url = azurite.container("once", "rwl");

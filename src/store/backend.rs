@@ -77,10 +77,12 @@ pub trait Backend: Send + Sync {
         Self: 'a;
 
     /// Is the entry still as `version` describes it, as far as the backend can tell without
-    /// I/O? Asked on every signed-in request (the cache's hit path): no allocation, no lock,
-    /// no system call. File: the entry's counter in the shared table is unchanged and its file
-    /// was checked less than a second ago; a remote store: the version's time-to-live has not
-    /// passed (or no invalidation message arrived). False sends the read to [`Backend::get`].
+    /// I/O? Asked on every signed-in request (the cache's hit path): no lock, no system call,
+    /// no allocation but a blob store's hand-over of a copy to its background revalidation
+    /// (once per copy and bound). File: the entry's counter in the shared table is unchanged
+    /// and its file was checked less than a second ago; Redis: no change of it was heard and
+    /// its time-to-live has not passed; Azure Blob: the service confirmed it less than the
+    /// staleness bound ago. False sends the read to [`Backend::get`].
     fn is_current(&self, version: &Self::Version) -> bool;
 
     /// The entry `name`. With `known` (what an earlier read gave), the backend may answer

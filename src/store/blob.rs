@@ -15,9 +15,10 @@
 //! thread of its own until dropped, and stops renewing at `hold`, so a stuck holder lets go
 //! at most one lease later.
 //!
-//! **Freshness**: a version is current for [`BlobOptions::staleness`] after it was read
-//! (default 2 s): a change made on another node is seen within that bound. The hit path does
-//! no I/O.
+//! **Freshness**: a version is current for [`BlobOptions::staleness`] after the service last
+//! confirmed it (default 2 s): a change made on another node is seen within that bound. The
+//! hit path does no I/O; a copy still in use near its bound is confirmed again in the
+//! background (`blob_ahead.rs`), so its user's requests do not wait for the service.
 //!
 //! **Without delete permission** (App Service documents `sp=rwl`, no `d`): Delete Blob
 //! answers 403, and from then on a delete writes an empty blob (a tombstone, which reads as no
@@ -39,6 +40,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Got, Page};
+use super::blob_ahead::{Ahead, Confirmed};
 use super::breaker::Breaker;
 use super::StoreError;
 use crate::clock::{Clock, SystemClock};
@@ -173,9 +175,11 @@ impl BlobOptions {
 
 pub struct BlobBackend {
     inner: Arc<Inner>,
+    /// Confirms copies in use before their bound runs out; its threads end with the backend.
+    ahead: Ahead,
 }
 
-struct Inner {
+pub(super) struct Inner {
     url: ContainerUrl,
     http: Arc<dyn HttpClient>,
     options: BlobOptions,
@@ -191,7 +195,8 @@ struct Inner {
 pub struct BlobVersion {
     /// `None`: no blob.
     etag: Option<String>,
-    read: Instant,
+    /// When the service last said this is the blob (shared with the background revalidation).
+    confirmed: Arc<Confirmed>,
 }
 
 /// The user's lock: a lease on the user's record blob, released when dropped.
@@ -259,6 +264,7 @@ impl BlobBackend {
         log: &Logger,
     ) -> BlobBackend {
         BlobBackend {
+            ahead: Ahead::new(options.staleness),
             inner: Arc::new(Inner {
                 url,
                 http,
@@ -296,10 +302,10 @@ impl BlobBackend {
         }
     }
 
-    fn version(&self, etag: Option<String>) -> BlobVersion {
+    fn version(&self, name: &str, etag: Option<String>) -> BlobVersion {
         BlobVersion {
             etag,
-            read: Instant::now(),
+            confirmed: self.ahead.confirmed_now(record_blob(name)),
         }
     }
 
@@ -406,6 +412,22 @@ impl BlobBackend {
 }
 
 impl Inner {
+    pub(super) fn log(&self) -> &Logger {
+        &self.log
+    }
+
+    /// Is `blob` still the one with `etag`? A conditional Get Blob answered 304; anything
+    /// else (a change, no answer) is no.
+    pub(super) fn unchanged(&self, blob: &str, etag: &str) -> bool {
+        self.call(
+            "GET",
+            &self.url.blob(blob),
+            &[("If-None-Match", etag)],
+            Vec::new(),
+        )
+        .is_ok_and(|r| r.status == 304)
+    }
+
     /// Sends one request with the API version, through the breaker. Errors never carry the
     /// SAS.
     fn call(
@@ -472,7 +494,8 @@ impl Backend for BlobBackend {
     type Guard<'a> = BlobLease<'a>;
 
     fn is_current(&self, v: &BlobVersion) -> bool {
-        v.read.elapsed() < self.inner.options.staleness
+        self.ahead
+            .is_current(&v.confirmed, v.etag.as_deref(), &self.inner)
     }
 
     fn get(&self, name: &str, known: Option<&BlobVersion>) -> Result<Got<BlobVersion>, StoreError> {
@@ -484,14 +507,14 @@ impl Backend for BlobBackend {
             .call("GET", &self.inner.url.blob(&blob), &headers, Vec::new())?;
         let tag = header(&r, "etag").map(str::to_owned);
         match r.status {
-            304 => Ok(Got::Unchanged(self.version(etag.map(str::to_owned)))),
+            304 => Ok(Got::Unchanged(self.version(name, etag.map(str::to_owned)))),
             200 if r.body.len() > MAX_RECORD => Err(StoreError::Corrupt(format!(
                 "{blob} is larger than {MAX_RECORD} bytes"
             ))),
             // A placeholder (for a lease) or a tombstone: no record.
-            200 if r.body.is_empty() => Ok(Got::Missing(self.version(tag))),
-            200 => Ok(Got::Found(r.body, self.version(tag))),
-            404 if error_code(&r) == "BlobNotFound" => Ok(Got::Missing(self.version(None))),
+            200 if r.body.is_empty() => Ok(Got::Missing(self.version(name, tag))),
+            200 => Ok(Got::Found(r.body, self.version(name, tag))),
+            404 if error_code(&r) == "BlobNotFound" => Ok(Got::Missing(self.version(name, None))),
             _ => Err(self.inner.unexpected("Get Blob", &blob, &r)),
         }
     }
@@ -505,7 +528,7 @@ impl Backend for BlobBackend {
         let blob = record_blob(name);
         let r = self.put_blob(&blob, bytes.to_vec(), &Self::lease_headers(name, lease))?;
         match r.status {
-            201 => Ok(self.version(header(&r, "etag").map(str::to_owned))),
+            201 => Ok(self.version(name, header(&r, "etag").map(str::to_owned))),
             _ => Err(self.write_refused("Put Blob", &blob, &r)),
         }
     }

@@ -7,6 +7,7 @@ pub mod access;
 pub mod admin;
 pub mod backend;
 pub mod blob;
+mod blob_ahead;
 pub mod breaker;
 pub mod envelope;
 pub mod file;
