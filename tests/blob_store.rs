@@ -59,6 +59,23 @@ fn recording() -> Arc<Recording> {
     })
 }
 
+/// A store over `url` whose every answer is remembered.
+fn recorded(url: &str) -> (Sealed<BlobBackend>, Arc<Recording>) {
+    let http = recording();
+    let store = Sealed::new(
+        BlobBackend::with_client(
+            ContainerUrl::parse(url).unwrap(),
+            options(),
+            http.clone(),
+            &Logger::silent(),
+        ),
+        keys(),
+        1 << 20,
+        &Logger::silent(),
+    );
+    (store, http)
+}
+
 fn backend(url: &str, options: BlobOptions, log: &Logger) -> BlobBackend {
     BlobBackend::open(ContainerUrl::parse(url).unwrap(), options, log)
 }
@@ -153,18 +170,7 @@ fn a_holder_that_may_hold_longer_than_a_lease_renews_it() {
 fn an_unchanged_record_is_read_again_with_if_none_match_and_costs_a_304() {
     let azurite = Azurite::start();
     let url = azurite.container("etag", "rwdl");
-    let http = recording();
-    let reader = Sealed::new(
-        BlobBackend::with_client(
-            ContainerUrl::parse(&url).unwrap(),
-            options(),
-            http.clone(),
-            &Logger::silent(),
-        ),
-        keys(),
-        1 << 20,
-        &Logger::silent(),
-    );
+    let (reader, http) = recorded(&url);
     let writer = store(&url, options(), &Logger::silent());
     writer.save("sid:1", &record("one")).unwrap();
 
@@ -219,18 +225,7 @@ fn a_change_on_another_node_is_seen_within_the_staleness_bound() {
 fn a_copy_in_use_is_confirmed_in_the_background_and_its_requests_never_wait() {
     let mut azurite = Azurite::start();
     let url = azurite.container("ahead", "rwdl");
-    let http = recording();
-    let reader = Sealed::new(
-        BlobBackend::with_client(
-            ContainerUrl::parse(&url).unwrap(),
-            options(),
-            http.clone(),
-            &Logger::silent(),
-        ),
-        keys(),
-        1 << 20,
-        &Logger::silent(),
-    );
+    let (reader, http) = recorded(&url);
     store(&url, options(), &Logger::silent())
         .save("sid:1", &record("one"))
         .unwrap();

@@ -363,12 +363,17 @@ fn raw(s: &Sealed<RedisBackend>, user: &str) -> Vec<u8> {
     }
 }
 
-/// `SET key value` straight to Redis: a change no node announces.
-fn set_raw(server: &RedisServer, key: &str, value: &[u8]) {
-    let mut c = redis::Client::open(server.url())
+/// A plain connection to `server`, as another client than the store.
+fn connection(server: &RedisServer) -> redis::Connection {
+    redis::Client::open(server.url())
         .unwrap()
         .get_connection()
-        .unwrap();
+        .unwrap()
+}
+
+/// `SET key value` straight to Redis: a change no node announces.
+fn set_raw(server: &RedisServer, key: &str, value: &[u8]) {
+    let mut c = connection(server);
     let _: () = redis::cmd("SET").arg(key).arg(value).query(&mut c).unwrap();
 }
 
@@ -432,10 +437,7 @@ fn a_change_made_while_no_listener_stands_is_seen_within_the_staleness_bound() {
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
     let read = Instant::now();
     // The listeners' connections close: a change announced now reaches nobody.
-    let mut c = redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut c = connection(&server);
     let _: i64 = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")
@@ -474,10 +476,7 @@ fn a_server_gone_silent_ends_the_listeners_word_within_two_polls() {
 
 /// How many subscribers listen on `channel`.
 fn subscribers(server: &RedisServer, channel: &str) -> i64 {
-    let mut c = redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut c = connection(server);
     let (_, n): (String, i64) = redis::cmd("PUBSUB")
         .arg("NUMSUB")
         .arg(channel)
