@@ -5,6 +5,10 @@
 //!
 //!   cargo bench --bench store_redis
 //!
+//! `EZAUTH_BENCH_STALENESS=1` instead measures how late another node sees a change: 200
+//! changes announced by pub/sub, and how long a copy stays trusted after the server goes
+//! silent (SIGSTOP), with the default bounds (staleness 1 s, revalidation 60 s).
+//!
 //! EZAUTH_BENCH_DIR: where the file store goes (default /dev/shm when present).
 
 use std::hint::black_box;
@@ -69,6 +73,10 @@ fn record() -> TokenRecord {
 }
 
 fn redis(server: &Server, staleness: Duration) -> Sealed<RedisBackend> {
+    redis_with(server, staleness, staleness)
+}
+
+fn redis_with(server: &Server, staleness: Duration, revalidate: Duration) -> Sealed<RedisBackend> {
     let options = RedisOptions {
         url: format!("redis://127.0.0.1:{}", server.1),
         cluster: false,
@@ -76,7 +84,7 @@ fn redis(server: &Server, staleness: Duration) -> Sealed<RedisBackend> {
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
         staleness,
-        revalidate: staleness,
+        revalidate,
         lease: Duration::from_secs(25),
     };
     Sealed::new(
@@ -87,7 +95,81 @@ fn redis(server: &Server, staleness: Duration) -> Sealed<RedisBackend> {
     )
 }
 
+/// Waits until `s` no longer answers `sid:1` from its copy `old`; how long that took.
+fn until_not(s: &Sealed<RedisBackend>, old: &std::sync::Arc<TokenRecord>) -> Duration {
+    let start = Instant::now();
+    loop {
+        match s.cached("sid:1").unwrap() {
+            ezauth::store::Cached::Hit(r) if std::sync::Arc::ptr_eq(&r, old) => {}
+            _ => return start.elapsed(),
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "never");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() - 1) * p / 100]
+}
+
+/// How late node B sees node A's changes (see the module doc).
+fn staleness() {
+    let server = Server::start();
+    let (a, b) = (
+        redis_with(&server, Duration::from_secs(1), Duration::from_secs(60)),
+        redis_with(&server, Duration::from_secs(1), Duration::from_secs(60)),
+    );
+    let mut r = record();
+    a.save("sid:1", &r).unwrap();
+    b.load("sid:1").unwrap();
+    while !(a.backend().listening() && b.backend().listening()) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut seen = Vec::new();
+    for i in 0..200 {
+        b.load("sid:1").unwrap();
+        let old = b.load("sid:1").unwrap().unwrap();
+        r.access_token = Some(format!("{i}{}", "a".repeat(1400)));
+        a.save("sid:1", &r).unwrap();
+        seen.push(until_not(&b, &old));
+    }
+    seen.sort();
+    eprintln!(
+        "announced change seen by the other node after the write returned: median {:?}, \
+         p99 {:?}, max {:?} (200 changes)",
+        percentile(&seen, 50),
+        percentile(&seen, 99),
+        seen[seen.len() - 1]
+    );
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        let old = b.load("sid:1").unwrap().unwrap();
+        // Past the staleness bound only the listener vouches for the copy.
+        std::thread::sleep(Duration::from_millis(1100));
+        let pid = server.0.id().to_string();
+        let signal = |s: &str| {
+            Command::new("kill").args([s, &pid]).status().unwrap();
+        };
+        signal("-STOP");
+        let trusted = until_not(&b, &old);
+        signal("-CONT");
+        silent.push(trusted);
+        while !b.backend().listening() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    silent.sort();
+    eprintln!(
+        "copy trusted after the server went silent: min {:?}, max {:?} (5 times)",
+        silent[0],
+        silent[silent.len() - 1]
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    if std::env::var_os("EZAUTH_BENCH_STALENESS").is_some() {
+        return staleness();
+    }
     let server = Server::start();
     let base = std::env::var_os("EZAUTH_BENCH_DIR")
         .map(std::path::PathBuf::from)
