@@ -72,6 +72,7 @@ fn redis(server: &Server, staleness: Duration) -> Sealed<RedisBackend> {
     let options = RedisOptions {
         url: format!("redis://127.0.0.1:{}", server.1),
         cluster: false,
+        sentinel: None,
         key_prefix: "ezauth:".into(),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),

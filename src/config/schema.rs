@@ -678,4 +678,17 @@ pub struct RedisStore {
     /// How long a node trusts its cached copy of a record (default 1 s): the bound on seeing
     /// a change made on another node.
     pub staleness_seconds: Option<f64>,
+    /// The primary is found through Redis Sentinel (not with `cluster`).
+    pub sentinel: Option<RedisSentinel>,
+}
+
+/// `ezauth.tokenStore.redis.sentinel`, as oauth2-proxy's sentinel options.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisSentinel {
+    /// The name the sentinels monitor the primary under; also the host of the store URL.
+    pub master_name: Option<String>,
+    /// The environment variable holding the sentinels' URLs (`redis://[user:password@]host:port`
+    /// or `rediss://`, comma-separated): may hold passwords, never in the file.
+    pub urls_setting_name: Option<String>,
 }

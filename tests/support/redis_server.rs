@@ -16,6 +16,7 @@ pub fn options(url: String) -> RedisOptions {
     RedisOptions {
         url,
         cluster: false,
+        sentinel: None,
         key_prefix: "ezauth:".into(),
         connect_timeout: Duration::from_secs(1),
         timeout: Duration::from_secs(1),
