@@ -262,10 +262,7 @@ impl Sentinels {
 /// A discovery failure: an I/O error to the backend's breaker and pool (the store was not
 /// reached), so the call is not counted as answered.
 fn not_found(why: &str) -> RedisError {
-    RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        why.to_owned(),
-    ))
+    RedisError::from(std::io::Error::other(why.to_owned()))
 }
 
 /// One sentinel's failure in a few words (the crate's messages carry no URL).

@@ -1,0 +1,258 @@
+//! The Redis store behind Redis Sentinel, against real processes each test starts (a primary,
+//! a replica, sentinels: `tests/support/redis_server.rs`): writes resume after a failover
+//! without a restart, and what replication had survives it; a hung or dead sentinel costs a
+//! bounded wait, then the next one is asked; a sentinel naming a replica is not followed; the
+//! change listener follows the primary. The contract suite runs through Sentinel too
+//! (`tests/store_contract.rs`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ezauth::logger::Logger;
+use ezauth::store::redis::{RedisBackend, RedisOptions, SentinelOptions};
+use ezauth::store::{Cached, Sealed, StoreError, TokenStore};
+use support::records::{keys, record, token};
+use support::redis_server::{RedisSentinels, RedisServer, MASTER};
+
+fn store(options: RedisOptions) -> Sealed<RedisBackend> {
+    Sealed::new(
+        RedisBackend::open(options).unwrap(),
+        keys(),
+        1 << 20,
+        &Logger::silent(),
+    )
+}
+
+/// How soon after the primary is SIGKILLed the store takes writes again: the sentinel deems it
+/// down after `DOWN_AFTER` (1 s), promotes the replica (a second or two), then the store's
+/// breaker lets a call through within `RETRY_AFTER` (1 s) and it asks the sentinel again.
+/// With room for a loaded machine.
+const FAILOVER_BOUND: Duration = Duration::from_secs(10);
+
+/// Retries `save` until it succeeds; how long that took.
+fn until_saved(s: &Sealed<RedisBackend>, user: &str, value: &str) -> Duration {
+    let start = Instant::now();
+    while let Err(e) = s.save(user, &record(value)) {
+        assert!(
+            start.elapsed() < FAILOVER_BOUND,
+            "no writes {FAILOVER_BOUND:?} after the failover began: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn after_a_failover_writes_resume_and_replicated_writes_are_kept() {
+    let mut set = RedisSentinels::start(1);
+    let s = store(RedisOptions {
+        staleness: Duration::ZERO,
+        ..set.options()
+    });
+    for i in 0..20 {
+        s.save(&format!("sid:{i}"), &record(&format!("v{i}")))
+            .unwrap();
+    }
+    // Acknowledged by the primary and by the replica: no failover may lose them.
+    set.replicated();
+    set.primary.kill();
+    let took = until_saved(&s, "sid:after", "after");
+    eprintln!("writes resumed {took:?} after the primary was killed");
+    assert_eq!(
+        RedisSentinels::primary_port(&set.sentinels[0]),
+        set.replica.port,
+        "the replica was promoted"
+    );
+    assert_eq!(set.replica.replication("role"), "master");
+    for i in 0..20 {
+        let r = s.load(&format!("sid:{i}")).unwrap().expect("kept");
+        assert_eq!(token(&r), format!("v{i}"));
+    }
+    assert_eq!(token(&s.load("sid:after").unwrap().unwrap()), "after");
+    // The same client keeps working: updates and one-time claims land on the new primary.
+    s.update("sid:1", &mut |cur| {
+        let mut r = cur.unwrap();
+        r.access_token = Some("updated".into());
+        ezauth::store::Update::Replace(Box::new(r))
+    })
+    .unwrap();
+    let on_new_primary = store(RedisOptions {
+        staleness: Duration::ZERO,
+        ..set.replica.options()
+    });
+    assert_eq!(
+        token(&on_new_primary.load("sid:1").unwrap().unwrap()),
+        "updated"
+    );
+}
+
+#[test]
+fn a_hung_or_dead_sentinel_costs_a_bounded_wait_then_the_next_is_asked() {
+    let mut set = RedisSentinels::start(2);
+    let (connect, timeout) = (Duration::from_millis(400), Duration::from_millis(400));
+    let options = RedisOptions {
+        staleness: Duration::ZERO,
+        connect_timeout: connect,
+        timeout,
+        ..set.options()
+    };
+    // The first sentinel accepts connections but answers nothing.
+    set.sentinels[0].freeze(true);
+    let s = store(options.clone());
+    let start = Instant::now();
+    s.save("sid:1", &record("one")).unwrap();
+    let took = start.elapsed();
+    assert!(took >= connect - Duration::from_millis(50), "{took:?}");
+    assert!(
+        took < connect + timeout + Duration::from_millis(500),
+        "one sentinel's timeouts at most: {took:?}"
+    );
+    // The primary found is kept: no sentinel is asked again while it answers.
+    let start = Instant::now();
+    assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "one");
+    assert!(
+        start.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+    // nginx -t's check asks the sentinels too, within the same bound.
+    let start = Instant::now();
+    RedisBackend::open(options.clone()).unwrap().ping().unwrap();
+    assert!(start.elapsed() < connect + timeout + Duration::from_millis(500));
+
+    // A sentinel that is gone refuses at once.
+    set.sentinels[0].kill();
+    let start = Instant::now();
+    let t = store(options.clone());
+    assert_eq!(token(&t.load("sid:1").unwrap().unwrap()), "one");
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // With no sentinel at all, a client that knows the primary keeps serving; a new one
+    // fails at once, saying why without an address.
+    set.sentinels[1].kill();
+    assert_eq!(token(&t.load("sid:1").unwrap().unwrap()), "one");
+    let start = Instant::now();
+    let e = store(options.clone())
+        .load("sid:1")
+        .expect_err("no sentinel, no primary");
+    assert!(matches!(e, StoreError::Io(_)), "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("no sentinel named a reachable primary"),
+        "{message}"
+    );
+    assert!(!message.contains("127.0.0.1"), "{message}");
+    assert!(
+        start.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_sentinel_naming_a_replica_is_not_followed() {
+    let set = RedisSentinels::start(1);
+    // A replica (of a primary that is gone) and a sentinel that calls it the primary: a stale
+    // view. The replica would answer reads.
+    let replica = RedisServer::start_with(&[
+        "--replicaof",
+        "127.0.0.1",
+        &support::redis_server::free_port().to_string(),
+    ]);
+    assert_eq!(replica.replication("role"), "slave");
+    let _: Option<String> = redis::cmd("GET")
+        .arg("ezauth:x")
+        .query(&mut replica.connection())
+        .expect("a replica answers reads");
+    let stale = RedisServer::start_sentinel(MASTER, replica.port, Duration::from_secs(60));
+    assert_eq!(RedisSentinels::primary_port(&stale), replica.port);
+    let through = |sentinels: &[&RedisServer]| {
+        let urls: Vec<String> = sentinels.iter().map(|s| s.url()).collect();
+        RedisOptions {
+            staleness: Duration::ZERO,
+            sentinel: Some(SentinelOptions {
+                master_name: MASTER.into(),
+                urls: urls.join(","),
+            }),
+            ..set.options()
+        }
+    };
+
+    // Only the stale sentinel: reads and writes are refused, and so is nginx -t's check.
+    let s = store(through(&[&stale]));
+    let e = s.load("sid:1").expect_err("not read from a replica");
+    assert!(e.to_string().contains("not a primary"), "{e}");
+    let e = RedisBackend::open(through(&[&stale]))
+        .unwrap()
+        .ping()
+        .expect_err("refused at startup too");
+    assert!(e.contains("not a primary"), "{e}");
+
+    // The stale sentinel first, then a good one: the primary is used.
+    let s = store(through(&[&stale, &set.sentinels[0]]));
+    s.save("sid:1", &record("on the primary")).unwrap();
+    let direct = store(RedisOptions {
+        staleness: Duration::ZERO,
+        ..set.primary.options()
+    });
+    assert_eq!(
+        token(&direct.load("sid:1").unwrap().unwrap()),
+        "on the primary"
+    );
+}
+
+/// How many subscribers listen on `channel` at `server`.
+fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(&mut server.connection())
+        .unwrap();
+    n
+}
+
+/// Waits until two listeners are subscribed at `server`.
+fn two_listeners(server: &RedisServer, within: Duration) {
+    let start = Instant::now();
+    while subscribers(server, "ezauth:changed") < 2 {
+        assert!(start.elapsed() < within, "the listeners are not there");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_change_listener_follows_the_primary_after_a_failover() {
+    let mut set = RedisSentinels::start(1);
+    let options = RedisOptions {
+        staleness: Duration::from_secs(60),
+        ..set.options()
+    };
+    let (a, b) = (store(options.clone()), store(options));
+    a.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
+    two_listeners(&set.primary, Duration::from_secs(5));
+
+    set.primary.kill();
+    until_saved(&a, "sid:other", "x");
+    // Both listeners ask the sentinel again after their connection broke.
+    two_listeners(&set.replica, FAILOVER_BOUND);
+    assert!(
+        matches!(b.cached("sid:1").unwrap(), Cached::Hit(r) if token(&r) == "one"),
+        "B's copy is trusted for a minute unless it hears of a change"
+    );
+    a.save("sid:1", &record("two")).unwrap();
+    let written = Instant::now();
+    while matches!(b.cached("sid:1").unwrap(), Cached::Hit(_)) {
+        assert!(
+            written.elapsed() < Duration::from_secs(2),
+            "A's write after the failover not heard by B"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "two");
+}
