@@ -256,3 +256,109 @@ fn the_change_listener_follows_the_primary_after_a_failover() {
     }
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "two");
 }
+
+#[test]
+fn sentinels_and_data_nodes_each_take_their_own_credentials() {
+    let set = RedisSentinels::start(1);
+    let sentinel = &set.sentinels[0];
+    // The least each side needs (README): the sentinel user may only ask for the address.
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "watch", "on", ">w4tch", "-@all"])
+        .arg("+sentinel|get-master-addr-by-name")
+        .query(&mut sentinel.connection())
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "ezauth",
+            "on",
+            ">d4ta",
+            "resetkeys",
+            "~ezauth:*",
+            "resetchannels",
+            "&ezauth:changed",
+            "-@all",
+        ])
+        .arg(&[
+            "+get",
+            "+set",
+            "+del",
+            "+eval",
+            "+ping",
+            "+publish",
+            "+subscribe",
+        ])
+        .arg("+role")
+        .query(&mut set.primary.connection())
+        .unwrap();
+    let with = |sentinel_user: &str, data_user: &str| RedisOptions {
+        url: format!("redis://{data_user}@{MASTER}"),
+        sentinel: Some(SentinelOptions {
+            master_name: MASTER.into(),
+            urls: format!("redis://{sentinel_user}@127.0.0.1:{}", sentinel.port),
+        }),
+        ..set.options()
+    };
+    let s = store(with("watch:w4tch", "ezauth:d4ta"));
+    s.save("sid:1", &record("one")).unwrap();
+    assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "one");
+    RedisBackend::open(with("watch:w4tch", "ezauth:d4ta"))
+        .unwrap()
+        .ping()
+        .unwrap();
+    // A wrong password on either side stops the start (nginx -t), without echoing it.
+    let sides = [
+        ("watch:wr0ng", "ezauth:d4ta", "sentinel 1: "),
+        (
+            "watch:w4tch",
+            "ezauth:wr0ng",
+            "the primary sentinel 1 named: ",
+        ),
+    ];
+    for (sentinel_user, data_user, side) in sides {
+        let e = RedisBackend::open(with(sentinel_user, data_user))
+            .unwrap()
+            .ping()
+            .expect_err("refused");
+        assert!(
+            e.contains(&format!("{side}Password authentication failed")),
+            "{e}"
+        );
+        for secret in ["wr0ng", "w4tch", "d4ta", "127.0.0.1"] {
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
+}
+
+#[test]
+fn a_primary_demoted_behind_the_sentinels_back_is_left_at_the_next_call() {
+    let set = RedisSentinels::start(1);
+    // Another primary, which a second sentinel names under the same master name.
+    let other = RedisServer::start();
+    let names_other = RedisServer::start_sentinel(MASTER, other.port, Duration::from_secs(60));
+    let s = store(RedisOptions {
+        staleness: Duration::ZERO,
+        sentinel: Some(SentinelOptions {
+            master_name: MASTER.into(),
+            urls: format!("{},{}", set.sentinels[0].url(), names_other.url()),
+        }),
+        ..set.options()
+    });
+    s.save("sid:1", &record("one")).unwrap();
+    // An operator makes the primary a replica: it answers writes READONLY now, and the first
+    // sentinel still names it.
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(other.port)
+        .query(&mut set.primary.connection())
+        .unwrap();
+    assert_eq!(set.primary.replication("role"), "slave");
+    // No failed call: the write refused there runs again on the primary the second sentinel
+    // names (the first one's is refused by its ROLE).
+    s.save("sid:2", &record("two")).unwrap();
+    let direct = store(RedisOptions {
+        staleness: Duration::ZERO,
+        ..other.options()
+    });
+    assert_eq!(token(&direct.load("sid:2").unwrap().unwrap()), "two");
+}

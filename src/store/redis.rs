@@ -288,7 +288,8 @@ impl RedisBackend {
         let (subscribe_to, longest_call) = match &target {
             Target::Sentinel(sentinels) => {
                 let sentinels = Arc::clone(sentinels);
-                let longest = sentinels.longest_discovery() + options.timeout;
+                // A pooled connection's answer, then a discovery and the call on its find.
+                let longest = sentinels.longest_discovery() + options.timeout * 2;
                 let nodes: redis_changes::Nodes = Arc::new(move || sentinels.find_primary());
                 (nodes, longest)
             }

@@ -188,20 +188,22 @@ impl Sentinels {
         let first = self.preferred.load(Ordering::Relaxed) % n;
         let mut seen = Vec::with_capacity(n);
         for i in (0..n).map(|k| (first + k) % n) {
-            let found = self.ask(&self.sentinels[i]).and_then(|address| {
-                let Some((host, port)) = address else {
-                    return Err(not_found("does not know the master name"));
-                };
-                let client = redis::Client::open(self.data.clone().set_addr(self.at(host, port)))?;
-                let conn = self.checked(&client)?;
-                Ok((client, conn))
-            });
-            match found {
-                Ok(found) => {
-                    self.preferred.store(i, Ordering::Relaxed);
-                    return Ok(found);
+            let which = format!("sentinel {}", i + 1);
+            let found = match self.ask(&self.sentinels[i]) {
+                Err(e) => Err(format!("{which}: {}", describe(&e))),
+                Ok(None) => Err(format!("{which}: does not know the master name")),
+                Ok(Some((host, port))) => {
+                    redis::Client::open(self.data.clone().set_addr(self.at(host, port)))
+                        .and_then(|client| Ok((self.checked(&client)?, client)))
+                        .map_err(|e| format!("the primary {which} named: {}", describe(&e)))
                 }
-                Err(e) => seen.push(format!("sentinel {}: {}", i + 1, describe(&e))),
+            };
+            match found {
+                Ok((conn, client)) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok((client, conn));
+                }
+                Err(why) => seen.push(why),
             }
         }
         Err(not_found(&format!(
@@ -251,9 +253,7 @@ impl Sentinels {
             .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
             .unwrap_or_default();
         if role != "master" {
-            return Err(not_found(&format!(
-                "the node named is not a primary (ROLE: {role:?})"
-            )));
+            return Err(not_found(&format!("not a primary (ROLE: {role:?})")));
         }
         Ok(c)
     }

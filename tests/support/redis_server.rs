@@ -337,13 +337,13 @@ impl RedisSentinels {
         }
     }
 
-    /// Waits until the replica has every write the primary acknowledged (`WAIT 1`).
+    /// Waits until the replica has every write the primary acknowledged so far. `WAIT` waits
+    /// for the calling connection's own writes only: one is made, and the replication stream
+    /// is ordered, so its acknowledgement covers every write before it.
     pub fn replicated(&self) {
-        let synced: i64 = redis::cmd("WAIT")
-            .arg(1)
-            .arg(1000)
-            .query(&mut self.primary.connection())
-            .unwrap();
+        let mut c = self.primary.connection();
+        let _: () = redis::cmd("SET").arg("fence").arg(1).query(&mut c).unwrap();
+        let synced: i64 = redis::cmd("WAIT").arg(1).arg(1000).query(&mut c).unwrap();
         assert_eq!(synced, 1, "the replica did not acknowledge the writes");
     }
 
