@@ -19,9 +19,8 @@
 //! A cached record is trusted for `stalenessSeconds`, or until another node's write of it is
 //! heard by pub/sub (`Changes`, `redis_changes.rs`), whichever comes first.
 
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use redis::{ConnectionLike, RedisError, RedisResult};
@@ -288,8 +287,10 @@ impl RedisBackend {
         let (subscribe_to, longest_call) = match &target {
             Target::Sentinel(sentinels) => {
                 let sentinels = Arc::clone(sentinels);
-                // A pooled connection's answer, then a discovery and the call on its find.
-                let longest = sentinels.longest_discovery() + options.timeout * 2;
+                // A pooled connection's answer, the known primary's check, a discovery and
+                // the call on its find.
+                let longest =
+                    sentinels.longest_discovery() + options.connect_timeout + options.timeout * 3;
                 let nodes: redis_changes::Nodes = Arc::new(move || sentinels.find_primary());
                 (nodes, longest)
             }
@@ -378,7 +379,7 @@ impl RedisBackend {
             return Err(self.breaker.refused().into());
         }
         let fresh = || {
-            // A primary that cannot be reached is forgotten by `Sentinels::connect` itself.
+            // A known primary that fails its check is replaced by `Sentinels::connect` itself.
             let conn = self.connect()?;
             let epoch = conn.epoch;
             let result = self.exchange(conn, &f);

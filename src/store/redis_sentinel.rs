@@ -141,29 +141,26 @@ impl Sentinels {
         self.primary.lock().0
     }
 
-    /// A connection to the primary (discovered if none is known), checked with `ROLE`, and
-    /// the epoch it belongs to. A primary that fails is forgotten.
+    /// A connection to the primary, checked with `ROLE`, and the epoch it belongs to. The
+    /// sentinels are asked when no primary is known, or at once when the known one fails its
+    /// check (gone, or demoted).
     pub(super) fn connect(&self) -> RedisResult<(u64, redis::Connection)> {
-        let known = self.primary.lock().clone();
-        match known {
-            (epoch, Some(client)) => match self.checked(&client) {
-                Ok(conn) => Ok((epoch, conn)),
-                Err(e) => {
-                    self.forget(epoch);
-                    Err(e)
-                }
-            },
-            (epoch, None) => {
-                let (client, conn) = self.discover()?;
-                let mut primary = self.primary.lock();
-                // Unless another thread found one (or forgot this epoch) meanwhile: its view
-                // stands; this connection was checked all the same and serves this call.
-                if primary.0 == epoch && primary.1.is_none() {
-                    primary.1 = Some(client);
-                }
-                Ok((epoch, conn))
+        let (epoch, known) = self.primary.lock().clone();
+        if let Some(client) = known {
+            match self.checked(&client) {
+                Ok(conn) => return Ok((epoch, conn)),
+                Err(_) => self.forget(epoch),
             }
         }
+        let epoch = self.epoch();
+        let (client, conn) = self.discover()?;
+        let mut primary = self.primary.lock();
+        // Unless another thread found one (or forgot this epoch) meanwhile: its view stands;
+        // this connection was checked all the same and serves this call.
+        if primary.0 == epoch && primary.1.is_none() {
+            primary.1 = Some(client);
+        }
+        Ok((epoch, conn))
     }
 
     /// Drops the primary of `epoch` (if it is still the current one): the next connection
