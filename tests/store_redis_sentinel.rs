@@ -1,15 +1,17 @@
 //! The Redis store behind Redis Sentinel, against real processes each test starts (a primary,
 //! a replica, sentinels: `tests/support/redis_server.rs`): writes resume after a failover
 //! without a restart, and what replication had survives it; a hung or dead sentinel costs a
-//! bounded wait, then the next one is asked; a sentinel naming a replica is not followed; the
-//! change listener follows the primary. The contract suite runs through Sentinel too
-//! (`tests/store_contract.rs`).
+//! bounded wait, then the next one is asked; a hung primary holds one thread per retry; a
+//! sentinel naming a replica is not followed, nor a primary demoted behind the sentinels'
+//! back; each side takes its own credentials; the change listener follows the primary. The
+//! contract suite runs through Sentinel too (`tests/store_contract.rs`).
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use ezauth::logger::Logger;
+use ezauth::store::breaker::RETRY_AFTER;
 use ezauth::store::redis::{RedisBackend, RedisOptions, SentinelOptions};
 use ezauth::store::{Cached, Sealed, StoreError, TokenStore};
 use support::records::{keys, record, token};
@@ -361,4 +363,56 @@ fn a_primary_demoted_behind_the_sentinels_back_is_left_at_the_next_call() {
         ..other.options()
     });
     assert_eq!(token(&direct.load("sid:2").unwrap().unwrap()), "two");
+}
+
+#[test]
+fn a_hung_primary_holds_one_thread_per_retry_until_the_failover() {
+    let set = RedisSentinels::start(1);
+    let (connect, timeout) = (Duration::from_millis(400), Duration::from_millis(400));
+    let s = std::sync::Arc::new(store(RedisOptions {
+        staleness: Duration::ZERO,
+        connect_timeout: connect,
+        timeout,
+        ..set.options()
+    }));
+    s.save("sid:1", &record("x")).unwrap();
+    set.replicated();
+    // Accepts connections, answers nothing; the sentinel fails over after DOWN_AFTER.
+    set.primary.freeze(true);
+    let run_for = Duration::from_millis(2000);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&s);
+            std::thread::spawn(move || {
+                let (start, mut calls, mut slow, mut longest) =
+                    (Instant::now(), 0, 0, Duration::ZERO);
+                while start.elapsed() < run_for {
+                    let t = Instant::now();
+                    let _ = s.load("sid:1");
+                    calls += 1;
+                    if t.elapsed() >= timeout / 2 {
+                        slow += 1;
+                    }
+                    longest = longest.max(t.elapsed());
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (calls, slow, longest)
+            })
+        })
+        .collect();
+    let (mut calls, mut slow, mut longest) = (0, 0, Duration::ZERO);
+    for t in threads {
+        let (c, s, l) = t.join().unwrap();
+        (calls, slow, longest) = (calls + c, slow + s, longest.max(l));
+    }
+    // One call: the pooled connection's timeout, or the known primary's check, a discovery
+    // (one sentinel, whose primary does not answer) and the call.
+    let bound = (connect + timeout) * 3 + timeout + Duration::from_millis(500);
+    assert!(longest < bound, "a call took {longest:?}");
+    // The first four waited together; then one try per RETRY_AFTER.
+    let tries = 4 + (run_for.as_millis() / RETRY_AFTER.as_millis()) as usize + 1;
+    assert!(slow <= tries, "{slow} of {calls} calls waited");
+    assert!(calls > 100, "the others failed fast: {calls}");
+    until_saved(&s, "sid:2", "after");
+    assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "x");
 }
