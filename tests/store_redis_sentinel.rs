@@ -3,8 +3,9 @@
 //! without a restart, and what replication had survives it; a hung or dead sentinel costs a
 //! bounded wait, then the next one is asked; a hung primary holds one thread per retry; a
 //! sentinel naming a replica is not followed, nor a primary demoted behind the sentinels'
-//! back; each side takes its own credentials; the change listener follows the primary. The
-//! contract suite runs through Sentinel too (`tests/store_contract.rs`).
+//! back; each side takes its own credentials; the change listener follows the primary; the
+//! startup check asks the sentinels. The contract suite runs through Sentinel too
+//! (`tests/store_contract.rs`).
 
 mod support;
 
@@ -415,4 +416,33 @@ fn a_hung_primary_holds_one_thread_per_retry_until_the_failover() {
     assert!(calls > 100, "the others failed fast: {calls}");
     until_saved(&s, "sid:2", "after");
     assert_eq!(token(&s.load("sid:1").unwrap().unwrap()), "x");
+}
+
+#[test]
+fn the_startup_check_configured_from_json_asks_the_sentinels() {
+    let set = RedisSentinels::start(1);
+    let idp = support::TestIdp::start();
+    let worker = ezauth::store::access::Worker::current();
+    let check = |master: &str| {
+        let json = support::config(&idp, "{}").replace(
+            r#""httpSettings":"#,
+            &format!(
+                r#""ezauth":{{"tokenStore":{{"redis":{{"urlSettingName":"REDIS_URL",
+                   "sentinel":{{"masterName":"{master}","urlsSettingName":"SENTINELS"}}}}}}}},
+                   "httpSettings":"#
+            ),
+        );
+        let mut vars = support::env();
+        vars.insert("REDIS_URL".into(), format!("redis://{master}"));
+        vars.insert("SENTINELS".into(), set.sentinel_urls());
+        let settings = ezauth::config::parse(&json, &vars).unwrap_or_else(|e| panic!("{e}"));
+        ezauth::store::check_access(settings.token_store.as_ref(), &worker)
+    };
+    check(MASTER).unwrap();
+    let e = check("unknown-master").unwrap_err();
+    assert!(
+        e.starts_with("ezauth.tokenStore.redis: ") && e.contains("does not know the master name"),
+        "{e}"
+    );
+    assert!(!e.contains("127.0.0.1"), "{e}");
 }
