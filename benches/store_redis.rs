@@ -80,6 +80,7 @@ fn redis_with(server: &Server, staleness: Duration, revalidate: Duration) -> Sea
     let options = RedisOptions {
         url: format!("redis://127.0.0.1:{}", server.1),
         cluster: false,
+        sentinel: None,
         key_prefix: "ezauth:".into(),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),

@@ -21,7 +21,7 @@ use ezauth::store::redis::{RedisBackend, RedisOptions};
 use ezauth::store::{Backend, Cached, Got, Sealed, StoreError, TokenStore, Update};
 use support::azurite::Azurite;
 use support::records::{keys, record, token};
-use support::redis_server::{RedisCluster, RedisServer};
+use support::redis_server::{RedisCluster, RedisSentinels, RedisServer};
 use support::remote::{Remote, Service};
 use support::scratch;
 
@@ -249,6 +249,12 @@ fn redis_cluster() -> impl Fn() -> RedisBackend {
     move || RedisBackend::open(cluster.options()).unwrap()
 }
 
+/// Clients that find the primary of a fresh primary, replica and sentinel through the sentinel.
+fn redis_sentinel() -> impl Fn() -> RedisBackend {
+    let set = RedisSentinels::start(1);
+    move || RedisBackend::open(set.options()).unwrap()
+}
+
 /// `Backend::list` (for `ezauth store`) pages through the records, each once, and nothing
 /// else: not a held lock's entry (a blob placeholder), a one-time claim or a removed record.
 fn listing_pages_records_only<B: Backend>(connect: impl Fn() -> B) {
@@ -301,6 +307,11 @@ fn redis_cluster_backend_lists_records_only() {
     listing_pages_records_only(redis_cluster())
 }
 
+#[test]
+fn redis_sentinel_backend_lists_records_only() {
+    listing_pages_records_only(redis_sentinel())
+}
+
 /// Every contract over one backend, in a module named after it; `$connect` opens a client.
 macro_rules! contract {
     ($backend:ident, $connect:expr) => {
@@ -347,6 +358,7 @@ contract!(remote_backend, remote());
 contract!(blob_backend, blob());
 contract!(redis_backend, redis());
 contract!(redis_cluster_backend, redis_cluster());
+contract!(redis_sentinel_backend, redis_sentinel());
 
 /// Entries over the backends' 1 MiB bound (a record is a few KB) are refused when read, as
 /// corrupt, instead of being loaded into memory; a new write replaces them.

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use super::{invalid, schema, ConfigError, Environment, StoreSettings};
-use crate::store::redis::{RedisBackend, RedisOptions};
+use crate::store::redis::{RedisBackend, RedisOptions, SentinelOptions};
+use crate::store::redis_sentinel::{check_data_url, parse_sentinel_urls, valid_master_name};
 
 const PATH: &str = "ezauth.tokenStore.redis";
 
@@ -114,9 +115,27 @@ pub(super) fn resolve(
             "must be at least stalenessSeconds",
         ));
     }
+    let cluster = redis.cluster.unwrap_or(false);
+    let sentinel = match redis.sentinel {
+        None => None,
+        Some(_) if cluster => {
+            return Err(invalid(
+                &field("sentinel"),
+                "cannot be combined with \"cluster\": true (a cluster finds its primaries \
+                 itself)",
+            ))
+        }
+        Some(s) => {
+            let sentinel = resolve_sentinel(s, env)?;
+            check_data_url(&url, &sentinel.master_name)
+                .map_err(|e| invalid(&field("urlSettingName"), format!("{setting}: {e}")))?;
+            Some(sentinel)
+        }
+    };
     let options = RedisOptions {
         url,
-        cluster: redis.cluster.unwrap_or(false),
+        cluster,
+        sentinel,
         key_prefix,
         connect_timeout: seconds(
             redis.connect_timeout_seconds,
@@ -133,6 +152,46 @@ pub(super) fn resolve(
     RedisBackend::open(options.clone())
         .map_err(|e| invalid(&field("urlSettingName"), format!("{setting}: {e}")))?;
     Ok(Some(StoreSettings::Redis(options)))
+}
+
+/// `ezauth.tokenStore.redis.sentinel`: the master name and the sentinels' URLs (from the
+/// environment, never echoed).
+fn resolve_sentinel(
+    sentinel: schema::RedisSentinel,
+    env: &dyn Environment,
+) -> Result<SentinelOptions, ConfigError> {
+    let field = |name: &str| format!("{PATH}.sentinel.{name}");
+    let master_name = sentinel
+        .master_name
+        .filter(|n| valid_master_name(n))
+        .ok_or_else(|| {
+            invalid(
+                &field("masterName"),
+                "must be the name the sentinels monitor the primary under: 1 to 64 letters, \
+                 digits, '-', '_' or '.'",
+            )
+        })?;
+    let setting = sentinel
+        .urls_setting_name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            invalid(
+                &field("urlsSettingName"),
+                "is not set (the environment variable holding the sentinels' URLs)",
+            )
+        })?;
+    let urls = env.var(&setting).filter(|u| !u.is_empty()).ok_or_else(|| {
+        invalid(
+            &field("urlsSettingName"),
+            format!(
+                "environment variable {setting} is not set (the sentinels, \
+                 redis://[user:password@]host:port or rediss://, comma-separated)"
+            ),
+        )
+    })?;
+    parse_sentinel_urls(&urls)
+        .map_err(|e| invalid(&field("urlsSettingName"), format!("{setting}: {e}")))?;
+    Ok(SentinelOptions { master_name, urls })
 }
 
 #[cfg(test)]
@@ -159,6 +218,120 @@ mod tests {
             "login":{{"tokenStore":{store}}},"ezauth":{ext},
             "httpSettings":{{"requireHttps":false}}}}"#
         )
+    }
+
+    /// The environment with `url` as REDIS_URL and `sentinels` as REDIS_SENTINELS.
+    fn sentinel_env(url: &str, sentinels: Option<&str>) -> HashMap<String, String> {
+        let mut e = env(Some(url));
+        if let Some(s) = sentinels {
+            e.insert("REDIS_SENTINELS".into(), s.into());
+        }
+        e
+    }
+
+    /// `ezauth` with a Redis store through the sentinels, `extra` fields added.
+    fn via_sentinel(master: &str, extra: &str) -> String {
+        redis(&format!(
+            r#","sentinel":{{"masterName":"{master}","urlsSettingName":"REDIS_SENTINELS"}}{extra}"#
+        ))
+    }
+
+    const SENTINELS: &str = "redis://s1:26379,rediss://watch:s3cret@s2:26380";
+
+    #[test]
+    fn sentinel_is_read() {
+        let url = "redis://app:p4ssw0rd@mymaster/2";
+        let s = parse(
+            &config(ENABLED, &via_sentinel("mymaster", "")),
+            &sentinel_env(url, Some(SENTINELS)),
+        )
+        .unwrap();
+        let o = options(&s);
+        let sentinel = o.sentinel.as_ref().expect("sentinel");
+        assert_eq!(sentinel.master_name, "mymaster");
+        assert_eq!(sentinel.urls, SENTINELS);
+        assert_eq!(o.url, url);
+        assert!(!o.cluster);
+        let shown = format!("{:?}", s.token_store);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("p4ssw0rd"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn sentinel_mistakes_name_their_json_path() {
+        let sentinel = "ezauth.tokenStore.redis.sentinel";
+        let cases: [(String, &str, Option<&str>, String); 9] = [
+            // Not a name a sentinel monitors (nor a URL host).
+            (
+                via_sentinel("my master", ""),
+                "redis://:p4ssw0rd@mymaster",
+                Some(SENTINELS),
+                format!("{sentinel}.masterName"),
+            ),
+            (
+                redis(r#","sentinel":{"urlsSettingName":"REDIS_SENTINELS"}"#),
+                "redis://:p4ssw0rd@mymaster",
+                Some(SENTINELS),
+                format!("{sentinel}.masterName"),
+            ),
+            // The variable is missing, or holds something else than sentinels' URLs.
+            (
+                via_sentinel("mymaster", ""),
+                "redis://:p4ssw0rd@mymaster",
+                None,
+                format!("{sentinel}.urlsSettingName"),
+            ),
+            (
+                redis(r#","sentinel":{"masterName":"mymaster"}"#),
+                "redis://:p4ssw0rd@mymaster",
+                Some(SENTINELS),
+                format!("{sentinel}.urlsSettingName"),
+            ),
+            (
+                via_sentinel("mymaster", ""),
+                "redis://:p4ssw0rd@mymaster",
+                Some("redis://watch:s3cret@s1:26379/3"),
+                format!("{sentinel}.urlsSettingName"),
+            ),
+            // A cluster finds its primaries itself.
+            (
+                via_sentinel("mymaster", r#","cluster":true"#),
+                "redis://:p4ssw0rd@mymaster",
+                Some(SENTINELS),
+                sentinel.to_owned(),
+            ),
+            // The URL's host could be read as the primary's address: ambiguous, refused.
+            (
+                via_sentinel("mymaster", ""),
+                "redis://:p4ssw0rd@10.0.0.5:6379",
+                Some(SENTINELS),
+                "ezauth.tokenStore.redis.urlSettingName".into(),
+            ),
+            (
+                via_sentinel("mymaster", ""),
+                "redis://:p4ssw0rd@mymaster:6379",
+                Some(SENTINELS),
+                "ezauth.tokenStore.redis.urlSettingName".into(),
+            ),
+            (
+                via_sentinel("mymaster", ""),
+                "redis://:p4ssw0rd@othermaster",
+                Some(SENTINELS),
+                "ezauth.tokenStore.redis.urlSettingName".into(),
+            ),
+        ];
+        for (ext, url, sentinels, path) in cases {
+            let e = match parse(&config(ENABLED, &ext), &sentinel_env(url, sentinels)) {
+                Err(e) => e,
+                Ok(_) => panic!("expected an error for {ext} {url} {sentinels:?}"),
+            };
+            assert_eq!(e.path, path, "{ext} {url} {sentinels:?}: {e}");
+            for secret in ["p4ssw0rd", "s3cret", "10.0.0.5", "s1:26379"] {
+                assert!(!e.message.contains(secret), "no URL in errors: {e}");
+            }
+        }
     }
 
     fn redis(fields: &str) -> String {

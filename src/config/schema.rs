@@ -682,4 +682,17 @@ pub struct RedisStore {
     /// still (default 60 s, at least `stalenessSeconds`): the bound on seeing a change made in
     /// Redis without ezauth, which no node announces.
     pub revalidate_seconds: Option<f64>,
+    /// The primary is found through Redis Sentinel (not with `cluster`).
+    pub sentinel: Option<RedisSentinel>,
+}
+
+/// `ezauth.tokenStore.redis.sentinel`, as oauth2-proxy's sentinel options.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedisSentinel {
+    /// The name the sentinels monitor the primary under; also the host of the store URL.
+    pub master_name: Option<String>,
+    /// The environment variable holding the sentinels' URLs (`redis://[user:password@]host:port`
+    /// or `rediss://`, comma-separated): may hold passwords, never in the file.
+    pub urls_setting_name: Option<String>,
 }

@@ -14,6 +14,7 @@ pub mod file;
 mod generations;
 pub mod redis;
 mod redis_changes;
+pub mod redis_sentinel;
 mod sealed;
 
 pub use backend::{Backend, Got, Page};

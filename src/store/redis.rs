@@ -1,7 +1,7 @@
 //! The Redis backend (Valkey too): one string key per user holding the sealed record, a lease
 //! key per user for the lock, a key per one-time value. Through the `redis` crate's blocking
-//! client, standalone or Redis Cluster, plain or TLS (`rediss://`, on OpenSSL through
-//! native-tls).
+//! client, standalone, Redis Cluster or behind Redis Sentinel (`redis_sentinel.rs`), plain or
+//! TLS (`rediss://`, on OpenSSL through native-tls).
 //!
 //! Keys, each with the entry's name as a hash tag so a cluster keeps a user's keys in one slot
 //! (the write script reads the lease and writes the record atomically):
@@ -21,10 +21,12 @@
 //! up to `revalidateSeconds` while the subscription that stood when it was read stands still
 //! (every change a node makes through ezauth is heard then; what the longer bound covers is a
 //! change made in Redis behind ezauth's back). So a signed-in user's requests need no call to
-//! Redis while nothing changes, and a change is still seen at once. A cluster keeps to
-//! `stalenessSeconds`: its nodes pass messages on among themselves, and a message lost
-//! between two live nodes would not end the listener's epoch.
+//! Redis while nothing changes, and a change is still seen at once. A cluster, and a store
+//! behind Sentinel, keep to `stalenessSeconds`: a cluster's nodes pass messages on among
+//! themselves, and after a failover the listener may still stand on a node that writes no
+//! longer reach; a message lost there would not end the listener's epoch.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -32,7 +34,9 @@ use redis::{ConnectionLike, RedisError, RedisResult};
 
 use super::backend::{Backend, Got, Page};
 use super::breaker::Breaker;
-use super::redis_changes::Changes;
+use super::redis_changes::{self, Changes};
+pub use super::redis_sentinel::SentinelOptions;
+use super::redis_sentinel::{self, Sentinels};
 use super::StoreError;
 use crate::crypto;
 use crate::logger::Logger;
@@ -83,6 +87,9 @@ pub struct RedisOptions {
     /// comma-separated. Holds the password: never logged or shown.
     pub url: String,
     pub cluster: bool,
+    /// The primary is the one these sentinels name; the URL then gives the data nodes'
+    /// credentials, database and TLS, and names the master as its host.
+    pub sentinel: Option<SentinelOptions>,
     pub key_prefix: String,
     pub connect_timeout: Duration,
     /// Bound on each command's answer.
@@ -110,6 +117,7 @@ impl std::fmt::Debug for RedisOptions {
         f.debug_struct("RedisOptions")
             .field("url", &"(secret)")
             .field("cluster", &self.cluster)
+            .field("sentinel", &self.sentinel)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
@@ -123,14 +131,23 @@ impl std::fmt::Debug for RedisOptions {
 enum Target {
     Single(redis::Client),
     Cluster(redis::cluster::ClusterClient),
+    Sentinel(Arc<Sentinels>),
 }
 
 type Conn = Box<dyn ConnectionLike + Send>;
 
+/// A connection and the epoch of the node it reaches: with Sentinel, one made before the
+/// primary was last forgotten goes to a node no longer trusted, and is not reused. Always 0
+/// otherwise.
+struct Pooled {
+    epoch: u64,
+    conn: Conn,
+}
+
 pub struct RedisBackend {
     target: Target,
     options: RedisOptions,
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<Vec<Pooled>>,
     /// Opened by a call that did not get Redis's answer ([`answered`]).
     breaker: Breaker,
     /// Other nodes' writes, heard by pub/sub.
@@ -249,6 +266,12 @@ impl RedisBackend {
                 "a URL fragment (#insecure turns certificate checks off) is refused".into(),
             );
         }
+        if let Some(sentinel) = &options.sentinel {
+            if options.cluster {
+                return Err("sentinel and \"cluster\": true cannot be combined".into());
+            }
+            redis_sentinel::check_data_url(&options.url, &sentinel.master_name)?;
+        }
         if urls.len() > 1 && !options.cluster {
             return Err("several URLs need \"cluster\": true".into());
         }
@@ -259,7 +282,14 @@ impl RedisBackend {
             .map(|u| redis::Client::open(*u))
             .collect::<RedisResult<Vec<_>>>()
             .map_err(bad)?;
-        let target = if options.cluster {
+        let target = if let Some(sentinel) = &options.sentinel {
+            Target::Sentinel(Arc::new(Sentinels::open(
+                nodes[0].get_connection_info().clone(),
+                sentinel,
+                options.connect_timeout,
+                options.timeout,
+            )?))
+        } else if options.cluster {
             redis::cluster::ClusterClient::builder(urls)
                 .connection_timeout(options.connect_timeout)
                 .response_timeout(options.timeout)
@@ -274,15 +304,30 @@ impl RedisBackend {
             Target::Single(nodes[0].clone())
         };
         let seed = nodes[0].get_connection_info().clone();
+        let (subscribe_to, longest_call) = match &target {
+            Target::Sentinel(sentinels) => {
+                let sentinels = Arc::clone(sentinels);
+                // A pooled connection's answer, the known primary's check, a discovery and
+                // the call on its find.
+                let longest =
+                    sentinels.longest_discovery() + options.connect_timeout + options.timeout * 3;
+                let nodes: redis_changes::Nodes = Arc::new(move || sentinels.find_primary());
+                (nodes, longest)
+            }
+            _ => (
+                redis_changes::in_turn(nodes),
+                options.connect_timeout + options.timeout,
+            ),
+        };
         let changes = Changes::new(
-            nodes,
+            subscribe_to,
             format!("{}changed", options.key_prefix),
             options.connect_timeout,
             log.clone(),
         );
         Ok(RedisBackend {
             target,
-            breaker: Breaker::new(options.connect_timeout + options.timeout),
+            breaker: Breaker::new(longest_call),
             options,
             idle: Mutex::new(Vec::new()),
             changes,
@@ -294,17 +339,52 @@ impl RedisBackend {
         &self.options
     }
 
-    fn connect(&self) -> RedisResult<Conn> {
+    fn connect(&self) -> RedisResult<Pooled> {
         let o = &self.options;
-        Ok(match &self.target {
+        let (epoch, conn): (u64, Conn) = match &self.target {
             Target::Single(client) => {
                 let c = client.get_connection_with_timeout(o.connect_timeout)?;
                 c.set_read_timeout(Some(o.timeout))?;
                 c.set_write_timeout(Some(o.timeout))?;
-                Box::new(c)
+                (0, Box::new(c))
             }
-            Target::Cluster(client) => Box::new(client.get_connection()?),
-        })
+            Target::Cluster(client) => (0, Box::new(client.get_connection()?)),
+            Target::Sentinel(sentinels) => {
+                let (epoch, c) = sentinels.connect()?;
+                (epoch, Box::new(c))
+            }
+        };
+        Ok(Pooled { epoch, conn })
+    }
+
+    /// The epoch pooled connections must have to be reused.
+    fn epoch(&self) -> u64 {
+        match &self.target {
+            Target::Sentinel(sentinels) => sentinels.epoch(),
+            _ => 0,
+        }
+    }
+
+    /// With Sentinel: the primary behind `epoch` failed or answered `READONLY` (it was
+    /// demoted); it is forgotten, and the next connection asks the sentinels again.
+    fn lost_primary(&self, epoch: u64) {
+        if let Target::Sentinel(sentinels) = &self.target {
+            sentinels.forget(epoch);
+            self.idle.lock().clear();
+        }
+    }
+
+    /// Did a primary answer as a replica (`READONLY`)? With Sentinel: a failover happened.
+    fn demoted(&self, e: &RedisError) -> bool {
+        matches!(self.target, Target::Sentinel(_)) && e.code() == Some("READONLY")
+    }
+
+    /// After an exchange with the node of `epoch`: forgets it if it did not answer, or
+    /// answered as a replica.
+    fn judge<T>(&self, epoch: u64, result: &RedisResult<T>) {
+        if !answered(result) || result.as_ref().err().is_some_and(|e| self.demoted(e)) {
+            self.lost_primary(epoch);
+        }
     }
 
     /// Runs `f` on a pooled connection (or a new one). A connection comes back to the pool
@@ -312,37 +392,69 @@ impl RedisBackend {
     /// out may still have an answer on its way, and a broken one is useless. A pooled
     /// connection found closed (the server restarted, or a proxy dropped it while idle, as
     /// managed services do after minutes) is not an outage: the pool is emptied and `f` runs
-    /// once more on a new connection.
+    /// once more on a new connection. With Sentinel, so is one to a primary that was demoted
+    /// (`READONLY`: the command did not run), and the sentinels are asked for the new one.
     fn call<T>(&self, f: impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>) -> RedisResult<T> {
         if !self.breaker.admit() {
             return Err(self.breaker.refused().into());
         }
-        let pooled = self.idle.lock().pop();
-        let result = match pooled {
-            Some(conn) => match self.exchange(conn, &f) {
-                Err(e) if closed(&e) => {
-                    self.idle.lock().clear();
-                    self.connect().and_then(|conn| self.exchange(conn, &f))
+        let fresh = || {
+            // A known primary that fails its check is replaced by `Sentinels::connect` itself.
+            let conn = self.connect()?;
+            let epoch = conn.epoch;
+            let result = self.exchange(conn, &f);
+            self.judge(epoch, &result);
+            result
+        };
+        let result = match self.pooled() {
+            Some(conn) => {
+                let epoch = conn.epoch;
+                match self.exchange(conn, &f) {
+                    Err(e) if closed(&e) || self.demoted(&e) => {
+                        self.idle.lock().clear();
+                        self.lost_primary(epoch);
+                        fresh()
+                    }
+                    other => {
+                        self.judge(epoch, &other);
+                        other
+                    }
                 }
-                other => other,
-            },
-            None => self.connect().and_then(|conn| self.exchange(conn, &f)),
+            }
+            None => fresh(),
         };
         self.breaker.record(answered(&result));
         result
     }
 
-    /// `f` on `conn`, which goes back to the pool if the exchange completed.
+    /// An idle connection of the current epoch (older ones are dropped).
+    fn pooled(&self) -> Option<Pooled> {
+        let epoch = self.epoch();
+        let mut idle = self.idle.lock();
+        while let Some(p) = idle.pop() {
+            if p.epoch == epoch {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// `f` on `conn`, which goes back to the pool if the exchange completed (and its node is
+    /// still trusted).
     fn exchange<T>(
         &self,
-        mut conn: Conn,
+        mut pooled: Pooled,
         f: &impl Fn(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> RedisResult<T> {
-        let result = f(conn.as_mut());
-        if answered(&result) && conn.is_open() {
+        let result = f(pooled.conn.as_mut());
+        if answered(&result)
+            && !result.as_ref().err().is_some_and(|e| self.demoted(e))
+            && pooled.conn.is_open()
+            && pooled.epoch == self.epoch()
+        {
             let mut idle = self.idle.lock();
             if idle.len() < MAX_IDLE {
-                idle.push(conn);
+                idle.push(pooled);
             }
         }
         result
@@ -381,7 +493,8 @@ impl RedisBackend {
 
     /// How long a copy read while the listener stood may be trusted while it stands still.
     fn listened_trust(&self) -> Duration {
-        match self.options.cluster || self.options.staleness.is_zero() {
+        let one_node = !self.options.cluster && self.options.sentinel.is_none();
+        match !one_node || self.options.staleness.is_zero() {
             true => self.options.staleness,
             false => self.options.revalidate.max(self.options.staleness),
         }

@@ -35,11 +35,20 @@ pub(super) const POLL: Duration = Duration::from_millis(500);
 /// Pause before connecting again after the subscription failed.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
+/// The node the subscriber connects to next, asked again after each failure: one of a fixed
+/// list in turn ([`in_turn`]), or the primary the sentinels name now.
+pub(super) type Nodes = Arc<dyn Fn() -> redis::RedisResult<redis::Client> + Send + Sync>;
+
+/// `clients`, one per call, in turn.
+pub(super) fn in_turn(clients: Vec<redis::Client>) -> Nodes {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    Arc::new(move || Ok(clients[next.fetch_add(1, Ordering::Relaxed) % clients.len()].clone()))
+}
+
 pub(super) struct Changes {
     shared: Arc<Shared>,
     started: AtomicBool,
-    /// One client per node to subscribe through, tried in turn.
-    clients: Vec<redis::Client>,
+    nodes: Nodes,
     channel: String,
     connect_timeout: Duration,
     log: Logger,
@@ -56,7 +65,7 @@ struct Shared {
 
 impl Changes {
     pub(super) fn new(
-        clients: Vec<redis::Client>,
+        nodes: Nodes,
         channel: String,
         connect_timeout: Duration,
         log: Logger,
@@ -69,7 +78,7 @@ impl Changes {
                 origin: crate::crypto::random_token(9),
             }),
             started: AtomicBool::new(false),
-            clients,
+            nodes,
             channel,
             connect_timeout,
             log,
@@ -114,12 +123,12 @@ impl Changes {
         if self.started.load(Ordering::Relaxed) || self.started.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (shared, clients) = (Arc::clone(&self.shared), self.clients.clone());
+        let (shared, nodes) = (Arc::clone(&self.shared), Arc::clone(&self.nodes));
         let (channel, timeout, log) =
             (self.channel.clone(), self.connect_timeout, self.log.clone());
         let spawned = std::thread::Builder::new()
             .name("ezauth-redis-changes".into())
-            .spawn(move || subscribe(&shared, &clients, &channel, timeout, &log));
+            .spawn(move || subscribe(&shared, &*nodes, &channel, timeout, &log));
         if let Err(e) = spawned {
             self.log.warn(format_args!(
                 "token store: cannot start the Redis change listener ({e}): other nodes' \
@@ -135,21 +144,24 @@ impl Drop for Changes {
     }
 }
 
-/// The subscriber: listens until the store is dropped, connecting again (to the next node)
-/// whenever the subscription breaks; says so once per outage.
+/// The subscriber: listens until the store is dropped, connecting again (to the next node
+/// `nodes` gives) whenever the subscription breaks; says so once per outage.
 fn subscribe(
     shared: &Shared,
-    clients: &[redis::Client],
+    nodes: &(dyn Fn() -> redis::RedisResult<redis::Client> + Send + Sync),
     channel: &str,
     connect_timeout: Duration,
     log: &Logger,
 ) {
     let mut failing = false;
-    for client in clients.iter().cycle() {
+    loop {
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        match listen(shared, client, channel, connect_timeout, &mut failing) {
+        let node = nodes();
+        match node
+            .and_then(|client| listen(shared, &client, channel, connect_timeout, &mut failing))
+        {
             Ok(()) => return,
             Err(e) => {
                 if !failing {
