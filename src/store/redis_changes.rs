@@ -59,8 +59,17 @@ struct Shared {
     /// Odd while the subscription stands; each start and end of one adds one.
     epoch: AtomicU64,
     stop: AtomicBool,
-    /// This process's mark on what it publishes: its own writes are not news to it.
-    origin: String,
+    /// Drawn once per store; with the process id, the mark a process puts on what it
+    /// publishes: its own writes are not news to it. The nginx master opens the store and its
+    /// workers inherit it, so the draw alone would be the same in every worker, and a worker
+    /// would take another's writes for its own.
+    draw: String,
+}
+
+impl Shared {
+    fn origin(&self) -> String {
+        format!("{}.{}", self.draw, std::process::id())
+    }
 }
 
 impl Changes {
@@ -75,7 +84,7 @@ impl Changes {
                 counters: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
                 epoch: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
-                origin: crate::crypto::random_token(9),
+                draw: crate::crypto::random_token(9),
             }),
             started: AtomicBool::new(false),
             nodes,
@@ -91,7 +100,7 @@ impl Changes {
 
     /// What a write publishes about the entry `name`.
     pub(super) fn message(&self, name: &str) -> String {
-        format!("{} {name}", self.shared.origin)
+        format!("{} {name}", self.shared.origin())
     }
 
     /// The counter of the entry `name` (FNV-1a of the name: no allocation).
@@ -213,6 +222,7 @@ fn listen(
     pubsub.subscribe(channel)?;
     let _standing = Standing::begin(&shared.epoch);
     *failing = false;
+    let own = shared.origin();
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return Ok(());
@@ -222,7 +232,7 @@ fn listen(
                 let payload = msg.get_payload_bytes();
                 let text = std::str::from_utf8(payload).unwrap_or("");
                 if let Some((origin, name)) = text.split_once(' ') {
-                    if origin != shared.origin {
+                    if origin != own {
                         shared.counters[Changes::slot(name)].fetch_add(1, Ordering::AcqRel);
                     }
                 }

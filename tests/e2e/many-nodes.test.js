@@ -172,6 +172,29 @@ for (const kind of [redis, blob]) {
       }, bound(), 'B refuses the session A signed out');
     });
 
+    it('past the bound, every worker of every node refuses a session signed out on one of them', async () => {
+      const c = a.client();
+      await a.signIn(c, { login: 'everywhere' });
+      const cookie = c.jar.header(a.at('/page'));
+      // Concurrent requests reach every worker of a node: each caches the record. Twice, past
+      // the staleness bound: the second read is made while each worker's listener stands, and
+      // is trusted for as long as the listener hears nothing of it (README).
+      const burst = (s) => Promise.all(Array.from({ length: 32 }, () => a.client().get(s.at('/page'), { headers: { cookie } })));
+      for (const round of [1, 2]) {
+        for (const s of [a, b]) {
+          for (const r of await burst(s)) assert.equal(r.status, 200, `${s.hostName} before (${round}): ${r.describe()}`);
+        }
+        if (round === 1) await sleep(store.stalenessS * 1000 + 300);
+      }
+      const out = await c.get(a.at('/.auth/logout'));
+      assert.equal(out.status, 302, out.describe());
+      await sleep(store.stalenessS * 1000 + 500);
+      for (const s of [a, b]) {
+        const statuses = (await burst(s)).map((r) => r.status);
+        assert.ok(statuses.every((st) => st === 302), `${s.hostName} after the logout: ${statuses}`);
+      }
+    });
+
     it('32 concurrent refreshes over both nodes make one call to the token endpoint', async () => {
       const c = a.client();
       await a.signIn(c, { login: 'burst', prompt: 'consent' });
