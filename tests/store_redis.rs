@@ -327,6 +327,20 @@ fn a_hung_server_holds_one_thread_per_retry_not_every_caller() {
         .into_iter()
         .map(|t| t.join().unwrap())
         .fold((0, 0), |(c, s), (c1, s1)| (c + c1, s + s1));
+    // A client with no connection yet waits no longer: connecting to a hung server sends
+    // nothing that waits for an answer (no AUTH here), so the command's timeout is the bound.
+    std::thread::sleep(RETRY_AFTER);
+    let fresh = store(RedisOptions {
+        timeout,
+        ..server.options()
+    });
+    let t = Instant::now();
+    assert!(fresh.load("sid:1").is_err());
+    assert!(
+        t.elapsed() < timeout + Duration::from_millis(300),
+        "a first call took {:?}",
+        t.elapsed()
+    );
     server.freeze(false);
     // The first four waited together; then one try per RETRY_AFTER.
     let tries = 4 + (run_for.as_millis() / RETRY_AFTER.as_millis()) as usize + 1;

@@ -240,6 +240,14 @@ fn glob_escape(text: &str) -> String {
     out
 }
 
+/// `info` without the `CLIENT SETINFO` the crate sends after connecting by default: it is
+/// only informative, the least-privilege ACL (README) does not allow it, and waiting for its
+/// answer from a hung server would add the connect timeout to the command's.
+pub(super) fn quiet(info: redis::ConnectionInfo) -> redis::ConnectionInfo {
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    info.set_redis_settings(settings)
+}
+
 fn io_error(e: RedisError) -> StoreError {
     StoreError::Io(std::io::Error::other(format!("redis: {e}")))
 }
@@ -276,10 +284,15 @@ impl RedisBackend {
             return Err("several URLs need \"cluster\": true".into());
         }
         let bad = |e: RedisError| format!("not a usable Redis URL ({:?})", e.kind());
-        // One client per node: the subscriber's (a cluster's nodes each take SUBSCRIBE).
-        let nodes = urls
+        let infos = urls
             .iter()
-            .map(|u| redis::Client::open(*u))
+            .map(|u| redis::IntoConnectionInfo::into_connection_info(*u).map(quiet))
+            .collect::<RedisResult<Vec<_>>>()
+            .map_err(bad)?;
+        // One client per node: the subscriber's (a cluster's nodes each take SUBSCRIBE).
+        let nodes = infos
+            .iter()
+            .map(|i| redis::Client::open(i.clone()))
             .collect::<RedisResult<Vec<_>>>()
             .map_err(bad)?;
         let target = if let Some(sentinel) = &options.sentinel {
@@ -290,7 +303,7 @@ impl RedisBackend {
                 options.timeout,
             )?))
         } else if options.cluster {
-            redis::cluster::ClusterClient::builder(urls)
+            redis::cluster::ClusterClient::builder(infos)
                 .connection_timeout(options.connect_timeout)
                 .response_timeout(options.timeout)
                 // Redirections and a topology change; a node that is down fails the call.

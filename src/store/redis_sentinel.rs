@@ -68,6 +68,7 @@ pub fn parse_sentinel_urls(urls: &str) -> Result<Vec<ConnectionInfo>, String> {
                 ));
             }
             redis::IntoConnectionInfo::into_connection_info(parsed)
+                .map(super::redis::quiet)
                 .map_err(|e| format!("{which} is not usable ({:?})", e.kind()))
         })
         .collect()
