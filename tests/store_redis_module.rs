@@ -156,15 +156,7 @@ fn an_acl_user_with_only_the_store_s_keys_channel_and_commands_is_enough() {
         .arg("resetchannels")
         .arg("&ezauth:changed")
         .arg("-@all")
-        .arg(&[
-            "+get",
-            "+set",
-            "+del",
-            "+eval",
-            "+ping",
-            "+publish",
-            "+subscribe",
-        ])
+        .arg(support::redis_server::STORE_COMMANDS)
         .query(&mut admin)
         .unwrap();
     let url = |password: &str| format!("redis://app:{password}@127.0.0.1:{}", server.port);

@@ -282,15 +282,7 @@ fn sentinels_and_data_nodes_each_take_their_own_credentials() {
             "&ezauth:changed",
             "-@all",
         ])
-        .arg(&[
-            "+get",
-            "+set",
-            "+del",
-            "+eval",
-            "+ping",
-            "+publish",
-            "+subscribe",
-        ])
+        .arg(support::redis_server::STORE_COMMANDS)
         .arg("+role")
         .query(&mut set.primary.connection())
         .unwrap();

@@ -84,6 +84,14 @@ pub(super) fn resolve(
             "must be at most 64 printable ASCII characters, without spaces or braces",
         ));
     }
+    if key_prefix.ends_with("lock:") || key_prefix.ends_with("once:") {
+        // Its records would be another site's lock or one-time keys (`{prefix}lock:{name}`).
+        return Err(invalid(
+            &field("keyPrefix"),
+            "must not end in \"lock:\" or \"once:\": its records would land on the lock and \
+             one-time keys of a site whose prefix comes before that",
+        ));
+    }
     let seconds = |v: Option<f64>, default: f64, name: &str, zero_ok: bool| {
         let s = v.unwrap_or(default);
         let low_ok = if zero_ok { s >= 0.0 } else { s > 0.0 };
@@ -416,7 +424,7 @@ mod tests {
 
     #[test]
     fn mistakes_name_their_json_path() {
-        let cases: [(&str, String, Option<&str>, &str); 12] = [
+        let cases: [(&str, String, Option<&str>, &str); 14] = [
             (
                 ENABLED,
                 redis(""),
@@ -451,6 +459,18 @@ mod tests {
             (
                 ENABLED,
                 redis(r#","keyPrefix":"{app}""#),
+                Some(URL),
+                "ezauth.tokenStore.redis.keyPrefix",
+            ),
+            (
+                ENABLED,
+                redis(r#","keyPrefix":"ezauth:lock:""#),
+                Some(URL),
+                "ezauth.tokenStore.redis.keyPrefix",
+            ),
+            (
+                ENABLED,
+                redis(r#","keyPrefix":"siteonce:""#),
                 Some(URL),
                 "ezauth.tokenStore.redis.keyPrefix",
             ),

@@ -664,19 +664,26 @@ impl Backend for RedisBackend {
     ) -> Result<Got<RedisVersion>, StoreError> {
         let key = self.key("", name);
         let heard = self.heard(name);
-        let value: Option<Vec<u8>> = self
-            .call(|c| redis::cmd("GET").arg(&key).query(c))
+        // At most one byte past the bound is fetched: a value planted to be huge is refused
+        // without being read whole. A missing key reads as empty, as no record ever is.
+        let bytes: Vec<u8> = self
+            .call(|c| {
+                redis::cmd("GETRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(MAX_VALUE_SIZE)
+                    .query(c)
+            })
             .map_err(|e| match e.code() {
                 Some("WRONGTYPE") => StoreError::Corrupt("entry is not a string".into()),
                 _ => io_error(e),
             })?;
-        let Some(bytes) = value else {
+        if bytes.is_empty() {
             return Ok(Got::Missing(self.version(None, heard)));
-        };
+        }
         if bytes.len() > MAX_VALUE_SIZE {
             return Err(StoreError::Corrupt(format!(
-                "entry is {} bytes",
-                bytes.len()
+                "entry is larger than {MAX_VALUE_SIZE} bytes"
             )));
         }
         let d = digest(&bytes);

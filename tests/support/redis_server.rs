@@ -12,6 +12,18 @@ use std::time::{Duration, Instant};
 
 use ezauth::store::redis::{RedisOptions, SentinelOptions};
 
+/// The commands the store needs, as README's least-privilege `ACL SETUSER` grants them.
+pub const STORE_COMMANDS: &[&str] = &[
+    "+get",
+    "+getrange",
+    "+set",
+    "+del",
+    "+eval",
+    "+ping",
+    "+publish",
+    "+subscribe",
+];
+
 /// Options for a client of the Redis at `url`: short timeouts, the default staleness (1 s)
 /// and revalidation (60 s) bounds, and a five-second lease unless the test changes them.
 pub fn options(url: String) -> RedisOptions {
