@@ -528,3 +528,40 @@ fn cookie_requests_another_site_started_cannot_change_anything() {
         );
     }
 }
+
+/// Two apps (other client ids) that share the keys and one token store: a user signed in to
+/// both keeps each app's tokens apart, and neither app is handed the other's (attack F3).
+#[test]
+fn two_apps_sharing_keys_and_a_store_keep_their_own_tokens() {
+    let idp = TestIdp::start();
+    let text = config(&idp, "{}");
+    let app = |client_id: &str| {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v["identityProviders"]["customOpenIdConnectProviders"]["idp"]["registration"]["clientId"] =
+            json!(client_id);
+        let settings = ezauth::config::parse(&v.to_string(), &env()).unwrap();
+        Module::new(settings, Captured::default().logger()).unwrap()
+    };
+    let (one, two) = (app(CLIENT_ID), app("another-client"));
+    let signed_in_with = |m: &Module, audience: &str, token: &str| {
+        session_cookie(&through_provider(
+            m,
+            &idp,
+            "",
+            json!({ "aud": audience }),
+            json!({ "access_token": token }),
+        ))
+    };
+    let cookie_one = signed_in_with(&one, CLIENT_ID, "token-of-one");
+    let cookie_two = signed_in_with(&two, "another-client", "token-of-two");
+    for (m, cookie, token) in [
+        (&one, &cookie_one, "token-of-one"),
+        (&two, &cookie_two, "token-of-two"),
+    ] {
+        let f = forwarded(run(m, "GET", "/page", &[("Cookie", cookie)], b""));
+        assert_eq!(
+            set_header(&f, "X-MS-TOKEN-IDP-ACCESS-TOKEN").as_deref(),
+            Some(token)
+        );
+    }
+}

@@ -452,16 +452,30 @@ fn migrate_file_to_redis_to_blob_to_file_resumes_and_keeps_newer_records() {
     // The site moves to Redis: user 1 signs in there (a newer record), while on the old
     // store users 1 and 2 refreshed before their nodes switched. The rerun copies user 2's
     // refresh and keeps the record the site wrote for user 1.
+    // User 1 also signed a session out on the old store: the kept record takes that in.
     redis.open().save(&user(1), &record(1, 7)).unwrap();
-    source.save(&user(1), &record(1, 1)).unwrap();
+    let mut signed_out = record(1, 1);
+    signed_out.revoked.revoke("session-a", 4_000_000_000, 0);
+    source.save(&user(1), &signed_out).unwrap();
     source.save(&user(2), &record(2, 1)).unwrap();
     let rerun = ok(migrate(&file, &redis, &dir.join("1"), &[]));
     assert!(
         rerun.contains("copied 1, skipped 23, kept newer 1, failed 0"),
         "{rerun}"
     );
+    let newer_with_the_sign_out = TokenRecord {
+        revoked: signed_out.revoked.clone(),
+        ..record(1, 7)
+    };
     same_records(&redis, 25, |i| match i {
-        1 => record(1, 7),
+        1 => newer_with_the_sign_out.clone(),
+        2 => record(2, 1),
+        i => record(i, 0),
+    });
+    let twice = ok(migrate(&file, &redis, &dir.join("1"), &[]));
+    assert!(twice.contains("kept newer 1, failed 0"), "{twice}");
+    same_records(&redis, 25, |i| match i {
+        1 => newer_with_the_sign_out.clone(),
         2 => record(2, 1),
         i => record(i, 0),
     });

@@ -474,7 +474,8 @@ pub(super) fn ezauth(
 
     Ok(Ezauth {
         blob_staleness,
-        keys,
+        // Token-store entries are the app's, as its cookies and session tokens are.
+        keys: keys.for_app(&app_id),
         app_id,
         cors,
         host_prefix_cookies,

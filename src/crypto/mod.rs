@@ -51,6 +51,9 @@ pub struct Keys {
     file_name_keys: Vec<[u8; 32]>,
     /// The current signing key first, then previous ones: tokens they signed still verify.
     signing_keys: Vec<Vec<u8>>,
+    /// The app whose token-store entries these keys name ([`Keys::for_app`]); `None`: names
+    /// from the user id alone, as entries were named before apps were told apart.
+    store_scope: Option<String>,
 }
 
 impl Keys {
@@ -62,6 +65,24 @@ impl Keys {
             seal_keys: all().map(|k| derive(k, b"seal")).collect(),
             file_name_keys: all().map(|k| derive(k, b"token-store-file-name")).collect(),
             signing_keys: vec![signing.to_vec()],
+            store_scope: None,
+        }
+    }
+
+    /// These keys, naming token-store entries for the app `app_id`: two apps that share the
+    /// keys and a store (a directory, a Redis prefix, a container) keep one entry per user
+    /// each, and neither is handed the other's tokens. Entries named before (from the user id
+    /// alone) are still found, after the app's own, and moved to its name by the next write.
+    pub fn for_app(mut self, app_id: &str) -> Keys {
+        self.store_scope = Some(app_id.to_owned());
+        self
+    }
+
+    /// What an entry's name is the keyed hash of: the user id, within the app's scope.
+    fn scoped(&self, user_id: &str) -> String {
+        match &self.store_scope {
+            Some(app) => format!("app:{app}\0{user_id}"),
+            None => user_id.to_owned(),
         }
     }
 
@@ -104,21 +125,29 @@ impl Keys {
     /// A file name for a user's token-store entry: a keyed hash, so names reveal nothing and
     /// cannot be chosen by a client.
     pub fn store_file_name(&self, user_id: &str) -> String {
-        file_name(&self.file_name_keys[0], user_id)
+        file_name(&self.file_name_keys[0], &self.scoped(user_id))
     }
 
-    /// The names the entry had under previous keys (key rotation), oldest last.
+    /// The names the entry may have had before: under previous keys (key rotation), then,
+    /// for an app's keys, the names from the user id alone under every key; oldest last.
     pub fn previous_store_file_names(&self, user_id: &str) -> Vec<String> {
-        self.file_name_keys[1..]
+        let scoped = self.scoped(user_id);
+        let mut names: Vec<String> = self.file_name_keys[1..]
             .iter()
-            .map(|k| file_name(k, user_id))
-            .collect()
+            .map(|k| file_name(k, &scoped))
+            .collect();
+        if self.store_scope.is_some() {
+            names.extend(self.file_name_keys.iter().map(|k| file_name(k, user_id)));
+        }
+        names
     }
 
     /// Do both seal and name the token store alike (the same current and previous encryption
-    /// keys)? Then an entry's bytes mean the same in either store.
+    /// keys, for the same app)? Then an entry's bytes mean the same in either store.
     pub fn same_store_keys(&self, other: &Keys) -> bool {
-        self.seal_keys == other.seal_keys && self.file_name_keys == other.file_name_keys
+        self.seal_keys == other.seal_keys
+            && self.file_name_keys == other.file_name_keys
+            && self.store_scope == other.store_scope
     }
 
     /// The key everything new is signed with.

@@ -813,6 +813,34 @@ mod tests {
     }
 
     #[test]
+    fn an_apps_keys_find_an_entry_named_before_apps_were_told_apart_and_move_it() {
+        let dir = temp_dir("fs-scope");
+        let before = store(&dir);
+        before.save("sid:1", &record("old")).unwrap();
+        let old_path = path_for(&before, "sid:1");
+        let app = FileStore::open(&dir, keys().for_app("app-1")).unwrap();
+        assert_ne!(path_for(&app, "sid:1"), old_path, "the app's own name");
+        assert_eq!(
+            app.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("old")
+        );
+        app.update("sid:1", &mut |r| {
+            let mut r = r.expect("found under the name from before");
+            r.access_token = Some("new".into());
+            Update::Replace(Box::new(r))
+        })
+        .unwrap();
+        assert!(!old_path.exists(), "moved by the write");
+        assert_eq!(
+            app.load("sid:1").unwrap().unwrap().access_token.as_deref(),
+            Some("new")
+        );
+        // Another app with the same keys has entries of its own.
+        let other = FileStore::open(&dir, keys().for_app("app-2")).unwrap();
+        assert!(other.load("sid:1").unwrap().is_none());
+    }
+
+    #[test]
     fn save_load_delete() {
         let dir = temp_dir("fs1");
         let s = store(&dir);

@@ -216,6 +216,20 @@ impl Revocations {
         self.sessions.push((id.to_owned(), until));
     }
 
+    /// Takes in `other`'s sign-outs as well (the same user's marks kept elsewhere): true
+    /// when that signs out more than before.
+    pub fn absorb(&mut self, other: &Revocations, now: i64) -> bool {
+        let mut more = other.issued_until > self.issued_until;
+        self.issued_until = self.issued_until.max(other.issued_until);
+        for (id, until) in &other.sessions {
+            if *until > now && !self.revokes(id, i64::MAX) {
+                self.revoke(id, *until, now);
+                more = true;
+            }
+        }
+        more
+    }
+
     /// Signs out every session issued until `now`.
     pub fn revoke_all(&mut self, now: i64) {
         self.issued_until = self.issued_until.max(now);

@@ -3,8 +3,9 @@
 //!
 //! Each entry is copied under the source entry's lock (no refresh of that record runs
 //! mid-copy), written under the destination entry's lock, and read back: the bytes must be
-//! equal. Nothing is opened: names and seals depend on the keys only, so both configurations
-//! must have the same keys, and entries of any format (legacy ones too) copy as they are.
+//! equal. Nothing is opened to copy it: names and seals depend on the keys only, so both
+//! configurations must have the same keys, and entries of any format (legacy ones too) copy
+//! as they are.
 //!
 //! **The journal** (`--journal FILE`: one line `<name> <sha-256 of the bytes copied>` per copy,
 //! appended and synced before the copy is written) is what makes a rerun safe while the site
@@ -17,7 +18,8 @@
 //!   destination still holds what was copied: copied again;
 //! - destination changed since the copy, or holds a record this migration never wrote:
 //!   **kept**, never overwritten: a node already on the new store wrote it, and it is the
-//!   newer record.
+//!   newer record. The source's sign-outs are added to it (both opened, the same owner), so
+//!   a logout on a node still on the old store holds on the new one.
 //!
 //! Without a journal a rerun cannot tell a changed source from a changed destination: every
 //! entry whose bytes differ is kept, and only missing ones are copied.
@@ -29,7 +31,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::{list_all, Entries};
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::{hex, sha256};
+use crate::store::envelope::{self, Opened};
 use crate::store::StoreError;
 
 /// What a migration did.
@@ -313,6 +317,13 @@ fn copy(
                 (Some(_), None) => false,
             };
             if !write {
+                // The destination's tokens are newer, but a sign-out made at the source (a
+                // logout on a node still on the old store) must hold on the new one too.
+                if let Some(t) = &there {
+                    if let Some(merged) = with_marks_of(to.keys(), name, t, &bytes)? {
+                        destination.write(name, &merged)?;
+                    }
+                }
                 outcome = Copy::KeptNewer;
                 return Ok(());
             }
@@ -330,6 +341,33 @@ fn copy(
         })
     })?;
     Ok(outcome)
+}
+
+/// The entry `kept` (sealed bytes) with the sign-outs of `other`, the same user's entry
+/// elsewhere, sealed again; `None` when that adds nothing or either entry cannot be opened
+/// as one user's (an old-format or unreadable entry is kept as it is).
+fn with_marks_of(
+    keys: &crate::crypto::Keys,
+    name: &str,
+    kept: &[u8],
+    other: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let open = |bytes| envelope::open_named(keys, name, bytes).ok();
+    let (
+        Some(Opened::Owned { owner, mut record }),
+        Some(Opened::Owned {
+            owner: o,
+            record: r,
+        }),
+    ) = (open(kept), open(other))
+    else {
+        return Ok(None);
+    };
+    let now = SystemClock.now();
+    if owner != o || !record.revoked.absorb(&r.revoked, now) {
+        return Ok(None);
+    }
+    Ok(Some(envelope::seal(keys, name, &owner, &record)))
 }
 
 /// The summary line printed at the end.
