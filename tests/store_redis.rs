@@ -327,6 +327,13 @@ fn a_hung_server_holds_one_thread_per_retry_not_every_caller() {
         .into_iter()
         .map(|t| t.join().unwrap())
         .fold((0, 0), |(c, s), (c1, s1)| (c + c1, s + s1));
+    // While the breaker refuses, a read the cache cannot answer fails on the event loop, not
+    // queued for the blocking pool (where it would only be refused, after the hung calls).
+    assert!(s.load("sid:1").is_err());
+    assert!(
+        matches!(s.cached("sid:2"), Err(StoreError::Io(_))),
+        "an uncached user's read while the store is refusing"
+    );
     // A client with no connection yet waits no longer: connecting to a hung server sends
     // nothing that waits for an answer (no AUTH here), so the command's timeout is the bound.
     std::thread::sleep(RETRY_AFTER);

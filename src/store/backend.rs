@@ -85,6 +85,13 @@ pub trait Backend: Send + Sync {
     /// staleness bound ago. False sends the read to [`Backend::get`].
     fn is_current(&self, version: &Self::Version) -> bool;
 
+    /// Would a call to the backend fail at once now (its circuit breaker is open)? Then a
+    /// read the cache cannot answer fails on the event loop instead of waiting in the host's
+    /// blocking pool behind the calls a hung service holds. A local backend always answers.
+    fn refusing(&self) -> bool {
+        false
+    }
+
     /// The entry `name`. With `known` (what an earlier read gave), the backend may answer
     /// [`Got::Unchanged`] when the entry is still that one (file: same stamp; Azure:
     /// `If-None-Match` answered 304) instead of its bytes. Refuses an entry it cannot trust

@@ -493,6 +493,10 @@ impl Backend for BlobBackend {
     type Version = BlobVersion;
     type Guard<'a> = BlobLease<'a>;
 
+    fn refusing(&self) -> bool {
+        self.inner.breaker.refusing()
+    }
+
     fn is_current(&self, v: &BlobVersion) -> bool {
         self.ahead
             .is_current(&v.confirmed, v.etag.as_deref(), &self.inner)

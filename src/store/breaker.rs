@@ -69,6 +69,14 @@ impl Breaker {
         }
     }
 
+    /// Would a call fail at once now (the window after a failure, or another caller's try
+    /// in flight)? Asked on the event loop, so a request whose read would only be refused is
+    /// not queued behind the blocking pool's hung calls. Takes no try.
+    pub fn refusing(&self) -> bool {
+        let until = self.down_until.load(Ordering::Acquire);
+        until != 0 && self.now_ms() < until
+    }
+
     /// The error of a call [`Breaker::admit`] refused.
     pub fn refused(&self) -> std::io::Error {
         std::io::Error::new(
@@ -98,6 +106,21 @@ mod tests {
         assert!(!b.admit() && !b.admit(), "the others wait for its answer");
         b.record(true);
         assert!(b.admit() && b.admit(), "answered: closed again");
+    }
+
+    #[test]
+    fn it_says_it_is_refusing_while_calls_would_fail_at_once() {
+        let b = Breaker::new(Duration::from_secs(5));
+        assert!(!b.refusing(), "closed");
+        b.record(false);
+        assert!(b.refusing(), "open");
+        after_the_window();
+        assert!(!b.refusing(), "a try is due");
+        assert!(!b.refusing(), "asking takes no try");
+        assert!(b.admit());
+        assert!(b.refusing(), "another caller's try in flight");
+        b.record(true);
+        assert!(!b.refusing());
     }
 
     #[test]

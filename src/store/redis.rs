@@ -644,6 +644,10 @@ impl Backend for RedisBackend {
     type Version = RedisVersion;
     type Guard<'a> = RedisLock<'a>;
 
+    fn refusing(&self) -> bool {
+        self.breaker.refusing()
+    }
+
     /// Current while no change of the entry was heard since (`Changes`), and younger than the
     /// staleness bound, or than the revalidation bound while the listener that stood at the
     /// read stands still. `Instant::elapsed` reads the vDSO clock: no system call.

@@ -126,6 +126,12 @@ impl<B: Backend> Sealed<B> {
             }
         };
         if !io && !B::LOCAL {
+            if self.backend.refusing() {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the token store failed within the last second; not tried again yet",
+                )));
+            }
             return Ok(Cached::NeedsIo);
         }
         // Counted where the backend is asked (a remote store's miss on the event loop is
