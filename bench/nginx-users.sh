@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Signed-in requests through nginx with many active users: wrk cycles through N distinct
-# session cookies, one user after the other, each user with a token record in the file store.
+# session cookies, one user after the other, each user with a token record in the token store
+# (the file store unless STORE says otherwise).
 # Shows whether throughput holds as a worker sees more users than its caches can keep.
 #
 #   bench/nginx-users.sh                               USERS=1,10000,100000,1000000
@@ -9,13 +10,23 @@
 #                                     (Debian's redis-server on a loopback port); STALENESS sets
 #                                     its stalenessSeconds (default 1; 0: every request reads
 #                                     Redis in nginx's thread pool, a cold cache)
+#   STORE=blob USERS=1000 bench/nginx-users.sh      the records in an Azure Blob container of an
+#                                     Azurite the script starts (in memory, the npm azurite of
+#                                     tests/e2e: `npm ci` there first), configured as App Service
+#                                     does: WEBSITE_AUTH_TOKEN_CONTAINER_SASURL (a container SAS
+#                                     URL, sp=rwdl) and login.tokenStore.enabled; STALENESS sets
+#                                     "ezauth": {"azureBlobStorage": {"stalenessSeconds"}} (default
+#                                     2; it must be above 0: 0.001 makes every request revalidate
+#                                     its record in nginx's thread pool, a cold cache; at most 60).
+#                                     The users are minted through the store at Azurite's pace
+#                                     (~50 a second at 1,000): keep USERS in the thousands
 #   EZAUTH_LIB=/path/to/libezauth.so bench/nginx-users.sh
 #                                     the module with another build of the library (an earlier
 #                                     commit, for before/after figures; it must accept the
 #                                     configuration: no CACHE_MB for builds without the setting)
 #
 # The users are minted without an identity provider by examples/mint_sessions.rs (records and
-# cookies as a sign-in makes them: 1.35 KB cookies, 2.5 KB of tokens). The token store goes to
+# cookies as a sign-in makes them: 1.35 KB cookies, 2.5 KB of tokens). The file store goes to
 # STORE_BASE (default /dev/shm: a million records with an fsync each would take long on a disk).
 # One nginx worker pinned to NGINX_CPU (default 0), wrk (one thread, CONNS connections, a Lua
 # script reading the cookies line by line and starting over at the end) pinned to WRK_CPU
@@ -25,7 +36,8 @@
 # and stops the script.
 # Prints req/s per round, the median, latencies, and the worker's RSS after each round.
 #
-# Needs: nginx, the built module (make -C native-host), wrk, taskset, cargo, openssl, curl.
+# Needs: nginx, the built module (make -C native-host), wrk, taskset, cargo, openssl, curl,
+# python3 (plus redis-server for STORE=redis, node for STORE=blob).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +50,7 @@ DURATION="${DURATION:-5s}"
 CONNS="${CONNS:-32}"
 CACHE_MB="${CACHE_MB:-}"
 STORE_KIND="${STORE:-file}"
-STALENESS="${STALENESS:-1}"
+STALENESS="${STALENESS:-}"
 STORE_BASE="${STORE_BASE:-/dev/shm}"
 NGINX_CPU="${NGINX_CPU:-0}"
 WRK_CPU="${WRK_CPU:-1}"
@@ -47,8 +59,15 @@ die() { echo "bench/nginx-users.sh: $*" >&2; exit 1; }
 
 case "$STORE_KIND" in
     file) ;;
-    redis) command -v redis-server >/dev/null && command -v redis-cli >/dev/null || die "missing: redis-server, redis-cli" ;;
-    *) die "STORE: file or redis, not $STORE_KIND" ;;
+    redis)
+        command -v redis-server >/dev/null && command -v redis-cli >/dev/null || die "missing: redis-server, redis-cli"
+        STALENESS="${STALENESS:-1}" ;;
+    blob)
+        AZURITE="$ROOT/tests/e2e/node_modules/azurite/dist/src/blob/main.js"
+        command -v node >/dev/null || die "missing: node"
+        [ -f "$AZURITE" ] || die "missing: $AZURITE (npm ci in tests/e2e)"
+        STALENESS="${STALENESS:-2}" ;;
+    *) die "STORE: file, redis or blob, not $STORE_KIND" ;;
 esac
 for t in wrk taskset openssl curl cargo "$NGINX"; do
     command -v "$t" >/dev/null || die "missing: $t"
@@ -72,6 +91,7 @@ STORE="$(mktemp -d "$STORE_BASE/ezauth-users-tokens.XXXXXX")"
 [ "$(id -u)" -ne 0 ] || chown www-data:www-data "$STORE"
 NGINX_PID=""
 REDIS_PID=""
+AZURITE_PID=""
 stop_nginx() {
     if [ -n "$NGINX_PID" ]; then
         kill "$NGINX_PID" 2>/dev/null || true
@@ -82,6 +102,7 @@ stop_nginx() {
 cleanup() {
     stop_nginx
     [ -z "$REDIS_PID" ] || { kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; } || true
+    [ -z "$AZURITE_PID" ] || { kill "$AZURITE_PID" 2>/dev/null; wait "$AZURITE_PID" 2>/dev/null; } || true
     rm -rf "$TMP" "$STORE"
 }
 trap cleanup EXIT
@@ -117,6 +138,41 @@ if [ "$STORE_KIND" = redis ]; then
     EZ+=("\"tokenStore\": {\"redis\": {\"urlSettingName\": \"REDIS_URL\", \"stalenessSeconds\": $STALENESS}}")
     ENV_LINES="env REDIS_URL;"
 fi
+TOKEN_STORE="\"enabled\": true, \"fileSystem\": {\"directory\": \"$STORE\"}"
+if [ "$STORE_KIND" = blob ]; then
+    APORT="$(free_port)"
+    node "$AZURITE" --inMemoryPersistence --blobHost 127.0.0.1 --blobPort "$APORT" \
+        --disableTelemetry >"$TMP/azurite.log" 2>&1 &
+    AZURITE_PID=$!
+    # Azurite's well-known account and key; an account SAS makes the container, a container
+    # SAS (read, write, delete, list) is the site's setting, signed as tests/support/azurite.rs
+    # signs them.
+    SAS_URLS="$(python3 - "$APORT" <<'PY'
+import base64, hashlib, hmac, sys, urllib.parse
+account, port = "devstoreaccount1", sys.argv[1]
+key = base64.b64decode("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
+sv, st, se, spr = "2023-11-03", "2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z", "https,http"
+def sig(text):
+    return urllib.parse.quote(base64.b64encode(hmac.new(key, text.encode(), hashlib.sha256).digest()), safe="")
+base = f"http://127.0.0.1:{port}/{account}/tokens"
+acct = "\n".join([account, "rwdlac", "b", "sco", st, se, "", spr, sv, "", ""])
+print(f"{base}?restype=container&sv={sv}&ss=b&srt=sco&sp=rwdlac&st={st}&se={se}&spr=https%2Chttp&sig={sig(acct)}")
+cont = "\n".join(["rwdl", st, se, f"/blob/{account}/tokens", "", "", spr, sv, "c"] + [""] * 7)
+print(f"{base}?sv={sv}&sr=c&sp=rwdl&st={st}&se={se}&spr=https%2Chttp&sig={sig(cont)}")
+PY
+)"
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$APORT/" && break
+        sleep 0.1
+    done
+    code="$(curl -s -o "$TMP/container.out" -w '%{http_code}' -X PUT -H 'x-ms-version: 2023-11-03' \
+        -H 'Content-Length: 0' "$(sed -n 1p <<<"$SAS_URLS")")" || true
+    [ "$code" = 201 ] || die "creating the container: $code $(cat "$TMP/container.out" "$TMP/azurite.log")"
+    export WEBSITE_AUTH_TOKEN_CONTAINER_SASURL="$(sed -n 2p <<<"$SAS_URLS")"
+    EZ+=("\"azureBlobStorage\": {\"stalenessSeconds\": $STALENESS}")
+    ENV_LINES="env WEBSITE_AUTH_TOKEN_CONTAINER_SASURL;"
+    TOKEN_STORE="\"enabled\": true"
+fi
 EXT=""
 [ "${#EZ[@]}" -eq 0 ] || EXT=",\"ezauth\": {$(IFS=,; echo "${EZ[*]}")}"
 cat >"$TMP/auth.json" <<EOF
@@ -125,7 +181,7 @@ cat >"$TMP/auth.json" <<EOF
   "identityProviders": {"customOpenIdConnectProviders": {"testidp": {"registration": {
     "clientId": "ezauth-test",
     "openIdConnectConfiguration": {"wellKnownOpenIdConfiguration": "http://127.0.0.1:9/.well-known/openid-configuration"}}}}},
-  "login": {"tokenStore": {"enabled": true, "fileSystem": {"directory": "$STORE"}}},
+  "login": {"tokenStore": {$TOKEN_STORE}},
   "httpSettings": {"requireHttps": false}$EXT
 }
 EOF
@@ -174,7 +230,7 @@ taskset -c "$WRK_CPU" "$MINT" "$TMP/auth.json" "$MOST" "$TMP/cookies-all.txt" ||
 # minted here (as root when root): the records go to the workers, as the store's own files are
 [ "$(id -u)" -ne 0 ] || chown -R www-data:www-data "$STORE"
 STORE_DESC="$STORE_KIND on $STORE_BASE"
-[ "$STORE_KIND" = file ] || STORE_DESC="redis, stalenessSeconds $STALENESS"
+[ "$STORE_KIND" = file ] || STORE_DESC="$STORE_KIND, stalenessSeconds $STALENESS"
 echo "minted $MOST users in $((SECONDS - t0)) s; store: $STORE_DESC; cacheMegabytes: ${CACHE_MB:-default}${EZAUTH_LIB:+; library: $EZAUTH_LIB}"
 
 # wrk: each request carries the next cookie of the file, starting over at its end.

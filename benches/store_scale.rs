@@ -4,10 +4,19 @@
 //! write of a random user's record (lock, write, release), against the file store (on
 //! `EZAUTH_BENCH_DIR`, default /dev/shm), a local `redis-server` and Azurite (in memory; the
 //! npm `azurite` of tests/e2e, `npm ci` there first), each started here on a loopback port.
-//! `EZAUTH_BENCH_STORES` picks some of `file,redis,blob` (Azurite keeps everything in one
-//! node process: past ~100,000 records it measures its own heap, not the store's design).
+//! `EZAUTH_BENCH_STORES` picks some of `file,redis,blob`.
 //!
 //!   EZAUTH_BENCH_USERS=10000,1000000 EZAUTH_BENCH_STORES=file,redis cargo bench --bench store_scale
+//!
+//! The file and Redis stores are filled through the store (lock, write, release, eight
+//! threads). Azurite is filled with raw Put Blob requests on 32 threads, without the lease
+//! (nobody else uses the container): the same blobs, named and sealed as the store names and
+//! seals them, one request per record instead of the lock's four or five; three are read back
+//! through the store before timing. Azurite finds a blob by scanning its metadata (LokiJS,
+//! indexed here by the account name only, which all blobs share), so each of its requests costs
+//! time in proportion to the blobs in the container: 10,000 users fill in minutes, 100,000
+//! would take hours, and its read and write times grow with the users, which Azure's need not
+//! (bench/README.md). `NODE_OPTIONS` reaches its node process (its heap is not the limit).
 //!
 //! `EZAUTH_BENCH_MIGRATE=N` instead times `ezauth store migrate`'s copy (the library function
 //! the command runs) of N users file → Redis → Azure Blob, in records per second.
@@ -25,7 +34,8 @@ use ezauth::crypto::Keys;
 use ezauth::logger::Logger;
 use ezauth::store::admin::migrate::{self, Options, Progress};
 use ezauth::store::admin::Entries;
-use ezauth::store::blob::{BlobBackend, BlobOptions, ContainerUrl};
+use ezauth::store::blob::{self, BlobBackend, BlobOptions, ContainerUrl};
+use ezauth::store::envelope;
 use ezauth::store::file::FileBackend;
 use ezauth::store::redis::RedisBackend;
 use ezauth::store::{Backend, Sealed, TokenRecord, TokenStore};
@@ -108,8 +118,59 @@ fn uncached<B: Backend>(backend: B) -> Sealed<B> {
     Sealed::new(backend, keys(), 0, &Logger::silent())
 }
 
+/// Writes users `0..n`'s record blobs into the container of `sas_url` with raw Put Blob
+/// requests on 32 threads: the bytes `store` would write (sealed under the entry's name, as
+/// its owner's), without its lease, which only serializes writers of one user. Prints the
+/// progress as it goes (where a fill too slow to wait for was stopped) and the rate.
+fn fill_blob(store: &Sealed<BlobBackend>, sas_url: &str, n: usize) {
+    let (base, sas) = sas_url.split_once('?').expect("a SAS URL");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .max_idle_connections_per_host(64)
+        .build();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let every = (n / 100).clamp(1_000, 10_000);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..32 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let user = user(i);
+                let name = store.name(&user);
+                let bytes = envelope::seal(store.keys(), &name, &user, &record(i));
+                let url = format!("{base}/{}?{sas}", blob::record_blob(&name));
+                let r = agent
+                    .put(&url)
+                    .set("x-ms-version", blob::API_VERSION)
+                    .set("x-ms-blob-type", "BlockBlob")
+                    .set("Content-Type", "application/octet-stream")
+                    .send_bytes(&bytes)
+                    .unwrap_or_else(|e| panic!("Put Blob of user {i}: {e}"));
+                assert_eq!(r.status(), 201, "Put Blob of user {i}");
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if d.is_multiple_of(every) {
+                    let secs = t.elapsed().as_secs_f64();
+                    eprintln!("  {d} written in {secs:.0} s ({:.0}/s)", d as f64 / secs);
+                }
+            });
+        }
+    });
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "azure blob (azurite): {n} users written raw in {secs:.1} s ({:.0} records/s)",
+        n as f64 / secs
+    );
+    for i in [0, n / 2, n - 1] {
+        let got = store.load(&user(i)).unwrap().expect("a record");
+        assert_eq!(*got, record(i), "user {i} read back");
+    }
+}
+
 fn measure(c: &mut Criterion, what: &str, store: &dyn TokenStore, n: usize) {
-    fill(store, n, what);
     let mut g = c.benchmark_group(format!("{what}, {n} users"));
     g.sample_size(20).measurement_time(Duration::from_secs(4));
     let mut pick = random_users(n);
@@ -177,19 +238,23 @@ fn bench(c: &mut Criterion) {
                 "file" => {
                     let dir = scratch("scale");
                     let store = uncached(FileBackend::open(&dir, &Logger::silent()).unwrap());
+                    fill(&store, n, "file");
                     measure(c, "file", &store, n);
                     let _ = std::fs::remove_dir_all(&dir);
                 }
                 "redis" => {
                     let server = redis_server::RedisServer::start();
                     let store = uncached(RedisBackend::open(server.options()).unwrap());
+                    fill(&store, n, "redis");
                     measure(c, "redis", &store, n);
                 }
                 "blob" => {
                     let azurite = azurite::Azurite::start();
-                    let url = ContainerUrl::parse(&azurite.container("scale", "rwdl")).unwrap();
+                    let sas_url = azurite.container("scale", "rwdl");
+                    let url = ContainerUrl::parse(&sas_url).unwrap();
                     let options = BlobOptions::for_http_timeout(Duration::from_secs(5));
                     let store = uncached(BlobBackend::open(url, options, &Logger::silent()));
+                    fill_blob(&store, &sas_url, n);
                     measure(c, "azure blob (azurite)", &store, n);
                 }
                 other => panic!("EZAUTH_BENCH_STORES: no store {other}"),

@@ -230,7 +230,8 @@ impl Drop for BlobLease<'_> {
     }
 }
 
-fn record_blob(name: &str) -> String {
+/// The blob holding entry `name`'s record (what a tool filling a container directly writes).
+pub fn record_blob(name: &str) -> String {
     format!("{name}{RECORD_SUFFIX}")
 }
 
