@@ -838,6 +838,20 @@ mod tests {
         // Another app with the same keys has entries of its own.
         let other = FileStore::open(&dir, keys().for_app("app-2")).unwrap();
         assert!(other.load("sid:1").unwrap().is_none());
+        // An entry a node of the earlier version writes meanwhile (a rolling upgrade) is found
+        // though the absence was known: it is checked again after a second.
+        assert!(other.load("sid:2").unwrap().is_none());
+        before.save("sid:2", &record("from an old node")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(
+            other
+                .load("sid:2")
+                .unwrap()
+                .unwrap()
+                .access_token
+                .as_deref(),
+            Some("from an old node")
+        );
     }
 
     #[test]

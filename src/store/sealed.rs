@@ -13,6 +13,7 @@
 //! local backend may do on the event loop and a remote one only in the host's blocking step.
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::backend::{Backend, Got};
 use super::envelope;
@@ -32,10 +33,17 @@ pub struct Sealed<B: Backend> {
     metrics: OnceLock<Arc<Metrics>>,
 }
 
+/// How long a known absence is trusted where the user's entry may also sit under a name from
+/// before (a previous key's, or from before entries were named for the app): a write under
+/// such a name does not touch the current name's version.
+const PREVIOUS_NAMES_RECHECK: Duration = Duration::from_secs(1);
+
 struct Entry<V> {
     /// The entry's name (a keyed hash: kept, not computed again at each check).
     name: String,
     version: V,
+    /// When the names from before were found empty too, for an absence that depends on them.
+    previous_checked: Option<Instant>,
     /// `None`: the user has no entry.
     record: Option<Arc<TokenRecord>>,
     /// What the entry holds on the heap, for the cache's byte bound.
@@ -117,7 +125,11 @@ impl<B: Backend> Sealed<B> {
         let known = {
             let cache = self.cache.lock();
             match cache.get(user) {
-                Some(e) if self.backend.is_current(&e.version) => {
+                Some(e)
+                    if self.backend.is_current(&e.version)
+                        && e.previous_checked
+                            .is_none_or(|t| t.elapsed() < PREVIOUS_NAMES_RECHECK) =>
+                {
                     self.cache_lookup(true);
                     return Ok(e.answer());
                 }
@@ -146,6 +158,15 @@ impl<B: Backend> Sealed<B> {
             .inspect_err(|_| {
                 self.cache.lock().remove(user);
             })?;
+        // An absence that depends on the names from before too: checked there again.
+        let got = match got {
+            Got::Unchanged(fresh)
+                if record.is_none() && !self.keys.previous_store_file_names(user).is_empty() =>
+            {
+                Got::Missing(fresh)
+            }
+            got => got,
+        };
         match got {
             Got::Unchanged(fresh) => {
                 // Keeps the fresher version unless another thread replaced the entry meanwhile.
@@ -173,12 +194,21 @@ impl<B: Backend> Sealed<B> {
                     self.remember(user, name, version, None);
                     return Ok(Cached::Absent);
                 }
-                // Entries under previous names are read each time until a write moves them:
-                // a change there does not touch the current name's version.
+                // An entry under a name from before is read each time until a write moves it
+                // (a change there does not touch the current name's version); none there
+                // either is an absence trusted for a short while.
+                let checked = Instant::now();
                 self.cache.lock().remove(user);
-                Ok(self
-                    .read_previous(user, &previous)?
-                    .map_or(Cached::Absent, |r| Cached::Hit(Arc::new(r))))
+                match self.read_previous(user, &previous)? {
+                    Some(r) => Ok(Cached::Hit(Arc::new(r))),
+                    None => {
+                        self.remember(user, name, version, None);
+                        if let Some(mut e) = self.cache.lock().get_mut(user) {
+                            e.previous_checked = Some(checked);
+                        }
+                        Ok(Cached::Absent)
+                    }
+                }
             }
         }
     }
@@ -196,6 +226,7 @@ impl<B: Backend> Sealed<B> {
             Entry {
                 name,
                 version,
+                previous_checked: None,
                 record,
                 bytes,
             },
