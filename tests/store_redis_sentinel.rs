@@ -438,3 +438,88 @@ fn the_startup_check_configured_from_json_asks_the_sentinels() {
     );
     assert!(!e.contains("127.0.0.1"), "{e}");
 }
+
+/// A sentinel that answers correctly (naming `primary`), but one byte every `pace`: each read
+/// comes within any socket timeout, the whole answer long after.
+fn trickling_sentinel(primary: u16, pace: Duration) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 512];
+                let _ = conn.read(&mut request);
+                let host = "127.0.0.1";
+                let port = primary.to_string();
+                let answer = format!(
+                    "*2\r\n${}\r\n{host}\r\n${}\r\n{port}\r\n",
+                    host.len(),
+                    port.len()
+                );
+                for byte in answer.bytes() {
+                    std::thread::sleep(pace);
+                    if conn.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                }
+                // Held open, as a slow sentinel would.
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_sentinel_that_trickles_its_answer_holds_no_call_past_the_timeouts() {
+    let primary = RedisServer::start();
+    let timeout = Duration::from_millis(300);
+    // About 40 bytes at 100 ms: 4 s for the whole answer, each byte well within the timeout.
+    let sentinel = trickling_sentinel(primary.port, Duration::from_millis(100));
+    let options = RedisOptions {
+        staleness: Duration::ZERO,
+        connect_timeout: timeout,
+        timeout,
+        sentinel: Some(SentinelOptions {
+            master_name: MASTER.into(),
+            urls: format!("redis://127.0.0.1:{sentinel}"),
+        }),
+        ..support::redis_server::options(format!("redis://{MASTER}"))
+    };
+    let s = std::sync::Arc::new(store(options));
+    let start = Instant::now();
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&s);
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let result = s.load("sid:1");
+                (t.elapsed(), result.is_err())
+            })
+        })
+        .collect();
+    for caller in callers {
+        let (took, failed) = caller.join().unwrap();
+        assert!(failed, "no primary known yet");
+        assert!(
+            took < (timeout * 2) * 2 + Duration::from_millis(300),
+            "a call waited {took:?} on a trickling sentinel"
+        );
+    }
+    // The asking goes on by itself; once the answer is in, calls use the primary.
+    let mut waited = RETRY_AFTER;
+    loop {
+        std::thread::sleep(waited);
+        if s.save("sid:1", &record("through a slow sentinel")).is_ok() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "never found");
+        waited = Duration::from_millis(200);
+    }
+    assert_eq!(
+        token(&s.load("sid:1").unwrap().unwrap()),
+        "through a slow sentinel"
+    );
+}

@@ -11,11 +11,17 @@
 //! may be stale, writes are refused). The primary found is cached, under an epoch; the backend
 //! forgets it (a new epoch, its pooled connections dropped) when a call to it breaks or is
 //! answered `READONLY`, and the next call asks the sentinels again.
+//!
+//! The asking runs on a thread of its own, one at a time; a call waits for its answer at most
+//! one connect and one response timeout. A socket timeout bounds each read, not an exchange:
+//! a sentinel that trickles its answer a byte at a time would otherwise hold every calling
+//! thread (nginx's whole blocking pool, shared by every site) for as long as it likes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use redis::{ConnectionAddr, ConnectionInfo, RedisError, RedisResult};
 
 /// `ezauth.tokenStore.redis.sentinel`, resolved.
@@ -104,8 +110,19 @@ pub(super) struct Sentinels {
     /// The sentinel that answered last: asked first next time, so a hung one costs a timeout
     /// once, not at every discovery.
     preferred: AtomicUsize,
-    /// The primary in use and its epoch (bumped each time it is forgotten).
-    primary: Mutex<(u64, Option<redis::Client>)>,
+    /// The primary in use and its epoch (bumped each time it is forgotten), and the asking.
+    primary: Mutex<Known>,
+    /// Signalled when an asking ends.
+    asked: Condvar,
+}
+
+struct Known {
+    epoch: u64,
+    client: Option<redis::Client>,
+    /// A thread is asking the sentinels.
+    asking: bool,
+    /// Why the last asking found nothing (no URL, no password).
+    failed: Option<String>,
 }
 
 impl Sentinels {
@@ -127,49 +144,107 @@ impl Sentinels {
             connect_timeout,
             timeout,
             preferred: AtomicUsize::new(0),
-            primary: Mutex::new((0, None)),
+            primary: Mutex::new(Known {
+                epoch: 0,
+                client: None,
+                asking: false,
+                failed: None,
+            }),
+            asked: Condvar::new(),
         })
     }
 
-    /// The longest a discovery can take: each sentinel asked, and each naming a node that
-    /// then does not answer.
+    /// The longest a call waits for the sentinels: their answer, then the check of the node
+    /// it names.
     pub(super) fn longest_discovery(&self) -> Duration {
-        (self.connect_timeout + self.timeout) * 2 * self.sentinels.len() as u32
+        (self.connect_timeout + self.timeout) * 2
     }
 
     /// The current epoch: connections made under an older one go to a forgotten primary.
     pub(super) fn epoch(&self) -> u64 {
-        self.primary.lock().0
+        self.primary.lock().epoch
     }
 
     /// A connection to the primary, checked with `ROLE`, and the epoch it belongs to. The
     /// sentinels are asked when no primary is known, or at once when the known one fails its
     /// check (gone, or demoted).
-    pub(super) fn connect(&self) -> RedisResult<(u64, redis::Connection)> {
-        let (epoch, known) = self.primary.lock().clone();
+    pub(super) fn connect(self: &Arc<Self>) -> RedisResult<(u64, redis::Connection)> {
+        let (epoch, known) = {
+            let k = self.primary.lock();
+            (k.epoch, k.client.clone())
+        };
         if let Some(client) = known {
             match self.checked(&client) {
                 Ok(conn) => return Ok((epoch, conn)),
                 Err(_) => self.forget(epoch),
             }
         }
-        let epoch = self.epoch();
-        let (client, conn) = self.discover()?;
-        let mut primary = self.primary.lock();
-        // Unless another thread found one (or forgot this epoch) meanwhile: its view stands;
-        // this connection was checked all the same and serves this call.
-        if primary.0 == epoch && primary.1.is_none() {
-            primary.1 = Some(client);
+        let (epoch, client) = self.await_primary()?;
+        Ok((epoch, self.checked(&client)?))
+    }
+
+    /// The primary the sentinels name, waiting at most one connect and one response timeout
+    /// for the asking (started here unless one runs).
+    fn await_primary(self: &Arc<Self>) -> RedisResult<(u64, redis::Client)> {
+        let deadline = Instant::now() + self.connect_timeout + self.timeout;
+        let mut known = self.primary.lock();
+        let mut started = false;
+        loop {
+            if let Some(client) = &known.client {
+                return Ok((known.epoch, client.clone()));
+            }
+            if !known.asking {
+                if started {
+                    let why = known.failed.clone().unwrap_or_default();
+                    return Err(not_found(&why));
+                }
+                if let Err(e) = self.ask_in_background() {
+                    return Err(not_found(&format!(
+                        "cannot start asking the sentinels: {e}"
+                    )));
+                }
+                known.asking = true;
+                started = true;
+            }
+            if self.asked.wait_until(&mut known, deadline).timed_out() {
+                return Err(not_found(&format!(
+                    "the sentinels did not name a primary within {:?}",
+                    self.connect_timeout + self.timeout
+                )));
+            }
         }
-        Ok((epoch, conn))
+    }
+
+    /// Asks the sentinels on a thread of its own; what it finds becomes the known primary.
+    fn ask_in_background(self: &Arc<Self>) -> std::io::Result<()> {
+        let me = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("ezauth-redis-sentinel".into())
+            .spawn(move || {
+                let found = me.discover();
+                let mut known = me.primary.lock();
+                known.asking = false;
+                match found {
+                    Ok((client, _)) => {
+                        known.failed = None;
+                        if known.client.is_none() {
+                            known.client = Some(client);
+                        }
+                    }
+                    Err(e) => known.failed = Some(e.to_string()),
+                }
+                me.asked.notify_all();
+            })
+            .map(drop)
     }
 
     /// Drops the primary of `epoch` (if it is still the current one): the next connection
     /// asks the sentinels again.
     pub(super) fn forget(&self, epoch: u64) {
-        let mut primary = self.primary.lock();
-        if primary.0 == epoch {
-            *primary = (epoch.wrapping_add(1), None);
+        let mut known = self.primary.lock();
+        if known.epoch == epoch {
+            known.epoch = epoch.wrapping_add(1);
+            known.client = None;
         }
     }
 
