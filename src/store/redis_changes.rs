@@ -7,11 +7,17 @@
 //! While the subscription stands, every change a node makes through ezauth is heard, so a
 //! cached copy may be trusted for longer than the staleness bound (`redis.rs`). The listener
 //! proves the subscription stands: its epoch is odd from the moment `SUBSCRIBE` is confirmed
-//! until the connection fails, and the connection is pinged whenever nothing arrived for
-//! [`POLL`], so a server that vanished without closing it (a hung host, a dropped network)
-//! ends the epoch within two polls. A copy read during one epoch is trusted past the staleness
+//! until the connection fails. A copy read during one epoch is trusted past the staleness
 //! bound only while that epoch lasts: every message sent during a gap in listening was either
 //! heard or the epoch has changed since.
+//!
+//! Standing is not enough: messages wait in line, and a flood on the channel (or a starved
+//! thread) can hold a change's message back for seconds. So the listener pings every
+//! [`PING_EVERY`], even while messages arrive, and applies every message that came before the
+//! answer; then it records when that ping was sent: every change published before then has
+//! been heard. A copy is vouched for only while that moment is younger than [`HEARD_WITHIN`].
+//! A server that went silent answers no ping (the read times out after [`POLL`]) and ends the
+//! epoch.
 //!
 //! A message lost otherwise (an ACL without the channel, a cluster node failing over) only
 //! leaves the staleness bound in force. The thread is started by the first read or write, so in the process that
@@ -20,17 +26,27 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::logger::Logger;
 
 /// Counters in the table; entries that share one are invalidated together.
 const SLOTS: usize = 4096;
 
-/// How long the subscriber waits for a message before it pings the server (and sees whether
-/// it should stop), and for the ping's answer: a connection that went silent is given up
-/// within two polls.
+/// How long the subscriber waits for one read (a message, a ping's answer) before it gives
+/// the connection up as silent, and at most between two looks at whether it should stop.
 pub(super) const POLL: Duration = Duration::from_millis(500);
+
+/// How often the subscriber pings, whatever arrives meanwhile.
+const PING_EVERY: Duration = Duration::from_millis(250);
+
+/// How recent the last answered ping must be (when it was sent) for the listener to vouch
+/// for copies: everything published before it has been heard.
+pub(super) const HEARD_WITHIN: Duration = Duration::from_millis(750);
+
+/// Longest drain of what came before a ping's answer; a longer one is a flood, and the ping
+/// does not count.
+const DRAIN_AT_MOST: Duration = Duration::from_millis(100);
 
 /// Pause before connecting again after the subscription failed.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
@@ -64,9 +80,17 @@ struct Shared {
     /// workers inherit it, so the draw alone would be the same in every worker, and a worker
     /// would take another's writes for its own.
     draw: String,
+    /// When (µs from `start`) the last ping whose answer came, and everything before it was
+    /// applied, was sent; 0: none yet.
+    heard_until: AtomicU64,
+    start: Instant,
 }
 
 impl Shared {
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
     fn origin(&self) -> String {
         format!("{}.{}", self.draw, std::process::id())
     }
@@ -85,6 +109,8 @@ impl Changes {
                 epoch: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
                 draw: crate::crypto::random_token(9),
+                heard_until: AtomicU64::new(0),
+                start: Instant::now(),
             }),
             started: AtomicBool::new(false),
             nodes,
@@ -124,7 +150,13 @@ impl Changes {
 
     /// Is the subscription that stood at `epoch` standing still?
     pub(super) fn still_listening(&self, epoch: u64) -> bool {
-        self.shared.epoch.load(Ordering::Acquire) == epoch
+        self.shared.epoch.load(Ordering::Acquire) == epoch && self.heard_lately()
+    }
+
+    /// Was everything published until [`HEARD_WITHIN`] ago heard (see the module doc)?
+    fn heard_lately(&self) -> bool {
+        let until = self.shared.heard_until.load(Ordering::Acquire);
+        until != 0 && self.shared.now_us().saturating_sub(until) < HEARD_WITHIN.as_micros() as u64
     }
 
     /// Starts the subscriber thread, once per store.
@@ -223,24 +255,48 @@ fn listen(
     let _standing = Standing::begin(&shared.epoch);
     *failing = false;
     let own = shared.origin();
+    let apply = |msg: redis::Msg| {
+        let text = std::str::from_utf8(msg.get_payload_bytes()).unwrap_or("");
+        if let Some((origin, name)) = text.split_once(' ') {
+            if origin != own {
+                shared.counters[Changes::slot(name)].fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    };
+    let mut next_ping = Instant::now();
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return Ok(());
         }
-        match pubsub.get_message() {
-            Ok(msg) => {
-                let payload = msg.get_payload_bytes();
-                let text = std::str::from_utf8(payload).unwrap_or("");
-                if let Some((origin, name)) = text.split_once(' ') {
-                    if origin != own {
-                        shared.counters[Changes::slot(name)].fetch_add(1, Ordering::AcqRel);
-                    }
+        if Instant::now() >= next_ping {
+            // The answer comes after every message published before the ping; those are
+            // applied before the ping counts. A server that does not answer within a poll
+            // (a read timeout) ends the subscription.
+            let sent = shared.now_us();
+            pubsub.set_read_timeout(Some(POLL))?;
+            pubsub.ping::<redis::Value>()?;
+            pubsub.set_read_timeout(Some(Duration::from_millis(1)))?;
+            let drained = Instant::now() + DRAIN_AT_MOST;
+            let caught_up = loop {
+                match pubsub.get_message() {
+                    Ok(msg) => apply(msg),
+                    Err(e) if e.is_timeout() => break true,
+                    Err(e) => return Err(e),
                 }
+                if Instant::now() > drained {
+                    break false;
+                }
+            };
+            pubsub.set_read_timeout(Some(PING_EVERY))?;
+            if caught_up {
+                shared.heard_until.store(sent.max(1), Ordering::Release);
             }
-            // Nothing for a while: the server must answer a ping within one more poll.
-            Err(e) if e.is_timeout() => {
-                pubsub.ping::<redis::Value>()?;
-            }
+            next_ping = Instant::now() + PING_EVERY;
+            continue;
+        }
+        match pubsub.get_message() {
+            Ok(msg) => apply(msg),
+            Err(e) if e.is_timeout() => {}
             Err(e) => return Err(e),
         }
     }
