@@ -412,6 +412,16 @@ fn listened(options: RedisOptions) -> (Sealed<RedisBackend>, Sealed<RedisBackend
     (a, b)
 }
 
+/// A server, and two stores on it whose listeners stand, with the staleness bound `staleness`.
+fn listened_at(staleness: Duration) -> (RedisServer, Sealed<RedisBackend>, Sealed<RedisBackend>) {
+    let server = RedisServer::start();
+    let (a, b) = listened(RedisOptions {
+        staleness,
+        ..server.options()
+    });
+    (server, a, b)
+}
+
 /// Waits until `cached` asks for Redis again, within `bound` of `since`.
 fn until_asked(s: &Sealed<RedisBackend>, since: Instant, bound: Duration) {
     while !matches!(s.cached("sid:1").unwrap(), Cached::NeedsIo) {
@@ -455,12 +465,8 @@ fn an_unannounced_change_is_seen_within_the_revalidation_bound() {
 
 #[test]
 fn a_change_made_while_no_listener_stands_is_seen_within_the_staleness_bound() {
-    let server = RedisServer::start();
     let staleness = Duration::from_millis(300);
-    let (a, b) = listened(RedisOptions {
-        staleness,
-        ..server.options()
-    });
+    let (server, a, b) = listened_at(staleness);
     a.save("sid:1", &record("one")).unwrap();
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
     let read = Instant::now();
@@ -482,12 +488,8 @@ fn a_change_made_while_no_listener_stands_is_seen_within_the_staleness_bound() {
 
 #[test]
 fn a_server_gone_silent_ends_the_listeners_word_within_two_polls() {
-    let server = RedisServer::start();
     let staleness = Duration::from_millis(100);
-    let (_a, b) = listened(RedisOptions {
-        staleness,
-        ..server.options()
-    });
+    let (server, _a, b) = listened_at(staleness);
     b.load("sid:1").unwrap();
     // A hung host: the connection stays open and nothing arrives, pings included.
     server.freeze(true);
@@ -609,12 +611,8 @@ fn keys_carry_the_prefix_and_a_hash_tag_and_values_are_sealed() {
 
 #[test]
 fn a_flood_on_the_channel_does_not_stretch_the_bound() {
-    let server = RedisServer::start();
     let staleness = Duration::from_millis(300);
-    let (a, b) = listened(RedisOptions {
-        staleness,
-        ..server.options()
-    });
+    let (server, a, b) = listened_at(staleness);
     a.save("sid:1", &record("one")).unwrap();
     let old = b.load("sid:1").unwrap().unwrap();
     // Someone who may publish floods the channel for three seconds: a change's message waits
