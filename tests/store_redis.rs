@@ -384,17 +384,9 @@ fn raw(s: &Sealed<RedisBackend>, user: &str) -> Vec<u8> {
     }
 }
 
-/// A plain connection to `server`, as another client than the store.
-fn connection(server: &RedisServer) -> redis::Connection {
-    redis::Client::open(server.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
 /// `SET key value` straight to Redis: a change no node announces.
 fn set_raw(server: &RedisServer, key: &str, value: &[u8]) {
-    let mut c = connection(server);
+    let mut c = server.connection();
     let _: () = redis::cmd("SET").arg(key).arg(value).query(&mut c).unwrap();
 }
 
@@ -471,14 +463,14 @@ fn a_change_made_while_no_listener_stands_is_seen_within_the_staleness_bound() {
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
     let read = Instant::now();
     // The listeners' connections close: a change announced now reaches nobody.
-    let mut c = connection(&server);
+    let mut c = server.connection();
     let _: i64 = redis::cmd("CLIENT")
         .arg("KILL")
         .arg("TYPE")
         .arg("pubsub")
         .query(&mut c)
         .unwrap();
-    while subscribers(&server, "ezauth:changed") > 0 {
+    while server.subscribers("ezauth:changed") > 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
     a.save("sid:1", &record("two")).unwrap();
@@ -508,17 +500,6 @@ fn a_server_gone_silent_ends_the_listeners_word_within_two_polls() {
     server.freeze(false);
 }
 
-/// How many subscribers listen on `channel`.
-fn subscribers(server: &RedisServer, channel: &str) -> i64 {
-    let mut c = connection(server);
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query(&mut c)
-        .unwrap();
-    n
-}
-
 #[test]
 fn a_change_on_another_node_is_heard_long_before_the_staleness_bound() {
     let server = RedisServer::start();
@@ -531,7 +512,7 @@ fn a_change_on_another_node_is_heard_long_before_the_staleness_bound() {
     assert_eq!(token(&b.load("sid:1").unwrap().unwrap()), "one");
     // Both listeners started with their store's first read or write.
     let start = Instant::now();
-    while subscribers(&server, "ezauth:changed") < 2 {
+    while server.subscribers("ezauth:changed") < 2 {
         assert!(start.elapsed() < Duration::from_secs(5), "no listeners");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -564,7 +545,7 @@ fn a_change_on_another_node_is_heard_long_before_the_staleness_bound() {
     // The listeners end with their stores (an nginx reload frees the old configuration's).
     drop((a, b));
     let dropped = Instant::now();
-    while subscribers(&server, "ezauth:changed") > 0 {
+    while server.subscribers("ezauth:changed") > 0 {
         assert!(dropped.elapsed() < Duration::from_secs(3), "listeners left");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -620,7 +601,7 @@ fn a_flood_on_the_channel_does_not_stretch_the_bound() {
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flood: Vec<_> = (0..4)
         .map(|_| {
-            let (flooding, mut c) = (std::sync::Arc::clone(&flooding), connection(&server));
+            let (flooding, mut c) = (std::sync::Arc::clone(&flooding), server.connection());
             std::thread::spawn(move || {
                 let started = Instant::now();
                 while flooding.load(std::sync::atomic::Ordering::Relaxed)

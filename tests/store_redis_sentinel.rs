@@ -209,20 +209,10 @@ fn a_sentinel_naming_a_replica_is_not_followed() {
     );
 }
 
-/// How many subscribers listen on `channel` at `server`.
-fn subscribers(server: &RedisServer, channel: &str) -> i64 {
-    let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query(&mut server.connection())
-        .unwrap();
-    n
-}
-
 /// Waits until two listeners are subscribed at `server`.
 fn two_listeners(server: &RedisServer, within: Duration) {
     let start = Instant::now();
-    while subscribers(server, "ezauth:changed") < 2 {
+    while server.subscribers("ezauth:changed") < 2 {
         assert!(start.elapsed() < within, "the listeners are not there");
         std::thread::sleep(Duration::from_millis(20));
     }

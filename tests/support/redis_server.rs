@@ -106,6 +106,16 @@ impl RedisServer {
     }
 
     /// A connection to this server (or sentinel), with timeouts.
+    /// How many clients listen on `channel` here (`PUBSUB NUMSUB`).
+    pub fn subscribers(&self, channel: &str) -> i64 {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query(&mut self.connection())
+            .unwrap();
+        n
+    }
+
     pub fn connection(&self) -> redis::Connection {
         let c = redis::Client::open(self.url())
             .unwrap()
