@@ -92,14 +92,10 @@ pub(super) fn resolve(
              one-time keys of a site whose prefix comes before that",
         ));
     }
-    let seconds = |v: Option<f64>, default: f64, name: &str, zero_ok: bool| {
+    // A timeout or bound in seconds: `zero_ok` allows 0, `most` is the largest accepted.
+    let bounded = |v: Option<f64>, default: f64, name: &str, zero_ok: bool, most: f64| {
         let s = v.unwrap_or(default);
         let low_ok = if zero_ok { s >= 0.0 } else { s > 0.0 };
-        let most = if name == "revalidateSeconds" {
-            3600.0
-        } else {
-            600.0
-        };
         if low_ok && s <= most {
             Ok(Duration::from_secs_f64(s))
         } else {
@@ -110,12 +106,14 @@ pub(super) fn resolve(
             ))
         }
     };
+    let seconds = |v, default, name: &str, zero_ok| bounded(v, default, name, zero_ok, 600.0);
     let staleness = seconds(redis.staleness_seconds, 1.0, "stalenessSeconds", true)?;
-    let revalidate = seconds(
+    let revalidate = bounded(
         redis.revalidate_seconds,
         60f64.max(staleness.as_secs_f64()),
         "revalidateSeconds",
         true,
+        3600.0,
     )?;
     if revalidate < staleness {
         return Err(invalid(
